@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let settings: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "changeover",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "changeover", targets: ["changeover"]),
+        .executable(name: "changeover-bench", targets: ["ChangeoverBench"]),
+        .library(name: "ChangeoverCore", targets: ["ChangeoverCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq"),
+        .target(name: "PostgresClient", dependencies: ["CLibPQ"], swiftSettings: settings),
+        .target(
+            name: "ChangeoverCore",
+            dependencies: [
+                "PostgresClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: settings),
+        // Throwaway local databases and the acknowledged-writes probe: used by the tests,
+        // `changeover demo` and the benchmark. Nothing in it is a fake database.
+        .target(name: "ChangeoverLab", dependencies: ["ChangeoverCore", "PostgresClient"], swiftSettings: settings),
+        .executableTarget(
+            name: "changeover",
+            dependencies: [
+                "ChangeoverCore", "ChangeoverLab", "PostgresClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings),
+        .executableTarget(
+            name: "ChangeoverBench",
+            dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient"],
+            swiftSettings: settings),
+        .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "ChangeoverLab"], swiftSettings: settings),
+        .testTarget(name: "ChangeoverCoreTests", dependencies: ["ChangeoverCore"], swiftSettings: settings),
+        .testTarget(
+            name: "ChangeoverIntegrationTests",
+            dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "changeover"],
+            swiftSettings: settings),
+    ]
+)

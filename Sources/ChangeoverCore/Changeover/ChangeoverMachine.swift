@@ -1,0 +1,115 @@
+/// The changeover state machine: a value with no I/O and no clock. Each input returns the
+/// action an executor performs next; every change is checked against `transitions`.
+public struct ChangeoverMachine: Sendable, Codable, Equatable {
+    public private(set) var step: ChangeoverStep
+    /// The step that failed and why, once something failed.
+    public private(set) var failedStep: ChangeoverStep?
+    public private(set) var failure: String?
+
+    public init(step: ChangeoverStep = .pending, failedStep: ChangeoverStep? = nil, failure: String? = nil) {
+        self.step = step
+        self.failedStep = failedStep
+        self.failure = failure
+    }
+
+    public enum Event: Sendable, Equatable {
+        case begin
+        case stepSucceeded
+        case stepFailed(String)
+    }
+
+    public enum Outcome: String, Sendable, Codable {
+        case completed, aborted, failed
+    }
+
+    public enum Action: Sendable, Equatable {
+        case perform(ChangeoverStep)
+        /// Undo what the steps up to `failedStep` did, then report `.stepSucceeded` or `.stepFailed`.
+        case rollBack(failedStep: ChangeoverStep, reason: String)
+        case finish(Outcome)
+    }
+
+    public struct IllegalTransition: Error, CustomStringConvertible, Sendable {
+        public var from: ChangeoverStep
+        public var event: String
+        public var description: String { "no transition from \(from) on \(event)" }
+    }
+
+    public mutating func handle(_ event: Event) throws(IllegalTransition) -> Action {
+        switch (step, event) {
+        case (.pending, .begin):
+            try move(to: .preflight, on: .success)
+            return .perform(.preflight)
+        case (.rollback, .stepSucceeded):
+            try move(to: .aborted, on: .success)
+            return .finish(.aborted)
+        case (.rollback, .stepFailed(let reason)):
+            failure = "\(failure ?? ""); rollback failed: \(reason)"
+            try move(to: .failed, on: .failure)
+            return .finish(.failed)
+        case (let current, .stepSucceeded) where ChangeoverStep.forward.contains(current):
+            let index = ChangeoverStep.forward.firstIndex(of: current)!
+            let next = index + 1 < ChangeoverStep.forward.count ? ChangeoverStep.forward[index + 1] : .done
+            try move(to: next, on: .success)
+            return next == .done ? .finish(.completed) : .perform(next)
+        case (let current, .stepFailed(let reason)) where ChangeoverStep.forward.contains(current):
+            failedStep = current
+            failure = reason
+            if current == .preflight {
+                try move(to: .aborted, on: .failure)
+                return .finish(.aborted)
+            }
+            if current.rollsBackOnFailure {
+                try move(to: .rollback, on: .failure)
+                return .rollBack(failedStep: current, reason: reason)
+            }
+            try move(to: .failed, on: .failure)
+            return .finish(.failed)
+        default:
+            throw IllegalTransition(from: step, event: String(describing: event))
+        }
+    }
+
+    private mutating func move(to next: ChangeoverStep, on trigger: Transition.Trigger) throws(IllegalTransition) {
+        guard Self.transitions.contains(where: { $0.from == step && $0.to == next && $0.trigger == trigger }) else {
+            throw IllegalTransition(from: step, event: "\(trigger) to \(next)")
+        }
+        step = next
+    }
+}
+
+/// One allowed move, with the reason it exists. The table is the law: `ChangeoverMachine`
+/// refuses any move not listed, the tests walk it, and `changeover steps` prints it.
+public struct Transition: Sendable, Equatable {
+    public enum Trigger: String, Sendable { case success, failure }
+    public var from: ChangeoverStep
+    public var to: ChangeoverStep
+    public var trigger: Trigger
+    public var note: String
+}
+
+extension ChangeoverMachine {
+    public static let transitions: [Transition] = [
+        .init(from: .pending, to: .preflight, trigger: .success, note: "the operator asked for a changeover"),
+        .init(from: .preflight, to: .provision, trigger: .success, note: "every check passed"),
+        .init(from: .preflight, to: .aborted, trigger: .failure, note: "a check failed; nothing was touched"),
+        .init(from: .provision, to: .catchUp, trigger: .success, note: "the follower streams from the slot"),
+        .init(from: .provision, to: .rollback, trigger: .failure, note: "remove the partial follower and the slot"),
+        .init(from: .catchUp, to: .fence, trigger: .success, note: "lag held under the thresholds"),
+        .init(from: .catchUp, to: .rollback, trigger: .failure, note: "timeout or lost follower: the primary was never touched"),
+        .init(from: .fence, to: .finalSync, trigger: .success, note: "the old primary stopped cleanly; its final LSN is known"),
+        .init(from: .fence, to: .rollback, trigger: .failure, note: "restart the old primary if it stopped"),
+        .init(from: .finalSync, to: .promote, trigger: .success, note: "the follower replayed past the final LSN: nothing can be lost"),
+        .init(from: .finalSync, to: .rollback, trigger: .failure, note: "the follower fell short: the old primary comes back"),
+        .init(from: .promote, to: .repoint, trigger: .success, note: "the follower left recovery"),
+        .init(from: .promote, to: .failed, trigger: .failure, note: "a promotion was requested: only forward from here"),
+        .init(from: .repoint, to: .verify, trigger: .success, note: "clients are sent to the new primary"),
+        .init(from: .repoint, to: .failed, trigger: .failure, note: "the new primary serves but clients were not repointed"),
+        .init(from: .verify, to: .settle, trigger: .success, note: "a real write committed on the new primary"),
+        .init(from: .verify, to: .failed, trigger: .failure, note: "the new primary did not take a write"),
+        .init(from: .settle, to: .done, trigger: .success, note: "slot released, old primary kept stopped"),
+        .init(from: .settle, to: .failed, trigger: .failure, note: "the new primary serves; cleanup needs an operator"),
+        .init(from: .rollback, to: .aborted, trigger: .success, note: "the old primary serves, the follower and slot are gone"),
+        .init(from: .rollback, to: .failed, trigger: .failure, note: "the rollback could not finish"),
+    ]
+}

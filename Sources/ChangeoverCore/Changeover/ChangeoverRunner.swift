@@ -1,0 +1,281 @@
+import Foundation
+import Logging
+import PostgresClient
+
+/// What a changeover tells its watcher as it goes.
+public enum ChangeoverEvent: Sendable {
+    case started(id: String, database: String, from: String, to: String)
+    case stepStarted(ChangeoverStep)
+    case checks([PreflightCheck])
+    case progress(String)
+    case stepFinished(ChangeoverStep, milliseconds: Double, error: String?)
+}
+
+/// The outcome of `run`, for printing.
+public struct ChangeoverSummary: Sendable, Codable {
+    public var id: String
+    public var database: String
+    public var fromImage: String
+    public var toImage: String
+    public var outcome: ChangeoverMachine.Outcome
+    public var failedStep: ChangeoverStep?
+    public var failure: String?
+    public var timings: [ChangeoverRecord.StepTiming]
+    public var finalLSN: String?
+    /// From the old primary's stop signal to the router's resume, as the controller saw it.
+    public var writePauseMilliseconds: Double?
+    public var newPrimary: Endpoint?
+    public var oldPrimary: Endpoint
+    public var totalMilliseconds: Double
+    public var facts: Facts
+}
+
+/// What `plan` found: the checks, the steps, what would be created. Touches nothing.
+public struct ChangeoverPlan: Sendable, Codable {
+    public var database: String
+    public var fromImage: String
+    public var toImage: String
+    public var primary: Endpoint
+    public var checks: [PreflightCheck]
+    public var resources: [String]
+    public var steps: [String]
+    public var ready: Bool { checks.allSatisfy(\.passed) }
+}
+
+/// The executor: drives `ChangeoverMachine`, persists the record before every step, writes the
+/// audit record that authorises a step (fsynced) before performing it, and maps each step to
+/// the engine and the router.
+public struct ChangeoverRunner: Sendable {
+    public var config: FleetConfig
+    public var logger: Logger
+    /// Who is acting, for the audit log: "user@host pid N".
+    public var actor: String
+    public var environment: [String: String]
+    public var events: @Sendable (ChangeoverEvent) -> Void
+
+    public init(config: FleetConfig, logger: Logger = Logger(label: "changeover"),
+                actor: String = ChangeoverRunner.defaultActor(),
+                environment: [String: String] = ProcessInfo.processInfo.environment,
+                events: @escaping @Sendable (ChangeoverEvent) -> Void = { _ in }) {
+        self.config = config
+        self.logger = logger
+        self.actor = actor
+        self.environment = environment
+        self.events = events
+    }
+
+    public static func defaultActor() -> String {
+        let user = ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"] ?? "uid \(getuid())"
+        return "\(user)@\(ProcessInfo.processInfo.hostName) pid \(getpid())"
+    }
+
+    public var store: StateStore { StateStore(directory: config.stateDirectory) }
+
+    /// Everything a changeover needs, resolved from the config, the state store and the secrets.
+    /// Fails with a one-line `ConfigError` before any server is touched.
+    struct Prepared {
+        var id: String
+        var database: DatabaseConfig
+        var fromImage: FleetConfig.Image
+        var toImage: FleetConfig.Image
+        var primary: ConnInfo
+        var replication: ConnInfo
+        var oldEndpoint: Endpoint
+        var engine: PostgresEngine
+        var router: any Router
+    }
+
+    func prepare(database name: String, image imageName: String, id: String) throws -> Prepared {
+        var database = try config.database(name)
+        let toImage = try config.image(imageName)
+        if let state = try store.database(name) {
+            database.image = state.image
+            database.primary = try ConnInfo(state.primary)
+        }
+        let fromImage = try config.image(database.image)
+        var primary = database.primary
+            .with("connect_timeout", database.primary["connect_timeout"] ?? "5")
+            .with("application_name", "changeover")
+        if let secret = database.password { primary["password"] = try secret.value(environment: environment) }
+        var replication = primary.with("user", database.replicationUser).with("password", nil)
+        if let secret = database.replicationPassword {
+            replication["password"] = try secret.value(environment: environment)
+        }
+        let old = database.primary
+        let oldEndpoint = Endpoint(host: old.host ?? "localhost", port: old.port ?? 5432,
+                                   conninfo: old.with("password", nil).description)
+        let provisioner = LocalProvisioner(root: config.provisioner.root, runAs: config.provisioner.runAs)
+        let events = self.events
+        let engine = PostgresEngine(
+            target: .init(changeover: id, database: database, primary: primary, replication: replication,
+                          fromImage: fromImage, toImage: toImage, provisioner: provisioner),
+            logger: logger, progress: { events(.progress($0)) })
+        let router: any Router = switch database.router.kind {
+        case .none: NoRouter()
+        case .hook: HookRouter(command: database.router.command ?? "", timeout: database.router.timeout)
+        }
+        return Prepared(id: id, database: database, fromImage: fromImage, toImage: toImage, primary: primary,
+                        replication: replication, oldEndpoint: oldEndpoint, engine: engine, router: router)
+    }
+
+    public static func newID(database: String, at time: Date = Date()) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        let suffix = String(UInt32.random(in: 0..<0x10000), radix: 16)
+        return "\(database)-\(formatter.string(from: time))-\(suffix)"
+    }
+
+    // MARK: plan
+
+    public func plan(database: String, image: String) async throws -> ChangeoverPlan {
+        let prepared = try prepare(database: database, image: image, id: Self.newID(database: database))
+        let checks = await prepared.engine.preflight()
+        let routerStep = switch prepared.database.router.kind {
+        case .none: "clients follow by themselves (no router configured)"
+        case .hook: "run the hook command with the new primary's address"
+        }
+        return ChangeoverPlan(
+            database: database, fromImage: prepared.fromImage.name, toImage: prepared.toImage.name,
+            primary: prepared.oldEndpoint, checks: checks, resources: prepared.engine.plannedResources(),
+            steps: ChangeoverStep.forward.map { step in
+                step == .repoint ? "\(step): \(routerStep)" : "\(step): \(step.summary)"
+            })
+    }
+
+    // MARK: run
+
+    public func run(database: String, image: String) async throws -> ChangeoverSummary {
+        let id = Self.newID(database: database)
+        let prepared = try prepare(database: database, image: image, id: id)
+        let audit = try AuditLog(path: config.auditLog)
+        let clock = ContinuousClock()
+        let began = clock.now
+        var record = ChangeoverRecord(
+            id: id, database: database, fromImage: prepared.fromImage.name, toImage: prepared.toImage.name,
+            machine: ChangeoverMachine(), startedAt: Date(), updatedAt: Date(), facts: [:], timings: [])
+        events(.started(id: id, database: database, from: prepared.fromImage.name, to: prepared.toImage.name))
+        var newPrimary: Endpoint?
+        var pauseStarted: ContinuousClock.Instant?
+        var pauseMilliseconds: Double?
+
+        func persist() throws {
+            record.updatedAt = Date()
+            try store.save(record)
+        }
+        func log(_ step: String, _ outcome: String, _ message: String? = nil, _ facts: Facts = [:]) throws {
+            try audit.append(AuditEntry(changeover: id, database: database, step: step, outcome: outcome,
+                                        message: message, facts: facts), actor: actor, time: Date())
+        }
+
+        try persist()
+        try log("changeover", "started", "\(prepared.fromImage.name) → \(prepared.toImage.name)",
+                ["from": prepared.fromImage.name, "to": prepared.toImage.name,
+                 "primary": prepared.oldEndpoint.description])
+        var action = try record.machine.handle(.begin)
+        while true {
+            switch action {
+            case .perform(let step):
+                try persist()
+                try log(step.rawValue, "started")
+                events(.stepStarted(step))
+                let stepBegan = clock.now
+                var failure: String?
+                let factsBefore = record.facts
+                do {
+                    switch step {
+                    case .preflight:
+                        let checks = await prepared.engine.preflight()
+                        events(.checks(checks))
+                        let failed = checks.filter { !$0.passed }
+                        if !failed.isEmpty {
+                            throw EngineError("preflight failed: " + failed.map { "\($0.name): \($0.detail)" }.joined(separator: "; "))
+                        }
+                    case .provision:
+                        try await prepared.engine.provision(&record.facts)
+                    case .catchUp:
+                        try await prepared.engine.catchUp(&record.facts)
+                    case .fence:
+                        pauseStarted = clock.now
+                        try await prepared.router.pause(database: database)
+                        try await prepared.engine.fence(&record.facts)
+                    case .finalSync:
+                        try await prepared.engine.finalSync(&record.facts)
+                    case .promote:
+                        newPrimary = try await prepared.engine.promote(&record.facts)
+                    case .repoint:
+                        guard let newPrimary else { throw EngineError("no new primary to repoint to") }
+                        try await prepared.router.repoint(database: database, to: newPrimary, from: prepared.oldEndpoint,
+                                                          changeover: id)
+                        try await prepared.router.resume(database: database)
+                        if let pauseStarted {
+                            pauseMilliseconds = (clock.now - pauseStarted).milliseconds
+                            record.facts["writePause.ms"] = String(format: "%.1f", pauseMilliseconds!)
+                        }
+                    case .verify:
+                        try await prepared.engine.verify(&record.facts)
+                    case .settle:
+                        try await prepared.engine.settle(&record.facts)
+                        if let newPrimary {
+                            try store.save(DatabaseState(
+                                database: database, image: prepared.toImage.name, primary: newPrimary.conninfo,
+                                dataDirectory: record.facts["follower.dataDirectory"], changedAt: Date(), changeover: id))
+                        }
+                    default:
+                        throw EngineError("\(step) is not a forward step")
+                    }
+                } catch {
+                    failure = Self.describe(error)
+                }
+                let elapsed = (clock.now - stepBegan).milliseconds
+                record.timings.append(.init(step: step, milliseconds: elapsed, outcome: failure == nil ? "succeeded" : "failed"))
+                events(.stepFinished(step, milliseconds: elapsed, error: failure))
+                let learned = record.facts.filter { factsBefore[$0.key] != $0.value }
+                    .merging(["ms": String(format: "%.1f", elapsed)]) { a, _ in a }
+                try log(step.rawValue, failure == nil ? "succeeded" : "failed", failure, learned)
+                action = try record.machine.handle(failure.map { .stepFailed($0) } ?? .stepSucceeded)
+
+            case .rollBack(let failedStep, let reason):
+                try persist()
+                try log("rollback", "started", "\(failedStep) failed: \(reason)")
+                events(.stepStarted(.rollback))
+                let stepBegan = clock.now
+                var failure: String?
+                do {
+                    try await prepared.engine.rollBack(&record.facts)
+                    try await prepared.router.resume(database: database)
+                } catch {
+                    failure = Self.describe(error)
+                }
+                let elapsed = (clock.now - stepBegan).milliseconds
+                record.timings.append(.init(step: .rollback, milliseconds: elapsed, outcome: failure == nil ? "succeeded" : "failed"))
+                events(.stepFinished(.rollback, milliseconds: elapsed, error: failure))
+                try log("rollback", failure == nil ? "succeeded" : "failed", failure,
+                        ["ms": String(format: "%.1f", elapsed), "old.restarted": record.facts["old.restarted"] ?? "false"])
+                action = try record.machine.handle(failure.map { .stepFailed($0) } ?? .stepSucceeded)
+
+            case .finish(let outcome):
+                try persist()
+                var facts: Facts = ["outcome": outcome.rawValue,
+                                    "total.ms": String(format: "%.1f", (clock.now - began).milliseconds)]
+                facts["finalLSN"] = record.facts["finalLSN"]
+                facts["writePause.ms"] = record.facts["writePause.ms"]
+                facts["new.primary"] = newPrimary?.description
+                let message = outcome == .completed ? nil : "\(record.machine.failedStep.map { "\($0) failed: " } ?? "")\(record.machine.failure ?? "")"
+                try log("changeover", outcome == .completed ? "completed" : outcome.rawValue, message, facts)
+                return ChangeoverSummary(
+                    id: id, database: database, fromImage: prepared.fromImage.name, toImage: prepared.toImage.name,
+                    outcome: outcome, failedStep: record.machine.failedStep, failure: record.machine.failure,
+                    timings: record.timings, finalLSN: record.facts["finalLSN"], writePauseMilliseconds: pauseMilliseconds,
+                    newPrimary: outcome == .completed ? newPrimary : nil, oldPrimary: prepared.oldEndpoint,
+                    totalMilliseconds: (clock.now - began).milliseconds, facts: record.facts)
+            }
+        }
+    }
+
+    /// One line for any error, never a conninfo.
+    static func describe(_ error: any Error) -> String {
+        String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+}

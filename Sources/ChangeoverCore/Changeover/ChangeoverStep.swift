@@ -1,0 +1,62 @@
+/// The steps of a changeover, in order, and the terminal states.
+///
+/// The switchover of DESIGN.md is split into its own steps (fence, final-sync, promote,
+/// repoint, verify) so that the audit log, `status` and a later resume know exactly where a
+/// changeover stood. The promotion is the point of no return: a failure before it rolls back
+/// to the old primary, a failure from it on can only go forward.
+public enum ChangeoverStep: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
+    case pending
+    case preflight
+    case provision
+    case catchUp = "catch-up"
+    case fence
+    case finalSync = "final-sync"
+    case promote
+    case repoint
+    case verify
+    case settle
+    case rollback
+    /// Terminal: the new primary serves and the old one is retired.
+    case done
+    /// Terminal: rolled back before the promotion; the old primary serves, nothing was left behind.
+    case aborted
+    /// Terminal: a failure at or after the promotion, or a rollback that could not finish. An operator must look.
+    case failed
+
+    public var description: String { rawValue }
+
+    public var isTerminal: Bool { self == .done || self == .aborted || self == .failed }
+
+    /// Steps the executor performs on the way forward, in order.
+    public static let forward: [ChangeoverStep] = [
+        .preflight, .provision, .catchUp, .fence, .finalSync, .promote, .repoint, .verify, .settle,
+    ]
+
+    /// Whether a failure in this step can still be undone by restoring the old primary.
+    public var rollsBackOnFailure: Bool {
+        switch self {
+        case .provision, .catchUp, .fence, .finalSync: true
+        default: false
+        }
+    }
+
+    /// What the step does, for `plan` and the transition table printout.
+    public var summary: String {
+        switch self {
+        case .pending: "recorded, not started"
+        case .preflight: "check the primary, replication, the images and the provisioner; touch nothing"
+        case .provision: "reserve a replication slot, base-backup a follower on the new image, start it"
+        case .catchUp: "wait until the follower's lag stays under the thresholds"
+        case .fence: "pause the router, CHECKPOINT, stop the old primary cleanly; read its final LSN"
+        case .finalSync: "wait until the follower has replayed the old primary's final LSN"
+        case .promote: "promote the follower (point of no return)"
+        case .repoint: "point the router at the new primary and resume it"
+        case .verify: "make a real write on the new primary"
+        case .settle: "release the slot, keep the old primary stopped for rollback, record the pause"
+        case .rollback: "restart the old primary if it was stopped, remove the follower and the slot"
+        case .done: "changed over"
+        case .aborted: "rolled back; the old primary serves"
+        case .failed: "stopped after the point of no return; needs an operator"
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import PostgresClient
+import Yams
+
+/// The fleet as one YAML file describes it: images, databases, where followers are made, where
+/// state and the audit log live. Parsing checks everything that can be checked without touching
+/// a server, so bad input fails before anything is done.
+public struct FleetConfig: Sendable {
+    public var stateDirectory: String
+    public var auditLog: String
+    public var images: [String: Image]
+    public var databases: [String: DatabaseConfig]
+    public var provisioner: ProvisionerConfig
+
+    public struct Image: Sendable, Equatable {
+        public var name: String
+        public var binDirectory: String
+        public var environment: [String: String]
+    }
+
+    public struct ProvisionerConfig: Sendable, Equatable {
+        public enum Kind: String, Sendable { case local }
+        public var kind: Kind
+        /// Where follower data directories are made.
+        public var root: String
+        /// The OS user servers run as when the controller is root.
+        public var runAs: String?
+    }
+
+    /// Reads and checks a config file. Errors name the file and the problem in one line.
+    public static func load(path: String) throws(ConfigError) -> FleetConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError("cannot read config file \(path)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError("config file \(path) is not UTF-8 text")
+        }
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return try parse(text, source: path, relativeTo: base)
+    }
+
+    public static func parse(_ text: String, source: String = "config", relativeTo base: String = ".") throws(ConfigError) -> FleetConfig {
+        let raw: RawConfig
+        do {
+            raw = try YAMLDecoder().decode(RawConfig.self, from: text)
+        } catch let error as DecodingError {
+            throw ConfigError("malformed config \(source): \(Self.describe(error))")
+        } catch {
+            throw ConfigError("malformed config \(source): \(Self.oneLine(String(describing: error)))")
+        }
+        return try raw.resolve(source: source, base: base)
+    }
+
+    func absolute(_ path: String, base: String) -> String {
+        path.hasPrefix("/") ? path : URL(fileURLWithPath: base).appendingPathComponent(path).standardized.path
+    }
+
+    /// The database named `name`, or a one-line error listing the known ones.
+    public func database(_ name: String) throws(ConfigError) -> DatabaseConfig {
+        guard let db = databases[name] else {
+            let known = databases.keys.sorted().joined(separator: ", ")
+            throw ConfigError("unknown database \"\(name)\" (the config defines: \(known.isEmpty ? "none" : known))")
+        }
+        return db
+    }
+
+    /// The image named `name`, or a one-line error listing the known ones.
+    public func image(_ name: String) throws(ConfigError) -> Image {
+        guard let image = images[name] else {
+            let known = images.keys.sorted().joined(separator: ", ")
+            throw ConfigError("unknown image \"\(name)\" (the config defines: \(known.isEmpty ? "none" : known))")
+        }
+        return image
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let at = path(context.codingPath)
+            return "missing key \"\(key.stringValue)\"\(at.isEmpty ? "" : " in \(at)")"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "wrong type at \(path(context.codingPath)): \(oneLine(context.debugDescription))"
+        case .dataCorrupted(let context):
+            let at = path(context.codingPath)
+            let detail = context.underlyingError.map { oneLine(String(describing: $0)) } ?? oneLine(context.debugDescription)
+            return at.isEmpty ? detail : "\(at): \(detail)"
+        @unknown default:
+            return oneLine(String(describing: error))
+        }
+    }
+
+    static func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }.joined(separator: " ")
+    }
+}
+
+/// A problem with the configuration, in one line.
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// One database: how to reach its primary, which image it runs, how to change it over.
+public struct DatabaseConfig: Sendable {
+    public var name: String
+    public var engine: EngineKind
+    public var image: String
+    /// The primary's conninfo as configured, without a password.
+    public var primary: ConnInfo
+    public var password: Secret?
+    public var replicationUser: String
+    public var replicationPassword: Secret?
+    /// A fixed port for the next follower (clients may list it in a multi-host conninfo); free port when nil.
+    public var followerPort: Int?
+    public var router: RouterConfig
+    public var catchUp: CatchUpPolicy
+    public var switchover: SwitchoverPolicy
+
+    public enum EngineKind: String, Sendable, Codable { case postgres }
+}
+
+public struct RouterConfig: Sendable, Equatable {
+    public enum Kind: String, Sendable { case none, hook }
+    public var kind: Kind
+    public var command: String?
+    public var timeout: Duration
+}
+
+/// When a follower counts as caught up, and how long to wait for it.
+public struct CatchUpPolicy: Sendable, Equatable {
+    public var maxLagBytes: Int64 = 16 * 1024 * 1024
+    public var maxLagTime: Duration = .seconds(1)
+    /// Lag must stay under both thresholds this long before the switchover starts.
+    public var holdFor: Duration = .seconds(2)
+    public var timeout: Duration = .seconds(30 * 60)
+    public var pollEvery: Duration = .milliseconds(200)
+    public var provisionTimeout: Duration = .seconds(6 * 3600)
+}
+
+/// Deadlines for the steps of the switchover itself.
+public struct SwitchoverPolicy: Sendable, Equatable {
+    public var fenceTimeout: Duration = .seconds(60)
+    public var replayTimeout: Duration = .seconds(10)
+    public var promoteTimeout: Duration = .seconds(30)
+    public var verifyTimeout: Duration = .seconds(10)
+    public var connectTimeout: Duration = .seconds(5)
+}

@@ -1,0 +1,179 @@
+import Foundation
+import PostgresClient
+
+/// The YAML file as written, before checks and defaults. Keys are camelCase.
+struct RawConfig: Decodable {
+    var stateDirectory: String?
+    var auditLog: String?
+    var images: [String: RawImage]?
+    var provisioner: RawProvisioner?
+    var databases: [String: RawDatabase]?
+
+    struct RawImage: Decodable {
+        var binDirectory: String
+        var environment: [String: String]?
+    }
+
+    struct RawProvisioner: Decodable {
+        var kind: String?
+        var root: String
+        var runAs: String?
+    }
+
+    struct RawDatabase: Decodable {
+        var engine: String?
+        var image: String
+        var primary: String
+        var password: Secret?
+        var replication: RawReplication?
+        var follower: RawFollower?
+        var router: RawRouter?
+        var catchUp: RawCatchUp?
+        var switchover: RawSwitchover?
+    }
+
+    struct RawReplication: Decodable {
+        var user: String?
+        var password: Secret?
+    }
+
+    struct RawFollower: Decodable {
+        var port: Int?
+    }
+
+    struct RawRouter: Decodable {
+        var kind: String
+        var command: String?
+        var timeout: String?
+    }
+
+    struct RawCatchUp: Decodable {
+        var maxLagBytes: String?
+        var maxLagTime: String?
+        var holdFor: String?
+        var timeout: String?
+        var pollEvery: String?
+        var provisionTimeout: String?
+    }
+
+    struct RawSwitchover: Decodable {
+        var fenceTimeout: String?
+        var replayTimeout: String?
+        var promoteTimeout: String?
+        var verifyTimeout: String?
+        var connectTimeout: String?
+    }
+
+    func resolve(source: String, base: String) throws(ConfigError) -> FleetConfig {
+        func abs(_ path: String) -> String {
+            path.hasPrefix("/") ? path : URL(fileURLWithPath: base).appendingPathComponent(path).standardized.path
+        }
+        let state = abs(stateDirectory ?? "changeover-state")
+        var images: [String: FleetConfig.Image] = [:]
+        for (name, raw) in self.images ?? [:] {
+            images[name] = FleetConfig.Image(name: name, binDirectory: abs(raw.binDirectory),
+                                             environment: raw.environment ?? [:])
+        }
+        guard let rawProvisioner = provisioner else {
+            throw ConfigError("config \(source): missing key \"provisioner\"")
+        }
+        guard let kind = FleetConfig.ProvisionerConfig.Kind(rawValue: rawProvisioner.kind ?? "local") else {
+            throw ConfigError("config \(source): unknown provisioner kind \"\(rawProvisioner.kind ?? "")\" (known: local)")
+        }
+        let provisioner = FleetConfig.ProvisionerConfig(kind: kind, root: abs(rawProvisioner.root),
+                                                        runAs: rawProvisioner.runAs ?? "postgres")
+        var databases: [String: DatabaseConfig] = [:]
+        for (name, raw) in self.databases ?? [:] {
+            databases[name] = try raw.resolve(name: name, source: source, images: images, base: base)
+        }
+        return FleetConfig(stateDirectory: state, auditLog: abs(auditLog ?? "\(state)/audit.jsonl"),
+                           images: images, databases: databases, provisioner: provisioner)
+    }
+}
+
+extension RawConfig.RawDatabase {
+    func resolve(name: String, source: String, images: [String: FleetConfig.Image], base: String) throws(ConfigError) -> DatabaseConfig {
+        let at = "config \(source), database \(name)"
+        guard let engine = DatabaseConfig.EngineKind(rawValue: self.engine ?? "postgres") else {
+            throw ConfigError("\(at): unknown engine \"\(self.engine ?? "")\" (known: postgres)")
+        }
+        guard images[image] != nil else {
+            throw ConfigError("\(at): unknown image \"\(image)\" (the config defines: \(images.keys.sorted().joined(separator: ", ")))")
+        }
+        let conninfo: ConnInfo
+        do {
+            conninfo = try ConnInfo(self.primary)
+        } catch {
+            throw ConfigError("\(at): bad primary conninfo: \(error.message)")
+        }
+        if conninfo["password"] != nil {
+            throw ConfigError("\(at): the primary conninfo holds a password; give it as password: {env: NAME} or {file: PATH}")
+        }
+        if let port = follower?.port, !(1...65535).contains(port) {
+            throw ConfigError("\(at): follower port \(port) is out of range")
+        }
+        let router = try resolveRouter(at: at)
+        var catchUp = CatchUpPolicy()
+        if let raw = self.catchUp {
+            if let v = raw.maxLagBytes { catchUp.maxLagBytes = try ConfigValue.bytes(v, at: "\(at), catchUp.maxLagBytes") }
+            if let v = raw.maxLagTime { catchUp.maxLagTime = try ConfigValue.duration(v, at: "\(at), catchUp.maxLagTime") }
+            if let v = raw.holdFor { catchUp.holdFor = try ConfigValue.duration(v, at: "\(at), catchUp.holdFor") }
+            if let v = raw.timeout { catchUp.timeout = try ConfigValue.duration(v, at: "\(at), catchUp.timeout") }
+            if let v = raw.pollEvery { catchUp.pollEvery = try ConfigValue.duration(v, at: "\(at), catchUp.pollEvery") }
+            if let v = raw.provisionTimeout {
+                catchUp.provisionTimeout = try ConfigValue.duration(v, at: "\(at), catchUp.provisionTimeout")
+            }
+        }
+        var switchover = SwitchoverPolicy()
+        if let raw = self.switchover {
+            if let v = raw.fenceTimeout { switchover.fenceTimeout = try ConfigValue.duration(v, at: "\(at), switchover.fenceTimeout") }
+            if let v = raw.replayTimeout { switchover.replayTimeout = try ConfigValue.duration(v, at: "\(at), switchover.replayTimeout") }
+            if let v = raw.promoteTimeout { switchover.promoteTimeout = try ConfigValue.duration(v, at: "\(at), switchover.promoteTimeout") }
+            if let v = raw.verifyTimeout { switchover.verifyTimeout = try ConfigValue.duration(v, at: "\(at), switchover.verifyTimeout") }
+            if let v = raw.connectTimeout { switchover.connectTimeout = try ConfigValue.duration(v, at: "\(at), switchover.connectTimeout") }
+        }
+        return DatabaseConfig(
+            name: name, engine: engine, image: image, primary: conninfo, password: password,
+            replicationUser: replication?.user ?? conninfo.user ?? "postgres",
+            replicationPassword: replication?.password ?? password,
+            followerPort: follower?.port, router: router, catchUp: catchUp, switchover: switchover)
+    }
+
+    private func resolveRouter(at: String) throws(ConfigError) -> RouterConfig {
+        guard let raw = router else { return RouterConfig(kind: .none, command: nil, timeout: .seconds(30)) }
+        guard let kind = RouterConfig.Kind(rawValue: raw.kind) else {
+            throw ConfigError("\(at): unknown router kind \"\(raw.kind)\" (known: hook, none)")
+        }
+        if kind == .hook, (raw.command ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+            throw ConfigError("\(at): the hook router needs a command")
+        }
+        let timeout = try raw.timeout.map { v throws(ConfigError) in try ConfigValue.duration(v, at: "\(at), router.timeout") } ?? .seconds(30)
+        return RouterConfig(kind: kind, command: raw.command, timeout: timeout)
+    }
+}
+
+/// Parsers for the value forms the config accepts: "500ms", "10s", "2m", "1h"; "16MB", "1GiB".
+public enum ConfigValue {
+    public static func duration(_ text: String, at: String) throws(ConfigError) -> Duration {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
+            let number = trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)
+            if let value = Double(number), value >= 0, value.isFinite {
+                return .milliseconds(Int64((value * scale * 1000).rounded()))
+            }
+        }
+        throw ConfigError("\(at): \"\(text)\" is not a duration (use e.g. 500ms, 10s, 2m, 1h)")
+    }
+
+    public static func bytes(_ text: String, at: String) throws(ConfigError) -> Int64 {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
+        let units: [(String, Int64)] = [("GIB", 1 << 30), ("MIB", 1 << 20), ("KIB", 1 << 10),
+                                        ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("B", 1), ("", 1)]
+        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
+            let number = trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)
+            if let value = Int64(number), value >= 0 { return value * scale }
+        }
+        throw ConfigError("\(at): \"\(text)\" is not a size (use e.g. 16MB, 512kB, 1GiB)")
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+
+/// Where a secret comes from: an environment variable or a file only its owner can read.
+/// The value is read when needed and never printed; `description` names only its source.
+public enum Secret: Sendable, Equatable, Decodable, CustomStringConvertible {
+    case environment(String)
+    case file(String)
+
+    private enum Keys: String, CodingKey { case env, file }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Keys.self)
+        if let name = try container.decodeIfPresent(String.self, forKey: .env) {
+            self = .environment(name)
+        } else if let path = try container.decodeIfPresent(String.self, forKey: .file) {
+            self = .file(path)
+        } else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "a secret is {env: NAME} or {file: PATH}"))
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .environment(let name): "environment variable \(name)"
+        case .file(let path): "file \(path)"
+        }
+    }
+
+    /// The secret's value. A file must not be readable by group or others (mode 0600 or stricter).
+    public func value(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> String {
+        switch self {
+        case .environment(let name):
+            guard let value = environment[name], !value.isEmpty else {
+                throw ConfigError("the secret in environment variable \(name) is not set")
+            }
+            return value
+        case .file(let path):
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                  let mode = attributes[.posixPermissions] as? Int
+            else { throw ConfigError("cannot read the secret file \(path)") }
+            guard mode & 0o077 == 0 else {
+                throw ConfigError("the secret file \(path) is readable by others (mode \(String(mode, radix: 8))); make it 0600")
+            }
+            guard let data = FileManager.default.contents(atPath: path),
+                  let text = String(data: data, encoding: .utf8)
+            else { throw ConfigError("cannot read the secret file \(path)") }
+            return text.trimmingCharacters(in: .newlines)
+        }
+    }
+}

@@ -1,0 +1,55 @@
+/// A database engine's part in a changeover: what to check, how to build and watch a follower,
+/// how to fence, promote and verify. The executor (`ChangeoverRunner`) owns the order, the
+/// router, the state store and the audit log; an engine only does the engine-specific work.
+///
+/// Every method is idempotent against the real state it finds (a stopped server is already
+/// fenced, an existing slot is reused), so a retry after a crash is safe.
+public protocol Engine: Sendable {
+    /// Checks that touch nothing. A failed check stops the changeover before it starts.
+    func preflight() async -> [PreflightCheck]
+    /// What provisioning would create, for `plan`.
+    func plannedResources() -> [String]
+    func provision(_ facts: inout Facts) async throws
+    func catchUp(_ facts: inout Facts) async throws
+    /// Stops the old primary taking writes and records the final position.
+    func fence(_ facts: inout Facts) async throws
+    /// Waits until the follower has everything the old primary acknowledged.
+    func finalSync(_ facts: inout Facts) async throws
+    /// Promotes the follower; returns where the new primary listens.
+    func promote(_ facts: inout Facts) async throws -> Endpoint
+    func verify(_ facts: inout Facts) async throws
+    func settle(_ facts: inout Facts) async throws
+    /// Restores the old primary and removes what provisioning made. Safe to call repeatedly.
+    func rollBack(_ facts: inout Facts) async throws
+}
+
+/// Names and figures a changeover learns as it goes, persisted with it.
+public typealias Facts = [String: String]
+
+/// One preflight check and its result.
+public struct PreflightCheck: Sendable, Codable, Equatable {
+    public var name: String
+    public var passed: Bool
+    public var detail: String
+
+    public init(_ name: String, passed: Bool, _ detail: String) {
+        self.name = name
+        self.passed = passed
+        self.detail = detail
+    }
+}
+
+/// Where clients reach a server. `conninfo` never holds a password.
+public struct Endpoint: Sendable, Codable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var conninfo: String
+
+    public init(host: String, port: Int, conninfo: String) {
+        self.host = host
+        self.port = port
+        self.conninfo = conninfo
+    }
+
+    public var description: String { "\(host):\(port)" }
+}

@@ -1,0 +1,398 @@
+import Foundation
+import Logging
+import PostgresClient
+
+/// The Postgres engine: physical streaming replication from a slot, a clean fast shutdown as
+/// the fence, the shutdown checkpoint as the final position, `pg_promote` as the promotion.
+///
+/// The old primary must be on this host (its data directory is read and its postmaster is
+/// signalled); the follower is made by the `local` provisioner. Connections to both servers are
+/// opened before the fence so that nothing inside the write pause waits for a connect.
+public actor PostgresEngine: Engine {
+    public struct Target: Sendable {
+        public var changeover: String
+        public var database: DatabaseConfig
+        /// The primary's conninfo including its password.
+        public var primary: ConnInfo
+        /// The primary's conninfo as the replication user, including its password.
+        public var replication: ConnInfo
+        public var fromImage: FleetConfig.Image
+        public var toImage: FleetConfig.Image
+        public var provisioner: LocalProvisioner
+    }
+
+    public let target: Target
+    private let logger: Logger
+    private let progress: @Sendable (String) -> Void
+    private var primaryConnection: PostgresConnection?
+    private var followerConnection: PostgresConnection?
+    private var catchUp: CatchUpPolicy { target.database.catchUp }
+    private var policy: SwitchoverPolicy { target.database.switchover }
+
+    public init(target: Target, logger: Logger, progress: @escaping @Sendable (String) -> Void) {
+        self.target = target
+        self.logger = logger
+        self.progress = progress
+    }
+
+    /// The physical slot that holds WAL for this changeover's follower.
+    public var slotName: String {
+        let cleaned = target.changeover.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }
+        return String(("changeover_" + String(cleaned)).prefix(63))
+    }
+
+    nonisolated public func plannedResources() -> [String] {
+        let node = target.provisioner.nodeDirectory(for: target.changeover)
+        let port = target.database.followerPort.map(String.init) ?? "a free port"
+        let slot = String(("changeover_" + target.changeover.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }.map(String.init).joined()).prefix(63))
+        return [
+            "physical replication slot \(slot) on the primary",
+            "follower on image \(target.toImage.name) in \(node)/data, listening on \(target.provisioner.listenAddress):\(port)",
+        ]
+    }
+
+    // MARK: preflight
+
+    public func preflight() async -> [PreflightCheck] {
+        var checks: [PreflightCheck] = []
+        let from = target.fromImage, to = target.toImage
+        checks.append(PreflightCheck("new image", passed: from.name != to.name,
+                                     from.name != to.name ? "\(from.name) → \(to.name)"
+                                         : "the database already runs \(to.name)"))
+        var newVersion: String?
+        for image in Set([from.name, to.name]).sorted() {
+            let spec = image == to.name ? to : from
+            let needed = ["postgres", "pg_basebackup", "pg_controldata"]
+            let missing = needed.filter { !FileManager.default.isExecutableFile(atPath: "\(spec.binDirectory)/\($0)") }
+            if !missing.isEmpty {
+                checks.append(PreflightCheck("image \(spec.name)", passed: false,
+                                             "bin directory \(spec.binDirectory) lacks \(missing.joined(separator: ", "))"))
+            } else if image == to.name {
+                newVersion = await serverVersion(of: spec)
+                checks.append(PreflightCheck("image \(spec.name)", passed: newVersion != nil,
+                                             newVersion.map { "\(spec.binDirectory): PostgreSQL \($0)" }
+                                                 ?? "\(spec.binDirectory)/postgres --version failed"))
+            }
+        }
+
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(target.primary, timeout: policy.connectTimeout)
+        } catch {
+            checks.append(PreflightCheck("primary reachable", passed: false, "\(error)"))
+            return checks
+        }
+        defer { connection.close() }
+        checks.append(PreflightCheck("primary reachable", passed: true, connection.endpoint))
+        do {
+            let timeout = policy.connectTimeout
+            let row = try await connection.query("""
+                SELECT pg_is_in_recovery()::text, current_setting('wal_level'), current_setting('max_wal_senders'),
+                       (SELECT count(*) FROM pg_stat_replication)::text, current_setting('max_replication_slots'),
+                       (SELECT count(*) FROM pg_replication_slots)::text,
+                       EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)::text,
+                       current_setting('data_directory'), current_setting('port'), current_setting('server_version')
+                """, [slotName], timeout: timeout)
+            let v = { (i: Int) in row.rows.first?[i] ?? "" }
+            let inRecovery = v(0) == "true"
+            checks.append(PreflightCheck("really primary", passed: !inRecovery,
+                                         inRecovery ? "\(connection.endpoint) is a standby (in recovery), not a primary"
+                                             : "not in recovery"))
+            checks.append(PreflightCheck("wal_level", passed: ["replica", "logical"].contains(v(1)),
+                                         "wal_level = \(v(1))"))
+            let freeSenders = (Int(v(2)) ?? 0) - (Int(v(3)) ?? 0)
+            checks.append(PreflightCheck("wal senders", passed: freeSenders >= 2,
+                                         "\(freeSenders) of max_wal_senders = \(v(2)) free (a base backup needs 2)"))
+            let freeSlots = (Int(v(4)) ?? 0) - (Int(v(5)) ?? 0)
+            let slotTaken = v(6) == "true"
+            checks.append(PreflightCheck("replication slot", passed: freeSlots >= 1 || slotTaken,
+                                         slotTaken ? "slot \(slotName) exists and will be reused"
+                                             : "\(freeSlots) of max_replication_slots = \(v(4)) free"))
+            let major = v(9).split(separator: ".").first.map(String.init) ?? v(9)
+            if let newVersion {
+                let newMajor = newVersion.split(separator: ".").first.map(String.init) ?? newVersion
+                checks.append(PreflightCheck("major version", passed: newMajor == major,
+                                             newMajor == major ? "primary \(v(9)), new image \(newVersion)"
+                                                 : "primary runs \(v(9)) but image \(to.name) is \(newVersion): physical replication needs the same major version"))
+            }
+            let dataDirectory = v(7)
+            let local = LocalPostgres(binDirectory: from.binDirectory, dataDirectory: dataDirectory,
+                                      runAs: target.provisioner.runAs)
+            let pidFile = local.pidFile()
+            let isLocal = pidFile?.port.map(String.init) == v(8) && pidFile.map { Subprocess.isAlive($0.pid) } == true
+            checks.append(PreflightCheck("primary on this host", passed: isLocal,
+                                         isLocal ? "data directory \(dataDirectory), postmaster pid \(pidFile!.pid)"
+                                             : "the primary's data directory \(dataDirectory) is not a running server on this host; the local provisioner can only fence a local primary"))
+        } catch {
+            checks.append(PreflightCheck("primary settings", passed: false, "\(error)"))
+        }
+        checks.append(await replicationLoginCheck())
+        checks.append(target.provisioner.check(followerPort: target.database.followerPort))
+        return checks
+    }
+
+    private func replicationLoginCheck() async -> PreflightCheck {
+        let info = target.replication.with("replication", "true").with("dbname", nil)
+        do {
+            let connection = try await PostgresConnection.connect(info, timeout: policy.connectTimeout)
+            defer { connection.close() }
+            let results = try await connection.simpleQuery("IDENTIFY_SYSTEM", timeout: policy.connectTimeout)
+            let timeline = results.first?.value(0, "timeline") ?? "?"
+            return PreflightCheck("replication login", passed: true,
+                                  "\(target.database.replicationUser) may stream (timeline \(timeline))")
+        } catch {
+            return PreflightCheck("replication login", passed: false,
+                                  "replication connection as \(target.database.replicationUser) failed: \(error)")
+        }
+    }
+
+    private func serverVersion(of image: FleetConfig.Image) async -> String? {
+        guard let outcome = try? await Subprocess.run(["\(image.binDirectory)/postgres", "--version"],
+                                                      environment: image.environment, timeout: .seconds(10)),
+              outcome.succeeded
+        else { return nil }
+        return outcome.stdout.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+    }
+
+    // MARK: provision and catch-up
+
+    public func provision(_ facts: inout Facts) async throws {
+        let primary = try await primary()
+        if facts["old.dataDirectory"] == nil {
+            let result = try await primary.query("SELECT current_setting('data_directory')", timeout: policy.connectTimeout)
+            guard let directory = result.scalar else { throw EngineError("the primary did not report its data directory") }
+            facts["old.dataDirectory"] = directory
+        }
+        let exists = try await primary.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [slotName],
+                                             timeout: policy.connectTimeout)
+        if exists.rows.isEmpty {
+            _ = try await primary.query("SELECT pg_create_physical_replication_slot($1, true)", [slotName],
+                                        timeout: policy.connectTimeout)
+        }
+        facts["slot"] = slotName
+        let node = try await target.provisioner.createPostgresFollower(
+            changeover: target.changeover, image: target.toImage, source: target.replication, slot: slotName,
+            port: target.database.followerPort, timeout: catchUp.provisionTimeout, progress: progress)
+        facts["follower.dataDirectory"] = node.dataDirectory
+        facts["follower.host"] = node.host
+        facts["follower.port"] = String(node.port)
+        facts["follower.pid"] = String(node.pid)
+        facts["basebackup.seconds"] = String(format: "%.2f", node.backupSeconds)
+        facts["basebackup.bytes"] = String(node.backupBytes)
+    }
+
+    public func catchUp(_ facts: inout Facts) async throws {
+        let primary = try await primary()
+        let follower = try followerServer(facts)
+        let clock = ContinuousClock()
+        let deadline = clock.now + catchUp.timeout
+        var heldSince: ContinuousClock.Instant?
+        var lastReport = clock.now - .seconds(10)
+        var lastLag = "unknown"
+        while true {
+            guard follower.isRunning else { throw EngineError("the follower stopped during catch-up") }
+            let result = try await primary.query("""
+                SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint::text,
+                       COALESCE(extract(epoch FROM replay_lag), 0)::float8::text, state
+                FROM pg_stat_replication WHERE application_name = $1
+                """, [slotName], timeout: policy.connectTimeout)
+            let now = clock.now
+            if let row = result.rows.first, row[2] == "streaming",
+               let bytes = Int64(row[0] ?? ""), let seconds = Double(row[1] ?? "") {
+                lastLag = "\(bytes) bytes, \(String(format: "%.3f", seconds)) s"
+                facts["catchUp.lagBytes"] = String(bytes)
+                if bytes <= catchUp.maxLagBytes && seconds <= catchUp.maxLagTime.seconds {
+                    heldSince = heldSince ?? now
+                } else {
+                    heldSince = nil
+                }
+            } else {
+                heldSince = nil
+                lastLag = "follower not streaming yet"
+            }
+            if now - lastReport >= .seconds(1) {
+                progress("lag \(lastLag)")
+                lastReport = now
+            }
+            if let heldSince, now - heldSince >= catchUp.holdFor { return }
+            if now >= deadline {
+                throw EngineError("the follower did not catch up within \(catchUp.timeout.seconds) s (lag \(lastLag), must stay under \(catchUp.maxLagBytes) bytes and \(catchUp.maxLagTime.seconds) s for \(catchUp.holdFor.seconds) s)")
+            }
+            try await Task.sleep(for: catchUp.pollEvery)
+        }
+    }
+
+    // MARK: the switchover
+
+    public func fence(_ facts: inout Facts) async throws {
+        let primary = try await primary()
+        _ = try await follower(facts)  // connected now, not inside the pause
+        _ = try await primary.query("CHECKPOINT", timeout: policy.fenceTimeout)
+        let old = try oldPrimaryServer(facts)
+        try await old.stop(timeout: policy.fenceTimeout)
+        primaryConnection?.close()
+        primaryConnection = nil
+        let control = try await old.controlData()
+        guard control["Database cluster state"] == "shut down", let lsn = control["Latest checkpoint location"] else {
+            throw EngineError("the old primary did not shut down cleanly (cluster state: \(control["Database cluster state"] ?? "unknown"))")
+        }
+        facts["finalLSN"] = lsn
+    }
+
+    public func finalSync(_ facts: inout Facts) async throws {
+        guard let lsn = facts["finalLSN"] else { throw EngineError("no final LSN was recorded by the fence") }
+        let follower = try await follower(facts)
+        let clock = ContinuousClock()
+        let deadline = clock.now + policy.replayTimeout
+        while true {
+            let result = try await follower.query(
+                "SELECT (pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::pg_lsn) > 0)::text, pg_last_wal_replay_lsn()::text",
+                [lsn], timeout: policy.replayTimeout)
+            if result.scalar == "true" {
+                facts["follower.replayLSN"] = result.rows.first?[1] ?? ""
+                return
+            }
+            if clock.now >= deadline {
+                throw EngineError("the follower replayed only to \(result.rows.first?[1] ?? "?"), not past the old primary's final LSN \(lsn), within \(policy.replayTimeout.seconds) s")
+            }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    public func promote(_ facts: inout Facts) async throws -> Endpoint {
+        let follower = try await follower(facts)
+        _ = try await follower.query("SELECT pg_promote(false)", timeout: policy.promoteTimeout)
+        let clock = ContinuousClock()
+        let deadline = clock.now + policy.promoteTimeout
+        while true {
+            let result = try await follower.query("SELECT pg_is_in_recovery()::text", timeout: policy.promoteTimeout)
+            if result.scalar == "false" { break }
+            if clock.now >= deadline {
+                throw EngineError("the follower was asked to promote but is still in recovery after \(policy.promoteTimeout.seconds) s")
+            }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        let endpoint = try newPrimaryEndpoint(facts)
+        facts["new.conninfo"] = endpoint.conninfo
+        return endpoint
+    }
+
+    public func verify(_ facts: inout Facts) async throws {
+        let info = try newPrimaryConnInfo(facts)
+        let connection = try await PostgresConnection.connect(info, timeout: policy.verifyTimeout)
+        defer { connection.close() }
+        let result = try await connection.query("SELECT pg_is_in_recovery()::text, txid_current()::text",
+                                                timeout: policy.verifyTimeout)
+        guard result.rows.first?[0] == "false", let xid = result.rows.first?[1] else {
+            throw EngineError("the new primary is still in recovery")
+        }
+        facts["verify.xid"] = xid
+    }
+
+    public func settle(_ facts: inout Facts) async throws {
+        followerConnection?.close()
+        followerConnection = nil
+        let old = try oldPrimaryServer(facts)
+        if old.isRunning {
+            throw EngineError("the old primary is running again; its slot \(slotName) was left in place")
+        }
+        // The slot lives on the old primary, which is stopped and kept for rollback: removing its
+        // directory is how a slot is dropped offline, and keeps the old server from holding WAL forever.
+        let slotDirectory = "\(old.dataDirectory)/pg_replslot/\(slotName)"
+        if FileManager.default.fileExists(atPath: slotDirectory) {
+            try FileManager.default.removeItem(atPath: slotDirectory)
+        }
+        facts["slot.released"] = "true"
+    }
+
+    // MARK: rollback
+
+    public func rollBack(_ facts: inout Facts) async throws {
+        followerConnection?.close()
+        followerConnection = nil
+        primaryConnection?.close()
+        primaryConnection = nil
+        // The follower goes first, so that nothing can promote it once the old primary is back.
+        if let dataDirectory = facts["follower.dataDirectory"] {
+            let follower = LocalPostgres(binDirectory: target.toImage.binDirectory, dataDirectory: dataDirectory,
+                                         runAs: target.provisioner.runAs)
+            try await follower.stop(timeout: policy.fenceTimeout, signal: SIGQUIT)
+        }
+        try target.provisioner.removeNode(changeover: target.changeover)
+        if facts["old.dataDirectory"] != nil, case let old = try oldPrimaryServer(facts), !old.isRunning {
+            let log = "\(target.provisioner.nodeDirectory(for: target.changeover)).old-primary.log"
+            _ = try await old.restart(logFile: log, timeout: policy.fenceTimeout)
+            facts["old.restarted"] = "true"
+        }
+        let primary = try await primary()
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(30)
+        while true {
+            let error = await dropSlot(on: primary)
+            guard let error else { break }
+            // 55006: the walsender of the stopped follower has not exited yet.
+            guard error.sqlState == "55006", clock.now < deadline else { throw error }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        facts["slot.released"] = "true"
+    }
+
+    // MARK: helpers
+
+    private func dropSlot(on primary: PostgresConnection) async -> PostgresError? {
+        do {
+            _ = try await primary.query(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
+                [slotName], timeout: policy.connectTimeout)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    private func primary() async throws -> PostgresConnection {
+        if let primaryConnection, primaryConnection.isOpen { return primaryConnection }
+        let connection = try await PostgresConnection.connect(target.primary, timeout: policy.connectTimeout)
+        primaryConnection = connection
+        return connection
+    }
+
+    private func follower(_ facts: Facts) async throws -> PostgresConnection {
+        if let followerConnection, followerConnection.isOpen { return followerConnection }
+        let connection = try await PostgresConnection.connect(try newPrimaryConnInfo(facts), timeout: policy.connectTimeout)
+        followerConnection = connection
+        return connection
+    }
+
+    private func followerServer(_ facts: Facts) throws -> LocalPostgres {
+        guard let dataDirectory = facts["follower.dataDirectory"] else { throw EngineError("no follower was provisioned") }
+        return LocalPostgres(binDirectory: target.toImage.binDirectory, dataDirectory: dataDirectory,
+                             runAs: target.provisioner.runAs, environment: target.toImage.environment)
+    }
+
+    private func oldPrimaryServer(_ facts: Facts) throws -> LocalPostgres {
+        guard let dataDirectory = facts["old.dataDirectory"] else {
+            throw EngineError("the old primary's data directory is unknown")
+        }
+        return LocalPostgres(binDirectory: target.fromImage.binDirectory, dataDirectory: dataDirectory,
+                             runAs: target.provisioner.runAs, environment: target.fromImage.environment)
+    }
+
+    private func newPrimaryConnInfo(_ facts: Facts) throws -> ConnInfo {
+        guard let host = facts["follower.host"], let port = facts["follower.port"] else {
+            throw EngineError("no follower was provisioned")
+        }
+        return target.primary.with("host", host).with("hostaddr", nil).with("port", port)
+            .with("target_session_attrs", nil)
+    }
+
+    private func newPrimaryEndpoint(_ facts: Facts) throws -> Endpoint {
+        let info = try newPrimaryConnInfo(facts).with("password", nil)
+        return Endpoint(host: info.host ?? "", port: info.port ?? 5432, conninfo: info.description)
+    }
+}
+
+public struct EngineError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,160 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import PostgresClient
+
+/// Makes followers as processes on this host from an image's bin directory: the embedded
+/// default, and what the tests use. Each changeover gets a node directory under `root`
+/// holding the data directory, the server's unix socket and its log.
+public struct LocalProvisioner: Sendable {
+    public var root: String
+    public var runAs: String?
+    public var listenAddress: String
+
+    public init(root: String, runAs: String?, listenAddress: String = "127.0.0.1") {
+        self.root = root
+        self.runAs = runAs
+        self.listenAddress = listenAddress
+    }
+
+    public func nodeDirectory(for changeover: String) -> String { "\(root)/\(changeover)" }
+
+    /// A follower the provisioner started.
+    public struct Node: Sendable {
+        public var dataDirectory: String
+        public var host: String
+        public var port: Int
+        public var pid: pid_t
+        public var backupSeconds: Double
+        public var backupBytes: Int64
+    }
+
+    /// Whether followers can be made here: the root is creatable and the port (if fixed) is free.
+    public func check(followerPort: Int?) -> PreflightCheck {
+        var isDirectory: ObjCBool = false
+        var probe = root
+        while !FileManager.default.fileExists(atPath: probe, isDirectory: &isDirectory) {
+            probe = URL(fileURLWithPath: probe).deletingLastPathComponent().path
+        }
+        guard isDirectory.boolValue, access(probe, W_OK) == 0 else {
+            return PreflightCheck("provisioner", passed: false, "cannot create follower directories under \(root)")
+        }
+        if let runAs, getuid() == 0, getpwnam(runAs) == nil {
+            return PreflightCheck("provisioner", passed: false, "servers run as \(runAs), but there is no such user")
+        }
+        if let port = followerPort, !FreePort.isFree(port, host: listenAddress) {
+            return PreflightCheck("provisioner", passed: false, "follower port \(port) on \(listenAddress) is in use")
+        }
+        return PreflightCheck("provisioner", passed: true,
+                              "local: followers under \(root)" + (followerPort.map { ", port \($0)" } ?? ""))
+    }
+
+    /// Base-backs-up `source` through `slot` with WAL streaming into a new node directory and
+    /// starts the copy as a standby (the base backup writes its standby configuration).
+    public func createPostgresFollower(
+        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port fixedPort: Int?,
+        timeout: Duration, progress: @escaping @Sendable (String) -> Void
+    ) async throws -> Node {
+        let node = nodeDirectory(for: changeover)
+        let data = "\(node)/data"
+        try LocalFiles.makeDirectory(root, owner: nil, mode: 0o755)
+        try LocalFiles.makeDirectory(node, owner: runAs, mode: 0o700)
+        if FileManager.default.fileExists(atPath: data) { try FileManager.default.removeItem(atPath: data) }
+
+        var environment = image.environment
+        environment["PGPASSWORD"] = source["password"]
+        environment["PGCONNECT_TIMEOUT"] = "10"
+        environment["LC_ALL"] = "C"
+        // --write-recovery-conf copies this into primary_conninfo: the walreceiver reports the slot
+        // name as its application_name, which is how catch-up finds it in pg_stat_replication.
+        let conninfo = source.with("password", nil).with("dbname", nil).with("replication", nil)
+            .with("target_session_attrs", nil).with("application_name", slot)
+        let argv = Subprocess.runAsPrefix(runAs) + [
+            "\(image.binDirectory)/pg_basebackup", "--dbname=\(conninfo.connectionString)", "--pgdata=\(data)",
+            "--wal-method=stream", "--slot=\(slot)", "--write-recovery-conf", "--checkpoint=fast",
+            "--progress", "--no-password",
+        ]
+        let clock = ContinuousClock()
+        let started = clock.now
+        let outcome = try await Subprocess.run(argv, environment: environment, timeout: timeout) { text in
+            // pg_basebackup -P rewrites one line with \r: "  1234/5678 kB (21%), 0/1 tablespace"
+            if let last = text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).last(where: { $0.contains("kB") }) {
+                progress("base backup \(last.trimmingCharacters(in: .whitespaces))")
+            }
+        }
+        let backupSeconds = (clock.now - started).seconds
+        guard outcome.succeeded else {
+            throw ProvisionError("pg_basebackup failed: \(outcome.lastErrorLine)")
+        }
+        let backupBytes = Self.directorySize(data)
+        progress("base backup done: \(backupBytes / 1024) kB in \(String(format: "%.2f", backupSeconds)) s")
+
+        let port = fixedPort ?? FreePort.next(host: listenAddress)
+        let server = LocalPostgres(binDirectory: image.binDirectory, dataDirectory: data, runAs: runAs,
+                                   environment: image.environment)
+        let pid = try await server.start(
+            port: port, socketDirectory: node,
+            settings: ["listen_addresses": listenAddress, "cluster_name": slot, "hot_standby": "on"],
+            logFile: "\(node)/postgres.log", timeout: .seconds(60))
+        return Node(dataDirectory: data, host: listenAddress, port: port, pid: pid,
+                    backupSeconds: backupSeconds, backupBytes: backupBytes)
+    }
+
+    /// Removes a node directory whose server is stopped.
+    public func removeNode(changeover: String) throws {
+        let node = nodeDirectory(for: changeover)
+        if FileManager.default.fileExists(atPath: node) { try FileManager.default.removeItem(atPath: node) }
+    }
+
+    static func directorySize(_ path: String) -> Int64 {
+        guard let enumerator = FileManager.default.enumerator(atPath: path) else { return 0 }
+        var total: Int64 = 0
+        while let item = enumerator.nextObject() as? String {
+            if let size = (try? FileManager.default.attributesOfItem(atPath: "\(path)/\(item)"))?[.size] as? Int64 {
+                total += size
+            }
+        }
+        return total
+    }
+}
+
+public struct ProvisionError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Free loopback ports, found by binding to port 0.
+public enum FreePort {
+    public static func next(host: String = "127.0.0.1") -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        inet_pton(AF_INET, host, &address.sin_addr)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    public static func isFree(_ port: Int, host: String = "127.0.0.1") -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        inet_pton(AF_INET, host, &address.sin_addr)
+        let rc = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return rc == 0
+    }
+}

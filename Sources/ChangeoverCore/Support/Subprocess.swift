@@ -1,0 +1,170 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// Child processes started with posix_spawn.
+///
+/// Foundation's `Process` cannot be used for servers: it never sees the exit of a child that
+/// daemonizes and it keeps children in the caller's session. Here servers are spawned in a
+/// session of their own (so a terminal's Ctrl-C does not reach them and they outlive the
+/// controller), output goes to files rather than pipes, and waiting is a `waitpid(WNOHANG)` poll
+/// with a deadline that never blocks a thread of the cooperative pool.
+public enum Subprocess {
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// The outcome of `run`.
+    public struct Outcome: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+        public var succeeded: Bool { status == 0 }
+        /// The last non-empty line of stderr, for one-line error messages.
+        public var lastErrorLine: String {
+            stderr.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
+        }
+    }
+
+    /// The prefix that runs a command as another user when the controller is root
+    /// (Postgres refuses to run as root). `setpriv` execs, so the PID is the command's own.
+    public static func runAsPrefix(_ user: String?) -> [String] {
+        guard let user, getuid() == 0, user != "root" else { return [] }
+        return ["setpriv", "--reuid=\(user)", "--regid=\(user)", "--init-groups"]
+    }
+
+    /// Starts `argv` with its output appended to `outputPath` (or discarded), optionally in a new
+    /// session. Returns the PID. The caller owns reaping (see `reap`).
+    public static func spawn(
+        _ argv: [String],
+        environment: [String: String] = [:],
+        outputPath: String? = nil,
+        stderrPath: String? = nil,
+        newSession: Bool = false
+    ) throws(Failure) -> pid_t {
+        precondition(!argv.isEmpty)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        let out = outputPath ?? "/dev/null"
+        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        if let stderrPath {
+            posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
+        var flags: Int32 = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        if newSession { flags |= 0x80 }  // POSIX_SPAWN_SETSID (glibc >= 2.26)
+        posix_spawnattr_setflags(&attributes, Int16(flags))
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaultSignals = sigset_t()
+        sigemptyset(&defaultSignals)
+        for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD] { sigaddset(&defaultSignals, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+
+        var merged = ProcessInfo.processInfo.environment
+        for (key, value) in environment { merged[key] = value }
+        let envStrings = merged.map { "\($0.key)=\($0.value)" }
+
+        let cArgs = argv.map { strdup($0) } + [nil]
+        let cEnv = envStrings.map { strdup($0) } + [nil]
+        defer {
+            cArgs.forEach { free($0) }
+            cEnv.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
+        guard rc == 0 else {
+            throw Failure(description: "cannot start \(argv[0]): \(String(cString: strerror(rc)))")
+        }
+        return pid
+    }
+
+    /// Reaps `pid` if it is our child and has exited. Returns its exit status, or nil while it runs.
+    /// A process that is not our child (or is already reaped) reports -1.
+    public static func reap(_ pid: pid_t) -> Int32? {
+        var status: Int32 = 0
+        let rc = waitpid(pid, &status, WNOHANG)
+        if rc == 0 { return nil }
+        if rc < 0 { return -1 }
+        if status & 0x7f == 0 { return (status >> 8) & 0xff }  // exited
+        return 128 + (status & 0x7f)  // killed by a signal
+    }
+
+    /// Whether a process exists and is not a zombie.
+    public static func isAlive(_ pid: pid_t) -> Bool {
+        guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+        return state != "Z" && state != "X"
+    }
+
+    /// Runs `argv` to completion with a deadline, collecting its output. `onOutput` is called
+    /// with stderr text as it grows (pg_basebackup's progress), at most every `progressEvery`.
+    public static func run(
+        _ argv: [String],
+        environment: [String: String] = [:],
+        timeout: Duration,
+        progressEvery: Duration = .milliseconds(500),
+        onOutput: (@Sendable (String) -> Void)? = nil
+    ) async throws(Failure) -> Outcome {
+        let scratch = FileManager.default.temporaryDirectory.path
+        let token = UUID().uuidString.prefix(12)
+        let outPath = "\(scratch)/changeover-\(token).out"
+        let errPath = "\(scratch)/changeover-\(token).err"
+        defer {
+            unlink(outPath)
+            unlink(errPath)
+        }
+        // Created up front and world-writable so a command run as another user can write them.
+        for path in [outPath, errPath] {
+            let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o600)
+            if fd >= 0 { fchmod(fd, 0o666); close(fd) }
+        }
+        let pid = try spawn(argv, environment: environment, outputPath: outPath, stderrPath: errPath)
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var nextProgress = clock.now + progressEvery
+        var status: Int32?
+        while true {
+            status = reap(pid)
+            if status != nil { break }
+            if clock.now >= deadline {
+                kill(pid, SIGKILL)
+                while reap(pid) == nil { usleep(1000) }
+                throw Failure(description: "\(URL(fileURLWithPath: argv[0]).lastPathComponent) did not finish within \(timeout.seconds) s")
+            }
+            if let onOutput, clock.now >= nextProgress {
+                nextProgress = clock.now + progressEvery
+                if let text = try? String(contentsOfFile: errPath, encoding: .utf8) { onOutput(text) }
+            }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        return Outcome(status: status ?? -1, stdout: stdout, stderr: stderr)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, for printing and JSON.
+    public var seconds: Double {
+        let parts = components
+        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
+    }
+
+    /// The duration in milliseconds, for printing and JSON.
+    public var milliseconds: Double { seconds * 1000 }
+}

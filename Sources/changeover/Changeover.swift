@@ -1,0 +1,85 @@
+import ArgumentParser
+import ChangeoverCore
+import Foundation
+
+@main
+struct Changeover: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "changeover",
+        abstract: "Patch a database by changing it over to a caught-up follower on a new image.",
+        discussion: """
+            Exit codes: 0 success; 2 bad input (config, arguments, secrets); 3 preflight failed, nothing \
+            was touched; 4 aborted and rolled back, the old primary serves; 5 failed after the point of \
+            no return, an operator must look; 6 the audit log does not verify.
+            """,
+        subcommands: [PlanCommand.self, RunCommand.self, StatusCommand.self, AuditCommand.self, StepsCommand.self,
+                      DemoCommand.self])
+}
+
+/// What every verb that reads the fleet takes.
+struct FleetOptions: ParsableArguments {
+    @Option(name: .long, help: "The fleet's YAML config file.")
+    var config: String
+
+    func load() throws -> FleetConfig {
+        do {
+            return try FleetConfig.load(path: config)
+        } catch {
+            throw Failure(.badInput, error.description)
+        }
+    }
+}
+
+/// A one-line error and the exit code that goes with it.
+struct Failure: Error {
+    enum Kind: Int32 {
+        case badInput = 2, preflight = 3, aborted = 4, failed = 5, audit = 6
+    }
+    var kind: Kind
+    var message: String
+    init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+}
+
+extension AsyncParsableCommand {
+    /// Runs `body`, turning errors into one line on stderr and a meaningful exit code.
+    func reporting(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let failure as Failure {
+            Output.error(failure.message)
+            throw ExitCode(failure.kind.rawValue)
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            let kind: Failure.Kind = error is ConfigError ? .badInput : .failed
+            Output.error(String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " "))
+            throw ExitCode(kind.rawValue)
+        }
+    }
+}
+
+enum Output {
+    static let isTerminal = isatty(STDOUT_FILENO) == 1
+
+    static func error(_ message: String) {
+        FileHandle.standardError.write(Data("changeover: error: \(message)\n".utf8))
+    }
+
+    static func line(_ text: String = "") {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    static func json(_ value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        line(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
+    static func ms(_ value: Double) -> String {
+        value >= 10_000 ? String(format: "%.1f s", value / 1000) : String(format: "%.1f ms", value)
+    }
+}

@@ -1,0 +1,92 @@
+@testable import ChangeoverCore
+import Testing
+
+@Suite struct ChangeoverMachineTests {
+    @Test func happyPathPerformsEveryForwardStepThenCompletes() throws {
+        var machine = ChangeoverMachine()
+        var performed: [ChangeoverStep] = []
+        var action = try machine.handle(.begin)
+        while case .perform(let step) = action {
+            performed.append(step)
+            action = try machine.handle(.stepSucceeded)
+        }
+        #expect(performed == ChangeoverStep.forward)
+        #expect(action == .finish(.completed))
+        #expect(machine.step == .done)
+    }
+
+    @Test(arguments: [ChangeoverStep.provision, .catchUp, .fence, .finalSync])
+    func failureBeforePromotionRollsBack(failing: ChangeoverStep) throws {
+        var machine = ChangeoverMachine()
+        var action = try machine.handle(.begin)
+        while case .perform(let step) = action, step != failing {
+            action = try machine.handle(.stepSucceeded)
+        }
+        #expect(action == .perform(failing))
+        action = try machine.handle(.stepFailed("boom"))
+        #expect(action == .rollBack(failedStep: failing, reason: "boom"))
+        #expect(machine.step == .rollback)
+        #expect(try machine.handle(.stepSucceeded) == .finish(.aborted))
+        #expect(machine.step == .aborted)
+        #expect(machine.failedStep == failing)
+        #expect(machine.failure == "boom")
+    }
+
+    @Test(arguments: [ChangeoverStep.promote, .repoint, .verify, .settle])
+    func failureFromPromotionOnGoesToFailedWithoutRollback(failing: ChangeoverStep) throws {
+        var machine = ChangeoverMachine()
+        var action = try machine.handle(.begin)
+        while case .perform(let step) = action, step != failing {
+            action = try machine.handle(.stepSucceeded)
+        }
+        #expect(try machine.handle(.stepFailed("late")) == .finish(.failed))
+        #expect(machine.step == .failed)
+    }
+
+    @Test func preflightFailureAbortsWithNothingToUndo() throws {
+        var machine = ChangeoverMachine()
+        _ = try machine.handle(.begin)
+        #expect(try machine.handle(.stepFailed("standby")) == .finish(.aborted))
+        #expect(machine.step == .aborted)
+    }
+
+    @Test func failedRollbackEndsFailedAndKeepsBothReasons() throws {
+        var machine = ChangeoverMachine(step: .catchUp)
+        _ = try machine.handle(.stepFailed("timeout"))
+        #expect(try machine.handle(.stepFailed("cannot restart")) == .finish(.failed))
+        #expect(machine.failure?.contains("timeout") == true)
+        #expect(machine.failure?.contains("cannot restart") == true)
+    }
+
+    @Test func terminalStepsAcceptNoInput() {
+        for step in ChangeoverStep.allCases where step.isTerminal {
+            for event in [ChangeoverMachine.Event.begin, .stepSucceeded, .stepFailed("x")] {
+                var machine = ChangeoverMachine(step: step)
+                #expect(throws: ChangeoverMachine.IllegalTransition.self) { try machine.handle(event) }
+            }
+        }
+    }
+
+    /// Walks the table: every listed transition is taken by some input, and every input the
+    /// machine accepts moves along a listed transition.
+    @Test func transitionTableAndMachineAgree() throws {
+        var taken = Set<String>()
+        for step in ChangeoverStep.allCases {
+            for event in [ChangeoverMachine.Event.begin, .stepSucceeded, .stepFailed("x")] {
+                var machine = ChangeoverMachine(step: step)
+                guard (try? machine.handle(event)) != nil else { continue }
+                let trigger: Transition.Trigger = if case .stepFailed = event { .failure } else { .success }
+                let key = "\(step)->\(machine.step)/\(trigger)"
+                #expect(ChangeoverMachine.transitions.contains { "\($0.from)->\($0.to)/\($0.trigger)" == key })
+                taken.insert(key)
+            }
+        }
+        for transition in ChangeoverMachine.transitions {
+            #expect(taken.contains("\(transition.from)->\(transition.to)/\(transition.trigger)"),
+                    "no input takes \(transition.from) → \(transition.to)")
+        }
+        for step in ChangeoverStep.allCases where !step.isTerminal {
+            #expect(ChangeoverMachine.transitions.contains { $0.from == step }, "\(step) has no way out")
+        }
+    }
+}

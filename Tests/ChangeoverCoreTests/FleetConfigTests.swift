@@ -1,0 +1,99 @@
+@testable import ChangeoverCore
+import Foundation
+import Testing
+
+@Suite struct FleetConfigTests {
+    static let valid = """
+        stateDirectory: /var/lib/changeover
+        provisioner:
+          root: /var/lib/changeover/nodes
+        images:
+          pg15: {binDirectory: /usr/lib/postgresql/15/bin}
+          pg15-patched:
+            binDirectory: /opt/pg15-patched/bin
+            environment: {LD_LIBRARY_PATH: /opt/glibc/lib}
+        databases:
+          orders:
+            image: pg15
+            primary: "postgres://app@10.0.0.5:5433/orders"
+            password: {env: ORDERS_PASSWORD}
+            replication: {user: replicator, password: {file: /etc/changeover/repl}}
+            follower: {port: 6543}
+            router: {kind: hook, command: "/usr/local/bin/repoint", timeout: 5s}
+            catchUp: {maxLagBytes: 8MB, maxLagTime: 500ms, holdFor: 3s, timeout: 1h}
+            switchover: {replayTimeout: 20s}
+        """
+
+    @Test func parsesAFullConfig() throws {
+        let config = try FleetConfig.parse(Self.valid)
+        let db = try config.database("orders")
+        #expect(config.auditLog == "/var/lib/changeover/audit.jsonl")
+        #expect(config.provisioner.runAs == "postgres")
+        #expect(db.primary.host == "10.0.0.5")
+        #expect(db.primary.port == 5433)
+        #expect(db.replicationUser == "replicator")
+        #expect(db.replicationPassword == .file("/etc/changeover/repl"))
+        #expect(db.followerPort == 6543)
+        #expect(db.router == RouterConfig(kind: .hook, command: "/usr/local/bin/repoint", timeout: .seconds(5)))
+        #expect(db.catchUp.maxLagBytes == 8 << 20)
+        #expect(db.catchUp.maxLagTime == .milliseconds(500))
+        #expect(db.catchUp.timeout == .seconds(3600))
+        #expect(db.switchover.replayTimeout == .seconds(20))
+        #expect(try config.image("pg15-patched").environment == ["LD_LIBRARY_PATH": "/opt/glibc/lib"])
+    }
+
+    @Test func malformedYAMLIsOneLine() {
+        let error = #expect(throws: ConfigError.self) { try FleetConfig.parse("databases: [orders\n  image: : :", source: "f.yaml") }
+        #expect(error?.description.hasPrefix("malformed config f.yaml") == true)
+        #expect(error?.description.contains("\n") == false)
+    }
+
+    @Test func unknownNamesListWhatExists() throws {
+        let config = try FleetConfig.parse(Self.valid)
+        #expect(throws: ConfigError.self) { try config.database("billing") }
+        let error = #expect(throws: ConfigError.self) { try config.image("pg16") }
+        #expect(error?.description == "unknown image \"pg16\" (the config defines: pg15, pg15-patched)")
+    }
+
+    @Test func databaseOnAnUnknownImageIsRejected() {
+        let text = Self.valid.replacingOccurrences(of: "image: pg15\n", with: "image: pg14\n")
+        let error = #expect(throws: ConfigError.self) { try FleetConfig.parse(text) }
+        #expect(error?.description.contains("unknown image \"pg14\"") == true)
+    }
+
+    @Test func passwordInsideTheConninfoIsRejectedWithoutEchoingIt() {
+        let text = Self.valid.replacingOccurrences(of: "postgres://app@", with: "postgres://app:hunter2@")
+        let error = #expect(throws: ConfigError.self) { try FleetConfig.parse(text) }
+        #expect(error?.description.contains("holds a password") == true)
+        #expect(error?.description.contains("hunter2") == false)
+    }
+
+    @Test func badDurationsAndSizesNameTheKey() {
+        let text = Self.valid.replacingOccurrences(of: "holdFor: 3s", with: "holdFor: soon")
+        let error = #expect(throws: ConfigError.self) { try FleetConfig.parse(text) }
+        #expect(error?.description.contains("catchUp.holdFor") == true)
+        #expect(throws: ConfigError.self) { try ConfigValue.bytes("lots", at: "x") }
+        #expect(try ConfigValue.bytes("512kB", at: "x") == 512 * 1024)
+        #expect(try ConfigValue.duration("2m", at: "x") == .seconds(120))
+    }
+
+    @Test func secretFilesMustBePrivate() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("secret-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "s3cret\n".write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o644)
+        let error = #expect(throws: ConfigError.self) { try Secret.file(path).value() }
+        #expect(error?.description.contains("0600") == true)
+        chmod(path, 0o600)
+        #expect(try Secret.file(path).value() == "s3cret")
+        #expect(throws: ConfigError.self) { try Secret.environment("NOPE_NOT_SET").value(environment: [:]) }
+        #expect(try Secret.environment("P").value(environment: ["P": "x"]) == "x")
+    }
+
+    @Test func postmasterOptsAreSplitLikePgCtlWritesThem() {
+        let text = "/usr/lib/postgresql/15/bin/postgres \"-D\" \"/tmp/a b/data\" \"-p\" \"5432\" \"-c\" \"listen_addresses=127.0.0.1\"\n"
+        #expect(LocalPostgres.parseOptions(text) == [
+            "/usr/lib/postgresql/15/bin/postgres", "-D", "/tmp/a b/data", "-p", "5432", "-c", "listen_addresses=127.0.0.1",
+        ])
+    }
+}
