@@ -53,6 +53,9 @@ public actor AckedWriter {
         }
     }
 
+    /// The writes acknowledged until now; the writer keeps going.
+    public func acknowledgedSoFar() -> [Int64] { acknowledged }
+
     public func stop() async -> Report {
         stopping = true
         await loop?.value

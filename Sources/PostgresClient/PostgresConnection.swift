@@ -166,6 +166,9 @@ public final class PostgresConnection: @unchecked Sendable {
             return .failure(error(.connectionFailed, "libpq could not allocate a connection"))
         }
         handle = conn
+        // libpq's default notice processor prints to stderr: server notices and the FATAL a
+        // server sends as it shuts down would reach the operator's terminal unasked.
+        PQsetNoticeProcessor(conn, { _, _ in }, nil)
         func fail(_ error: PostgresError) -> Result<Void, PostgresError> {
             releaseHandle()
             return .failure(error)

@@ -68,7 +68,7 @@ import Testing
         #expect(error?.description.contains("hunter2") == false)
     }
 
-    @Test func badDurationsAndSizesNameTheKey() {
+    @Test func badDurationsAndSizesNameTheKey() throws {
         let text = Self.valid.replacingOccurrences(of: "holdFor: 3s", with: "holdFor: soon")
         let error = #expect(throws: ConfigError.self) { try FleetConfig.parse(text) }
         #expect(error?.description.contains("catchUp.holdFor") == true)

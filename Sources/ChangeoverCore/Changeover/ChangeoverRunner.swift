@@ -197,6 +197,7 @@ public struct ChangeoverRunner: Sendable {
                     case .catchUp:
                         try await prepared.engine.catchUp(&record.facts)
                     case .fence:
+                        try await prepared.engine.prepareFence(&record.facts)
                         pauseStarted = clock.now
                         try await prepared.router.pause(database: database)
                         try await prepared.engine.fence(&record.facts)

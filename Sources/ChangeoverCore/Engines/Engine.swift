@@ -11,6 +11,9 @@ public protocol Engine: Sendable {
     func plannedResources() -> [String]
     func provision(_ facts: inout Facts) async throws
     func catchUp(_ facts: inout Facts) async throws
+    /// Everything before the fence that makes it short (a CHECKPOINT, connections opened);
+    /// clients still write meanwhile.
+    func prepareFence(_ facts: inout Facts) async throws
     /// Stops the old primary taking writes and records the final position.
     func fence(_ facts: inout Facts) async throws
     /// Waits until the follower has everything the old primary acknowledged.

@@ -224,15 +224,26 @@ public actor PostgresEngine: Engine {
 
     // MARK: the switchover
 
-    public func fence(_ facts: inout Facts) async throws {
+    public func prepareFence(_ facts: inout Facts) async throws {
         let primary = try await primary()
         _ = try await follower(facts)  // connected now, not inside the pause
+        let clock = ContinuousClock()
+        let started = clock.now
         _ = try await primary.query("CHECKPOINT", timeout: policy.fenceTimeout)
+        facts["checkpoint.ms"] = String(format: "%.1f", (clock.now - started).milliseconds)
+    }
+
+    public func fence(_ facts: inout Facts) async throws {
         let old = try oldPrimaryServer(facts)
+        let clock = ContinuousClock()
+        let started = clock.now
         try await old.stop(timeout: policy.fenceTimeout)
+        let stopped = clock.now
+        facts["stop.ms"] = String(format: "%.1f", (stopped - started).milliseconds)
         primaryConnection?.close()
         primaryConnection = nil
         let control = try await old.controlData()
+        facts["controldata.ms"] = String(format: "%.1f", (clock.now - stopped).milliseconds)
         guard control["Database cluster state"] == "shut down", let lsn = control["Latest checkpoint location"] else {
             throw EngineError("the old primary did not shut down cleanly (cluster state: \(control["Database cluster state"] ?? "unknown"))")
         }
@@ -261,12 +272,16 @@ public actor PostgresEngine: Engine {
 
     public func promote(_ facts: inout Facts) async throws -> Endpoint {
         let follower = try await follower(facts)
-        _ = try await follower.query("SELECT pg_promote(false)", timeout: policy.promoteTimeout)
         let clock = ContinuousClock()
+        let started = clock.now
+        _ = try await follower.query("SELECT pg_promote(false)", timeout: policy.promoteTimeout)
         let deadline = clock.now + policy.promoteTimeout
         while true {
             let result = try await follower.query("SELECT pg_is_in_recovery()::text", timeout: policy.promoteTimeout)
-            if result.scalar == "false" { break }
+            if result.scalar == "false" {
+                facts["promote.ms"] = String(format: "%.1f", (clock.now - started).milliseconds)
+                break
+            }
             if clock.now >= deadline {
                 throw EngineError("the follower was asked to promote but is still in recovery after \(policy.promoteTimeout.seconds) s")
             }
@@ -387,7 +402,11 @@ public actor PostgresEngine: Engine {
     }
 
     private func newPrimaryEndpoint(_ facts: Facts) throws -> Endpoint {
-        let info = try newPrimaryConnInfo(facts).with("password", nil)
+        guard let host = facts["follower.host"], let port = facts["follower.port"] else {
+            throw EngineError("no follower was provisioned")
+        }
+        let info = target.database.primary.with("host", host).with("hostaddr", nil).with("port", port)
+            .with("password", nil)
         return Endpoint(host: info.host ?? "", port: info.port ?? 5432, conninfo: info.description)
     }
 }

@@ -1,0 +1,34 @@
+# changeover — the two commands a fresh machine needs are `make demo` and `make test`.
+SWIFT ?= swift
+APT_PACKAGES := postgresql-15 postgresql-client-15 libpq-dev pkg-config libhiredis-dev redis-server pgbouncer haproxy util-linux
+
+.PHONY: deps build test demo bench clean
+
+# Installs what a fresh Debian 12 machine lacks; a second run installs nothing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi; \
+	command -v $(SWIFT) >/dev/null || { echo "swift is not on PATH (Swift 6 toolchain needed)"; exit 1; }
+
+build: deps
+	$(SWIFT) build
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+demo: deps
+	$(SWIFT) build --product changeover
+	$$($(SWIFT) build --show-bin-path)/changeover demo
+
+bench: deps
+	$(SWIFT) build -c release --product changeover-bench
+	$$($(SWIFT) build -c release --show-bin-path)/changeover-bench 5
+
+clean:
+	rm -rf .build
