@@ -15,8 +15,6 @@ func percentile(_ values: [Double], _ p: Double) -> Double {
     return sorted[rank]
 }
 
-func cell(_ value: Double) -> String { String(format: "%8.1f", value) }
-
 print("changeover benchmark: \(count) Postgres changeovers, writer reconnecting through a libpq multi-host conninfo")
 print("(target_session_attrs=read-write); pause = longest gap between two acknowledged commits.")
 print()
@@ -28,20 +26,16 @@ var failures = 0
 print("   #  writer pause ms  controller pause ms  total s  outcome")
 do {
     for index in 0..<count {
-        let before = await scenario.writer.stop()
-        await scenario.writer.start()
-        _ = before
+        let began = ContinuousClock.now
         let summary = try await scenario.changeover(index)
         try await scenario.writer.waitForAcknowledgements(200)
-        let report = await scenario.writer.stop()
-        await scenario.writer.start()
-        writerPauses.append(report.longestGapMilliseconds)
+        let pause = await scenario.writer.longestGap(since: began)
+        writerPauses.append(pause)
         controllerPauses.append(summary.writePauseMilliseconds ?? .nan)
         totals.append(summary.totalMilliseconds / 1000)
         if summary.outcome != .completed { failures += 1 }
-        print(String(format: "%4d  %15@  %19@  %7.2f  %@", index + 1, cell(report.longestGapMilliseconds) as NSString,
-                     cell(summary.writePauseMilliseconds ?? .nan) as NSString, summary.totalMilliseconds / 1000,
-                     summary.outcome.rawValue as NSString))
+        print(String(format: "%4d  %15.1f  %19.1f  %7.2f  ", index + 1, pause, summary.writePauseMilliseconds ?? .nan,
+                     summary.totalMilliseconds / 1000) + summary.outcome.rawValue)
     }
 } catch {
     print("benchmark failed: \(error)")
@@ -54,11 +48,18 @@ connection.close()
 await scenario.lab.shutdown()
 
 print()
-print("| engine   | router         | runs | write pause p50 | p90      | max      | controller p50 | lost writes | changeover total p50 |")
-print("|----------|----------------|------|-----------------|----------|----------|----------------|-------------|----------------------|")
-print(String(format: "| postgres | libpq multi-host | %4d | %12.1f ms | %5.1f ms | %5.1f ms | %11.1f ms | %11d | %17.2f s |",
-             writerPauses.count, percentile(writerPauses, 50), percentile(writerPauses, 90), writerPauses.max() ?? .nan,
-             percentile(controllerPauses, 50), missing.count, percentile(totals, 50)))
+let header = ["engine", "router", "runs", "write pause p50", "p90", "max", "controller p50", "lost writes", "changeover p50"]
+let row = ["postgres", "libpq multi-host", String(writerPauses.count),
+           String(format: "%.1f ms", percentile(writerPauses, 50)), String(format: "%.1f ms", percentile(writerPauses, 90)),
+           String(format: "%.1f ms", writerPauses.max() ?? .nan), String(format: "%.1f ms", percentile(controllerPauses, 50)),
+           String(missing.count), String(format: "%.2f s", percentile(totals, 50))]
+let widths = zip(header, row).map { max($0.count, $1.count) }
+func line(_ cells: [String]) -> String {
+    "| " + zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: " | ") + " |"
+}
+print(line(header))
+print("|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "|") + "|")
+print(line(row))
 print()
 print("acknowledged commits: \(report.acknowledged.count), lost: \(missing.count), failed changeovers: \(failures)")
 exit(failures == 0 && missing.isEmpty ? 0 : 1)

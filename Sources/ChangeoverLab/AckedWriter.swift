@@ -40,6 +40,7 @@ public actor AckedWriter {
 
     public func start() {
         guard loop == nil else { return }
+        stopping = false
         loop = Task { await self.run() }
     }
 
@@ -51,6 +52,15 @@ public actor AckedWriter {
             if ContinuousClock.now >= deadline { throw LabError("the writer got fewer than \(count) acknowledgements in \(timeout)") }
             try await Task.sleep(for: .milliseconds(5))
         }
+    }
+
+    /// The longest time between two consecutive acknowledgements after `instant`, in milliseconds:
+    /// the write pause of a changeover that started then.
+    public func longestGap(since instant: ContinuousClock.Instant) -> Double {
+        let recent = ackTimes.drop { $0 < instant }
+        let start = ackTimes.last { $0 < instant }.map { [$0] } ?? []
+        let times = start + recent
+        return zip(times, times.dropFirst()).map { ($1 - $0).milliseconds }.max() ?? 0
     }
 
     /// The writes acknowledged until now; the writer keeps going.

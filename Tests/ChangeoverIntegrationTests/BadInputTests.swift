@@ -15,8 +15,7 @@ import Testing
 
     @Test(arguments: Case.allCases)
     func badInputGetsOneLineAndTouchesNothing(_ badInput: Case) async throws {
-        let scenario = try await LabScenario.start(changeovers: 1, startWriter: false)
-        do {
+        try await withScenario(changeovers: 1, startWriter: false) { scenario in
             var arguments = ["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--now"]
             var environment = scenario.environment
             var expectedStatus: Int32 = 3
@@ -68,11 +67,6 @@ import Testing
             #expect(try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5)).scalar == "0")
             #expect(try await connection.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar == "false")
             #expect(!FileManager.default.fileExists(atPath: "\(scenario.lab.root)/state/databases/orders.json"))
-        } catch {
-            await scenario.lab.shutdown()
-            throw error
         }
-        await scenario.lab.shutdown()
-        try expectNothingLeft(scenario.lab)
     }
 }

@@ -9,8 +9,7 @@ import Testing
     /// after each, every commit acknowledged so far is on the new primary, the old primary is
     /// stopped, the new one is out of recovery and takes writes, and the audit chain verifies.
     @Test func threeChangeoversLoseNoAcknowledgedWrite() async throws {
-        let scenario = try await LabScenario.start(changeovers: 3)
-        do {
+        try await withScenario(changeovers: 3) { scenario in
             var previousData = scenario.primary.dataDirectory
             for index in 0..<3 {
                 let summary = try await scenario.changeover(index)
@@ -46,20 +45,13 @@ import Testing
             let records = try AuditLog.read(path: try scenario.config().auditLog)
             #expect(records.filter { $0.step == "changeover" && $0.outcome == "completed" }.count == 3)
             print("three changeovers: \(report.acknowledged.count) acknowledged commits, 0 lost, longest writer gap \(String(format: "%.1f", report.longestGapMilliseconds)) ms")
-        } catch {
-            _ = await scenario.writer.stop()
-            await scenario.lab.shutdown()
-            throw error
         }
-        await scenario.lab.shutdown()
-        try expectNothingLeft(scenario.lab)
     }
 
     /// A catch-up that cannot succeed in time aborts: follower and slot gone, primary still
     /// primary and writable, the audit log says aborted and why, the exit code is not 0.
     @Test func catchUpTimeoutAbortsAndLeavesThePrimaryServing() async throws {
-        let scenario = try await LabScenario.start(changeovers: 1)
-        do {
+        try await withScenario(changeovers: 1) { scenario in
             try scenario.writeConfig(followerPort: scenario.followerPorts[0],
                                      catchUp: "      holdFor: 10s\n      pollEvery: 50ms\n      timeout: 1500ms")
             let result = try await CLI.run(
@@ -86,14 +78,24 @@ import Testing
             #expect(last.step == "changeover" && last.outcome == "aborted")
             #expect(last.message?.contains("catch-up failed") == true)
             #expect(AuditLog.verify(path: try scenario.config().auditLog).isIntact)
-        } catch {
-            _ = await scenario.writer.stop()
-            await scenario.lab.shutdown()
-            throw error
         }
-        await scenario.lab.shutdown()
-        try expectNothingLeft(scenario.lab)
     }
+}
+
+/// Runs `body` on a fresh scenario, then stops the writer and every server and checks that
+/// nothing is left behind, whether `body` passed or threw.
+func withScenario(changeovers: Int, startWriter: Bool = true, _ body: (LabScenario) async throws -> Void) async throws {
+    let scenario = try await LabScenario.start(changeovers: changeovers, startWriter: startWriter)
+    var failure: (any Error)?
+    do {
+        try await body(scenario)
+    } catch {
+        failure = error
+    }
+    _ = await scenario.writer.stop()
+    await scenario.lab.shutdown()
+    if let failure { throw failure }
+    try expectNothingLeft(scenario.lab)
 }
 
 /// No server of the lab's is left running and its directory is gone.

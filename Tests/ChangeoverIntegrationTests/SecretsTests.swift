@@ -8,8 +8,7 @@ import Testing
 /// across a whole changeover and every read-only verb.
 @Suite(.serialized) struct SecretsTests {
     @Test func noPasswordAppearsAnywhere() async throws {
-        let scenario = try await LabScenario.start(changeovers: 1)
-        do {
+        try await withScenario(changeovers: 1) { scenario in
             let config = ["--config", scenario.configPath]
             var outputs: [String] = []
             let plan = try await CLI.run(["plan"] + config + ["--database", "orders", "--image", "pg15-patched"],
@@ -48,13 +47,6 @@ import Testing
                     #expect(!text.contains(secret), "password found in \(path)")
                 }
             }
-            _ = await scenario.writer.stop()
-        } catch {
-            _ = await scenario.writer.stop()
-            await scenario.lab.shutdown()
-            throw error
         }
-        await scenario.lab.shutdown()
-        try expectNothingLeft(scenario.lab)
     }
 }
