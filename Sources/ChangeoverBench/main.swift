@@ -23,7 +23,7 @@ var writerPauses: [Double] = []
 var controllerPauses: [Double] = []
 var totals: [Double] = []
 var failures = 0
-print("   #  writer pause ms  controller pause ms  total s  outcome")
+print("   #  writer pause ms  controller pause ms  stop ms  controldata ms  promote ms  total s  outcome")
 do {
     for index in 0..<count {
         let began = ContinuousClock.now
@@ -34,7 +34,9 @@ do {
         controllerPauses.append(summary.writePauseMilliseconds ?? .nan)
         totals.append(summary.totalMilliseconds / 1000)
         if summary.outcome != .completed { failures += 1 }
-        print(String(format: "%4d  %15.1f  %19.1f  %7.2f  ", index + 1, pause, summary.writePauseMilliseconds ?? .nan,
+        let fact = { (key: String) in Double(summary.facts[key] ?? "") ?? .nan }
+        print(String(format: "%4d  %15.1f  %19.1f  %7.1f  %14.1f  %10.1f  %7.2f  ", index + 1, pause,
+                     summary.writePauseMilliseconds ?? .nan, fact("stop.ms"), fact("controldata.ms"), fact("promote.ms"),
                      summary.totalMilliseconds / 1000) + summary.outcome.rawValue)
     }
 } catch {

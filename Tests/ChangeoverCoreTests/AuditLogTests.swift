@@ -372,9 +372,28 @@ struct AuditLogTests {
         let repaired = AuditLog.verify(path: path)
         #expect(repaired.isIntact && repaired.records == 6)
 
-        // Head two records behind: not explained by a crash.
+        // Head two records behind but naming record 4 truly: a two-record append interrupted
+        // before its head update. Tolerated.
         try #"{"hash":"\#(written[3].hash)","records":4}"#.write(toFile: headPath, atomically: false, encoding: .utf8)
+        #expect(AuditLog.verify(path: path).isIntact)
+
+        // Head behind, naming a hash that is not that record's: not explained by a crash.
+        try #"{"hash":"\#(written[2].hash)","records":4}"#.write(toFile: headPath, atomically: false, encoding: .utf8)
         #expect(AuditLog.verify(path: path).problem?.kind == .headMismatch)
+        #expect(throws: AuditError.self) { try AuditLog(path: path).append(auditTestEntry(7), actor: "x", time: Date()) }
+    }
+
+    @Test func batchAppendChainsEveryRecordWithOneHeadUpdate() throws {
+        let dir = try AuditTestDirectory()
+        let path = dir.path("audit.jsonl")
+        let log = try AuditLog(path: path)
+        try log.append(auditTestEntry(1), actor: "x", time: Date())
+        let batch = try log.append([auditTestEntry(2), auditTestEntry(3), auditTestEntry(4)], actor: "x", time: Date())
+        #expect(batch.map(\.seq) == [2, 3, 4])
+        #expect(batch[1].prev == batch[0].hash && batch[2].prev == batch[1].hash)
+        let result = AuditLog.verify(path: path)
+        #expect(result.isIntact && result.records == 4 && result.lastHash == batch[2].hash)
+        #expect(try log.append([], actor: "x", time: Date()).isEmpty)
     }
 
     @Test func timeFormatting() throws {

@@ -40,41 +40,53 @@ public final class AuditLog: Sendable {
     /// or if the head file shows the log was truncated.
     @discardableResult
     public func append(_ entry: AuditEntry, actor: String, time: Date) throws -> AuditRecord {
+        try append([entry], actor: actor, time: time)[0]
+    }
+
+    /// Appends records for `entries`, in order, with one write and one fsync, and returns them
+    /// once they are durable: a step's outcome and the next step's start cost one sync.
+    @discardableResult
+    public func append(_ entries: [AuditEntry], actor: String, time: Date) throws -> [AuditRecord] {
+        guard !entries.isEmpty else { return [] }
         let fd = AuditFileIO.retryingEINTR { open(path, O_RDWR | O_APPEND | O_CLOEXEC) }
         guard fd >= 0 else { throw AuditError.system("cannot open audit log", path: path, errno: errno) }
         defer { close(fd) }  // closing releases the flock
         try AuditFileIO.lockExclusive(fd, path: path)
 
         let size = try AuditFileIO.size(of: fd, path: path)
-        let tail = try lastRecordState(fd: fd, size: size)
-
-        let body = AuditRecordBody(
-            version: AuditRecord.currentVersion,
-            seq: tail.seq + 1,
-            time: AuditTime.format(time),
-            actor: actor,
-            changeover: entry.changeover,
-            database: entry.database,
-            step: entry.step,
-            outcome: entry.outcome,
-            message: entry.message,
-            facts: entry.facts,
-            prev: tail.hash
-        )
-        let (line, hash) = try AuditLineFormat.encodeLine(body)
-        let record: AuditRecord
-        do {
-            record = try JSONDecoder().decode(AuditRecord.self, from: Data(line.dropLast()))
-        } catch {
-            throw AuditError("cannot encode audit record \(body.seq) for \(path): \(error)")
+        var tail = try lastRecordState(fd: fd, size: size)
+        var lines: [UInt8] = []
+        var records: [AuditRecord] = []
+        for entry in entries {
+            let body = AuditRecordBody(
+                version: AuditRecord.currentVersion,
+                seq: tail.seq + 1,
+                time: AuditTime.format(time),
+                actor: actor,
+                changeover: entry.changeover,
+                database: entry.database,
+                step: entry.step,
+                outcome: entry.outcome,
+                message: entry.message,
+                facts: entry.facts,
+                prev: tail.hash
+            )
+            let (line, hash) = try AuditLineFormat.encodeLine(body)
+            do {
+                records.append(try JSONDecoder().decode(AuditRecord.self, from: Data(line.dropLast())))
+            } catch {
+                throw AuditError("cannot encode audit record \(body.seq) for \(path): \(error)")
+            }
+            lines += line
+            tail = (body.seq, hash)
         }
 
-        try AuditFileIO.writeAll(fd, line, path: path, restoringSize: size)
+        try AuditFileIO.writeAll(fd, lines, path: path, restoringSize: size)
         guard AuditFileIO.retryingEINTR({ fsync(fd) }) == 0 else {
             throw AuditError.system("cannot fsync audit log", path: path, errno: errno)
         }
-        try AuditFileIO.writeHead(AuditHead(records: body.seq, hash: hash), logPath: path)
-        return record
+        try AuditFileIO.writeHead(AuditHead(records: tail.seq, hash: tail.hash), logPath: path)
+        return records
     }
 
     /// Reads all records without checking hashes or the chain (for display).
@@ -134,15 +146,28 @@ public final class AuditLog: Sendable {
         if head.records == record.seq && head.hash == record.hash {
             return (record.seq, record.hash)
         }
-        // An earlier append was interrupted after its record was made durable but
-        // before the head was rewritten: the head is exactly one record behind.
-        if head.records == record.seq - 1 && head.hash == record.prev {
+        // An earlier append was interrupted after its records were made durable but before
+        // the head was rewritten: the head names an earlier record of the same chain.
+        if head.records < record.seq, try headNamesEarlierRecord(head, fd: fd, size: size) {
             return (record.seq, record.hash)
         }
         if head.records > record.seq {
             throw refuse("the log ends at record \(record.seq) but \(head.records) were written")
         }
         throw refuse("its last record (\(record.seq)) does not match its head file (\(head.records) records)")
+    }
+}
+
+extension AuditLog {
+    /// Whether record `head.records` of the log carries `head.hash` (read in full: only after a crash).
+    fileprivate func headNamesEarlierRecord(_ head: AuditHead, fd: Int32, size: Int) throws -> Bool {
+        if head.records == 0 { return head.hash == AuditRecord.genesisHash }
+        guard let data = FileManager.default.contents(atPath: path) else { return false }
+        let bytes = [UInt8](data)
+        let (lines, _) = AuditLineFormat.splitLines(bytes)
+        guard head.records <= lines.count, case .valid(let record) = AuditLineFormat.check(bytes[lines[head.records - 1]])
+        else { return false }
+        return record.seq == head.records && record.hash == head.hash
     }
 }
 

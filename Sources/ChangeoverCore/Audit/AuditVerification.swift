@@ -53,7 +53,7 @@ extension AuditLog {
         var count = 0
         var lastHash: String?
         var previousHash = AuditRecord.genesisHash   // hash the next record must name as prev
-        var hashBeforeLast = AuditRecord.genesisHash // prev of the last verified record
+        var hashes = [AuditRecord.genesisHash]        // hashes[n] is record n's hash
 
         for (index, range) in lines.enumerated() {
             let n = index + 1
@@ -91,7 +91,7 @@ extension AuditLog {
                 return failed(count, lastHash, .chainBroken, n,
                               "record \(n) does not continue the chain: \(detail)")
             }
-            hashBeforeLast = previousHash
+            hashes.append(record.hash)
             previousHash = record.hash
             lastHash = record.hash
             count = n
@@ -119,9 +119,10 @@ extension AuditLog {
                     : "record \(count) is not the last record that was written: its hash differs from the head file"
                 return failed(count, lastHash, .headMismatch, max(count, 1), what)
             }
-            // head.records < count. Exactly one record ahead of a matching head is the
-            // trace of an append interrupted between fsync of the log and the head update.
-            if head.records == count - 1 && head.hash == hashBeforeLast {
+            // head.records < count. A head that names an earlier record of this chain is the
+            // trace of an append interrupted between the fsync of the log and the head update
+            // (one append may write several records). A cut tail always leaves the head ahead.
+            if head.records >= 0 && head.hash == hashes[head.records] {
                 return AuditVerification(records: count, lastHash: lastHash, problem: nil)
             }
             return failed(count, lastHash, .headMismatch, head.records + 1,

@@ -164,13 +164,20 @@ public struct ChangeoverRunner: Sendable {
             record.updatedAt = Date()
             try store.save(record)
         }
-        func log(_ step: String, _ outcome: String, _ message: String? = nil, _ facts: Facts = [:]) throws {
-            try audit.append(AuditEntry(changeover: id, database: database, step: step, outcome: outcome,
-                                        message: message, facts: facts), actor: actor, time: Date())
+        // A step's outcome waits here and is made durable together with the next step's start:
+        // one fsync per transition, and always before the next step acts.
+        var unwritten: [AuditEntry] = []
+        func log(_ step: String, _ outcome: String, _ message: String? = nil, _ facts: Facts = [:]) {
+            unwritten.append(AuditEntry(changeover: id, database: database, step: step, outcome: outcome,
+                                        message: message, facts: facts))
+        }
+        func flush() throws {
+            try audit.append(unwritten, actor: actor, time: Date())
+            unwritten.removeAll()
         }
 
         try persist()
-        try log("changeover", "started", "\(prepared.fromImage.name) → \(prepared.toImage.name)",
+        log("changeover", "started", "\(prepared.fromImage.name) → \(prepared.toImage.name)",
                 ["from": prepared.fromImage.name, "to": prepared.toImage.name,
                  "primary": prepared.oldEndpoint.description])
         var action = try record.machine.handle(.begin)
@@ -178,7 +185,8 @@ public struct ChangeoverRunner: Sendable {
             switch action {
             case .perform(let step):
                 try persist()
-                try log(step.rawValue, "started")
+                log(step.rawValue, "started")
+                try flush()
                 events(.stepStarted(step))
                 let stepBegan = clock.now
                 var failure: String?
@@ -234,12 +242,13 @@ public struct ChangeoverRunner: Sendable {
                 events(.stepFinished(step, milliseconds: elapsed, error: failure))
                 let learned = record.facts.filter { factsBefore[$0.key] != $0.value }
                     .merging(["ms": String(format: "%.1f", elapsed)]) { a, _ in a }
-                try log(step.rawValue, failure == nil ? "succeeded" : "failed", failure, learned)
+                log(step.rawValue, failure == nil ? "succeeded" : "failed", failure, learned)
                 action = try record.machine.handle(failure.map { .stepFailed($0) } ?? .stepSucceeded)
 
             case .rollBack(let failedStep, let reason):
                 try persist()
-                try log("rollback", "started", "\(failedStep) failed: \(reason)")
+                log("rollback", "started", "\(failedStep) failed: \(reason)")
+                try flush()
                 events(.stepStarted(.rollback))
                 let stepBegan = clock.now
                 var failure: String?
@@ -252,7 +261,7 @@ public struct ChangeoverRunner: Sendable {
                 let elapsed = (clock.now - stepBegan).milliseconds
                 record.timings.append(.init(step: .rollback, milliseconds: elapsed, outcome: failure == nil ? "succeeded" : "failed"))
                 events(.stepFinished(.rollback, milliseconds: elapsed, error: failure))
-                try log("rollback", failure == nil ? "succeeded" : "failed", failure,
+                log("rollback", failure == nil ? "succeeded" : "failed", failure,
                         ["ms": String(format: "%.1f", elapsed), "old.restarted": record.facts["old.restarted"] ?? "false"])
                 action = try record.machine.handle(failure.map { .stepFailed($0) } ?? .stepSucceeded)
 
@@ -264,7 +273,8 @@ public struct ChangeoverRunner: Sendable {
                 facts["writePause.ms"] = record.facts["writePause.ms"]
                 facts["new.primary"] = newPrimary?.description
                 let message = outcome == .completed ? nil : "\(record.machine.failedStep.map { "\($0) failed: " } ?? "")\(record.machine.failure ?? "")"
-                try log("changeover", outcome == .completed ? "completed" : outcome.rawValue, message, facts)
+                log("changeover", outcome == .completed ? "completed" : outcome.rawValue, message, facts)
+                try flush()
                 return ChangeoverSummary(
                     id: id, database: database, fromImage: prepared.fromImage.name, toImage: prepared.toImage.name,
                     outcome: outcome, failedStep: record.machine.failedStep, failure: record.machine.failure,

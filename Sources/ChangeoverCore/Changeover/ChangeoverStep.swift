@@ -47,7 +47,7 @@ public enum ChangeoverStep: String, Sendable, Codable, CaseIterable, CustomStrin
         case .preflight: "check the primary, replication, the images and the provisioner; touch nothing"
         case .provision: "reserve a replication slot, base-backup a follower on the new image, start it"
         case .catchUp: "wait until the follower's lag stays under the thresholds"
-        case .fence: "pause the router, CHECKPOINT, stop the old primary cleanly; read its final LSN"
+        case .fence: "CHECKPOINT, pause the router, stop the old primary (fast shutdown); read its final LSN"
         case .finalSync: "wait until the follower has replayed the old primary's final LSN"
         case .promote: "promote the follower (point of no return)"
         case .repoint: "point the router at the new primary and resume it"
