@@ -20,10 +20,12 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq"),
         .target(name: "PostgresClient", dependencies: ["CLibPQ"], swiftSettings: settings),
+        .systemLibrary(name: "CHiredis", path: "Sources/CHiredis", pkgConfig: "hiredis"),
+        .target(name: "RedisClient", dependencies: ["CHiredis"], swiftSettings: settings),
         .target(
             name: "ChangeoverCore",
             dependencies: [
-                "PostgresClient",
+                "PostgresClient", "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
@@ -31,7 +33,7 @@ let package = Package(
             swiftSettings: settings),
         // Throwaway local databases and the acknowledged-writes probe: used by the tests,
         // `changeover demo` and the benchmark. Nothing in it is a fake database.
-        .target(name: "ChangeoverLab", dependencies: ["ChangeoverCore", "PostgresClient"], swiftSettings: settings),
+        .target(name: "ChangeoverLab", dependencies: ["ChangeoverCore", "PostgresClient", "RedisClient"], swiftSettings: settings),
         .executableTarget(
             name: "changeover",
             dependencies: [
@@ -42,13 +44,13 @@ let package = Package(
             swiftSettings: settings),
         .executableTarget(
             name: "ChangeoverBench",
-            dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient"],
+            dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient"],
             swiftSettings: settings),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "ChangeoverLab"], swiftSettings: settings),
         .testTarget(name: "ChangeoverCoreTests", dependencies: ["ChangeoverCore"], swiftSettings: settings),
         .testTarget(
             name: "ChangeoverIntegrationTests",
-            dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "changeover"],
+            dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover"],
             swiftSettings: settings),
     ]
 )

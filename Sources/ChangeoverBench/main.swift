@@ -1,67 +1,148 @@
-// The write-pause benchmark: N changeovers of a throwaway primary under a steady writer that
-// records every acknowledged commit. Prints a table; asserts nothing. `make bench` runs it.
+// The write-pause benchmark: N changeovers per engine of a throwaway primary under a steady
+// writer that records every acknowledged write, next to Redis's own FAILOVER measured with the
+// same writer. Prints a table; asserts nothing. `make bench` runs it.
 import ChangeoverCore
 import ChangeoverLab
 import Foundation
-import PostgresClient
+import RedisClient
 
-let arguments = CommandLine.arguments.dropFirst()
-let count = arguments.first.flatMap(Int.init) ?? 5
+let count = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 5
+
+struct Row {
+    var engine: String
+    var method: String
+    var pauses: [Double] = []
+    var controllerPauses: [Double] = []
+    var totals: [Double] = []
+    var lost = 0
+    var errors = 0
+    var failures = 0
+}
 
 func percentile(_ values: [Double], _ p: Double) -> Double {
     guard !values.isEmpty else { return .nan }
     let sorted = values.sorted()
-    let rank = Int((p / 100 * Double(sorted.count - 1)).rounded())
-    return sorted[rank]
+    return sorted[Int((p / 100 * Double(sorted.count - 1)).rounded())]
 }
 
-print("changeover benchmark: \(count) Postgres changeovers, writer reconnecting through a libpq multi-host conninfo")
-print("(target_session_attrs=read-write); pause = longest gap between two acknowledged commits.")
-print()
-let scenario = try await LabScenario.start(database: "bench", changeovers: count)
-var writerPauses: [Double] = []
-var controllerPauses: [Double] = []
-var totals: [Double] = []
-var failures = 0
-print("   #  writer pause ms  controller pause ms  stop ms  controldata ms  promote ms  total s  outcome")
-do {
-    for index in 0..<count {
-        let began = ContinuousClock.now
-        let summary = try await scenario.changeover(index)
-        try await scenario.writer.waitForAcknowledgements(200)
-        let pause = await scenario.writer.longestGap(since: began)
-        writerPauses.append(pause)
-        controllerPauses.append(summary.writePauseMilliseconds ?? .nan)
-        totals.append(summary.totalMilliseconds / 1000)
-        if summary.outcome != .completed { failures += 1 }
-        let fact = { (key: String) in Double(summary.facts[key] ?? "") ?? .nan }
-        print(String(format: "%4d  %15.1f  %19.1f  %7.1f  %14.1f  %10.1f  %7.2f  ", index + 1, pause,
-                     summary.writePauseMilliseconds ?? .nan, fact("stop.ms"), fact("controldata.ms"), fact("promote.ms"),
-                     summary.totalMilliseconds / 1000) + summary.outcome.rawValue)
+func ms(_ value: Double) -> String { value.isNaN ? "–" : String(format: "%.1f ms", value) }
+
+/// `count` changeovers of one engine, each timed by the writer and by the controller.
+func benchChangeovers(_ engine: DatabaseConfig.EngineKind) async throws -> Row {
+    var row = Row(engine: engine.rawValue, method: engine == .postgres
+        ? "changeover (libpq multi-host client)" : "changeover (client follows ROLE)")
+    print("\n\(engine.rawValue): \(count) changeovers")
+    print("   #  writer pause ms  controller pause ms  total s  outcome  breakdown")
+    let scenario = try await LabScenario.start(engine: engine, database: "bench", changeovers: count)
+    do {
+        for index in 0..<count {
+            let began = ContinuousClock.now
+            let summary = try await scenario.changeover(index)
+            try await scenario.writer.waitForAcknowledgements(200)
+            let pause = await scenario.writer.longestGap(since: began)
+            row.pauses.append(pause)
+            row.controllerPauses.append(summary.writePauseMilliseconds ?? .nan)
+            row.totals.append(summary.totalMilliseconds / 1000)
+            if summary.outcome != .completed { row.failures += 1 }
+            let steps = summary.timings.filter { [.fence, .finalSync, .promote, .repoint].contains($0.step) }
+                .map { "\($0.step) \(String(format: "%.1f", $0.milliseconds))" }.joined(separator: ", ")
+            print(String(format: "%4d  %15.1f  %19.1f  %7.2f  ", index + 1, pause, summary.writePauseMilliseconds ?? .nan,
+                         summary.totalMilliseconds / 1000) + summary.outcome.rawValue + "  " + steps)
+        }
+    } catch {
+        print("changeover failed: \(error)")
+        row.failures += 1
     }
-} catch {
-    print("benchmark failed: \(error)")
-    failures += 1
+    let report = await scenario.writer.stop()
+    row.errors = report.errors
+    row.lost = (try? await scenario.missing(report.acknowledged).count) ?? -1
+    await scenario.lab.shutdown()
+    return row
 }
-let report = await scenario.writer.stop()
-let connection = try await scenario.lab.connect(try scenario.currentPrimary())
-let missing = try await AckedWriter.missing(report.acknowledged, on: connection)
-connection.close()
-await scenario.lab.shutdown()
 
-print()
-let header = ["engine", "router", "runs", "write pause p50", "p90", "max", "controller p50", "lost writes", "changeover p50"]
-let row = ["postgres", "libpq multi-host", String(writerPauses.count),
-           String(format: "%.1f ms", percentile(writerPauses, 50)), String(format: "%.1f ms", percentile(writerPauses, 90)),
-           String(format: "%.1f ms", writerPauses.max() ?? .nan), String(format: "%.1f ms", percentile(controllerPauses, 50)),
-           String(missing.count), String(format: "%.2f s", percentile(totals, 50))]
-let widths = zip(header, row).map { max($0.count, $1.count) }
+/// Redis's own `FAILOVER` between a primary and its replica, `count` times, same writer.
+func benchRedisFailover() async throws -> Row {
+    var row = Row(engine: "redis", method: "Redis FAILOVER command (for comparison)")
+    print("\nredis: \(count) FAILOVER commands")
+    let lab = try Lab()
+    do {
+        let primary = try await lab.startRedisPrimary()
+        let replica = try await lab.startRedisReplica(of: primary)
+        let endpoints = [lab.redisEndpoint(port: primary.port), lab.redisEndpoint(port: replica.port)]
+        let writer = RedisAckedWriter(endpoints: endpoints)
+        await writer.start()
+        try await writer.waitForAcknowledgements(200)
+        var master = 0
+        for index in 0..<count {
+            try await waitUntilReplicaOnline(endpoints[master])
+            let began = ContinuousClock.now
+            let connection = try await RedisConnection.connect(endpoints[master], timeout: .seconds(5))
+            _ = try await connection.command(["FAILOVER", "TIMEOUT", "10000"], timeout: .seconds(5))
+            connection.close()
+            // FAILOVER answers before it is done: wait for the roles to swap.
+            let other = 1 - master
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                if let check = try? await RedisConnection.connect(endpoints[other], timeout: .seconds(1)),
+                   let reply = try? await check.command(["ROLE"], timeout: .seconds(1)) {
+                    check.close()
+                    if case .master = try RedisRole(reply) { break }
+                }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            master = other
+            try await writer.waitForAcknowledgements(200)
+            let pause = await writer.longestGap(since: began)
+            row.pauses.append(pause)
+            row.totals.append((ContinuousClock.now - began).seconds)
+            print(String(format: "%4d  %15.1f ms", index + 1, pause))
+        }
+        let report = await writer.stop()
+        row.errors = report.errors
+        row.lost = try await RedisAckedWriter.missing(report.acknowledged, on: endpoints[master]).count
+    } catch {
+        print("FAILOVER benchmark failed: \(error)")
+        row.failures += 1
+    }
+    await lab.shutdown()
+    return row
+}
+
+func waitUntilReplicaOnline(_ endpoint: RedisEndpoint) async throws {
+    let connection = try await RedisConnection.connect(endpoint, timeout: .seconds(5))
+    defer { connection.close() }
+    let deadline = ContinuousClock.now + .seconds(30)
+    while ContinuousClock.now < deadline {
+        let info = RedisInfo(parsing: try await connection.command(["INFO", "replication"], timeout: .seconds(5)).string ?? "")
+        if info.replicas.contains(where: { $0.state == "online" }) { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw LabError("the replica did not come online")
+}
+
+print("changeover benchmark on \(ProcessInfo.processInfo.activeProcessorCount) cores: the write pause is the longest gap")
+print("between two acknowledged writes of a writer that writes as fast as the server answers.")
+var rows: [Row] = []
+rows.append(try await benchChangeovers(.postgres))
+rows.append(try await benchChangeovers(.redis))
+rows.append(try await benchRedisFailover())
+
+let header = ["engine", "method", "runs", "write pause p50", "p90", "max", "controller p50", "client errors", "lost writes", "total p50"]
+let table = rows.map { row in
+    [row.engine, row.method, String(row.pauses.count), ms(percentile(row.pauses, 50)), ms(percentile(row.pauses, 90)),
+     ms(row.pauses.max() ?? .nan), ms(percentile(row.controllerPauses, 50)), String(row.errors), String(row.lost),
+     String(format: "%.2f s", percentile(row.totals, 50))]
+}
+let widths = header.indices.map { column in ([header] + table).map { $0[column].count }.max() ?? 0 }
 func line(_ cells: [String]) -> String {
     "| " + zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: " | ") + " |"
 }
+print()
 print(line(header))
 print("|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "|") + "|")
-print(line(row))
+for cells in table { print(line(cells)) }
 print()
-print("acknowledged commits: \(report.acknowledged.count), lost: \(missing.count), failed changeovers: \(failures)")
-exit(failures == 0 && missing.isEmpty ? 0 : 1)
+print("client errors: failed attempts while the primary moved (the writer retries them; they were never acknowledged).")
+let failed = rows.reduce(0) { $0 + $1.failures }
+let lost = rows.reduce(0) { $0 + max($1.lost, 0) }
+exit(failed == 0 && lost == 0 ? 0 : 1)

@@ -6,16 +6,8 @@ import PostgresClient
 /// takes them, and remembers every insert the server acknowledged and when. Across a changeover
 /// it reconnects through a multi-host conninfo (target_session_attrs=read-write), so the longest
 /// gap between two acknowledgements is the write pause a client saw.
-public actor AckedWriter {
-    public struct Report: Sendable {
-        /// Sequence numbers whose COMMIT was acknowledged.
-        public var acknowledged: [Int64]
-        /// Failed attempts (connection refused, connection lost, read-only server…).
-        public var errors: Int
-        public var reconnects: Int
-        /// The longest time between two consecutive acknowledgements, in milliseconds.
-        public var longestGapMilliseconds: Double
-    }
+public actor AckedWriter: WriteProbe {
+    public typealias Report = WriteProbeReport
 
     public static let table = "acked_writes"
     private let conninfo: ConnInfo
@@ -45,7 +37,7 @@ public actor AckedWriter {
     }
 
     /// Waits until at least `count` more writes were acknowledged.
-    public func waitForAcknowledgements(_ count: Int, timeout: Duration = .seconds(30)) async throws {
+    public func waitForAcknowledgements(_ count: Int, timeout: Duration) async throws {
         let target = acknowledged.count + count
         let deadline = ContinuousClock.now + timeout
         while acknowledged.count < target {
@@ -57,10 +49,7 @@ public actor AckedWriter {
     /// The longest time between two consecutive acknowledgements after `instant`, in milliseconds:
     /// the write pause of a changeover that started then.
     public func longestGap(since instant: ContinuousClock.Instant) -> Double {
-        let recent = ackTimes.drop { $0 < instant }
-        let start = ackTimes.last { $0 < instant }.map { [$0] } ?? []
-        let times = start + recent
-        return zip(times, times.dropFirst()).map { ($1 - $0).milliseconds }.max() ?? 0
+        WriteProbeMath.longestGap(ackTimes, since: instant)
     }
 
     /// The writes acknowledged until now; the writer keeps going.
@@ -70,9 +59,8 @@ public actor AckedWriter {
         stopping = true
         await loop?.value
         loop = nil
-        var longest = 0.0
-        for (a, b) in zip(ackTimes, ackTimes.dropFirst()) { longest = max(longest, (b - a).milliseconds) }
-        return Report(acknowledged: acknowledged, errors: errors, reconnects: reconnects, longestGapMilliseconds: longest)
+        return Report(acknowledged: acknowledged, errors: errors, reconnects: reconnects,
+                      longestGapMilliseconds: WriteProbeMath.longestGap(ackTimes, since: nil))
     }
 
     private func run() async {

@@ -4,6 +4,7 @@ import Glibc
 import ChangeoverCore
 import Foundation
 import PostgresClient
+import RedisClient
 
 /// Throwaway local databases under one temporary directory: real PostgreSQL servers on free
 /// loopback ports, run as the `postgres` user when we are root. `shutdown()` stops every server
@@ -16,11 +17,14 @@ public final class Lab: Sendable {
     public let replicationPassword: String
 
     public struct Server: Sendable {
+        /// The Postgres data directory, or the Redis node directory.
         public var dataDirectory: String
         public var port: Int
-        /// Password-free conninfo for the superuser over TCP.
+        /// Password-free conninfo for the Postgres superuser over TCP.
         public var conninfo: ConnInfo
     }
+
+    public static let redisBinDirectory = "/usr/bin"
 
     public static let defaultBinDirectory = "/usr/lib/postgresql/15/bin"
 
@@ -96,16 +100,55 @@ public final class Lab: Sendable {
         try await PostgresConnection.connect(conninfo.with("password", superuserPassword), timeout: .seconds(10))
     }
 
-    /// Every data directory under the lab whose server is running.
+    /// Starts a Redis primary with `requirepass` (the lab's superuser password).
+    public func startRedisPrimary(name: String = "redis-primary") async throws -> Server {
+        let node = LocalRedis(binDirectory: Self.redisBinDirectory, nodeDirectory: "\(root)/\(name)")
+        let port = FreePort.next()
+        _ = try await node.start(port: port, bind: "127.0.0.1", settings: [
+            ("requirepass", LocalRedis.quote(superuserPassword)), ("masterauth", LocalRedis.quote(superuserPassword)),
+            ("save", "\"\""), ("appendonly", "no"),
+            ("repl-diskless-sync-delay", "0"), ("repl-backlog-size", "64mb"),
+        ], timeout: .seconds(30))
+        return Server(dataDirectory: node.nodeDirectory, port: port,
+                      conninfo: try ConnInfo("host=127.0.0.1 port=\(port)"))
+    }
+
+    /// A replica of `primary`, for tests that must meet a server that is not a primary.
+    public func startRedisReplica(of primary: Server, name: String = "redis-replica") async throws -> Server {
+        let node = LocalRedis(binDirectory: Self.redisBinDirectory, nodeDirectory: "\(root)/\(name)")
+        let port = FreePort.next()
+        _ = try await node.start(port: port, bind: "127.0.0.1", settings: [
+            ("requirepass", LocalRedis.quote(superuserPassword)), ("masterauth", LocalRedis.quote(superuserPassword)),
+            ("replicaof", "127.0.0.1 \(primary.port)"), ("save", "\"\""),
+        ], timeout: .seconds(30))
+        return Server(dataDirectory: node.nodeDirectory, port: port, conninfo: try ConnInfo("host=127.0.0.1 port=\(port)"))
+    }
+
+    /// The lab's Redis server on `port`, logged in.
+    public func redisEndpoint(port: Int) -> RedisEndpoint {
+        RedisEndpoint(host: "127.0.0.1", port: port, password: superuserPassword)
+    }
+
+    /// Every data directory under the lab whose Postgres server is running.
     public func runningServers() -> [LocalPostgres] {
-        var found: [LocalPostgres] = []
+        files(named: "postmaster.pid").map {
+            LocalPostgres(binDirectory: binDirectory, dataDirectory: URL(fileURLWithPath: $0).deletingLastPathComponent().path,
+                          runAs: runAs)
+        }.filter(\.isRunning)
+    }
+
+    /// Every node directory under the lab whose redis-server is running.
+    public func runningRedisServers() -> [LocalRedis] {
+        files(named: "redis.pid").map {
+            LocalRedis(binDirectory: Self.redisBinDirectory, nodeDirectory: URL(fileURLWithPath: $0).deletingLastPathComponent().path)
+        }.filter(\.isRunning)
+    }
+
+    private func files(named name: String) -> [String] {
+        var found: [String] = []
         guard let enumerator = FileManager.default.enumerator(atPath: root) else { return [] }
         while let item = enumerator.nextObject() as? String {
-            if item.hasSuffix("postmaster.pid") {
-                let data = "\(root)/\(item)".replacingOccurrences(of: "/postmaster.pid", with: "")
-                let server = LocalPostgres(binDirectory: binDirectory, dataDirectory: data, runAs: runAs)
-                if server.isRunning { found.append(server) }
-            }
+            if item.hasSuffix("/\(name)") || item == name { found.append("\(root)/\(item)") }
         }
         return found
     }
@@ -118,6 +161,9 @@ public final class Lab: Sendable {
             } catch {
                 if let pid = server.pidFile()?.pid { kill(pid, SIGKILL) }
             }
+        }
+        for server in runningRedisServers() {
+            try? await server.stop(timeout: .seconds(10), signal: SIGKILL)
         }
         try? FileManager.default.removeItem(atPath: root)
     }

@@ -1,43 +1,53 @@
 import ChangeoverCore
 import Foundation
 import PostgresClient
+import RedisClient
 
 /// A whole changeover rehearsal on throwaway servers: a primary taking writes from the
 /// acknowledged-writes probe, a fleet config for it, and follower ports chosen up front so the
-/// probe's multi-host conninfo already lists every server the database will move to.
-/// Used by `changeover demo`, the benchmark and the integration tests.
+/// probe already knows every server the database will move to (a libpq multi-host conninfo for
+/// Postgres, a list of endpoints for Redis). Used by `changeover demo`, the benchmark and the
+/// integration tests.
 public struct LabScenario: Sendable {
     public let lab: Lab
+    public let engine: DatabaseConfig.EngineKind
     public let primary: Lab.Server
     public let followerPorts: [Int]
-    public let writer: AckedWriter
+    public let writer: any WriteProbe
     public let database: String
     public let configPath: String
     /// The environment that holds the passwords the config refers to.
     public let environment: [String: String]
-    public static let images = ["pg15", "pg15-patched"]
+    /// The two image names the database alternates between.
+    public var images: [String] { engine == .postgres ? ["pg15", "pg15-patched"] : ["redis7", "redis7-patched"] }
 
     /// Starts a primary and the writer; `changeovers` follower ports are reserved.
-    public static func start(database: String = "orders", changeovers: Int, startWriter: Bool = true) async throws -> LabScenario {
+    public static func start(engine: DatabaseConfig.EngineKind = .postgres, database: String = "orders", changeovers: Int,
+                             startWriter: Bool = true) async throws -> LabScenario {
         let lab = try Lab()
         do {
-            let primary = try await lab.startPrimary()
+            let primary = engine == .postgres ? try await lab.startPrimary() : try await lab.startRedisPrimary()
             var ports: [Int] = []
             while ports.count < changeovers {
                 let port = FreePort.next()
                 if port != primary.port && !ports.contains(port) { ports.append(port) }
             }
-            let connection = try await lab.connect(primary.conninfo)
-            try await AckedWriter.prepare(on: connection)
-            connection.close()
             let all = [primary.port] + ports
-            let writerInfo = try ConnInfo(
-                "host=\(all.map { _ in "127.0.0.1" }.joined(separator: ",")) port=\(all.map(String.init).joined(separator: ",")) "
-                    + "user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=2")
-                .with("password", lab.superuserPassword)
-            let writer = AckedWriter(conninfo: writerInfo)
+            let writer: any WriteProbe
+            switch engine {
+            case .postgres:
+                let connection = try await lab.connect(primary.conninfo)
+                try await AckedWriter.prepare(on: connection)
+                connection.close()
+                writer = AckedWriter(conninfo: try ConnInfo(
+                    "host=\(all.map { _ in "127.0.0.1" }.joined(separator: ",")) port=\(all.map(String.init).joined(separator: ",")) "
+                        + "user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=2")
+                    .with("password", lab.superuserPassword))
+            case .redis:
+                writer = RedisAckedWriter(endpoints: all.map { lab.redisEndpoint(port: $0) })
+            }
             let scenario = LabScenario(
-                lab: lab, primary: primary, followerPorts: ports, writer: writer, database: database,
+                lab: lab, engine: engine, primary: primary, followerPorts: ports, writer: writer, database: database,
                 configPath: "\(lab.root)/fleet.yaml",
                 environment: ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword])
             try scenario.writeConfig(followerPort: ports.first)
@@ -54,35 +64,55 @@ public struct LabScenario: Sendable {
 
     /// The fleet config for this lab. `catchUp` lines replace the defaults (YAML, indented 6).
     public func configText(followerPort: Int?, catchUp: String? = nil, extra: String = "") -> String {
-        """
-        stateDirectory: \(lab.root)/state
-        provisioner:
-          kind: local
-          root: \(lab.root)/nodes
-        images:
-          pg15:
-            binDirectory: \(lab.binDirectory)
-          pg15-patched:
-            binDirectory: \(lab.binDirectory)
-            environment:
-              CHANGEOVER_IMAGE: pg15-patched
-        databases:
-          \(database):
-            engine: postgres
-            image: pg15
-            primary: "host=127.0.0.1 port=\(primary.port) user=postgres dbname=postgres"
-            password: {env: LAB_PG_PASSWORD}
-            replication:
-              user: replicator
-              password: {env: LAB_REPL_PASSWORD}
-        \(followerPort.map { "    follower: {port: \($0)}\n" } ?? "")\
-            router:
-              kind: hook
-              command: 'echo "$CHANGEOVER_ID $CHANGEOVER_HOST:$CHANGEOVER_PORT" >> \(lab.root)/endpoint.log'
-            catchUp:
-        \(catchUp ?? "      maxLagBytes: 1MB\n      holdFor: 300ms\n      pollEvery: 50ms\n      timeout: 2m")
-        \(extra)
-        """
+        let databaseLines = switch engine {
+        case .postgres:
+            """
+                engine: postgres
+                image: pg15
+                primary: "host=127.0.0.1 port=\(primary.port) user=postgres dbname=postgres"
+                password: {env: LAB_PG_PASSWORD}
+                replication:
+                  user: replicator
+                  password: {env: LAB_REPL_PASSWORD}
+            """
+        case .redis:
+            """
+                engine: redis
+                image: redis7
+                primary: "127.0.0.1:\(primary.port)"
+                password: {env: LAB_PG_PASSWORD}
+                retireAfter: 0s
+            """
+        }
+        return """
+            stateDirectory: \(lab.root)/state
+            provisioner:
+              kind: local
+              root: \(lab.root)/nodes
+            images:
+              pg15:
+                binDirectory: \(lab.binDirectory)
+              pg15-patched:
+                binDirectory: \(lab.binDirectory)
+                environment:
+                  CHANGEOVER_IMAGE: pg15-patched
+              redis7:
+                binDirectory: \(Lab.redisBinDirectory)
+              redis7-patched:
+                binDirectory: \(Lab.redisBinDirectory)
+                environment:
+                  CHANGEOVER_IMAGE: redis7-patched
+            databases:
+              \(database):
+            \(databaseLines)
+            \(followerPort.map { "    follower: {port: \($0)}\n" } ?? "")\
+                router:
+                  kind: hook
+                  command: 'echo "$CHANGEOVER_ID $CHANGEOVER_HOST:$CHANGEOVER_PORT" >> \(lab.root)/endpoint.log'
+                catchUp:
+            \(catchUp ?? "      maxLagBytes: 1MB\n      holdFor: 300ms\n      pollEvery: 50ms\n      timeout: 2m")
+            \(extra)
+            """
     }
 
     public func writeConfig(followerPort: Int?, catchUp: String? = nil) throws {
@@ -96,16 +126,37 @@ public struct LabScenario: Sendable {
     public func changeover(_ index: Int, events: @escaping @Sendable (ChangeoverEvent) -> Void = { _ in }) async throws -> ChangeoverSummary {
         try writeConfig(followerPort: followerPorts[index])
         let runner = ChangeoverRunner(config: try config(), environment: environment, events: events)
-        let current = try runner.store.database(database)?.image ?? "pg15"
-        let next = Self.images.first { $0 != current }!
+        let current = try runner.store.database(database)?.image ?? images[0]
+        let next = images.first { $0 != current }!
         return try await runner.run(database: database, image: next)
     }
 
-    /// The current primary, as the state store knows it (the lab's primary before any changeover).
+    /// The current primary's port, as the state store knows it (the lab's primary before any changeover).
+    public func currentPrimaryPort() throws -> Int {
+        if let state = try StateStore(directory: "\(lab.root)/state").database(database) {
+            return try DatabasePrimary.parse(state.primary, engine: engine).port
+        }
+        return primary.port
+    }
+
+    /// The current Postgres primary's conninfo, without a password.
     public func currentPrimary() throws -> ConnInfo {
         if let state = try StateStore(directory: "\(lab.root)/state").database(database) {
             return try ConnInfo(state.primary)
         }
         return primary.conninfo
+    }
+
+    /// The acknowledged writes missing from the server on `port` (the current primary by default).
+    public func missing(_ acknowledged: [Int64], port: Int? = nil) async throws -> [Int64] {
+        let port = try port ?? currentPrimaryPort()
+        switch engine {
+        case .postgres:
+            let connection = try await lab.connect(primary.conninfo.with("port", String(port)))
+            defer { connection.close() }
+            return try await AckedWriter.missing(acknowledged, on: connection)
+        case .redis:
+            return try await RedisAckedWriter.missing(acknowledged, on: lab.redisEndpoint(port: port))
+        }
     }
 }

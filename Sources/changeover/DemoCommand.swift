@@ -2,14 +2,18 @@ import ArgumentParser
 import ChangeoverCore
 import ChangeoverLab
 import Foundation
-import PostgresClient
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Rehearse on throwaway local servers: a primary under a steady writer, a real changeover, its audit log.")
 
-    @Option(help: "How many changeovers to perform in a row.") var changeovers = 1
+    enum Engines: String, ExpressibleByArgument, CaseIterable {
+        case postgres, redis, both
+    }
+
+    @Option(help: "Which engines to rehearse: postgres, redis or both.") var engine: Engines = .both
+    @Option(help: "How many changeovers to perform in a row, per engine.") var changeovers = 1
     @Flag(help: "Keep the servers and files instead of removing them.") var keep = false
 
     func validate() throws {
@@ -18,23 +22,37 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            Output.line("starting a throwaway PostgreSQL primary and a writer that records every acknowledged commit…")
-            let scenario = try await LabScenario.start(database: "orders", changeovers: changeovers)
-            var failure: (any Error)?
-            do {
-                try await rehearse(scenario)
-            } catch {
-                failure = error
+            let engines: [DatabaseConfig.EngineKind] = switch engine {
+            case .postgres: [.postgres]
+            case .redis: [.redis]
+            case .both: [.postgres, .redis]
             }
-            if keep {
-                Output.line("kept: \(scenario.lab.root) (servers still running)")
-            } else {
-                _ = await scenario.writer.stop()
-                await scenario.lab.shutdown()
-                Output.line("stopped every server the demo started and removed \(scenario.lab.root)")
-            }
-            if let failure { throw failure }
+            for kind in engines { try await rehearse(kind) }
         }
+    }
+
+    func rehearse(_ kind: DatabaseConfig.EngineKind) async throws {
+        let what = kind == .postgres ? "PostgreSQL primary and a writer that records every acknowledged commit"
+            : "Redis primary and a writer that records every acknowledged SADD"
+        Output.line("── \(kind.rawValue) ──")
+        Output.line("starting a throwaway \(what)…")
+        let scenario = try await LabScenario.start(engine: kind, database: kind == .postgres ? "orders" : "sessions",
+                                                   changeovers: changeovers)
+        var failure: (any Error)?
+        do {
+            try await rehearse(scenario)
+        } catch {
+            failure = error
+        }
+        if keep {
+            Output.line("kept: \(scenario.lab.root) (servers still running)")
+        } else {
+            _ = await scenario.writer.stop()
+            await scenario.lab.shutdown()
+            Output.line("stopped every server the demo started and removed \(scenario.lab.root)")
+        }
+        Output.line()
+        if let failure { throw failure }
     }
 
     func rehearse(_ scenario: LabScenario) async throws {
@@ -50,12 +68,10 @@ struct DemoCommand: AsyncParsableCommand {
             try await scenario.writer.waitForAcknowledgements(50)
         }
         let report = await scenario.writer.stop()
-        let connection = try await scenario.lab.connect(try scenario.currentPrimary())
-        defer { connection.close() }
-        let missing = try await AckedWriter.missing(report.acknowledged, on: connection)
-        Output.line("writer: \(report.acknowledged.count) acknowledged commits, \(missing.count) lost, "
+        let missing = try await scenario.missing(report.acknowledged)
+        Output.line("writer: \(report.acknowledged.count) acknowledged writes, \(missing.count) lost, "
             + "\(report.errors) failed attempts while the primary moved")
-        Output.line("write pause seen by the writer (longest gap between acknowledged commits): \(Output.ms(report.longestGapMilliseconds))")
+        Output.line("write pause seen by the writer (longest gap between acknowledged writes): \(Output.ms(report.longestGapMilliseconds))")
         Output.line()
         let config = try scenario.config()
         Output.line("audit log \(config.auditLog):")

@@ -20,7 +20,7 @@ import Testing
 
                 let newPrimary = try #require(summary.newPrimary)
                 #expect(newPrimary.port == scenario.followerPorts[index])
-                let connection = try await scenario.lab.connect(try ConnInfo(newPrimary.conninfo))
+                let connection = try await scenario.lab.connect(try ConnInfo(newPrimary.address))
                 defer { connection.close() }
                 let missing = try await AckedWriter.missing(acknowledged, on: connection)
                 #expect(missing.isEmpty, "changeover \(index + 1) lost \(missing.count) acknowledged commits")
@@ -84,8 +84,9 @@ import Testing
 
 /// Runs `body` on a fresh scenario, then stops the writer and every server and checks that
 /// nothing is left behind, whether `body` passed or threw.
-func withScenario(changeovers: Int, startWriter: Bool = true, _ body: (LabScenario) async throws -> Void) async throws {
-    let scenario = try await LabScenario.start(changeovers: changeovers, startWriter: startWriter)
+func withScenario(engine: DatabaseConfig.EngineKind = .postgres, changeovers: Int, startWriter: Bool = true,
+                  _ body: (LabScenario) async throws -> Void) async throws {
+    let scenario = try await LabScenario.start(engine: engine, changeovers: changeovers, startWriter: startWriter)
     var failure: (any Error)?
     do {
         try await body(scenario)

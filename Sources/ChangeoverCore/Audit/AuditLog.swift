@@ -45,8 +45,10 @@ public final class AuditLog: Sendable {
 
     /// Appends records for `entries`, in order, with one write and one fsync, and returns them
     /// once they are durable: a step's outcome and the next step's start cost one sync.
+    /// With `sync: false` the records are written (a killed process loses none of them) but not
+    /// synced; the next synced append makes them durable too.
     @discardableResult
-    public func append(_ entries: [AuditEntry], actor: String, time: Date) throws -> [AuditRecord] {
+    public func append(_ entries: [AuditEntry], actor: String, time: Date, sync: Bool = true) throws -> [AuditRecord] {
         guard !entries.isEmpty else { return [] }
         let fd = AuditFileIO.retryingEINTR { open(path, O_RDWR | O_APPEND | O_CLOEXEC) }
         guard fd >= 0 else { throw AuditError.system("cannot open audit log", path: path, errno: errno) }
@@ -82,10 +84,10 @@ public final class AuditLog: Sendable {
         }
 
         try AuditFileIO.writeAll(fd, lines, path: path, restoringSize: size)
-        guard AuditFileIO.retryingEINTR({ fsync(fd) }) == 0 else {
+        guard !sync || AuditFileIO.retryingEINTR({ fsync(fd) }) == 0 else {
             throw AuditError.system("cannot fsync audit log", path: path, errno: errno)
         }
-        try AuditFileIO.writeHead(AuditHead(records: tail.seq, hash: tail.hash), logPath: path)
+        try AuditFileIO.writeHead(AuditHead(records: tail.seq, hash: tail.hash), logPath: path, sync: sync)
         return records
     }
 
@@ -263,7 +265,7 @@ enum AuditFileIO {
     }
 
     /// Atomically replaces `<log>.head`: temp file, fsync, rename, fsync directory.
-    static func writeHead(_ head: AuditHead, logPath: String) throws {
+    static func writeHead(_ head: AuditHead, logPath: String, sync: Bool = true) throws {
         let headPath = AuditHead.path(forLog: logPath)
         let tempPath = headPath + ".tmp"
         let encoder = JSONEncoder()
@@ -273,7 +275,7 @@ enum AuditFileIO {
         guard fd >= 0 else { throw AuditError.system("cannot write audit head file", path: tempPath, errno: errno) }
         do {
             try writeAll(fd, bytes, path: tempPath, restoringSize: 0)
-            guard retryingEINTR({ fsync(fd) }) == 0 else {
+            guard !sync || retryingEINTR({ fsync(fd) }) == 0 else {
                 throw AuditError.system("cannot fsync audit head file", path: tempPath, errno: errno)
             }
         } catch {
@@ -287,6 +289,7 @@ enum AuditFileIO {
             unlink(tempPath)
             throw AuditError.system("cannot replace audit head file", path: headPath, errno: code)
         }
+        guard sync else { return }
         let directory = parentDirectory(of: logPath)
         let dirFD = retryingEINTR { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         guard dirFD >= 0 else { throw AuditError.system("cannot open audit log directory", path: directory, errno: errno) }

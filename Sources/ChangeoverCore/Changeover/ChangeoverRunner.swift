@@ -78,10 +78,8 @@ public struct ChangeoverRunner: Sendable {
         var database: DatabaseConfig
         var fromImage: FleetConfig.Image
         var toImage: FleetConfig.Image
-        var primary: ConnInfo
-        var replication: ConnInfo
         var oldEndpoint: Endpoint
-        var engine: PostgresEngine
+        var engine: any Engine
         var router: any Router
     }
 
@@ -90,32 +88,24 @@ public struct ChangeoverRunner: Sendable {
         let toImage = try config.image(imageName)
         if let state = try store.database(name) {
             database.image = state.image
-            database.primary = try ConnInfo(state.primary)
+            database.primary = try DatabasePrimary.parse(state.primary, engine: database.engine)
         }
         let fromImage = try config.image(database.image)
-        var primary = database.primary
-            .with("connect_timeout", database.primary["connect_timeout"] ?? "5")
-            .with("application_name", "changeover")
-        if let secret = database.password { primary["password"] = try secret.value(environment: environment) }
-        var replication = primary.with("user", database.replicationUser).with("password", nil)
-        if let secret = database.replicationPassword {
-            replication["password"] = try secret.value(environment: environment)
-        }
-        let old = database.primary
-        let oldEndpoint = Endpoint(host: old.host ?? "localhost", port: old.port ?? 5432,
-                                   conninfo: old.with("password", nil).description)
-        let provisioner = LocalProvisioner(root: config.provisioner.root, runAs: config.provisioner.runAs)
         let events = self.events
-        let engine = PostgresEngine(
-            target: .init(changeover: id, database: database, primary: primary, replication: replication,
-                          fromImage: fromImage, toImage: toImage, provisioner: provisioner),
-            logger: logger, progress: { events(.progress($0)) })
+        let setup = EngineSetup(
+            changeover: id, database: database, fromImage: fromImage, toImage: toImage,
+            provisioner: LocalProvisioner(root: config.provisioner.root, runAs: config.provisioner.runAs),
+            environment: environment, logger: logger, progress: { events(.progress($0)) })
+        let engine: any Engine = switch database.engine {
+        case .postgres: try PostgresEngine(setup)
+        case .redis: try RedisEngine(setup)
+        }
         let router: any Router = switch database.router.kind {
         case .none: NoRouter()
         case .hook: HookRouter(command: database.router.command ?? "", timeout: database.router.timeout)
         }
-        return Prepared(id: id, database: database, fromImage: fromImage, toImage: toImage, primary: primary,
-                        replication: replication, oldEndpoint: oldEndpoint, engine: engine, router: router)
+        return Prepared(id: id, database: database, fromImage: fromImage, toImage: toImage,
+                        oldEndpoint: engine.currentPrimary, engine: engine, router: router)
     }
 
     public static func newID(database: String, at time: Date = Date()) -> String {
@@ -160,9 +150,13 @@ public struct ChangeoverRunner: Sendable {
         var pauseStarted: ContinuousClock.Instant?
         var pauseMilliseconds: Double?
 
-        func persist() throws {
+        // Inside the write pause the controller does not wait for the disk: the steps from the
+        // fence on are authorised by the fence's synced record, and their records and state are
+        // written (a killed controller loses none) and synced together once the pause is over.
+        let inPause: Set<ChangeoverStep> = [.finalSync, .promote, .repoint]
+        func persist(sync: Bool = true) throws {
             record.updatedAt = Date()
-            try store.save(record)
+            try store.save(record, sync: sync)
         }
         // A step's outcome waits here and is made durable together with the next step's start:
         // one fsync per transition, and always before the next step acts.
@@ -171,8 +165,8 @@ public struct ChangeoverRunner: Sendable {
             unwritten.append(AuditEntry(changeover: id, database: database, step: step, outcome: outcome,
                                         message: message, facts: facts))
         }
-        func flush() throws {
-            try audit.append(unwritten, actor: actor, time: Date())
+        func flush(sync: Bool = true) throws {
+            try audit.append(unwritten, actor: actor, time: Date(), sync: sync)
             unwritten.removeAll()
         }
 
@@ -184,9 +178,9 @@ public struct ChangeoverRunner: Sendable {
         while true {
             switch action {
             case .perform(let step):
-                try persist()
+                try persist(sync: !inPause.contains(step))
                 log(step.rawValue, "started")
-                try flush()
+                try flush(sync: !inPause.contains(step))
                 events(.stepStarted(step))
                 let stepBegan = clock.now
                 var failure: String?
@@ -218,6 +212,7 @@ public struct ChangeoverRunner: Sendable {
                         try await prepared.router.repoint(database: database, to: newPrimary, from: prepared.oldEndpoint,
                                                           changeover: id)
                         try await prepared.router.resume(database: database)
+                        try await prepared.engine.demoteOldPrimary(&record.facts)
                         if let pauseStarted {
                             pauseMilliseconds = (clock.now - pauseStarted).milliseconds
                             record.facts["writePause.ms"] = String(format: "%.1f", pauseMilliseconds!)
@@ -228,7 +223,7 @@ public struct ChangeoverRunner: Sendable {
                         try await prepared.engine.settle(&record.facts)
                         if let newPrimary {
                             try store.save(DatabaseState(
-                                database: database, image: prepared.toImage.name, primary: newPrimary.conninfo,
+                                database: database, image: prepared.toImage.name, primary: newPrimary.address,
                                 dataDirectory: record.facts["follower.dataDirectory"], changedAt: Date(), changeover: id))
                         }
                     default:

@@ -51,10 +51,6 @@ public struct FleetConfig: Sendable {
         return try raw.resolve(source: source, base: base)
     }
 
-    func absolute(_ path: String, base: String) -> String {
-        path.hasPrefix("/") ? path : URL(fileURLWithPath: base).appendingPathComponent(path).standardized.path
-    }
-
     /// The database named `name`, or a one-line error listing the known ones.
     public func database(_ name: String) throws(ConfigError) -> DatabaseConfig {
         guard let db = databases[name] else {
@@ -109,18 +105,90 @@ public struct DatabaseConfig: Sendable {
     public var name: String
     public var engine: EngineKind
     public var image: String
-    /// The primary's conninfo as configured, without a password.
-    public var primary: ConnInfo
+    /// How to reach the primary, as configured (or as the last changeover left it), without a password.
+    public var primary: DatabasePrimary
     public var password: Secret?
-    public var replicationUser: String
+    /// Postgres: the role base backups and the follower stream as. Redis: the ACL user the
+    /// follower authenticates to the primary as (masteruser); nil for the default user.
+    public var replicationUser: String?
     public var replicationPassword: Secret?
     /// A fixed port for the next follower (clients may list it in a multi-host conninfo); free port when nil.
     public var followerPort: Int?
     public var router: RouterConfig
     public var catchUp: CatchUpPolicy
     public var switchover: SwitchoverPolicy
+    /// How long the old primary is kept (stopped for Postgres, a replica for Redis) before it is retired.
+    public var retireAfter: Duration
 
-    public enum EngineKind: String, Sendable, Codable { case postgres }
+    public enum EngineKind: String, Sendable, Codable { case postgres, redis }
+}
+
+/// The primary's address in the engine's own form.
+public enum DatabasePrimary: Sendable, Equatable {
+    /// A libpq conninfo (key=value or URL) without a password.
+    case postgres(ConnInfo)
+    /// A Redis server; `user` is the ACL user the controller logs in as (nil: the default user).
+    case redis(host: String, port: Int, user: String?)
+
+    /// Parses `text` as `engine` writes addresses: a conninfo, or `host:port` / `redis://[user@]host:port`.
+    public static func parse(_ text: String, engine: DatabaseConfig.EngineKind) throws(ConfigError) -> DatabasePrimary {
+        switch engine {
+        case .postgres:
+            let conninfo: ConnInfo
+            do {
+                conninfo = try ConnInfo(text)
+            } catch {
+                throw ConfigError("bad primary conninfo: \(error.message)")
+            }
+            if conninfo["password"] != nil {
+                throw ConfigError("the primary conninfo holds a password; give it as password: {env: NAME} or {file: PATH}")
+            }
+            return .postgres(conninfo)
+        case .redis:
+            var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+            if rest.hasPrefix("redis://") { rest = rest.dropFirst("redis://".count) }
+            while rest.hasSuffix("/") { rest = rest.dropLast() }
+            var user: String?
+            if let at = rest.lastIndex(of: "@") {
+                let credentials = rest[..<at]
+                if credentials.contains(":") {
+                    throw ConfigError("the primary address holds a password; give it as password: {env: NAME} or {file: PATH}")
+                }
+                user = credentials.isEmpty ? nil : String(credentials)
+                rest = rest[rest.index(after: at)...]
+            }
+            guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]),
+                  (1...65535).contains(port), colon > rest.startIndex
+            else {
+                throw ConfigError("bad Redis primary address \"\(text)\" (use host:port or redis://[user@]host:port)")
+            }
+            return .redis(host: String(rest[..<colon]), port: port, user: user)
+        }
+    }
+
+    /// The address written to the state store and given to clients (no password).
+    public var address: String {
+        switch self {
+        case .postgres(let conninfo): conninfo.with("password", nil).description
+        case .redis(let host, let port, let user): "redis://\(user.map { "\($0)@" } ?? "")\(host):\(port)"
+        }
+    }
+
+    public var host: String {
+        switch self {
+        case .postgres(let conninfo): conninfo.host ?? "localhost"
+        case .redis(let host, _, _): host
+        }
+    }
+
+    public var port: Int {
+        switch self {
+        case .postgres(let conninfo): conninfo.port ?? 5432
+        case .redis(_, let port, _): port
+        }
+    }
+
+    public var endpoint: Endpoint { Endpoint(host: host, port: port, address: address) }
 }
 
 public struct RouterConfig: Sendable, Equatable {

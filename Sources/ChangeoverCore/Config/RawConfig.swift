@@ -30,6 +30,7 @@ struct RawConfig: Decodable {
         var router: RawRouter?
         var catchUp: RawCatchUp?
         var switchover: RawSwitchover?
+        var retireAfter: String?
     }
 
     struct RawReplication: Decodable {
@@ -95,19 +96,16 @@ extension RawConfig.RawDatabase {
     func resolve(name: String, source: String, images: [String: FleetConfig.Image], base: String) throws(ConfigError) -> DatabaseConfig {
         let at = "config \(source), database \(name)"
         guard let engine = DatabaseConfig.EngineKind(rawValue: self.engine ?? "postgres") else {
-            throw ConfigError("\(at): unknown engine \"\(self.engine ?? "")\" (known: postgres)")
+            throw ConfigError("\(at): unknown engine \"\(self.engine ?? "")\" (known: postgres, redis)")
         }
         guard images[image] != nil else {
             throw ConfigError("\(at): unknown image \"\(image)\" (the config defines: \(images.keys.sorted().joined(separator: ", ")))")
         }
-        let conninfo: ConnInfo
+        let primary: DatabasePrimary
         do {
-            conninfo = try ConnInfo(self.primary)
+            primary = try DatabasePrimary.parse(self.primary, engine: engine)
         } catch {
-            throw ConfigError("\(at): bad primary conninfo: \(error.message)")
-        }
-        if conninfo["password"] != nil {
-            throw ConfigError("\(at): the primary conninfo holds a password; give it as password: {env: NAME} or {file: PATH}")
+            throw ConfigError("\(at): \(error.description)")
         }
         if let port = follower?.port, !(1...65535).contains(port) {
             throw ConfigError("\(at): follower port \(port) is out of range")
@@ -132,11 +130,19 @@ extension RawConfig.RawDatabase {
             if let v = raw.verifyTimeout { switchover.verifyTimeout = try ConfigValue.duration(v, at: "\(at), switchover.verifyTimeout") }
             if let v = raw.connectTimeout { switchover.connectTimeout = try ConfigValue.duration(v, at: "\(at), switchover.connectTimeout") }
         }
+        let defaultReplicationUser: String? = switch primary {
+        case .postgres(let conninfo): conninfo.user ?? "postgres"
+        case .redis(_, _, let user): user
+        }
+        let retireAfter = try self.retireAfter.map { v throws(ConfigError) in
+            try ConfigValue.duration(v, at: "\(at), retireAfter")
+        } ?? .seconds(24 * 3600)
         return DatabaseConfig(
-            name: name, engine: engine, image: image, primary: conninfo, password: password,
-            replicationUser: replication?.user ?? conninfo.user ?? "postgres",
+            name: name, engine: engine, image: image, primary: primary, password: password,
+            replicationUser: replication?.user ?? defaultReplicationUser,
             replicationPassword: replication?.password ?? password,
-            followerPort: follower?.port, router: router, catchUp: catchUp, switchover: switchover)
+            followerPort: follower?.port, router: router, catchUp: catchUp, switchover: switchover,
+            retireAfter: retireAfter)
     }
 
     private func resolveRouter(at: String) throws(ConfigError) -> RouterConfig {

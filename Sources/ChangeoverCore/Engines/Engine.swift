@@ -1,3 +1,5 @@
+import Logging
+
 /// A database engine's part in a changeover: what to check, how to build and watch a follower,
 /// how to fence, promote and verify. The executor (`ChangeoverRunner`) owns the order, the
 /// router, the state store and the audit log; an engine only does the engine-specific work.
@@ -5,6 +7,8 @@
 /// Every method is idempotent against the real state it finds (a stopped server is already
 /// fenced, an existing slot is reused), so a retry after a crash is safe.
 public protocol Engine: Sendable {
+    /// The primary the changeover starts from.
+    var currentPrimary: Endpoint { get }
     /// Checks that touch nothing. A failed check stops the changeover before it starts.
     func preflight() async -> [PreflightCheck]
     /// What provisioning would create, for `plan`.
@@ -20,10 +24,36 @@ public protocol Engine: Sendable {
     func finalSync(_ facts: inout Facts) async throws
     /// Promotes the follower; returns where the new primary listens.
     func promote(_ facts: inout Facts) async throws -> Endpoint
+    /// After clients were repointed: make sure the old primary can never take a write again
+    /// and let its stray clients go (Redis: REPLICAOF the new primary, then CLIENT UNPAUSE).
+    func demoteOldPrimary(_ facts: inout Facts) async throws
     func verify(_ facts: inout Facts) async throws
     func settle(_ facts: inout Facts) async throws
     /// Restores the old primary and removes what provisioning made. Safe to call repeatedly.
     func rollBack(_ facts: inout Facts) async throws
+}
+
+/// What an engine is built from: the database, the images, where followers go, the secrets.
+public struct EngineSetup: Sendable {
+    public var changeover: String
+    public var database: DatabaseConfig
+    public var fromImage: FleetConfig.Image
+    public var toImage: FleetConfig.Image
+    public var provisioner: LocalProvisioner
+    /// Where secrets given as environment variables are read from.
+    public var environment: [String: String]
+    public var logger: Logger
+    public var progress: @Sendable (String) -> Void
+
+    /// The database's password, read now.
+    public func password() throws(ConfigError) -> String? {
+        try database.password?.value(environment: environment)
+    }
+
+    /// The replication password (the database's password unless one is given), read now.
+    public func replicationPassword() throws(ConfigError) -> String? {
+        try database.replicationPassword?.value(environment: environment)
+    }
 }
 
 /// Names and figures a changeover learns as it goes, persisted with it.
@@ -42,16 +72,17 @@ public struct PreflightCheck: Sendable, Codable, Equatable {
     }
 }
 
-/// Where clients reach a server. `conninfo` never holds a password.
+/// Where clients reach a server. `address` is what a client would be given — a libpq conninfo
+/// for Postgres, a redis:// URL for Redis — and never holds a password.
 public struct Endpoint: Sendable, Codable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
-    public var conninfo: String
+    public var address: String
 
-    public init(host: String, port: Int, conninfo: String) {
+    public init(host: String, port: Int, address: String) {
         self.host = host
         self.port = port
-        self.conninfo = conninfo
+        self.address = address
     }
 
     public var description: String { "\(host):\(port)" }

@@ -35,6 +35,26 @@ public actor PostgresEngine: Engine {
         self.progress = progress
     }
 
+    /// Reads the secrets and builds the conninfos the controller uses (with connect_timeout,
+    /// tagged application_name=changeover).
+    public init(_ setup: EngineSetup) throws {
+        guard case .postgres(let configured) = setup.database.primary else {
+            throw EngineError("database \(setup.database.name) is not a Postgres database")
+        }
+        var primary = configured
+            .with("connect_timeout", configured["connect_timeout"] ?? "5")
+            .with("application_name", "changeover")
+        primary["password"] = try setup.password()
+        var replication = primary.with("user", setup.database.replicationUser ?? configured.user ?? "postgres")
+        replication["password"] = try setup.replicationPassword()
+        self.init(target: Target(changeover: setup.changeover, database: setup.database, primary: primary,
+                                 replication: replication, fromImage: setup.fromImage, toImage: setup.toImage,
+                                 provisioner: setup.provisioner),
+                  logger: setup.logger, progress: setup.progress)
+    }
+
+    nonisolated public var currentPrimary: Endpoint { target.database.primary.endpoint }
+
     /// The physical slot that holds WAL for this changeover's follower.
     public var slotName: String {
         let cleaned = target.changeover.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }
@@ -139,10 +159,10 @@ public actor PostgresEngine: Engine {
             let results = try await connection.simpleQuery("IDENTIFY_SYSTEM", timeout: policy.connectTimeout)
             let timeline = results.first?.value(0, "timeline") ?? "?"
             return PreflightCheck("replication login", passed: true,
-                                  "\(target.database.replicationUser) may stream (timeline \(timeline))")
+                                  "\(info.user ?? "?") may stream (timeline \(timeline))")
         } catch {
             return PreflightCheck("replication login", passed: false,
-                                  "replication connection as \(target.database.replicationUser) failed: \(error)")
+                                  "replication connection as \(info.user ?? "?") failed: \(error)")
         }
     }
 
@@ -288,9 +308,12 @@ public actor PostgresEngine: Engine {
             try await Task.sleep(for: .milliseconds(1))
         }
         let endpoint = try newPrimaryEndpoint(facts)
-        facts["new.conninfo"] = endpoint.conninfo
+        facts["new.address"] = endpoint.address
         return endpoint
     }
+
+    /// A Postgres primary is demoted by the fence itself: it is stopped.
+    public func demoteOldPrimary(_ facts: inout Facts) async throws {}
 
     public func verify(_ facts: inout Facts) async throws {
         let info = try newPrimaryConnInfo(facts)
@@ -405,9 +428,9 @@ public actor PostgresEngine: Engine {
         guard let host = facts["follower.host"], let port = facts["follower.port"] else {
             throw EngineError("no follower was provisioned")
         }
-        let info = target.database.primary.with("host", host).with("hostaddr", nil).with("port", port)
-            .with("password", nil)
-        return Endpoint(host: info.host ?? "", port: info.port ?? 5432, conninfo: info.description)
+        guard case .postgres(let configured) = target.database.primary else { throw EngineError("not a Postgres database") }
+        let info = configured.with("host", host).with("hostaddr", nil).with("port", port).with("password", nil)
+        return Endpoint(host: info.host ?? "", port: info.port ?? 5432, address: info.description)
     }
 }
 

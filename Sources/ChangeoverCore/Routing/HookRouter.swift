@@ -1,6 +1,7 @@
 /// Runs an operator's command when the primary moves, with the new address in its
 /// environment: CHANGEOVER_DATABASE, CHANGEOVER_ID, CHANGEOVER_HOST, CHANGEOVER_PORT,
-/// CHANGEOVER_CONNINFO (never a password), CHANGEOVER_OLD_HOST, CHANGEOVER_OLD_PORT.
+/// CHANGEOVER_ADDRESS (a conninfo for Postgres, a redis:// URL for Redis; never a password;
+/// also as CHANGEOVER_CONNINFO), CHANGEOVER_OLD_HOST, CHANGEOVER_OLD_PORT.
 /// It runs after the promotion and before clients resume; a non-zero exit fails the step.
 public struct HookRouter: Router {
     public var command: String
@@ -20,7 +21,8 @@ public struct HookRouter: Router {
             "CHANGEOVER_ID": changeover,
             "CHANGEOVER_HOST": endpoint.host,
             "CHANGEOVER_PORT": String(endpoint.port),
-            "CHANGEOVER_CONNINFO": endpoint.conninfo,
+            "CHANGEOVER_ADDRESS": endpoint.address,
+            "CHANGEOVER_CONNINFO": endpoint.address,
         ]
         if let old {
             environment["CHANGEOVER_OLD_HOST"] = old.host

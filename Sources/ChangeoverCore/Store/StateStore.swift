@@ -47,8 +47,9 @@ public struct StateStore: Sendable {
     var changeoversDirectory: String { "\(directory)/changeovers" }
     var databasesDirectory: String { "\(directory)/databases" }
 
-    public func save(_ record: ChangeoverRecord) throws {
-        try write(record, to: "\(changeoversDirectory)/\(record.id).json")
+    /// With `sync: false` the file is replaced (a killed process loses nothing) but not synced.
+    public func save(_ record: ChangeoverRecord, sync: Bool = true) throws {
+        try write(record, to: "\(changeoversDirectory)/\(record.id).json", sync: sync)
     }
 
     public func changeover(_ id: String) throws -> ChangeoverRecord? {
@@ -71,7 +72,7 @@ public struct StateStore: Sendable {
         try read(DatabaseState.self, from: "\(databasesDirectory)/\(name).json")
     }
 
-    private func write(_ value: some Encodable, to path: String) throws {
+    private func write(_ value: some Encodable, to path: String, sync: Bool = true) throws {
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -83,7 +84,7 @@ public struct StateStore: Sendable {
         let fd = open(temporary, O_CREAT | O_WRONLY | O_TRUNC, 0o600)
         guard fd >= 0 else { throw StoreError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
         let written = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd)
+        let synced = sync ? fsync(fd) : 0
         close(fd)
         guard written == data.count, synced == 0 else {
             unlink(temporary)
@@ -92,6 +93,7 @@ public struct StateStore: Sendable {
         guard rename(temporary, path) == 0 else {
             throw StoreError("cannot replace \(path): \(String(cString: strerror(errno)))")
         }
+        guard sync else { return }
         let dirfd = open(folder, O_RDONLY)
         if dirfd >= 0 { fsync(dirfd); close(dirfd) }
     }

@@ -1,0 +1,376 @@
+import Foundation
+import Logging
+import RedisClient
+
+/// The Redis engine: a replica on the new image started with the primary's configuration
+/// carried over, `CLIENT PAUSE … WRITE` as the fence, the primary's `master_repl_offset` under
+/// the pause as the final position, `REPLICAOF NO ONE` as the promotion, and the old primary
+/// turned into a replica of the new one before its clients are let go (they get READONLY and
+/// can never diverge). The fence never waits for Redis's once-a-second replica acknowledgement:
+/// the follower's own offset is polled at millisecond granularity.
+public actor RedisEngine: Engine {
+    public let setup: EngineSetup
+    private let primaryEndpoint: RedisEndpoint
+    /// How the follower authenticates to the primary (masteruser/masterauth).
+    private let replicationUser: String?
+    private let replicationPassword: String?
+    private var primaryConnection: RedisConnection?
+    private var followerConnection: RedisConnection?
+    private var catchUp: CatchUpPolicy { setup.database.catchUp }
+    private var policy: SwitchoverPolicy { setup.database.switchover }
+    private var progress: @Sendable (String) -> Void { setup.progress }
+
+    /// Configuration carried from the primary to the follower.
+    static let carriedSettings = [
+        "maxmemory", "maxmemory-policy", "maxmemory-samples", "appendonly", "appendfsync", "save", "databases",
+        "notify-keyspace-events", "hz", "timeout", "tcp-keepalive", "maxclients", "lua-time-limit",
+        "repl-backlog-size", "repl-backlog-ttl", "repl-diskless-sync", "repl-diskless-sync-delay", "repl-timeout",
+        "min-replicas-to-write", "min-replicas-max-lag", "lazyfree-lazy-eviction", "lazyfree-lazy-expire",
+    ]
+
+    public init(_ setup: EngineSetup) throws {
+        guard case .redis(let host, let port, let user) = setup.database.primary else {
+            throw EngineError("database \(setup.database.name) is not a Redis database")
+        }
+        self.setup = setup
+        primaryEndpoint = RedisEndpoint(host: host, port: port, user: user, password: try setup.password())
+        replicationUser = setup.database.replicationUser
+        replicationPassword = try setup.replicationPassword()
+    }
+
+    nonisolated public var currentPrimary: Endpoint { setup.database.primary.endpoint }
+
+    nonisolated public func plannedResources() -> [String] {
+        let node = setup.provisioner.nodeDirectory(for: setup.changeover)
+        let port = setup.database.followerPort.map(String.init) ?? "a free port"
+        return ["replica on image \(setup.toImage.name) in \(node), listening on \(setup.provisioner.listenAddress):\(port), "
+                + "with the primary's configuration and ACL users"]
+    }
+
+    // MARK: preflight
+
+    public func preflight() async -> [PreflightCheck] {
+        var checks: [PreflightCheck] = []
+        let from = setup.fromImage, to = setup.toImage
+        checks.append(PreflightCheck("new image", passed: from.name != to.name,
+                                     from.name != to.name ? "\(from.name) → \(to.name)"
+                                         : "the database already runs \(to.name)"))
+        let newVersion = await serverVersion(of: to)
+        checks.append(PreflightCheck("image \(to.name)", passed: newVersion != nil,
+                                     newVersion.map { "\(to.binDirectory): Redis \($0)" }
+                                         ?? "bin directory \(to.binDirectory) lacks a working redis-server"))
+        let connection: RedisConnection
+        do {
+            connection = try await RedisConnection.connect(primaryEndpoint, timeout: policy.connectTimeout)
+        } catch {
+            checks.append(PreflightCheck("primary reachable", passed: false, "\(error)"))
+            return checks
+        }
+        defer { connection.close() }
+        checks.append(PreflightCheck("primary reachable", passed: true, primaryEndpoint.description))
+        do {
+            let role = try RedisRole(try await connection.command(["ROLE"], timeout: policy.connectTimeout))
+            switch role {
+            case .master:
+                checks.append(PreflightCheck("really primary", passed: true, "role master"))
+            case .replica(let host, let port, _, _):
+                checks.append(PreflightCheck("really primary", passed: false,
+                                             "\(primaryEndpoint) is a replica of \(host):\(port), not a primary"))
+            case .sentinel:
+                checks.append(PreflightCheck("really primary", passed: false, "\(primaryEndpoint) is a Sentinel, not a primary"))
+            }
+            let info = RedisInfo(parsing: try await connection.command(["INFO", "server"], timeout: policy.connectTimeout).string ?? "")
+            let version = info.version
+            let versionText = info["redis_version"] ?? "unknown"
+            let recent = version.map { ($0.major, $0.minor) >= (6, 2) } ?? false
+            checks.append(PreflightCheck("version", passed: recent,
+                                         recent ? "Redis \(versionText)"
+                                             : "the primary runs Redis \(versionText), older than 6.2: CLIENT PAUSE WRITE is needed for a lossless switchover"))
+            if let newVersion, let version {
+                let parts = newVersion.split(separator: ".").compactMap { Int($0) }
+                let newer = parts.count >= 2 && (parts[0], parts[1]) >= (version.major, version.minor)
+                checks.append(PreflightCheck("image version", passed: newer,
+                                             newer ? "new image \(newVersion) ≥ primary \(versionText)"
+                                                 : "image \(to.name) runs Redis \(newVersion), older than the primary's \(versionText): a replica cannot load a newer primary's data"))
+            }
+            checks.append(await backlogCheck(connection))
+        } catch {
+            checks.append(PreflightCheck("primary settings", passed: false, "\(error)"))
+        }
+        checks.append(setup.provisioner.check(followerPort: setup.database.followerPort))
+        return checks
+    }
+
+    /// The backlog must hold what the primary writes while the initial sync runs, or the
+    /// replica falls into a full resync loop: estimated from the write rate and the data size.
+    private func backlogCheck(_ connection: RedisConnection) async -> PreflightCheck {
+        do {
+            let first = RedisInfo(parsing: try await connection.command(["INFO"], timeout: policy.connectTimeout).string ?? "")
+            let clock = ContinuousClock()
+            let started = clock.now
+            try await Task.sleep(for: .milliseconds(250))
+            let second = RedisInfo(parsing: try await connection.command(["INFO", "replication"], timeout: policy.connectTimeout).string ?? "")
+            let elapsed = (clock.now - started).seconds
+            let rate = Double((second.integer("master_repl_offset") ?? 0) - (first.integer("master_repl_offset") ?? 0)) / elapsed
+            let dataset = Double(first.integer("used_memory") ?? 0)
+            let syncSeconds = 2 + dataset / (50 * 1024 * 1024)  // a conservative 50 MB/s for the RDB transfer
+            let needed = Int64(rate * syncSeconds * 2)
+            let backlog = Int64(try await configValue(connection, "repl-backlog-size") ?? "") ?? 0
+            return PreflightCheck("replication backlog", passed: backlog >= needed,
+                                  "repl-backlog-size \(backlog) bytes; about \(needed) bytes written during a \(Int(syncSeconds)) s sync at \(Int(rate)) bytes/s"
+                                      + (backlog >= needed ? "" : ": raise repl-backlog-size"))
+        } catch {
+            return PreflightCheck("replication backlog", passed: false, "cannot measure: \(error)")
+        }
+    }
+
+    private func configValue(_ connection: RedisConnection, _ key: String) async throws -> String? {
+        let reply = try await connection.command(["CONFIG", "GET", key], timeout: policy.connectTimeout)
+        guard let items = reply.array, items.count >= 2 else { return nil }
+        return items[1].string
+    }
+
+    private func serverVersion(of image: FleetConfig.Image) async -> String? {
+        guard let outcome = try? await Subprocess.run(["\(image.binDirectory)/redis-server", "--version"],
+                                                      environment: image.environment, timeout: .seconds(10)),
+              outcome.succeeded,
+              let range = outcome.stdout.range(of: "v=")
+        else { return nil }
+        return outcome.stdout[range.upperBound...].split(separator: " ").first.map(String.init)
+    }
+
+    // MARK: provision and catch-up
+
+    private var node: LocalRedis {
+        LocalRedis(binDirectory: setup.toImage.binDirectory,
+                   nodeDirectory: setup.provisioner.nodeDirectory(for: setup.changeover),
+                   environment: setup.toImage.environment)
+    }
+
+    public func provision(_ facts: inout Facts) async throws {
+        let primary = try await primary()
+        var settings: [(String, String)] = []
+        for key in Self.carriedSettings {
+            if let value = try? await configValue(primary, key) {
+                settings.append((key, LocalRedis.quote(value)))
+            }
+        }
+        settings.append(("replicaof", "\(primaryEndpoint.host) \(primaryEndpoint.port)"))
+        if let replicationPassword { settings.append(("masterauth", LocalRedis.quote(replicationPassword))) }
+        if let replicationUser { settings.append(("masteruser", LocalRedis.quote(replicationUser))) }
+        settings.append(("replica-read-only", "yes"))
+        // Users and their hashed passwords come along, so clients log in to the new primary as before.
+        let node = self.node
+        if let users = try? await primary.command(["ACL", "LIST"], timeout: policy.connectTimeout).array, !users.isEmpty {
+            let lines = users.compactMap(\.string).joined(separator: "\n") + "\n"
+            try FileManager.default.createDirectory(atPath: node.nodeDirectory, withIntermediateDirectories: true)
+            let aclPath = "\(node.nodeDirectory)/users.acl"
+            guard FileManager.default.createFile(atPath: aclPath, contents: Data(lines.utf8),
+                                                 attributes: [.posixPermissions: 0o600])
+            else { throw ProvisionError("cannot write \(aclPath)") }
+            settings.append(("aclfile", LocalRedis.quote(aclPath)))
+            facts["follower.aclUsers"] = String(users.count)
+        } else if let password = primaryEndpoint.password {
+            settings.append(("requirepass", LocalRedis.quote(password)))
+        }
+        let port = setup.database.followerPort ?? FreePort.next(host: setup.provisioner.listenAddress)
+        let pid = try await node.start(port: port, bind: setup.provisioner.listenAddress, settings: settings,
+                                       timeout: .seconds(30))
+        facts["follower.node"] = node.nodeDirectory
+        facts["follower.host"] = setup.provisioner.listenAddress
+        facts["follower.port"] = String(port)
+        facts["follower.pid"] = String(pid)
+    }
+
+    public func catchUp(_ facts: inout Facts) async throws {
+        let primary = try await primary()
+        let clock = ContinuousClock()
+        let deadline = clock.now + catchUp.timeout
+        var heldSince: ContinuousClock.Instant?
+        var lastReport = clock.now - .seconds(10)
+        var state = "not connected yet"
+        var reportedKind = ""
+        while true {
+            guard node.isRunning else { throw EngineError("the follower stopped during catch-up") }
+            let follower = try await follower(facts)
+            let mine = RedisInfo(parsing: try await follower.command(["INFO", "replication"], timeout: policy.connectTimeout).string ?? "")
+            let theirs = RedisInfo(parsing: try await primary.command(["INFO", "replication"], timeout: policy.connectTimeout).string ?? "")
+            let now = clock.now
+            let port = Int(facts["follower.port"] ?? "") ?? 0
+            let entry = theirs.replicas.first { $0.port == port }
+            if mine["master_sync_in_progress"] == "1" {
+                heldSince = nil
+                let total = mine.integer("master_sync_total_bytes") ?? -1
+                let read = mine.integer("master_sync_read_bytes") ?? 0
+                state = total > 0 ? "initial sync \(read / 1024) of \(total / 1024) kB (\(read * 100 / total)%)"
+                    : "initial sync \(read / 1024) kB received"
+            } else if mine["master_link_status"] == "up", let entry, entry.state == "online",
+                      let offset = mine.integer("slave_repl_offset"), let master = theirs.integer("master_repl_offset") {
+                let lag = max(0, master - offset)
+                facts["catchUp.lagBytes"] = String(lag)
+                state = "lag \(lag) bytes, last acknowledgement \(entry.lag) s ago"
+                if lag <= catchUp.maxLagBytes && Double(entry.lag) <= max(1, catchUp.maxLagTime.seconds) {
+                    heldSince = heldSince ?? now
+                } else {
+                    heldSince = nil
+                }
+            } else {
+                heldSince = nil
+                state = "link \(mine["master_link_status"] ?? "down")"
+            }
+            let kind = state.split(separator: " ").prefix(2).joined(separator: " ")
+            if now - lastReport >= .seconds(1) || kind != reportedKind {
+                progress(state)
+                lastReport = now
+                reportedKind = kind
+            }
+            if let heldSince, now - heldSince >= catchUp.holdFor { return }
+            if now >= deadline {
+                throw EngineError("the follower did not catch up within \(catchUp.timeout.seconds) s (\(state), must stay under \(catchUp.maxLagBytes) bytes for \(catchUp.holdFor.seconds) s)")
+            }
+            try await Task.sleep(for: catchUp.pollEvery)
+        }
+    }
+
+    // MARK: the switchover
+
+    public func prepareFence(_ facts: inout Facts) async throws {
+        _ = try await primary()
+        _ = try await follower(facts)
+    }
+
+    /// How long the pause may last: if the controller dies mid-switchover, the old primary
+    /// takes writes again when it expires — before the promotion that is a clean rollback.
+    private var pauseMilliseconds: Int {
+        Int((policy.fenceTimeout + policy.replayTimeout + policy.promoteTimeout + setup.database.router.timeout).milliseconds)
+    }
+
+    public func fence(_ facts: inout Facts) async throws {
+        let primary = try await primary()
+        _ = try await primary.command(["CLIENT", "PAUSE", String(pauseMilliseconds), "WRITE"], timeout: policy.fenceTimeout)
+        facts["paused"] = "true"
+        let info = RedisInfo(parsing: try await primary.command(["INFO", "replication"], timeout: policy.fenceTimeout).string ?? "")
+        guard let offset = info.integer("master_repl_offset") else {
+            throw EngineError("the primary did not report master_repl_offset")
+        }
+        facts["finalOffset"] = String(offset)
+    }
+
+    public func finalSync(_ facts: inout Facts) async throws {
+        guard let final = facts["finalOffset"].flatMap(Int64.init) else { throw EngineError("no final offset was recorded by the fence") }
+        let follower = try await follower(facts)
+        let clock = ContinuousClock()
+        let deadline = clock.now + policy.replayTimeout
+        while true {
+            let role = try RedisRole(try await follower.command(["ROLE"], timeout: policy.replayTimeout))
+            guard case .replica(_, _, let state, let offset) = role else {
+                throw EngineError("the follower is no longer a replica")
+            }
+            if offset >= final {
+                facts["follower.offset"] = String(offset)
+                return
+            }
+            if clock.now >= deadline {
+                throw EngineError("the follower reached offset \(offset) (\(state)), not the primary's final \(final), within \(policy.replayTimeout.seconds) s")
+            }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    public func promote(_ facts: inout Facts) async throws -> Endpoint {
+        let follower = try await follower(facts)
+        _ = try await follower.command(["REPLICAOF", "NO", "ONE"], timeout: policy.promoteTimeout)
+        let role = try RedisRole(try await follower.command(["ROLE"], timeout: policy.promoteTimeout))
+        guard case .master = role else { throw EngineError("the follower is still a replica after REPLICAOF NO ONE") }
+        return try newPrimaryEndpoint(facts)
+    }
+
+    public func demoteOldPrimary(_ facts: inout Facts) async throws {
+        let primary = try await primary()
+        guard let host = facts["follower.host"], let port = facts["follower.port"] else { throw EngineError("no follower") }
+        if let replicationPassword {
+            _ = try await primary.command(["CONFIG", "SET", "masterauth", replicationPassword], timeout: policy.promoteTimeout)
+        }
+        if let replicationUser {
+            _ = try await primary.command(["CONFIG", "SET", "masteruser", replicationUser], timeout: policy.promoteTimeout)
+        }
+        _ = try await primary.command(["REPLICAOF", host, port], timeout: policy.promoteTimeout)
+        _ = try await primary.command(["CLIENT", "UNPAUSE"], timeout: policy.promoteTimeout)
+        facts["paused"] = "false"
+        facts["old.role"] = "replica of \(host):\(port)"
+    }
+
+    public func verify(_ facts: inout Facts) async throws {
+        let endpoint = try newPrimaryRedisEndpoint(facts)
+        let connection = try await RedisConnection.connect(endpoint, timeout: policy.verifyTimeout)
+        defer { connection.close() }
+        let key = "changeover:verify:\(setup.changeover)"
+        _ = try await connection.command(["SET", key, ISO8601DateFormatter().string(from: Date()), "PX", "600000"],
+                                         timeout: policy.verifyTimeout)
+        guard case .master = try RedisRole(try await connection.command(["ROLE"], timeout: policy.verifyTimeout)) else {
+            throw EngineError("the new primary is not a master")
+        }
+        facts["verify.key"] = key
+    }
+
+    public func settle(_ facts: inout Facts) async throws {
+        // The promotion survives a restart of the new primary only once its config file says so.
+        let follower = try await follower(facts)
+        _ = try await follower.command(["CONFIG", "REWRITE"], timeout: policy.verifyTimeout)
+        followerConnection?.close()
+        followerConnection = nil
+        if setup.database.retireAfter == .zero {
+            let primary = try await primary()
+            _ = try? await primary.command(["SHUTDOWN", "NOSAVE"], timeout: policy.fenceTimeout)
+            primaryConnection?.close()
+            primaryConnection = nil
+            facts["old.retired"] = "true"
+        } else {
+            facts["old.retireAfter.s"] = String(Int(setup.database.retireAfter.seconds))
+            primaryConnection?.close()
+            primaryConnection = nil
+        }
+    }
+
+    // MARK: rollback
+
+    public func rollBack(_ facts: inout Facts) async throws {
+        followerConnection?.close()
+        followerConnection = nil
+        try await node.stop(timeout: policy.fenceTimeout)
+        try setup.provisioner.removeNode(changeover: setup.changeover)
+        primaryConnection?.close()
+        primaryConnection = nil
+        let primary = try await primary()
+        _ = try await primary.command(["CLIENT", "UNPAUSE"], timeout: policy.connectTimeout)
+        facts["paused"] = "false"
+    }
+
+    // MARK: helpers
+
+    private func primary() async throws -> RedisConnection {
+        if let primaryConnection, primaryConnection.isOpen { return primaryConnection }
+        let connection = try await RedisConnection.connect(primaryEndpoint, timeout: policy.connectTimeout)
+        primaryConnection = connection
+        return connection
+    }
+
+    private func follower(_ facts: Facts) async throws -> RedisConnection {
+        if let followerConnection, followerConnection.isOpen { return followerConnection }
+        let connection = try await RedisConnection.connect(try newPrimaryRedisEndpoint(facts), timeout: policy.connectTimeout)
+        followerConnection = connection
+        return connection
+    }
+
+    private func newPrimaryRedisEndpoint(_ facts: Facts) throws -> RedisEndpoint {
+        guard let host = facts["follower.host"], let port = facts["follower.port"].flatMap(Int.init) else {
+            throw EngineError("no follower was provisioned")
+        }
+        return RedisEndpoint(host: host, port: port, user: primaryEndpoint.user, password: primaryEndpoint.password)
+    }
+
+    private func newPrimaryEndpoint(_ facts: Facts) throws -> Endpoint {
+        let endpoint = try newPrimaryRedisEndpoint(facts)
+        return DatabasePrimary.redis(host: endpoint.host, port: endpoint.port, user: endpoint.user).endpoint
+    }
+}

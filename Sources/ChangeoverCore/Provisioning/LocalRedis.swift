@@ -1,0 +1,98 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// A redis-server on this host, in a node directory that holds its config file (0600: it
+/// carries passwords, which therefore never appear on a command line), its pid file, its data
+/// and its log. It runs in the foreground of a session of its own, so it outlives the controller.
+public struct LocalRedis: Sendable {
+    public var binDirectory: String
+    public var nodeDirectory: String
+    public var environment: [String: String]
+
+    public init(binDirectory: String, nodeDirectory: String, environment: [String: String] = [:]) {
+        self.binDirectory = binDirectory
+        self.nodeDirectory = nodeDirectory
+        self.environment = environment
+    }
+
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    public var configPath: String { "\(nodeDirectory)/redis.conf" }
+    public var pidFilePath: String { "\(nodeDirectory)/redis.pid" }
+    public var logPath: String { "\(nodeDirectory)/redis.log" }
+
+    public var pid: pid_t? {
+        guard let text = try? String(contentsOfFile: pidFilePath, encoding: .utf8) else { return nil }
+        return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    public var isRunning: Bool { pid.map(Subprocess.isAlive) ?? false }
+
+    /// Writes the config file and starts the server; returns once it accepts TCP connections.
+    /// `settings` are config-file directives in order ("replicaof" → "127.0.0.1 6379").
+    public func start(port: Int, bind: String, settings: [(String, String)], timeout: Duration) async throws(Failure) -> pid_t {
+        var lines = [
+            "port \(port)", "bind \(bind)", "daemonize no", "dir \(Self.quote(nodeDirectory))",
+            "pidfile \(Self.quote(pidFilePath))", "logfile \(Self.quote(logPath))",
+        ]
+        lines += settings.map { "\($0.0) \($0.1)" }
+        do {
+            try FileManager.default.createDirectory(atPath: nodeDirectory, withIntermediateDirectories: true)
+            let fd = open(configPath, O_CREAT | O_WRONLY | O_TRUNC, 0o600)
+            guard fd >= 0 else { throw Failure(description: "cannot write \(configPath)") }
+            let data = Array((lines.joined(separator: "\n") + "\n").utf8)
+            let written = write(fd, data, data.count)
+            close(fd)
+            guard written == data.count else { throw Failure(description: "cannot write \(configPath)") }
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw Failure(description: "cannot create \(nodeDirectory): \(error)")
+        }
+        let pid: pid_t
+        do {
+            pid = try Subprocess.spawn(["\(binDirectory)/redis-server", configPath], environment: environment,
+                                       outputPath: "\(nodeDirectory)/redis.out", newSession: true)
+        } catch {
+            throw Failure(description: error.description)
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while clock.now < deadline {
+            if let status = Subprocess.reap(pid) {
+                throw Failure(description: "redis-server exited during start-up (status \(status)); see \(logPath)")
+            }
+            if self.pid == pid, FreePort.accepts(port, host: bind) { return pid }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        kill(pid, SIGKILL)
+        throw Failure(description: "redis-server did not listen on \(bind):\(port) within \(timeout.seconds) s; see \(logPath)")
+    }
+
+    /// Stops the server (SIGTERM: it exits without saving when `save` is off) and waits for it.
+    public func stop(timeout: Duration, signal: Int32 = SIGTERM) async throws(Failure) {
+        guard let pid, Subprocess.isAlive(pid) else { return }
+        kill(pid, signal)
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while clock.now < deadline {
+            _ = Subprocess.reap(pid)
+            if !Subprocess.isAlive(pid) { return }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        kill(pid, SIGKILL)
+        throw Failure(description: "redis-server (pid \(pid)) did not stop within \(timeout.seconds) s")
+    }
+
+    /// Quotes a config-file argument the way redis.conf reads it.
+    public static func quote(_ value: String) -> String {
+        let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        return "\"\(escaped)\""
+    }
+}
