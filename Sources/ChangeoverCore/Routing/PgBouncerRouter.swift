@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Foundation
 import PostgresClient
+import Synchronization
 
 /// Clients wait instead of failing: over PgBouncer's admin console, `PAUSE db` before the fence
 /// (PgBouncer lets running transactions finish, releases its server connections and queues new
@@ -14,6 +15,8 @@ import PostgresClient
 /// The admin console speaks only the simple query protocol, so every command goes through
 /// `simpleQuery`. Every command has the router's deadline. `resume` is safe when nothing is
 /// paused, so a rollback before the promotion leaves the pool running on the old primary.
+/// The admin connection opened by `pause` is kept for `repoint` and `resume`, so no login
+/// handshake lengthens the clients' wait.
 public struct PgBouncerRouter: Router {
     /// The admin console's conninfo, password included when one is configured. Never printed.
     public var admin: ConnInfo
@@ -23,6 +26,7 @@ public struct PgBouncerRouter: Router {
     public var includeFile: String
     /// The deadline of one admin command (PAUSE waits for running transactions).
     public var timeout: Duration
+    private let session = AdminSession()
 
     public init(admin: ConnInfo, password: String?, database: String?, includeFile: String, timeout: Duration) {
         var admin = admin.with("dbname", admin.database ?? "pgbouncer")
@@ -86,16 +90,57 @@ public struct PgBouncerRouter: Router {
         }
     }
 
-    /// Runs `body` on a fresh admin console connection, closed afterwards.
+    /// Runs `body` on the kept admin console connection, or a new one. A kept connection that
+    /// turns out to be lost is replaced once (every command here may be repeated safely).
     private func withAdmin(_ body: (PostgresConnection) async throws -> Void) async throws {
+        if let kept = session.take() {
+            do {
+                try await body(kept)
+                session.keep(kept)
+                return
+            } catch let error as PostgresError where error.code == .connectionClosed || error.code == .connectionFailed {
+                kept.close()
+            } catch {
+                kept.close()
+                throw error
+            }
+        }
         let connection: PostgresConnection
         do {
             connection = try await PostgresConnection.connect(admin, timeout: timeout)
         } catch {
             throw RouterError(description: "cannot reach pgbouncer's admin console at \(admin.endpoint) as \(admin.user ?? "the default user"): \(error.message)")
         }
-        defer { connection.close() }
-        try await body(connection)
+        do {
+            try await body(connection)
+            session.keep(connection)
+        } catch {
+            connection.close()
+            throw error
+        }
+    }
+
+    /// The admin console connection kept between commands; one user at a time takes it.
+    private final class AdminSession: Sendable {
+        private let connection = Mutex<PostgresConnection?>(nil)
+
+        func take() -> PostgresConnection? {
+            connection.withLock { kept in
+                defer { kept = nil }
+                return kept?.isOpen == true ? kept : nil
+            }
+        }
+
+        func keep(_ connection: PostgresConnection) {
+            self.connection.withLock { kept in
+                if let kept, kept !== connection { kept.close() }
+                kept = connection
+            }
+        }
+
+        deinit {
+            connection.withLock { $0?.close() }
+        }
     }
 
     /// A database name as the admin console's parser takes it: double-quoted, quotes doubled.
