@@ -103,6 +103,15 @@ public struct ChangeoverRunner: Sendable {
         let router: any Router = switch database.router.kind {
         case .none: NoRouter()
         case .hook: HookRouter(command: database.router.command ?? "", timeout: database.router.timeout)
+        case .pgbouncer:
+            PgBouncerRouter(
+                admin: database.router.admin ?? ConnInfo(parameters: []),
+                password: try database.router.password?.value(environment: environment),
+                database: database.router.database, includeFile: database.router.include ?? "",
+                timeout: database.router.timeout)
+        case .haproxy:
+            HAProxyRouter(socket: database.router.socket ?? "", backend: database.router.backend ?? "",
+                          server: database.router.server ?? "", timeout: database.router.timeout)
         }
         return Prepared(id: id, database: database, fromImage: fromImage, toImage: toImage,
                         oldEndpoint: engine.currentPrimary, engine: engine, router: router)
@@ -125,6 +134,8 @@ public struct ChangeoverRunner: Sendable {
         let routerStep = switch prepared.database.router.kind {
         case .none: "clients follow by themselves (no router configured)"
         case .hook: "run the hook command with the new primary's address"
+        case .pgbouncer: "rewrite pgbouncer's databases line, RELOAD, RESUME (paused before the fence)"
+        case .haproxy: "haproxy runtime API: set server addr, shut down the old sessions"
         }
         return ChangeoverPlan(
             database: database, fromImage: prepared.fromImage.name, toImage: prepared.toImage.name,

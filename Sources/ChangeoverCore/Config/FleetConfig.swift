@@ -192,10 +192,26 @@ public enum DatabasePrimary: Sendable, Equatable {
 }
 
 public struct RouterConfig: Sendable, Equatable {
-    public enum Kind: String, Sendable { case none, hook }
+    public enum Kind: String, Sendable, CaseIterable { case none, hook, pgbouncer, haproxy }
     public var kind: Kind
     public var command: String?
+    /// The deadline of one router action (the hook's command, one admin console or runtime API call).
     public var timeout: Duration
+
+    // pgbouncer
+    /// The admin console's conninfo (host, port, user; dbname is `pgbouncer`), without a password.
+    public var admin: ConnInfo? = nil
+    public var password: Secret? = nil
+    /// The database's name in pgbouncer's `[databases]`; the changeover's database name when nil.
+    public var database: String? = nil
+    /// The file pgbouncer `%include`s that holds the database's `[databases]` line.
+    public var include: String? = nil
+
+    // haproxy
+    /// The runtime API's unix socket (`stats socket … level admin`).
+    public var socket: String? = nil
+    public var backend: String? = nil
+    public var server: String? = nil
 }
 
 /// When a follower counts as caught up, and how long to wait for it.

@@ -46,6 +46,15 @@ struct RawConfig: Decodable {
         var kind: String
         var command: String?
         var timeout: String?
+        // pgbouncer
+        var admin: String?
+        var password: Secret?
+        var database: String?
+        var include: String?
+        // haproxy
+        var socket: String?
+        var backend: String?
+        var server: String?
     }
 
     struct RawCatchUp: Decodable {
@@ -110,7 +119,7 @@ extension RawConfig.RawDatabase {
         if let port = follower?.port, !(1...65535).contains(port) {
             throw ConfigError("\(at): follower port \(port) is out of range")
         }
-        let router = try resolveRouter(at: at)
+        let router = try resolveRouter(at: at, base: base)
         var catchUp = CatchUpPolicy()
         if let raw = self.catchUp {
             if let v = raw.maxLagBytes { catchUp.maxLagBytes = try ConfigValue.bytes(v, at: "\(at), catchUp.maxLagBytes") }
@@ -145,16 +154,70 @@ extension RawConfig.RawDatabase {
             retireAfter: retireAfter)
     }
 
-    private func resolveRouter(at: String) throws(ConfigError) -> RouterConfig {
+    private func resolveRouter(at: String, base: String) throws(ConfigError) -> RouterConfig {
         guard let raw = router else { return RouterConfig(kind: .none, command: nil, timeout: .seconds(30)) }
         guard let kind = RouterConfig.Kind(rawValue: raw.kind) else {
-            throw ConfigError("\(at): unknown router kind \"\(raw.kind)\" (known: hook, none)")
+            let known = RouterConfig.Kind.allCases.map(\.rawValue).sorted().joined(separator: ", ")
+            throw ConfigError("\(at): unknown router kind \"\(raw.kind)\" (known: \(known))")
         }
         if kind == .hook, (raw.command ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
             throw ConfigError("\(at): the hook router needs a command")
         }
         let timeout = try raw.timeout.map { v throws(ConfigError) in try ConfigValue.duration(v, at: "\(at), router.timeout") } ?? .seconds(30)
-        return RouterConfig(kind: kind, command: raw.command, timeout: timeout)
+        var config = RouterConfig(kind: kind, command: raw.command, timeout: timeout)
+        switch kind {
+        case .none, .hook:
+            break
+        case .pgbouncer:
+            try resolvePgBouncer(raw, into: &config, at: at, base: base)
+        case .haproxy:
+            try resolveHAProxy(raw, into: &config, at: at, base: base)
+        }
+        return config
+    }
+
+    private func required(_ value: String?, key: String, kind: String, at: String) throws(ConfigError) -> String {
+        guard let value, !value.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ConfigError("\(at): the \(kind) router needs router.\(key)")
+        }
+        return value
+    }
+
+    private func resolvePgBouncer(_ raw: RawConfig.RawRouter, into config: inout RouterConfig, at: String, base: String) throws(ConfigError) {
+        let text = try required(raw.admin, key: "admin", kind: "pgbouncer", at: at)
+        var admin: ConnInfo
+        do {
+            admin = try ConnInfo(text)
+        } catch {
+            throw ConfigError("\(at): bad router.admin conninfo: \(error.message)")
+        }
+        if admin["password"] != nil {
+            throw ConfigError("\(at): router.admin holds a password; give it as router.password: {env: NAME} or {file: PATH}")
+        }
+        if admin.database == nil { admin["dbname"] = "pgbouncer" }
+        guard admin.database == "pgbouncer" else {
+            throw ConfigError("\(at): router.admin must name pgbouncer's admin console (dbname=pgbouncer)")
+        }
+        if let database = raw.database, database.isEmpty || database.contains(where: { $0.isWhitespace || $0 == "=" }) {
+            throw ConfigError("\(at): router.database \"\(database)\" is not a pgbouncer database name")
+        }
+        let include = try required(raw.include, key: "include", kind: "pgbouncer", at: at)
+        config.admin = admin
+        config.password = raw.password
+        config.database = raw.database
+        config.include = include.hasPrefix("/") ? include : URL(fileURLWithPath: base).appendingPathComponent(include).standardized.path
+    }
+
+    private func resolveHAProxy(_ raw: RawConfig.RawRouter, into config: inout RouterConfig, at: String, base: String) throws(ConfigError) {
+        let socket = try required(raw.socket, key: "socket", kind: "haproxy", at: at)
+        let backend = try required(raw.backend, key: "backend", kind: "haproxy", at: at)
+        let server = try required(raw.server, key: "server", kind: "haproxy", at: at)
+        for (key, name) in [("backend", backend), ("server", server)] where name.contains(where: { $0.isWhitespace || $0 == "/" }) {
+            throw ConfigError("\(at): router.\(key) \"\(name)\" is not a haproxy \(key) name")
+        }
+        config.socket = socket.hasPrefix("/") ? socket : URL(fileURLWithPath: base).appendingPathComponent(socket).standardized.path
+        config.backend = backend
+        config.server = server
     }
 }
 
