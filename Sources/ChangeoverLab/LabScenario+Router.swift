@@ -28,12 +28,7 @@ extension LabScenario {
         _ index: Int, router: String, environment extra: [String: String] = [:], switchover: String? = nil,
         events: @escaping @Sendable (ChangeoverEvent) -> Void = { _ in }
     ) async throws -> ChangeoverSummary {
-        try configText(followerPort: followerPorts[index], router: router, switchover: switchover)
-            .write(toFile: configPath, atomically: true, encoding: .utf8)
-        let runner = ChangeoverRunner(config: try config(), environment: environment.merging(extra) { _, new in new },
-                                      events: events)
-        let current = try runner.store.database(database)?.image ?? "pg15"
-        let next = Self.images.first { $0 != current }!
-        return try await runner.run(database: database, image: next)
+        try await changeover(configText: configText(followerPort: followerPorts[index], router: router, switchover: switchover),
+                             environment: extra, events: events)
     }
 }

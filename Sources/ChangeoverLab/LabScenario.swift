@@ -124,8 +124,16 @@ public struct LabScenario: Sendable {
 
     /// Performs changeover number `index` (0-based) to the other image, in process.
     public func changeover(_ index: Int, events: @escaping @Sendable (ChangeoverEvent) -> Void = { _ in }) async throws -> ChangeoverSummary {
-        try writeConfig(followerPort: followerPorts[index])
-        let runner = ChangeoverRunner(config: try config(), environment: environment, events: events)
+        try await changeover(configText: configText(followerPort: followerPorts[index]), events: events)
+    }
+
+    /// Writes `configText` as the fleet config and changes the database over to its other image.
+    /// `extra` adds secrets to the scenario's environment.
+    public func changeover(configText: String, environment extra: [String: String] = [:],
+                           events: @escaping @Sendable (ChangeoverEvent) -> Void = { _ in }) async throws -> ChangeoverSummary {
+        try configText.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let runner = ChangeoverRunner(config: try config(), environment: environment.merging(extra) { _, new in new },
+                                      events: events)
         let current = try runner.store.database(database)?.image ?? images[0]
         let next = images.first { $0 != current }!
         return try await runner.run(database: database, image: next)

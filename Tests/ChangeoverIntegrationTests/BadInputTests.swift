@@ -48,7 +48,7 @@ import Testing
             case .unknownImageName:
                 arguments[6] = "pg99"
                 expectedStatus = 2
-                expected = "unknown image \"pg99\" (the config defines: pg15, pg15-patched)"
+                expected = "unknown image \"pg99\" (the config defines: pg15, pg15-patched, redis7, redis7-patched)"
             }
             try config.write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
 

@@ -26,7 +26,7 @@ import Testing
                 let viaProxy = try await PostgresConnection.connect(proxy.clientConnInfo(lab: scenario.lab), timeout: .seconds(5))
                 defer { viaProxy.close() }
                 #expect(try await viaProxy.query("SELECT inet_server_port()::text", timeout: .seconds(5)).scalar == String(newPrimary.port))
-                let direct = try await scenario.lab.connect(try ConnInfo(newPrimary.conninfo))
+                let direct = try await scenario.lab.connect(try ConnInfo(newPrimary.address))
                 defer { direct.close() }
                 let missing = try await AckedWriter.missing(report.acknowledged, on: direct)
                 #expect(missing.isEmpty, "lost \(missing.count) acknowledged writes")
@@ -42,7 +42,7 @@ import Testing
         try await withScenario(changeovers: 1, startWriter: false) { scenario in
             let proxy = try await LabHAProxy.start(lab: scenario.lab, inFrontOf: scenario.primary)
             try await withCleanup({ await proxy.stop() }) {
-                let target = Endpoint(host: "127.0.0.1", port: scenario.followerPorts[0], conninfo: "")
+                let target = Endpoint(host: "127.0.0.1", port: scenario.followerPorts[0], address: "")
                 for (backend, server, reply) in [("nope", proxy.server, "No such backend"), (proxy.backend, "nope", "No such server")] {
                     let router = HAProxyRouter(socket: proxy.socket, backend: backend, server: server, timeout: .seconds(5))
                     let error = await #expect(throws: RouterError.self) {

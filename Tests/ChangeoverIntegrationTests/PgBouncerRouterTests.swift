@@ -39,7 +39,7 @@ import Testing
                 let viaBouncer = try await PostgresConnection.connect(bouncer.clientConnInfo(lab: scenario.lab), timeout: .seconds(5))
                 defer { viaBouncer.close() }
                 #expect(try await viaBouncer.query("SELECT inet_server_port()::text", timeout: .seconds(5)).scalar == String(newPrimary.port))
-                let direct = try await scenario.lab.connect(try ConnInfo(newPrimary.conninfo))
+                let direct = try await scenario.lab.connect(try ConnInfo(newPrimary.address))
                 defer { direct.close() }
                 let missing = try await AckedWriter.missing(report.acknowledged, on: direct)
                 #expect(missing.isEmpty, "lost \(missing.count) acknowledged writes")
