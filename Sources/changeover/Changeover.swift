@@ -12,7 +12,7 @@ struct Changeover: AsyncParsableCommand {
             was touched; 4 aborted and rolled back, the old primary serves; 5 failed after the point of \
             no return, an operator must look; 6 the audit log does not verify.
             """,
-        subcommands: [PlanCommand.self, RunCommand.self, StatusCommand.self, AuditCommand.self, StepsCommand.self,
+        subcommands: [PlanCommand.self, RunCommand.self, StatusCommand.self, WindowsCommand.self, AuditCommand.self, StepsCommand.self,
                       DemoCommand.self])
 }
 

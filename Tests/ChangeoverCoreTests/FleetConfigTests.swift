@@ -90,6 +90,41 @@ import Testing
         #expect(try Secret.environment("P").value(environment: ["P": "x"]) == "x")
     }
 
+    @Test func windowsAndFreezesParseInEveryForm() throws {
+        let text = Self.valid.replacingOccurrences(of: "    switchover: {replayTimeout: 20s}", with: """
+                switchover: {replayTimeout: 20s}
+                windows:
+                  - "Sundays 22:00 Europe/Berlin"
+                  - "sat:23:00-sun:01:00"
+                  - {day: wednesday, start: "03:30", duration: 90m, zone: America/New_York}
+                freezes: ["2026-12-24..2026-12-26 Europe/Berlin"]
+            freezes: ["2026-12-31..2027-01-01"]
+            """)
+        let config = try FleetConfig.parse(text)
+        let db = try config.database("orders")
+        #expect(db.windows.count == 3)
+        #expect(db.windows[0].timeZone.identifier == "Europe/Berlin" && db.windows[0].hour == 22)
+        #expect(db.windows[1].duration == .seconds(7200))
+        #expect(db.windows[2].duration == .seconds(5400) && db.windows[2].timeZone.identifier == "America/New_York")
+        #expect(config.freezes.count == 1 && db.freezes.count == 1)
+        // Christmas Eve 2026 is a Thursday; the Berlin freeze and the fleet freeze both apply.
+        let christmas = Date(timeIntervalSince1970: 1_798_070_400)  // 2026-12-24T00:00:00Z
+        let openings = config.schedule(for: db).openings(after: christmas, count: 4)
+        #expect(!openings.isEmpty)
+        for opening in openings {
+            #expect(!(opening.start < Date(timeIntervalSince1970: 1_798_326_000) && opening.end > christmas),
+                    "an opening inside the Berlin freeze: \(opening)")
+        }
+    }
+
+    @Test func malformedWindowNamesTheBadPart() {
+        let text = Self.valid.replacingOccurrences(of: "    switchover: {replayTimeout: 20s}",
+                                                   with: "    switchover: {replayTimeout: 20s}\n    windows: [\"sux:22:00-sun:23:30\"]")
+        let error = #expect(throws: ConfigError.self) { try FleetConfig.parse(text, source: "f.yaml") }
+        #expect(error?.description.contains("bad day \"sux\"") == true, "\(error?.description ?? "")")
+        #expect(error?.description.contains("\n") == false)
+    }
+
     @Test func postmasterOptsAreSplitLikePgCtlWritesThem() {
         let text = "/usr/lib/postgresql/15/bin/postgres \"-D\" \"/tmp/a b/data\" \"-p\" \"5432\" \"-c\" \"listen_addresses=127.0.0.1\"\n"
         #expect(LocalPostgres.parseOptions(text) == [

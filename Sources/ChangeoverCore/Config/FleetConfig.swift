@@ -11,6 +11,8 @@ public struct FleetConfig: Sendable {
     public var images: [String: Image]
     public var databases: [String: DatabaseConfig]
     public var provisioner: ProvisionerConfig
+    /// Freeze periods for the whole fleet: no window opens inside them.
+    public var freezes: [FreezePeriod]
 
     public struct Image: Sendable, Equatable {
         public var name: String
@@ -58,6 +60,11 @@ public struct FleetConfig: Sendable {
             throw ConfigError("unknown database \"\(name)\" (the config defines: \(known.isEmpty ? "none" : known))")
         }
         return db
+    }
+
+    /// When `database` may be interrupted: its windows minus its own and the fleet's freezes.
+    public func schedule(for database: DatabaseConfig) -> WindowSchedule {
+        WindowSchedule(windows: database.windows, freezes: freezes + database.freezes)
     }
 
     /// The image named `name`, or a one-line error listing the known ones.
@@ -119,6 +126,9 @@ public struct DatabaseConfig: Sendable {
     public var switchover: SwitchoverPolicy
     /// How long the old primary is kept (stopped for Postgres, a replica for Redis) before it is retired.
     public var retireAfter: Duration
+    /// Weekly maintenance windows ("Sundays 22:00 Europe/Berlin", "sun:22:00-sun:23:30", or explicit).
+    public var windows: [MaintenanceWindow]
+    public var freezes: [FreezePeriod]
 
     public enum EngineKind: String, Sendable, Codable { case postgres, redis }
 }

@@ -8,6 +8,7 @@ struct RawConfig: Decodable {
     var images: [String: RawImage]?
     var provisioner: RawProvisioner?
     var databases: [String: RawDatabase]?
+    var freezes: [FreezePeriod]?
 
     struct RawImage: Decodable {
         var binDirectory: String
@@ -31,6 +32,8 @@ struct RawConfig: Decodable {
         var catchUp: RawCatchUp?
         var switchover: RawSwitchover?
         var retireAfter: String?
+        var windows: [MaintenanceWindow]?
+        var freezes: [FreezePeriod]?
     }
 
     struct RawReplication: Decodable {
@@ -97,7 +100,7 @@ struct RawConfig: Decodable {
             databases[name] = try raw.resolve(name: name, source: source, images: images, base: base)
         }
         return FleetConfig(stateDirectory: state, auditLog: abs(auditLog ?? "\(state)/audit.jsonl"),
-                           images: images, databases: databases, provisioner: provisioner)
+                           images: images, databases: databases, provisioner: provisioner, freezes: freezes ?? [])
     }
 }
 
@@ -151,7 +154,7 @@ extension RawConfig.RawDatabase {
             replicationUser: replication?.user ?? defaultReplicationUser,
             replicationPassword: replication?.password ?? password,
             followerPort: follower?.port, router: router, catchUp: catchUp, switchover: switchover,
-            retireAfter: retireAfter)
+            retireAfter: retireAfter, windows: windows ?? [], freezes: freezes ?? [])
     }
 
     private func resolveRouter(at: String, base: String) throws(ConfigError) -> RouterConfig {
