@@ -47,6 +47,7 @@ let package = Package(
             dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient"],
             swiftSettings: settings),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "ChangeoverLab"], swiftSettings: settings),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"], swiftSettings: settings),
         .testTarget(name: "ChangeoverCoreTests", dependencies: ["ChangeoverCore"], swiftSettings: settings),
         .testTarget(
             name: "ChangeoverIntegrationTests",
