@@ -17,6 +17,7 @@ struct Row {
     var lost = 0
     var errors = 0
     var failures = 0
+    var backupRates: [Double] = []
 }
 
 func percentile(_ values: [Double], _ p: Double) -> Double {
@@ -27,23 +28,58 @@ func percentile(_ values: [Double], _ p: Double) -> Double {
 
 func ms(_ value: Double) -> String { value.isNaN ? "–" : String(format: "%.1f ms", value) }
 
-/// `count` changeovers of one engine, each timed by the writer and by the controller.
-func benchChangeovers(_ engine: DatabaseConfig.EngineKind) async throws -> Row {
-    var row = Row(engine: engine.rawValue, method: engine == .postgres
-        ? "changeover (libpq multi-host client)" : "changeover (client follows ROLE)")
-    print("\n\(engine.rawValue): \(count) changeovers")
+enum Front: String { case direct, pgbouncer, haproxy }
+
+/// `count` changeovers of one engine with clients in front of it as `front` says, each timed
+/// by the writer and by the controller.
+func benchChangeovers(_ engine: DatabaseConfig.EngineKind, via front: Front) async throws -> Row {
+    let method = switch (engine, front) {
+    case (.postgres, .direct): "direct, libpq multi-host client"
+    case (.redis, .direct): "direct, client follows ROLE"
+    default: "via \(front.rawValue)"
+    }
+    var row = Row(engine: engine.rawValue, method: method)
+    print("\n\(engine.rawValue) \(method): \(count) changeovers")
     print("   #  writer pause ms  controller pause ms  total s  outcome  breakdown")
-    let scenario = try await LabScenario.start(engine: engine, database: "bench", changeovers: count)
+    let scenario = try await LabScenario.start(engine: engine, database: "bench", changeovers: count,
+                                               startWriter: front == .direct)
+    var bouncer: LabPgBouncer?
+    var proxy: LabHAProxy?
+    var writer: any WriteProbe = scenario.writer
+    var router: (yaml: String, environment: [String: String])?
     do {
+        switch front {
+        case .direct: break
+        case .pgbouncer:
+            bouncer = try await LabPgBouncer.start(lab: scenario.lab, inFrontOf: scenario.primary, database: "bench")
+            writer = AckedWriter(conninfo: bouncer!.clientConnInfo(lab: scenario.lab))
+            router = bouncer!.routerConfig
+        case .haproxy:
+            proxy = try await LabHAProxy.start(lab: scenario.lab, inFrontOf: scenario.primary)
+            writer = engine == .postgres ? AckedWriter(conninfo: proxy!.clientConnInfo(lab: scenario.lab))
+                : RedisAckedWriter(endpoints: [scenario.lab.redisEndpoint(port: proxy!.port)])
+            router = (proxy!.routerConfig, [:])
+        }
+        if front != .direct {
+            await writer.start()
+            try await writer.waitForAcknowledgements(200)
+        }
         for index in 0..<count {
             let began = ContinuousClock.now
-            let summary = try await scenario.changeover(index)
-            try await scenario.writer.waitForAcknowledgements(200)
-            let pause = await scenario.writer.longestGap(since: began)
+            let summary = if let router {
+                try await scenario.changeover(index, router: router.yaml, environment: router.environment)
+            } else {
+                try await scenario.changeover(index)
+            }
+            try await writer.waitForAcknowledgements(200)
+            let pause = await writer.longestGap(since: began)
             row.pauses.append(pause)
             row.controllerPauses.append(summary.writePauseMilliseconds ?? .nan)
             row.totals.append(summary.totalMilliseconds / 1000)
             if summary.outcome != .completed { row.failures += 1 }
+            if let bytes = Double(summary.facts["basebackup.bytes"] ?? ""), let seconds = Double(summary.facts["basebackup.seconds"] ?? "") {
+                row.backupRates.append(bytes / seconds)
+            }
             let steps = summary.timings.filter { [.fence, .finalSync, .promote, .repoint].contains($0.step) }
                 .map { "\($0.step) \(String(format: "%.1f", $0.milliseconds))" }.joined(separator: ", ")
             print(String(format: "%4d  %15.1f  %19.1f  %7.2f  ", index + 1, pause, summary.writePauseMilliseconds ?? .nan,
@@ -53,11 +89,47 @@ func benchChangeovers(_ engine: DatabaseConfig.EngineKind) async throws -> Row {
         print("changeover failed: \(error)")
         row.failures += 1
     }
-    let report = await scenario.writer.stop()
+    let report = await writer.stop()
     row.errors = report.errors
     row.lost = (try? await scenario.missing(report.acknowledged).count) ?? -1
+    await bouncer?.stop()
+    await proxy?.stop()
     await scenario.lab.shutdown()
     return row
+}
+
+/// A changeover's base backup against a plain `pg_basebackup` of the same ~300 MB primary.
+func benchBaseBackup() async throws -> (plain: Double, changeover: Double) {
+    print("\npostgres base backup: ~300 MB primary, plain pg_basebackup then a changeover's")
+    let scenario = try await LabScenario.start(engine: .postgres, database: "bench", changeovers: 1, startWriter: false)
+    do {
+        let connection = try await scenario.lab.connect(scenario.primary.conninfo)
+        _ = try await connection.simpleQuery(
+            "CREATE TABLE filler AS SELECT g, repeat(md5(g::text), 30) AS pad FROM generate_series(1, 300000) g; CHECKPOINT",
+            timeout: .seconds(300))
+        connection.close()
+        let target = "\(scenario.lab.root)/plain-backup"
+        try LocalFiles.makeDirectory(target, owner: scenario.lab.runAs, mode: 0o700)
+        let started = ContinuousClock.now
+        let plain = try await Subprocess.run(
+            Subprocess.runAsPrefix(scenario.lab.runAs) + ["\(scenario.lab.binDirectory)/pg_basebackup", "-h", "127.0.0.1",
+                "-p", String(scenario.primary.port), "-U", "replicator", "-D", "\(target)/data", "-X", "stream", "-c", "fast", "-w"],
+            environment: ["PGPASSWORD": scenario.lab.replicationPassword], timeout: .seconds(600))
+        let plainSeconds = (ContinuousClock.now - started).seconds
+        guard plain.succeeded else { throw LabError("pg_basebackup failed: \(plain.lastErrorLine)") }
+        let bytes = Double(Subprocess.directoryBytes("\(target)/data"))
+        try? FileManager.default.removeItem(atPath: target)
+        let summary = try await scenario.changeover(0)
+        let ours = (Double(summary.facts["basebackup.bytes"] ?? "") ?? 0) / (Double(summary.facts["basebackup.seconds"] ?? "") ?? .infinity)
+        print(String(format: "  plain pg_basebackup: %.0f MB in %.2f s = %.0f MB/s; changeover: %@ bytes in %@ s = %.0f MB/s",
+                     bytes / 1e6, plainSeconds, bytes / plainSeconds / 1e6, summary.facts["basebackup.bytes"] ?? "?",
+                     summary.facts["basebackup.seconds"] ?? "?", ours / 1e6))
+        await scenario.lab.shutdown()
+        return (bytes / plainSeconds, ours)
+    } catch {
+        await scenario.lab.shutdown()
+        throw error
+    }
 }
 
 /// Redis's own `FAILOVER` between a primary and its replica, `count` times, same writer.
@@ -123,9 +195,13 @@ func waitUntilReplicaOnline(_ endpoint: RedisEndpoint) async throws {
 print("changeover benchmark on \(ProcessInfo.processInfo.activeProcessorCount) cores: the write pause is the longest gap")
 print("between two acknowledged writes of a writer that writes as fast as the server answers.")
 var rows: [Row] = []
-rows.append(try await benchChangeovers(.postgres))
-rows.append(try await benchChangeovers(.redis))
+rows.append(try await benchChangeovers(.postgres, via: .direct))
+rows.append(try await benchChangeovers(.postgres, via: .pgbouncer))
+rows.append(try await benchChangeovers(.postgres, via: .haproxy))
+rows.append(try await benchChangeovers(.redis, via: .direct))
+rows.append(try await benchChangeovers(.redis, via: .haproxy))
 rows.append(try await benchRedisFailover())
+let backup = try await benchBaseBackup()
 
 let header = ["engine", "method", "runs", "write pause p50", "p90", "max", "controller p50", "client errors", "lost writes", "total p50"]
 let table = rows.map { row in
@@ -143,6 +219,8 @@ print("|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separato
 for cells in table { print(line(cells)) }
 print()
 print("client errors: failed attempts while the primary moved (the writer retries them; they were never acknowledged).")
+print(String(format: "base backup throughput: changeover %.0f MB/s, plain pg_basebackup %.0f MB/s (%.0f%%)",
+             backup.changeover / 1e6, backup.plain / 1e6, backup.changeover / backup.plain * 100))
 let windows = try benchWindowPlanner()
 print(String(format: "maintenance windows: next fitting window for 100000 databases (mixed zones, freezes) in %.0f ms (fleet built in %.0f ms, %d found)",
              windows.plan.milliseconds, windows.build.milliseconds, windows.found))

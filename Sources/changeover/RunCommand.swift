@@ -70,10 +70,10 @@ struct RunCommand: AsyncParsableCommand {
             Output.line(row(timing.step.rawValue, Output.ms(timing.milliseconds), timing.outcome))
         }
         Output.line("  total        \(Output.ms(summary.totalMilliseconds))")
-        if let lsn = summary.finalLSN { Output.line("  final LSN    \(lsn)") }
-        if let pause = summary.writePauseMilliseconds { Output.line("  write pause  \(Output.ms(pause)) (old primary stopped → clients repointed)") }
+        if let position = summary.finalPosition { Output.line("  final pos.   \(position)") }
+        if let pause = summary.writePauseMilliseconds { Output.line("  write pause  \(Output.ms(pause)) (fence → clients repointed)") }
         if let endpoint = summary.newPrimary {
-            Output.line("  new primary  \(endpoint) (\(summary.toImage)); old primary \(summary.oldPrimary) stopped, data kept")
+            Output.line("  new primary  \(endpoint) (\(summary.toImage)); old primary \(summary.oldPrimary) \(summary.facts["old.retired"] == "true" ? "retired" : "kept for rollback")")
         }
         if let failure = summary.failure { Output.line("  failure      \(failure)") }
     }

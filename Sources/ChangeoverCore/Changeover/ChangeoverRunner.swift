@@ -21,7 +21,8 @@ public struct ChangeoverSummary: Sendable, Codable {
     public var failedStep: ChangeoverStep?
     public var failure: String?
     public var timings: [ChangeoverRecord.StepTiming]
-    public var finalLSN: String?
+    /// The old primary's last position the follower had to reach: an LSN, a replication offset.
+    public var finalPosition: String?
     /// From the old primary's stop signal to the router's resume, as the controller saw it.
     public var writePauseMilliseconds: Double?
     public var newPrimary: Endpoint?
@@ -275,7 +276,7 @@ public struct ChangeoverRunner: Sendable {
                 try persist()
                 var facts: Facts = ["outcome": outcome.rawValue,
                                     "total.ms": String(format: "%.1f", (clock.now - began).milliseconds)]
-                facts["finalLSN"] = record.facts["finalLSN"]
+                facts["final.position"] = record.facts["final.position"]
                 facts["writePause.ms"] = record.facts["writePause.ms"]
                 facts["new.primary"] = newPrimary?.description
                 let message = outcome == .completed ? nil : "\(record.machine.failedStep.map { "\($0) failed: " } ?? "")\(record.machine.failure ?? "")"
@@ -284,7 +285,7 @@ public struct ChangeoverRunner: Sendable {
                 return ChangeoverSummary(
                     id: id, database: database, fromImage: prepared.fromImage.name, toImage: prepared.toImage.name,
                     outcome: outcome, failedStep: record.machine.failedStep, failure: record.machine.failure,
-                    timings: record.timings, finalLSN: record.facts["finalLSN"], writePauseMilliseconds: pauseMilliseconds,
+                    timings: record.timings, finalPosition: record.facts["final.position"], writePauseMilliseconds: pauseMilliseconds,
                     newPrimary: outcome == .completed ? newPrimary : nil, oldPrimary: prepared.oldEndpoint,
                     totalMilliseconds: (clock.now - began).milliseconds, facts: record.facts)
             }

@@ -268,6 +268,7 @@ public actor PostgresEngine: Engine {
             throw EngineError("the old primary did not shut down cleanly (cluster state: \(control["Database cluster state"] ?? "unknown"))")
         }
         facts["finalLSN"] = lsn
+        facts["final.position"] = "LSN \(lsn)"
     }
 
     public func finalSync(_ facts: inout Facts) async throws {

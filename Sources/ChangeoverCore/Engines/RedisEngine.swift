@@ -254,6 +254,7 @@ public actor RedisEngine: Engine {
             throw EngineError("the primary did not report master_repl_offset")
         }
         facts["finalOffset"] = String(offset)
+        facts["final.position"] = "offset \(offset)"
     }
 
     public func finalSync(_ facts: inout Facts) async throws {

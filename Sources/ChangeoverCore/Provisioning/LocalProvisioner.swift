@@ -89,7 +89,7 @@ public struct LocalProvisioner: Sendable {
         guard outcome.succeeded else {
             throw ProvisionError("pg_basebackup failed: \(outcome.lastErrorLine)")
         }
-        let backupBytes = Self.directorySize(data)
+        let backupBytes = Subprocess.directoryBytes(data)
         progress("base backup done: \(backupBytes / 1024) kB in \(String(format: "%.2f", backupSeconds)) s")
 
         let port = fixedPort ?? FreePort.next(host: listenAddress)
@@ -107,17 +107,6 @@ public struct LocalProvisioner: Sendable {
     public func removeNode(changeover: String) throws {
         let node = nodeDirectory(for: changeover)
         if FileManager.default.fileExists(atPath: node) { try FileManager.default.removeItem(atPath: node) }
-    }
-
-    static func directorySize(_ path: String) -> Int64 {
-        guard let enumerator = FileManager.default.enumerator(atPath: path) else { return 0 }
-        var total: Int64 = 0
-        while let item = enumerator.nextObject() as? String {
-            if let size = (try? FileManager.default.attributesOfItem(atPath: "\(path)/\(item)"))?[.size] as? Int64 {
-                total += size
-            }
-        }
-        return total
     }
 }
 

@@ -158,6 +158,20 @@ public enum Subprocess {
     }
 }
 
+extension Subprocess {
+    /// The bytes of the regular files under `path`.
+    public static func directoryBytes(_ path: String) -> Int64 {
+        guard let enumerator = FileManager.default.enumerator(atPath: path) else { return 0 }
+        var total: Int64 = 0
+        while let item = enumerator.nextObject() as? String {
+            if let size = (try? FileManager.default.attributesOfItem(atPath: "\(path)/\(item)"))?[.size] as? Int64 {
+                total += size
+            }
+        }
+        return total
+    }
+}
+
 extension Duration {
     /// The duration in seconds, for printing and JSON.
     public var seconds: Double {
