@@ -8,11 +8,13 @@ struct Changeover: AsyncParsableCommand {
         commandName: "changeover",
         abstract: "Patch a database by changing it over to a caught-up follower on a new image.",
         discussion: """
-            Exit codes: 0 success; 2 bad input (config, arguments, secrets); 3 preflight failed, nothing \
-            was touched; 4 aborted and rolled back, the old primary serves; 5 failed after the point of \
-            no return, an operator must look; 6 the audit log does not verify.
+            Exit codes: 0 success; 2 bad input (config, arguments, secrets, an impossible resume or abort); \
+            3 preflight failed, nothing was touched; 4 aborted and rolled back, the old primary serves; \
+            5 failed after the point of no return, an operator must look; 6 the audit log does not verify; \
+            7 another controller is working on the database.
             """,
-        subcommands: [PlanCommand.self, RunCommand.self, StatusCommand.self, WindowsCommand.self, AuditCommand.self, StepsCommand.self,
+        subcommands: [PlanCommand.self, RunCommand.self, StatusCommand.self, ResumeCommand.self, AbortCommand.self,
+                      WindowsCommand.self, AuditCommand.self, StepsCommand.self,
                       DemoCommand.self])
 }
 
@@ -33,7 +35,7 @@ struct FleetOptions: ParsableArguments {
 /// A one-line error and the exit code that goes with it.
 struct Failure: Error {
     enum Kind: Int32 {
-        case badInput = 2, preflight = 3, aborted = 4, failed = 5, audit = 6
+        case badInput = 2, preflight = 3, aborted = 4, failed = 5, audit = 6, busy = 7
     }
     var kind: Kind
     var message: String
@@ -54,7 +56,11 @@ extension AsyncParsableCommand {
         } catch let error as ExitCode {
             throw error
         } catch {
-            let kind: Failure.Kind = error is ConfigError ? .badInput : .failed
+            let kind: Failure.Kind = switch error {
+            case is ConfigError, is ChangeoverRefused: .badInput
+            case is DatabaseBusy: .busy
+            default: .failed
+            }
             Output.error(String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " "))
             throw ExitCode(kind.rawValue)
         }

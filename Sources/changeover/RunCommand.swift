@@ -26,6 +26,12 @@ struct RunCommand: AsyncParsableCommand {
             let json = self.json
             let runner = ChangeoverRunner(config: config) { event in RunCommand.show(event, json: json) }
             let summary = try await runner.run(database: database, image: image)
+            try RunCommand.report(summary, json: json)
+        }
+    }
+
+    /// Prints the summary and turns its outcome into the exit code.
+    static func report(_ summary: ChangeoverSummary, json: Bool) throws {
             if json { try Output.json(summary) } else { RunCommand.print(summary) }
             switch summary.outcome {
             case .completed: return
@@ -37,7 +43,6 @@ struct RunCommand: AsyncParsableCommand {
                 throw Failure(.failed, "\(summary.failedStep.map { "\($0) failed: " } ?? "")\(summary.failure ?? "failed"); "
                     + "changeover \(summary.id) needs an operator")
             }
-        }
     }
 
     static func show(_ event: ChangeoverEvent, json: Bool) {

@@ -58,13 +58,51 @@ import Testing
         #expect(machine.failure?.contains("cannot restart") == true)
     }
 
-    @Test func terminalStepsAcceptNoInput() {
+    @Test func terminalStepsAcceptNoInputButReportOnResume() throws {
         for step in ChangeoverStep.allCases where step.isTerminal {
-            for event in [ChangeoverMachine.Event.begin, .stepSucceeded, .stepFailed("x")] {
+            for event in [ChangeoverMachine.Event.begin, .stepSucceeded, .stepFailed("x"), .abortRequested("x")] {
                 var machine = ChangeoverMachine(step: step)
                 #expect(throws: ChangeoverMachine.IllegalTransition.self) { try machine.handle(event) }
             }
+            var machine = ChangeoverMachine(step: step)
+            guard case .finish = try machine.handle(.resumed(promoted: false)) else {
+                Issue.record("resuming \(step) does not just report")
+                continue
+            }
+            #expect(machine.step == step)
         }
+    }
+
+    @Test(arguments: [ChangeoverStep.provision, .catchUp, .fence, .finalSync])
+    func abortBeforePromotionRollsBack(at step: ChangeoverStep) throws {
+        var machine = ChangeoverMachine(step: step)
+        #expect(try machine.handle(.abortRequested("operator")) == .rollBack(failedStep: step, reason: "operator"))
+        #expect(machine.step == .rollback)
+        #expect(try machine.handle(.stepSucceeded) == .finish(.aborted))
+    }
+
+    @Test(arguments: [ChangeoverStep.promote, .repoint, .verify, .settle])
+    func abortFromThePromotionOnIsRefused(at step: ChangeoverStep) {
+        var machine = ChangeoverMachine(step: step)
+        #expect(throws: ChangeoverMachine.IllegalTransition.self) { try machine.handle(.abortRequested("operator")) }
+        #expect(machine.step == step)
+    }
+
+    @Test func resumeBetweenFenceAndPromotionFencesAgainUnlessPromoted() throws {
+        for step in [ChangeoverStep.finalSync, .promote] {
+            var machine = ChangeoverMachine(step: step)
+            #expect(try machine.handle(.resumed(promoted: false)) == .perform(.fence))
+            #expect(machine.step == .fence)
+            var promoted = ChangeoverMachine(step: step)
+            #expect(try promoted.handle(.resumed(promoted: true)) == .perform(.promote))
+            #expect(promoted.step == .promote)
+        }
+        for step in [ChangeoverStep.provision, .catchUp, .fence, .repoint, .verify, .settle] {
+            var machine = ChangeoverMachine(step: step)
+            #expect(try machine.handle(.resumed(promoted: step.rollsBackOnFailure ? false : true)) == .perform(step))
+        }
+        var rolling = ChangeoverMachine(step: .rollback, failedStep: .catchUp, failure: "timeout")
+        #expect(try rolling.handle(.resumed(promoted: false)) == .rollBack(failedStep: .catchUp, reason: "timeout"))
     }
 
     /// Walks the table: every listed transition is taken by some input, and every input the
@@ -72,10 +110,16 @@ import Testing
     @Test func transitionTableAndMachineAgree() throws {
         var taken = Set<String>()
         for step in ChangeoverStep.allCases {
-            for event in [ChangeoverMachine.Event.begin, .stepSucceeded, .stepFailed("x")] {
+            for event in [ChangeoverMachine.Event.begin, .stepSucceeded, .stepFailed("x"), .abortRequested("x"),
+                          .resumed(promoted: false), .resumed(promoted: true)] {
                 var machine = ChangeoverMachine(step: step)
-                guard (try? machine.handle(event)) != nil else { continue }
-                let trigger: Transition.Trigger = if case .stepFailed = event { .failure } else { .success }
+                guard (try? machine.handle(event)) != nil, machine.step != step else { continue }
+                let trigger: Transition.Trigger = switch event {
+                case .stepFailed: .failure
+                case .abortRequested: .abort
+                case .resumed: step == .pending ? .success : .resume
+                default: .success
+                }
                 let key = "\(step)->\(machine.step)/\(trigger)"
                 #expect(ChangeoverMachine.transitions.contains { "\($0.from)->\($0.to)/\($0.trigger)" == key })
                 taken.insert(key)

@@ -16,6 +16,11 @@ public struct ChangeoverMachine: Sendable, Codable, Equatable {
         case begin
         case stepSucceeded
         case stepFailed(String)
+        /// An operator asked to roll back (`changeover abort`).
+        case abortRequested(String)
+        /// A controller picks up a changeover another one left (`changeover resume`); `promoted`
+        /// is what it observed of the follower.
+        case resumed(promoted: Bool)
     }
 
     public enum Outcome: String, Sendable, Codable {
@@ -65,6 +70,33 @@ public struct ChangeoverMachine: Sendable, Codable, Equatable {
             }
             try move(to: .failed, on: .failure)
             return .finish(.failed)
+        case (.pending, .abortRequested(let reason)), (.preflight, .abortRequested(let reason)):
+            failedStep = step
+            failure = reason
+            try move(to: .aborted, on: .abort)
+            return .finish(.aborted)
+        case (let current, .abortRequested(let reason)) where current.rollsBackOnFailure:
+            failedStep = current
+            failure = reason
+            try move(to: .rollback, on: .abort)
+            return .rollBack(failedStep: current, reason: reason)
+        case (.rollback, .abortRequested), (.rollback, .resumed):
+            return .rollBack(failedStep: failedStep ?? .rollback, reason: failure ?? "interrupted during rollback")
+        case (.pending, .resumed):
+            return try handle(.begin)
+        case (let current, .resumed(let promoted)) where current == .finalSync || current == .promote:
+            // The final position read before the interruption proves nothing now (a Redis pause
+            // may have expired): fence again. Once the follower was promoted, only forward.
+            if promoted {
+                if current == .finalSync { try move(to: .promote, on: .resume) }
+                return .perform(.promote)
+            }
+            try move(to: .fence, on: .resume)
+            return .perform(.fence)
+        case (let current, .resumed) where ChangeoverStep.forward.contains(current):
+            return .perform(current)  // every step is idempotent against what it finds
+        case (let current, .resumed) where current.isTerminal:
+            return .finish(current == .done ? .completed : current == .aborted ? .aborted : .failed)
         default:
             throw IllegalTransition(from: step, event: String(describing: event))
         }
@@ -81,7 +113,7 @@ public struct ChangeoverMachine: Sendable, Codable, Equatable {
 /// One allowed move, with the reason it exists. The table is the law: `ChangeoverMachine`
 /// refuses any move not listed, the tests walk it, and `changeover steps` prints it.
 public struct Transition: Sendable, Equatable {
-    public enum Trigger: String, Sendable { case success, failure }
+    public enum Trigger: String, Sendable { case success, failure, abort, resume }
     public var from: ChangeoverStep
     public var to: ChangeoverStep
     public var trigger: Trigger
@@ -111,5 +143,14 @@ extension ChangeoverMachine {
         .init(from: .settle, to: .failed, trigger: .failure, note: "the new primary serves; cleanup needs an operator"),
         .init(from: .rollback, to: .aborted, trigger: .success, note: "the old primary serves, the follower and slot are gone"),
         .init(from: .rollback, to: .failed, trigger: .failure, note: "the rollback could not finish"),
+        .init(from: .pending, to: .aborted, trigger: .abort, note: "the operator aborted before anything ran"),
+        .init(from: .preflight, to: .aborted, trigger: .abort, note: "the operator aborted; preflight touches nothing"),
+        .init(from: .provision, to: .rollback, trigger: .abort, note: "the operator aborted: remove the follower and the slot"),
+        .init(from: .catchUp, to: .rollback, trigger: .abort, note: "the operator aborted: remove the follower and the slot"),
+        .init(from: .fence, to: .rollback, trigger: .abort, note: "the operator aborted: the old primary comes back"),
+        .init(from: .finalSync, to: .rollback, trigger: .abort, note: "the operator aborted: the old primary comes back"),
+        .init(from: .finalSync, to: .fence, trigger: .resume, note: "resumed before the promotion: fence again for a fresh final position"),
+        .init(from: .promote, to: .fence, trigger: .resume, note: "resumed and the follower was not promoted: fence again"),
+        .init(from: .finalSync, to: .promote, trigger: .resume, note: "resumed and the follower was already promoted: only forward"),
     ]
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresClient
+import Synchronization
 
 /// What a changeover tells its watcher as it goes.
 public enum ChangeoverEvent: Sendable {
@@ -9,6 +10,59 @@ public enum ChangeoverEvent: Sendable {
     case checks([PreflightCheck])
     case progress(String)
     case stepFinished(ChangeoverStep, milliseconds: Double, error: String?)
+}
+
+/// A changeover that cannot be resumed or aborted as asked.
+public struct ChangeoverRefused: Error, CustomStringConvertible, Sendable {
+    public var description: String
+}
+
+/// Test-only fault injection: `CHANGEOVER_FAULT=kill-before:STEP` or `kill-after:STEP` makes the
+/// controller SIGKILL itself at that step boundary (after the step's start is recorded, or
+/// after its action returned and before its outcome is recorded). Tests use it to prove that
+/// `resume` picks up from any instant; nothing else reads this variable.
+struct Fault: Sendable {
+    var before: ChangeoverStep?
+    var after: ChangeoverStep?
+
+    init(_ spec: String?) {
+        guard let spec, let colon = spec.firstIndex(of: ":") else { return }
+        let step = ChangeoverStep(rawValue: String(spec[spec.index(after: colon)...]))
+        switch spec[..<colon] {
+        case "kill-before": before = step
+        case "kill-after": after = step
+        default: break
+        }
+    }
+
+    func strike(before step: ChangeoverStep) { if before == step { kill(getpid(), SIGKILL) } }
+    func strike(after step: ChangeoverStep) { if after == step { kill(getpid(), SIGKILL) } }
+}
+
+/// Passes progress lines on to the watcher and keeps the latest in the state store (at most
+/// once a second) so that `status` can tell what a running changeover waits for.
+final class ProgressWriter: Sendable {
+    let store: StateStore
+    let changeover: String
+    let events: @Sendable (ChangeoverEvent) -> Void
+    private let lastWrite = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(store: StateStore, changeover: String, events: @escaping @Sendable (ChangeoverEvent) -> Void) {
+        self.store = store
+        self.changeover = changeover
+        self.events = events
+    }
+
+    func callAsFunction(_ text: String) {
+        events(.progress(text))
+        let now = ContinuousClock.now
+        let due = lastWrite.withLock { last -> Bool in
+            guard last.map({ now - $0 >= .seconds(1) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        if due { store.saveProgress(text, of: changeover) }
+    }
 }
 
 /// The outcome of `run`, for printing.
@@ -82,21 +136,25 @@ public struct ChangeoverRunner: Sendable {
         var oldEndpoint: Endpoint
         var engine: any Engine
         var router: any Router
+        var resumed = false
     }
 
-    func prepare(database name: String, image imageName: String, id: String) throws -> Prepared {
+    func prepare(database name: String, image imageName: String, id: String,
+                 from recordedImage: String? = nil, primary recordedPrimary: String? = nil) throws -> Prepared {
         var database = try config.database(name)
         let toImage = try config.image(imageName)
         if let state = try store.database(name) {
             database.image = state.image
             database.primary = try DatabasePrimary.parse(state.primary, engine: database.engine)
         }
+        if let recordedImage { database.image = recordedImage }
+        if let recordedPrimary { database.primary = try DatabasePrimary.parse(recordedPrimary, engine: database.engine) }
         let fromImage = try config.image(database.image)
         let events = self.events
         let setup = EngineSetup(
             changeover: id, database: database, fromImage: fromImage, toImage: toImage,
             provisioner: LocalProvisioner(root: config.provisioner.root, runAs: config.provisioner.runAs),
-            environment: environment, logger: logger, progress: { events(.progress($0)) })
+            environment: environment, logger: logger, progress: ProgressWriter(store: store, changeover: id, events: events).callAsFunction)
         let engine: any Engine = switch database.engine {
         case .postgres: try PostgresEngine(setup)
         case .redis: try RedisEngine(setup)
@@ -146,19 +204,86 @@ public struct ChangeoverRunner: Sendable {
             })
     }
 
-    // MARK: run
+    // MARK: run, resume, abort
 
     public func run(database: String, image: String) async throws -> ChangeoverSummary {
         let id = Self.newID(database: database)
+        _ = try config.database(database)
+        _ = try config.image(image)
+        let lock = try store.lock(database: database, changeover: id, actor: actor)
         let prepared = try prepare(database: database, image: image, id: id)
+        var record = ChangeoverRecord(
+            id: id, database: database, fromImage: prepared.fromImage.name, toImage: prepared.toImage.name,
+            machine: ChangeoverMachine(), startedAt: Date(), updatedAt: Date(),
+            facts: ["old.address": prepared.oldEndpoint.address], timings: [])
+        let first = try record.machine.handle(.begin)
+        return try await drive(&record, prepared, lock: lock, first: first, opening: (
+            "started", "\(prepared.fromImage.name) → \(prepared.toImage.name)",
+            ["from": prepared.fromImage.name, "to": prepared.toImage.name, "primary": prepared.oldEndpoint.description]))
+    }
+
+    /// Continues a changeover another controller left, from the step it stopped in. Every step
+    /// is idempotent; a changeover interrupted between the fence and the promotion fences again.
+    public func resume(id: String) async throws -> ChangeoverSummary {
+        var record = try storedChangeover(id)
+        let lock = try store.lock(database: record.database, changeover: id, actor: actor)
+        let prepared = try prepare(resuming: record)
+        let interrupted = record.machine.step
+        let promoted = interrupted.isTerminal ? false : await prepared.engine.isPromoted(record.facts)
+        let first = try record.machine.handle(.resumed(promoted: promoted))
+        return try await drive(&record, prepared, lock: lock, first: first, opening: (
+            "resumed", "interrupted in \(interrupted)", ["step": interrupted.rawValue, "follower.promoted": String(promoted)]))
+    }
+
+    /// Rolls a changeover back to the old primary, if it has not reached the promotion.
+    public func abort(id: String, reason: String = "aborted by the operator") async throws -> ChangeoverSummary {
+        var record = try storedChangeover(id)
+        let lock = try store.lock(database: record.database, changeover: id, actor: actor)
+        let step = record.machine.step
+        guard !step.isTerminal else {
+            throw ChangeoverRefused(description: "changeover \(id) already ended (\(step)); there is nothing to abort")
+        }
+        let prepared = try prepare(resuming: record)
+        if step == .promote || step == .finalSync, await prepared.engine.isPromoted(record.facts) {
+            throw ChangeoverRefused(description: "changeover \(id) is past the point of no return (the follower was promoted); run resume to finish it")
+        }
+        let first: ChangeoverMachine.Action
+        do {
+            first = try record.machine.handle(.abortRequested(reason))
+        } catch {
+            throw ChangeoverRefused(description: "changeover \(id) is past the point of no return (\(step)); run resume to finish it")
+        }
+        return try await drive(&record, prepared, lock: lock, first: first, opening: (
+            "abort-requested", reason, ["step": step.rawValue]))
+    }
+
+    private func storedChangeover(_ id: String) throws -> ChangeoverRecord {
+        guard let record = try store.changeover(id) else {
+            throw ConfigError("no changeover \(id) in \(store.directory)")
+        }
+        return record
+    }
+
+    /// The engine and router of a stored changeover: the old primary and images it recorded,
+    /// whatever the state store says now.
+    func prepare(resuming record: ChangeoverRecord) throws -> Prepared {
+        var prepared = try prepare(database: record.database, image: record.toImage, id: record.id,
+                                   from: record.fromImage, primary: record.facts["old.address"])
+        prepared.resumed = true
+        return prepared
+    }
+
+    /// Performs actions until the machine finishes: persists the record before every step,
+    /// makes the step's authorising audit record durable, performs it, records the outcome.
+    private func drive(_ record: inout ChangeoverRecord, _ prepared: Prepared, lock: DatabaseLock,
+                       first: ChangeoverMachine.Action, opening: (String, String, Facts)) async throws -> ChangeoverSummary {
+        let id = record.id, database = record.database
         let audit = try AuditLog(path: config.auditLog)
         let clock = ContinuousClock()
         let began = clock.now
-        var record = ChangeoverRecord(
-            id: id, database: database, fromImage: prepared.fromImage.name, toImage: prepared.toImage.name,
-            machine: ChangeoverMachine(), startedAt: Date(), updatedAt: Date(), facts: [:], timings: [])
+        let fault = Fault(environment["CHANGEOVER_FAULT"])
         events(.started(id: id, database: database, from: prepared.fromImage.name, to: prepared.toImage.name))
-        var newPrimary: Endpoint?
+        var newPrimary = Self.newPrimary(from: record.facts)
         var pauseStarted: ContinuousClock.Instant?
         var pauseMilliseconds: Double?
 
@@ -183,16 +308,15 @@ public struct ChangeoverRunner: Sendable {
         }
 
         try persist()
-        log("changeover", "started", "\(prepared.fromImage.name) → \(prepared.toImage.name)",
-                ["from": prepared.fromImage.name, "to": prepared.toImage.name,
-                 "primary": prepared.oldEndpoint.description])
-        var action = try record.machine.handle(.begin)
+        log("changeover", opening.0, opening.1, opening.2)
+        var action = first
         while true {
             switch action {
             case .perform(let step):
                 try persist(sync: !inPause.contains(step))
                 log(step.rawValue, "started")
                 try flush(sync: !inPause.contains(step))
+                fault.strike(before: step)
                 events(.stepStarted(step))
                 let stepBegan = clock.now
                 var failure: String?
@@ -218,7 +342,11 @@ public struct ChangeoverRunner: Sendable {
                     case .finalSync:
                         try await prepared.engine.finalSync(&record.facts)
                     case .promote:
-                        newPrimary = try await prepared.engine.promote(&record.facts)
+                        let endpoint = try await prepared.engine.promote(&record.facts)
+                        newPrimary = endpoint
+                        record.facts["new.host"] = endpoint.host
+                        record.facts["new.port"] = String(endpoint.port)
+                        record.facts["new.address"] = endpoint.address
                     case .repoint:
                         guard let newPrimary else { throw EngineError("no new primary to repoint to") }
                         try await prepared.router.repoint(database: database, to: newPrimary, from: prepared.oldEndpoint,
@@ -244,6 +372,7 @@ public struct ChangeoverRunner: Sendable {
                 } catch {
                     failure = Self.describe(error)
                 }
+                fault.strike(after: step)
                 let elapsed = (clock.now - stepBegan).milliseconds
                 record.timings.append(.init(step: step, milliseconds: elapsed, outcome: failure == nil ? "succeeded" : "failed"))
                 events(.stepFinished(step, milliseconds: elapsed, error: failure))
@@ -256,15 +385,22 @@ public struct ChangeoverRunner: Sendable {
                 try persist()
                 log("rollback", "started", "\(failedStep) failed: \(reason)")
                 try flush()
+                fault.strike(before: .rollback)
                 events(.stepStarted(.rollback))
                 let stepBegan = clock.now
                 var failure: String?
                 do {
                     try await prepared.engine.rollBack(&record.facts)
-                    try await prepared.router.resume(database: database)
                 } catch {
                     failure = Self.describe(error)
                 }
+                do {
+                    // Clients held by the router are let go whatever happened to the engine.
+                    try await prepared.router.resume(database: database)
+                } catch {
+                    failure = [failure, "router resume failed: \(Self.describe(error))"].compactMap { $0 }.joined(separator: "; ")
+                }
+                fault.strike(after: .rollback)
                 let elapsed = (clock.now - stepBegan).milliseconds
                 record.timings.append(.init(step: .rollback, milliseconds: elapsed, outcome: failure == nil ? "succeeded" : "failed"))
                 events(.stepFinished(.rollback, milliseconds: elapsed, error: failure))
@@ -282,6 +418,7 @@ public struct ChangeoverRunner: Sendable {
                 let message = outcome == .completed ? nil : "\(record.machine.failedStep.map { "\($0) failed: " } ?? "")\(record.machine.failure ?? "")"
                 log("changeover", outcome == .completed ? "completed" : outcome.rawValue, message, facts)
                 try flush()
+                withExtendedLifetime(lock) {}
                 return ChangeoverSummary(
                     id: id, database: database, fromImage: prepared.fromImage.name, toImage: prepared.toImage.name,
                     outcome: outcome, failedStep: record.machine.failedStep, failure: record.machine.failure,
@@ -290,6 +427,12 @@ public struct ChangeoverRunner: Sendable {
                     totalMilliseconds: (clock.now - began).milliseconds, facts: record.facts)
             }
         }
+    }
+
+    static func newPrimary(from facts: Facts) -> Endpoint? {
+        guard let host = facts["new.host"], let port = facts["new.port"].flatMap(Int.init), let address = facts["new.address"]
+        else { return nil }
+        return Endpoint(host: host, port: port, address: address)
     }
 
     /// One line for any error, never a conninfo.

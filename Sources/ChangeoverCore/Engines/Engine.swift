@@ -24,6 +24,9 @@ public protocol Engine: Sendable {
     func finalSync(_ facts: inout Facts) async throws
     /// Promotes the follower; returns where the new primary listens.
     func promote(_ facts: inout Facts) async throws -> Endpoint
+    /// Whether the follower has been promoted (observed, not remembered): decides where a
+    /// resumed changeover goes on.
+    func isPromoted(_ facts: Facts) async -> Bool
     /// After clients were repointed: make sure the old primary can never take a write again
     /// and let its stray clients go (Redis: REPLICAOF the new primary, then CLIENT UNPAUSE).
     func demoteOldPrimary(_ facts: inout Facts) async throws

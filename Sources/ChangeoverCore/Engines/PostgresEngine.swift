@@ -177,6 +177,25 @@ public actor PostgresEngine: Engine {
     // MARK: provision and catch-up
 
     public func provision(_ facts: inout Facts) async throws {
+        // Provisioned before an interruption (perhaps before its facts were recorded): the
+        // follower runs and streams from its slot; learn its facts from the server itself.
+        let existing = LocalPostgres(binDirectory: target.toImage.binDirectory,
+                                     dataDirectory: "\(target.provisioner.nodeDirectory(for: target.changeover))/data",
+                                     runAs: target.provisioner.runAs)
+        if existing.isRunning, let pidFile = existing.pidFile(), let port = pidFile.port {
+            facts["follower.dataDirectory"] = existing.dataDirectory
+            facts["follower.host"] = target.provisioner.listenAddress
+            facts["follower.port"] = String(port)
+            facts["follower.pid"] = String(pidFile.pid)
+            facts["slot"] = slotName
+            if facts["old.dataDirectory"] == nil {
+                let result = try await primary().query("SELECT current_setting('data_directory')", timeout: policy.connectTimeout)
+                facts["old.dataDirectory"] = result.scalar
+            }
+            return
+        }
+        // A base backup of a controller that was killed may still be writing into the node.
+        Subprocess.killProcesses(commandLineContaining: "--pgdata=\(target.provisioner.nodeDirectory(for: target.changeover))/")
         let primary = try await primary()
         if facts["old.dataDirectory"] == nil {
             let result = try await primary.query("SELECT current_setting('data_directory')", timeout: policy.connectTimeout)
@@ -245,8 +264,9 @@ public actor PostgresEngine: Engine {
     // MARK: the switchover
 
     public func prepareFence(_ facts: inout Facts) async throws {
-        let primary = try await primary()
         _ = try await follower(facts)  // connected now, not inside the pause
+        guard try oldPrimaryServer(facts).isRunning else { return }  // fenced before an interruption
+        let primary = try await primary()
         let clock = ContinuousClock()
         let started = clock.now
         _ = try await primary.query("CHECKPOINT", timeout: policy.fenceTimeout)
@@ -295,7 +315,9 @@ public actor PostgresEngine: Engine {
         let follower = try await follower(facts)
         let clock = ContinuousClock()
         let started = clock.now
-        _ = try await follower.query("SELECT pg_promote(false)", timeout: policy.promoteTimeout)
+        if try await follower.query("SELECT pg_is_in_recovery()::text", timeout: policy.promoteTimeout).scalar == "true" {
+            _ = try await follower.query("SELECT pg_promote(false)", timeout: policy.promoteTimeout)
+        }
         let deadline = clock.now + policy.promoteTimeout
         while true {
             let result = try await follower.query("SELECT pg_is_in_recovery()::text", timeout: policy.promoteTimeout)
@@ -311,6 +333,15 @@ public actor PostgresEngine: Engine {
         let endpoint = try newPrimaryEndpoint(facts)
         facts["new.address"] = endpoint.address
         return endpoint
+    }
+
+    public func isPromoted(_ facts: Facts) async -> Bool {
+        guard let server = try? followerServer(facts), server.isRunning,
+              let info = try? newPrimaryConnInfo(facts),
+              let connection = try? await PostgresConnection.connect(info, timeout: policy.connectTimeout)
+        else { return false }
+        defer { connection.close() }
+        return (try? await connection.query("SELECT pg_is_in_recovery()::text", timeout: policy.connectTimeout).scalar) == "false"
     }
 
     /// A Postgres primary is demoted by the fence itself: it is stopped.

@@ -148,6 +148,16 @@ public actor RedisEngine: Engine {
     }
 
     public func provision(_ facts: inout Facts) async throws {
+        // Provisioned before an interruption (perhaps before its facts were recorded): learn
+        // the running follower's port from its config file.
+        if node.isRunning, let port = node.configuredPort {
+            facts["follower.node"] = node.nodeDirectory
+            facts["follower.host"] = setup.provisioner.listenAddress
+            facts["follower.port"] = String(port)
+            facts["follower.pid"] = node.pid.map(String.init)
+            return
+        }
+        try? await node.stop(timeout: policy.fenceTimeout, signal: SIGKILL)
         let primary = try await primary()
         var settings: [(String, String)] = []
         for key in Self.carriedSettings {
@@ -247,8 +257,10 @@ public actor RedisEngine: Engine {
 
     public func fence(_ facts: inout Facts) async throws {
         let primary = try await primary()
+        let pausedAt = Date()
         _ = try await primary.command(["CLIENT", "PAUSE", String(pauseMilliseconds), "WRITE"], timeout: policy.fenceTimeout)
         facts["paused"] = "true"
+        facts["pausedUntil"] = String(Int64((pausedAt.timeIntervalSince1970 * 1000).rounded()) + Int64(pauseMilliseconds))
         let info = RedisInfo(parsing: try await primary.command(["INFO", "replication"], timeout: policy.fenceTimeout).string ?? "")
         guard let offset = info.integer("master_repl_offset") else {
             throw EngineError("the primary did not report master_repl_offset")
@@ -268,6 +280,12 @@ public actor RedisEngine: Engine {
                 throw EngineError("the follower is no longer a replica")
             }
             if offset >= final {
+                // The pause must still hold when the follower is promoted, or the old primary
+                // could have taken writes the follower never saw.
+                let until = facts["pausedUntil"].flatMap(Double.init) ?? 0
+                guard Date().timeIntervalSince1970 * 1000 < until - 1000 else {
+                    throw EngineError("the primary's write pause expires before the promotion could follow it")
+                }
                 facts["follower.offset"] = String(offset)
                 return
             }
@@ -284,6 +302,17 @@ public actor RedisEngine: Engine {
         let role = try RedisRole(try await follower.command(["ROLE"], timeout: policy.promoteTimeout))
         guard case .master = role else { throw EngineError("the follower is still a replica after REPLICAOF NO ONE") }
         return try newPrimaryEndpoint(facts)
+    }
+
+    public func isPromoted(_ facts: Facts) async -> Bool {
+        guard node.isRunning, let endpoint = try? newPrimaryRedisEndpoint(facts),
+              let connection = try? await RedisConnection.connect(endpoint, timeout: policy.connectTimeout)
+        else { return false }
+        defer { connection.close() }
+        guard let reply = try? await connection.command(["ROLE"], timeout: policy.connectTimeout),
+              case .master = try? RedisRole(reply)
+        else { return false }
+        return true
     }
 
     public func demoteOldPrimary(_ facts: inout Facts) async throws {
@@ -321,8 +350,10 @@ public actor RedisEngine: Engine {
         followerConnection?.close()
         followerConnection = nil
         if setup.database.retireAfter == .zero {
-            let primary = try await primary()
-            _ = try? await primary.command(["SHUTDOWN", "NOSAVE"], timeout: policy.fenceTimeout)
+            // Already gone when a resumed changeover settles a second time.
+            if let primary = try? await primary() {
+                _ = try? await primary.command(["SHUTDOWN", "NOSAVE"], timeout: policy.fenceTimeout)
+            }
             primaryConnection?.close()
             primaryConnection = nil
             facts["old.retired"] = "true"

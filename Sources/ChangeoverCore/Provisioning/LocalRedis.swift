@@ -34,6 +34,12 @@ public struct LocalRedis: Sendable {
 
     public var isRunning: Bool { pid.map(Subprocess.isAlive) ?? false }
 
+    /// The port the config file names.
+    public var configuredPort: Int? {
+        guard let text = try? String(contentsOfFile: configPath, encoding: .utf8) else { return nil }
+        return text.split(separator: "\n").first { $0.hasPrefix("port ") }.flatMap { Int($0.dropFirst(5)) }
+    }
+
     /// Writes the config file and starts the server; returns once it accepts TCP connections.
     /// `settings` are config-file directives in order ("replicaof" → "127.0.0.1 6379").
     public func start(port: Int, bind: String, settings: [(String, String)], timeout: Duration) async throws(Failure) -> pid_t {

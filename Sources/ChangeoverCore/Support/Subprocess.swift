@@ -159,6 +159,24 @@ public enum Subprocess {
 }
 
 extension Subprocess {
+    /// Kills (SIGKILL) every live process whose command line contains `text`: what a killed
+    /// controller's children (a half-done pg_basebackup) left running. Returns how many.
+    @discardableResult
+    public static func killProcesses(commandLineContaining text: String) -> Int {
+        guard !text.isEmpty, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return 0 }
+        var killed = 0
+        for pid in entries.compactMap({ pid_t($0) }) where pid != getpid() && isAlive(pid) {
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+            let commandLine = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            if commandLine.contains(text) {
+                kill(pid, SIGKILL)
+                killed += 1
+                _ = reap(pid)
+            }
+        }
+        return killed
+    }
+
     /// The bytes of the regular files under `path`.
     public static func directoryBytes(_ path: String) -> Int64 {
         guard let enumerator = FileManager.default.enumerator(atPath: path) else { return 0 }

@@ -1,0 +1,54 @@
+import ArgumentParser
+import ChangeoverCore
+import Foundation
+
+struct ResumeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resume",
+        abstract: "Continue a changeover a controller left (killed, crashed), from the step it stopped in.")
+
+    @OptionGroup var fleet: FleetOptions
+    @Argument(help: "The changeover id (see `status`).") var id: String
+    @Flag(help: "Print the summary as JSON (progress goes to stderr).") var json = false
+
+    func run() async throws {
+        try await reporting {
+            let json = self.json
+            let runner = ChangeoverRunner(config: try fleet.load()) { RunCommand.show($0, json: json) }
+            let summary = try await runner.resume(id: id)
+            try RunCommand.report(summary, json: json)
+        }
+    }
+}
+
+struct AbortCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "abort",
+        abstract: "Roll a changeover back to the old primary (before the promotion only) and remove what it made.")
+
+    @OptionGroup var fleet: FleetOptions
+    @Argument(help: "The changeover id (see `status`).") var id: String
+    @Flag(help: "Do not ask for confirmation.") var yes = false
+    @Flag(help: "Print the summary as JSON (progress goes to stderr).") var json = false
+
+    func run() async throws {
+        try await reporting {
+            if !yes {
+                guard isatty(STDIN_FILENO) == 1 else {
+                    throw Failure(.badInput, "abort needs --yes when not run from a terminal")
+                }
+                FileHandle.standardOutput.write(Data("Roll changeover \(id) back and remove its follower? [y/N] ".utf8))
+                guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                    throw Failure(.badInput, "not aborted")
+                }
+            }
+            let json = self.json
+            let runner = ChangeoverRunner(config: try fleet.load()) { RunCommand.show($0, json: json) }
+            let summary = try await runner.abort(id: id, reason: "aborted by \(runner.actor)")
+            if json { try Output.json(summary) } else { RunCommand.print(summary) }
+            guard summary.outcome == .aborted else {
+                throw Failure(.failed, "the rollback did not finish: \(summary.failure ?? "unknown"); changeover \(summary.id) needs an operator")
+            }
+        }
+    }
+}
