@@ -2,7 +2,7 @@
 SWIFT ?= swift
 APT_PACKAGES := postgresql-15 postgresql-client-15 libpq-dev pkg-config libhiredis-dev redis-server pgbouncer haproxy util-linux
 
-.PHONY: deps build test demo bench clean
+.PHONY: deps build test demo bench faults-table clean
 
 # Installs what a fresh Debian 12 machine lacks; a second run installs nothing.
 deps:
@@ -29,6 +29,13 @@ demo: deps
 bench: deps
 	$(SWIFT) build -c release --product changeover-bench
 	$$($(SWIFT) build -c release --show-bin-path)/changeover-bench 5
+
+# Kills the controller at every step boundary, resumes, and writes the README's table.
+faults-table: deps
+	$(SWIFT) build --build-tests
+	rm -f .build/faults.md
+	CHANGEOVER_FAULTS_TABLE=$(CURDIR)/.build/faults.md $(SWIFT) test --skip-build --filter ResumeTests
+	@./.ci/splice-faults README.md .build/faults.md
 
 clean:
 	rm -rf .build
