@@ -281,8 +281,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Cancels the running query server-side and drains its results for a short grace period.
     /// The connection stays open only if the drain completes.
     private func abandon(_ conn: OpaquePointer, _ failure: PostgresError) -> PostgresError {
-        var buffer = [CChar](repeating: 0, count: 256)
-        let cancelSent = cancelHandle.map { PQcancel($0, &buffer, Int32(buffer.count)) == 1 } ?? false
+        let cancelSent = Self.sendCancel(conn, within: .seconds(1))
         let drained =
             cancelSent
             ? pump(conn, until: .now + .seconds(1), operation: nil) { result in
@@ -293,6 +292,28 @@ public final class PostgresConnection: @unchecked Sendable {
             releaseHandle()
         }
         return failure
+    }
+
+    /// Sends a cancel request with a deadline. PQcancel waits for the server to close the cancel
+    /// connection and has no timeout of its own: a frozen or unreachable server would hold this
+    /// queue forever. It runs on a thread of its own with its own PGcancel, which that thread
+    /// frees; after the deadline the caller goes on as if the cancel failed.
+    private static func sendCancel(_ conn: OpaquePointer, within deadline: Duration) -> Bool {
+        guard let cancel = PQgetCancel(conn) else { return false }
+        nonisolated(unsafe) let owned = cancel
+        final class Outcome: Sendable { let sent = Mutex<Bool>(false) }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            var buffer = [CChar](repeating: 0, count: 256)
+            let sent = PQcancel(owned, &buffer, Int32(buffer.count)) == 1
+            PQfreeCancel(owned)
+            outcome.sent.withLock { $0 = sent }
+            done.signal()
+        }
+        let seconds = Double(deadline.components.seconds) + Double(deadline.components.attoseconds) / 1e18
+        guard done.wait(timeout: .now() + seconds) == .success else { return false }
+        return outcome.sent.withLock { $0 }
     }
 
     private enum PumpOutcome: Equatable {

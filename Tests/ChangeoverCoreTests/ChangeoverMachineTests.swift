@@ -111,11 +111,11 @@ import Testing
         var taken = Set<String>()
         for step in ChangeoverStep.allCases {
             for event in [ChangeoverMachine.Event.begin, .stepSucceeded, .stepFailed("x"), .abortRequested("x"),
-                          .resumed(promoted: false), .resumed(promoted: true)] {
+                          .resumed(promoted: false), .resumed(promoted: true), .promotionNotRequested("x")] {
                 var machine = ChangeoverMachine(step: step)
                 guard (try? machine.handle(event)) != nil, machine.step != step else { continue }
                 let trigger: Transition.Trigger = switch event {
-                case .stepFailed: .failure
+                case .stepFailed, .promotionNotRequested: .failure
                 case .abortRequested: .abort
                 case .resumed: step == .pending ? .success : .resume
                 default: .success

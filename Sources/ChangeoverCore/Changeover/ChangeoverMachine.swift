@@ -16,6 +16,8 @@ public struct ChangeoverMachine: Sendable, Codable, Equatable {
         case begin
         case stepSucceeded
         case stepFailed(String)
+        /// The promotion failed before it was requested (the follower was gone): still safe to roll back.
+        case promotionNotRequested(String)
         /// An operator asked to roll back (`changeover abort`).
         case abortRequested(String)
         /// A controller picks up a changeover another one left (`changeover resume`); `promoted`
@@ -70,6 +72,11 @@ public struct ChangeoverMachine: Sendable, Codable, Equatable {
             }
             try move(to: .failed, on: .failure)
             return .finish(.failed)
+        case (.promote, .promotionNotRequested(let reason)):
+            failedStep = .promote
+            failure = reason
+            try move(to: .rollback, on: .failure)
+            return .rollBack(failedStep: .promote, reason: reason)
         case (.pending, .abortRequested(let reason)), (.preflight, .abortRequested(let reason)):
             failedStep = step
             failure = reason
@@ -135,6 +142,7 @@ extension ChangeoverMachine {
         .init(from: .finalSync, to: .rollback, trigger: .failure, note: "the follower fell short: the old primary comes back"),
         .init(from: .promote, to: .repoint, trigger: .success, note: "the follower left recovery"),
         .init(from: .promote, to: .failed, trigger: .failure, note: "a promotion was requested: only forward from here"),
+        .init(from: .promote, to: .rollback, trigger: .failure, note: "the follower was gone before the promotion was requested"),
         .init(from: .repoint, to: .verify, trigger: .success, note: "clients are sent to the new primary"),
         .init(from: .repoint, to: .failed, trigger: .failure, note: "the new primary serves but clients were not repointed"),
         .init(from: .verify, to: .settle, trigger: .success, note: "a real write committed on the new primary"),

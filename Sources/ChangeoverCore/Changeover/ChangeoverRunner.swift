@@ -154,7 +154,7 @@ public struct ChangeoverRunner: Sendable {
         let setup = EngineSetup(
             changeover: id, database: database, fromImage: fromImage, toImage: toImage,
             provisioner: LocalProvisioner(root: config.provisioner.root, runAs: config.provisioner.runAs),
-            environment: environment, logger: logger, progress: ProgressWriter(store: store, changeover: id, events: events).callAsFunction)
+            stateDirectory: config.stateDirectory, environment: environment, logger: logger, progress: ProgressWriter(store: store, changeover: id, events: events).callAsFunction)
         let engine: any Engine = switch database.engine {
         case .postgres: try PostgresEngine(setup)
         case .redis: try RedisEngine(setup)
@@ -320,6 +320,7 @@ public struct ChangeoverRunner: Sendable {
                 events(.stepStarted(step))
                 let stepBegan = clock.now
                 var failure: String?
+                var untouched = false
                 let factsBefore = record.facts
                 do {
                     switch step {
@@ -371,6 +372,7 @@ public struct ChangeoverRunner: Sendable {
                     }
                 } catch {
                     failure = Self.describe(error)
+                    untouched = error is PromotionNotRequested
                 }
                 fault.strike(after: step)
                 let elapsed = (clock.now - stepBegan).milliseconds
@@ -379,7 +381,7 @@ public struct ChangeoverRunner: Sendable {
                 let learned = record.facts.filter { factsBefore[$0.key] != $0.value }
                     .merging(["ms": String(format: "%.1f", elapsed)]) { a, _ in a }
                 log(step.rawValue, failure == nil ? "succeeded" : "failed", failure, learned)
-                action = try record.machine.handle(failure.map { .stepFailed($0) } ?? .stepSucceeded)
+                action = try record.machine.handle(failure.map { untouched ? .promotionNotRequested($0) : .stepFailed($0) } ?? .stepSucceeded)
 
             case .rollBack(let failedStep, let reason):
                 try persist()

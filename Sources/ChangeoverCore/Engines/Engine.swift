@@ -43,6 +43,8 @@ public struct EngineSetup: Sendable {
     public var fromImage: FleetConfig.Image
     public var toImage: FleetConfig.Image
     public var provisioner: LocalProvisioner
+    /// Where the controller keeps its own files (logs of servers it restarts).
+    public var stateDirectory: String
     /// Where secrets given as environment variables are read from.
     public var environment: [String: String]
     public var logger: Logger
@@ -57,6 +59,13 @@ public struct EngineSetup: Sendable {
     public func replicationPassword() throws(ConfigError) -> String? {
         try database.replicationPassword?.value(environment: environment)
     }
+}
+
+/// Thrown by `promote` when it found the follower gone before asking it to promote: nothing was
+/// promoted, so the changeover can still roll back.
+public struct PromotionNotRequested: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Names and figures a changeover learns as it goes, persisted with it.

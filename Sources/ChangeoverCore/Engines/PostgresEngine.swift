@@ -19,6 +19,7 @@ public actor PostgresEngine: Engine {
         public var fromImage: FleetConfig.Image
         public var toImage: FleetConfig.Image
         public var provisioner: LocalProvisioner
+        public var stateDirectory: String
     }
 
     public let target: Target
@@ -49,7 +50,7 @@ public actor PostgresEngine: Engine {
         replication["password"] = try setup.replicationPassword()
         self.init(target: Target(changeover: setup.changeover, database: setup.database, primary: primary,
                                  replication: replication, fromImage: setup.fromImage, toImage: setup.toImage,
-                                 provisioner: setup.provisioner),
+                                 provisioner: setup.provisioner, stateDirectory: setup.stateDirectory),
                   logger: setup.logger, progress: setup.progress)
     }
 
@@ -312,6 +313,9 @@ public actor PostgresEngine: Engine {
     }
 
     public func promote(_ facts: inout Facts) async throws -> Endpoint {
+        guard try followerServer(facts).isRunning else {
+            throw PromotionNotRequested("the follower stopped before it could be promoted")
+        }
         let follower = try await follower(facts)
         let clock = ContinuousClock()
         let started = clock.now
@@ -390,8 +394,16 @@ public actor PostgresEngine: Engine {
         }
         try target.provisioner.removeNode(changeover: target.changeover)
         if facts["old.dataDirectory"] != nil, case let old = try oldPrimaryServer(facts), !old.isRunning {
-            let log = "\(target.provisioner.nodeDirectory(for: target.changeover)).old-primary.log"
-            _ = try await old.restart(logFile: log, timeout: policy.fenceTimeout)
+            try FileManager.default.createDirectory(atPath: "\(target.stateDirectory)/logs", withIntermediateDirectories: true)
+            let log = "\(target.stateDirectory)/logs/\(target.changeover)-old-primary.log"
+            // A primary that crashed (rather than being fenced) may leave backends that still
+            // hold its shared memory for a moment: the start is retried until they are gone.
+            let clock = ContinuousClock()
+            let deadline = clock.now + policy.fenceTimeout
+            while let failure = await restart(old, log: log) {
+                guard clock.now < deadline else { throw failure }
+                try await Task.sleep(for: .milliseconds(200))
+            }
             facts["old.restarted"] = "true"
         }
         let primary = try await primary()
@@ -408,6 +420,15 @@ public actor PostgresEngine: Engine {
     }
 
     // MARK: helpers
+
+    private func restart(_ server: LocalPostgres, log: String) async -> LocalPostgres.Failure? {
+        do {
+            _ = try await server.restart(logFile: log, timeout: policy.fenceTimeout)
+            return nil
+        } catch {
+            return error
+        }
+    }
 
     private func dropSlot(on primary: PostgresConnection) async -> PostgresError? {
         do {

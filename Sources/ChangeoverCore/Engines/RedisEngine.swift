@@ -297,6 +297,7 @@ public actor RedisEngine: Engine {
     }
 
     public func promote(_ facts: inout Facts) async throws -> Endpoint {
+        guard node.isRunning else { throw PromotionNotRequested("the follower stopped before it could be promoted") }
         let follower = try await follower(facts)
         _ = try await follower.command(["REPLICAOF", "NO", "ONE"], timeout: policy.promoteTimeout)
         let role = try RedisRole(try await follower.command(["ROLE"], timeout: policy.promoteTimeout))

@@ -69,6 +69,9 @@ public struct LocalPostgres: Sendable {
     /// Starts the server again with the command line it last ran with (`postmaster.opts`),
     /// which is how a fenced primary is brought back on rollback.
     public func restart(logFile: String, timeout: Duration) async throws(Failure) -> pid_t {
+        // A postmaster that died as our child is a zombie until reaped, and Postgres would take
+        // its PID in postmaster.pid for a live server.
+        if let pid = pidFile()?.pid { _ = Subprocess.reap(pid) }
         let path = "\(dataDirectory)/postmaster.opts"
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw Failure(description: "cannot restart the server: \(path) is missing")
