@@ -23,7 +23,7 @@ public struct ConnInfo: Sendable, Equatable, CustomStringConvertible {
         var errorMessage: UnsafeMutablePointer<CChar>?
         guard let options = PQconninfoParse(string, &errorMessage) else {
             defer { PQfreemem(errorMessage) }
-            let text = errorMessage.map { PostgresError.oneLine(String(cString: $0)) }
+            let text = errorMessage.map { Self.masking(passwordsIn: string, from: PostgresError.oneLine(String(cString: $0))) }
             throw PostgresError(
                 code: .badConninfo,
                 message: text.flatMap { $0.isEmpty ? nil : $0 } ?? "could not parse connection info"
@@ -110,6 +110,51 @@ public struct ConnInfo: Sendable, Equatable, CustomStringConvertible {
             text.append(character)
         }
         return text + "'"
+    }
+
+    /// libpq quotes parts of a string it rejects, even a whole URL with its password, or a
+    /// password with a bad percent escape. Every password the input could hold is masked.
+    static func masking(passwordsIn input: String, from message: String) -> String {
+        var candidates: [Substring] = []
+        // scheme://user:password@host, also misspelt (one slash, no host): libpq takes the
+        // first "@" before a "/", a reader may take the last, a typo may leave none.
+        var rest = Substring(input)
+        while let scheme = rest.firstRange(of: ":/") {
+            let whole = rest[scheme.upperBound...].drop { $0 == "/" }
+            let token = whole.prefix { !$0.isWhitespace }
+            let firstAt = whole.prefix { $0 != "/" }.firstIndex(of: "@")
+            let ats = [firstAt, token.lastIndex(of: "@")].compactMap { $0 }
+            for at in ats.isEmpty ? [token.endIndex] : ats {
+                let userinfo = whole[..<at]
+                if let colon = userinfo.firstIndex(of: ":") { candidates.append(userinfo[userinfo.index(after: colon)...]) }
+            }
+            rest = rest[scheme.upperBound...]
+        }
+        // password=value in the key=value form or a URL's query, bare or quoted.
+        let lowered = Substring(input.lowercased())
+        if lowered.count == input.count {
+            var index = lowered.startIndex
+            while let key = lowered[index...].firstRange(of: "password") {
+                let offset = lowered.distance(from: lowered.startIndex, to: key.upperBound)
+                var value = input.dropFirst(offset).drop { $0 == " " || $0 == "\t" }
+                if value.first == "=" {
+                    value = value.dropFirst().drop { $0 == " " || $0 == "\t" }
+                    if value.first == "'" { value = value.dropFirst() }
+                    let bare = value.prefix { !$0.isWhitespace }
+                    candidates.append(bare)
+                    candidates.append(bare.prefix { $0 != "&" })
+                    candidates.append(value.prefix { $0 != "'" })
+                }
+                index = key.upperBound
+            }
+        }
+        // As the key=value parser would cut them when it misreads a URL.
+        candidates += candidates.flatMap { [$0.prefix { $0 != "=" }, $0.prefix { !$0.isWhitespace }] }
+        var masked = message
+        for secret in Set(candidates.map(String.init)).filter({ !$0.isEmpty }).sorted(by: { $0.count > $1.count }) {
+            masked = masked.replacing(secret, with: "********")
+        }
+        return masked
     }
 
     private func firstListItem(_ list: String) -> String? {

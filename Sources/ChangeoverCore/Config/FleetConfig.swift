@@ -47,6 +47,8 @@ public struct FleetConfig: Sendable {
             raw = try YAMLDecoder().decode(RawConfig.self, from: text)
         } catch let error as DecodingError {
             throw ConfigError("malformed config \(source): \(Self.describe(error))")
+        } catch let error as YamlError {
+            throw ConfigError("malformed config \(source): \(Self.describe(error, in: text))")
         } catch {
             throw ConfigError("malformed config \(source): \(Self.oneLine(String(describing: error)))")
         }
@@ -88,10 +90,35 @@ public struct FleetConfig: Sendable {
             return "wrong type at \(path(context.codingPath)): \(oneLine(context.debugDescription))"
         case .dataCorrupted(let context):
             let at = path(context.codingPath)
-            let detail = context.underlyingError.map { oneLine(String(describing: $0)) } ?? oneLine(context.debugDescription)
+            let detail = switch context.underlyingError {
+            case let yaml as YamlError: describe(yaml, in: "")
+            case let other?: oneLine(String(describing: other))
+            case nil: oneLine(context.debugDescription)
+            }
             return at.isEmpty ? detail : "\(at): \(detail)"
         @unknown default:
             return oneLine(String(describing: error))
+        }
+    }
+
+    /// Where and what, without Yams's snippet of the file: that snippet can be any length and
+    /// can hold a password someone pasted into the config.
+    static func describe(_ error: YamlError, in text: String) -> String {
+        func context(_ context: YamlError.Context?) -> String {
+            context.map { "\($0.text) at line \($0.mark.line), column \($0.mark.column): " } ?? ""
+        }
+        switch error {
+        case .scanner(let c, let problem, let mark, _), .parser(let c, let problem, let mark, _),
+             .composer(let c, let problem, let mark, _):
+            return "line \(mark.line), column \(mark.column): \(context(c))\(oneLine(problem))"
+        case .reader(let problem, let offset, _, _):
+            guard let offset else { return oneLine(problem) }
+            let before = text.utf8.prefix(offset)
+            let line = before.count { $0 == UInt8(ascii: "\n") } + 1
+            let column = before.count - (before.lastIndex(of: UInt8(ascii: "\n")).map { before.distance(from: before.startIndex, to: $0) + 1 } ?? 0) + 1
+            return "line \(line), column \(column): \(oneLine(problem))"
+        default:
+            return oneLine(error.description)
         }
     }
 
@@ -103,8 +130,29 @@ public struct FleetConfig: Sendable {
 
 /// A problem with the configuration, in one line.
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    /// One line of at most ``maximumLength`` characters: line breaks in quoted input become
+    /// spaces and an overlong message (a huge value quoted back) is cut with "…".
+    /// A password pasted where it does not belong (`password=…`, `scheme://user:pass@`) is
+    /// shown as `********`.
     public var description: String
-    public init(_ description: String) { self.description = description }
+    public init(_ description: String) {
+        var text = description.split(whereSeparator: \.isNewline).joined(separator: " ")
+        for (pattern, keep) in Self.passwordPatterns {
+            text = text.replacing(pattern) { match in String(text[match.range].prefix(match.output[1].substring?.count ?? 0)) + "********" + keep }
+        }
+        if text.count > Self.maximumLength { text = text.prefix(Self.maximumLength - 1) + "…" }
+        self.description = text
+    }
+
+    public static let maximumLength = 300
+
+    /// `password=value` (bare or quoted) and the password of a URL's user info.
+    private static var passwordPatterns: [(Regex<AnyRegexOutput>, String)] {
+        [
+            (try! Regex(#"(?i)(password\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^\s"]*)"#), ""),
+            (try! Regex(#"(://[^:/@\s"]*:)[^\s"]*@"#), "@"),
+        ]
+    }
 }
 
 /// One database: how to reach its primary, which image it runs, how to change it over.
@@ -170,7 +218,11 @@ public enum DatabasePrimary: Sendable, Equatable {
             guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]),
                   (1...65535).contains(port), colon > rest.startIndex
             else {
-                throw ConfigError("bad Redis primary address \"\(text)\" (use host:port or redis://[user@]host:port)")
+                // "redis://user:secret" (the host forgotten) would otherwise be quoted back whole.
+                let shown = text.contains("://") && text.contains(where: { $0 == "@" }) == false
+                    && text.split(separator: "://", maxSplits: 1).last?.contains(":") == true
+                    ? String(text[..<text.lastIndex(of: ":")!]) + ":…" : text
+                throw ConfigError("bad Redis primary address \"\(shown)\" (use host:port or redis://[user@]host:port)")
             }
             return .redis(host: String(rest[..<colon]), port: port, user: user)
         }

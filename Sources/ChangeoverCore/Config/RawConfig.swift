@@ -226,12 +226,16 @@ extension RawConfig.RawDatabase {
 
 /// Parsers for the value forms the config accepts: "500ms", "10s", "2m", "1h"; "16MB", "1GiB".
 public enum ConfigValue {
+    /// A century, in seconds: longer than any timeout means something, far from Int64's limit.
+    static let longestDuration: Double = 100 * 366 * 86_400
+
     public static func duration(_ text: String, at: String) throws(ConfigError) -> Duration {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
             let number = trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)
-            if let value = Double(number), value >= 0, value.isFinite {
+            // Bounded so that "1e300s" is an error, not a trap converting to Int64.
+            if let value = Double(number), value >= 0, value * scale <= Self.longestDuration {
                 return .milliseconds(Int64((value * scale * 1000).rounded()))
             }
         }
@@ -244,7 +248,10 @@ public enum ConfigValue {
                                         ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("B", 1), ("", 1)]
         for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
             let number = trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)
-            if let value = Int64(number), value >= 0 { return value * scale }
+            if let value = Int64(number), value >= 0 {
+                let (bytes, overflow) = value.multipliedReportingOverflow(by: scale)
+                if !overflow { return bytes }
+            }
         }
         throw ConfigError("\(at): \"\(text)\" is not a size (use e.g. 16MB, 512kB, 1GiB)")
     }

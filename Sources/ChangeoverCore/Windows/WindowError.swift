@@ -28,9 +28,10 @@ public struct WindowError: Error, Sendable, Hashable, CustomStringConvertible {
     /// One line, no newline.
     public let message: String
 
+    /// Line breaks in the quoted spec (YAML and JSON strings can hold them) become spaces.
     public init(_ code: Code, _ message: String) {
         self.code = code
-        self.message = message
+        self.message = message.split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 
     public var description: String { message }
