@@ -13,7 +13,7 @@ struct Changeover: AsyncParsableCommand {
             5 failed after the point of no return, an operator must look; 6 the audit log does not verify; \
             7 another controller is working on the database.
             """,
-        subcommands: [PlanCommand.self, RunCommand.self, StatusCommand.self, ResumeCommand.self, AbortCommand.self,
+        subcommands: [PlanCommand.self, RunCommand.self, StatusCommand.self, ResumeCommand.self, AbortCommand.self, RetireCommand.self,
                       WindowsCommand.self, AuditCommand.self, StepsCommand.self,
                       DemoCommand.self])
 }

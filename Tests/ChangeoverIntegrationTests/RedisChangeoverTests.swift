@@ -98,3 +98,36 @@ final class ProgressLog: Sendable {
     func append(_ line: String) { storage.withLock { $0.append(line) } }
     var lines: [String] { storage.withLock { $0 } }
 }
+
+@Suite(.serialized) struct RedisRetireTests {
+    /// With a grace period the old primary stays a replica of the new one (READONLY to stray
+    /// clients) until `changeover retire` lets it go; the retirement is audited.
+    @Test func oldPrimaryIsKeptAsAReplicaUntilRetired() async throws {
+        try await withScenario(engine: .redis, changeovers: 1) { scenario in
+            let text = scenario.configText(followerPort: scenario.followerPorts[0])
+                .replacingOccurrences(of: "retireAfter: 0s", with: "retireAfter: 1h")
+            let summary = try await scenario.changeover(configText: text)
+            try #require(summary.outcome == .completed, "\(summary.failure ?? "")")
+            let old = try await RedisConnection.connect(scenario.lab.redisEndpoint(port: scenario.primary.port), timeout: .seconds(5))
+            defer { old.close() }
+            guard case .replica(_, let masterPort, _, _) = try RedisRole(try await old.command(["ROLE"], timeout: .seconds(5))) else {
+                Issue.record("the old primary is not a replica")
+                return
+            }
+            #expect(masterPort == scenario.followerPorts[0])
+            await #expect(throws: RedisError.self) { try await old.command(["SET", "stray", "write"], timeout: .seconds(5)) }
+
+            let early = try await CLI.run(["retire", "--config", scenario.configPath])
+            #expect(early.status == 0 && early.stdout.contains("kept until"), "\(early.stdout)\(early.stderr)")
+            #expect(FreePort.accepts(scenario.primary.port))
+            let forced = try await CLI.run(["retire", "--config", scenario.configPath, "--now"], environment: scenario.environment)
+            #expect(forced.status == 0 && forced.stdout.contains("was shut down"), "\(forced.stdout)\(forced.stderr)")
+            #expect(!FreePort.accepts(scenario.primary.port), "the old primary still listens")
+            let records = try AuditLog.read(path: try scenario.config().auditLog)
+            #expect(records.contains { $0.step == "retire" && $0.outcome == "succeeded" })
+            #expect(AuditLog.verify(path: try scenario.config().auditLog).isIntact)
+            let report = await scenario.writer.stop()
+            #expect(try await scenario.missing(report.acknowledged).isEmpty)
+        }
+    }
+}

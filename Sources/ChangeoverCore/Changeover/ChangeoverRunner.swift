@@ -362,6 +362,10 @@ public struct ChangeoverRunner: Sendable {
                         try await prepared.engine.verify(&record.facts)
                     case .settle:
                         try await prepared.engine.settle(&record.facts)
+                        if record.facts["old.retired"] != "true" {
+                            let at = Date().addingTimeInterval(prepared.database.retireAfter.seconds)
+                            record.facts["old.retireAt"] = ISO8601DateFormatter().string(from: at)
+                        }
                         if let newPrimary {
                             try store.save(DatabaseState(
                                 database: database, image: prepared.toImage.name, primary: newPrimary.address,
@@ -429,6 +433,44 @@ public struct ChangeoverRunner: Sendable {
                     totalMilliseconds: (clock.now - began).milliseconds, facts: record.facts)
             }
         }
+    }
+
+    /// Retires the old primaries of finished changeovers whose grace period (`retireAfter`) is
+    /// over, or all of them with `force`. Each is audited; a database another controller works
+    /// on is skipped. Returns one line per changeover looked at.
+    public func retire(database: String? = nil, now: Date = Date(), force: Bool = false) async throws -> [String] {
+        var lines: [String] = []
+        let audit = try AuditLog(path: config.auditLog)
+        for var record in try store.changeovers() where record.machine.step == .done && record.facts["old.retired"] != "true" {
+            guard database == nil || record.database == database else { continue }
+            let due = record.facts["old.retireAt"].flatMap { ISO8601DateFormatter().date(from: $0) } ?? .distantPast
+            guard force || due <= now else {
+                lines.append("\(record.id): the old primary is kept until \(ISO8601DateFormatter().string(from: due))")
+                continue
+            }
+            let lock: DatabaseLock
+            do {
+                lock = try store.lock(database: record.database, changeover: record.id, actor: actor)
+            } catch let busy as DatabaseBusy {
+                lines.append("\(record.id): skipped, \(busy.description)")
+                continue
+            }
+            let prepared = try prepare(resuming: record)
+            do {
+                let done = try await prepared.engine.retireOldPrimary(&record.facts)
+                try audit.append(AuditEntry(changeover: record.id, database: record.database, step: "retire",
+                                            outcome: "succeeded", message: done), actor: actor, time: now)
+                lines.append("\(record.id): \(done)")
+            } catch {
+                try audit.append(AuditEntry(changeover: record.id, database: record.database, step: "retire",
+                                            outcome: "failed", message: Self.describe(error)), actor: actor, time: now)
+                lines.append("\(record.id): not retired: \(Self.describe(error))")
+            }
+            record.updatedAt = now
+            try store.save(record)
+            withExtendedLifetime(lock) {}
+        }
+        return lines
     }
 
     static func newPrimary(from facts: Facts) -> Endpoint? {

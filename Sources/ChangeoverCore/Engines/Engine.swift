@@ -32,6 +32,9 @@ public protocol Engine: Sendable {
     func demoteOldPrimary(_ facts: inout Facts) async throws
     func verify(_ facts: inout Facts) async throws
     func settle(_ facts: inout Facts) async throws
+    /// After the grace period (`retireAfter`): let the old primary go. Returns what was done.
+    /// Never retires a server that is a primary. Safe to call repeatedly.
+    func retireOldPrimary(_ facts: inout Facts) async throws -> String
     /// Restores the old primary and removes what provisioning made. Safe to call repeatedly.
     func rollBack(_ facts: inout Facts) async throws
 }

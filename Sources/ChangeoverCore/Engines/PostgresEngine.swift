@@ -379,6 +379,22 @@ public actor PostgresEngine: Engine {
         facts["slot.released"] = "true"
     }
 
+    /// The old primary is stopped; a node this controller made is removed, anything else is left
+    /// on disk for its owner.
+    public func retireOldPrimary(_ facts: inout Facts) async throws -> String {
+        let old = try oldPrimaryServer(facts)
+        guard !old.isRunning else { throw EngineError("the old primary is running again; it was not retired") }
+        let root = target.provisioner.root + "/"
+        if old.dataDirectory.hasPrefix(root) {
+            let node = URL(fileURLWithPath: old.dataDirectory).deletingLastPathComponent().path
+            try? FileManager.default.removeItem(atPath: node)
+            facts["old.retired"] = "true"
+            return "removed \(node), the stopped old primary's node"
+        }
+        facts["old.retired"] = "true"
+        return "the old primary stays stopped; its data directory \(old.dataDirectory) is left to its owner"
+    }
+
     // MARK: rollback
 
     public func rollBack(_ facts: inout Facts) async throws {

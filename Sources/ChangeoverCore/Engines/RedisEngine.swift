@@ -350,19 +350,27 @@ public actor RedisEngine: Engine {
         _ = try await follower.command(["CONFIG", "REWRITE"], timeout: policy.verifyTimeout)
         followerConnection?.close()
         followerConnection = nil
-        if setup.database.retireAfter == .zero {
-            // Already gone when a resumed changeover settles a second time.
-            if let primary = try? await primary() {
-                _ = try? await primary.command(["SHUTDOWN", "NOSAVE"], timeout: policy.fenceTimeout)
-            }
-            primaryConnection?.close()
-            primaryConnection = nil
-            facts["old.retired"] = "true"
-        } else {
-            facts["old.retireAfter.s"] = String(Int(setup.database.retireAfter.seconds))
+        primaryConnection?.close()
+        primaryConnection = nil
+        if setup.database.retireAfter == .zero { _ = try await retireOldPrimary(&facts) }
+    }
+
+    public func retireOldPrimary(_ facts: inout Facts) async throws -> String {
+        defer {
             primaryConnection?.close()
             primaryConnection = nil
         }
+        // Already gone (retired before, or shut down by its owner): nothing left to do.
+        guard let old = try? await primary() else {
+            facts["old.retired"] = "true"
+            return "\(primaryEndpoint) is already gone"
+        }
+        guard case .replica = try RedisRole(try await old.command(["ROLE"], timeout: policy.connectTimeout)) else {
+            throw EngineError("\(primaryEndpoint) is a primary again; it was not retired")
+        }
+        _ = try? await old.command(["SHUTDOWN", "NOSAVE"], timeout: policy.fenceTimeout)
+        facts["old.retired"] = "true"
+        return "\(primaryEndpoint), a replica of the new primary, was shut down"
     }
 
     // MARK: rollback
