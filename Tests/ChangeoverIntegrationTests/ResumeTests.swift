@@ -72,7 +72,7 @@ import Testing
 
             if let table = ProcessInfo.processInfo.environment["CHANGEOVER_FAULTS_TABLE"] {
                 let resumedAt = records.last { $0.outcome == "resumed" }?.facts["step"] ?? "?"
-                let row = "| \(boundary.engine.rawValue) | SIGKILL \(boundary.fault.replacingOccurrences(of: "kill-", with: "").replacingOccurrences(of: ":", with: " ")) | resumed in \(resumedAt) | completed | \(missing.count) | \(AuditLog.verify(path: auditPath).isIntact ? "verifies" : "BROKEN") |\n"
+                let row = "| \(boundary.engine.rawValue) | SIGKILL \(boundary.fault.replacingOccurrences(of: "kill-", with: "").replacingOccurrences(of: ":", with: " ")) | \(resumedAt) | completed | \(missing.count) | \(AuditLog.verify(path: auditPath).isIntact ? "verifies" : "BROKEN") |\n"
                 if let handle = FileHandle(forWritingAtPath: table) {
                     handle.seekToEndOfFile()
                     handle.write(Data(row.utf8))
