@@ -46,9 +46,9 @@ let package = Package(
             name: "ChangeoverBench",
             dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient"],
             swiftSettings: settings),
-        .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "ChangeoverLab"], swiftSettings: settings),
-        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"], swiftSettings: settings),
-        .testTarget(name: "ChangeoverCoreTests", dependencies: ["ChangeoverCore"], swiftSettings: settings),
+        .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "ChangeoverCore", "ChangeoverLab"], swiftSettings: settings),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "ChangeoverCore"], swiftSettings: settings),
+        .testTarget(name: "ChangeoverCoreTests", dependencies: ["ChangeoverCore", "ChangeoverLab"], swiftSettings: settings),
         .testTarget(
             name: "ChangeoverIntegrationTests",
             dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover"],

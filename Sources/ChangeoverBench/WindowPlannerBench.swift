@@ -1,18 +1,7 @@
 // The maintenance-window planner's benchmark: the next fitting window for a whole fleet.
 import ChangeoverCore
+import ChangeoverLab
 import Foundation
-
-/// SplitMix64: a small seeded generator, so every run sees the same fleet.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Times `WindowSchedule.nextFitting` over a deterministic fleet of `databaseCount` databases
 /// with 1–3 windows each in 20 zones, the fleet-wide holiday freeze and 1–2 freezes of their own.
@@ -26,7 +15,7 @@ func benchWindowPlanner(databaseCount: Int = 100_000) throws -> (build: Duration
     ]
     let zones = zoneNames.map { TimeZone(identifier: $0)! }
 
-    var random = SeededGenerator(state: 0x00C0_FFEE)
+    var random = PropertyGenerator(seed: 0x00C0_FFEE)
     let holidays = try FreezePeriod.parse("2026-12-20..2027-01-03", reason: "holidays")
     let base = Date(timeIntervalSince1970: 1_796_893_200)  // 2026-12-10T09:00:00Z
     let lengths: [Duration] = [.seconds(30 * 60), .seconds(3600), .seconds(2 * 3600), .seconds(4 * 3600)]

@@ -49,7 +49,9 @@ func benchChangeovers(_ engine: DatabaseConfig.EngineKind, via front: Front) asy
     var router: (yaml: String, environment: [String: String])?
     do {
         switch front {
-        case .direct: break
+        case .direct:
+            // The clients find the primary themselves (multi-host conninfo, ROLE): no router.
+            router = ("      kind: none", [:])
         case .pgbouncer:
             bouncer = try await LabPgBouncer.start(lab: scenario.lab, inFrontOf: scenario.primary, database: "bench")
             writer = AckedWriter(conninfo: bouncer!.clientConnInfo(lab: scenario.lab))

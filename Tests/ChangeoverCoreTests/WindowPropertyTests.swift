@@ -1,4 +1,5 @@
 @testable import ChangeoverCore
+import ChangeoverLab
 import Foundation
 import Testing
 

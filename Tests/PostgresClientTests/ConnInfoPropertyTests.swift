@@ -1,3 +1,4 @@
+import ChangeoverLab
 import Foundation
 import PostgresClient
 import Testing

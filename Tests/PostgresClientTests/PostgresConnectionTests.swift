@@ -149,14 +149,16 @@ struct PostgresConnectionTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for connection in connections {
                 group.addTask {
-                    _ = try await connection.query("SELECT pg_sleep(0.5)", timeout: .seconds(5))
+                    _ = try await connection.query("SELECT pg_sleep(1)", timeout: .seconds(10))
                 }
             }
             try await group.waitForAll()
         }
         let elapsed = ContinuousClock.now - started
-        #expect(elapsed >= .milliseconds(500))
-        #expect(elapsed < .milliseconds(1000))
+        // Run one after another they would take 6 s; the bound is loose because the whole
+        // suite shares 2 cores.
+        #expect(elapsed >= .milliseconds(1000))
+        #expect(elapsed < .milliseconds(4500))
     }
 
     @Test func simpleQueryReturnsOneResultPerStatement() async throws {

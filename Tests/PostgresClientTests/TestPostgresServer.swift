@@ -1,3 +1,4 @@
+import ChangeoverCore
 import Foundation
 import PostgresClient
 import Synchronization
@@ -103,13 +104,16 @@ final class TestPostgresServer: Sendable {
     }
 
     private func waitUntilReady() async throws -> PostgresConnection {
-        let deadline = ContinuousClock.now + .seconds(15)
+        // Generous: the whole suite starts many servers at once on 2 cores.
+        let deadline = ContinuousClock.now + .seconds(60)
         while true {
             do {
                 return try await PostgresConnection.connect(superuser, timeout: .seconds(1))
             } catch {
                 guard ContinuousClock.now < deadline, server.withLock({ $0?.isRunning == true }) else {
-                    throw SetupError("postgres did not start: \(error), see \(directory)/postgres.log")
+                    let log = (try? String(contentsOfFile: "\(directory)/postgres.log", encoding: .utf8)) ?? ""
+                    let last = log.split(separator: "\n").suffix(3).joined(separator: " | ")
+                    throw SetupError("postgres did not start: \(error); its log ends: \(last)")
                 }
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -132,24 +136,9 @@ final class TestPostgresServer: Sendable {
     }
 }
 
-/// A loopback port that was free a moment ago (bound to port 0 and read back).
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw SetupError("socket failed") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-        }
-    }
-    guard bound else { throw SetupError("bind failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
+/// A loopback port to listen on (see `FreePort.next`: outside the ephemeral range, never
+/// handed out twice in this process).
+func freePort() throws -> Int { FreePort.next() }
 
 struct SetupError: Error, CustomStringConvertible {
     var description: String

@@ -1,3 +1,4 @@
+import ChangeoverCore
 import Dispatch
 import Foundation
 import RedisClient
@@ -129,28 +130,9 @@ struct TestKitError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A loopback port nothing listens on right now: bind to port 0 and read the port back.
-func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw TestKitError("socket() failed") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-    }
-    guard bound == 0 else { throw TestKitError("bind() failed") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let named = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    guard named == 0 else { throw TestKitError("getsockname() failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
+/// A loopback port to listen on (see `FreePort.next`: outside the ephemeral range, never
+/// handed out twice in this process).
+func freeLoopbackPort() throws -> Int { FreePort.next() }
 
 /// Waits for `condition` with a deadline, polling; never a fixed sleep.
 func eventually(

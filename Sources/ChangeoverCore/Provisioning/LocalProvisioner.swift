@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Foundation
 import PostgresClient
+import Synchronization
 
 /// Makes followers as processes on this host from an image's bin directory: the embedded
 /// default, and what the tests use. Each changeover gets a node directory under `root`
@@ -117,21 +118,24 @@ public struct ProvisionError: Error, CustomStringConvertible, Sendable {
 
 /// Free loopback ports, found by binding to port 0.
 public enum FreePort {
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A port to listen on: below the kernel's ephemeral range (so no client connection of
+    /// this machine can be holding it), never handed out before by this process (so two
+    /// servers started at once do not race for it), and free to bind right now.
     public static func next(host: String = "127.0.0.1") -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        inet_pton(AF_INET, host, &address.sin_addr)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        let low = ephemeralRangeStart()
+        let candidates = max(1024, low - 12_000)..<max(2048, low - 1)
+        while true {
+            let port = Int.random(in: candidates)
+            let fresh = handedOut.withLock { ports in ports.insert(port).inserted }
+            if fresh && isFree(port, host: host) { return port }
         }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private static func ephemeralRangeStart() -> Int {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        return text.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
     }
 
     /// Whether something accepts TCP connections on `host:port` (a non-blocking connect, ≤ 100 ms).
