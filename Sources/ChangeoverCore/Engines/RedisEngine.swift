@@ -203,7 +203,7 @@ public actor RedisEngine: Engine {
         while true {
             guard node.isRunning else { throw EngineError("the follower stopped during catch-up") }
             let follower = try await follower(facts)
-            let mine = RedisInfo(parsing: try await follower.command(["INFO", "replication"], timeout: policy.connectTimeout).string ?? "")
+            let mine = RedisInfo(parsing: try await follower.command(["INFO"], timeout: policy.connectTimeout).string ?? "")
             let theirs = RedisInfo(parsing: try await primary.command(["INFO", "replication"], timeout: policy.connectTimeout).string ?? "")
             let now = clock.now
             let port = Int(facts["follower.port"] ?? "") ?? 0
@@ -214,6 +214,9 @@ public actor RedisEngine: Engine {
                 let read = mine.integer("master_sync_read_bytes") ?? 0
                 state = total > 0 ? "initial sync \(read / 1024) of \(total / 1024) kB (\(read * 100 / total)%)"
                     : "initial sync \(read / 1024) kB received"
+            } else if mine["loading"] == "1" {
+                heldSince = nil
+                state = "initial sync: loading the primary's data, \(mine["loading_loaded_perc"] ?? "?")%"
             } else if mine["master_link_status"] == "up", let entry, entry.state == "online",
                       let offset = mine.integer("slave_repl_offset"), let master = theirs.integer("master_repl_offset") {
                 let lag = max(0, master - offset)
