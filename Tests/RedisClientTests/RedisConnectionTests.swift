@@ -204,20 +204,24 @@ struct RedisConnectionTests {
             defer { connections.forEach { $0.close() } }
             let clock = ContinuousClock()
             let start = clock.now
-            let replies = try await withThrowingTaskGroup(of: RedisReply.self) { group in
-                for (index, connection) in connections.enumerated() {
+            let all = connections
+            async let replies = withThrowingTaskGroup(of: RedisReply.self) { group in
+                for (index, connection) in all.enumerated() {
                     group.addTask {
                         try await connection.command(["BLPOP", "empty:\(index)", "2"], timeout: .seconds(10))
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
-            let elapsed = clock.now - start
-            #expect(replies == Array(repeating: .null, count: 6))
-            // On the 2-thread cooperative pool they would take 6 s (three rounds of two); the
-            // margin above 2 s is wide because the whole suite shares 2 cores.
-            #expect(elapsed >= .milliseconds(1950))
-            #expect(elapsed < .milliseconds(5500))
+            // While the six calls wait, the cooperative pool must stay free: this task's own
+            // sleep resumes on it. Were the calls blocking its 2 threads, it could resume only
+            // after 2 s. (Their total time says nothing: a loaded machine stretches it.)
+            try await Task.sleep(for: .milliseconds(100))
+            let poolFreeAfter = clock.now - start
+            let answers = try await replies
+            #expect(answers == Array(repeating: .null, count: 6))
+            #expect(clock.now - start >= .milliseconds(1950))
+            #expect(poolFreeAfter < .milliseconds(1500), "the cooperative pool was blocked for \(poolFreeAfter)")
         }
     }
 
