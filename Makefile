@@ -26,9 +26,11 @@ demo: deps
 	$(SWIFT) build --product changeover
 	$$($(SWIFT) build --show-bin-path)/changeover demo
 
+# BENCH_ARGS: changeovers per row, --only ROW,…, --json FILE (see Sources/ChangeoverBench).
+BENCH_ARGS ?= 5 --json .build/bench.json
 bench: deps
 	$(SWIFT) build -c release --product changeover-bench
-	$$($(SWIFT) build -c release --show-bin-path)/changeover-bench 5
+	$$($(SWIFT) build -c release --show-bin-path)/changeover-bench $(BENCH_ARGS)
 
 # Kills the controller at every step boundary, resumes, and writes the README's table.
 faults-table: deps

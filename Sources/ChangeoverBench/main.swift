@@ -6,9 +6,37 @@ import ChangeoverLab
 import Foundation
 import RedisClient
 
-let count = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 5
+/// `changeover-bench [N] [--only ROW,ROW…] [--json FILE]`: N changeovers per row (default 5);
+/// `--only` picks rows by key (postgres-direct, postgres-pgbouncer, postgres-haproxy, redis-direct,
+/// redis-haproxy, redis-failover, basebackup, windows); `--json` also writes the table as JSON.
+struct Options {
+    var count = 5
+    var only: Set<String>?
+    var json: String?
 
-struct Row {
+    init(_ arguments: [String]) {
+        var rest = arguments[...]
+        while let argument = rest.popFirst() {
+            switch argument {
+            case "--only": only = Set((rest.popFirst() ?? "").split(separator: ",").map(String.init))
+            case "--json": json = rest.popFirst()
+            default:
+                guard let number = Int(argument), number > 0 else {
+                    FileHandle.standardError.write(Data("changeover-bench: unknown argument \(argument)\n".utf8))
+                    exit(2)
+                }
+                count = number
+            }
+        }
+    }
+
+    func wants(_ key: String) -> Bool { only?.contains(key) ?? true }
+}
+
+let options = Options(Array(CommandLine.arguments.dropFirst()))
+let count = options.count
+
+struct Row: Encodable {
     var engine: String
     var method: String
     var pauses: [Double] = []
@@ -84,6 +112,7 @@ func benchChangeovers(_ engine: DatabaseConfig.EngineKind, via front: Front) asy
             }
             let steps = summary.timings.filter { [.fence, .finalSync, .promote, .repoint].contains($0.step) }
                 .map { "\($0.step) \(String(format: "%.1f", $0.milliseconds))" }.joined(separator: ", ")
+                + ["stop.ms", "controldata.ms", "promote.ms"].compactMap { key in summary.facts[key].map { " \(key) \($0)" } }.joined()
             print(String(format: "%4d  %15.1f  %19.1f  %7.2f  ", index + 1, pause, summary.writePauseMilliseconds ?? .nan,
                          summary.totalMilliseconds / 1000) + summary.outcome.rawValue + "  " + steps)
         }
@@ -197,13 +226,12 @@ func waitUntilReplicaOnline(_ endpoint: RedisEndpoint) async throws {
 print("changeover benchmark on \(ProcessInfo.processInfo.activeProcessorCount) cores: the write pause is the longest gap")
 print("between two acknowledged writes of a writer that writes as fast as the server answers.")
 var rows: [Row] = []
-rows.append(try await benchChangeovers(.postgres, via: .direct))
-rows.append(try await benchChangeovers(.postgres, via: .pgbouncer))
-rows.append(try await benchChangeovers(.postgres, via: .haproxy))
-rows.append(try await benchChangeovers(.redis, via: .direct))
-rows.append(try await benchChangeovers(.redis, via: .haproxy))
-rows.append(try await benchRedisFailover())
-let backup = try await benchBaseBackup()
+for (engine, front) in [(DatabaseConfig.EngineKind.postgres, Front.direct), (.postgres, .pgbouncer), (.postgres, .haproxy),
+                        (.redis, .direct), (.redis, .haproxy)] where options.wants("\(engine.rawValue)-\(front.rawValue)") {
+    rows.append(try await benchChangeovers(engine, via: front))
+}
+if options.wants("redis-failover") { rows.append(try await benchRedisFailover()) }
+let backup = options.wants("basebackup") ? try await benchBaseBackup() : nil
 
 let header = ["engine", "method", "runs", "write pause p50", "p90", "max", "controller p50", "client errors", "lost writes", "total p50"]
 let table = rows.map { row in
@@ -221,11 +249,53 @@ print("|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separato
 for cells in table { print(line(cells)) }
 print()
 print("client errors: failed attempts while the primary moved (the writer retries them; they were never acknowledged).")
-print(String(format: "base backup throughput: changeover %.0f MB/s, plain pg_basebackup %.0f MB/s (%.0f%%)",
-             backup.changeover / 1e6, backup.plain / 1e6, backup.changeover / backup.plain * 100))
-let windows = try benchWindowPlanner()
-print(String(format: "maintenance windows: next fitting window for 100000 databases (mixed zones, freezes) in %.0f ms (fleet built in %.0f ms, %d found)",
-             windows.plan.milliseconds, windows.build.milliseconds, windows.found))
+if let backup {
+    print(String(format: "base backup throughput: changeover %.0f MB/s, plain pg_basebackup %.0f MB/s (%.0f%%)",
+                 backup.changeover / 1e6, backup.plain / 1e6, backup.changeover / backup.plain * 100))
+}
+let windows = options.wants("windows") ? try benchWindowPlanner() : nil
+if let windows {
+    print(String(format: "maintenance windows: next fitting window for 100000 databases (mixed zones, freezes) in %.0f ms (fleet built in %.0f ms, %d found)",
+                 windows.plan.milliseconds, windows.build.milliseconds, windows.found))
+}
+
+/// The table as JSON, for tracking figures across runs: milliseconds as numbers, null where
+/// nothing was measured.
+struct Report: Encodable {
+    struct Changeovers: Encodable {
+        var engine, method: String
+        var runs: Int
+        var pauseP50Ms, pauseP90Ms, pauseMaxMs, controllerPauseP50Ms, totalP50Seconds: Double?
+        var pausesMs: [Double]
+        var clientErrors, lostWrites, failures: Int
+    }
+    var date: String
+    var cores: Int
+    var changeoversPerRow: Int
+    var rows: [Changeovers]
+    var baseBackup: [String: Double]?
+    var windowPlannerMs: Double?
+}
+if let path = options.json {
+    func number(_ value: Double) -> Double? { value.isFinite ? (value * 10).rounded() / 10 : nil }
+    let report = Report(
+        date: ISO8601DateFormatter().string(from: Date()), cores: ProcessInfo.processInfo.activeProcessorCount,
+        changeoversPerRow: count,
+        rows: rows.map { row in
+            .init(engine: row.engine, method: row.method, runs: row.pauses.count,
+                  pauseP50Ms: number(percentile(row.pauses, 50)), pauseP90Ms: number(percentile(row.pauses, 90)),
+                  pauseMaxMs: number(row.pauses.max() ?? .nan), controllerPauseP50Ms: number(percentile(row.controllerPauses, 50)),
+                  totalP50Seconds: number(percentile(row.totals, 50)), pausesMs: row.pauses.compactMap(number),
+                  clientErrors: row.errors, lostWrites: row.lost, failures: row.failures)
+        },
+        baseBackup: backup.map { ["changeoverMBps": $0.changeover / 1e6, "plainMBps": $0.plain / 1e6,
+                                  "ratio": $0.changeover / $0.plain] },
+        windowPlannerMs: windows.map { $0.plan.milliseconds })
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(report).write(to: URL(fileURLWithPath: path))
+    print("wrote \(path)")
+}
 let failed = rows.reduce(0) { $0 + $1.failures }
 let lost = rows.reduce(0) { $0 + max($1.lost, 0) }
 exit(failed == 0 && lost == 0 ? 0 : 1)
