@@ -41,7 +41,9 @@ struct RunCommand: AsyncParsableCommand {
                     + (kind == .preflight ? "nothing was touched" : "rolled back, \(summary.oldPrimary) is still the primary"))
             case .failed:
                 throw Failure(.failed, "\(summary.failedStep.map { "\($0) failed: " } ?? "")\(summary.failure ?? "failed"); "
-                    + "changeover \(summary.id) needs an operator")
+                    + (summary.rollbackUnfinished
+                        ? "run `changeover abort \(summary.id)` once the old primary is reachable to finish the rollback"
+                        : "changeover \(summary.id) needs an operator"))
             }
     }
 
@@ -58,6 +60,8 @@ struct RunCommand: AsyncParsableCommand {
             for check in checks { write("    \(check.passed ? "ok  " : "FAIL") \(check.name): \(check.detail)") }
         case .progress(let text):
             write("    \(text)")
+        case .retry(let note):
+            write("    retrying \(note)")
         case .stepFinished(let step, let ms, let error):
             write(error.map { "  \(step) failed after \(Output.ms(ms)): \($0)" } ?? "  \(step) done in \(Output.ms(ms))")
         }
@@ -72,7 +76,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         Output.line(row("step", "duration", "outcome"))
         for timing in summary.timings {
-            Output.line(row(timing.step.rawValue, Output.ms(timing.milliseconds), timing.outcome))
+            Output.line(row(timing.step.rawValue, Output.ms(timing.milliseconds),
+                            timing.outcome + (timing.retries.map { " after \($0) retr\($0 == 1 ? "y" : "ies")" } ?? "")))
         }
         Output.line("  total        \(Output.ms(summary.totalMilliseconds))")
         if let position = summary.finalPosition { Output.line("  final pos.   \(position)") }

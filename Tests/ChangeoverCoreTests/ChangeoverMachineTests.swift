@@ -105,14 +105,38 @@ import Testing
         #expect(try rolling.handle(.resumed(promoted: false)) == .rollBack(failedStep: .catchUp, reason: "timeout"))
     }
 
+    /// A rollback that could not finish (the old primary unreachable) ends the changeover as
+    /// failed but not closed: abort or resume tries the rollback again, and only its success
+    /// makes the changeover aborted. A failure past the promotion stays closed to both.
+    @Test func anUnfinishedRollbackCanBeTriedAgain() throws {
+        var machine = ChangeoverMachine(step: .catchUp)
+        #expect(try machine.handle(.stepFailed("primary unreachable")) == .rollBack(failedStep: .catchUp, reason: "primary unreachable"))
+        #expect(try machine.handle(.stepFailed("cannot drop the slot")) == .finish(.failed))
+        #expect(machine.step == .failed && machine.rollbackUnfinished == true && machine.canContinue)
+        #expect(machine.failure == "primary unreachable; rollback failed: cannot drop the slot")
+        #expect(try machine.handle(.abortRequested("again")) == .rollBack(failedStep: .catchUp, reason: machine.failure!))
+        #expect(try machine.handle(.stepFailed("still unreachable")) == .finish(.failed))
+        #expect(machine.failure == "primary unreachable; rollback failed: still unreachable", "reasons do not pile up")
+        #expect(try machine.handle(.resumed(promoted: false)) == .rollBack(failedStep: .catchUp, reason: machine.failure!))
+        #expect(try machine.handle(.stepSucceeded) == .finish(.aborted))
+        #expect(machine.step == .aborted && machine.rollbackUnfinished == nil && !machine.canContinue)
+
+        var past = ChangeoverMachine(step: .verify)
+        #expect(try past.handle(.stepFailed("no write")) == .finish(.failed))
+        #expect(!past.canContinue)
+        #expect(throws: ChangeoverMachine.IllegalTransition.self) { try past.handle(.abortRequested("no")) }
+        #expect(try past.handle(.resumed(promoted: true)) == .finish(.failed))
+    }
+
     /// Walks the table: every listed transition is taken by some input, and every input the
     /// machine accepts moves along a listed transition.
     @Test func transitionTableAndMachineAgree() throws {
         var taken = Set<String>()
         for step in ChangeoverStep.allCases {
-            for event in [ChangeoverMachine.Event.begin, .stepSucceeded, .stepFailed("x"), .abortRequested("x"),
-                          .resumed(promoted: false), .resumed(promoted: true), .promotionNotRequested("x")] {
-                var machine = ChangeoverMachine(step: step)
+            let events: [ChangeoverMachine.Event] = [.begin, .stepSucceeded, .stepFailed("x"), .abortRequested("x"),
+                                                      .resumed(promoted: false), .resumed(promoted: true), .promotionNotRequested("x")]
+            for (event, unfinished) in events.flatMap({ event in [(event, nil), (event, true)] as [(ChangeoverMachine.Event, Bool?)] }) {
+                var machine = ChangeoverMachine(step: step, rollbackUnfinished: unfinished)
                 guard (try? machine.handle(event)) != nil, machine.step != step else { continue }
                 let trigger: Transition.Trigger = switch event {
                 case .stepFailed, .promotionNotRequested: .failure

@@ -5,12 +5,20 @@ public struct ChangeoverMachine: Sendable, Codable, Equatable {
     /// The step that failed and why, once something failed.
     public private(set) var failedStep: ChangeoverStep?
     public private(set) var failure: String?
+    /// Failed because the rollback could not finish (the old primary unreachable, say): `abort`
+    /// or `resume` tries the rollback again. Absent in records written before it existed.
+    public private(set) var rollbackUnfinished: Bool?
 
-    public init(step: ChangeoverStep = .pending, failedStep: ChangeoverStep? = nil, failure: String? = nil) {
+    public init(step: ChangeoverStep = .pending, failedStep: ChangeoverStep? = nil, failure: String? = nil,
+                rollbackUnfinished: Bool? = nil) {
         self.step = step
         self.failedStep = failedStep
         self.failure = failure
+        self.rollbackUnfinished = rollbackUnfinished
     }
+
+    /// Whether `abort` or `resume` can still do something: not ended, or a rollback to finish.
+    public var canContinue: Bool { !step.isTerminal || rollbackUnfinished == true }
 
     public enum Event: Sendable, Equatable {
         case begin
@@ -48,12 +56,22 @@ public struct ChangeoverMachine: Sendable, Codable, Equatable {
             try move(to: .preflight, on: .success)
             return .perform(.preflight)
         case (.rollback, .stepSucceeded):
+            rollbackUnfinished = nil
             try move(to: .aborted, on: .success)
             return .finish(.aborted)
         case (.rollback, .stepFailed(let reason)):
-            failure = "\(failure ?? ""); rollback failed: \(reason)"
+            let before = failure.map { $0.components(separatedBy: "; rollback failed: ").first ?? $0 } ?? ""
+            failure = "\(before); rollback failed: \(reason)"
+            rollbackUnfinished = true
             try move(to: .failed, on: .failure)
             return .finish(.failed)
+        case (.failed, .abortRequested), (.failed, .resumed):
+            guard rollbackUnfinished == true else {
+                if case .resumed = event { return .finish(.failed) }
+                throw IllegalTransition(from: step, event: String(describing: event))
+            }
+            try move(to: .rollback, on: { if case .resumed = event { return .resume } else { return .abort } }())
+            return .rollBack(failedStep: failedStep ?? .rollback, reason: failure ?? "an unfinished rollback")
         case (let current, .stepSucceeded) where ChangeoverStep.forward.contains(current):
             let index = ChangeoverStep.forward.firstIndex(of: current)!
             let next = index + 1 < ChangeoverStep.forward.count ? ChangeoverStep.forward[index + 1] : .done
@@ -150,7 +168,9 @@ extension ChangeoverMachine {
         .init(from: .settle, to: .done, trigger: .success, note: "slot released, old primary kept stopped"),
         .init(from: .settle, to: .failed, trigger: .failure, note: "the new primary serves; cleanup needs an operator"),
         .init(from: .rollback, to: .aborted, trigger: .success, note: "the old primary serves, the follower and slot are gone"),
-        .init(from: .rollback, to: .failed, trigger: .failure, note: "the rollback could not finish"),
+        .init(from: .rollback, to: .failed, trigger: .failure, note: "the rollback could not finish (the old primary unreachable): abort or resume tries it again"),
+        .init(from: .failed, to: .rollback, trigger: .abort, note: "the operator aborted again: finish the rollback that could not finish"),
+        .init(from: .failed, to: .rollback, trigger: .resume, note: "resumed after a rollback that could not finish: finish it"),
         .init(from: .pending, to: .aborted, trigger: .abort, note: "the operator aborted before anything ran"),
         .init(from: .preflight, to: .aborted, trigger: .abort, note: "the operator aborted; preflight touches nothing"),
         .init(from: .provision, to: .rollback, trigger: .abort, note: "the operator aborted: remove the follower and the slot"),

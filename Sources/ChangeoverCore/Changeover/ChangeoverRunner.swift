@@ -9,6 +9,8 @@ public enum ChangeoverEvent: Sendable {
     case stepStarted(ChangeoverStep)
     case checks([PreflightCheck])
     case progress(String)
+    /// A remote call failed transiently and will be tried again.
+    case retry(RetryNote)
     case stepFinished(ChangeoverStep, milliseconds: Double, error: String?)
 }
 
@@ -74,6 +76,8 @@ public struct ChangeoverSummary: Sendable, Codable {
     public var outcome: ChangeoverMachine.Outcome
     public var failedStep: ChangeoverStep?
     public var failure: String?
+    /// The changeover failed because its rollback could not finish: `abort` tries it again.
+    public var rollbackUnfinished: Bool
     public var timings: [ChangeoverRecord.StepTiming]
     /// The old primary's last position the follower had to reach: an LSN, a replication offset.
     public var finalPosition: String?
@@ -136,6 +140,7 @@ public struct ChangeoverRunner: Sendable {
         var oldEndpoint: Endpoint
         var engine: any Engine
         var router: any Router
+        var retries: Retrier
         var resumed = false
     }
 
@@ -151,10 +156,16 @@ public struct ChangeoverRunner: Sendable {
         if let recordedPrimary { database.primary = try DatabasePrimary.parse(recordedPrimary, engine: database.engine) }
         let fromImage = try config.image(database.image)
         let events = self.events
-        let setup = EngineSetup(
+        let store = self.store
+        let retries = Retrier { note in
+            store.saveRetry(note, of: id)
+            events(.retry(note))
+        }
+        var setup = EngineSetup(
             changeover: id, database: database, fromImage: fromImage, toImage: toImage,
             provisioner: LocalProvisioner(root: config.provisioner.root, runAs: config.provisioner.runAs),
             stateDirectory: config.stateDirectory, environment: environment, logger: logger, progress: ProgressWriter(store: store, changeover: id, events: events).callAsFunction)
+        setup.retries = retries
         let engine: any Engine = switch database.engine {
         case .postgres: try PostgresEngine(setup)
         case .redis: try RedisEngine(setup)
@@ -173,7 +184,7 @@ public struct ChangeoverRunner: Sendable {
                           server: database.router.server ?? "", timeout: database.router.timeout)
         }
         return Prepared(id: id, database: database, fromImage: fromImage, toImage: toImage,
-                        oldEndpoint: engine.currentPrimary, engine: engine, router: router)
+                        oldEndpoint: engine.currentPrimary, engine: engine, router: router, retries: retries)
     }
 
     public static func newID(database: String, at time: Date = Date()) -> String {
@@ -240,7 +251,7 @@ public struct ChangeoverRunner: Sendable {
         var record = try storedChangeover(id)
         let lock = try store.lock(database: record.database, changeover: id, actor: actor)
         let step = record.machine.step
-        guard !step.isTerminal else {
+        guard record.machine.canContinue else {
             throw ChangeoverRefused(description: "changeover \(id) already ended (\(step)); there is nothing to abort")
         }
         let prepared = try prepare(resuming: record)
@@ -314,6 +325,7 @@ public struct ChangeoverRunner: Sendable {
             switch action {
             case .perform(let step):
                 try persist(sync: !inPause.contains(step))
+                _ = prepared.retries.takeCount()
                 log(step.rawValue, "started")
                 try flush(sync: !inPause.contains(step))
                 fault.strike(before: step)
@@ -380,10 +392,13 @@ public struct ChangeoverRunner: Sendable {
                 }
                 fault.strike(after: step)
                 let elapsed = (clock.now - stepBegan).milliseconds
-                record.timings.append(.init(step: step, milliseconds: elapsed, outcome: failure == nil ? "succeeded" : "failed"))
+                let retried = prepared.retries.takeCount()
+                record.timings.append(.init(step: step, milliseconds: elapsed, outcome: failure == nil ? "succeeded" : "failed",
+                                            retries: retried > 0 ? retried : nil))
                 events(.stepFinished(step, milliseconds: elapsed, error: failure))
-                let learned = record.facts.filter { factsBefore[$0.key] != $0.value }
+                var learned = record.facts.filter { factsBefore[$0.key] != $0.value }
                     .merging(["ms": String(format: "%.1f", elapsed)]) { a, _ in a }
+                if retried > 0 { learned["retries"] = String(retried) }
                 log(step.rawValue, failure == nil ? "succeeded" : "failed", failure, learned)
                 action = try record.machine.handle(failure.map { untouched ? .promotionNotRequested($0) : .stepFailed($0) } ?? .stepSucceeded)
 
@@ -394,6 +409,7 @@ public struct ChangeoverRunner: Sendable {
                 fault.strike(before: .rollback)
                 events(.stepStarted(.rollback))
                 let stepBegan = clock.now
+                _ = prepared.retries.takeCount()
                 var failure: String?
                 do {
                     try await prepared.engine.rollBack(&record.facts)
@@ -408,10 +424,13 @@ public struct ChangeoverRunner: Sendable {
                 }
                 fault.strike(after: .rollback)
                 let elapsed = (clock.now - stepBegan).milliseconds
-                record.timings.append(.init(step: .rollback, milliseconds: elapsed, outcome: failure == nil ? "succeeded" : "failed"))
+                let retried = prepared.retries.takeCount()
+                record.timings.append(.init(step: .rollback, milliseconds: elapsed, outcome: failure == nil ? "succeeded" : "failed",
+                                            retries: retried > 0 ? retried : nil))
                 events(.stepFinished(.rollback, milliseconds: elapsed, error: failure))
-                log("rollback", failure == nil ? "succeeded" : "failed", failure,
-                        ["ms": String(format: "%.1f", elapsed), "old.restarted": record.facts["old.restarted"] ?? "false"])
+                var rollbackFacts = ["ms": String(format: "%.1f", elapsed), "old.restarted": record.facts["old.restarted"] ?? "false"]
+                if retried > 0 { rollbackFacts["retries"] = String(retried) }
+                log("rollback", failure == nil ? "succeeded" : "failed", failure, rollbackFacts)
                 action = try record.machine.handle(failure.map { .stepFailed($0) } ?? .stepSucceeded)
 
             case .finish(let outcome):
@@ -428,6 +447,7 @@ public struct ChangeoverRunner: Sendable {
                 return ChangeoverSummary(
                     id: id, database: database, fromImage: prepared.fromImage.name, toImage: prepared.toImage.name,
                     outcome: outcome, failedStep: record.machine.failedStep, failure: record.machine.failure,
+                    rollbackUnfinished: record.machine.rollbackUnfinished == true,
                     timings: record.timings, finalPosition: record.facts["final.position"], writePauseMilliseconds: pauseMilliseconds,
                     newPrimary: outcome == .completed ? newPrimary : nil, oldPrimary: prepared.oldEndpoint,
                     totalMilliseconds: (clock.now - began).milliseconds, facts: record.facts)

@@ -52,6 +52,8 @@ public struct EngineSetup: Sendable {
     public var environment: [String: String]
     public var logger: Logger
     public var progress: @Sendable (String) -> Void
+    /// Retries the engine's remote calls and reports each retry.
+    public var retries: Retrier = Retrier()
 
     /// The database's password, read now.
     public func password() throws(ConfigError) -> String? {

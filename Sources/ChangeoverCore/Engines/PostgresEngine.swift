@@ -25,15 +25,17 @@ public actor PostgresEngine: Engine {
     public let target: Target
     private let logger: Logger
     private let progress: @Sendable (String) -> Void
+    private let retries: Retrier
     private var primaryConnection: PostgresConnection?
     private var followerConnection: PostgresConnection?
     private var catchUp: CatchUpPolicy { target.database.catchUp }
     private var policy: SwitchoverPolicy { target.database.switchover }
 
-    public init(target: Target, logger: Logger, progress: @escaping @Sendable (String) -> Void) {
+    public init(target: Target, logger: Logger, progress: @escaping @Sendable (String) -> Void, retries: Retrier = Retrier()) {
         self.target = target
         self.logger = logger
         self.progress = progress
+        self.retries = retries
     }
 
     /// Reads the secrets and builds the conninfos the controller uses (with connect_timeout,
@@ -51,7 +53,7 @@ public actor PostgresEngine: Engine {
         self.init(target: Target(changeover: setup.changeover, database: setup.database, primary: primary,
                                  replication: replication, fromImage: setup.fromImage, toImage: setup.toImage,
                                  provisioner: setup.provisioner, stateDirectory: setup.stateDirectory),
-                  logger: setup.logger, progress: setup.progress)
+                  logger: setup.logger, progress: setup.progress, retries: setup.retries)
     }
 
     nonisolated public var currentPrimary: Endpoint { target.database.primary.endpoint }
@@ -190,24 +192,22 @@ public actor PostgresEngine: Engine {
             facts["follower.pid"] = String(pidFile.pid)
             facts["slot"] = slotName
             if facts["old.dataDirectory"] == nil {
-                let result = try await primary().query("SELECT current_setting('data_directory')", timeout: policy.connectTimeout)
-                facts["old.dataDirectory"] = result.scalar
+                facts["old.dataDirectory"] = try await primaryDataDirectory()
             }
             return
         }
         // A base backup of a controller that was killed may still be writing into the node.
         Subprocess.killProcesses(commandLineContaining: "--pgdata=\(target.provisioner.nodeDirectory(for: target.changeover))/")
-        let primary = try await primary()
         if facts["old.dataDirectory"] == nil {
-            let result = try await primary.query("SELECT current_setting('data_directory')", timeout: policy.connectTimeout)
-            guard let directory = result.scalar else { throw EngineError("the primary did not report its data directory") }
-            facts["old.dataDirectory"] = directory
+            facts["old.dataDirectory"] = try await primaryDataDirectory()
         }
-        let exists = try await primary.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [slotName],
-                                             timeout: policy.connectTimeout)
-        if exists.rows.isEmpty {
-            _ = try await primary.query("SELECT pg_create_physical_replication_slot($1, true)", [slotName],
-                                        timeout: policy.connectTimeout)
+        let slot = slotName, timeout = policy.connectTimeout
+        try await onPrimary("reserve the slot \(slot) on the primary") { primary in
+            let exists = try await primary.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [slot],
+                                                 timeout: timeout)
+            if exists.rows.isEmpty {
+                _ = try await primary.query("SELECT pg_create_physical_replication_slot($1, true)", [slot], timeout: timeout)
+            }
         }
         facts["slot"] = slotName
         let node = try await target.provisioner.createPostgresFollower(
@@ -222,7 +222,6 @@ public actor PostgresEngine: Engine {
     }
 
     public func catchUp(_ facts: inout Facts) async throws {
-        let primary = try await primary()
         let follower = try followerServer(facts)
         let clock = ContinuousClock()
         let deadline = clock.now + catchUp.timeout
@@ -231,11 +230,14 @@ public actor PostgresEngine: Engine {
         var lastLag = "unknown"
         while true {
             guard follower.isRunning else { throw EngineError("the follower stopped during catch-up") }
-            let result = try await primary.query("""
-                SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint::text,
-                       COALESCE(extract(epoch FROM replay_lag), 0)::float8::text, state
-                FROM pg_stat_replication WHERE application_name = $1
-                """, [slotName], timeout: policy.connectTimeout)
+            let slot = slotName, timeout = policy.connectTimeout
+            let result = try await onPrimary("read the follower's lag on the primary", policy: .untilDeadline, until: deadline) {
+                try await $0.query("""
+                    SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint::text,
+                           COALESCE(extract(epoch FROM replay_lag), 0)::float8::text, state
+                    FROM pg_stat_replication WHERE application_name = $1
+                    """, [slot], timeout: timeout)
+            }
             let now = clock.now
             if let row = result.rows.first, row[2] == "streaming",
                let bytes = Int64(row[0] ?? ""), let seconds = Double(row[1] ?? "") {
@@ -265,12 +267,12 @@ public actor PostgresEngine: Engine {
     // MARK: the switchover
 
     public func prepareFence(_ facts: inout Facts) async throws {
-        _ = try await follower(facts)  // connected now, not inside the pause
+        try await onFollower(facts, "connect to the follower") { _ in }  // connected now, not inside the pause
         guard try oldPrimaryServer(facts).isRunning else { return }  // fenced before an interruption
-        let primary = try await primary()
         let clock = ContinuousClock()
         let started = clock.now
-        _ = try await primary.query("CHECKPOINT", timeout: policy.fenceTimeout)
+        let timeout = policy.fenceTimeout
+        _ = try await onPrimary("CHECKPOINT on the primary") { try await $0.query("CHECKPOINT", timeout: timeout) }
         facts["checkpoint.ms"] = String(format: "%.1f", (clock.now - started).milliseconds)
     }
 
@@ -294,13 +296,15 @@ public actor PostgresEngine: Engine {
 
     public func finalSync(_ facts: inout Facts) async throws {
         guard let lsn = facts["finalLSN"] else { throw EngineError("no final LSN was recorded by the fence") }
-        let follower = try await follower(facts)
         let clock = ContinuousClock()
         let deadline = clock.now + policy.replayTimeout
+        let timeout = policy.replayTimeout
         while true {
-            let result = try await follower.query(
-                "SELECT (pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::pg_lsn) > 0)::text, pg_last_wal_replay_lsn()::text",
-                [lsn], timeout: policy.replayTimeout)
+            let result = try await onFollower(facts, "read the follower's replay position", policy: .inPause, until: deadline) {
+                try await $0.query(
+                    "SELECT (pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::pg_lsn) > 0)::text, pg_last_wal_replay_lsn()::text",
+                    [lsn], timeout: timeout)
+            }
             if result.scalar == "true" {
                 facts["follower.replayLSN"] = result.rows.first?[1] ?? ""
                 return
@@ -316,15 +320,20 @@ public actor PostgresEngine: Engine {
         guard try followerServer(facts).isRunning else {
             throw PromotionNotRequested("the follower stopped before it could be promoted")
         }
-        let follower = try await follower(facts)
         let clock = ContinuousClock()
         let started = clock.now
-        if try await follower.query("SELECT pg_is_in_recovery()::text", timeout: policy.promoteTimeout).scalar == "true" {
-            _ = try await follower.query("SELECT pg_promote(false)", timeout: policy.promoteTimeout)
-        }
+        let timeout = policy.promoteTimeout
         let deadline = clock.now + policy.promoteTimeout
+        // Asking twice is harmless: a follower still in recovery just gets the signal again.
+        try await onFollower(facts, "ask the follower to promote", policy: .inPause, until: deadline) { follower in
+            if try await follower.query("SELECT pg_is_in_recovery()::text", timeout: timeout).scalar == "true" {
+                _ = try await follower.query("SELECT pg_promote(false)", timeout: timeout)
+            }
+        }
         while true {
-            let result = try await follower.query("SELECT pg_is_in_recovery()::text", timeout: policy.promoteTimeout)
+            let result = try await onFollower(facts, "check the follower left recovery", policy: .inPause, until: deadline) {
+                try await $0.query("SELECT pg_is_in_recovery()::text", timeout: timeout)
+            }
             if result.scalar == "false" {
                 facts["promote.ms"] = String(format: "%.1f", (clock.now - started).milliseconds)
                 break
@@ -353,10 +362,12 @@ public actor PostgresEngine: Engine {
 
     public func verify(_ facts: inout Facts) async throws {
         let info = try newPrimaryConnInfo(facts)
-        let connection = try await PostgresConnection.connect(info, timeout: policy.verifyTimeout)
-        defer { connection.close() }
-        let result = try await connection.query("SELECT pg_is_in_recovery()::text, txid_current()::text",
-                                                timeout: policy.verifyTimeout)
+        let timeout = policy.verifyTimeout
+        let result = try await retries.run("write on the new primary") {
+            let connection = try await PostgresConnection.connect(info, timeout: timeout)
+            defer { connection.close() }
+            return try await connection.query("SELECT pg_is_in_recovery()::text, txid_current()::text", timeout: timeout)
+        }
         guard result.rows.first?[0] == "false", let xid = result.rows.first?[1] else {
             throw EngineError("the new primary is still in recovery")
         }
@@ -422,11 +433,14 @@ public actor PostgresEngine: Engine {
             }
             facts["old.restarted"] = "true"
         }
-        let primary = try await primary()
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(30)
         while true {
-            let error = await dropSlot(on: primary)
+            let error = try await onPrimary("drop the slot \(slotName) on the primary") { primary in
+                let error = await self.dropSlot(on: primary)
+                if let error, Retrier.isTransient(error) { throw error }
+                return error
+            }
             guard let error else { break }
             // 55006: the walsender of the stopped follower has not exited yet.
             guard error.sqlState == "55006", clock.now < deadline else { throw error }
@@ -455,6 +469,51 @@ public actor PostgresEngine: Engine {
         } catch {
             return error
         }
+    }
+
+    private func primaryDataDirectory() async throws -> String {
+        let timeout = policy.connectTimeout
+        let result = try await onPrimary("read the primary's data directory") {
+            try await $0.query("SELECT current_setting('data_directory')", timeout: timeout)
+        }
+        guard let directory = result.scalar else { throw EngineError("the primary did not report its data directory") }
+        return directory
+    }
+
+    /// `body` on the primary's connection; after a transient failure the connection is dropped
+    /// and `body` tried again on a new one, as `policy` allows.
+    private func onPrimary<T>(_ call: String, policy retry: RetryPolicy = .standard, until deadline: ContinuousClock.Instant? = nil,
+                              _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await retries.run(call, policy: retry, until: deadline) {
+            do {
+                return try await body(try await primary())
+            } catch {
+                if Retrier.isTransient(error) { dropPrimaryConnection() }
+                throw error
+            }
+        }
+    }
+
+    /// `body` on the follower's connection, retried like `onPrimary`.
+    private func onFollower<T>(_ facts: Facts, _ call: String, policy retry: RetryPolicy = .standard,
+                               until deadline: ContinuousClock.Instant? = nil,
+                               _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await retries.run(call, policy: retry, until: deadline) {
+            do {
+                return try await body(try await follower(facts))
+            } catch {
+                if Retrier.isTransient(error) {
+                    followerConnection?.close()
+                    followerConnection = nil
+                }
+                throw error
+            }
+        }
+    }
+
+    private func dropPrimaryConnection() {
+        primaryConnection?.close()
+        primaryConnection = nil
     }
 
     private func primary() async throws -> PostgresConnection {

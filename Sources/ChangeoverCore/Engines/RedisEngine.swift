@@ -19,6 +19,7 @@ public actor RedisEngine: Engine {
     private var catchUp: CatchUpPolicy { setup.database.catchUp }
     private var policy: SwitchoverPolicy { setup.database.switchover }
     private var progress: @Sendable (String) -> Void { setup.progress }
+    private var retries: Retrier { setup.retries }
 
     /// Configuration carried from the primary to the follower.
     static let carriedSettings = [
@@ -158,7 +159,7 @@ public actor RedisEngine: Engine {
             return
         }
         try? await node.stop(timeout: policy.fenceTimeout, signal: SIGKILL)
-        let primary = try await primary()
+        let primary = try await onPrimary("connect to the primary") { $0 }
         var settings: [(String, String)] = []
         for key in Self.carriedSettings {
             if let value = try? await configValue(primary, key) {
@@ -193,7 +194,6 @@ public actor RedisEngine: Engine {
     }
 
     public func catchUp(_ facts: inout Facts) async throws {
-        let primary = try await primary()
         let clock = ContinuousClock()
         let deadline = clock.now + catchUp.timeout
         var heldSince: ContinuousClock.Instant?
@@ -202,9 +202,15 @@ public actor RedisEngine: Engine {
         var reportedKind = ""
         while true {
             guard node.isRunning else { throw EngineError("the follower stopped during catch-up") }
-            let follower = try await follower(facts)
-            let mine = RedisInfo(parsing: try await follower.command(["INFO"], timeout: policy.connectTimeout).string ?? "")
-            let theirs = RedisInfo(parsing: try await primary.command(["INFO", "replication"], timeout: policy.connectTimeout).string ?? "")
+            let timeout = policy.connectTimeout
+            let mine = RedisInfo(parsing: try await onFollower(facts, "read the follower's replication state", policy: .untilDeadline,
+                                                               until: deadline) {
+                try await $0.command(["INFO"], timeout: timeout).string ?? ""
+            })
+            let theirs = RedisInfo(parsing: try await onPrimary("read the primary's replication state", policy: .untilDeadline,
+                                                                until: deadline) {
+                try await $0.command(["INFO", "replication"], timeout: timeout).string ?? ""
+            })
             let now = clock.now
             let port = Int(facts["follower.port"] ?? "") ?? 0
             let entry = theirs.replicas.first { $0.port == port }
@@ -248,8 +254,8 @@ public actor RedisEngine: Engine {
     // MARK: the switchover
 
     public func prepareFence(_ facts: inout Facts) async throws {
-        _ = try await primary()
-        _ = try await follower(facts)
+        _ = try await onPrimary("connect to the primary") { $0 }
+        _ = try await onFollower(facts, "connect to the follower") { $0 }
     }
 
     /// How long the pause may last: if the controller dies mid-switchover, the old primary
@@ -259,12 +265,16 @@ public actor RedisEngine: Engine {
     }
 
     public func fence(_ facts: inout Facts) async throws {
-        let primary = try await primary()
-        let pausedAt = Date()
-        _ = try await primary.command(["CLIENT", "PAUSE", String(pauseMilliseconds), "WRITE"], timeout: policy.fenceTimeout)
+        let timeout = policy.fenceTimeout, pause = pauseMilliseconds
+        // Pausing again only moves the pause's end; the offset is read under the pause.
+        let (pausedAt, text) = try await onPrimary("pause the primary's writes", policy: .inPause) { primary in
+            let pausedAt = Date()
+            _ = try await primary.command(["CLIENT", "PAUSE", String(pause), "WRITE"], timeout: timeout)
+            return (pausedAt, try await primary.command(["INFO", "replication"], timeout: timeout).string ?? "")
+        }
         facts["paused"] = "true"
         facts["pausedUntil"] = String(Int64((pausedAt.timeIntervalSince1970 * 1000).rounded()) + Int64(pauseMilliseconds))
-        let info = RedisInfo(parsing: try await primary.command(["INFO", "replication"], timeout: policy.fenceTimeout).string ?? "")
+        let info = RedisInfo(parsing: text)
         guard let offset = info.integer("master_repl_offset") else {
             throw EngineError("the primary did not report master_repl_offset")
         }
@@ -274,11 +284,13 @@ public actor RedisEngine: Engine {
 
     public func finalSync(_ facts: inout Facts) async throws {
         guard let final = facts["finalOffset"].flatMap(Int64.init) else { throw EngineError("no final offset was recorded by the fence") }
-        let follower = try await follower(facts)
         let clock = ContinuousClock()
         let deadline = clock.now + policy.replayTimeout
+        let timeout = policy.replayTimeout
         while true {
-            let role = try RedisRole(try await follower.command(["ROLE"], timeout: policy.replayTimeout))
+            let role = try RedisRole(try await onFollower(facts, "read the follower's offset", policy: .inPause, until: deadline) {
+                try await $0.command(["ROLE"], timeout: timeout)
+            })
             guard case .replica(_, _, let state, let offset) = role else {
                 throw EngineError("the follower is no longer a replica")
             }
@@ -301,9 +313,11 @@ public actor RedisEngine: Engine {
 
     public func promote(_ facts: inout Facts) async throws -> Endpoint {
         guard node.isRunning else { throw PromotionNotRequested("the follower stopped before it could be promoted") }
-        let follower = try await follower(facts)
-        _ = try await follower.command(["REPLICAOF", "NO", "ONE"], timeout: policy.promoteTimeout)
-        let role = try RedisRole(try await follower.command(["ROLE"], timeout: policy.promoteTimeout))
+        let timeout = policy.promoteTimeout
+        let role = try RedisRole(try await onFollower(facts, "promote the follower", policy: .inPause) { follower in
+            _ = try await follower.command(["REPLICAOF", "NO", "ONE"], timeout: timeout)
+            return try await follower.command(["ROLE"], timeout: timeout)
+        })
         guard case .master = role else { throw EngineError("the follower is still a replica after REPLICAOF NO ONE") }
         return try newPrimaryEndpoint(facts)
     }
@@ -320,28 +334,30 @@ public actor RedisEngine: Engine {
     }
 
     public func demoteOldPrimary(_ facts: inout Facts) async throws {
-        let primary = try await primary()
         guard let host = facts["follower.host"], let port = facts["follower.port"] else { throw EngineError("no follower") }
-        if let replicationPassword {
-            _ = try await primary.command(["CONFIG", "SET", "masterauth", replicationPassword], timeout: policy.promoteTimeout)
+        let timeout = policy.promoteTimeout, password = replicationPassword, user = replicationUser
+        try await onPrimary("make the old primary a replica of the new one", policy: .inPause) { primary in
+            if let password { _ = try await primary.command(["CONFIG", "SET", "masterauth", password], timeout: timeout) }
+            if let user { _ = try await primary.command(["CONFIG", "SET", "masteruser", user], timeout: timeout) }
+            _ = try await primary.command(["REPLICAOF", host, port], timeout: timeout)
+            _ = try await primary.command(["CLIENT", "UNPAUSE"], timeout: timeout)
         }
-        if let replicationUser {
-            _ = try await primary.command(["CONFIG", "SET", "masteruser", replicationUser], timeout: policy.promoteTimeout)
-        }
-        _ = try await primary.command(["REPLICAOF", host, port], timeout: policy.promoteTimeout)
-        _ = try await primary.command(["CLIENT", "UNPAUSE"], timeout: policy.promoteTimeout)
         facts["paused"] = "false"
         facts["old.role"] = "replica of \(host):\(port)"
     }
 
     public func verify(_ facts: inout Facts) async throws {
         let endpoint = try newPrimaryRedisEndpoint(facts)
-        let connection = try await RedisConnection.connect(endpoint, timeout: policy.verifyTimeout)
-        defer { connection.close() }
         let key = "changeover:verify:\(setup.changeover)"
-        _ = try await connection.command(["SET", key, ISO8601DateFormatter().string(from: Date()), "PX", "600000"],
-                                         timeout: policy.verifyTimeout)
-        guard case .master = try RedisRole(try await connection.command(["ROLE"], timeout: policy.verifyTimeout)) else {
+        let timeout = policy.verifyTimeout
+        let role = try await retries.run("write on the new primary") {
+            let connection = try await RedisConnection.connect(endpoint, timeout: timeout)
+            defer { connection.close() }
+            _ = try await connection.command(["SET", key, ISO8601DateFormatter().string(from: Date()), "PX", "600000"],
+                                             timeout: timeout)
+            return try await connection.command(["ROLE"], timeout: timeout)
+        }
+        guard case .master = try RedisRole(role) else {
             throw EngineError("the new primary is not a master")
         }
         facts["verify.key"] = key
@@ -385,12 +401,48 @@ public actor RedisEngine: Engine {
         try setup.provisioner.removeNode(changeover: setup.changeover)
         primaryConnection?.close()
         primaryConnection = nil
-        let primary = try await primary()
-        _ = try await primary.command(["CLIENT", "UNPAUSE"], timeout: policy.connectTimeout)
+        let timeout = policy.connectTimeout
+        _ = try await onPrimary("let the primary take writes again (CLIENT UNPAUSE)") {
+            try await $0.command(["CLIENT", "UNPAUSE"], timeout: timeout)
+        }
         facts["paused"] = "false"
     }
 
     // MARK: helpers
+
+    /// `body` on the primary's connection; after a transient failure the connection is dropped
+    /// and `body` tried again on a new one, as `policy` allows.
+    private func onPrimary<T>(_ call: String, policy retry: RetryPolicy = .standard, until deadline: ContinuousClock.Instant? = nil,
+                              _ body: (RedisConnection) async throws -> T) async throws -> T {
+        try await retries.run(call, policy: retry, until: deadline) {
+            do {
+                return try await body(try await primary())
+            } catch {
+                if Retrier.isTransient(error) {
+                    primaryConnection?.close()
+                    primaryConnection = nil
+                }
+                throw error
+            }
+        }
+    }
+
+    /// `body` on the follower's connection, retried like `onPrimary`.
+    private func onFollower<T>(_ facts: Facts, _ call: String, policy retry: RetryPolicy = .standard,
+                               until deadline: ContinuousClock.Instant? = nil,
+                               _ body: (RedisConnection) async throws -> T) async throws -> T {
+        try await retries.run(call, policy: retry, until: deadline) {
+            do {
+                return try await body(try await follower(facts))
+            } catch {
+                if Retrier.isTransient(error) {
+                    followerConnection?.close()
+                    followerConnection = nil
+                }
+                throw error
+            }
+        }
+    }
 
     private func primary() async throws -> RedisConnection {
         if let primaryConnection, primaryConnection.isOpen { return primaryConnection }

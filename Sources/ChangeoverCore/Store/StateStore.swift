@@ -22,6 +22,15 @@ public struct ChangeoverRecord: Sendable, Codable, Equatable {
         public var step: ChangeoverStep
         public var milliseconds: Double
         public var outcome: String
+        /// Remote calls tried again during the step.
+        public var retries: Int?
+
+        public init(step: ChangeoverStep, milliseconds: Double, outcome: String, retries: Int? = nil) {
+            self.step = step
+            self.milliseconds = milliseconds
+            self.outcome = outcome
+            self.retries = retries
+        }
     }
 }
 
@@ -188,6 +197,17 @@ extension StateStore {
     /// The last progress line of a running changeover (written at most once a second).
     public func progress(of changeover: String) -> String? {
         try? String(contentsOfFile: "\(changeoversDirectory)/\(changeover).progress", encoding: .utf8)
+    }
+
+    /// The latest retry of a changeover's remote calls, for `status`.
+    public func lastRetry(of changeover: String) -> RetryNote? {
+        guard let data = FileManager.default.contents(atPath: "\(changeoversDirectory)/\(changeover).retry") else { return nil }
+        return try? JSONDecoder().decode(RetryNote.self, from: data)
+    }
+
+    func saveRetry(_ note: RetryNote, of changeover: String) {
+        guard let data = try? JSONEncoder().encode(note) else { return }
+        try? data.write(to: URL(fileURLWithPath: "\(changeoversDirectory)/\(changeover).retry"), options: .atomic)
     }
 
     func saveProgress(_ text: String, of changeover: String) {
