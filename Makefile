@@ -2,7 +2,7 @@
 SWIFT ?= swift
 APT_PACKAGES := postgresql-15 postgresql-client-15 libpq-dev pkg-config libhiredis-dev redis-server pgbouncer haproxy util-linux
 
-.PHONY: deps build test demo bench faults-table clean
+.PHONY: deps build test demo bench faults-table clean docker-deps docker-engine docker-images docker-clean
 
 # Installs what a fresh Debian 12 machine lacks; a second run installs nothing.
 deps:
@@ -39,3 +39,17 @@ faults-table: deps
 
 clean:
 	rm -rf .build
+
+# --- Dockerized databases (issue 8). None of these run from `make test`. ---
+# A Docker engine started by hand (docker/engine.sh) and images built locally from Debian's
+# packages (docker/build-images.sh): no registry is needed. See docker/README.md.
+DOCKER_APT_PACKAGES := docker.io debootstrap
+
+docker-deps:
+	@missing=""; for p in $(DOCKER_APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
