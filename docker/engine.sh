@@ -10,6 +10,7 @@
 #   eval "$(docker/engine.sh start)"   # starts it if nothing answers; prints export DOCKER_HOST=…
 #   docker/engine.sh status            # exit 0 when it answers, 3 when not
 #   docker/engine.sh stop              # stops only the dockerd whose pid is in our pidfile
+#   docker/engine.sh clean             # stop, then remove the whole root (images, volumes, cache)
 #
 # Overridable by environment (defaults in brackets):
 #   CHANGEOVER_DOCKER_ROOT       [/var/lib/changeover-docker]
@@ -128,9 +129,33 @@ status() {
   return 3
 }
 
+clean() {
+  stop
+  if answers; then
+    say "an engine that is not ours (no pid in $PIDFILE) answers on $SOCK; not removing $ROOT"
+    exit 1
+  fi
+  for d in "$ROOT" "$DATA_ROOT" "$EXEC_ROOT"; do
+    case "$d" in /|"") say "refusing to remove '$d'"; exit 1 ;; esac
+    # dockerd unmounts its layers when it stops; never rm -rf through a mount that is left.
+    if awk -v d="${d%/}/" 'index($2, d) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+      say "mounts remain under $d; not removing it:"
+      awk -v d="${d%/}/" 'index($2, d) == 1 { print "  " $2 }' /proc/mounts >&2
+      exit 1
+    fi
+  done
+  for d in "$ROOT" "$DATA_ROOT" "$EXEC_ROOT"; do
+    [ -e "$d" ] || continue
+    say "removing $d"
+    rm -rf --one-file-system "$d"
+  done
+  rm -f "$SOCK" "$PIDFILE"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  clean) clean ;;
+  *) echo "usage: $0 start|stop|status|clean" >&2; exit 2 ;;
 esac
