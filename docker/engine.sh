@@ -97,6 +97,7 @@ stop() {
   local pid
   if ! pid=$(our_pid); then
     say "no dockerd of ours is running (pidfile $PIDFILE)"
+    release_netns
     return 0
   fi
   say "stopping dockerd $pid"
@@ -112,6 +113,16 @@ stop() {
     sleep 0.2
   done
   say "stopped"
+  release_netns
+}
+
+# dockerd leaves its bind mount of the host's network namespace (exec-root/netns/default)
+# behind when it exits. With no engine of ours left, that mount is stale: unmount it.
+release_netns() {
+  our_pid >/dev/null && return 0
+  answers && return 0
+  awk -v d="${EXEC_ROOT%/}/netns/" 'index($2, d) == 1 && $3 == "nsfs" { print $2 }' /proc/mounts |
+    while read -r m; do umount "$m" || say "could not unmount $m"; done
 }
 
 status() {
