@@ -2,7 +2,7 @@
 SWIFT ?= swift
 APT_PACKAGES := postgresql-15 postgresql-client-15 libpq-dev pkg-config libhiredis-dev redis-server pgbouncer haproxy util-linux
 
-.PHONY: deps build test demo bench faults-table clean
+.PHONY: deps build test demo bench faults-table clean docker-deps docker-engine docker-images docker-clean
 
 # Installs what a fresh Debian 12 machine lacks; a second run installs nothing.
 deps:
@@ -41,3 +41,29 @@ faults-table: deps
 
 clean:
 	rm -rf .build
+
+# --- Dockerized databases (issue 8). None of these run from `make test`. ---
+# A Docker engine started by hand (docker/engine.sh) and images built locally from Debian's
+# packages (docker/build-images.sh): no registry is needed. See docker/README.md.
+# docker.io only where no dockerd is installed (it would replace an installed docker-ce).
+docker-deps:
+	@missing=""; \
+	command -v dockerd >/dev/null || missing=" docker.io"; \
+	dpkg-query -W -f='$${Status}' debootstrap 2>/dev/null | grep -q "install ok installed" || missing="$$missing debootstrap"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# Starts changeover's own dockerd unless one already answers on its socket; prints DOCKER_HOST.
+docker-engine: docker-deps
+	@docker/engine.sh start
+
+# Both variants (old libc6, patched libc6) of the Postgres and Redis images. Builds in the engine
+# that DOCKER_HOST names if it is set, else in changeover's own (started if need be).
+docker-images: docker-deps
+	@if [ -z "$$DOCKER_HOST" ]; then eval "$$(docker/engine.sh start)"; fi; docker/build-images.sh
+
+# Stops the dockerd that docker/engine.sh started and removes its root (images, volumes, cache).
+docker-clean:
+	@docker/engine.sh clean
