@@ -45,7 +45,7 @@ public struct EngineSetup: Sendable {
     public var database: DatabaseConfig
     public var fromImage: FleetConfig.Image
     public var toImage: FleetConfig.Image
-    public var provisioner: LocalProvisioner
+    public var provisioner: any Provisioner
     /// Where the controller keeps its own files (logs of servers it restarts).
     public var stateDirectory: String
     /// Where secrets given as environment variables are read from.

@@ -5,9 +5,10 @@ import PostgresClient
 /// The Postgres engine: physical streaming replication from a slot, a clean fast shutdown as
 /// the fence, the shutdown checkpoint as the final position, `pg_promote` as the promotion.
 ///
-/// The old primary must be on this host (its data directory is read and its postmaster is
-/// signalled); the follower is made by the `local` provisioner. Connections to both servers are
-/// opened before the fence so that nothing inside the write pause waits for a connect.
+/// The provisioner says where the servers live (this host, or containers) and does what needs
+/// them: makes the follower, stops the old primary and reads its control data, restarts it on
+/// rollback. Connections to both servers are opened before the fence so that nothing inside the
+/// write pause waits for a connect.
 public actor PostgresEngine: Engine {
     public struct Target: Sendable {
         public var changeover: String
@@ -18,7 +19,7 @@ public actor PostgresEngine: Engine {
         public var replication: ConnInfo
         public var fromImage: FleetConfig.Image
         public var toImage: FleetConfig.Image
-        public var provisioner: LocalProvisioner
+        public var provisioner: any Provisioner
         public var stateDirectory: String
     }
 
@@ -65,12 +66,12 @@ public actor PostgresEngine: Engine {
     }
 
     nonisolated public func plannedResources() -> [String] {
-        let node = target.provisioner.nodeDirectory(for: target.changeover)
+        let placement = target.provisioner.followerPlacement(changeover: target.changeover, engine: .postgres)
         let port = target.database.followerPort.map(String.init) ?? "a free port"
         let slot = String(("changeover_" + target.changeover.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }.map(String.init).joined()).prefix(63))
         return [
             "physical replication slot \(slot) on the primary",
-            "follower on image \(target.toImage.name) in \(node)/data, listening on \(target.provisioner.listenAddress):\(port)",
+            "follower on image \(target.toImage.name) \(placement), listening on \(target.provisioner.listenAddress):\(port)",
         ]
     }
 
@@ -79,24 +80,9 @@ public actor PostgresEngine: Engine {
     public func preflight() async -> [PreflightCheck] {
         var checks: [PreflightCheck] = []
         let from = target.fromImage, to = target.toImage
-        checks.append(PreflightCheck("new image", passed: from.name != to.name,
-                                     from.name != to.name ? "\(from.name) → \(to.name)"
-                                         : "the database already runs \(to.name)"))
-        var newVersion: String?
-        for image in Set([from.name, to.name]).sorted() {
-            let spec = image == to.name ? to : from
-            let needed = ["postgres", "pg_basebackup", "pg_controldata"]
-            let missing = needed.filter { !FileManager.default.isExecutableFile(atPath: "\(spec.binDirectory)/\($0)") }
-            if !missing.isEmpty {
-                checks.append(PreflightCheck("image \(spec.name)", passed: false,
-                                             "bin directory \(spec.binDirectory) lacks \(missing.joined(separator: ", "))"))
-            } else if image == to.name {
-                newVersion = await serverVersion(of: spec)
-                checks.append(PreflightCheck("image \(spec.name)", passed: newVersion != nil,
-                                             newVersion.map { "\(spec.binDirectory): PostgreSQL \($0)" }
-                                                 ?? "\(spec.binDirectory)/postgres --version failed"))
-            }
-        }
+        checks.append(await target.provisioner.newImageCheck(from: from, to: to))
+        let (imageChecks, newVersion) = await target.provisioner.imageChecks(from: from, to: to, engine: .postgres)
+        checks += imageChecks
 
         let connection: PostgresConnection
         do {
@@ -138,19 +124,12 @@ public actor PostgresEngine: Engine {
                                              newMajor == major ? "primary \(v(9)), new image \(newVersion)"
                                                  : "primary runs \(v(9)) but image \(to.name) is \(newVersion): physical replication needs the same major version"))
             }
-            let dataDirectory = v(7)
-            let local = LocalPostgres(binDirectory: from.binDirectory, dataDirectory: dataDirectory,
-                                      runAs: target.provisioner.runAs)
-            let pidFile = local.pidFile()
-            let isLocal = pidFile?.port.map(String.init) == v(8) && pidFile.map { Subprocess.isAlive($0.pid) } == true
-            checks.append(PreflightCheck("primary on this host", passed: isLocal,
-                                         isLocal ? "data directory \(dataDirectory), postmaster pid \(pidFile!.pid)"
-                                             : "the primary's data directory \(dataDirectory) is not a running server on this host; the local provisioner can only fence a local primary"))
+            checks.append(await target.provisioner.primaryCheck(dataDirectory: v(7), port: v(8), image: from))
         } catch {
             checks.append(PreflightCheck("primary settings", passed: false, "\(error)"))
         }
         checks.append(await replicationLoginCheck())
-        checks.append(target.provisioner.check(followerPort: target.database.followerPort))
+        checks.append(await target.provisioner.check(followerPort: target.database.followerPort))
         return checks
     }
 
@@ -169,38 +148,20 @@ public actor PostgresEngine: Engine {
         }
     }
 
-    private func serverVersion(of image: FleetConfig.Image) async -> String? {
-        guard let outcome = try? await Subprocess.run(["\(image.binDirectory)/postgres", "--version"],
-                                                      environment: image.environment, timeout: .seconds(10)),
-              outcome.succeeded
-        else { return nil }
-        return outcome.stdout.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-    }
-
     // MARK: provision and catch-up
 
     public func provision(_ facts: inout Facts) async throws {
         // Provisioned before an interruption (perhaps before its facts were recorded): the
         // follower runs and streams from its slot; learn its facts from the server itself.
-        let existing = LocalPostgres(binDirectory: target.toImage.binDirectory,
-                                     dataDirectory: "\(target.provisioner.nodeDirectory(for: target.changeover))/data",
-                                     runAs: target.provisioner.runAs)
-        if existing.isRunning, let pidFile = existing.pidFile(), let port = pidFile.port {
-            facts["follower.dataDirectory"] = existing.dataDirectory
-            facts["follower.host"] = target.provisioner.listenAddress
-            facts["follower.port"] = String(port)
-            facts["follower.pid"] = String(pidFile.pid)
+        if let existing = try await target.provisioner.runningPostgresFollower(changeover: target.changeover, image: target.toImage) {
+            facts.merge(existing.facts) { _, new in new }
+            facts["follower.host"] = existing.host
+            facts["follower.port"] = String(existing.port)
             facts["slot"] = slotName
-            if facts["old.dataDirectory"] == nil {
-                facts["old.dataDirectory"] = try await primaryDataDirectory()
-            }
+            try await locateOldPrimary(&facts)
             return
         }
-        // A base backup of a controller that was killed may still be writing into the node.
-        Subprocess.killProcesses(commandLineContaining: "--pgdata=\(target.provisioner.nodeDirectory(for: target.changeover))/")
-        if facts["old.dataDirectory"] == nil {
-            facts["old.dataDirectory"] = try await primaryDataDirectory()
-        }
+        try await locateOldPrimary(&facts)
         let slot = slotName, timeout = policy.connectTimeout
         try await onPrimary("reserve the slot \(slot) on the primary") { primary in
             let exists = try await primary.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [slot],
@@ -210,15 +171,22 @@ public actor PostgresEngine: Engine {
             }
         }
         facts["slot"] = slotName
-        let node = try await target.provisioner.createPostgresFollower(
+        let follower = try await target.provisioner.createPostgresFollower(
             changeover: target.changeover, image: target.toImage, source: target.replication, slot: slotName,
             port: target.database.followerPort, timeout: catchUp.provisionTimeout, progress: progress)
-        facts["follower.dataDirectory"] = node.dataDirectory
-        facts["follower.host"] = node.host
-        facts["follower.port"] = String(node.port)
-        facts["follower.pid"] = String(node.pid)
-        facts["basebackup.seconds"] = String(format: "%.2f", node.backupSeconds)
-        facts["basebackup.bytes"] = String(node.backupBytes)
+        facts.merge(follower.facts) { _, new in new }
+        facts["follower.host"] = follower.host
+        facts["follower.port"] = String(follower.port)
+    }
+
+    /// Records where the old primary is (its data directory, and what the provisioner needs to
+    /// find it) and what both images are, once.
+    private func locateOldPrimary(_ facts: inout Facts) async throws {
+        if facts["old.dataDirectory"] == nil {
+            facts["old.dataDirectory"] = try await primaryDataDirectory()
+        }
+        facts.merge(target.provisioner.oldPrimaryFacts()) { old, _ in old }
+        facts.merge(try await target.provisioner.imageFacts(from: target.fromImage, to: target.toImage)) { old, _ in old }
     }
 
     public func catchUp(_ facts: inout Facts) async throws {
@@ -229,7 +197,7 @@ public actor PostgresEngine: Engine {
         var lastReport = clock.now - .seconds(10)
         var lastLag = "unknown"
         while true {
-            guard follower.isRunning else { throw EngineError("the follower stopped during catch-up") }
+            guard await follower.isRunning else { throw EngineError("the follower stopped during catch-up") }
             let slot = slotName, timeout = policy.connectTimeout
             let result = try await onPrimary("read the follower's lag on the primary", policy: .untilDeadline, until: deadline) {
                 try await $0.query("""
@@ -268,7 +236,7 @@ public actor PostgresEngine: Engine {
 
     public func prepareFence(_ facts: inout Facts) async throws {
         try await onFollower(facts, "connect to the follower") { _ in }  // connected now, not inside the pause
-        guard try oldPrimaryServer(facts).isRunning else { return }  // fenced before an interruption
+        guard try await oldPrimaryServer(facts).isRunning else { return }  // fenced before an interruption
         let clock = ContinuousClock()
         let started = clock.now
         let timeout = policy.fenceTimeout
@@ -280,7 +248,7 @@ public actor PostgresEngine: Engine {
         let old = try oldPrimaryServer(facts)
         let clock = ContinuousClock()
         let started = clock.now
-        try await old.stop(timeout: policy.fenceTimeout)
+        try await old.stop(timeout: policy.fenceTimeout, signal: SIGINT)
         let stopped = clock.now
         facts["stop.ms"] = String(format: "%.1f", (stopped - started).milliseconds)
         primaryConnection?.close()
@@ -317,7 +285,7 @@ public actor PostgresEngine: Engine {
     }
 
     public func promote(_ facts: inout Facts) async throws -> Endpoint {
-        guard try followerServer(facts).isRunning else {
+        guard try await followerServer(facts).isRunning else {
             throw PromotionNotRequested("the follower stopped before it could be promoted")
         }
         let clock = ContinuousClock()
@@ -349,7 +317,7 @@ public actor PostgresEngine: Engine {
     }
 
     public func isPromoted(_ facts: Facts) async -> Bool {
-        guard let server = try? followerServer(facts), server.isRunning,
+        guard let server = try? followerServer(facts), await server.isRunning,
               let info = try? newPrimaryConnInfo(facts),
               let connection = try? await PostgresConnection.connect(info, timeout: policy.connectTimeout)
         else { return false }
@@ -378,32 +346,23 @@ public actor PostgresEngine: Engine {
         followerConnection?.close()
         followerConnection = nil
         let old = try oldPrimaryServer(facts)
-        if old.isRunning {
+        if await old.isRunning {
             throw EngineError("the old primary is running again; its slot \(slotName) was left in place")
         }
         // The slot lives on the old primary, which is stopped and kept for rollback: removing its
         // directory is how a slot is dropped offline, and keeps the old server from holding WAL forever.
-        let slotDirectory = "\(old.dataDirectory)/pg_replslot/\(slotName)"
-        if FileManager.default.fileExists(atPath: slotDirectory) {
-            try FileManager.default.removeItem(atPath: slotDirectory)
-        }
+        try await old.removeSlotDirectory(slotName)
         facts["slot.released"] = "true"
     }
 
-    /// The old primary is stopped; a node this controller made is removed, anything else is left
-    /// on disk for its owner.
+    /// The old primary is stopped; what this controller made of it is removed, anything else is
+    /// left to its owner (the provisioner knows which is which).
     public func retireOldPrimary(_ facts: inout Facts) async throws -> String {
         let old = try oldPrimaryServer(facts)
-        guard !old.isRunning else { throw EngineError("the old primary is running again; it was not retired") }
-        let root = target.provisioner.root + "/"
-        if old.dataDirectory.hasPrefix(root) {
-            let node = URL(fileURLWithPath: old.dataDirectory).deletingLastPathComponent().path
-            try? FileManager.default.removeItem(atPath: node)
-            facts["old.retired"] = "true"
-            return "removed \(node), the stopped old primary's node"
-        }
+        guard !(await old.isRunning) else { throw EngineError("the old primary is running again; it was not retired") }
+        let done = try await target.provisioner.retireOldPostgres(facts, image: target.fromImage)
         facts["old.retired"] = "true"
-        return "the old primary stays stopped; its data directory \(old.dataDirectory) is left to its owner"
+        return done
     }
 
     // MARK: rollback
@@ -414,13 +373,9 @@ public actor PostgresEngine: Engine {
         primaryConnection?.close()
         primaryConnection = nil
         // The follower goes first, so that nothing can promote it once the old primary is back.
-        if let dataDirectory = facts["follower.dataDirectory"] {
-            let follower = LocalPostgres(binDirectory: target.toImage.binDirectory, dataDirectory: dataDirectory,
-                                         runAs: target.provisioner.runAs)
-            try await follower.stop(timeout: policy.fenceTimeout, signal: SIGQUIT)
-        }
-        try target.provisioner.removeNode(changeover: target.changeover)
-        if facts["old.dataDirectory"] != nil, case let old = try oldPrimaryServer(facts), !old.isRunning {
+        try await target.provisioner.removePostgresFollower(changeover: target.changeover, facts: facts, image: target.toImage,
+                                                            timeout: policy.fenceTimeout)
+        if facts["old.dataDirectory"] != nil, case let old = try oldPrimaryServer(facts), !(await old.isRunning) {
             try FileManager.default.createDirectory(atPath: "\(target.stateDirectory)/logs", withIntermediateDirectories: true)
             let log = "\(target.stateDirectory)/logs/\(target.changeover)-old-primary.log"
             // A primary that crashed (rather than being fenced) may leave backends that still
@@ -451,9 +406,9 @@ public actor PostgresEngine: Engine {
 
     // MARK: helpers
 
-    private func restart(_ server: LocalPostgres, log: String) async -> LocalPostgres.Failure? {
+    private func restart(_ server: any ManagedPostgres, log: String) async -> (any Error)? {
         do {
-            _ = try await server.restart(logFile: log, timeout: policy.fenceTimeout)
+            try await server.startAgain(log: log, timeout: policy.fenceTimeout)
             return nil
         } catch {
             return error
@@ -530,18 +485,12 @@ public actor PostgresEngine: Engine {
         return connection
     }
 
-    private func followerServer(_ facts: Facts) throws -> LocalPostgres {
-        guard let dataDirectory = facts["follower.dataDirectory"] else { throw EngineError("no follower was provisioned") }
-        return LocalPostgres(binDirectory: target.toImage.binDirectory, dataDirectory: dataDirectory,
-                             runAs: target.provisioner.runAs, environment: target.toImage.environment)
+    private func followerServer(_ facts: Facts) throws -> any ManagedPostgres {
+        try target.provisioner.postgresFollower(facts, image: target.toImage)
     }
 
-    private func oldPrimaryServer(_ facts: Facts) throws -> LocalPostgres {
-        guard let dataDirectory = facts["old.dataDirectory"] else {
-            throw EngineError("the old primary's data directory is unknown")
-        }
-        return LocalPostgres(binDirectory: target.fromImage.binDirectory, dataDirectory: dataDirectory,
-                             runAs: target.provisioner.runAs, environment: target.fromImage.environment)
+    private func oldPrimaryServer(_ facts: Facts) throws -> any ManagedPostgres {
+        try target.provisioner.oldPostgres(facts, image: target.fromImage)
     }
 
     private func newPrimaryConnInfo(_ facts: Facts) throws -> ConnInfo {

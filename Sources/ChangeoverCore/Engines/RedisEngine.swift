@@ -42,9 +42,9 @@ public actor RedisEngine: Engine {
     nonisolated public var currentPrimary: Endpoint { setup.database.primary.endpoint }
 
     nonisolated public func plannedResources() -> [String] {
-        let node = setup.provisioner.nodeDirectory(for: setup.changeover)
+        let placement = setup.provisioner.followerPlacement(changeover: setup.changeover, engine: .redis)
         let port = setup.database.followerPort.map(String.init) ?? "a free port"
-        return ["replica on image \(setup.toImage.name) in \(node), listening on \(setup.provisioner.listenAddress):\(port), "
+        return ["replica on image \(setup.toImage.name) \(placement), listening on \(setup.provisioner.listenAddress):\(port), "
                 + "with the primary's configuration and ACL users"]
     }
 
@@ -53,13 +53,9 @@ public actor RedisEngine: Engine {
     public func preflight() async -> [PreflightCheck] {
         var checks: [PreflightCheck] = []
         let from = setup.fromImage, to = setup.toImage
-        checks.append(PreflightCheck("new image", passed: from.name != to.name,
-                                     from.name != to.name ? "\(from.name) → \(to.name)"
-                                         : "the database already runs \(to.name)"))
-        let newVersion = await serverVersion(of: to)
-        checks.append(PreflightCheck("image \(to.name)", passed: newVersion != nil,
-                                     newVersion.map { "\(to.binDirectory): Redis \($0)" }
-                                         ?? "bin directory \(to.binDirectory) lacks a working redis-server"))
+        checks.append(await setup.provisioner.newImageCheck(from: from, to: to))
+        let (imageChecks, newVersion) = await setup.provisioner.imageChecks(from: from, to: to, engine: .redis)
+        checks += imageChecks
         let connection: RedisConnection
         do {
             connection = try await RedisConnection.connect(primaryEndpoint, timeout: policy.connectTimeout)
@@ -98,7 +94,7 @@ public actor RedisEngine: Engine {
         } catch {
             checks.append(PreflightCheck("primary settings", passed: false, "\(error)"))
         }
-        checks.append(setup.provisioner.check(followerPort: setup.database.followerPort))
+        checks.append(await setup.provisioner.check(followerPort: setup.database.followerPort))
         return checks
     }
 
@@ -131,34 +127,23 @@ public actor RedisEngine: Engine {
         return items[1].string
     }
 
-    private func serverVersion(of image: FleetConfig.Image) async -> String? {
-        guard let outcome = try? await Subprocess.run(["\(image.binDirectory)/redis-server", "--version"],
-                                                      environment: image.environment, timeout: .seconds(10)),
-              outcome.succeeded,
-              let range = outcome.stdout.range(of: "v=")
-        else { return nil }
-        return outcome.stdout[range.upperBound...].split(separator: " ").first.map(String.init)
-    }
-
     // MARK: provision and catch-up
 
-    private var node: LocalRedis {
-        LocalRedis(binDirectory: setup.toImage.binDirectory,
-                   nodeDirectory: setup.provisioner.nodeDirectory(for: setup.changeover),
-                   environment: setup.toImage.environment)
+    private var followerRunning: Bool {
+        get async { await setup.provisioner.isRedisFollowerRunning(changeover: setup.changeover, facts: [:]) }
     }
 
     public func provision(_ facts: inout Facts) async throws {
         // Provisioned before an interruption (perhaps before its facts were recorded): learn
-        // the running follower's port from its config file.
-        if node.isRunning, let port = node.configuredPort {
-            facts["follower.node"] = node.nodeDirectory
-            facts["follower.host"] = setup.provisioner.listenAddress
-            facts["follower.port"] = String(port)
-            facts["follower.pid"] = node.pid.map(String.init)
+        // the running follower's port from where it runs.
+        if let existing = try await setup.provisioner.runningRedisFollower(changeover: setup.changeover) {
+            facts.merge(existing.facts) { _, new in new }
+            facts["follower.host"] = existing.host
+            facts["follower.port"] = String(existing.port)
+            facts.merge(try await setup.provisioner.imageFacts(from: setup.fromImage, to: setup.toImage)) { old, _ in old }
             return
         }
-        try? await node.stop(timeout: policy.fenceTimeout, signal: SIGKILL)
+        facts.merge(try await setup.provisioner.imageFacts(from: setup.fromImage, to: setup.toImage)) { old, _ in old }
         let primary = try await onPrimary("connect to the primary") { $0 }
         var settings: [(String, String)] = []
         for key in Self.carriedSettings {
@@ -171,26 +156,19 @@ public actor RedisEngine: Engine {
         if let replicationUser { settings.append(("masteruser", LocalRedis.quote(replicationUser))) }
         settings.append(("replica-read-only", "yes"))
         // Users and their hashed passwords come along, so clients log in to the new primary as before.
-        let node = self.node
+        var acl: String?
         if let users = try? await primary.command(["ACL", "LIST"], timeout: policy.connectTimeout).array, !users.isEmpty {
-            let lines = users.compactMap(\.string).joined(separator: "\n") + "\n"
-            try FileManager.default.createDirectory(atPath: node.nodeDirectory, withIntermediateDirectories: true)
-            let aclPath = "\(node.nodeDirectory)/users.acl"
-            guard FileManager.default.createFile(atPath: aclPath, contents: Data(lines.utf8),
-                                                 attributes: [.posixPermissions: 0o600])
-            else { throw ProvisionError("cannot write \(aclPath)") }
-            settings.append(("aclfile", LocalRedis.quote(aclPath)))
+            acl = users.compactMap(\.string).joined(separator: "\n") + "\n"
             facts["follower.aclUsers"] = String(users.count)
         } else if let password = primaryEndpoint.password {
             settings.append(("requirepass", LocalRedis.quote(password)))
         }
-        let port = setup.database.followerPort ?? FreePort.next(host: setup.provisioner.listenAddress)
-        let pid = try await node.start(port: port, bind: setup.provisioner.listenAddress, settings: settings,
-                                       timeout: .seconds(30))
-        facts["follower.node"] = node.nodeDirectory
-        facts["follower.host"] = setup.provisioner.listenAddress
-        facts["follower.port"] = String(port)
-        facts["follower.pid"] = String(pid)
+        let follower = try await setup.provisioner.createRedisFollower(
+            changeover: setup.changeover, image: setup.toImage, port: setup.database.followerPort, settings: settings,
+            acl: acl, timeout: .seconds(30))
+        facts.merge(follower.facts) { _, new in new }
+        facts["follower.host"] = follower.host
+        facts["follower.port"] = String(follower.port)
     }
 
     public func catchUp(_ facts: inout Facts) async throws {
@@ -201,7 +179,7 @@ public actor RedisEngine: Engine {
         var state = "not connected yet"
         var reportedKind = ""
         while true {
-            guard node.isRunning else { throw EngineError("the follower stopped during catch-up") }
+            guard await followerRunning else { throw EngineError("the follower stopped during catch-up") }
             let timeout = policy.connectTimeout
             let mine = RedisInfo(parsing: try await onFollower(facts, "read the follower's replication state", policy: .untilDeadline,
                                                                until: deadline) {
@@ -312,7 +290,7 @@ public actor RedisEngine: Engine {
     }
 
     public func promote(_ facts: inout Facts) async throws -> Endpoint {
-        guard node.isRunning else { throw PromotionNotRequested("the follower stopped before it could be promoted") }
+        guard await followerRunning else { throw PromotionNotRequested("the follower stopped before it could be promoted") }
         let timeout = policy.promoteTimeout
         let role = try RedisRole(try await onFollower(facts, "promote the follower", policy: .inPause) { follower in
             _ = try await follower.command(["REPLICAOF", "NO", "ONE"], timeout: timeout)
@@ -323,7 +301,7 @@ public actor RedisEngine: Engine {
     }
 
     public func isPromoted(_ facts: Facts) async -> Bool {
-        guard node.isRunning, let endpoint = try? newPrimaryRedisEndpoint(facts),
+        guard await followerRunning, let endpoint = try? newPrimaryRedisEndpoint(facts),
               let connection = try? await RedisConnection.connect(endpoint, timeout: policy.connectTimeout)
         else { return false }
         defer { connection.close() }
@@ -382,14 +360,16 @@ public actor RedisEngine: Engine {
         // Already gone (retired before, or shut down by its owner): nothing left to do.
         guard let old = try? await primary() else {
             facts["old.retired"] = "true"
-            return "\(primaryEndpoint) is already gone"
+            let removed = try await setup.provisioner.retireOldRedis(facts)
+            return "\(primaryEndpoint) is already gone" + (removed.map { "; \($0)" } ?? "")
         }
         guard case .replica = try RedisRole(try await old.command(["ROLE"], timeout: policy.connectTimeout)) else {
             throw EngineError("\(primaryEndpoint) is a primary again; it was not retired")
         }
         _ = try? await old.command(["SHUTDOWN", "NOSAVE"], timeout: policy.fenceTimeout)
         facts["old.retired"] = "true"
-        return "\(primaryEndpoint), a replica of the new primary, was shut down"
+        let removed = try await setup.provisioner.retireOldRedis(facts)
+        return "\(primaryEndpoint), a replica of the new primary, was shut down" + (removed.map { "; \($0)" } ?? "")
     }
 
     // MARK: rollback
@@ -397,8 +377,7 @@ public actor RedisEngine: Engine {
     public func rollBack(_ facts: inout Facts) async throws {
         followerConnection?.close()
         followerConnection = nil
-        try await node.stop(timeout: policy.fenceTimeout)
-        try setup.provisioner.removeNode(changeover: setup.changeover)
+        try await setup.provisioner.removeRedisFollower(changeover: setup.changeover, facts: facts, timeout: policy.fenceTimeout)
         primaryConnection?.close()
         primaryConnection = nil
         let timeout = policy.connectTimeout

@@ -41,6 +41,12 @@ public struct LocalPostgres: Sendable {
     /// Reads `postmaster.pid`; nil when the server is not running (or shut down cleanly).
     public func pidFile() -> PidFile? {
         guard let text = try? String(contentsOfFile: pidFilePath, encoding: .utf8) else { return nil }
+        return Self.parsePidFile(text)
+    }
+
+    /// `postmaster.pid`'s lines: PID, data directory, start time, port, socket directory,
+    /// listen address, shared memory key, status.
+    static func parsePidFile(_ text: String) -> PidFile? {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
             $0.trimmingCharacters(in: .whitespaces)
         }
@@ -152,8 +158,13 @@ public struct LocalPostgres: Sendable {
         guard outcome.succeeded else {
             throw Failure(description: "pg_controldata failed: \(outcome.lastErrorLine)")
         }
+        return Self.parseControlData(outcome.stdout)
+    }
+
+    /// `pg_controldata`'s "Name: value" lines as a dictionary.
+    static func parseControlData(_ text: String) -> [String: String] {
         var values: [String: String] = [:]
-        for line in outcome.stdout.split(separator: "\n") {
+        for line in text.split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
             values[line[..<colon].trimmingCharacters(in: .whitespaces)] =
                 line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)

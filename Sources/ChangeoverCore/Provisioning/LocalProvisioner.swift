@@ -23,16 +23,6 @@ public struct LocalProvisioner: Sendable {
 
     public func nodeDirectory(for changeover: String) -> String { "\(root)/\(changeover)" }
 
-    /// A follower the provisioner started.
-    public struct Node: Sendable {
-        public var dataDirectory: String
-        public var host: String
-        public var port: Int
-        public var pid: pid_t
-        public var backupSeconds: Double
-        public var backupBytes: Int64
-    }
-
     /// Whether followers can be made here: the root is creatable and the port (if fixed) is free.
     public func check(followerPort: Int?) -> PreflightCheck {
         var isDirectory: ObjCBool = false
@@ -58,9 +48,11 @@ public struct LocalProvisioner: Sendable {
     public func createPostgresFollower(
         changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port fixedPort: Int?,
         timeout: Duration, progress: @escaping @Sendable (String) -> Void
-    ) async throws -> Node {
+    ) async throws -> Follower {
         let node = nodeDirectory(for: changeover)
         let data = "\(node)/data"
+        // A base backup of a controller that was killed may still be writing into the node.
+        Subprocess.killProcesses(commandLineContaining: "--pgdata=\(node)/")
         try LocalFiles.makeDirectory(root, owner: nil, mode: 0o755)
         try LocalFiles.makeDirectory(node, owner: runAs, mode: 0o700)
         if FileManager.default.fileExists(atPath: data) { try FileManager.default.removeItem(atPath: data) }
@@ -100,8 +92,10 @@ public struct LocalProvisioner: Sendable {
             port: port, socketDirectory: node,
             settings: ["listen_addresses": listenAddress, "cluster_name": slot, "hot_standby": "on"],
             logFile: "\(node)/postgres.log", timeout: .seconds(60))
-        return Node(dataDirectory: data, host: listenAddress, port: port, pid: pid,
-                    backupSeconds: backupSeconds, backupBytes: backupBytes)
+        return Follower(host: listenAddress, port: port, facts: [
+            "follower.dataDirectory": data, "follower.pid": String(pid),
+            "basebackup.seconds": String(format: "%.2f", backupSeconds), "basebackup.bytes": String(backupBytes),
+        ])
     }
 
     /// Removes a node directory whose server is stopped.

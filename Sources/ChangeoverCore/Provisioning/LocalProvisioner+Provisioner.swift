@@ -1,0 +1,169 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import PostgresClient
+
+/// The local provisioner's side of the engines: servers on this host, images as bin directories.
+extension LocalProvisioner: Provisioner {
+    public func followerPlacement(changeover: String, engine: DatabaseConfig.EngineKind) -> String {
+        let node = nodeDirectory(for: changeover)
+        return engine == .postgres ? "in \(node)/data" : "in \(node)"
+    }
+
+    // MARK: images
+
+    /// Images are names here: two names are two images.
+    public func newImageCheck(from: FleetConfig.Image, to: FleetConfig.Image) async -> PreflightCheck {
+        PreflightCheck("new image", passed: from.name != to.name,
+                       from.name != to.name ? "\(from.name) → \(to.name)" : "the database already runs \(to.name)")
+    }
+
+    public func imageChecks(from: FleetConfig.Image, to: FleetConfig.Image,
+                            engine: DatabaseConfig.EngineKind) async -> (checks: [PreflightCheck], newVersion: String?) {
+        switch engine {
+        case .postgres:
+            var checks: [PreflightCheck] = []
+            var newVersion: String?
+            for image in Set([from.name, to.name]).sorted() {
+                let spec = image == to.name ? to : from
+                let needed = ["postgres", "pg_basebackup", "pg_controldata"]
+                let missing = needed.filter { !FileManager.default.isExecutableFile(atPath: "\(spec.binDirectory)/\($0)") }
+                if !missing.isEmpty {
+                    checks.append(PreflightCheck("image \(spec.name)", passed: false,
+                                                 "bin directory \(spec.binDirectory) lacks \(missing.joined(separator: ", "))"))
+                } else if image == to.name {
+                    newVersion = await Self.version(of: spec, server: "postgres")
+                    checks.append(PreflightCheck("image \(spec.name)", passed: newVersion != nil,
+                                                 newVersion.map { "\(spec.binDirectory): PostgreSQL \($0)" }
+                                                     ?? "\(spec.binDirectory)/postgres --version failed"))
+                }
+            }
+            return (checks, newVersion)
+        case .redis:
+            let newVersion = await Self.version(of: to, server: "redis-server")
+            return ([PreflightCheck("image \(to.name)", passed: newVersion != nil,
+                                    newVersion.map { "\(to.binDirectory): Redis \($0)" }
+                                        ?? "bin directory \(to.binDirectory) lacks a working redis-server")], newVersion)
+        }
+    }
+
+    public func imageFacts(from: FleetConfig.Image, to: FleetConfig.Image) async throws -> Facts { [:] }
+
+    /// `postgres --version` → "15.20", `redis-server --version` → "7.0.15".
+    static func version(of image: FleetConfig.Image, server: String) async -> String? {
+        guard let outcome = try? await Subprocess.run(["\(image.binDirectory)/\(server)", "--version"],
+                                                      environment: image.environment, timeout: .seconds(10)),
+              outcome.succeeded
+        else { return nil }
+        if server == "redis-server" {
+            guard let range = outcome.stdout.range(of: "v=") else { return nil }
+            return outcome.stdout[range.upperBound...].split(separator: " ").first.map(String.init)
+        }
+        return outcome.stdout.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+    }
+
+    // MARK: Postgres
+
+    public func primaryCheck(dataDirectory: String, port: String, image: FleetConfig.Image) async -> PreflightCheck {
+        let local = LocalPostgres(binDirectory: image.binDirectory, dataDirectory: dataDirectory, runAs: runAs)
+        let pidFile = local.pidFile()
+        let isLocal = pidFile?.port.map(String.init) == port && pidFile.map { Subprocess.isAlive($0.pid) } == true
+        return PreflightCheck("primary on this host", passed: isLocal,
+                              isLocal ? "data directory \(dataDirectory), postmaster pid \(pidFile!.pid)"
+                                  : "the primary's data directory \(dataDirectory) is not a running server on this host; the local provisioner can only fence a local primary")
+    }
+
+    public func oldPrimaryFacts() -> Facts { [:] }
+
+    public func oldPostgres(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres {
+        guard let dataDirectory = facts["old.dataDirectory"] else {
+            throw EngineError("the old primary's data directory is unknown")
+        }
+        return LocalPostgres(binDirectory: image.binDirectory, dataDirectory: dataDirectory, runAs: runAs,
+                             environment: image.environment)
+    }
+
+    public func postgresFollower(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres {
+        guard let dataDirectory = facts["follower.dataDirectory"] else { throw EngineError("no follower was provisioned") }
+        return LocalPostgres(binDirectory: image.binDirectory, dataDirectory: dataDirectory, runAs: runAs,
+                             environment: image.environment)
+    }
+
+    /// The node's server runs: learn its port and PID from its postmaster.pid.
+    public func runningPostgresFollower(changeover: String, image: FleetConfig.Image) async throws -> Follower? {
+        let existing = LocalPostgres(binDirectory: image.binDirectory, dataDirectory: "\(nodeDirectory(for: changeover))/data",
+                                     runAs: runAs)
+        guard existing.isRunning, let pidFile = existing.pidFile(), let port = pidFile.port else { return nil }
+        return Follower(host: listenAddress, port: port,
+                        facts: ["follower.dataDirectory": existing.dataDirectory, "follower.pid": String(pidFile.pid)])
+    }
+
+    public func removePostgresFollower(changeover: String, facts: Facts, image: FleetConfig.Image, timeout: Duration) async throws {
+        if let dataDirectory = facts["follower.dataDirectory"] {
+            let follower = LocalPostgres(binDirectory: image.binDirectory, dataDirectory: dataDirectory, runAs: runAs)
+            try await follower.stop(timeout: timeout, signal: SIGQUIT)
+        }
+        try removeNode(changeover: changeover)
+    }
+
+    /// A node this controller made is removed; anything else is left on disk for its owner.
+    public func retireOldPostgres(_ facts: Facts, image: FleetConfig.Image) async throws -> String {
+        guard let dataDirectory = facts["old.dataDirectory"] else {
+            throw EngineError("the old primary's data directory is unknown")
+        }
+        if dataDirectory.hasPrefix(root + "/") {
+            let node = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().path
+            try? FileManager.default.removeItem(atPath: node)
+            return "removed \(node), the stopped old primary's node"
+        }
+        return "the old primary stays stopped; its data directory \(dataDirectory) is left to its owner"
+    }
+
+    // MARK: Redis
+
+    private func redisNode(_ changeover: String, image: FleetConfig.Image? = nil) -> LocalRedis {
+        LocalRedis(binDirectory: image?.binDirectory ?? "", nodeDirectory: nodeDirectory(for: changeover),
+                   environment: image?.environment ?? [:])
+    }
+
+    /// The node's redis-server runs: learn its port from its config file.
+    public func runningRedisFollower(changeover: String) async throws -> Follower? {
+        let node = redisNode(changeover)
+        guard node.isRunning, let port = node.configuredPort else { return nil }
+        return Follower(host: listenAddress, port: port,
+                        facts: ["follower.node": node.nodeDirectory, "follower.pid": node.pid.map(String.init) ?? ""])
+    }
+
+    public func createRedisFollower(changeover: String, image: FleetConfig.Image, port fixedPort: Int?,
+                                    settings: [(String, String)], acl: String?, timeout: Duration) async throws -> Follower {
+        let node = redisNode(changeover, image: image)
+        try? await node.stop(timeout: .seconds(60), signal: SIGKILL)
+        var settings = settings
+        if let acl {
+            try FileManager.default.createDirectory(atPath: node.nodeDirectory, withIntermediateDirectories: true)
+            let aclPath = "\(node.nodeDirectory)/users.acl"
+            guard FileManager.default.createFile(atPath: aclPath, contents: Data(acl.utf8),
+                                                 attributes: [.posixPermissions: 0o600])
+            else { throw ProvisionError("cannot write \(aclPath)") }
+            settings.append(("aclfile", LocalRedis.quote(aclPath)))
+        }
+        let port = fixedPort ?? FreePort.next(host: listenAddress)
+        let pid = try await node.start(port: port, bind: listenAddress, settings: settings, timeout: timeout)
+        return Follower(host: listenAddress, port: port, facts: ["follower.node": node.nodeDirectory, "follower.pid": String(pid)])
+    }
+
+    public func isRedisFollowerRunning(changeover: String, facts: Facts) async -> Bool {
+        redisNode(changeover).isRunning
+    }
+
+    public func removeRedisFollower(changeover: String, facts: Facts, timeout: Duration) async throws {
+        try await redisNode(changeover).stop(timeout: timeout)
+        try removeNode(changeover: changeover)
+    }
+
+    /// The old primary's files are its owner's.
+    public func retireOldRedis(_ facts: Facts) async throws -> String? { nil }
+}

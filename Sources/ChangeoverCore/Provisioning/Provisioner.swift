@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import PostgresClient
+
+/// Where a database's servers live and how followers are made there: `local` (processes on this
+/// host from an image's bin directory) or `docker` (containers from an image tag, through the
+/// Docker Engine API). The engines decide what to do (slots, lag, fence, promotion); the
+/// provisioner does it to servers where they live: makes and removes followers, finds a
+/// follower a killed controller left, hands out the old primary and the follower as
+/// `ManagedPostgres` values, and tells what an image is.
+///
+/// Every method is idempotent against what it finds, like the engines' steps.
+public protocol Provisioner: Sendable {
+    /// Where followers listen.
+    var listenAddress: String { get }
+    /// Preflight: whether followers can be made (and `followerPort`, if fixed, is free).
+    func check(followerPort: Int?) async -> PreflightCheck
+    /// Where a changeover's follower would go, for `plan`: "in /var/lib/…/ID/data".
+    func followerPlacement(changeover: String, engine: DatabaseConfig.EngineKind) -> String
+
+    // MARK: images
+
+    /// Preflight: the new image really differs from what the primary runs.
+    func newImageCheck(from: FleetConfig.Image, to: FleetConfig.Image) async -> PreflightCheck
+    /// Preflight checks that the images can run `engine`, and the server version the new one carries.
+    func imageChecks(from: FleetConfig.Image, to: FleetConfig.Image,
+                     engine: DatabaseConfig.EngineKind) async -> (checks: [PreflightCheck], newVersion: String?)
+    /// Facts that identify both images for the audit log (tag, image Id, libc6); empty when the
+    /// provisioner knows nothing beyond the names.
+    func imageFacts(from: FleetConfig.Image, to: FleetConfig.Image) async throws -> Facts
+
+    // MARK: Postgres
+
+    /// Preflight: the primary (whose `data_directory` and `port` the server reported) is one
+    /// this provisioner can fence, restart and read.
+    func primaryCheck(dataDirectory: String, port: String, image: FleetConfig.Image) async -> PreflightCheck
+    /// Facts that locate the old primary (its data directory is already in `old.dataDirectory`).
+    func oldPrimaryFacts() -> Facts
+    /// The old primary, from the facts that located it.
+    func oldPostgres(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres
+    /// The follower, from the facts its provisioning recorded.
+    func postgresFollower(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres
+    /// A follower of this changeover that runs already (made before an interruption), or nil.
+    func runningPostgresFollower(changeover: String, image: FleetConfig.Image) async throws -> Follower?
+    /// Base-backs-up `source` through `slot` with WAL streaming into a new follower on `image`
+    /// and starts it as a standby (primary_conninfo with application_name = the slot's name).
+    func createPostgresFollower(
+        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port: Int?,
+        timeout: Duration, progress: @escaping @Sendable (String) -> Void
+    ) async throws -> Follower
+    /// Stops the follower (immediately: it is thrown away) and removes everything it had.
+    func removePostgresFollower(changeover: String, facts: Facts, image: FleetConfig.Image, timeout: Duration) async throws
+    /// After the grace period: removes a stopped old primary this controller made; returns what was done.
+    func retireOldPostgres(_ facts: Facts, image: FleetConfig.Image) async throws -> String
+
+    // MARK: Redis
+
+    /// A replica of this changeover that runs already, or nil.
+    func runningRedisFollower(changeover: String) async throws -> Follower?
+    /// Starts a replica on `image` with `settings` (redis.conf directives in order, values quoted
+    /// as redis.conf reads them) and `acl` (ACL file lines, with hashed passwords), once it accepts
+    /// connections. Passwords never go on a command line.
+    func createRedisFollower(changeover: String, image: FleetConfig.Image, port: Int?, settings: [(String, String)],
+                             acl: String?, timeout: Duration) async throws -> Follower
+    func isRedisFollowerRunning(changeover: String, facts: Facts) async -> Bool
+    func removeRedisFollower(changeover: String, facts: Facts, timeout: Duration) async throws
+    /// After the old Redis primary was shut down: removes what this controller made of it.
+    func retireOldRedis(_ facts: Facts) async throws -> String?
+}
+
+/// A follower a provisioner started: where it listens and the facts that locate it
+/// (`follower.dataDirectory` or `follower.container`, …) for the state store and the audit log.
+public struct Follower: Sendable {
+    public var host: String
+    public var port: Int
+    public var facts: Facts
+
+    public init(host: String, port: Int, facts: Facts) {
+        self.host = host
+        self.port = port
+        self.facts = facts
+    }
+}
+
+/// A Postgres server the controller fences, reads and restarts: a data directory on this host
+/// (`LocalPostgres`) or a container (`DockerPostgres`).
+public protocol ManagedPostgres: Sendable {
+    /// For messages: "data directory /x", "container orders-pg".
+    var location: String { get }
+    var isRunning: Bool { get async }
+    /// Stops the server with `signal` (SIGINT: a fast shutdown, which writes a shutdown
+    /// checkpoint and lets the walsenders send everything) and returns once it has exited,
+    /// watching closely: this is inside the write pause. A stopped server is fine.
+    func stop(timeout: Duration, signal: Int32) async throws
+    /// "Database cluster state" and "Latest checkpoint location", in pg_controldata's words.
+    func controlData() async throws -> [String: String]
+    /// Starts a stopped server again as it last ran; returns once it accepts connections.
+    /// `log` is where a server the controller runs itself writes its output.
+    func startAgain(log: String, timeout: Duration) async throws
+    /// Drops a replication slot of a stopped server: removes `pg_replslot/NAME`.
+    func removeSlotDirectory(_ slot: String) async throws
+}
