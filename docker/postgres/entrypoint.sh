@@ -19,6 +19,9 @@
 #   POSTGRES_INITDB_ARGS   extra initdb arguments
 #   PRIMARY_CONNINFO       for `standby`: libpq conninfo of the primary, e.g.
 #                          "host=127.0.0.1 port=15432 user=replicator"; PGPASSWORD goes with it
+#   PRIMARY_SLOT_NAME      for `standby`: the physical replication slot the base backup streams
+#                          WAL through and the standby then replicates from (primary_slot_name);
+#                          changeover's docker provisioner reserves it before starting the standby
 set -eu
 
 PGDATA=${PGDATA:-/var/lib/postgresql/data}
@@ -70,7 +73,9 @@ EOF
     shift
     if ! has_cluster; then
       : "${PRIMARY_CONNINFO:?standby needs PRIMARY_CONNINFO (e.g. host=127.0.0.1 port=15432 user=replicator)}"
-      pg_basebackup -d "$PRIMARY_CONNINFO" -D "$PGDATA" -R -X stream -c fast -w
+      # shellcheck disable=SC2086
+      pg_basebackup -d "$PRIMARY_CONNINFO" -D "$PGDATA" -R -X stream -c fast -w \
+        ${PRIMARY_SLOT_NAME:+--slot=$PRIMARY_SLOT_NAME}
       chmod 700 "$PGDATA"
     fi
     exec postgres -D "$PGDATA" "$@"

@@ -138,6 +138,8 @@ public struct ChangeoverRunner: Sendable {
         var fromImage: FleetConfig.Image
         var toImage: FleetConfig.Image
         var oldEndpoint: Endpoint
+        /// The container the old primary runs in (docker provisioner).
+        var oldContainer: String?
         var engine: any Engine
         var router: any Router
         var retries: Retrier
@@ -145,15 +147,18 @@ public struct ChangeoverRunner: Sendable {
     }
 
     func prepare(database name: String, image imageName: String, id: String,
-                 from recordedImage: String? = nil, primary recordedPrimary: String? = nil) throws -> Prepared {
+                 from recordedImage: String? = nil, primary recordedPrimary: String? = nil,
+                 container recordedContainer: String? = nil) throws -> Prepared {
         var database = try config.database(name)
         let toImage = try config.image(imageName)
         if let state = try store.database(name) {
             database.image = state.image
             database.primary = try DatabasePrimary.parse(state.primary, engine: database.engine)
+            if let container = state.container { database.container = container }
         }
         if let recordedImage { database.image = recordedImage }
         if let recordedPrimary { database.primary = try DatabasePrimary.parse(recordedPrimary, engine: database.engine) }
+        if let recordedContainer { database.container = recordedContainer }
         let fromImage = try config.image(database.image)
         let events = self.events
         let store = self.store
@@ -161,9 +166,17 @@ public struct ChangeoverRunner: Sendable {
             store.saveRetry(note, of: id)
             events(.retry(note))
         }
+        let provisioner: any Provisioner = switch config.provisioner.kind {
+        case .local:
+            LocalProvisioner(root: config.provisioner.root, runAs: config.provisioner.runAs)
+        case .docker:
+            DockerProvisioner(client: DockerEngineClient(socket: config.provisioner.socket ?? ""),
+                              database: database.name, primaryContainer: database.container,
+                              labels: config.provisioner.labels)
+        }
         var setup = EngineSetup(
             changeover: id, database: database, fromImage: fromImage, toImage: toImage,
-            provisioner: LocalProvisioner(root: config.provisioner.root, runAs: config.provisioner.runAs),
+            provisioner: provisioner,
             stateDirectory: config.stateDirectory, environment: environment, logger: logger, progress: ProgressWriter(store: store, changeover: id, events: events).callAsFunction)
         setup.retries = retries
         let engine: any Engine = switch database.engine {
@@ -184,7 +197,8 @@ public struct ChangeoverRunner: Sendable {
                           server: database.router.server ?? "", timeout: database.router.timeout)
         }
         return Prepared(id: id, database: database, fromImage: fromImage, toImage: toImage,
-                        oldEndpoint: engine.currentPrimary, engine: engine, router: router, retries: retries)
+                        oldEndpoint: engine.currentPrimary, oldContainer: database.container, engine: engine, router: router,
+                        retries: retries)
     }
 
     public static func newID(database: String, at time: Date = Date()) -> String {
@@ -227,6 +241,7 @@ public struct ChangeoverRunner: Sendable {
             id: id, database: database, fromImage: prepared.fromImage.name, toImage: prepared.toImage.name,
             machine: ChangeoverMachine(), startedAt: Date(), updatedAt: Date(),
             facts: ["old.address": prepared.oldEndpoint.address], timings: [])
+        if let container = prepared.oldContainer { record.facts["old.container"] = container }
         let first = try record.machine.handle(.begin)
         return try await drive(&record, prepared, lock: lock, first: first, opening: (
             "started", "\(prepared.fromImage.name) → \(prepared.toImage.name)",
@@ -279,7 +294,8 @@ public struct ChangeoverRunner: Sendable {
     /// whatever the state store says now.
     func prepare(resuming record: ChangeoverRecord) throws -> Prepared {
         var prepared = try prepare(database: record.database, image: record.toImage, id: record.id,
-                                   from: record.fromImage, primary: record.facts["old.address"])
+                                   from: record.fromImage, primary: record.facts["old.address"],
+                                   container: record.facts["old.container"])
         prepared.resumed = true
         return prepared
     }
@@ -381,7 +397,8 @@ public struct ChangeoverRunner: Sendable {
                         if let newPrimary {
                             try store.save(DatabaseState(
                                 database: database, image: prepared.toImage.name, primary: newPrimary.address,
-                                dataDirectory: record.facts["follower.dataDirectory"], changedAt: Date(), changeover: id))
+                                dataDirectory: record.facts["follower.dataDirectory"], changedAt: Date(), changeover: id,
+                                container: record.facts["follower.container"]))
                         }
                     default:
                         throw EngineError("\(step) is not a forward step")

@@ -16,17 +16,31 @@ public struct FleetConfig: Sendable {
 
     public struct Image: Sendable, Equatable {
         public var name: String
+        /// The local provisioner: where the server's binaries are ("" for a docker-only image).
         public var binDirectory: String
         public var environment: [String: String]
+        /// The docker provisioner: the image reference (`changeover/postgres:15-patched`).
+        public var docker: String?
+
+        public init(name: String, binDirectory: String, environment: [String: String], docker: String? = nil) {
+            self.name = name
+            self.binDirectory = binDirectory
+            self.environment = environment
+            self.docker = docker
+        }
     }
 
     public struct ProvisionerConfig: Sendable, Equatable {
-        public enum Kind: String, Sendable { case local }
+        public enum Kind: String, Sendable, CaseIterable { case local, docker }
         public var kind: Kind
-        /// Where follower data directories are made.
+        /// Where follower data directories are made (local).
         public var root: String
-        /// The OS user servers run as when the controller is root.
+        /// The OS user servers run as when the controller is root (local).
         public var runAs: String?
+        /// The Docker engine's unix socket (docker).
+        public var socket: String? = nil
+        /// Labels put on every container and volume the docker provisioner makes.
+        public var labels: [String: String] = [:]
     }
 
     /// Reads and checks a config file. Errors name the file and the problem in one line.
@@ -162,6 +176,9 @@ public struct DatabaseConfig: Sendable {
     public var image: String
     /// How to reach the primary, as configured (or as the last changeover left it), without a password.
     public var primary: DatabasePrimary
+    /// The docker provisioner: the container the primary runs in (as configured, or as the last
+    /// changeover left it).
+    public var container: String?
     public var password: Secret?
     /// Postgres: the role base backups and the follower stream as. Redis: the ACL user the
     /// follower authenticates to the primary as (masteruser); nil for the default user.

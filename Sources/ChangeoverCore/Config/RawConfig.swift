@@ -11,20 +11,30 @@ struct RawConfig: Decodable {
     var freezes: [FreezePeriod]?
 
     struct RawImage: Decodable {
-        var binDirectory: String
+        var binDirectory: String?
         var environment: [String: String]?
+        var docker: RawDockerImage?
+    }
+
+    struct RawDockerImage: Decodable {
+        var image: String
     }
 
     struct RawProvisioner: Decodable {
         var kind: String?
-        var root: String
+        var root: String?
         var runAs: String?
+        // docker
+        var socket: String?
+        var labels: [String: String]?
     }
 
     struct RawDatabase: Decodable {
         var engine: String?
         var image: String
         var primary: String
+        /// The docker provisioner: the primary's container.
+        var container: String?
         var password: Secret?
         var replication: RawReplication?
         var follower: RawFollower?
@@ -82,22 +92,64 @@ struct RawConfig: Decodable {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: base).appendingPathComponent(path).standardized.path
         }
         let state = abs(stateDirectory ?? "changeover-state")
-        var images: [String: FleetConfig.Image] = [:]
-        for (name, raw) in self.images ?? [:] {
-            images[name] = FleetConfig.Image(name: name, binDirectory: abs(raw.binDirectory),
-                                             environment: raw.environment ?? [:])
-        }
         guard let rawProvisioner = provisioner else {
             throw ConfigError("config \(source): missing key \"provisioner\"")
         }
+        let known = FleetConfig.ProvisionerConfig.Kind.allCases.map(\.rawValue).joined(separator: ", ")
         guard let kind = FleetConfig.ProvisionerConfig.Kind(rawValue: rawProvisioner.kind ?? "local") else {
-            throw ConfigError("config \(source): unknown provisioner kind \"\(rawProvisioner.kind ?? "")\" (known: local)")
+            throw ConfigError("config \(source): unknown provisioner kind \"\(rawProvisioner.kind ?? "")\" (known: \(known))")
         }
-        let provisioner = FleetConfig.ProvisionerConfig(kind: kind, root: abs(rawProvisioner.root),
-                                                        runAs: rawProvisioner.runAs ?? "postgres")
+        let provisioner: FleetConfig.ProvisionerConfig
+        switch kind {
+        case .local:
+            guard let root = rawProvisioner.root else {
+                throw ConfigError("config \(source): the local provisioner needs provisioner.root (where follower directories are made)")
+            }
+            provisioner = FleetConfig.ProvisionerConfig(kind: kind, root: abs(root), runAs: rawProvisioner.runAs ?? "postgres")
+        case .docker:
+            guard let socket = rawProvisioner.socket, !socket.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw ConfigError("config \(source): the docker provisioner needs provisioner.socket (the Docker engine's unix socket)")
+            }
+            for key in (rawProvisioner.labels ?? [:]).keys where key.isEmpty || key.contains(where: { $0.isWhitespace || $0 == "=" }) {
+                throw ConfigError("config \(source): provisioner.labels has a bad label name \"\(key)\"")
+            }
+            provisioner = FleetConfig.ProvisionerConfig(
+                kind: kind, root: abs(rawProvisioner.root ?? "\(state)/nodes"), runAs: rawProvisioner.runAs ?? "postgres",
+                socket: socket.hasPrefix("unix://") ? String(socket.dropFirst("unix://".count)) : abs(socket),
+                labels: rawProvisioner.labels ?? [:])
+        }
+        var images: [String: FleetConfig.Image] = [:]
+        for (name, raw) in (self.images ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let at = "config \(source), image \(name)"
+            if let reference = raw.docker?.image, !DockerNames.isImageReference(reference) {
+                throw ConfigError("\(at): docker.image \"\(reference)\" is not an image reference (repository[:tag] or an image Id)")
+            }
+            switch kind {
+            case .local where raw.binDirectory == nil:
+                throw ConfigError("\(at): the local provisioner needs binDirectory")
+            case .docker where raw.docker == nil:
+                throw ConfigError("\(at): the docker provisioner needs docker.image (e.g. docker: {image: changeover/postgres:15-patched})")
+            default:
+                break
+            }
+            images[name] = FleetConfig.Image(name: name, binDirectory: raw.binDirectory.map(abs) ?? "",
+                                             environment: raw.environment ?? [:], docker: raw.docker?.image)
+        }
         var databases: [String: DatabaseConfig] = [:]
         for (name, raw) in self.databases ?? [:] {
-            databases[name] = try raw.resolve(name: name, source: source, images: images, base: base)
+            let database = try raw.resolve(name: name, source: source, images: images, base: base)
+            let at = "config \(source), database \(name)"
+            switch (kind, database.container) {
+            case (.local, .some):
+                throw ConfigError("\(at): container: needs the docker provisioner (provisioner: {kind: docker, socket: …})")
+            case (.docker, nil):
+                throw ConfigError("\(at): the docker provisioner needs the primary's container (container: NAME)")
+            case (.docker, .some(let container)) where !DockerNames.isContainerName(container):
+                throw ConfigError("\(at): container \"\(container)\" is not a Docker container name")
+            default:
+                break
+            }
+            databases[name] = database
         }
         return FleetConfig(stateDirectory: state, auditLog: abs(auditLog ?? "\(state)/audit.jsonl"),
                            images: images, databases: databases, provisioner: provisioner, freezes: freezes ?? [])
@@ -150,7 +202,7 @@ extension RawConfig.RawDatabase {
             try ConfigValue.duration(v, at: "\(at), retireAfter")
         } ?? .seconds(24 * 3600)
         return DatabaseConfig(
-            name: name, engine: engine, image: image, primary: primary, password: password,
+            name: name, engine: engine, image: image, primary: primary, container: container, password: password,
             replicationUser: replication?.user ?? defaultReplicationUser,
             replicationPassword: replication?.password ?? password,
             followerPort: follower?.port, router: router, catchUp: catchUp, switchover: switchover,

@@ -44,6 +44,8 @@ public struct DatabaseState: Sendable, Codable, Equatable {
     public var dataDirectory: String?
     public var changedAt: Date
     public var changeover: String
+    /// The container the primary runs in (docker provisioner).
+    public var container: String? = nil
 }
 
 /// The embedded state store: one JSON file per changeover and per database under the state
