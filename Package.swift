@@ -53,5 +53,12 @@ let package = Package(
             name: "ChangeoverIntegrationTests",
             dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover"],
             swiftSettings: settings),
+        // Changeovers of dockerized databases through the docker provisioner. They need a Docker engine
+        // with the changeover images (`make docker-test` starts one and builds them) and are skipped
+        // unless CHANGEOVER_DOCKER_HOST names it.
+        .testTarget(
+            name: "ChangeoverDockerTests",
+            dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover"],
+            swiftSettings: settings),
     ]
 )
