@@ -2,7 +2,7 @@
 SWIFT ?= swift
 APT_PACKAGES := postgresql-15 postgresql-client-15 libpq-dev pkg-config libhiredis-dev redis-server pgbouncer haproxy util-linux
 
-.PHONY: deps build test demo bench faults-table clean docker-deps docker-engine docker-images docker-clean
+.PHONY: deps build test demo bench faults-table clean docker-deps docker-engine docker-images docker-test docker-clean
 
 # Installs what a fresh Debian 12 machine lacks; a second run installs nothing.
 deps:
@@ -63,6 +63,32 @@ docker-engine: docker-deps
 # that DOCKER_HOST names if it is set, else in changeover's own (started if need be).
 docker-images: docker-deps
 	@if [ -z "$$DOCKER_HOST" ]; then eval "$$(docker/engine.sh start)"; fi; docker/build-images.sh
+
+# The docker provisioner's changeover tests (Tests/ChangeoverDockerTests; `make test` skips them).
+# Uses the engine DOCKER_HOST names, else changeover's own, started if none answers and stopped
+# again afterwards; builds the images (seconds when cached); afterwards removes every container and
+# volume labelled with this run (org.changeover.test=RUN), whatever the tests left.
+docker-test: deps docker-deps
+	@set -e; \
+	started=""; \
+	if [ -z "$$DOCKER_HOST" ]; then \
+	  docker/engine.sh status >/dev/null 2>&1 || started=1; \
+	  eval "$$(docker/engine.sh start)"; \
+	fi; \
+	export DOCKER_HOST; \
+	run="docker-test-$$(date +%Y%m%d-%H%M%S)-$$$$"; \
+	sweep() { \
+	  c=$$(docker ps -aq --filter "label=org.changeover.test=$$run"); \
+	  [ -z "$$c" ] || { echo "removing containers left by $$run: $$c"; docker rm -f $$c >/dev/null; }; \
+	  v=$$(docker volume ls -q --filter "label=org.changeover.test=$$run"); \
+	  [ -z "$$v" ] || { echo "removing volumes left by $$run: $$v"; docker volume rm $$v >/dev/null; }; \
+	  if [ -n "$$started" ]; then docker/engine.sh stop; fi; \
+	}; \
+	trap sweep EXIT; \
+	docker/build-images.sh; \
+	$(SWIFT) build --build-tests; \
+	CHANGEOVER_DOCKER_HOST="$$DOCKER_HOST" CHANGEOVER_DOCKER_TEST_RUN="$$run" \
+	  $(SWIFT) test --skip-build --filter ChangeoverDockerTests
 
 # Stops the dockerd that docker/engine.sh started and removes its root (images, volumes, cache).
 docker-clean:
