@@ -106,6 +106,37 @@ struct DockerChangeoverTests {
         }
     }
 
+    /// The controller SIGKILLed at a step boundary, then `resume`: the changeover completes from
+    /// the containers it finds (a running follower is adopted, a stopped primary is fenced
+    /// already), no acknowledged commit is lost, and only the new primary's container runs.
+    @Test(arguments: ["kill-after:provision", "kill-after:fence", "kill-before:settle"])
+    func killedControllerIsResumedToCompletion(_ fault: String) async throws {
+        try await withDockerScenario(.postgres, changeovers: 1) { scenario in
+            try scenario.writeConfig(followerPort: scenario.followerPorts[0])
+            let killed = try await CLI.run(
+                ["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--now"],
+                environment: scenario.lab.environment.merging(["CHANGEOVER_FAULT": fault]) { _, new in new })
+            #expect(killed.status == 128 + SIGKILL, "\(fault): exit \(killed.status): \(killed.stderr)")
+            let store = StateStore(directory: "\(scenario.lab.root)/state")
+            let id = try #require(try store.changeovers().first?.id)
+            let resumed = try await CLI.run(["resume", "--config", scenario.configPath, id], environment: scenario.lab.environment)
+            #expect(resumed.status == 0, "\(fault): resume exited \(resumed.status): \(resumed.stderr)")
+            let follower = DockerNames.follower(changeover: id)
+            try await scenario.writer.waitForAcknowledgements(100)
+            let report = await scenario.writer.stop()
+            let missing = try await scenario.missing(report.acknowledged, port: scenario.followerPorts[0])
+            #expect(missing.isEmpty, "\(fault): lost \(missing.count) acknowledged commits")
+            let client = scenario.lab.client
+            #expect(try await client.container(follower).running)
+            #expect(try await !client.container(scenario.primary.container).running)
+            #expect(try store.database("orders")?.container == follower)
+            let records = try AuditLog.read(path: scenario.auditPath)
+            #expect(records.contains { $0.outcome == "resumed" } && records.last?.outcome == "completed")
+            #expect(AuditLog.verify(path: scenario.auditPath).isIntact)
+            return [follower]
+        }
+    }
+
     /// A "new" image that is the primary's image under another tag is refused before anything is
     /// made: one line naming the image Id, exit status 3.
     @Test func sameImageUnderAnotherTagIsRefused() async throws {

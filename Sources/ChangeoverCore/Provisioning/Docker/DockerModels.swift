@@ -53,6 +53,8 @@ public struct DockerContainer: Sendable, Decodable {
     public var labels: [String: String]
     public var command: [String]
     public var running: Bool
+    /// The main process's PID in the engine host's PID namespace (0 when not running).
+    public var pid: Int32
     public var status: String
     public var exitCode: Int
     public var networkMode: String
@@ -78,7 +80,7 @@ public struct DockerContainer: Sendable, Decodable {
              mounts = "Mounts"
     }
     enum ConfigKeys: String, CodingKey { case image = "Image", labels = "Labels", command = "Cmd" }
-    enum StateKeys: String, CodingKey { case running = "Running", status = "Status", exitCode = "ExitCode" }
+    enum StateKeys: String, CodingKey { case running = "Running", pid = "Pid", status = "Status", exitCode = "ExitCode" }
     enum HostConfigKeys: String, CodingKey { case networkMode = "NetworkMode" }
 
     public init(from decoder: any Decoder) throws {
@@ -93,6 +95,7 @@ public struct DockerContainer: Sendable, Decodable {
         command = try config.decodeIfPresent([String].self, forKey: .command) ?? []
         let state = try container.nestedContainer(keyedBy: StateKeys.self, forKey: .state)
         running = try state.decodeIfPresent(Bool.self, forKey: .running) ?? false
+        pid = try state.decodeIfPresent(Int32.self, forKey: .pid) ?? 0
         status = try state.decodeIfPresent(String.self, forKey: .status) ?? "unknown"
         exitCode = try state.decodeIfPresent(Int.self, forKey: .exitCode) ?? 0
         let hostConfig = try? container.nestedContainer(keyedBy: HostConfigKeys.self, forKey: .hostConfig)
