@@ -54,6 +54,30 @@ struct DockerRedisChangeoverTests {
         }
     }
 
+    /// The controller SIGKILLed after the replica was made, then `resume`: the running replica's
+    /// container is adopted (its port from its labels), the changeover completes, nothing is lost.
+    @Test func killedControllerAdoptsTheRunningReplica() async throws {
+        try await withDockerScenario(.redis, changeovers: 1) { scenario in
+            try scenario.writeConfig(followerPort: scenario.followerPorts[0])
+            let killed = try await CLI.run(
+                ["run", "--config", scenario.configPath, "--database", "orders", "--image", "redis7-patched", "--now"],
+                environment: scenario.lab.environment.merging(["CHANGEOVER_FAULT": "kill-after:provision"]) { _, new in new })
+            #expect(killed.status == 128 + SIGKILL, "exit \(killed.status): \(killed.stderr)")
+            let store = StateStore(directory: "\(scenario.lab.root)/state")
+            let id = try #require(try store.changeovers().first?.id)
+            let follower = DockerNames.follower(changeover: id)
+            let before = try await scenario.lab.client.container(follower).id
+            let resumed = try await CLI.run(["resume", "--config", scenario.configPath, id], environment: scenario.lab.environment)
+            #expect(resumed.status == 0, "resume exited \(resumed.status): \(resumed.stderr)")
+            #expect(try await scenario.lab.client.container(follower).id == before, "the replica was made again")
+            try await scenario.writer.waitForAcknowledgements(100)
+            let report = await scenario.writer.stop()
+            #expect(try await scenario.missing(report.acknowledged, port: scenario.followerPorts[0]).isEmpty)
+            #expect(try store.changeover(id)?.machine.step == .done)
+            return [follower]
+        }
+    }
+
     /// A catch-up that cannot finish in time: the follower's container and volume are removed,
     /// the primary is unpaused and writable, exit status 4.
     @Test func redisCatchUpTimeoutRemovesTheFollowerContainerAndVolume() async throws {
