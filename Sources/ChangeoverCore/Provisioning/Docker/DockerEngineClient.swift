@@ -127,6 +127,16 @@ public struct DockerEngineClient: Sendable {
         } catch where error.code == .notFound {}
     }
 
+    /// Changes a container's restart policy ("no", "always", "unless-stopped", "on-failure").
+    public func update(_ container: String, restartPolicy: String) async throws(DockerError) {
+        struct Body: Encodable {
+            struct Policy: Encodable { var Name: String }
+            var RestartPolicy: Policy
+        }
+        _ = try await call("POST", "/containers/\(container)/update", body: try encode(Body(RestartPolicy: .init(Name: restartPolicy))),
+                           what: "set the restart policy of container \(container)")
+    }
+
     public func container(_ container: String) async throws(DockerError) -> DockerContainer {
         let what = "inspect container \(container)"
         return try decode(DockerContainer.self, try await call("GET", "/containers/\(container)/json", what: what), what: what)

@@ -58,6 +58,8 @@ public struct DockerContainer: Sendable, Decodable {
     public var status: String
     public var exitCode: Int
     public var networkMode: String
+    /// "no", "always", "unless-stopped", "on-failure" ("" when unset: no).
+    public var restartPolicy: String
     public var mounts: [Mount]
 
     public struct Mount: Sendable, Decodable {
@@ -81,7 +83,8 @@ public struct DockerContainer: Sendable, Decodable {
     }
     enum ConfigKeys: String, CodingKey { case image = "Image", labels = "Labels", command = "Cmd" }
     enum StateKeys: String, CodingKey { case running = "Running", pid = "Pid", status = "Status", exitCode = "ExitCode" }
-    enum HostConfigKeys: String, CodingKey { case networkMode = "NetworkMode" }
+    enum HostConfigKeys: String, CodingKey { case networkMode = "NetworkMode", restartPolicy = "RestartPolicy" }
+    struct RestartPolicy: Decodable { var Name: String? }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -100,6 +103,7 @@ public struct DockerContainer: Sendable, Decodable {
         exitCode = try state.decodeIfPresent(Int.self, forKey: .exitCode) ?? 0
         let hostConfig = try? container.nestedContainer(keyedBy: HostConfigKeys.self, forKey: .hostConfig)
         networkMode = (try? hostConfig?.decodeIfPresent(String.self, forKey: .networkMode)) ?? ""
+        restartPolicy = ((try? hostConfig?.decodeIfPresent(RestartPolicy.self, forKey: .restartPolicy)) ?? nil)?.Name ?? ""
         mounts = try container.decodeIfPresent([Mount].self, forKey: .mounts) ?? []
     }
 

@@ -62,6 +62,22 @@ public struct DockerProvisioner: Provisioner {
         if let port = followerPort, !FreePort.isFree(port, host: listenAddress) {
             return PreflightCheck("provisioner", passed: false, "follower port \(port) on \(listenAddress) is in use")
         }
+        // A fenced (Postgres) or retired (Redis) primary must stay down: the engine would start
+        // a container with these policies again and it would take writes as a primary.
+        if let name = primaryContainer {
+            do {
+                let container = try await client.container(name)
+                guard container.running else {
+                    return PreflightCheck("provisioner", passed: false, "the primary's container \(name) is \(container.status), not running")
+                }
+                if ["always", "unless-stopped"].contains(container.restartPolicy) {
+                    return PreflightCheck("provisioner", passed: false,
+                                          "the primary's container \(name) has restart policy \(container.restartPolicy): the engine would start the fenced primary again (docker update --restart=no \(name))")
+                }
+            } catch {
+                return PreflightCheck("provisioner", passed: false, "\(error)")
+            }
+        }
         return PreflightCheck("provisioner", passed: true,
                               "docker: engine \(version.version) (API \(version.apiVersion)) at \(client.socketPath)"
                                   + (followerPort.map { ", port \($0)" } ?? ""))
@@ -240,8 +256,11 @@ public struct DockerProvisioner: Provisioner {
         if let password = source["password"] { environment.append("PGPASSWORD=\(password)") }
         let spec = DockerContainerSpec(
             image: reference,
+            // wal_retrieve_retry_interval: once the fenced primary is gone the standby cycles through
+            // its WAL sources and may sleep this long before it notices a promotion (5 s by default:
+            // seen as a 5 s promotion about once in ten changeovers here).
             command: ["standby", "-p", String(port), "-c", "listen_addresses=\(listenAddress)", "-c", "cluster_name=\(slot)",
-                      "-c", "hot_standby=on"],
+                      "-c", "hot_standby=on", "-c", "wal_retrieve_retry_interval=50ms"],
             environment: environment, labels: followerLabels, stopSignal: "SIGINT", networkMode: "host", volumes: [(name, pgdata)])
         _ = try await client.createContainer(name, spec)
         let created = try await client.container(name)
