@@ -52,7 +52,8 @@ struct DockerChangeoverTests {
                 #expect(record.facts["image.from.tag"] == (index == 0 ? DockerLab.postgresOld : DockerLab.postgresPatched))
                 #expect(AuditLog.verify(path: scenario.auditPath).isIntact)
                 print("docker changeover \(index + 1): \(record.facts["image.from.tag"] ?? "?") (libc6 \(record.facts["image.from.libc6"] ?? "?")) → \(record.facts["image.to.tag"] ?? "?") (libc6 \(record.facts["image.to.libc6"] ?? "?")), base backup in container \(summary.facts["basebackup.seconds"] ?? "?") s, write pause \(summary.facts["writePause.ms"] ?? "?") ms (" + summary.timings.map { "\($0.step) \(String(format: "%.0f", $0.milliseconds))" }.joined(separator: ", ") + "; stop \(summary.facts["stop.ms"] ?? "?"), control data \(summary.facts["controldata.ms"] ?? "?"), promote \(summary.facts["promote.ms"] ?? "?") ms)")
-                // Seen once in ten runs: a promotion of 5 s (wal_retrieve_retry_interval?). Its logs, to tell.
+                // A 5 s promotion was the standby asleep in wal_retrieve_retry_interval (now 50 ms on
+                // docker followers); should a slow one show again, the follower's log tells why.
                 if let promote = summary.facts["promote.ms"].flatMap(Double.init), promote > 1000 {
                     print("slow promotion (\(promote) ms); the follower's log:\n\(try await client.logs(follower, tail: 40))")
                 }

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import PostgresClient
 
 /// Where a database's servers live and how followers are made there: `local` (processes on this
@@ -69,37 +64,4 @@ public protocol Provisioner: Sendable {
     func removeRedisFollower(changeover: String, facts: Facts, timeout: Duration) async throws
     /// After the old Redis primary was shut down: removes what this controller made of it.
     func retireOldRedis(_ facts: Facts) async throws -> String?
-}
-
-/// A follower a provisioner started: where it listens and the facts that locate it
-/// (`follower.dataDirectory` or `follower.container`, …) for the state store and the audit log.
-public struct Follower: Sendable {
-    public var host: String
-    public var port: Int
-    public var facts: Facts
-
-    public init(host: String, port: Int, facts: Facts) {
-        self.host = host
-        self.port = port
-        self.facts = facts
-    }
-}
-
-/// A Postgres server the controller fences, reads and restarts: a data directory on this host
-/// (`LocalPostgres`) or a container (`DockerPostgres`).
-public protocol ManagedPostgres: Sendable {
-    /// For messages: "data directory /x", "container orders-pg".
-    var location: String { get }
-    var isRunning: Bool { get async }
-    /// Stops the server with `signal` (SIGINT: a fast shutdown, which writes a shutdown
-    /// checkpoint and lets the walsenders send everything) and returns once it has exited,
-    /// watching closely: this is inside the write pause. A stopped server is fine.
-    func stop(timeout: Duration, signal: Int32) async throws
-    /// "Database cluster state" and "Latest checkpoint location", in pg_controldata's words.
-    func controlData() async throws -> [String: String]
-    /// Starts a stopped server again as it last ran; returns once it accepts connections.
-    /// `log` is where a server the controller runs itself writes its output.
-    func startAgain(log: String, timeout: Duration) async throws
-    /// Drops a replication slot of a stopped server: removes `pg_replslot/NAME`.
-    func removeSlotDirectory(_ slot: String) async throws
 }

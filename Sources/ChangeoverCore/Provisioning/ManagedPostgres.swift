@@ -1,0 +1,18 @@
+/// A Postgres server the controller fences, reads and restarts: a data directory on this host
+/// (`LocalPostgres`) or a container (`DockerPostgres`).
+public protocol ManagedPostgres: Sendable {
+    /// For messages: "data directory /x", "container orders-pg".
+    var location: String { get }
+    var isRunning: Bool { get async }
+    /// Stops the server with `signal` (SIGINT: a fast shutdown, which writes a shutdown
+    /// checkpoint and lets the walsenders send everything) and returns once it has exited,
+    /// watching closely: this is inside the write pause. A stopped server is fine.
+    func stop(timeout: Duration, signal: Int32) async throws
+    /// "Database cluster state" and "Latest checkpoint location", in pg_controldata's words.
+    func controlData() async throws -> [String: String]
+    /// Starts a stopped server again as it last ran; returns once it accepts connections.
+    /// `log` is where a server the controller runs itself writes its output.
+    func startAgain(log: String, timeout: Duration) async throws
+    /// Drops a replication slot of a stopped server: removes `pg_replslot/NAME`.
+    func removeSlotDirectory(_ slot: String) async throws
+}
