@@ -13,6 +13,12 @@ public struct FleetConfig: Sendable {
     public var provisioner: ProvisionerConfig
     /// Freeze periods for the whole fleet: no window opens inside them.
     public var freezes: [FreezePeriod]
+    /// How switchovers are estimated and followers provisioned ahead of windows (`scheduling:`).
+    public var scheduling = SchedulingPolicy()
+    /// The daemon's listener, token and concurrency (`daemon:`); nil when the config has none.
+    public var daemon: DaemonSettings? = nil
+    /// Changeovers the daemon is to run (`schedule:`).
+    public var scheduled: [ScheduledChangeover] = []
 
     public struct Image: Sendable, Equatable {
         public var name: String
@@ -66,7 +72,7 @@ public struct FleetConfig: Sendable {
 
     /// When `database` may be interrupted: its windows minus its own and the fleet's freezes.
     public func schedule(for database: DatabaseConfig) -> WindowSchedule {
-        WindowSchedule(windows: database.windows, freezes: freezes + database.freezes)
+        WindowSchedule(windows: database.windows, freezes: freezes + database.freezes, oneOff: database.oneOffWindows)
     }
 
     /// The image named `name`, or a one-line error listing the known ones.
@@ -177,6 +183,9 @@ public struct DatabaseConfig: Sendable {
     /// Weekly maintenance windows ("Sundays 22:00 Europe/Berlin", "sun:22:00-sun:23:30", or explicit).
     public var windows: [MaintenanceWindow]
     public var freezes: [FreezePeriod]
+    /// Openings that happen once ("2026-05-01T22:00:00+02:00 for 2h"): a slot agreed with the
+    /// customer outside the weekly windows. Any length; the fit rule decides whether it is used.
+    public var oneOffWindows: [WindowOpening] = []
 
     public enum EngineKind: String, Sendable, Codable { case postgres, redis }
 }
