@@ -170,7 +170,7 @@ import Testing
         // 10 GB at 50 MB/s = 200 s, doubled, plus the 2 s hold.
         let lead = SwitchoverEstimate.lead(dataBytes: 10_000_000_000, history: history, database: "orders", holdFor: .seconds(2), policy: policy)
         #expect(lead.duration == .seconds(402))
-        #expect(lead.basis.contains("10.0 GB at 50.0 MB/s (slowest of 2 measured)"), "\(lead.basis)")
+        #expect(lead.basis.contains("10.0 GB at 50.0 MB/s (the slowest of 2 measured)"), "\(lead.basis)")
         // Size unknown: the last copy of this database (1 GB → 2 × 20 s + 2 s < the 60 s minimum).
         let fromLastCopy = SwitchoverEstimate.lead(dataBytes: nil, history: history, database: "orders", holdFor: .seconds(2), policy: policy)
         #expect(fromLastCopy.duration == .seconds(60))

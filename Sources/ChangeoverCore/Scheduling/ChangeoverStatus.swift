@@ -39,11 +39,15 @@ public struct ChangeoverStatus: Encodable, Sendable {
         }
         switch state {
         case "running":
-            waitingFor = store.progress(of: record.id) ?? step.summary
+            // A progress line older than the step is the previous step's.
+            let path = "\(store.changeoversDirectory)/\(record.id).progress"
+            let written = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+            waitingFor = written.map { $0 >= record.updatedAt } == true ? (store.progress(of: record.id) ?? step.summary) : step.summary
         case "rollback unfinished":
             waitingFor = "an operator: the rollback could not finish; run `changeover abort \(record.id)` once the old primary is reachable"
         case "scheduled":
-            waitingFor = plan ?? "the daemon, or `changeover resume \(record.id)`"
+            waitingFor = (plan ?? "the daemon, or `changeover resume \(record.id)`")
+                + (record.facts["schedule.moved"].map { "; earlier: \($0)" } ?? "")
         case "prepared":
             waitingFor = "an operator: the follower has caught up and keeps streaming; `changeover switch \(record.id)` cuts over "
                 + "(--now, or in the next window), `changeover abort \(record.id)` removes it"

@@ -73,10 +73,10 @@ public enum SwitchoverEstimate {
         let copySeconds = Double(bytes) / max(rate, 1)
         let estimated = Duration.milliseconds(Int64((2 * copySeconds * 1000).rounded(.up))) + holdFor
         let sizeText = "\(ScheduleText.bytes(bytes))\(dataBytes == nil ? " (last copy)" : "")"
-        let rateText = "\(ScheduleText.bytes(Int64(rate)))/s (\(measured > 0 ? "slowest of \(measured) measured" : "default"))"
+        let rateText = "\(ScheduleText.bytes(Int64(rate)))/s \(measured > 0 ? "(the slowest of \(measured) measured)" : "(default)")"
         let basis = "\(sizeText) at \(rateText): 2 × \(ScheduleText.duration(.milliseconds(Int64(copySeconds * 1000)))) + \(ScheduleText.duration(holdFor)) hold"
         guard estimated >= policy.minimumLead else {
-            return Lead(duration: policy.minimumLead, basis: "at least \(ScheduleText.duration(policy.minimumLead)) (\(basis))")
+            return Lead(duration: policy.minimumLead, basis: "the minimum; \(basis)")
         }
         return Lead(duration: estimated, basis: basis)
     }

@@ -81,7 +81,8 @@ public struct SwitchoverGate: Sendable, Equatable {
         }
     }
 
-    func skippedText(_ opening: WindowOpening, now: Date, zone: TimeZone) -> String {
+    /// Why `opening` is skipped: "the window Mon 10:00:08 UTC (…) lasts 3 s, too short for the switchover (5 s + 2 s margin)".
+    public func skippedText(_ opening: WindowOpening, now: Date, zone: TimeZone) -> String {
         let left = opening.contains(now) ? opening.end.timeIntervalSince(now) : opening.end.timeIntervalSince(opening.start)
         let what = opening.contains(now) ? "the window open now has \(ScheduleText.duration(seconds: left)) left"
             : "the window \(ScheduleText.local(opening.start, zone)) (\(ScheduleText.iso(opening.start))) lasts \(ScheduleText.duration(seconds: left))"
