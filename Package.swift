@@ -35,10 +35,20 @@ let package = Package(
         // Throwaway local databases and the acknowledged-writes probe: used by the tests,
         // `changeover demo` and the benchmark. Nothing in it is a fake database.
         .target(name: "ChangeoverLab", dependencies: ["ChangeoverCore", "PostgresClient", "RedisClient"], swiftSettings: settings),
+        // The scheduler daemon: runs scheduled changeovers, serves status and metrics over HTTP.
+        .target(
+            name: "ChangeoverDaemon",
+            dependencies: [
+                "ChangeoverCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings),
         .executableTarget(
             name: "changeover",
             dependencies: [
-                "ChangeoverCore", "ChangeoverLab", "PostgresClient",
+                "ChangeoverCore", "ChangeoverDaemon", "ChangeoverLab", "PostgresClient",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -51,9 +61,10 @@ let package = Package(
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "ChangeoverCore", "ChangeoverLab"], swiftSettings: settings),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "ChangeoverCore"], swiftSettings: settings),
         .testTarget(name: "ChangeoverCoreTests", dependencies: ["ChangeoverCore", "ChangeoverLab"], swiftSettings: settings),
+        .testTarget(name: "ChangeoverDaemonTests", dependencies: ["ChangeoverDaemon", "ChangeoverCore", "ChangeoverLab"], swiftSettings: settings),
         .testTarget(
             name: "ChangeoverIntegrationTests",
-            dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover"],
+            dependencies: ["ChangeoverCore", "ChangeoverDaemon", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover"],
             swiftSettings: settings),
     ]
 )

@@ -180,7 +180,15 @@ public final class ChangeoverDaemon: Service, Sendable {
                 plans[record.id] = text
                 if case .wait(let until, let opening, let skipped) = plan.decision {
                     windows[record.id] = (record.database, opening?.start ?? until)
-                    if !skipped.isEmpty { announce(record, "moved", text, key: "moved \(skipped.map(\.start)) \(opening?.start ?? until)", runner: runner) }
+                    if !skipped.isEmpty {
+                        let zone = ChangeoverRunner.zone(of: database)
+                        let moved = skipped.map { gate.skippedText($0, now: now, zone: zone) }.joined(separator: "; ")
+                            + (opening.map { ": moved to the window \(ScheduleText.local($0.start, zone)) (\(ScheduleText.iso($0.start)))" }
+                                ?? ": no window with room before the deadline \(ScheduleText.iso(until))")
+                        if announce(record, "moved", text, key: "moved \(skipped.map(\.start)) \(opening?.start ?? until)", runner: runner) {
+                            remember(moved, of: record.id, runner: runner)
+                        }
+                    }
                 }
                 if case .never = plan.decision { announce(record, "blocked", text, key: "never", runner: runner) }
                 guard plan.isDue(at: now) else { continue }
@@ -227,10 +235,24 @@ public final class ChangeoverDaemon: Service, Sendable {
         }
     }
 
-    /// An audit record about a scheduled changeover's plan, once per distinct `key`.
-    private func announce(_ record: ChangeoverRecord, _ outcome: String, _ message: String, key: String, runner: ChangeoverRunner) {
+    /// Keeps why a scheduled changeover was moved in its record (`schedule.moved`), for status;
+    /// skipped if a controller holds the database.
+    private func remember(_ moved: String, of id: String, runner: ChangeoverRunner) {
+        guard var record = try? runner.store.changeover(id), record.machine.step == .pending,
+              let lock = try? runner.store.lock(database: record.database, changeover: id, actor: actor)
+        else { return }
+        defer { withExtendedLifetime(lock) {} }
+        record.facts["schedule.moved"] = moved
+        record.updatedAt = Date()
+        try? runner.store.save(record)
+    }
+
+    /// An audit record about a scheduled changeover's plan, once per distinct `key`. Returns
+    /// whether it was new.
+    @discardableResult
+    private func announce(_ record: ChangeoverRecord, _ outcome: String, _ message: String, key: String, runner: ChangeoverRunner) -> Bool {
         let fresh = state.withLock { $0.announced.insert("\(record.id) \(key)").inserted }
-        guard fresh else { return }
+        guard fresh else { return false }
         do {
             try AuditLog(path: runner.config.auditLog).append(
                 AuditEntry(changeover: record.id, database: record.database, step: "schedule", outcome: outcome, message: message),
@@ -239,6 +261,7 @@ public final class ChangeoverDaemon: Service, Sendable {
             logger.error("cannot write the audit log", metadata: ["error": "\(error)"])
         }
         logger.info("scheduled changeover re-planned", metadata: ["changeover.id": "\(record.id)", "schedule.plan": "\(message)"])
+        return true
     }
 
     /// The database's size as its primary reports it, asked at most every 10 minutes.
