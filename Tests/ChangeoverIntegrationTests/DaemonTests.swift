@@ -105,6 +105,19 @@ import Testing
             #expect(metrics.body.contains("changeover_next_window_timestamp_seconds{changeover=\"\(billingRecord.id)\",database=\"billing\"}"))
             #expect(!daemon.output.contains(daemon.token), "the token was logged")
 
+            // SIGHUP: a broken config is refused and the old one kept; a good one is taken.
+            try "databases: [".write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+            kill(daemon.pid, SIGHUP)
+            #expect(try await eventually(.seconds(5)) {
+                try await LabHTTP.get(port: port, path: "/metrics", token: daemon.token).body.contains("changeover_config_reloads_total{result=\"refused\"} 1")
+            })
+            #expect(((try await daemon.status()["daemon"] as? [String: Any])?["lastReloadError"] as? String)?.contains("malformed config") == true)
+            try text.write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+            kill(daemon.pid, SIGHUP)
+            #expect(try await eventually(.seconds(5)) {
+                try await LabHTTP.get(port: port, path: "/metrics", token: daemon.token).body.contains("changeover_config_reloads_total{result=\"ok\"} 1")
+            })
+
             #expect(try await daemon.terminate() == 0, "\(daemon.output)")
             try await scenario.writer.waitForAcknowledgements(50)
             let report = await scenario.writer.stop()

@@ -5,10 +5,10 @@ import Testing
 
 /// `run --in-window`, deadlines, `prepare`/`switch` and abort while waiting, in the foreground.
 @Suite(.serialized) struct SchedulingCLITests {
-    func writeConfig(_ scenario: LabScenario, orders: String) throws {
+    func writeConfig(_ scenario: LabScenario, orders: String, minimumLead: String = "1h") throws {
         try scenario.configText(followerPort: scenario.followerPorts[0], extra: """
             \(orders)
-            scheduling: {switchoverEstimate: 2s, margin: 1s, minimumLead: 1h, recheckEvery: 1s}
+            scheduling: {switchoverEstimate: 2s, margin: 1s, minimumLead: \(minimumLead), recheckEvery: 1s}
             """).write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
     }
 
@@ -82,6 +82,42 @@ import Testing
             let waited = try #require(audit[resumedAt...].first { $0.step == "await-window" && $0.outcome == "succeeded" })
             #expect(Double(waited.facts["ms"] ?? "") ?? 0 >= 300, "\(waited.facts)")
             #expect(waited.facts["window.decision"] == "now")
+            try await scenario.writer.waitForAcknowledgements(50)
+            let report = await scenario.writer.stop()
+            #expect(try await scenario.missing(report.acknowledged).isEmpty)
+        }
+    }
+
+    /// SIGTERM to a foreground `run --in-window` waiting for its window: exit 8, the changeover
+    /// stopped in await-window with its follower kept; `switch --now` finishes it.
+    @Test func sigtermWhileWaitingInTheForegroundStopsResumably() async throws {
+        try await withScenario(changeovers: 1) { scenario in
+            // A lead longer than the wait: the follower is made at once and waits for a window days away.
+            try writeConfig(scenario, orders: "    windows: [\"\(weeklyWindowDaysAway())\"]", minimumLead: "120h")
+            let log = "\(scenario.lab.root)/run.log"
+            let pid = try Subprocess.spawn([CLI.executable, "run", "--config", scenario.configPath, "--database", "orders",
+                                            "--image", "pg15-patched", "--in-window"], environment: scenario.environment, outputPath: log)
+            let store = StateStore(directory: "\(scenario.lab.root)/state")
+            let waiting = try await eventually {
+                guard let record = try store.changeovers().first else { return false }
+                return record.machine.step == .awaitWindow && store.lockHolder(database: "orders") != nil
+                    && FileManager.default.fileExists(atPath: "\(scenario.lab.root)/state/changeovers/\(record.id).progress")
+            }
+            #expect(waiting, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            kill(pid, SIGTERM)
+            var status: Int32?
+            #expect(try await eventually(.seconds(15)) { status = Subprocess.reap(pid); return status != nil })
+            if status == nil { kill(pid, SIGKILL); while Subprocess.reap(pid) == nil { usleep(1000) } }
+            let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            #expect(status == 8, "\(output)")
+            #expect(output.contains("stopped in await-window: SIGTERM received"), "\(output)")
+            let record = try #require(try store.changeovers().first)
+            #expect(record.machine.step == .awaitWindow && record.stopped?.kind == .stopped && record.stopped?.daemon == false)
+            let shown = try await CLI.run(["status", "--config", scenario.configPath, record.id])
+            #expect(shown.stdout.contains("state    stopped"), "\(shown.stdout)")
+            let switched = try await CLI.run(["switch", "--config", scenario.configPath, record.id, "--now"], environment: scenario.environment)
+            #expect(switched.status == 0, "\(switched.stderr)")
+            #expect(try store.changeover(record.id)?.machine.step == .done)
             try await scenario.writer.waitForAcknowledgements(50)
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged).isEmpty)
