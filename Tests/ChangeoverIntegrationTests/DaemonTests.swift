@@ -184,6 +184,41 @@ import Testing
         }
     }
 
+    /// A changeover the daemon stopped at SIGTERM is picked up again by the next daemon.
+    @Test func theNextDaemonPicksUpWhatTheLastOneStopped() async throws {
+        try await withScenario(changeovers: 1) { scenario in
+            let port = FreePort.next()
+            let write = { (catchUp: String?) in
+                try self.config(scenario, catchUp: catchUp, ordersExtra: "    oneOffWindows: [\"\(iso(wholeSecond(in: 1))) for 10m\"]", extra: """
+                    schedule:
+                      - {database: orders, image: pg15-patched}
+                    """, daemonPort: port).write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+            }
+            try write("      holdFor: 60s\n      pollEvery: 50ms\n      timeout: 2m")
+            let store = StateStore(directory: "\(scenario.lab.root)/state")
+            let first = try await DaemonProcess.start(config: scenario.configPath, port: port, environment: scenario.environment,
+                                                      token: "t0ken-\(UUID().uuidString)", log: "\(scenario.lab.root)/daemon1.log")
+            defer { first.kill9() }
+            #expect(try await eventually { try store.changeovers().first?.machine.step == .catchUp }, "\(first.output)")
+            #expect(try await first.terminate() == 0, "\(first.output)")
+            let id = try #require(try store.changeovers().first?.id)
+            #expect(try store.changeover(id)?.stopped?.daemon == true)
+
+            try write(nil)
+            let second = try await DaemonProcess.start(config: scenario.configPath, port: port, environment: scenario.environment,
+                                                       token: "t0ken-\(UUID().uuidString)", log: "\(scenario.lab.root)/daemon2.log")
+            defer { second.kill9() }
+            #expect(try await eventually(.seconds(30)) { try store.changeover(id)?.machine.step == .done }, "\(second.output)")
+            #expect(try store.changeovers().count == 1, "the config's schedule: entry was recorded twice")
+            #expect(try await second.terminate() == 0)
+            let records = try AuditLog.read(path: try scenario.config().auditLog).filter { $0.changeover == id }
+            #expect(records.contains { $0.step == "changeover" && $0.outcome == "resumed" && $0.message == "stopped in catch-up" })
+            try await scenario.writer.waitForAcknowledgements(50)
+            let report = await scenario.writer.stop()
+            #expect(try await scenario.missing(report.acknowledged).isEmpty)
+        }
+    }
+
     /// Must-show 3, switchover: SIGTERM while the router is being repointed (a 2 s hook) does not
     /// cut the switchover short: the daemon finishes it, then exits 0; nothing is lost.
     @Test func sigtermDuringTheSwitchoverFinishesItFirst() async throws {
