@@ -201,6 +201,7 @@ public struct ChangeoverRunner: Sendable {
     public func plan(database: String, image: String) async throws -> ChangeoverPlan {
         let prepared = try prepare(database: database, image: image, id: Self.newID(database: database))
         let checks = await prepared.engine.preflight()
+            + [await prepared.router.check(database: database, primary: prepared.oldEndpoint)]
         let routerStep = switch prepared.database.router.kind {
         case .none: "clients follow by themselves (no router configured)"
         case .hook: "run the hook command with the new primary's address"
@@ -338,6 +339,7 @@ public struct ChangeoverRunner: Sendable {
                     switch step {
                     case .preflight:
                         let checks = await prepared.engine.preflight()
+                            + [await prepared.router.check(database: database, primary: prepared.oldEndpoint)]
                         events(.checks(checks))
                         let failed = checks.filter { !$0.passed }
                         if !failed.isEmpty {
