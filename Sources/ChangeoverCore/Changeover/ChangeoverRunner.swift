@@ -352,7 +352,9 @@ public struct ChangeoverRunner: Sendable {
                     case .fence:
                         try await prepared.engine.prepareFence(&record.facts)
                         pauseStarted = clock.now
-                        try await prepared.router.pause(database: database)
+                        try await prepared.retries.run("pause the router", policy: .inPause) {
+                            try await prepared.router.pause(database: database)
+                        }
                         try await prepared.engine.fence(&record.facts)
                     case .finalSync:
                         try await prepared.engine.finalSync(&record.facts)
@@ -364,9 +366,13 @@ public struct ChangeoverRunner: Sendable {
                         record.facts["new.address"] = endpoint.address
                     case .repoint:
                         guard let newPrimary else { throw EngineError("no new primary to repoint to") }
-                        try await prepared.router.repoint(database: database, to: newPrimary, from: prepared.oldEndpoint,
-                                                          changeover: id)
-                        try await prepared.router.resume(database: database)
+                        try await prepared.retries.run("repoint the router", policy: .inPause) {
+                            try await prepared.router.repoint(database: database, to: newPrimary, from: prepared.oldEndpoint,
+                                                              changeover: id)
+                        }
+                        try await prepared.retries.run("resume the router", policy: .inPause) {
+                            try await prepared.router.resume(database: database)
+                        }
                         try await prepared.engine.demoteOldPrimary(&record.facts)
                         if let pauseStarted {
                             pauseMilliseconds = (clock.now - pauseStarted).milliseconds
@@ -420,7 +426,7 @@ public struct ChangeoverRunner: Sendable {
                 }
                 do {
                     // Clients held by the router are let go whatever happened to the engine.
-                    try await prepared.router.resume(database: database)
+                    try await prepared.retries.run("resume the router") { try await prepared.router.resume(database: database) }
                 } catch {
                     failure = [failure, "router resume failed: \(Self.describe(error))"].compactMap { $0 }.joined(separator: "; ")
                 }

@@ -124,13 +124,13 @@ enum HAProxyRuntimeSocket {
 
     private static func exchange(_ command: String, path: String, deadline: ContinuousClock.Instant, timeout: Duration) throws(RouterError) -> String {
         func failure(_ what: String) -> RouterError {
-            RouterError(description: "haproxy's runtime API at \(path): \(what)")
+            RouterError(description: "haproxy's runtime API at \(path): \(what)", transient: true)
         }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
         let bytes = Array(path.utf8)
-        guard bytes.count < capacity else { throw failure("the socket path is too long") }
+        guard bytes.count < capacity else { throw RouterError(description: "haproxy's runtime API at \(path): the socket path is too long") }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)
             raw[bytes.count] = 0

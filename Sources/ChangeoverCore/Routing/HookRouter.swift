@@ -42,4 +42,6 @@ public struct HookRouter: Router {
 
 public struct RouterError: Error, CustomStringConvertible, Sendable {
     public var description: String
+    /// The router could not be reached or did not answer in time: trying again may help.
+    public var transient = false
 }

@@ -143,7 +143,8 @@ public struct PgBouncerRouter: Router {
         do {
             connection = try await PostgresConnection.connect(admin, timeout: timeout)
         } catch {
-            throw RouterError(description: "cannot reach pgbouncer's admin console at \(admin.endpoint) as \(admin.user ?? "the default user"): \(error.message)")
+            throw RouterError(description: "cannot reach pgbouncer's admin console at \(admin.endpoint) as \(admin.user ?? "the default user"): \(error.message)",
+                              transient: error.code != .authenticationFailed)
         }
         do {
             try await body(connection)
