@@ -29,23 +29,69 @@ public struct FleetConfig: Sendable {
         public var runAs: String?
     }
 
+    /// The largest config file read: a fleet's config is a few kilobytes, and a file far larger
+    /// is the wrong file or an attack on the YAML parser.
+    public static let maximumFileSize = 1 << 20
+    /// The deepest nesting of mappings and lists accepted (a config needs about 5): Yams
+    /// recurses once per level and overflows the stack at a few thousand.
+    public static let maximumNesting = 64
+
     /// Reads and checks a config file. Errors name the file and the problem in one line.
     public static func load(path: String) throws(ConfigError) -> FleetConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError("cannot read config file \(path)")
-        }
+        let data = try read(path)
         guard let text = String(data: data, encoding: .utf8) else {
-            throw ConfigError("config file \(path) is not UTF-8 text")
+            let at = firstInvalidUTF8(in: data).map { " (line \($0.line), column \($0.column))" } ?? ""
+            throw ConfigError("config file \(path) is not UTF-8 text\(at)")
         }
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
         return try parse(text, source: path, relativeTo: base)
     }
 
+    /// The file's bytes, at most ``maximumFileSize`` of them read: `/dev/zero` or a huge file
+    /// is refused without reading it all.
+    static func read(_ path: String) throws(ConfigError) -> Data {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ConfigError("cannot read config file \(path)")
+        }
+        defer { try? handle.close() }
+        let data: Data
+        do {
+            data = try handle.read(upToCount: maximumFileSize + 1) ?? Data()
+        } catch {
+            throw ConfigError("cannot read config file \(path)")
+        }
+        guard data.count <= maximumFileSize else {
+            throw ConfigError("config file \(path) is larger than \(maximumFileSize / (1 << 20)) MiB; a fleet config is a few kilobytes")
+        }
+        return data
+    }
+
+    /// Where the first byte that is not UTF-8 is, counting lines and characters from 1.
+    static func firstInvalidUTF8(in data: Data) -> (line: Int, column: Int)? {
+        var iterator = data.makeIterator()
+        var decoder = UTF8()
+        var (line, column) = (1, 1)
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar):
+                if scalar == "\n" { (line, column) = (line + 1, 1) } else { column += 1 }
+            case .emptyInput:
+                return nil
+            case .error:
+                return (line, column)
+            }
+        }
+    }
+
     public static func parse(_ text: String, source: String = "config", relativeTo base: String = ".") throws(ConfigError) -> FleetConfig {
+        try precheck(text, source: source)
         let raw: RawConfig
         do {
             raw = try YAMLDecoder().decode(RawConfig.self, from: text)
         } catch let error as DecodingError {
+            if case .typeMismatch(_, let context) = error, context.codingPath.isEmpty, let kind = Self.documentKind(of: text) {
+                throw ConfigError("malformed config \(source): the document \(kind), not a mapping of settings (provisioner:, images:, databases:, …)")
+            }
             throw ConfigError("malformed config \(source): \(Self.describe(error))")
         } catch let error as YamlError {
             throw ConfigError("malformed config \(source): \(Self.describe(error, in: text))")
@@ -53,6 +99,39 @@ public struct FleetConfig: Sendable {
             throw ConfigError("malformed config \(source): \(Self.oneLine(String(describing: error)))")
         }
         return try raw.resolve(source: source, base: base)
+    }
+
+    /// Refuses, before Yams sees it, text that would crash or swamp it: more than
+    /// ``maximumFileSize`` bytes, NUL and control characters, nesting deeper than
+    /// ``maximumNesting``, and aliases (with merge keys, a few lines of them expand to gigabytes;
+    /// a config never needs one).
+    static func precheck(_ text: String, source: String) throws(ConfigError) {
+        guard text.utf8.count <= maximumFileSize else {
+            throw ConfigError("config \(source) is larger than \(maximumFileSize / (1 << 20)) MiB; a fleet config is a few kilobytes")
+        }
+        guard let problem = YAMLPrescan.check(text, maximumDepth: maximumNesting) else { return }
+        let detail = switch problem {
+        case .nul(let line, let column):
+            "line \(line), column \(column): a NUL byte; a config is text"
+        case .controlCharacter(let value, let line, let column):
+            "line \(line), column \(column): control character U+\(String(value, radix: 16, uppercase: true).leftPadded(to: 4)) is not allowed"
+        case .tooDeep(let limit, let line, let column):
+            "line \(line), column \(column): nested more than \(limit) levels deep; a config needs a handful"
+        case .alias(let name, let line, let column):
+            "line \(line), column \(column): alias *\(name): YAML aliases are not accepted in a config; write the value out"
+        }
+        throw ConfigError("malformed config \(source): \(detail)")
+    }
+
+    /// What the document is when it is not a mapping ("is a list"); nil for a mapping. Yams's
+    /// own words for it are "Expected to decode Mapping but found Node instead".
+    static func documentKind(of text: String) -> String? {
+        switch try? Yams.compose(yaml: text) {
+        case nil: "is empty"
+        case .sequence?: "is a list"
+        case .scalar?: "is a single value"
+        case .mapping?: nil
+        }
     }
 
     /// The database named `name`, or a one-line error listing the known ones.
@@ -125,6 +204,12 @@ public struct FleetConfig: Sendable {
     static func oneLine(_ text: String) -> String {
         text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }.joined(separator: " ")
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
 
