@@ -60,4 +60,23 @@ import Testing
             #expect(!error.description.contains("xxxxxxxx"))
         }
     }
+
+    // MARK: - Primary addresses
+
+    @Test func hugeConninfosAreRefusedWithoutQuotingThem() throws {
+        for text in [Self.repeated("x:/a:b@", 1_500_000), "host=" + Self.repeated("h", Self.megabytes10),
+                     Self.repeated("password=", 1_000_000)] {
+            let error = #expect(throws: ConfigError.self) { try DatabasePrimary.parse(text, engine: .postgres) }
+            #expect(error?.description.hasPrefix("bad primary conninfo: connection info is ") == true, "\(error?.description ?? "")")
+            #expect(error?.description.hasSuffix("bytes long; more than 65536 is not a conninfo") == true)
+        }
+        // Under the size limit, a conninfo with too many places a password could hide gets
+        // libpq's verdict without libpq's quote of it.
+        let error = #expect(throws: ConfigError.self) {
+            try DatabasePrimary.parse(Self.repeated("x:/a:S3cr3t@", 5_000) + " '", engine: .postgres)
+        }
+        #expect(error?.description == "bad primary conninfo: could not parse connection info")
+        let fine = try DatabasePrimary.parse("host=" + Self.repeated("h", 60_000), engine: .postgres)
+        #expect(fine.host.count == 60_000)
+    }
 }
