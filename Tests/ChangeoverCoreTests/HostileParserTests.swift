@@ -79,4 +79,54 @@ import Testing
         let fine = try DatabasePrimary.parse("host=" + Self.repeated("h", 60_000), engine: .postgres)
         #expect(fine.host.count == 60_000)
     }
+
+    @Test func hugeRedisAddressesAreOneLine() {
+        for text in ["redis://" + Self.repeated("u", Self.megabytes10) + "@h", Self.repeated(":", Self.megabytes10),
+                     "h:" + Self.repeated("9", Self.megabytes10), Self.repeated("@", Self.megabytes10)] {
+            let error = #expect(throws: ConfigError.self) { try DatabasePrimary.parse(text, engine: .redis) }
+            #expect(error?.description == "bad Redis primary address of \(text.utf8.count) bytes (use host:port or redis://[user@]host:port)")
+        }
+        // No part of an overlong address is quoted: it could be the start of a password.
+        let secret = #expect(throws: ConfigError.self) {
+            try DatabasePrimary.parse("redis://app:S3cr3t" + Self.repeated("x", 2_000) + "@h:1", engine: .redis)
+        }
+        #expect(secret?.description.contains("S3cr3t") == false)
+    }
+
+    // MARK: - Windows and freezes
+
+    @Test func tenMegabyteWindowSpecsAreOneLine() {
+        let specs = [
+            Self.repeated("a", Self.megabytes10),
+            "Sundays 22:00 " + Self.repeated("A/", Self.megabytes10 / 2),
+            "Sundays 22:00 for " + Self.repeated("9", Self.megabytes10) + "m",
+            Self.repeated("sun:22:00-", Self.megabytes10 / 10),
+            "sun:22:00-sun:23:30 " + Self.repeated("x ", Self.megabytes10 / 2),
+            "Sundays " + Self.repeated("9", Self.megabytes10) + ":00",
+        ]
+        for spec in specs {
+            let error = #expect(throws: WindowError.self) { try MaintenanceWindow.parse(spec) }
+            #expect(error?.description == "window spec of \(spec.utf8.count) bytes (a window is a few words; at most 1000)")
+        }
+        // At the limit the spec is parsed, and its error quotes it on one line.
+        let long = "Sundays 22:00 " + Self.repeated("x", MaintenanceWindow.maximumSpecLength - 14)
+        let error = #expect(throws: WindowError.self) { try MaintenanceWindow.parse(long) }
+        #expect(error?.code == .unknownTimeZone && error?.description.isOneLine == true)
+    }
+
+    @Test func tenMegabyteFreezesAreOneLine() {
+        let specs = [
+            Self.repeated("9", Self.megabytes10) + "-01-01",
+            "2026-12-20.." + Self.repeated(".", Self.megabytes10),
+            "2026-12-20 " + Self.repeated("to ", Self.megabytes10 / 3),
+            "99999999999999999999-01-01..2027-01-01",
+        ]
+        for spec in specs {
+            let error = #expect(throws: WindowError.self) { try FreezePeriod.parse(spec) }
+            #expect(error?.description.isOneLine == true)
+            if spec.utf8.count > MaintenanceWindow.maximumSpecLength {
+                #expect(error?.description == "freeze spec of \(spec.utf8.count) bytes (a freeze is a few words; at most 1000)")
+            }
+        }
+    }
 }

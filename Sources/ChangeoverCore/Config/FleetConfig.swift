@@ -368,6 +368,10 @@ public enum DatabasePrimary: Sendable, Equatable {
             }
             return .postgres(conninfo)
         case .redis:
+            // Not quoted: a cut-off quote could show the start of a password.
+            guard text.utf8.count <= 1_000 else {
+                throw ConfigError("bad Redis primary address of \(text.utf8.count) bytes (use host:port or redis://[user@]host:port)")
+            }
             var rest = Substring(text.trimmingCharacters(in: .whitespaces))
             if rest.hasPrefix("redis://") { rest = rest.dropFirst("redis://".count) }
             while rest.hasSuffix("/") { rest = rest.dropLast() }
