@@ -129,4 +129,71 @@ import Testing
             }
         }
     }
+
+    // MARK: - The audit log
+
+    static func temporaryLog() throws -> (directory: URL, path: String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("audit-hostile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return (directory, directory.appendingPathComponent("audit.jsonl").path)
+    }
+
+    /// An audit line whose hash is right for `body` (a JSON object): it reaches the decoder.
+    static func hashedLine(_ body: String) -> [UInt8] {
+        let bytes = Array(body.utf8)
+        let hash = AuditLineFormat.sha256Hex(bytes)
+        return bytes.dropLast() + Array(",\"hash\":\"\(hash)\"}\n".utf8)
+    }
+
+    static func body(seq: String = "1", facts: String = "{}") -> String {
+        #"{"actor":"a","changeover":"c","database":"d","facts":"# + facts + #","outcome":"o","prev":""#
+            + AuditRecord.genesisHash + #"","seq":"# + seq + #","step":"s","time":"2026-11-29T04:23:27.912Z","version":1}"#
+    }
+
+    @Test func hostileAuditLinesAreMalformedRecords() throws {
+        let (directory, path) = try Self.temporaryLog()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let deep = 100_000
+        let lines: [(String, [UInt8])] = [
+            ("a 10 MB line", Array(repeating: UInt8(ascii: "a"), count: Self.megabytes10) + [10]),
+            ("deeply nested facts", Self.hashedLine(Self.body(facts: Self.repeated("[", deep) + Self.repeated("]", deep)))),
+            ("deeply nested objects", Self.hashedLine(Self.body(facts: String(repeating: "{\"a\":", count: deep) + "1" + Self.repeated("}", deep)))),
+            ("unclosed nesting", Self.hashedLine(Self.body(facts: Self.repeated("[", deep)))),
+            ("a 100,000-digit seq", Self.hashedLine(Self.body(seq: Self.repeated("9", 100_000)))),
+            ("seq 1e999", Self.hashedLine(Self.body(seq: "1e999"))),
+            ("seq 2^63", Self.hashedLine(Self.body(seq: "9223372036854775808"))),
+        ]
+        for (name, line) in lines {
+            try Data(line).write(to: URL(fileURLWithPath: path))
+            try? FileManager.default.removeItem(atPath: path + ".head")
+            let verification = AuditLog.verify(path: path)
+            #expect(verification.problem?.kind == .malformed, "\(name): \(verification.problem?.description ?? "intact")")
+            #expect(verification.problem?.record == 1, "\(name)")
+            #expect(verification.problem?.description.isOneLine == true && verification.problem!.description.count < 200, "\(name)")
+            #expect(try AuditLog.read(path: path).isEmpty, "\(name)")
+        }
+        // A record that is merely big is a record.
+        let big = Self.hashedLine(Self.body().replacingOccurrences(of: "\"o\"", with: "\"\(Self.repeated("o", 1 << 20))\""))
+        try Data(big).write(to: URL(fileURLWithPath: path))
+        #expect(try AuditLog.read(path: path).first?.outcome.count == 1 << 20)
+        #expect(AuditLog.verify(path: path).records == 1)
+    }
+
+    @Test func aLastRecordNumberedIntMaxIsRefusedNotATrap() throws {
+        let (directory, path) = try Self.temporaryLog()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let body = AuditRecordBody(version: 1, seq: Int.max, time: "2026-11-29T04:23:27.912Z", actor: "a", changeover: "c",
+                                   database: "d", step: "s", outcome: "o", message: nil, facts: [:], prev: AuditRecord.genesisHash)
+        let (line, hash) = try AuditLineFormat.encodeLine(body)
+        try Data(line).write(to: URL(fileURLWithPath: path))
+        try AuditFileIO.writeHead(AuditHead(records: Int.max, hash: hash), logPath: path)
+        let log = try AuditLog(path: path)
+        let error = #expect(throws: AuditError.self) {
+            try log.append(AuditEntry(changeover: "c", database: "d", step: "s", outcome: "o"), actor: "a", time: Date())
+        }
+        #expect(error?.description.contains("its last record is numbered 9223372036854775807, the largest number there is") == true,
+                "\(error?.description ?? "")")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(line), "the log was changed")
+        #expect(AuditLog.verify(path: path).problem?.kind == .gap)
+    }
 }
