@@ -60,7 +60,10 @@ let package = Package(
             swiftSettings: settings),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "ChangeoverCore", "ChangeoverLab"], swiftSettings: settings),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "ChangeoverCore"], swiftSettings: settings),
-        .testTarget(name: "ChangeoverCoreTests", dependencies: ["ChangeoverCore", "ChangeoverLab"], swiftSettings: settings),
+        .testTarget(
+            name: "ChangeoverCoreTests",
+            dependencies: ["ChangeoverCore", "ChangeoverLab", .product(name: "Yams", package: "Yams")],
+            swiftSettings: settings),
         .testTarget(name: "ChangeoverDaemonTests", dependencies: ["ChangeoverDaemon", "ChangeoverCore", "ChangeoverLab"], swiftSettings: settings),
         .testTarget(
             name: "ChangeoverIntegrationTests",

@@ -212,6 +212,7 @@ public struct ChangeoverRunner: Sendable {
     public func plan(database: String, image: String) async throws -> ChangeoverPlan {
         let prepared = try prepare(database: database, image: image, id: Self.newID(database: database))
         let checks = await prepared.engine.preflight()
+            + [await prepared.router.check(database: database, primary: prepared.oldEndpoint)]
         let routerStep = switch prepared.database.router.kind {
         case .none: "clients follow by themselves (no router configured)"
         case .hook: "run the hook command with the new primary's address"
@@ -390,6 +391,7 @@ public struct ChangeoverRunner: Sendable {
                     switch step {
                     case .preflight:
                         let checks = await prepared.engine.preflight()
+                            + [await prepared.router.check(database: database, primary: prepared.oldEndpoint)]
                         events(.checks(checks))
                         let failed = checks.filter { !$0.passed }
                         if !failed.isEmpty {
@@ -412,7 +414,9 @@ public struct ChangeoverRunner: Sendable {
                     case .fence:
                         try await prepared.engine.prepareFence(&record.facts)
                         pauseStarted = clock.now
-                        try await prepared.router.pause(database: database)
+                        try await prepared.retries.run("pause the router", policy: .inPause) {
+                            try await prepared.router.pause(database: database)
+                        }
                         try await prepared.engine.fence(&record.facts)
                     case .finalSync:
                         try await prepared.engine.finalSync(&record.facts)
@@ -424,9 +428,13 @@ public struct ChangeoverRunner: Sendable {
                         record.facts["new.address"] = endpoint.address
                     case .repoint:
                         guard let newPrimary else { throw EngineError("no new primary to repoint to") }
-                        try await prepared.router.repoint(database: database, to: newPrimary, from: prepared.oldEndpoint,
-                                                          changeover: id)
-                        try await prepared.router.resume(database: database)
+                        try await prepared.retries.run("repoint the router", policy: .inPause) {
+                            try await prepared.router.repoint(database: database, to: newPrimary, from: prepared.oldEndpoint,
+                                                              changeover: id)
+                        }
+                        try await prepared.retries.run("resume the router", policy: .inPause) {
+                            try await prepared.router.resume(database: database)
+                        }
                         try await prepared.engine.demoteOldPrimary(&record.facts)
                         if let pauseStarted {
                             pauseMilliseconds = (clock.now - pauseStarted).milliseconds
@@ -490,7 +498,7 @@ public struct ChangeoverRunner: Sendable {
                 }
                 do {
                     // Clients held by the router are let go whatever happened to the engine.
-                    try await prepared.router.resume(database: database)
+                    try await prepared.retries.run("resume the router") { try await prepared.router.resume(database: database) }
                 } catch {
                     failure = [failure, "router resume failed: \(Self.describe(error))"].compactMap { $0 }.joined(separator: "; ")
                 }
