@@ -16,17 +16,22 @@ import Testing
 
     @Test func runInWindowFencesOnlyOnceTheWindowIsOpen() async throws {
         try await withScenario(changeovers: 1) { scenario in
-            let windowStart = wholeSecond(in: 6)
+            // Far enough ahead that provisioning and catch-up end before it even on a loaded machine.
+            let windowStart = wholeSecond(in: 20)
             try writeConfig(scenario, orders: "    oneOffWindows: [\"\(iso(windowStart)) for 60s\"]")
             let run = try await CLI.run(["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--in-window"],
                                         environment: scenario.environment)
             #expect(run.status == 0, "\(run.stderr)")
             #expect(run.stdout.contains("in the maintenance window"), "\(run.stdout)")
-            #expect(run.stdout.contains("opens in"), "\(run.stdout)")
             let audit = try records(scenario)
             let fence = try #require(audit.first { $0.step == "fence" && $0.outcome == "started" })
             #expect(fence.time >= windowStart)
-            #expect(audit.contains { $0.step == "await-window" && $0.outcome == "waiting" })
+            // It waited, unless catch-up itself outlasted the 20 s (a starved machine).
+            let awaited = try #require(audit.first { $0.step == "await-window" && $0.outcome == "started" })
+            if awaited.time < windowStart.addingTimeInterval(-1) {
+                #expect(run.stdout.contains("opens in"), "\(run.stdout)")
+                #expect(audit.contains { $0.step == "await-window" && $0.outcome == "waiting" })
+            }
             #expect(audit.contains { $0.step == "await-window" && $0.outcome == "open" })
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged).isEmpty)
