@@ -25,7 +25,8 @@ import Testing
         try await withScenario(changeovers: 1) { scenario in
             let billing = try await scenario.lab.startPrimary(name: "billing")
             let port = FreePort.next()
-            let windowStart = wholeSecond(in: 12)
+            // Far enough ahead that provisioning and catch-up end before it on a loaded machine too.
+            let windowStart = wholeSecond(in: 25)
             let windowEnd = windowStart.addingTimeInterval(60)
             let shortStart = wholeSecond(in: 8)
             let text = config(scenario, ordersExtra: "    oneOffWindows: [\"\(iso(windowStart)) for 60s\"]", extra: """

@@ -41,14 +41,18 @@ import Testing
     @Test func aDeadlineForcesTheSwitchoverAndTheAuditSaysWhy() async throws {
         try await withScenario(changeovers: 1) { scenario in
             try writeConfig(scenario, orders: "    windows: [\"\(weeklyWindowDaysAway())\"]")
-            let deadline = wholeSecond(in: 5)
+            let deadline = wholeSecond(in: 20)
             let run = try await CLI.run(["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched",
                                          "--in-window", "--deadline", iso(deadline)], environment: scenario.environment)
             #expect(run.status == 0, "\(run.stderr)")
             let audit = try records(scenario)
             let forced = try #require(audit.first { $0.step == "await-window" && $0.outcome == "forced" })
             #expect(forced.message == "the deadline \(iso(deadline)) has come and no maintenance window with room for the switchover opened before it")
-            #expect(audit.contains { $0.step == "await-window" && $0.outcome == "waiting" && $0.message?.contains("will be forced then") == true })
+            // It waited for the deadline, unless catch-up itself outlasted the 20 s (a starved machine).
+            let awaited = try #require(audit.first { $0.step == "await-window" && $0.outcome == "started" })
+            if awaited.time < deadline.addingTimeInterval(-1) {
+                #expect(audit.contains { $0.step == "await-window" && $0.outcome == "waiting" && $0.message?.contains("will be forced then") == true })
+            }
             let fence = try #require(audit.first { $0.step == "fence" && $0.outcome == "started" })
             #expect(fence.time >= deadline)
             let record = try #require(try StateStore(directory: "\(scenario.lab.root)/state").changeovers().first)
