@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq"),
@@ -34,10 +35,21 @@ let package = Package(
         // Throwaway local databases and the acknowledged-writes probe: used by the tests,
         // `changeover demo` and the benchmark. Nothing in it is a fake database.
         .target(name: "ChangeoverLab", dependencies: ["ChangeoverCore", "PostgresClient", "RedisClient"], swiftSettings: settings),
+        // The scheduler daemon: runs scheduled changeovers, serves status and metrics over HTTP.
+        .target(
+            name: "ChangeoverDaemon",
+            dependencies: [
+                "ChangeoverCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings),
         .executableTarget(
             name: "changeover",
             dependencies: [
-                "ChangeoverCore", "ChangeoverLab", "PostgresClient",
+                "ChangeoverCore", "ChangeoverDaemon", "ChangeoverLab", "PostgresClient",
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -48,10 +60,14 @@ let package = Package(
             swiftSettings: settings),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "ChangeoverCore", "ChangeoverLab"], swiftSettings: settings),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "ChangeoverCore"], swiftSettings: settings),
-        .testTarget(name: "ChangeoverCoreTests", dependencies: ["ChangeoverCore", "ChangeoverLab"], swiftSettings: settings),
+        .testTarget(
+            name: "ChangeoverCoreTests",
+            dependencies: ["ChangeoverCore", "ChangeoverLab", .product(name: "Yams", package: "Yams")],
+            swiftSettings: settings),
+        .testTarget(name: "ChangeoverDaemonTests", dependencies: ["ChangeoverDaemon", "ChangeoverCore", "ChangeoverLab"], swiftSettings: settings),
         .testTarget(
             name: "ChangeoverIntegrationTests",
-            dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover"],
+            dependencies: ["ChangeoverCore", "ChangeoverDaemon", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover"],
             swiftSettings: settings),
         // Changeovers of dockerized databases through the docker provisioner. They need a Docker engine
         // with the changeover images (`make docker-test` starts one and builds them) and are skipped

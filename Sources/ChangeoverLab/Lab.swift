@@ -5,10 +5,12 @@ import ChangeoverCore
 import Foundation
 import PostgresClient
 import RedisClient
+import Synchronization
 
 /// Throwaway local databases under one temporary directory: real PostgreSQL servers on free
 /// loopback ports, run as the `postgres` user when we are root. `shutdown()` stops every server
-/// under the directory (those the lab started and those a changeover made there) and removes it.
+/// under the directory (those the lab started and those a changeover made there) and removes it,
+/// and deletes the test hosts (network namespaces) the lab made.
 public final class Lab: Sendable {
     public let root: String
     public let binDirectory: String
@@ -22,7 +24,12 @@ public final class Lab: Sendable {
         public var port: Int
         /// Password-free conninfo for the Postgres superuser over TCP.
         public var conninfo: ConnInfo
+        /// The address the server listens on: 127.0.0.1, or a test host's address.
+        public var host: String = "127.0.0.1"
     }
+
+    /// The test hosts `makeNetworkHost()` made, deleted by `shutdown()`.
+    private let networkHosts = Mutex<[LabNetworkHost]>([])
 
     public static let redisBinDirectory = "/usr/bin"
 
@@ -31,6 +38,8 @@ public final class Lab: Sendable {
     public init(binDirectory: String = Lab.defaultBinDirectory, runAs: String? = "postgres") throws {
         // Servers orphaned by a controller that exited get reparented to us, so we can reap them.
         _ = setChildSubreaper(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0)
+        // Test hosts of test runs that were killed before their shutdown.
+        LabNetworkHost.sweep()
         var template = Array("/tmp/chg-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw LabError("cannot create a temporary directory") }
         root = String(cString: made)
@@ -41,8 +50,18 @@ public final class Lab: Sendable {
         replicationPassword = "rp-" + UUID().uuidString.prefix(13).lowercased()
     }
 
+    /// A new test host (network namespace) that `shutdown()` deletes.
+    public func makeNetworkHost() async throws -> LabNetworkHost {
+        let host = try await LabNetworkHost.create()
+        networkHosts.withLock { $0.append(host) }
+        return host
+    }
+
     /// Makes and starts a primary: scram passwords over TCP, a replication role `replicator`.
-    public func startPrimary(name: String = "primary", settings: [String: String] = [:]) async throws -> Server {
+    /// On `host` it runs inside the host's namespace and listens on the host's address only
+    /// (its unix socket in the node directory still works for local admin).
+    public func startPrimary(name: String = "primary", settings: [String: String] = [:],
+                             on host: LabNetworkHost? = nil) async throws -> Server {
         let node = "\(root)/\(name)"
         try LocalFiles.makeDirectory(node, owner: runAs, mode: 0o700)
         let pwfile = "\(node)/pwfile"
@@ -55,27 +74,49 @@ public final class Lab: Sendable {
             environment: ["LC_ALL": "C"], timeout: .seconds(120))
         unlink(pwfile)
         guard initdb.succeeded else { throw LabError("initdb failed: \(initdb.lastErrorLine)") }
+        // Clients of a test host come from its link's root end, somewhere in 10.0.0.0/8.
         let hba = """
             local all all trust
             host all all 127.0.0.1/32 scram-sha-256
             host replication all 127.0.0.1/32 scram-sha-256
+            host all all 10.0.0.0/8 scram-sha-256
+            host replication all 10.0.0.0/8 scram-sha-256
 
             """
         try hba.write(toFile: "\(node)/data/pg_hba.conf", atomically: false, encoding: .utf8)
         let port = FreePort.next()
-        let server = LocalPostgres(binDirectory: binDirectory, dataDirectory: "\(node)/data", runAs: runAs)
-        var all = ["listen_addresses": "127.0.0.1", "max_wal_senders": "10", "max_replication_slots": "10",
+        let address = host?.address ?? "127.0.0.1"
+        let server = try launcher(for: host, node: node, running: "\(binDirectory)/postgres", runAs: runAs).map {
+            LocalPostgres(binDirectory: $0, dataDirectory: "\(node)/data", runAs: nil)
+        } ?? LocalPostgres(binDirectory: binDirectory, dataDirectory: "\(node)/data", runAs: runAs)
+        var all = ["listen_addresses": address, "max_wal_senders": "10", "max_replication_slots": "10",
                    "wal_level": "replica", "wal_log_hints": "on"]
         all.merge(settings) { _, new in new }
         _ = try await server.start(port: port, socketDirectory: node, settings: all, logFile: "\(node)/postgres.log",
                                    timeout: .seconds(60))
-        let conninfo = try ConnInfo("host=127.0.0.1 port=\(port) user=postgres dbname=postgres")
+        let conninfo = try ConnInfo("host=\(address) port=\(port) user=postgres dbname=postgres")
         let connection = try await PostgresConnection.connect(conninfo.with("password", superuserPassword),
                                                               timeout: .seconds(10))
         defer { connection.close() }
         _ = try await connection.simpleQuery(
             "CREATE ROLE replicator REPLICATION LOGIN PASSWORD '\(replicationPassword)'", timeout: .seconds(10))
-        return Server(dataDirectory: "\(node)/data", port: port, conninfo: conninfo)
+        return Server(dataDirectory: "\(node)/data", port: port, conninfo: conninfo, host: address)
+    }
+
+    /// For a server on `host`: a bin directory under `node` holding a script named like `binary`
+    /// that execs it (as `runAs`) inside the host's namespace. `ip netns exec`, `setpriv`
+    /// and the script all exec, so the server keeps the PID it was spawned with and is tracked
+    /// (pid file, stop, shutdown) like any other server of the lab.
+    private func launcher(for host: LabNetworkHost?, node: String, running binary: String, runAs: String?) throws -> String? {
+        guard let host else { return nil }
+        let directory = "\(node)/netns-bin"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let script = host.launcherScript(Subprocess.runAsPrefix(runAs) + [binary])
+        let binary = URL(fileURLWithPath: binary).lastPathComponent
+        guard FileManager.default.createFile(atPath: "\(directory)/\(binary)", contents: Data(script.utf8),
+                                             attributes: [.posixPermissions: 0o755])
+        else { throw LabError("cannot write \(directory)/\(binary)") }
+        return directory
     }
 
     /// A streaming standby of `primary`, for tests that must meet a server in recovery.
@@ -83,7 +124,7 @@ public final class Lab: Sendable {
         let node = "\(root)/\(name)"
         try LocalFiles.makeDirectory(node, owner: runAs, mode: 0o700)
         let backup = try await Subprocess.run(
-            Subprocess.runAsPrefix(runAs) + ["\(binDirectory)/pg_basebackup", "-h", "127.0.0.1", "-p", String(primary.port),
+            Subprocess.runAsPrefix(runAs) + ["\(binDirectory)/pg_basebackup", "-h", primary.host, "-p", String(primary.port),
                                              "-U", "replicator", "-D", "\(node)/data", "-R", "-X", "stream", "-w"],
             environment: ["PGPASSWORD": replicationPassword], timeout: .seconds(120))
         guard backup.succeeded else { throw LabError("pg_basebackup failed: \(backup.lastErrorLine)") }
@@ -100,17 +141,21 @@ public final class Lab: Sendable {
         try await PostgresConnection.connect(conninfo.with("password", superuserPassword), timeout: .seconds(10))
     }
 
-    /// Starts a Redis primary with `requirepass` (the lab's superuser password).
-    public func startRedisPrimary(name: String = "redis-primary") async throws -> Server {
-        let node = LocalRedis(binDirectory: Self.redisBinDirectory, nodeDirectory: "\(root)/\(name)")
+    /// Starts a Redis primary with `requirepass` (the lab's superuser password); on `host`, inside
+    /// the host's namespace, bound to the host's address.
+    public func startRedisPrimary(name: String = "redis-primary", on host: LabNetworkHost? = nil) async throws -> Server {
+        let nodeDirectory = "\(root)/\(name)"
+        let launcher = try launcher(for: host, node: nodeDirectory, running: "\(Self.redisBinDirectory)/redis-server", runAs: nil)
+        let node = LocalRedis(binDirectory: launcher ?? Self.redisBinDirectory, nodeDirectory: nodeDirectory)
         let port = FreePort.next()
-        _ = try await node.start(port: port, bind: "127.0.0.1", settings: [
+        let address = host?.address ?? "127.0.0.1"
+        _ = try await node.start(port: port, bind: address, settings: [
             ("requirepass", LocalRedis.quote(superuserPassword)), ("masterauth", LocalRedis.quote(superuserPassword)),
             ("save", "\"\""), ("appendonly", "no"),
             ("repl-diskless-sync-delay", "0"), ("repl-backlog-size", "64mb"),
         ], timeout: .seconds(30))
         return Server(dataDirectory: node.nodeDirectory, port: port,
-                      conninfo: try ConnInfo("host=127.0.0.1 port=\(port)"))
+                      conninfo: try ConnInfo("host=\(address) port=\(port)"), host: address)
     }
 
     /// A replica of `primary`, for tests that must meet a server that is not a primary.
@@ -119,14 +164,24 @@ public final class Lab: Sendable {
         let port = FreePort.next()
         _ = try await node.start(port: port, bind: "127.0.0.1", settings: [
             ("requirepass", LocalRedis.quote(superuserPassword)), ("masterauth", LocalRedis.quote(superuserPassword)),
-            ("replicaof", "127.0.0.1 \(primary.port)"), ("save", "\"\""),
+            ("replicaof", "\(primary.host) \(primary.port)"), ("save", "\"\""),
         ], timeout: .seconds(30))
         return Server(dataDirectory: node.nodeDirectory, port: port, conninfo: try ConnInfo("host=127.0.0.1 port=\(port)"))
     }
 
-    /// The lab's Redis server on `port`, logged in.
+    /// The lab's Redis server on `port` of 127.0.0.1, logged in.
     public func redisEndpoint(port: Int) -> RedisEndpoint {
-        RedisEndpoint(host: "127.0.0.1", port: port, password: superuserPassword)
+        redisEndpoint(host: "127.0.0.1", port: port)
+    }
+
+    /// The lab's Redis server on `host:port` (a test host's address), logged in.
+    public func redisEndpoint(host: String, port: Int) -> RedisEndpoint {
+        RedisEndpoint(host: host, port: port, password: superuserPassword)
+    }
+
+    /// The lab's Redis `server`, wherever it listens, logged in.
+    public func redisEndpoint(_ server: Server) -> RedisEndpoint {
+        redisEndpoint(host: server.host, port: server.port)
     }
 
     /// Every data directory under the lab whose Postgres server is running.
@@ -153,7 +208,8 @@ public final class Lab: Sendable {
         return found
     }
 
-    /// Stops every server under the lab and removes its directory.
+    /// Stops every server under the lab (also those on its test hosts), deletes its test hosts
+    /// and removes its directory.
     public func shutdown() async {
         for server in runningServers() {
             do {
@@ -165,6 +221,11 @@ public final class Lab: Sendable {
         for server in runningRedisServers() {
             try? await server.stop(timeout: .seconds(10), signal: SIGKILL)
         }
+        let hosts = networkHosts.withLock { hosts in
+            defer { hosts = [] }
+            return hosts
+        }
+        for host in hosts { await host.remove() }
         try? FileManager.default.removeItem(atPath: root)
     }
 }

@@ -8,10 +8,16 @@ import RedisClient
 /// probe already knows every server the database will move to (a libpq multi-host conninfo for
 /// Postgres, a list of endpoints for Redis). Used by `changeover demo`, the benchmark and the
 /// integration tests.
+///
+/// With `networkHost`, the primary runs on a test host (`LabNetworkHost`) whose link a test can
+/// cut; followers are made by the controller on 127.0.0.1 as always and stream from the
+/// primary across the link.
 public struct LabScenario: Sendable {
     public let lab: Lab
     public let engine: DatabaseConfig.EngineKind
     public let primary: Lab.Server
+    /// The test host the primary runs on, when the scenario was started with `networkHost`.
+    public let networkHost: LabNetworkHost?
     public let followerPorts: [Int]
     public let writer: any WriteProbe
     public let database: String
@@ -21,18 +27,21 @@ public struct LabScenario: Sendable {
     /// The two image names the database alternates between.
     public var images: [String] { engine == .postgres ? ["pg15", "pg15-patched"] : ["redis7", "redis7-patched"] }
 
-    /// Starts a primary and the writer; `changeovers` follower ports are reserved.
+    /// Starts a primary and the writer; `changeovers` follower ports are reserved (on
+    /// 127.0.0.1). With `networkHost` the primary runs on a new test host.
     public static func start(engine: DatabaseConfig.EngineKind = .postgres, database: String = "orders", changeovers: Int,
-                             startWriter: Bool = true) async throws -> LabScenario {
+                             startWriter: Bool = true, networkHost: Bool = false) async throws -> LabScenario {
         let lab = try Lab()
         do {
-            let primary = engine == .postgres ? try await lab.startPrimary() : try await lab.startRedisPrimary()
+            let host = networkHost ? try await lab.makeNetworkHost() : nil
+            let primary = engine == .postgres ? try await lab.startPrimary(on: host) : try await lab.startRedisPrimary(on: host)
             var ports: [Int] = []
             while ports.count < changeovers {
                 let port = FreePort.next()
                 if port != primary.port && !ports.contains(port) { ports.append(port) }
             }
-            let all = [primary.port] + ports
+            // The primary first, then the followers-to-be: where the database will be.
+            let all = [(primary.host, primary.port)] + ports.map { ("127.0.0.1", $0) }
             let writer: any WriteProbe
             switch engine {
             case .postgres:
@@ -40,15 +49,15 @@ public struct LabScenario: Sendable {
                 try await AckedWriter.prepare(on: connection)
                 connection.close()
                 writer = AckedWriter(conninfo: try ConnInfo(
-                    "host=\(all.map { _ in "127.0.0.1" }.joined(separator: ",")) port=\(all.map(String.init).joined(separator: ",")) "
+                    "host=\(all.map(\.0).joined(separator: ",")) port=\(all.map { String($0.1) }.joined(separator: ",")) "
                         + "user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=2")
                     .with("password", lab.superuserPassword))
             case .redis:
-                writer = RedisAckedWriter(endpoints: all.map { lab.redisEndpoint(port: $0) })
+                writer = RedisAckedWriter(endpoints: all.map { lab.redisEndpoint(host: $0.0, port: $0.1) })
             }
             let scenario = LabScenario(
-                lab: lab, engine: engine, primary: primary, followerPorts: ports, writer: writer, database: database,
-                configPath: "\(lab.root)/fleet.yaml",
+                lab: lab, engine: engine, primary: primary, networkHost: host, followerPorts: ports, writer: writer,
+                database: database, configPath: "\(lab.root)/fleet.yaml",
                 environment: ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword])
             try scenario.writeConfig(followerPort: ports.first)
             if startWriter {
@@ -69,7 +78,7 @@ public struct LabScenario: Sendable {
             """
                 engine: postgres
                 image: pg15
-                primary: "host=127.0.0.1 port=\(primary.port) user=postgres dbname=postgres"
+                primary: "host=\(primary.host) port=\(primary.port) user=postgres dbname=postgres"
                 password: {env: LAB_PG_PASSWORD}
                 replication:
                   user: replicator
@@ -79,7 +88,7 @@ public struct LabScenario: Sendable {
             """
                 engine: redis
                 image: redis7
-                primary: "127.0.0.1:\(primary.port)"
+                primary: "\(primary.host):\(primary.port)"
                 password: {env: LAB_PG_PASSWORD}
                 retireAfter: 0s
             """
@@ -155,16 +164,30 @@ public struct LabScenario: Sendable {
         return primary.conninfo
     }
 
+    /// The current primary's address (the lab's primary's before any changeover).
+    public func currentPrimaryHost() throws -> String {
+        if let state = try StateStore(directory: "\(lab.root)/state").database(database) {
+            return try DatabasePrimary.parse(state.primary, engine: engine).host
+        }
+        return primary.host
+    }
+
+    /// Where the server on `port` listens: the lab's primary's address for its port, else
+    /// 127.0.0.1 (followers are made there).
+    public func host(ofPort port: Int) -> String {
+        port == primary.port ? primary.host : "127.0.0.1"
+    }
+
     /// The acknowledged writes missing from the server on `port` (the current primary by default).
     public func missing(_ acknowledged: [Int64], port: Int? = nil) async throws -> [Int64] {
-        let port = try port ?? currentPrimaryPort()
+        let (address, port) = try port.map { (host(ofPort: $0), $0) } ?? (currentPrimaryHost(), currentPrimaryPort())
         switch engine {
         case .postgres:
-            let connection = try await lab.connect(primary.conninfo.with("port", String(port)))
+            let connection = try await lab.connect(primary.conninfo.with("host", address).with("port", String(port)))
             defer { connection.close() }
             return try await AckedWriter.missing(acknowledged, on: connection)
         case .redis:
-            return try await RedisAckedWriter.missing(acknowledged, on: lab.redisEndpoint(port: port))
+            return try await RedisAckedWriter.missing(acknowledged, on: lab.redisEndpoint(host: address, port: port))
         }
     }
 }

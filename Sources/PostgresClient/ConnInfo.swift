@@ -20,10 +20,15 @@ public struct ConnInfo: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `key=value` pairs or a `postgres://` / `postgresql://` URL with `PQconninfoParse`.
     public init(_ string: String) throws(PostgresError) {
+        guard string.utf8.count <= Self.maximumLength else {
+            throw PostgresError(
+                code: .badConninfo,
+                message: "connection info is \(string.utf8.count) bytes long; more than \(Self.maximumLength) is not a conninfo")
+        }
         var errorMessage: UnsafeMutablePointer<CChar>?
         guard let options = PQconninfoParse(string, &errorMessage) else {
             defer { PQfreemem(errorMessage) }
-            let text = errorMessage.map { Self.masking(passwordsIn: string, from: PostgresError.oneLine(String(cString: $0))) }
+            let text = errorMessage.flatMap { Self.masking(passwordsIn: string, from: PostgresError.oneLine(String(cString: $0))) }
             throw PostgresError(
                 code: .badConninfo,
                 message: text.flatMap { $0.isEmpty ? nil : $0 } ?? "could not parse connection info"
@@ -112,9 +117,21 @@ public struct ConnInfo: Sendable, Equatable, CustomStringConvertible {
         return text + "'"
     }
 
+    /// The longest conninfo parsed. Real ones are a few hundred bytes; a longer string is
+    /// refused without being quoted back.
+    public static let maximumLength = 65_536
+
     /// libpq quotes parts of a string it rejects, even a whole URL with its password, or a
     /// password with a bad percent escape. Every password the input could hold is masked.
-    static func masking(passwordsIn input: String, from message: String) -> String {
+    ///
+    /// Nil when the input has so many places a password could be (`:/`, `password`) that
+    /// finding them all would take time quadratic in its length: the caller then shows no part
+    /// of libpq's message.
+    static func masking(passwordsIn input: String, from message: String) -> String? {
+        let places = 16
+        guard input.ranges(of: ":/").prefix(places + 1).count <= places,
+              input.lowercased().ranges(of: "password").prefix(places + 1).count <= places
+        else { return nil }
         var candidates: [Substring] = []
         // scheme://user:password@host, also misspelt (one slash, no host): libpq takes the
         // first "@" before a "/", a reader may take the last, a typo may leave none.

@@ -270,7 +270,7 @@ public final class PostgresConnection: @unchecked Sendable {
             return .failure(error(.connectionClosed, "the connection was closed during the query"))
         case .lost:
             let lost = PostgresError.connection(conn, code: .connectionClosed, endpoint: endpoint)
-            releaseHandle()
+            releaseHandle(abortive: true)
             return .failure(lost)
         case .unsupported:
             releaseHandle()
@@ -289,7 +289,7 @@ public final class PostgresConnection: @unchecked Sendable {
                 return status != PGRES_COPY_IN && status != PGRES_COPY_OUT && status != PGRES_COPY_BOTH
             } : .lost
         if drained != .finished || PQstatus(conn) != CONNECTION_OK {
-            releaseHandle()
+            releaseHandle(abortive: true)
         }
         return failure
     }
@@ -384,13 +384,18 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// The one place the `PGconn*` and `PGcancel*` are freed.
-    private func releaseHandle() {
+    /// Frees the connection. `abortive` when a query's fate is unknown (it timed out, the
+    /// connection broke): the socket is reset instead of closed, so whatever the kernel still
+    /// holds to send (the query, perhaps) is dropped rather than delivered once a cut link
+    /// heals — a call that timed out must not take effect later.
+    private func releaseHandle(abortive: Bool = false) {
         state.withLock { $0.closed = true }
         if let cancel = cancelHandle {
             PQfreeCancel(cancel)
             cancelHandle = nil
         }
         if let conn = handle {
+            if abortive { resetOnClose(PQsocket(conn)) }
             PQfinish(conn)
             handle = nil
         }
@@ -428,4 +433,11 @@ private func withCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<Unsafe
     defer { copies.forEach { free($0) } }
     let pointers = copies.map { $0.map { UnsafePointer($0) } }
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// Makes `close(fd)` send a reset and drop unsent data (SO_LINGER with a zero timeout).
+func resetOnClose(_ fd: Int32) {
+    guard fd >= 0 else { return }
+    var linger = linger(l_onoff: 1, l_linger: 0)
+    _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
 }

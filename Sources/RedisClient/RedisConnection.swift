@@ -196,6 +196,10 @@ public final class RedisConnection: @unchecked Sendable {
             String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
         }
         let closedByUs = lock.withLock { closing }
+        // The command's fate is unknown: reset the socket rather than close it, so that bytes
+        // the kernel still holds (the command, perhaps) are dropped instead of delivered once a
+        // cut link heals — a CLIENT PAUSE that timed out must not pause the server later.
+        resetOnClose(context.pointee.fd)
         releaseContext()
 
         let timedOut =
@@ -270,4 +274,11 @@ extension timeval {
             self.init(tv_sec: Int(seconds), tv_usec: Int(microseconds))
         }
     }
+}
+
+/// Makes `close(fd)` send a reset and drop unsent data (SO_LINGER with a zero timeout).
+func resetOnClose(_ fd: Int32) {
+    guard fd >= 0 else { return }
+    var linger = linger(l_onoff: 1, l_linger: 0)
+    _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
 }

@@ -11,10 +11,12 @@ struct Changeover: AsyncParsableCommand {
             Exit codes: 0 success; 2 bad input (config, arguments, secrets, an impossible resume or abort); \
             3 preflight failed, nothing was touched; 4 aborted and rolled back, the old primary serves; \
             5 failed after the point of no return, an operator must look; 6 the audit log does not verify; \
-            7 another controller is working on the database.
+            7 another controller is working on the database; 8 stopped by a signal before the switchover, \
+            resumable (`resume` continues).
             """,
-        subcommands: [PlanCommand.self, RunCommand.self, StatusCommand.self, ResumeCommand.self, AbortCommand.self, RetireCommand.self,
-                      WindowsCommand.self, AuditCommand.self, StepsCommand.self,
+        subcommands: [PlanCommand.self, RunCommand.self, ScheduleCommand.self, PrepareCommand.self, SwitchCommand.self,
+                      StatusCommand.self, ResumeCommand.self, AbortCommand.self, RetireCommand.self,
+                      WindowsCommand.self, AuditCommand.self, StepsCommand.self, DaemonCommand.self,
                       DemoCommand.self])
 }
 
@@ -35,7 +37,7 @@ struct FleetOptions: ParsableArguments {
 /// A one-line error and the exit code that goes with it.
 struct Failure: Error {
     enum Kind: Int32 {
-        case badInput = 2, preflight = 3, aborted = 4, failed = 5, audit = 6, busy = 7
+        case badInput = 2, preflight = 3, aborted = 4, failed = 5, audit = 6, busy = 7, stopped = 8
     }
     var kind: Kind
     var message: String

@@ -14,7 +14,8 @@ struct ResumeCommand: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let json = self.json
-            let runner = ChangeoverRunner(config: try fleet.load()) { RunCommand.show($0, json: json) }
+            var runner = ChangeoverRunner(config: try fleet.load()) { RunCommand.show($0, json: json) }
+            runner.stop = await Signals.stopOnTermination()
             let summary = try await runner.resume(id: id)
             try RunCommand.report(summary, json: json)
         }

@@ -12,21 +12,59 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The image to change over to.") var image: String
     @Flag(help: "Switch over as soon as the follower has caught up, ignoring maintenance windows.")
     var now = false
+    @Flag(help: "Record the changeover and run it here, switching only inside the database's maintenance window (the follower is provisioned its lead time before).")
+    var inWindow = false
+    @Option(help: "With --in-window: if no window with room opens before this ISO 8601 instant, switch then anyway (the audit log says forced).")
+    var deadline: String?
     @Flag(help: "Print the summary as JSON (progress goes to stderr).") var json = false
 
     func validate() throws {
-        guard now else {
-            throw ValidationError("pass --now: scheduling a changeover into a maintenance window is not built yet")
+        guard now != inWindow else {
+            throw ValidationError("pass --now (switch as soon as caught up) or --in-window (switch in the maintenance window)")
         }
+        if deadline != nil, !inWindow { throw ValidationError("--deadline goes with --in-window") }
+        if let deadline { _ = try Deadline.parse(deadline) }
     }
 
     func run() async throws {
         try await reporting {
             let config = try fleet.load()
             let json = self.json
-            let runner = ChangeoverRunner(config: config) { event in RunCommand.show(event, json: json) }
-            let summary = try await runner.run(database: database, image: image)
-            try RunCommand.report(summary, json: json)
+            var runner = ChangeoverRunner(config: config) { event in RunCommand.show(event, json: json) }
+            runner.stop = await Signals.stopOnTermination()
+            guard inWindow else {
+                return try RunCommand.report(try await runner.run(database: database, image: image), json: json)
+            }
+            let policy = SwitchPolicy(mode: .window, deadline: try deadline.map(Deadline.parse))
+            let record = try runner.schedule(database: database, image: image, policy: policy, source: "run --in-window")
+            let write: (String) -> Void = json ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { Output.line($0) }
+            write("changeover \(record.id): \(database) \(record.fromImage) → \(record.toImage), in the maintenance window")
+            try await RunCommand.waitForLead(record, runner: runner, write: write)
+            try RunCommand.report(try await runner.start(id: record.id), json: json)
+        }
+    }
+
+    /// Waits until a scheduled changeover's provisioning is due (its lead time before the window).
+    static func waitForLead(_ record: ChangeoverRecord, runner: ChangeoverRunner, write: (String) -> Void) async throws {
+        let database = try runner.config.database(record.database)
+        let zone = ChangeoverRunner.zone(of: database)
+        var shown: (String, ContinuousClock.Instant)?
+        while true {
+            let now = runner.now()
+            let plan = runner.startPlan(for: record, dataBytes: nil)
+            if plan.isDue(at: now) { return }
+            let text = plan.describe(gate: runner.gate(for: record, database: database), at: now, zone: zone)
+            guard let startAt = plan.startAt else { throw Failure(.badInput, text) }
+            if shown.map({ ContinuousClock.now - $0.1 >= .seconds(60) }) ?? true {
+                write("  waiting: \(text)")
+                shown = (text, ContinuousClock.now)
+            }
+            do {
+                try await runner.stop.sleep(for: .milliseconds(Int64(max(10, min(startAt.timeIntervalSince(now), 1) * 1000))))
+            } catch let stopped as ChangeoverStopped {
+                throw Failure(.stopped, "\(stopped.reason) before the changeover started; \(record.id) stays scheduled: "
+                    + "`changeover resume \(record.id)` (or the daemon) starts it")
+            }
         }
     }
 
@@ -35,6 +73,11 @@ struct RunCommand: AsyncParsableCommand {
             if json { try Output.json(summary) } else { RunCommand.print(summary) }
             switch summary.outcome {
             case .completed: return
+            case .stopped:
+                let note = summary.stopped
+                if note?.kind == .prepared { return }
+                throw Failure(.stopped, "stopped in \(note?.step.rawValue ?? "?"): \(note?.reason ?? "stopped"); "
+                    + "`changeover resume \(summary.id)` continues (the old primary still serves)")
             case .aborted:
                 let kind: Failure.Kind = summary.failedStep == .preflight ? .preflight : .aborted
                 throw Failure(kind, "\(summary.failedStep.map { "\($0) failed: " } ?? "")\(summary.failure ?? "aborted"); "
@@ -64,12 +107,14 @@ struct RunCommand: AsyncParsableCommand {
             write("    retrying \(note)")
         case .stepFinished(let step, let ms, let error):
             write(error.map { "  \(step) failed after \(Output.ms(ms)): \($0)" } ?? "  \(step) done in \(Output.ms(ms))")
+        case .stopped(let step, let reason):
+            write("  stopped in \(step): \(reason)")
         }
     }
 
     static func print(_ summary: ChangeoverSummary) {
         Output.line()
-        Output.line("changeover \(summary.id): \(summary.outcome.rawValue)")
+        Output.line("changeover \(summary.id): \(summary.stopped?.kind == .prepared ? "prepared" : summary.outcome.rawValue)")
         func row(_ a: String, _ b: String, _ c: String) -> String {
             "  " + a.padding(toLength: 12, withPad: " ", startingAt: 0)
                 + String(repeating: " ", count: max(0, 10 - b.count)) + b + "  " + c
@@ -86,5 +131,9 @@ struct RunCommand: AsyncParsableCommand {
             Output.line("  new primary  \(endpoint) (\(summary.toImage)); old primary \(summary.oldPrimary) \(summary.facts["old.retired"] == "true" ? "retired" : "kept for rollback")")
         }
         if let failure = summary.failure { Output.line("  failure      \(failure)") }
+        if let stopped = summary.stopped {
+            Output.line("  \(stopped.kind == .prepared ? "prepared" : "stopped ")     in \(stopped.step): \(stopped.reason)")
+            Output.line("  next         `changeover \(stopped.kind == .prepared ? "switch" : "resume") \(summary.id)`")
+        }
     }
 }

@@ -10,66 +10,49 @@ struct StatusCommand: AsyncParsableCommand {
     @Argument(help: "A changeover id; without it, the recent changeovers.") var id: String?
     @Flag(help: "Print JSON.") var json = false
 
-    /// A changeover as `status` reports it: the stored record and what is true right now.
-    struct Report: Encodable {
-        var record: ChangeoverRecord
-        /// running (a live controller holds the database), interrupted (no controller; resume or
-        /// abort it), or ended.
-        var state: String
-        var controller: LockHolder?
-        var secondsInStep: Double
-        var waitingFor: String?
-        /// The latest retry of a remote call in the current step of a changeover not ended.
-        var retrying: RetryNote?
-
-        init(_ record: ChangeoverRecord, store: StateStore, now: Date) {
-            self.record = record
-            let holder = store.lockHolder(database: record.database)
-            controller = holder?.changeover == record.id ? holder : nil
-            state = controller != nil ? "running" : record.machine.rollbackUnfinished == true ? "rollback unfinished"
-                : record.machine.step.isTerminal ? "ended" : "interrupted"
-            secondsInStep = now.timeIntervalSince(record.updatedAt)
-            if controller == nil, record.machine.rollbackUnfinished == true {
-                waitingFor = "an operator: the rollback could not finish; run `changeover abort \(record.id)` once the old primary is reachable"
-            }
-            if !record.machine.step.isTerminal, let note = store.lastRetry(of: record.id), note.at >= record.updatedAt {
-                retrying = note
-            }
-            if !record.machine.step.isTerminal {
-                waitingFor = controller != nil ? (store.progress(of: record.id) ?? record.machine.step.summary)
-                    : "an operator: run `changeover resume \(record.id)` or `changeover abort \(record.id)`"
-            }
-        }
-    }
+    typealias Report = ChangeoverStatus
 
     func run() async throws {
         try await reporting {
-            let store = StateStore(directory: try fleet.load().stateDirectory)
+            let config = try fleet.load()
+            let store = StateStore(directory: config.stateDirectory)
             let now = Date()
+            let runner = ChangeoverRunner(config: config)
+            let history = try store.changeovers()
+            /// What a scheduled changeover waits for: provisioning, then its window.
+            func plan(_ record: ChangeoverRecord) -> String? {
+                guard record.machine.step == .pending, record.policy != nil, let database = try? config.database(record.database) else { return nil }
+                return runner.startPlan(for: record, dataBytes: nil, history: history)
+                    .describe(gate: runner.gate(for: record, database: database, history: history), at: now, zone: ChangeoverRunner.zone(of: database))
+            }
             if let id {
                 guard let record = try store.changeover(id) else { throw Failure(.badInput, "no changeover \(id)") }
-                let report = Report(record, store: store, now: now)
+                let report = Report(record, store: store, now: now, plan: plan(record))
                 if json { return try Output.json(report) }
                 Output.line("changeover \(record.id): \(record.database) \(record.fromImage) → \(record.toImage)")
                 Output.line("  state    \(report.state)" + (report.controller.map { " (\($0.actor))" } ?? ""))
                 Output.line("  step     \(record.machine.step) for \(String(format: "%.0f", report.secondsInStep)) s: \(record.machine.step.summary)")
+                if let policy = record.policy {
+                    Output.line("  switch   " + (policy.mode == .now ? "as soon as caught up" : policy.mode == .hold ? "held (prepared): `switch` decides"
+                        : "in the maintenance window") + (policy.deadline.map { ", deadline \(ScheduleText.iso($0))" } ?? ""))
+                }
                 if let waiting = report.waitingFor { Output.line("  waiting  \(waiting)") }
                 if let note = report.retrying { Output.line("  retrying \(note)") }
                 if let failure = record.machine.failure {
                     Output.line("  error    \(record.machine.failedStep.map { "\($0): " } ?? "")\(failure)")
                 }
                 for timing in record.timings {
-                    Output.line("  \(timing.step.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)) \(Output.ms(timing.milliseconds)) \(timing.outcome)"
+                    Output.line("  \(timing.step.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(Output.ms(timing.milliseconds)) \(timing.outcome)"
                         + (timing.retries.map { " after \($0) retr\($0 == 1 ? "y" : "ies")" } ?? ""))
                 }
                 for (key, value) in record.facts.sorted(by: { $0.key < $1.key }) { Output.line("  \(key) = \(value)") }
             } else {
-                let reports = try store.changeovers().prefix(20).map { Report($0, store: store, now: now) }
+                let reports = history.prefix(20).map { Report($0, store: store, now: now, plan: plan($0)) }
                 if json { return try Output.json(Array(reports)) }
                 for report in reports {
                     let record = report.record
                     Output.line("\(record.id)  \(report.state.padding(toLength: 11, withPad: " ", startingAt: 0)) "
-                        + "\(record.machine.step.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0))  \(record.fromImage) → \(record.toImage)")
+                        + "\(record.machine.step.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0))  \(record.fromImage) → \(record.toImage)")
                 }
             }
         }

@@ -8,7 +8,7 @@ struct StepsCommand: AsyncParsableCommand {
     func run() async throws {
         Output.line("steps:")
         for step in ChangeoverStep.allCases {
-            Output.line("  \(step.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)) \(step.summary)")
+            Output.line("  \(step.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(step.summary)")
         }
         Output.line()
         Output.line("transitions:")

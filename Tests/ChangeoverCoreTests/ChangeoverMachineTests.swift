@@ -15,7 +15,7 @@ import Testing
         #expect(machine.step == .done)
     }
 
-    @Test(arguments: [ChangeoverStep.provision, .catchUp, .fence, .finalSync])
+    @Test(arguments: [ChangeoverStep.provision, .catchUp, .awaitWindow, .fence, .finalSync])
     func failureBeforePromotionRollsBack(failing: ChangeoverStep) throws {
         var machine = ChangeoverMachine()
         var action = try machine.handle(.begin)
@@ -73,7 +73,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [ChangeoverStep.provision, .catchUp, .fence, .finalSync])
+    @Test(arguments: [ChangeoverStep.provision, .catchUp, .awaitWindow, .fence, .finalSync])
     func abortBeforePromotionRollsBack(at step: ChangeoverStep) throws {
         var machine = ChangeoverMachine(step: step)
         #expect(try machine.handle(.abortRequested("operator")) == .rollBack(failedStep: step, reason: "operator"))
@@ -97,7 +97,7 @@ import Testing
             #expect(try promoted.handle(.resumed(promoted: true)) == .perform(.promote))
             #expect(promoted.step == .promote)
         }
-        for step in [ChangeoverStep.provision, .catchUp, .fence, .repoint, .verify, .settle] {
+        for step in [ChangeoverStep.provision, .catchUp, .awaitWindow, .fence, .repoint, .verify, .settle] {
             var machine = ChangeoverMachine(step: step)
             #expect(try machine.handle(.resumed(promoted: step.rollsBackOnFailure ? false : true)) == .perform(step))
         }

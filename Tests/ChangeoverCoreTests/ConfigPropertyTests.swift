@@ -2,6 +2,7 @@
 import ChangeoverLab
 import Foundation
 import Testing
+import Yams
 
 /// Hostile config files: whatever the bytes, `FleetConfig.parse` returns a config or throws a
 /// `ConfigError` that is one short line and never repeats a password it was shown.
@@ -124,19 +125,138 @@ import Testing
     }
 
     @Test func deepNestingIsRejectedWithoutOverflowingTheStack() {
-        // Yams builds its node tree recursively: about 5,000 nested flow collections overflow a
-        // test thread's stack inside Yams, before the config parser sees anything. The depth
-        // here stays well below that; 2,000 levels is far beyond any real config.
-        for depth in [10, 100, 1_000, Self.deepest] {
+        // Yams builds its node tree recursively: about 5,000 nested collections overflowed a
+        // test thread's stack inside Yams. The pass before it now refuses anything over 64.
+        for depth in [10, 100, 1_000, 100_000] {
             Self.check(String(repeating: "[", count: depth) + String(repeating: "]", count: depth), seed: UInt64(depth))
             Self.check(String(repeating: "[", count: depth), seed: UInt64(depth))
             Self.check(String(repeating: "{a: ", count: depth) + String(repeating: "}", count: depth), seed: UInt64(depth))
-            let indented = (0..<depth).map { String(repeating: " ", count: $0) + "k:" }.joined(separator: "\n")
+            Self.check(String(repeating: "- ", count: depth) + "x", seed: UInt64(depth))
+            // Indented one column a line: 1,400 lines is as deep as fits in the size limit.
+            let indented = (0..<min(depth, 1_400)).map { String(repeating: " ", count: $0) + "k:" }.joined(separator: "\n")
             Self.check("databases:\n" + indented.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"), seed: UInt64(depth))
         }
     }
 
-    static let deepest = 2_000
+    // MARK: - Deep nesting and aliases
+
+    /// Documents nested up to 300 levels in every form YAML has — flow sequences and mappings,
+    /// block sequences (compact or not), mappings, indentless sequences, complex keys — with
+    /// anchors, tags, aliases, brackets and stars inside quoted, plain and block scalars and
+    /// comments, NEL/LS/CRLF line breaks, and random damage. Each parse is a config or one line;
+    /// and the pass before Yams is never fooled: the tree Yams builds from a document is exactly
+    /// as deep as the pass counted (never deeper, which would let a crash through; never
+    /// shallower, which would refuse a config for depth it does not have).
+    @Test func deepAndAliasedDocumentsAreCountedAsDeepAsYamsBuildsThem() {
+        var (built, deep, aliased) = (0, 0, 0)
+        PropertyGenerator.forAll("config.deep", count: 1200) { random, seed in
+            let levels = random.chance(0.9) ? random.int(0...80) : random.int(80...300)
+            let aliases = random.chance(0.3)
+            var text = Self.deepNode(&random, levels: levels, indent: 0, inFlow: false, aliases: aliases)
+            if random.chance(0.15) {
+                var characters = Array(text)
+                let at = random.int(0...characters.count)
+                if random.chance(0.5), at < characters.count {
+                    characters.remove(at: at)
+                } else {
+                    characters.insert(random.pick(["[", "]", "{", "}", "-", " ", "\n", ":", "\"", "'", "#", "|", "*", "&", "?", "\t", ","]), at: at)
+                }
+                text = String(characters)
+            }
+            if random.chance(0.1) { text = text.replacingOccurrences(of: "\n", with: random.pick(["\r\n", "\u{85}", "\u{2028}", "\r"])) }
+            Self.check(text, seed: seed)
+            let counted = YAMLPrescan.nesting(in: text)
+            if counted.deepest > FleetConfig.maximumNesting { deep += 1 }
+            // Below an alias Yams puts the anchored node: the tree is deeper than the text.
+            // Aliases are refused before parsing; their documents say nothing here.
+            guard counted.aliases == 0 else { aliased += 1; return }
+            guard let node = try? Yams.compose(yaml: text) else { return }
+            built += 1
+            let depth = Self.depth(of: node)
+            #expect(depth == counted.deepest, "seed \(seed): Yams built \(depth) levels, the pass counted \(counted.deepest): \(text.prefix(300).debugDescription)")
+        }
+        // Enough of each kind for the property to mean something.
+        #expect(built > 500 && deep > 100 && aliased > 100, "built \(built), too deep \(deep), aliased \(aliased)")
+    }
+
+    /// The depth of a Yams tree, without recursion: a scalar is 0, a collection one more than
+    /// its deepest child.
+    static func depth(of root: Node) -> Int {
+        var deepest = 0
+        var stack: [(Node, Int)] = [(root, 0)]
+        while let (node, level) = stack.popLast() {
+            switch node {
+            case .scalar:
+                deepest = max(deepest, level)
+            case .mapping(let mapping):
+                deepest = max(deepest, level + 1)
+                for (key, value) in mapping { stack += [(key, level + 1), (value, level + 1)] }
+            case .sequence(let sequence):
+                deepest = max(deepest, level + 1)
+                for item in sequence { stack.append((item, level + 1)) }
+            }
+        }
+        return deepest
+    }
+
+    /// A node `levels` collections deep whose block lines start at column `indent`. A block
+    /// collection begins with a line break; anything else is written where it stands.
+    static func deepNode(_ random: inout PropertyGenerator, levels: Int, indent: Int, inFlow: Bool, aliases: Bool) -> String {
+        if levels == 0 { return deepScalar(&random, indent: indent, inFlow: inFlow, aliases: aliases) }
+        let pad = String(repeating: " ", count: indent)
+        let property = random.chance(0.1) ? random.pick(["&a ", "!t ", "&b !t ", "&x "] + (aliases ? ["*a "] : [])) : ""
+        if inFlow || random.chance(0.4) {
+            let child = deepNode(&random, levels: levels - 1, indent: indent + 1, inFlow: true, aliases: aliases)
+            switch random.int(0...4) {
+            case 0: return property + "[" + child + "]"
+            case 1: return property + "{k: " + child + "}"
+            case 2: return property + "[a, " + child + ", 'b]']"
+            case 3: return property + "[\n" + pad + " " + child + "\n" + pad + "]"
+            default: return property + "{\"k\": " + child + ", ? q : r}"
+            }
+        }
+        let step = random.pick([1, 2, 2, 4])
+        switch random.int(0...4) {
+        case 0, 1:
+            let child = deepNode(&random, levels: levels - 1, indent: indent + 2, inFlow: false, aliases: aliases)
+            return "\n" + pad + "- " + inline(child, at: indent + 2, &random)
+        case 2:
+            let child = deepNode(&random, levels: levels - 1, indent: indent + step, inFlow: false, aliases: aliases)
+            let key = random.pick(["k", "\"q k\"", "'s'", "a b", "&k key", "[x]"])
+            return "\n" + pad + key + ":" + (child.hasPrefix("\n") ? "" : " ") + child
+        case 3 where levels >= 2:
+            // An indentless sequence: the mapping's value, its dashes at the key's column.
+            let child = deepNode(&random, levels: levels - 2, indent: indent + 2, inFlow: false, aliases: aliases)
+            return "\n" + pad + "k:\n" + pad + "- " + inline(child, at: indent + 2, &random)
+        default:
+            let child = deepNode(&random, levels: levels - 1, indent: indent + 2, inFlow: false, aliases: aliases)
+            return "\n" + pad + "? " + inline(child, at: indent + 2, &random) + "\n" + pad + ": v"
+        }
+    }
+
+    /// A block child after `- ` or `? `: mostly on the same line (its first line's padding is
+    /// the column it already stands at), sometimes on the next.
+    static func inline(_ child: String, at column: Int, _ random: inout PropertyGenerator) -> String {
+        let prefix = "\n" + String(repeating: " ", count: column)
+        guard child.hasPrefix(prefix), random.chance(0.7) else { return child }
+        return String(child.dropFirst(prefix.count))
+    }
+
+    static func deepScalar(_ random: inout PropertyGenerator, indent: Int, inFlow: Bool, aliases: Bool) -> String {
+        let pad = String(repeating: " ", count: indent + 1)
+        var options = [
+            "x", "\"[[{ *a - ? \\\" ]\"", "'[{'' *b'", "~", "\"multi\n\(pad)line [\"", "&a x", "!t x", "'a # [['",
+            "x # [[[ *z", "\"\"", "-1", "a-b", "[]", "{}",
+        ]
+        if aliases { options += ["*a", "*a", "*b"] }
+        if !inFlow {
+            options += [
+                "|\n\(pad)[[[ *x\n\n\(pad)- - -", ">-\n\(pad) {{{ ? :\n", "plain [ text *c - d", "plain\n\(pad)*cont [[[ - -",
+                "|2-\n\(pad)  [[[\n", "# [[[ *c\n\(pad)x",
+            ]
+        }
+        return random.pick(options)
+    }
 
     // MARK: - Redis primary addresses
 

@@ -1,4 +1,4 @@
-import ChangeoverCore
+@testable import ChangeoverCore
 import Foundation
 import PostgresClient
 import RedisClient
@@ -53,6 +53,8 @@ import Testing
         #expect(Retrier.isTransient(PostgresError(code: .queryFailed, message: "terminating connection", sqlState: "57P01")))
         #expect(Retrier.isTransient(RedisError(code: .connectionClosed, message: "gone", endpoint: nil)))
         #expect(!Retrier.isTransient(PostgresError(code: .authenticationFailed, message: "password")))
+        #expect(Retrier.isTransient(RouterError(description: "haproxy's runtime API: no reply", transient: true)))
+        #expect(!Retrier.isTransient(RouterError(description: "pgbouncer refused PAUSE orders")))
     }
 
     @Test func exhaustedTriesNameTheCallAndTheLastError() async throws {

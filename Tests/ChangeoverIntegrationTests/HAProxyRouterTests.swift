@@ -50,8 +50,22 @@ import Testing
                     }
                     #expect(error?.description.contains(reply) == true, "\(error?.description ?? "")")
                 }
+                // Preflight says the same before anything is built, and checks where the server points.
+                let primary = Endpoint(host: "127.0.0.1", port: scenario.primary.port, address: "")
+                let good = await HAProxyRouter(socket: proxy.socket, backend: proxy.backend, server: proxy.server, timeout: .seconds(5))
+                    .check(database: "orders", primary: primary)
+                #expect(good.passed, "\(good.detail)")
+                let elsewhere = await HAProxyRouter(socket: proxy.socket, backend: proxy.backend, server: proxy.server, timeout: .seconds(5))
+                    .check(database: "orders", primary: target)
+                #expect(!elsewhere.passed && elsewhere.detail.contains("not to the primary"), "\(elsewhere.detail)")
+                for (backend, server, reply) in [("nope", proxy.server, "no backend nope"), (proxy.backend, "nope", "has no server nope")] {
+                    let check = await HAProxyRouter(socket: proxy.socket, backend: backend, server: server, timeout: .seconds(5))
+                        .check(database: "orders", primary: primary)
+                    #expect(!check.passed && check.detail.contains(reply), "\(check.detail)")
+                }
                 let missing = HAProxyRouter(socket: "\(proxy.directory)/absent.sock", backend: proxy.backend,
                                             server: proxy.server, timeout: .seconds(5))
+                #expect(await !missing.check(database: "orders", primary: primary).passed)
                 await #expect(throws: RouterError.self) {
                     try await missing.repoint(database: "orders", to: target, from: nil, changeover: "test")
                 }

@@ -127,6 +127,44 @@ import Testing
     }
 }
 
+extension PgBouncerRouterTests {
+    /// Preflight asks pgbouncer what it does now: a router that cannot be reached, does not
+    /// know the database, or sends it somewhere other than the primary stops the changeover
+    /// before anything is built (no slot, no follower).
+    @Test func preflightChecksWhatPgBouncerDoesNow() async throws {
+        try await withScenario(changeovers: 1, startWriter: false) { scenario in
+            let bouncer = try await LabPgBouncer.start(lab: scenario.lab, inFrontOf: scenario.primary, database: scenario.database)
+            try await withCleanup({ await bouncer.stop() }) {
+                let primary = Endpoint(host: "127.0.0.1", port: scenario.primary.port, address: "")
+                let router = PgBouncerRouter(admin: bouncer.adminConnInfo, password: bouncer.adminPassword, database: nil,
+                                             includeFile: bouncer.includeFile, timeout: .seconds(5))
+                let good = await router.check(database: scenario.database, primary: primary)
+                #expect(good.passed, "\(good.detail)")
+                let elsewhere = await router.check(database: scenario.database,
+                                                   primary: Endpoint(host: "127.0.0.1", port: scenario.followerPorts[0], address: ""))
+                #expect(!elsewhere.passed && elsewhere.detail.contains("not to the primary"), "\(elsewhere.detail)")
+                let unknown = await router.check(database: "nosuch", primary: primary)
+                #expect(!unknown.passed && unknown.detail.contains("no line for nosuch"), "\(unknown.detail)")
+                let wrong = PgBouncerRouter(admin: bouncer.adminConnInfo, password: "wrong-password", database: nil,
+                                            includeFile: bouncer.includeFile, timeout: .seconds(5))
+                let refused = await wrong.check(database: scenario.database, primary: primary)
+                #expect(!refused.passed && refused.detail.contains("admin console") && !refused.detail.contains("wrong-password"))
+
+                // A whole changeover through a pgbouncer whose password is wrong: stopped at preflight.
+                let (yaml, environment) = bouncer.routerConfig
+                let badEnvironment = environment.mapValues { $0 == bouncer.adminPassword ? "wrong-password" : $0 }
+                let summary = try await scenario.changeover(0, router: yaml, environment: badEnvironment)
+                #expect(summary.outcome == .aborted && summary.failedStep == .preflight, "\(summary.failure ?? "")")
+                #expect(summary.failure?.contains("router: cannot reach pgbouncer's admin console") == true, "\(summary.failure ?? "")")
+                let connection = try await scenario.lab.connect(scenario.primary.conninfo)
+                defer { connection.close() }
+                #expect(try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5)).scalar == "0")
+                #expect(((try? FileManager.default.contentsOfDirectory(atPath: "\(scenario.lab.root)/nodes")) ?? []).isEmpty)
+            }
+        }
+    }
+}
+
 /// Runs `body`, then `cleanup`, whether `body` passed or threw.
 func withCleanup(_ cleanup: () async -> Void, _ body: () async throws -> Void) async throws {
     do {

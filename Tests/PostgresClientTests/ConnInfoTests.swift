@@ -84,6 +84,23 @@ import Testing
         #expect(unterminated?.description.contains("Hunter2-secret") == false)
     }
 
+    @Test func hugeOrPasswordRiddledConninfosAreRefusedQuicklyWithoutQuotingThem() throws {
+        // Masking libpq's quote of the input was quadratic in the places a password could hide:
+        // 700 kB of "x:/a:b@" ran for minutes before this limit.
+        let huge = String(repeating: "x:/a:b@", count: 1_500_000)
+        let error = #expect(throws: PostgresError.self) { try ConnInfo(huge) }
+        #expect(error?.code == .badConninfo)
+        #expect(error?.message == "connection info is 10500000 bytes long; more than 65536 is not a conninfo")
+        let clock = ContinuousClock()
+        let started = clock.now
+        for text in [String(repeating: "x:/a:Hunter2@", count: 5_000), String(repeating: "password=Hunter2 '", count: 3_600)] {
+            let riddled = #expect(throws: PostgresError.self) { try ConnInfo(text) }
+            #expect(riddled?.message == "could not parse connection info")
+        }
+        #expect(clock.now - started < .seconds(10))
+        #expect(try ConnInfo("host=" + String(repeating: "h", count: 65_531)).host?.count == 65_531)
+    }
+
     @Test func errorDescriptionNamesCodeEndpointAndSQLState() {
         let error = PostgresError(
             code: .authenticationFailed, message: #"password authentication failed for user "app""#,

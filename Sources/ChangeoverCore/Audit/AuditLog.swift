@@ -60,9 +60,14 @@ public final class AuditLog: Sendable {
         var lines: [UInt8] = []
         var records: [AuditRecord] = []
         for entry in entries {
+            // A last record numbered Int.max (its hash is easy to forge) must not trap here.
+            let (seq, overflow) = tail.seq.addingReportingOverflow(1)
+            guard !overflow else {
+                throw AuditError("cannot append to audit log \(path): its last record is numbered \(tail.seq), the largest number there is")
+            }
             let body = AuditRecordBody(
                 version: AuditRecord.currentVersion,
-                seq: tail.seq + 1,
+                seq: seq,
                 time: AuditTime.format(time),
                 actor: actor,
                 changeover: entry.changeover,

@@ -35,6 +35,10 @@ public struct ChangeoverMachine: Sendable, Codable, Equatable {
 
     public enum Outcome: String, Sendable, Codable {
         case completed, aborted, failed
+        /// Not an end: the controller stopped before the switchover (a signal, or `prepare` is
+        /// done) and the changeover waits in its step for `resume` or `switch`. Only the executor
+        /// reports it; the machine never finishes with it.
+        case stopped
     }
 
     public enum Action: Sendable, Equatable {
@@ -152,8 +156,10 @@ extension ChangeoverMachine {
         .init(from: .preflight, to: .aborted, trigger: .failure, note: "a check failed; nothing was touched"),
         .init(from: .provision, to: .catchUp, trigger: .success, note: "the follower streams from the slot"),
         .init(from: .provision, to: .rollback, trigger: .failure, note: "remove the partial follower and the slot"),
-        .init(from: .catchUp, to: .fence, trigger: .success, note: "lag held under the thresholds"),
+        .init(from: .catchUp, to: .awaitWindow, trigger: .success, note: "lag held under the thresholds"),
         .init(from: .catchUp, to: .rollback, trigger: .failure, note: "timeout or lost follower: the primary was never touched"),
+        .init(from: .awaitWindow, to: .fence, trigger: .success, note: "the window is open with room for the switchover (or a deadline forced it, or --now) and the follower is still caught up"),
+        .init(from: .awaitWindow, to: .rollback, trigger: .failure, note: "the follower fell behind or died while waiting, or no window can ever fit: the primary was never touched"),
         .init(from: .fence, to: .finalSync, trigger: .success, note: "the old primary takes no writes; its final position is known"),
         .init(from: .fence, to: .rollback, trigger: .failure, note: "restart the old primary if it stopped"),
         .init(from: .finalSync, to: .promote, trigger: .success, note: "the follower has everything up to the final position: nothing can be lost"),
@@ -175,6 +181,7 @@ extension ChangeoverMachine {
         .init(from: .preflight, to: .aborted, trigger: .abort, note: "the operator aborted; preflight touches nothing"),
         .init(from: .provision, to: .rollback, trigger: .abort, note: "the operator aborted: remove the follower and the slot"),
         .init(from: .catchUp, to: .rollback, trigger: .abort, note: "the operator aborted: remove the follower and the slot"),
+        .init(from: .awaitWindow, to: .rollback, trigger: .abort, note: "the operator aborted while it waited for the window: remove the follower and the slot"),
         .init(from: .fence, to: .rollback, trigger: .abort, note: "the operator aborted: the old primary comes back"),
         .init(from: .finalSync, to: .rollback, trigger: .abort, note: "the operator aborted: the old primary comes back"),
         .init(from: .finalSync, to: .fence, trigger: .resume, note: "resumed before the promotion: fence again for a fresh final position"),

@@ -12,6 +12,8 @@ public enum ChangeoverEvent: Sendable {
     /// A remote call failed transiently and will be tried again.
     case retry(RetryNote)
     case stepFinished(ChangeoverStep, milliseconds: Double, error: String?)
+    /// The controller stopped in this step before the switchover (a signal, or `prepare` is done).
+    case stopped(ChangeoverStep, reason: String)
 }
 
 /// A changeover that cannot be resumed or aborted as asked.
@@ -87,6 +89,8 @@ public struct ChangeoverSummary: Sendable, Codable {
     public var oldPrimary: Endpoint
     public var totalMilliseconds: Double
     public var facts: Facts
+    /// With outcome `stopped`: where and why the controller stopped.
+    public var stopped: StopNote?
 }
 
 /// What `plan` found: the checks, the steps, what would be created. Touches nothing.
@@ -111,6 +115,13 @@ public struct ChangeoverRunner: Sendable {
     public var actor: String
     public var environment: [String: String]
     public var events: @Sendable (ChangeoverEvent) -> Void
+    /// Asked to stop (SIGTERM): the changeover stops in a resumable state before its
+    /// switchover, or finishes (or rolls back) a switchover that began.
+    public var stop = StopSignal()
+    /// The time the window decisions are made at; a test may pass its own.
+    public var now: @Sendable () -> Date = { Date() }
+    /// Set when the daemon drives the changeover (it picks up what it stopped itself).
+    public var isDaemon = false
 
     public init(config: FleetConfig, logger: Logger = Logger(label: "changeover"),
                 actor: String = ChangeoverRunner.defaultActor(),
@@ -215,6 +226,7 @@ public struct ChangeoverRunner: Sendable {
     public func plan(database: String, image: String) async throws -> ChangeoverPlan {
         let prepared = try prepare(database: database, image: image, id: Self.newID(database: database))
         let checks = await prepared.engine.preflight()
+            + [await prepared.router.check(database: database, primary: prepared.oldEndpoint)]
         let routerStep = switch prepared.database.router.kind {
         case .none: "clients follow by themselves (no router configured)"
         case .hook: "run the hook command with the new primary's address"
@@ -231,7 +243,9 @@ public struct ChangeoverRunner: Sendable {
 
     // MARK: run, resume, abort
 
-    public func run(database: String, image: String) async throws -> ChangeoverSummary {
+    /// Records a new changeover and drives it in this process. `policy` says when it may switch:
+    /// at once (the default), in the database's window, or never (`prepare`).
+    public func run(database: String, image: String, policy: SwitchPolicy = .now) async throws -> ChangeoverSummary {
         let id = Self.newID(database: database)
         _ = try config.database(database)
         _ = try config.image(image)
@@ -240,25 +254,36 @@ public struct ChangeoverRunner: Sendable {
         var record = ChangeoverRecord(
             id: id, database: database, fromImage: prepared.fromImage.name, toImage: prepared.toImage.name,
             machine: ChangeoverMachine(), startedAt: Date(), updatedAt: Date(),
-            facts: ["old.address": prepared.oldEndpoint.address], timings: [])
+            facts: ["old.address": prepared.oldEndpoint.address], timings: [], policy: policy)
         if let container = prepared.oldContainer { record.facts["old.container"] = container }
         let first = try record.machine.handle(.begin)
         return try await drive(&record, prepared, lock: lock, first: first, opening: (
             "started", "\(prepared.fromImage.name) → \(prepared.toImage.name)",
-            ["from": prepared.fromImage.name, "to": prepared.toImage.name, "primary": prepared.oldEndpoint.description]))
+            ["from": prepared.fromImage.name, "to": prepared.toImage.name, "primary": prepared.oldEndpoint.description]
+                .merging(policy.auditFacts) { a, _ in a }))
     }
 
     /// Continues a changeover another controller left, from the step it stopped in. Every step
     /// is idempotent; a changeover interrupted between the fence and the promotion fences again.
-    public func resume(id: String) async throws -> ChangeoverSummary {
+    /// With `policy` (`switch`), the changeover's switch policy is replaced first.
+    public func resume(id: String, policy: SwitchPolicy? = nil) async throws -> ChangeoverSummary {
         var record = try storedChangeover(id)
         let lock = try store.lock(database: record.database, changeover: id, actor: actor)
+        if record.machine.step == .pending, record.policy != nil {
+            return try await start(&record, lock: lock, policy: policy)  // a scheduled changeover
+        }
         let prepared = try prepare(resuming: record)
         let interrupted = record.machine.step
         let promoted = interrupted.isTerminal ? false : await prepared.engine.isPromoted(record.facts)
         let first = try record.machine.handle(.resumed(promoted: promoted))
+        var facts: Facts = ["step": interrupted.rawValue, "follower.promoted": String(promoted)]
+        if let policy {
+            record.policy = policy
+            facts.merge(policy.auditFacts) { a, _ in a }
+        }
+        let why = record.stopped.map { "\($0.kind == .prepared ? "prepared" : "stopped") in \(interrupted)" } ?? "interrupted in \(interrupted)"
         return try await drive(&record, prepared, lock: lock, first: first, opening: (
-            "resumed", "interrupted in \(interrupted)", ["step": interrupted.rawValue, "follower.promoted": String(promoted)]))
+            policy != nil ? "switch-requested" : "resumed", why, facts))
     }
 
     /// Rolls a changeover back to the old primary, if it has not reached the promotion.
@@ -302,7 +327,7 @@ public struct ChangeoverRunner: Sendable {
 
     /// Performs actions until the machine finishes: persists the record before every step,
     /// makes the step's authorising audit record durable, performs it, records the outcome.
-    private func drive(_ record: inout ChangeoverRecord, _ prepared: Prepared, lock: DatabaseLock,
+    func drive(_ record: inout ChangeoverRecord, _ prepared: Prepared, lock: DatabaseLock,
                        first: ChangeoverMachine.Action, opening: (String, String, Facts)) async throws -> ChangeoverSummary {
         let id = record.id, database = record.database
         let audit = try AuditLog(path: config.auditLog)
@@ -334,12 +359,39 @@ public struct ChangeoverRunner: Sendable {
             unwritten.removeAll()
         }
 
+        func summary(_ outcome: ChangeoverMachine.Outcome) -> ChangeoverSummary {
+            ChangeoverSummary(
+                id: id, database: database, fromImage: prepared.fromImage.name, toImage: prepared.toImage.name,
+                outcome: outcome, failedStep: record.machine.failedStep, failure: record.machine.failure,
+                rollbackUnfinished: record.machine.rollbackUnfinished == true,
+                timings: record.timings, finalPosition: record.facts["final.position"], writePauseMilliseconds: pauseMilliseconds,
+                newPrimary: outcome == .completed ? newPrimary : nil, oldPrimary: prepared.oldEndpoint,
+                totalMilliseconds: (clock.now - began).milliseconds, facts: record.facts, stopped: record.stopped)
+        }
+        // Stops before the switchover: the record says where and why, `resume` performs the step again.
+        func park(_ stopped: ChangeoverStopped, in step: ChangeoverStep) throws -> ChangeoverSummary {
+            record.stopped = StopNote(kind: stopped.kind, reason: stopped.reason, step: step, by: actor, daemon: isDaemon, at: Date())
+            try persist()
+            let next = stopped.kind == .prepared
+                ? "`changeover switch \(id)` cuts over (with --now, or in the next window)"
+                : "`changeover resume \(id)` continues\(isDaemon ? " (so does the daemon when it starts again)" : "")"
+            log("changeover", stopped.kind == .prepared ? "prepared" : "stopped", "\(stopped.reason); \(next)", ["step": step.rawValue])
+            try flush()
+            events(.stopped(step, reason: stopped.reason))
+            withExtendedLifetime(lock) {}
+            return summary(.stopped)
+        }
+
+        record.stopped = nil
         try persist()
         log("changeover", opening.0, opening.1, opening.2)
         var action = first
         while true {
             switch action {
             case .perform(let step):
+                if Self.stoppable.contains(step), let reason = stop.reason {
+                    return try park(ChangeoverStopped(.stopped, reason), in: step)
+                }
                 try persist(sync: !inPause.contains(step))
                 _ = prepared.retries.takeCount()
                 log(step.rawValue, "started")
@@ -349,11 +401,13 @@ public struct ChangeoverRunner: Sendable {
                 let stepBegan = clock.now
                 var failure: String?
                 var untouched = false
+                var stoppedBy: ChangeoverStopped?
                 let factsBefore = record.facts
                 do {
                     switch step {
                     case .preflight:
                         let checks = await prepared.engine.preflight()
+                            + [await prepared.router.check(database: database, primary: prepared.oldEndpoint)]
                         events(.checks(checks))
                         let failed = checks.filter { !$0.passed }
                         if !failed.isEmpty {
@@ -362,11 +416,23 @@ public struct ChangeoverRunner: Sendable {
                     case .provision:
                         try await prepared.engine.provision(&record.facts)
                     case .catchUp:
-                        try await prepared.engine.catchUp(&record.facts)
+                        let engine = prepared.engine, facts = record.facts
+                        record.facts = try await stop.interruptible {
+                            var facts = facts
+                            try await engine.catchUp(&facts)
+                            return facts
+                        }
+                    case .awaitWindow:
+                        try await awaitWindow(&record, prepared) { outcome, message, facts in
+                            log(ChangeoverStep.awaitWindow.rawValue, outcome, message, facts)
+                            try flush()
+                        }
                     case .fence:
                         try await prepared.engine.prepareFence(&record.facts)
                         pauseStarted = clock.now
-                        try await prepared.router.pause(database: database)
+                        try await prepared.retries.run("pause the router", policy: .inPause) {
+                            try await prepared.router.pause(database: database)
+                        }
                         try await prepared.engine.fence(&record.facts)
                     case .finalSync:
                         try await prepared.engine.finalSync(&record.facts)
@@ -378,9 +444,13 @@ public struct ChangeoverRunner: Sendable {
                         record.facts["new.address"] = endpoint.address
                     case .repoint:
                         guard let newPrimary else { throw EngineError("no new primary to repoint to") }
-                        try await prepared.router.repoint(database: database, to: newPrimary, from: prepared.oldEndpoint,
-                                                          changeover: id)
-                        try await prepared.router.resume(database: database)
+                        try await prepared.retries.run("repoint the router", policy: .inPause) {
+                            try await prepared.router.repoint(database: database, to: newPrimary, from: prepared.oldEndpoint,
+                                                              changeover: id)
+                        }
+                        try await prepared.retries.run("resume the router", policy: .inPause) {
+                            try await prepared.router.resume(database: database)
+                        }
                         try await prepared.engine.demoteOldPrimary(&record.facts)
                         if let pauseStarted {
                             pauseMilliseconds = (clock.now - pauseStarted).milliseconds
@@ -403,12 +473,22 @@ public struct ChangeoverRunner: Sendable {
                     default:
                         throw EngineError("\(step) is not a forward step")
                     }
+                } catch let stopped as ChangeoverStopped {
+                    stoppedBy = stopped
                 } catch {
                     failure = Self.describe(error)
                     untouched = error is PromotionNotRequested
                 }
                 fault.strike(after: step)
                 let elapsed = (clock.now - stepBegan).milliseconds
+                if let stoppedBy {
+                    _ = prepared.retries.takeCount()
+                    record.timings.append(.init(step: step, milliseconds: elapsed, outcome: "stopped"))
+                    let learned = record.facts.filter { factsBefore[$0.key] != $0.value }
+                        .merging(["ms": String(format: "%.1f", elapsed)]) { a, _ in a }
+                    log(step.rawValue, "stopped", stoppedBy.reason, learned)
+                    return try park(stoppedBy, in: step)
+                }
                 let retried = prepared.retries.takeCount()
                 record.timings.append(.init(step: step, milliseconds: elapsed, outcome: failure == nil ? "succeeded" : "failed",
                                             retries: retried > 0 ? retried : nil))
@@ -435,7 +515,7 @@ public struct ChangeoverRunner: Sendable {
                 }
                 do {
                     // Clients held by the router are let go whatever happened to the engine.
-                    try await prepared.router.resume(database: database)
+                    try await prepared.retries.run("resume the router") { try await prepared.router.resume(database: database) }
                 } catch {
                     failure = [failure, "router resume failed: \(Self.describe(error))"].compactMap { $0 }.joined(separator: "; ")
                 }
@@ -461,13 +541,7 @@ public struct ChangeoverRunner: Sendable {
                 log("changeover", outcome == .completed ? "completed" : outcome.rawValue, message, facts)
                 try flush()
                 withExtendedLifetime(lock) {}
-                return ChangeoverSummary(
-                    id: id, database: database, fromImage: prepared.fromImage.name, toImage: prepared.toImage.name,
-                    outcome: outcome, failedStep: record.machine.failedStep, failure: record.machine.failure,
-                    rollbackUnfinished: record.machine.rollbackUnfinished == true,
-                    timings: record.timings, finalPosition: record.facts["final.position"], writePauseMilliseconds: pauseMilliseconds,
-                    newPrimary: outcome == .completed ? newPrimary : nil, oldPrimary: prepared.oldEndpoint,
-                    totalMilliseconds: (clock.now - began).milliseconds, facts: record.facts)
+                return summary(outcome)
             }
         }
     }

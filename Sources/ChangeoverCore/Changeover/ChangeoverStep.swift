@@ -9,6 +9,10 @@ public enum ChangeoverStep: String, Sendable, Codable, CaseIterable, CustomStrin
     case preflight
     case provision
     case catchUp = "catch-up"
+    /// Between the catch-up and the fence: the changeover waits until its maintenance window is
+    /// open with room for the switchover (or a deadline forces it), keeping the follower caught up.
+    /// A changeover run with `--now` passes through at once.
+    case awaitWindow = "await-window"
     case fence
     case finalSync = "final-sync"
     case promote
@@ -29,13 +33,13 @@ public enum ChangeoverStep: String, Sendable, Codable, CaseIterable, CustomStrin
 
     /// Steps the executor performs on the way forward, in order.
     public static let forward: [ChangeoverStep] = [
-        .preflight, .provision, .catchUp, .fence, .finalSync, .promote, .repoint, .verify, .settle,
+        .preflight, .provision, .catchUp, .awaitWindow, .fence, .finalSync, .promote, .repoint, .verify, .settle,
     ]
 
     /// Whether a failure in this step can still be undone by restoring the old primary.
     public var rollsBackOnFailure: Bool {
         switch self {
-        case .provision, .catchUp, .fence, .finalSync: true
+        case .provision, .catchUp, .awaitWindow, .fence, .finalSync: true
         default: false
         }
     }
@@ -47,6 +51,7 @@ public enum ChangeoverStep: String, Sendable, Codable, CaseIterable, CustomStrin
         case .preflight: "check the primary, replication, the images and the provisioner; touch nothing"
         case .provision: "reserve a replication slot, base-backup a follower on the new image, start it"
         case .catchUp: "wait until the follower's lag stays under the thresholds"
+        case .awaitWindow: "wait until the maintenance window is open with room for the switchover (or a deadline forces it), keeping the follower caught up; at once with --now"
         case .fence: "pause the router, stop the old primary taking writes (Postgres: CHECKPOINT first, then a fast shutdown; Redis: CLIENT PAUSE WRITE); read its final position"
         case .finalSync: "wait until the follower has everything up to the final position (Postgres: replayed past the shutdown checkpoint; Redis: the same replication offset)"
         case .promote: "promote the follower (point of no return)"

@@ -13,6 +13,12 @@ public struct FleetConfig: Sendable {
     public var provisioner: ProvisionerConfig
     /// Freeze periods for the whole fleet: no window opens inside them.
     public var freezes: [FreezePeriod]
+    /// How switchovers are estimated and followers provisioned ahead of windows (`scheduling:`).
+    public var scheduling = SchedulingPolicy()
+    /// The daemon's listener, token and concurrency (`daemon:`); nil when the config has none.
+    public var daemon: DaemonSettings? = nil
+    /// Changeovers the daemon is to run (`schedule:`).
+    public var scheduled: [ScheduledChangeover] = []
 
     public struct Image: Sendable, Equatable {
         public var name: String
@@ -43,23 +49,69 @@ public struct FleetConfig: Sendable {
         public var labels: [String: String] = [:]
     }
 
+    /// The largest config file read: a fleet's config is a few kilobytes, and a file far larger
+    /// is the wrong file or an attack on the YAML parser.
+    public static let maximumFileSize = 1 << 20
+    /// The deepest nesting of mappings and lists accepted (a config needs about 5): Yams
+    /// recurses once per level and overflows the stack at a few thousand.
+    public static let maximumNesting = 64
+
     /// Reads and checks a config file. Errors name the file and the problem in one line.
     public static func load(path: String) throws(ConfigError) -> FleetConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError("cannot read config file \(path)")
-        }
+        let data = try read(path)
         guard let text = String(data: data, encoding: .utf8) else {
-            throw ConfigError("config file \(path) is not UTF-8 text")
+            let at = firstInvalidUTF8(in: data).map { " (line \($0.line), column \($0.column))" } ?? ""
+            throw ConfigError("config file \(path) is not UTF-8 text\(at)")
         }
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
         return try parse(text, source: path, relativeTo: base)
     }
 
+    /// The file's bytes, at most ``maximumFileSize`` of them read: `/dev/zero` or a huge file
+    /// is refused without reading it all.
+    static func read(_ path: String) throws(ConfigError) -> Data {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ConfigError("cannot read config file \(path)")
+        }
+        defer { try? handle.close() }
+        let data: Data
+        do {
+            data = try handle.read(upToCount: maximumFileSize + 1) ?? Data()
+        } catch {
+            throw ConfigError("cannot read config file \(path)")
+        }
+        guard data.count <= maximumFileSize else {
+            throw ConfigError("config file \(path) is larger than \(maximumFileSize / (1 << 20)) MiB; a fleet config is a few kilobytes")
+        }
+        return data
+    }
+
+    /// Where the first byte that is not UTF-8 is, counting lines and characters from 1.
+    static func firstInvalidUTF8(in data: Data) -> (line: Int, column: Int)? {
+        var iterator = data.makeIterator()
+        var decoder = UTF8()
+        var (line, column) = (1, 1)
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar):
+                if scalar == "\n" { (line, column) = (line + 1, 1) } else { column += 1 }
+            case .emptyInput:
+                return nil
+            case .error:
+                return (line, column)
+            }
+        }
+    }
+
     public static func parse(_ text: String, source: String = "config", relativeTo base: String = ".") throws(ConfigError) -> FleetConfig {
+        try precheck(text, source: source)
         let raw: RawConfig
         do {
             raw = try YAMLDecoder().decode(RawConfig.self, from: text)
         } catch let error as DecodingError {
+            if case .typeMismatch(_, let context) = error, context.codingPath.isEmpty, let kind = Self.documentKind(of: text) {
+                throw ConfigError("malformed config \(source): the document \(kind), not a mapping of settings (provisioner:, images:, databases:, …)")
+            }
             throw ConfigError("malformed config \(source): \(Self.describe(error))")
         } catch let error as YamlError {
             throw ConfigError("malformed config \(source): \(Self.describe(error, in: text))")
@@ -67,6 +119,39 @@ public struct FleetConfig: Sendable {
             throw ConfigError("malformed config \(source): \(Self.oneLine(String(describing: error)))")
         }
         return try raw.resolve(source: source, base: base)
+    }
+
+    /// Refuses, before Yams sees it, text that would crash or swamp it: more than
+    /// ``maximumFileSize`` bytes, NUL and control characters, nesting deeper than
+    /// ``maximumNesting``, and aliases (with merge keys, a few lines of them expand to gigabytes;
+    /// a config never needs one).
+    static func precheck(_ text: String, source: String) throws(ConfigError) {
+        guard text.utf8.count <= maximumFileSize else {
+            throw ConfigError("config \(source) is larger than \(maximumFileSize / (1 << 20)) MiB; a fleet config is a few kilobytes")
+        }
+        guard let problem = YAMLPrescan.check(text, maximumDepth: maximumNesting) else { return }
+        let detail = switch problem {
+        case .nul(let line, let column):
+            "line \(line), column \(column): a NUL byte; a config is text"
+        case .controlCharacter(let value, let line, let column):
+            "line \(line), column \(column): control character U+\(String(value, radix: 16, uppercase: true).leftPadded(to: 4)) is not allowed"
+        case .tooDeep(let limit, let line, let column):
+            "line \(line), column \(column): nested more than \(limit) levels deep; a config needs a handful"
+        case .alias(let name, let line, let column):
+            "line \(line), column \(column): alias *\(name): YAML aliases are not accepted in a config; write the value out"
+        }
+        throw ConfigError("malformed config \(source): \(detail)")
+    }
+
+    /// What the document is when it is not a mapping ("is a list"); nil for a mapping. Yams's
+    /// own words for it are "Expected to decode Mapping but found Node instead".
+    static func documentKind(of text: String) -> String? {
+        switch try? Yams.compose(yaml: text) {
+        case nil: "is empty"
+        case .sequence?: "is a list"
+        case .scalar?: "is a single value"
+        case .mapping?: nil
+        }
     }
 
     /// The database named `name`, or a one-line error listing the known ones.
@@ -80,7 +165,7 @@ public struct FleetConfig: Sendable {
 
     /// When `database` may be interrupted: its windows minus its own and the fleet's freezes.
     public func schedule(for database: DatabaseConfig) -> WindowSchedule {
-        WindowSchedule(windows: database.windows, freezes: freezes + database.freezes)
+        WindowSchedule(windows: database.windows, freezes: freezes + database.freezes, oneOff: database.oneOffWindows)
     }
 
     /// The image named `name`, or a one-line error listing the known ones.
@@ -142,6 +227,12 @@ public struct FleetConfig: Sendable {
     }
 }
 
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
 /// A problem with the configuration, in one line.
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
     /// One line of at most ``maximumLength`` characters: line breaks in quoted input become
@@ -151,21 +242,101 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) {
         var text = description.split(whereSeparator: \.isNewline).joined(separator: " ")
-        for (pattern, keep) in Self.passwordPatterns {
-            text = text.replacing(pattern) { match in String(text[match.range].prefix(match.output[1].substring?.count ?? 0)) + "********" + keep }
-        }
+        text = Self.maskingPasswords(in: text)
         if text.count > Self.maximumLength { text = text.prefix(Self.maximumLength - 1) + "…" }
         self.description = text
     }
 
     public static let maximumLength = 300
 
-    /// `password=value` (bare or quoted) and the password of a URL's user info.
-    private static var passwordPatterns: [(Regex<AnyRegexOutput>, String)] {
-        [
-            (try! Regex(#"(?i)(password\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^\s"]*)"#), ""),
-            (try! Regex(#"(://[^:/@\s"]*:)[^\s"]*@"#), "@"),
-        ]
+    /// `password=value` (bare or quoted) and the password of a URL's user info, masked.
+    ///
+    /// What the regexes `(?i)(password\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^\s"]*)` and
+    /// `(://[^:/@\s"]*:)[^\s"]*@` would replace, found in one pass each: the regex engine took
+    /// time quadratic in a quoted value full of `://a:` (a megabyte of it ran for minutes).
+    static func maskingPasswords(in text: String) -> String {
+        maskingURLPasswords(in: maskingPasswordParameters(in: Array(text)))
+    }
+
+    private static func maskingPasswordParameters(in chars: [Character]) -> [Character] {
+        let word = Array("password")
+        func isWordLetter(_ c: Character, _ letter: Character) -> Bool {
+            if let ascii = c.asciiValue { return ascii | 0x20 == letter.asciiValue! }
+            return c.lowercased() == String(letter) || c.uppercased() == letter.uppercased()
+        }
+        var out: [Character] = []
+        out.reserveCapacity(chars.count)
+        var i = 0
+        while i < chars.count {
+            guard i + word.count <= chars.count, isWordLetter(chars[i], "p"),
+                  (1..<word.count).allSatisfy({ isWordLetter(chars[i + $0], word[$0]) })
+            else {
+                out.append(chars[i])
+                i += 1
+                continue
+            }
+            var j = i + word.count
+            while j < chars.count && chars[j].isWhitespace { j += 1 }
+            guard j < chars.count, chars[j] == "=" else {
+                out.append(chars[i])
+                i += 1
+                continue
+            }
+            j += 1
+            while j < chars.count && chars[j].isWhitespace { j += 1 }
+            var end = j
+            if end < chars.count && chars[end] == "'" {
+                end += 1
+                while end < chars.count {
+                    if chars[end] == "'" { end += 1; break }
+                    if chars[end] == "\\" {
+                        guard end + 1 < chars.count else { break }
+                        end += 2
+                        continue
+                    }
+                    end += 1
+                }
+            } else {
+                while end < chars.count && !chars[end].isWhitespace && chars[end] != "\"" { end += 1 }
+            }
+            out += chars[i..<j]
+            out += "********"
+            i = end
+        }
+        return out
+    }
+
+    private static func maskingURLPasswords(in chars: [Character]) -> String {
+        // lastAt[k]: the last "@" from k to the end of k's run of characters that are neither
+        // whitespace nor '"'; -1 if there is none.
+        var lastAt = [Int](repeating: -1, count: chars.count + 1)
+        var last = -1
+        for k in chars.indices.reversed() {
+            if chars[k].isWhitespace || chars[k] == "\"" {
+                last = -1
+            } else if chars[k] == "@" && last == -1 {
+                last = k
+            }
+            lastAt[k] = last
+        }
+        var out = ""
+        var p = 0
+        while p < chars.count {
+            if p + 3 <= chars.count, chars[p] == ":", chars[p + 1] == "/", chars[p + 2] == "/" {
+                var q = p + 3
+                while q < chars.count, !(chars[q] == ":" || chars[q] == "/" || chars[q] == "@" || chars[q] == "\"" || chars[q].isWhitespace) {
+                    q += 1
+                }
+                if q < chars.count, chars[q] == ":", lastAt[q + 1] >= 0 {
+                    out += String(chars[p...q]) + "********@"
+                    p = lastAt[q + 1] + 1
+                    continue
+                }
+            }
+            out.append(chars[p])
+            p += 1
+        }
+        return out
     }
 }
 
@@ -194,6 +365,9 @@ public struct DatabaseConfig: Sendable {
     /// Weekly maintenance windows ("Sundays 22:00 Europe/Berlin", "sun:22:00-sun:23:30", or explicit).
     public var windows: [MaintenanceWindow]
     public var freezes: [FreezePeriod]
+    /// Openings that happen once ("2026-05-01T22:00:00+02:00 for 2h"): a slot agreed with the
+    /// customer outside the weekly windows. Any length; the fit rule decides whether it is used.
+    public var oneOffWindows: [WindowOpening] = []
 
     public enum EngineKind: String, Sendable, Codable { case postgres, redis }
 }
@@ -220,6 +394,10 @@ public enum DatabasePrimary: Sendable, Equatable {
             }
             return .postgres(conninfo)
         case .redis:
+            // Not quoted: a cut-off quote could show the start of a password.
+            guard text.utf8.count <= 1_000 else {
+                throw ConfigError("bad Redis primary address of \(text.utf8.count) bytes (use host:port or redis://[user@]host:port)")
+            }
             var rest = Substring(text.trimmingCharacters(in: .whitespaces))
             if rest.hasPrefix("redis://") { rest = rest.dropFirst("redis://".count) }
             while rest.hasSuffix("/") { rest = rest.dropLast() }

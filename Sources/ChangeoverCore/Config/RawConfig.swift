@@ -9,6 +9,9 @@ struct RawConfig: Decodable {
     var provisioner: RawProvisioner?
     var databases: [String: RawDatabase]?
     var freezes: [FreezePeriod]?
+    var scheduling: RawScheduling?
+    var daemon: RawDaemon?
+    var schedule: [RawScheduled]?
 
     struct RawImage: Decodable {
         var binDirectory: String?
@@ -44,6 +47,7 @@ struct RawConfig: Decodable {
         var retireAfter: String?
         var windows: [MaintenanceWindow]?
         var freezes: [FreezePeriod]?
+        var oneOffWindows: [String]?
     }
 
     struct RawReplication: Decodable {
@@ -151,8 +155,10 @@ struct RawConfig: Decodable {
             }
             databases[name] = database
         }
-        return FleetConfig(stateDirectory: state, auditLog: abs(auditLog ?? "\(state)/audit.jsonl"),
-                           images: images, databases: databases, provisioner: provisioner, freezes: freezes ?? [])
+        var config = FleetConfig(stateDirectory: state, auditLog: abs(auditLog ?? "\(state)/audit.jsonl"),
+                                 images: images, databases: databases, provisioner: provisioner, freezes: freezes ?? [])
+        try resolveScheduling(into: &config, source: source)
+        return config
     }
 }
 
@@ -201,12 +207,16 @@ extension RawConfig.RawDatabase {
         let retireAfter = try self.retireAfter.map { v throws(ConfigError) in
             try ConfigValue.duration(v, at: "\(at), retireAfter")
         } ?? .seconds(24 * 3600)
-        return DatabaseConfig(
+        var database = DatabaseConfig(
             name: name, engine: engine, image: image, primary: primary, container: container, password: password,
             replicationUser: replication?.user ?? defaultReplicationUser,
             replicationPassword: replication?.password ?? password,
             followerPort: follower?.port, router: router, catchUp: catchUp, switchover: switchover,
             retireAfter: retireAfter, windows: windows ?? [], freezes: freezes ?? [])
+        database.oneOffWindows = try (oneOffWindows ?? []).map { text throws(ConfigError) in
+            try RawConfig.oneOffWindow(text, at: "\(at), oneOffWindows")
+        }
+        return database
     }
 
     private func resolveRouter(at: String, base: String) throws(ConfigError) -> RouterConfig {

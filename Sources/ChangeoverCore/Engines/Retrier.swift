@@ -117,9 +117,8 @@ public final class Retrier: Sendable {
             return state.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(state)
         case let error as RedisError:
             return [.connectionFailed, .timeout, .connectionClosed].contains(error.code)
-        case let exhausted as RetriesExhausted:
-            _ = exhausted
-            return false
+        case let error as RouterError:
+            return error.transient
         default:
             return false
         }

@@ -99,13 +99,15 @@ public struct LocalPostgres: Sendable {
         }
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
-        while clock.now < deadline {
+        // Checked once more after the deadline: a starved task may wake up only after it.
+        while true {
             if let status = Subprocess.reap(pid), status != -1 || !Subprocess.isAlive(pid) {
                 throw Failure(description: "postgres exited during start-up (status \(status)); see \(logFile)")
             }
             if let file = pidFile(), file.pid == pid, file.status == "ready" || file.status == "standby" {
                 return pid
             }
+            guard clock.now < deadline else { break }
             try? await Task.sleep(for: .milliseconds(5))
         }
         kill(pid, SIGQUIT)
@@ -123,12 +125,14 @@ public struct LocalPostgres: Sendable {
         }
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
-        while clock.now < deadline {
+        // Checked once more after the deadline: a starved task may wake up only after it.
+        while true {
             _ = Subprocess.reap(file.pid)
             if pidFile() == nil || !Subprocess.isAlive(file.pid) {
                 _ = Subprocess.reap(file.pid)
                 return
             }
+            guard clock.now < deadline else { break }
             try? await Task.sleep(for: .milliseconds(1))
         }
         throw Failure(description: "postgres (pid \(file.pid)) did not stop within \(timeout.seconds) s")

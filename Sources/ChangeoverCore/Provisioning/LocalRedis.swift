@@ -70,11 +70,13 @@ public struct LocalRedis: Sendable {
         }
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
-        while clock.now < deadline {
+        // Checked once more after the deadline: a starved task may wake up only after it.
+        while true {
             if let status = Subprocess.reap(pid) {
                 throw Failure(description: "redis-server exited during start-up (status \(status)); see \(logPath)")
             }
             if self.pid == pid, FreePort.accepts(port, host: bind) { return pid }
+            guard clock.now < deadline else { break }
             try? await Task.sleep(for: .milliseconds(5))
         }
         kill(pid, SIGKILL)
@@ -87,9 +89,11 @@ public struct LocalRedis: Sendable {
         kill(pid, signal)
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
-        while clock.now < deadline {
+        // Checked once more after the deadline: a starved task may wake up only after it.
+        while true {
             _ = Subprocess.reap(pid)
             if !Subprocess.isAlive(pid) { return }
+            guard clock.now < deadline else { break }
             try? await Task.sleep(for: .milliseconds(2))
         }
         kill(pid, SIGKILL)

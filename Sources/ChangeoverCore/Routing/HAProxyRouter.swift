@@ -29,6 +29,35 @@ public struct HAProxyRouter: Router {
     public func pause(database: String) async throws {}
     public func resume(database: String) async throws {}
 
+    /// `show servers state BACKEND`: the server exists and sends clients to the primary.
+    public func check(database: String, primary: Endpoint) async -> PreflightCheck {
+        let target = "\(backend)/\(server)"
+        let reply: String
+        do {
+            reply = try await command("show servers state \(backend)")
+        } catch {
+            return PreflightCheck("router", passed: false, "haproxy: \(error)")
+        }
+        let lines = reply.split(separator: "\n").map(String.init)
+        guard let header = lines.first(where: { $0.hasPrefix("# be_id") })?.dropFirst(2).split(separator: " ").map(String.init),
+              let nameColumn = header.firstIndex(of: "srv_name"), let addressColumn = header.firstIndex(of: "srv_addr"),
+              let portColumn = header.firstIndex(of: "srv_port")
+        else {
+            return PreflightCheck("router", passed: false, "haproxy has no backend \(backend): \(Self.firstLine(reply))")
+        }
+        guard let row = lines.filter({ !$0.hasPrefix("#") }).map({ $0.split(separator: " ").map(String.init) })
+            .first(where: { $0.count > max(nameColumn, addressColumn, portColumn) && $0[nameColumn] == server })
+        else {
+            return PreflightCheck("router", passed: false, "haproxy's backend \(backend) has no server \(server)")
+        }
+        let address = (try? await Self.resolve(primary.host)) ?? primary.host
+        guard row[addressColumn] == address, row[portColumn] == String(primary.port) else {
+            return PreflightCheck("router", passed: false,
+                                  "haproxy sends \(target) to \(row[addressColumn]):\(row[portColumn]), not to the primary \(primary)")
+        }
+        return PreflightCheck("router", passed: true, "haproxy: \(target) sends clients to \(primary)")
+    }
+
     public func repoint(database: String, to endpoint: Endpoint, from old: Endpoint?, changeover: String) async throws {
         let target = "\(backend)/\(server)"
         let address = try await Self.resolve(endpoint.host)
@@ -95,13 +124,13 @@ enum HAProxyRuntimeSocket {
 
     private static func exchange(_ command: String, path: String, deadline: ContinuousClock.Instant, timeout: Duration) throws(RouterError) -> String {
         func failure(_ what: String) -> RouterError {
-            RouterError(description: "haproxy's runtime API at \(path): \(what)")
+            RouterError(description: "haproxy's runtime API at \(path): \(what)", transient: true)
         }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
         let bytes = Array(path.utf8)
-        guard bytes.count < capacity else { throw failure("the socket path is too long") }
+        guard bytes.count < capacity else { throw RouterError(description: "haproxy's runtime API at \(path): the socket path is too long") }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)
             raw[bytes.count] = 0

@@ -15,6 +15,11 @@ public struct HookRouter: Router {
     public func pause(database: String) async throws {}
     public func resume(database: String) async throws {}
 
+    public func check(database: String, primary: Endpoint) async -> PreflightCheck {
+        let empty = command.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        return PreflightCheck("router", passed: !empty, empty ? "the hook router has no command" : "hook: runs a command when the primary moves")
+    }
+
     public func repoint(database: String, to endpoint: Endpoint, from old: Endpoint?, changeover: String) async throws {
         var environment = [
             "CHANGEOVER_DATABASE": database,
@@ -37,4 +42,6 @@ public struct HookRouter: Router {
 
 public struct RouterError: Error, CustomStringConvertible, Sendable {
     public var description: String
+    /// The router could not be reached or did not answer in time: trying again may help.
+    public var transient = false
 }

@@ -54,6 +54,40 @@ public struct PgBouncerRouter: Router {
         }
     }
 
+    /// The databases file has the line and can be written; the admin console answers and
+    /// sends the database to the primary.
+    public func check(database: String, primary: Endpoint) async -> PreflightCheck {
+        let name = name(database)
+        do {
+            _ = try PgBouncerDatabasesFile(path: includeFile).line(for: name)
+        } catch {
+            return PreflightCheck("router", passed: false, error.description)
+        }
+        guard access(includeFile, W_OK) == 0 else {
+            return PreflightCheck("router", passed: false, "pgbouncer's databases file \(includeFile) is not writable")
+        }
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(admin, timeout: timeout)
+        } catch {
+            return PreflightCheck("router", passed: false,
+                                  "cannot reach pgbouncer's admin console at \(admin.endpoint) as \(admin.user ?? "the default user"): \(error.message)")
+        }
+        defer { connection.close() }
+        do {
+            guard let shown = try await connection.simpleQuery("SHOW DATABASES", timeout: timeout).last,
+                  let row = shown.rows.indices.first(where: { shown.value($0, "name") == name })
+            else { return PreflightCheck("router", passed: false, "pgbouncer has no database \(name); does pgbouncer.ini %include \(includeFile)?") }
+            let host = shown.value(row, "host") ?? "", port = shown.value(row, "port") ?? ""
+            guard host == primary.host, port == String(primary.port) else {
+                return PreflightCheck("router", passed: false, "pgbouncer sends \(name) to \(host):\(port), not to the primary \(primary)")
+            }
+            return PreflightCheck("router", passed: true, "pgbouncer: \(name) goes to \(primary); \(includeFile) will be rewritten")
+        } catch {
+            return PreflightCheck("router", passed: false, "pgbouncer's SHOW DATABASES failed: \(error.message)")
+        }
+    }
+
     public func repoint(database: String, to endpoint: Endpoint, from old: Endpoint?, changeover: String) async throws {
         let name = name(database)
         var file = try PgBouncerDatabasesFile(path: includeFile)
@@ -109,7 +143,8 @@ public struct PgBouncerRouter: Router {
         do {
             connection = try await PostgresConnection.connect(admin, timeout: timeout)
         } catch {
-            throw RouterError(description: "cannot reach pgbouncer's admin console at \(admin.endpoint) as \(admin.user ?? "the default user"): \(error.message)")
+            throw RouterError(description: "cannot reach pgbouncer's admin console at \(admin.endpoint) as \(admin.user ?? "the default user"): \(error.message)",
+                              transient: error.code != .authenticationFailed)
         }
         do {
             try await body(connection)

@@ -17,6 +17,12 @@ public struct ChangeoverRecord: Sendable, Codable, Equatable {
     /// Figures and names the steps learned: slot, follower port and data directory, LSNs.
     public var facts: [String: String]
     public var timings: [StepTiming]
+    /// When the switchover may happen: now, in a window, or held for `switch`. Absent in records
+    /// written before scheduling existed: those switched at once.
+    public var policy: SwitchPolicy?
+    /// Set while the changeover is stopped before its switchover (a signal, or `prepare` done);
+    /// cleared when a controller continues it.
+    public var stopped: StopNote?
 
     public struct StepTiming: Sendable, Codable, Equatable {
         public var step: ChangeoverStep

@@ -101,6 +101,11 @@ public struct FreezePeriod: Sendable, Hashable, CustomStringConvertible {
     public static func parse(_ text: String, reason: String? = nil) throws(WindowError)
         -> FreezePeriod
     {
+        guard text.utf8.count <= MaintenanceWindow.maximumSpecLength else {
+            throw WindowError(
+                .badSyntax,
+                "freeze spec of \(text.utf8.count) bytes (a freeze is a few words; at most \(MaintenanceWindow.maximumSpecLength))")
+        }
         let spec = text.trimmingCharacters(in: .whitespacesAndNewlines)
         var tokens = spec.split(whereSeparator: \.isWhitespace).map(String.init)
         if tokens.count >= 3, tokens[1].lowercased() == "to" {

@@ -65,6 +65,9 @@ public struct MaintenanceWindow: Sendable, Hashable, CustomStringConvertible {
     public static let minimumDuration: Duration = .seconds(30 * 60)
     /// Longer windows would overlap their own next week.
     public static let maximumDuration: Duration = .seconds(7 * 86_400)
+    /// The longest window or freeze spec read, in bytes: one is a few words, and parsing
+    /// megabytes of one (or quoting them back) took seconds.
+    public static let maximumSpecLength = 1_000
 
     public let day: Day
     /// Local start hour, 0…23.

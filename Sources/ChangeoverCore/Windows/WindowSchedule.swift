@@ -12,19 +12,25 @@ import Foundation
 ///   occurrence that ended exactly then is not merged into one open at that instant.
 /// - Freezes cut openings: only the parts outside every freeze remain; an opening wholly
 ///   inside a freeze disappears; a freeze inside an opening splits it in two.
+/// - One-off openings (a slot agreed with the customer once, `oneOffWindows:` in the config)
+///   count like occurrences of a weekly window that happens once: they merge with the others
+///   and freezes cut them too.
 public struct WindowSchedule: Sendable, Hashable {
     /// How far ahead ``nextFitting(after:needed:margin:notAfter:)`` looks.
     public static let horizon: Duration = .seconds(366 * 86_400)
 
     public let windows: [MaintenanceWindow]
     public let freezes: [FreezePeriod]
+    /// Openings that happen once, sorted by start.
+    public let oneOff: [WindowOpening]
 
     /// Freezes as absolute half-open intervals, sorted, overlapping ones merged.
     private let frozen: [WindowInterval]
 
-    public init(windows: [MaintenanceWindow], freezes: [FreezePeriod] = []) {
+    public init(windows: [MaintenanceWindow], freezes: [FreezePeriod] = [], oneOff: [WindowOpening] = []) {
         self.windows = windows
         self.freezes = freezes
+        self.oneOff = oneOff.filter { $0.end > $0.start }.sorted { $0.start < $1.start }
         var intervals = freezes.map { WindowInterval(start: $0.startSeconds, end: $0.endSeconds) }
         intervals.sort { $0.start < $1.start }
         var merged: [WindowInterval] = []
@@ -106,9 +112,11 @@ struct WindowInterval: Sendable, Hashable {
 /// freezes. Jumps over long freezes instead of stepping week by week through them.
 struct WindowOpeningIterator {
     private let windows: [MaintenanceWindow]
+    private let oneOff: [WindowInterval]
     private let frozen: [WindowInterval]
     private let after: Double
-    /// The next not-yet-used occurrence of each window.
+    /// The next not-yet-used occurrence of each window, then each one-off opening (start and
+    /// end infinite once used or over).
     private var upcoming: [MaintenanceWindow.Occurrence]
     /// What is left of the current merged opening after the freezes cut so far.
     private var remainder: WindowInterval?
@@ -118,9 +126,22 @@ struct WindowOpeningIterator {
 
     init(schedule: WindowSchedule, after: Double) {
         self.windows = schedule.windows
+        self.oneOff = schedule.oneOff.map {
+            WindowInterval(start: $0.start.timeIntervalSince1970, end: $0.end.timeIntervalSince1970)
+        }
         self.frozen = schedule.frozenIntervals
         self.after = after
         self.upcoming = schedule.windows.map { $0.occurrence(endingAfter: after) }
+        for index in oneOff.indices {
+            upcoming.append(Self.once(oneOff[index], endingAfter: after))
+        }
+    }
+
+    private static let used = MaintenanceWindow.Occurrence(localDay: 0, start: .infinity, end: .infinity)
+
+    /// A one-off opening as an occurrence, or `used` if it ends by `instant`.
+    private static func once(_ interval: WindowInterval, endingAfter instant: Double) -> MaintenanceWindow.Occurrence {
+        interval.end > instant ? .init(localDay: 0, start: interval.start, end: interval.end) : used
     }
 
     mutating func next() -> WindowInterval? {
@@ -141,6 +162,7 @@ struct WindowOpeningIterator {
         for index in upcoming.indices where upcoming[index].start < upcoming[earliest].start {
             earliest = index
         }
+        guard upcoming[earliest].start.isFinite else { return nil }
         var merged = WindowInterval(
             start: max(upcoming[earliest].start, mergedUntil), end: upcoming[earliest].end)
         advance(earliest)
@@ -160,7 +182,7 @@ struct WindowOpeningIterator {
     private static let longestMerge = Double(7 * 86_400)
 
     private mutating func advance(_ index: Int) {
-        upcoming[index] = windows[index].occurrence(after: upcoming[index])
+        upcoming[index] = index < windows.count ? windows[index].occurrence(after: upcoming[index]) : Self.used
     }
 
     /// Cuts the first part of `remainder` that lies outside every freeze, or nil if the
@@ -184,7 +206,9 @@ struct WindowOpeningIterator {
                 // Frozen to the end: skip every occurrence that ends inside this freeze.
                 remainder = nil
                 for index in upcoming.indices where upcoming[index].end <= freeze.end {
-                    upcoming[index] = windows[index].occurrence(endingAfter: freeze.end)
+                    upcoming[index] = index < windows.count
+                        ? windows[index].occurrence(endingAfter: freeze.end)
+                        : Self.once(oneOff[index - windows.count], endingAfter: freeze.end)
                 }
                 return nil
             }

@@ -1,0 +1,195 @@
+import Foundation
+
+/// Scheduling on top of the executor: intents recorded for later (`schedule`, `run --in-window`,
+/// the daemon), the await-window step, and the plans `status` and the daemon show.
+extension ChangeoverRunner {
+    /// The steps a stop request may interrupt (or stop before): nothing of the switchover.
+    static let stoppable: Set<ChangeoverStep> = [.preflight, .provision, .catchUp, .awaitWindow]
+
+    /// Records the intent to change `database` over to `image`: a `pending` changeover with its
+    /// policy, audited, not started. The daemon (or `run --in-window`, or `resume`) starts it.
+    /// Refused while the database has another changeover that has not ended.
+    public func schedule(database: String, image: String, policy: SwitchPolicy, source: String) throws -> ChangeoverRecord {
+        let databaseConfig = try config.database(database)
+        let toImage = try config.image(image)
+        let id = Self.newID(database: database, at: now())
+        let lock = try store.lock(database: database, changeover: id, actor: actor)
+        defer { withExtendedLifetime(lock) {} }
+        if let active = try store.changeovers().first(where: { $0.database == database && $0.machine.canContinue }) {
+            throw ChangeoverRefused(description: "database \(database) already has changeover \(active.id) (\(active.machine.step)); "
+                + "let it finish, or abort it first")
+        }
+        let current = try store.database(database)
+        let fromImage = current?.image ?? databaseConfig.image
+        guard fromImage != toImage.name else {
+            throw ChangeoverRefused(description: "database \(database) already runs \(toImage.name)")
+        }
+        let record = ChangeoverRecord(
+            id: id, database: database, fromImage: fromImage, toImage: toImage.name, machine: ChangeoverMachine(),
+            startedAt: now(), updatedAt: now(),
+            facts: ["old.address": current?.primary ?? databaseConfig.primary.address, "scheduled.by": source], timings: [],
+            policy: policy)
+        let plan = startPlan(for: record, dataBytes: nil)
+        let message = plan.describe(gate: gate(for: record, database: databaseConfig), at: now(), zone: Self.zone(of: databaseConfig))
+        if policy.mode == .window, plan.startAt == nil {
+            throw ChangeoverRefused(description: "cannot schedule \(database): \(message.replacingOccurrences(of: "never: ", with: ""))")
+        }
+        try store.save(record)
+        try AuditLog(path: config.auditLog).append(
+            AuditEntry(changeover: id, database: database, step: "schedule", outcome: "recorded", message: message,
+                       facts: ["from": fromImage, "to": toImage.name, "source": source].merging(policy.auditFacts) { a, _ in a }),
+            actor: actor, time: Date())
+        return record
+    }
+
+    /// Starts (or continues) a stored changeover: a scheduled one from its preflight.
+    public func start(id: String) async throws -> ChangeoverSummary {
+        try await resume(id: id)
+    }
+
+    /// Drives a scheduled (`pending`) changeover from the database's current primary and image:
+    /// the database may have moved since it was scheduled.
+    func start(_ record: inout ChangeoverRecord, lock: DatabaseLock, policy: SwitchPolicy?) async throws -> ChangeoverSummary {
+        if let policy { record.policy = policy }
+        let prepared = try prepare(database: record.database, image: record.toImage, id: record.id)
+        record.fromImage = prepared.fromImage.name
+        record.facts["old.address"] = prepared.oldEndpoint.address
+        let first = try record.machine.handle(.begin)
+        return try await drive(&record, prepared, lock: lock, first: first, opening: (
+            "started", "scheduled: \(prepared.fromImage.name) → \(prepared.toImage.name)",
+            ["from": prepared.fromImage.name, "to": prepared.toImage.name, "primary": prepared.oldEndpoint.description]
+                .merging((record.policy ?? .now).auditFacts) { a, _ in a }))
+    }
+
+    // MARK: plans
+
+    /// The zone a database's times are shown in: its first window's, UTC without windows.
+    public static func zone(of database: DatabaseConfig) -> TimeZone {
+        database.windows.first?.timeZone ?? TimeZone(identifier: "UTC")!
+    }
+
+    /// The fit rule for `record`: the database's windows, its switchover estimate, the margin,
+    /// the changeover's deadline.
+    public func gate(for record: ChangeoverRecord, database: DatabaseConfig, history: [ChangeoverRecord]? = nil) -> SwitchoverGate {
+        let history = history ?? ((try? store.changeovers()) ?? [])
+        let estimate = SwitchoverEstimate.switchover(history: history, database: record.database, policy: config.scheduling)
+        return SwitchoverGate(schedule: config.schedule(for: database), needed: estimate.duration,
+                              margin: config.scheduling.margin, deadline: record.policy?.deadline)
+    }
+
+    /// When a scheduled changeover's follower should be provisioned. `dataBytes` is the
+    /// database's size when measured (the daemon asks the primary); else the last copy's size.
+    public func startPlan(for record: ChangeoverRecord, dataBytes: Int64?, history: [ChangeoverRecord]? = nil) -> StartPlan {
+        let history = history ?? ((try? store.changeovers()) ?? [])
+        guard let database = try? config.database(record.database) else {
+            let gate = SwitchoverGate(schedule: WindowSchedule(windows: []), needed: .zero, margin: .zero)
+            return StartPlan(gate: gate, estimate: .init(duration: .zero, basis: ""), lead: .init(duration: .zero, basis: ""), now: now())
+        }
+        let gate = gate(for: record, database: database, history: history)
+        let estimate = SwitchoverEstimate.switchover(history: history, database: record.database, policy: config.scheduling)
+        let lead = SwitchoverEstimate.lead(dataBytes: dataBytes, history: history, database: record.database,
+                                           holdFor: database.catchUp.holdFor, policy: config.scheduling)
+        return StartPlan(gate: gate, estimate: estimate, lead: lead, now: now())
+    }
+
+    // MARK: the await-window step
+
+    /// Waits until the changeover may switch, per its policy: at once (`now`), never (`hold`:
+    /// stops as prepared), or when its window is open with room for the switchover or its
+    /// deadline has come (`window`). While waiting it checks again every `recheckEvery` that
+    /// the follower is caught up, and once more when the window opens. `note` writes an audit
+    /// record of this step (its outcome, message and facts).
+    func awaitWindow(_ record: inout ChangeoverRecord, _ prepared: Prepared,
+                     note: (String, String?, Facts) throws -> Void) async throws {
+        let policy = record.policy ?? .now
+        let engine = prepared.engine
+        let progress = ProgressWriter(store: store, changeover: record.id, events: events)
+        switch policy.mode {
+        case .hold:
+            if prepared.resumed { record.facts = try await caughtUp(record.facts, engine) }
+            throw ChangeoverStopped(.prepared, "prepared: the follower on \(prepared.toImage.name) has caught up and keeps streaming")
+        case .now:
+            // A changeover stopped or prepared earlier may have fallen behind meanwhile.
+            if prepared.resumed { record.facts = try await caughtUp(record.facts, engine) }
+            record.facts["window.decision"] = "now"
+            return
+        case .window:
+            break
+        }
+        let history = (try? store.changeovers()) ?? []
+        let gate = gate(for: record, database: prepared.database, history: history)
+        let estimate = SwitchoverEstimate.switchover(history: history, database: record.database, policy: config.scheduling)
+        let zone = Self.zone(of: prepared.database)
+        let clock = ContinuousClock()
+        var lastCheck: ContinuousClock.Instant? = prepared.resumed ? nil : clock.now
+        var announced: String?
+        var planFacts: Facts = ["estimate": ScheduleText.duration(estimate.duration), "estimate.basis": estimate.basis,
+                                "margin": ScheduleText.duration(config.scheduling.margin)]
+        planFacts["deadline"] = policy.deadline.map(ScheduleText.iso)
+        while true {
+            let now = self.now()
+            let decision = gate.decide(at: now)
+            switch decision {
+            case .never(let reason):
+                throw EngineError(reason)
+            case .open, .forced:
+                progress("\(gate.describe(decision, at: now, zone: zone)); checking that the follower is still caught up")
+                record.facts = try await caughtUp(record.facts, engine)
+                let checked = self.now()
+                let still = gate.decide(at: checked)
+                switch still {
+                case .open(let opening):
+                    record.facts["window.decision"] = "open"
+                    record.facts["window.start"] = ScheduleText.iso(opening.start)
+                    record.facts["window.end"] = ScheduleText.iso(opening.end)
+                    try note("open", gate.describe(still, at: checked, zone: zone),
+                             planFacts.merging(["window.start": ScheduleText.iso(opening.start), "window.end": ScheduleText.iso(opening.end)]) { a, _ in a })
+                    return
+                case .forced(let reason):
+                    record.facts["window.decision"] = "forced"
+                    record.facts["forced.reason"] = reason
+                    try note("forced", reason, planFacts)
+                    return
+                default:
+                    continue  // the window closed while the follower was checked: decide again
+                }
+            case .wait(let until, let opening, let skipped):
+                let text = gate.describe(decision, at: now, zone: zone)
+                let key = "\(opening?.start ?? until)|\(skipped.map(\.start))"
+                if key != announced {
+                    announced = key
+                    var facts = planFacts
+                    facts["window.start"] = opening.map { ScheduleText.iso($0.start) }
+                    facts["window.end"] = opening.map { ScheduleText.iso($0.end) }
+                    try note(skipped.isEmpty ? "waiting" : "moved", text, facts)
+                }
+                progress(text)
+                if lastCheck.map({ clock.now - $0 >= config.scheduling.recheckEvery }) ?? true {
+                    record.facts = try await caughtUp(record.facts, engine)
+                    lastCheck = clock.now
+                    continue
+                }
+                let seconds = max(0.01, min(until.timeIntervalSince(now), 1.0))
+                try await stop.sleep(for: .milliseconds(Int64(seconds * 1000)))
+            }
+        }
+    }
+
+    /// The engine's catch-up again (its lag thresholds and hold), interrupted by a stop request.
+    private func caughtUp(_ facts: Facts, _ engine: any Engine) async throws -> Facts {
+        try await stop.interruptible {
+            var facts = facts
+            try await engine.catchUp(&facts)
+            return facts
+        }
+    }
+}
+
+extension SwitchPolicy {
+    /// The policy as audit facts.
+    var auditFacts: Facts {
+        var facts: Facts = ["switch": mode.rawValue]
+        facts["deadline"] = deadline.map(ScheduleText.iso)
+        return facts
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+
+/// A changeover as `status` and the daemon's `GET /status` report it: the stored record and
+/// what is true right now.
+public struct ChangeoverStatus: Encodable, Sendable {
+    public var record: ChangeoverRecord
+    /// running (a live controller holds the database), scheduled (recorded, not started),
+    /// stopped (stopped before the switchover; resume continues), prepared (`switch` cuts over),
+    /// interrupted (no controller; resume or abort it), rollback unfinished, or ended.
+    public var state: String
+    public var controller: LockHolder?
+    public var secondsInStep: Double
+    public var waitingFor: String?
+    /// The latest retry of a remote call in the current step of a changeover not ended.
+    public var retrying: RetryNote?
+
+    /// `plan` says what a scheduled changeover waits for (see `StartPlan.describe`).
+    public init(_ record: ChangeoverRecord, store: StateStore, now: Date, plan: String? = nil) {
+        self.record = record
+        let holder = store.lockHolder(database: record.database)
+        controller = holder?.changeover == record.id ? holder : nil
+        let step = record.machine.step
+        secondsInStep = now.timeIntervalSince(record.updatedAt)
+        if controller != nil {
+            state = "running"
+        } else if record.machine.rollbackUnfinished == true {
+            state = "rollback unfinished"
+        } else if step.isTerminal {
+            state = "ended"
+        } else if step == .pending, record.policy != nil {
+            state = "scheduled"
+        } else if let stopped = record.stopped {
+            state = stopped.kind == .prepared ? "prepared" : "stopped"
+        } else {
+            state = "interrupted"
+        }
+        if !step.isTerminal, let note = store.lastRetry(of: record.id), note.at >= record.updatedAt {
+            retrying = note
+        }
+        switch state {
+        case "running":
+            // A progress line older than the step is the previous step's.
+            let path = "\(store.changeoversDirectory)/\(record.id).progress"
+            let written = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+            waitingFor = written.map { $0 >= record.updatedAt } == true ? (store.progress(of: record.id) ?? step.summary) : step.summary
+        case "rollback unfinished":
+            waitingFor = "an operator: the rollback could not finish; run `changeover abort \(record.id)` once the old primary is reachable"
+        case "scheduled":
+            waitingFor = (plan ?? "the daemon, or `changeover resume \(record.id)`")
+                + (record.facts["schedule.moved"].map { "; earlier: \($0)" } ?? "")
+        case "prepared":
+            waitingFor = "an operator: the follower has caught up and keeps streaming; `changeover switch \(record.id)` cuts over "
+                + "(--now, or in the next window), `changeover abort \(record.id)` removes it"
+        case "stopped":
+            let note = record.stopped!
+            waitingFor = "a controller: stopped in \(note.step) (\(note.reason)) by \(note.by) at \(ScheduleText.iso(note.at)); "
+                + "`changeover resume \(record.id)` continues\(note.daemon ? ", so does the daemon when it starts" : "")"
+        case "interrupted":
+            waitingFor = "an operator: run `changeover resume \(record.id)` or `changeover abort \(record.id)`"
+        default:
+            waitingFor = nil
+        }
+    }
+}

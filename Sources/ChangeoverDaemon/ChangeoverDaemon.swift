@@ -1,0 +1,322 @@
+import ChangeoverCore
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// The scheduler: runs the changeovers recorded for later (`changeover schedule`, the config's
+/// `schedule:` section) in their databases' maintenance windows.
+///
+/// Every `daemon.tick` it looks at the scheduled changeovers: a follower is provisioned its lead
+/// time before the first window with room for the switchover (or at once when a deadline
+/// forces it), then the changeover waits in `await-window`, kept caught up, and switches inside
+/// the window. At most `daemon.concurrency` changeovers run at once. SIGHUP reloads the config
+/// (changeovers already running keep theirs). On graceful shutdown (SIGTERM) it starts nothing
+/// more, asks every running changeover to stop — one before its switchover stops in a
+/// consistent, resumable state (its record says so); one inside it finishes or rolls back — and
+/// returns once all have. Changeovers it stopped itself are picked up again when it starts.
+public final class ChangeoverDaemon: Service, Sendable {
+    struct Running: Sendable {
+        var id: String
+        var database: String
+        var stop: StopSignal
+        var task: Task<Void, Never>
+        var since: Date
+    }
+
+    struct State: Sendable {
+        var config: FleetConfig
+        var running: [String: Running] = [:]
+        var shuttingDown = false
+        var reloads = 0
+        var reloadFailures = 0
+        var lastReloadError: String?
+        var outcomes: [String: Int] = [:]
+        /// Measured data sizes per database, and when.
+        var sizes: [String: (bytes: Int64?, at: Date)] = [:]
+        /// Audit records already written about a scheduled changeover's plan (deferrals).
+        var announced: Set<String> = []
+        /// What each scheduled changeover waits for, as of the last tick.
+        var plans: [String: String] = [:]
+        /// When each scheduled changeover's target window opens (for metrics).
+        var windows: [String: (database: String, start: Date)] = [:]
+        var lastTick: Date?
+    }
+
+    public let configPath: String
+    public let startedAt = Date()
+    let environment: [String: String]
+    let logger: Logger
+    let actor: String
+    let state: Mutex<State>
+    /// Wakes the tick loop at shutdown.
+    private let shutdown = StopSignal()
+    /// How old a measured data size may get before it is asked again.
+    static let sizeMaxAge: TimeInterval = 600
+
+    public init(configPath: String, config: FleetConfig, environment: [String: String], logger: Logger) {
+        self.configPath = configPath
+        self.environment = environment
+        self.logger = logger
+        self.actor = "\(ChangeoverRunner.defaultActor()) (daemon)"
+        self.state = Mutex(State(config: config))
+    }
+
+    public var config: FleetConfig { state.withLock { $0.config } }
+
+    public func run() async throws {
+        logger.info("scheduler started", metadata: ["daemon.config": "\(configPath)", "daemon.concurrency": "\(settings.concurrency)"])
+        await withTaskGroup(of: Void.self) { group in
+            let hangups = await UnixSignalsSequence(trapping: .sighup)
+            group.addTask { [self] in
+                for await _ in hangups { reload() }
+            }
+            await withGracefulShutdownHandler {
+                while !shutdown.isRequested {
+                    await tick()
+                    try? await shutdown.sleep(for: settings.tick)
+                }
+            } onGracefulShutdown: { [self] in
+                beginShutdown()
+            }
+            await waitForRunning()
+            group.cancelAll()
+        }
+        logger.info("scheduler stopped")
+    }
+
+    var settings: DaemonSettings { config.daemon ?? DaemonSettings() }
+
+    // MARK: reload and shutdown
+
+    /// Reads the config file again (SIGHUP). A config that does not load is refused, logged and
+    /// counted; the daemon keeps the one it has.
+    public func reload() {
+        do {
+            let config = try FleetConfig.load(path: configPath)
+            state.withLock {
+                $0.config = config
+                $0.reloads += 1
+                $0.lastReloadError = nil
+            }
+            logger.info("config reloaded", metadata: ["daemon.config": "\(configPath)"])
+        } catch {
+            state.withLock {
+                $0.reloadFailures += 1
+                $0.lastReloadError = error.description
+            }
+            logger.error("config reload refused; keeping the previous config", metadata: ["error": "\(error.description)"])
+        }
+    }
+
+    /// Starts nothing more and asks every running changeover to stop.
+    public func beginShutdown() {
+        let running = state.withLock { state -> [Running] in
+            state.shuttingDown = true
+            return Array(state.running.values)
+        }
+        logger.info("shutting down: changeovers before their switchover stop resumable, a switchover that began finishes",
+                    metadata: ["daemon.running": "\(running.map(\.id).joined(separator: ","))"])
+        for changeover in running { changeover.stop.request("the daemon is shutting down (SIGTERM)") }
+        shutdown.request("shutdown")
+    }
+
+    private func waitForRunning() async {
+        while true {
+            let tasks = state.withLock { $0.running.values.map(\.task) }
+            if tasks.isEmpty { return }
+            for task in tasks { await task.value }
+        }
+    }
+
+    // MARK: the tick
+
+    func runner(_ config: FleetConfig) -> ChangeoverRunner {
+        let logger = self.logger
+        var runner = ChangeoverRunner(config: config, logger: logger, actor: actor, environment: environment)
+        runner.isDaemon = true
+        return runner
+    }
+
+    /// One look at the scheduled changeovers: records the config's intents, plans each one, and
+    /// starts those whose provisioning is due while there is a free slot.
+    func tick() async {
+        let config = self.config
+        let runner = runner(config)
+        let now = runner.now()
+        for entry in config.scheduled { materialize(entry, runner: runner) }
+        let records: [ChangeoverRecord]
+        do {
+            records = try runner.store.changeovers()
+        } catch {
+            logger.error("cannot read the state store", metadata: ["error": "\(error)"])
+            return
+        }
+        var plans: [String: String] = [:]
+        var windows: [String: (database: String, start: Date)] = [:]
+        for record in records.reversed() {  // oldest first
+            let (running, stopping, busy) = state.withLock { state in
+                (state.running[record.id] != nil, state.shuttingDown, state.running.count >= (state.config.daemon ?? DaemonSettings()).concurrency)
+            }
+            if running || stopping { continue }
+            let scheduled = record.machine.step == .pending && record.policy?.mode == .window
+            let stoppedHere = record.stopped?.daemon == true && record.stopped?.kind == .stopped && record.machine.canContinue
+                && !record.machine.step.isTerminal && record.policy?.mode == .window
+            guard scheduled || stoppedHere else { continue }
+            if let holder = runner.store.lockHolder(database: record.database) {
+                plans[record.id] = "another controller works on \(record.database): \(holder.changeover) (\(holder.actor))"
+                continue
+            }
+            if scheduled {
+                guard let database = try? runner.currentDatabase(record.database) else {
+                    plans[record.id] = "database \(record.database) is not in the config any more"
+                    continue
+                }
+                let bytes = await dataSize(of: database)
+                let plan = runner.startPlan(for: record, dataBytes: bytes, history: records)
+                let gate = runner.gate(for: record, database: database, history: records)
+                let text = plan.describe(gate: gate, at: now, zone: ChangeoverRunner.zone(of: database))
+                plans[record.id] = text
+                if case .wait(let until, let opening, let skipped) = plan.decision {
+                    windows[record.id] = (record.database, opening?.start ?? until)
+                    if !skipped.isEmpty {
+                        let zone = ChangeoverRunner.zone(of: database)
+                        let moved = skipped.map { gate.skippedText($0, now: now, zone: zone) }.joined(separator: "; ")
+                            + (opening.map { ": moved to the window \(ScheduleText.local($0.start, zone)) (\(ScheduleText.iso($0.start)))" }
+                                ?? ": no window with room before the deadline \(ScheduleText.iso(until))")
+                        if announce(record, "moved", text, key: "moved \(skipped.map(\.start)) \(opening?.start ?? until)", runner: runner) {
+                            remember(moved, of: record.id, runner: runner)
+                        }
+                    }
+                }
+                if case .never = plan.decision { announce(record, "blocked", text, key: "never", runner: runner) }
+                guard plan.isDue(at: now) else { continue }
+            }
+            guard !busy else {
+                plans[record.id] = "due, waiting for a free slot (daemon.concurrency \(settings.concurrency))"
+                continue
+            }
+            launch(record, config: config)
+        }
+        state.withLock {
+            $0.plans = plans
+            $0.windows = windows
+            $0.lastTick = now
+        }
+    }
+
+    /// The config's `schedule:` entry as a scheduled changeover, unless the database runs the
+    /// image, has a changeover that has not ended, or its last changeover to the image ended
+    /// aborted or failed (`changeover schedule` tries again).
+    func materialize(_ entry: ScheduledChangeover, runner: ChangeoverRunner) {
+        guard let database = try? runner.currentDatabase(entry.database), database.image != entry.image,
+              let records = try? runner.store.changeovers().filter({ $0.database == entry.database })
+        else { return }
+        if records.contains(where: { $0.machine.canContinue }) { return }
+        if let last = records.first(where: { $0.toImage == entry.image }), last.machine.step != .done {
+            let key = "config-not-retried \(last.id)"
+            let fresh = state.withLock { $0.announced.insert(key).inserted }
+            if fresh {
+                logger.warning("the config schedules a changeover whose last try did not complete; not retried",
+                               metadata: ["db.name": "\(entry.database)", "changeover.id": "\(last.id)", "changeover.step": "\(last.machine.step)"])
+            }
+            return
+        }
+        do {
+            let record = try runner.schedule(database: entry.database, image: entry.image,
+                                             policy: SwitchPolicy(mode: .window, deadline: entry.deadline), source: "config schedule (daemon)")
+            logger.info("changeover scheduled from the config", metadata: ["changeover.id": "\(record.id)", "db.name": "\(entry.database)"])
+        } catch {
+            let key = "config-refused \(entry.database) \(error)"
+            if state.withLock({ $0.announced.insert(key).inserted }) {
+                logger.error("cannot schedule the config's changeover", metadata: ["db.name": "\(entry.database)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Keeps why a scheduled changeover was moved in its record (`schedule.moved`), for status;
+    /// skipped if a controller holds the database.
+    private func remember(_ moved: String, of id: String, runner: ChangeoverRunner) {
+        guard var record = try? runner.store.changeover(id), record.machine.step == .pending,
+              let lock = try? runner.store.lock(database: record.database, changeover: id, actor: actor)
+        else { return }
+        defer { withExtendedLifetime(lock) {} }
+        record.facts["schedule.moved"] = moved
+        record.updatedAt = Date()
+        try? runner.store.save(record)
+    }
+
+    /// An audit record about a scheduled changeover's plan, once per distinct `key`. Returns
+    /// whether it was new.
+    @discardableResult
+    private func announce(_ record: ChangeoverRecord, _ outcome: String, _ message: String, key: String, runner: ChangeoverRunner) -> Bool {
+        let fresh = state.withLock { $0.announced.insert("\(record.id) \(key)").inserted }
+        guard fresh else { return false }
+        do {
+            try AuditLog(path: runner.config.auditLog).append(
+                AuditEntry(changeover: record.id, database: record.database, step: "schedule", outcome: outcome, message: message),
+                actor: actor, time: Date())
+        } catch {
+            logger.error("cannot write the audit log", metadata: ["error": "\(error)"])
+        }
+        logger.info("scheduled changeover re-planned", metadata: ["changeover.id": "\(record.id)", "schedule.plan": "\(message)"])
+        return true
+    }
+
+    /// The database's size as its primary reports it, asked at most every 10 minutes.
+    private func dataSize(of database: DatabaseConfig) async -> Int64? {
+        let cached = state.withLock { $0.sizes[database.name] }
+        if let cached, Date().timeIntervalSince(cached.at) < Self.sizeMaxAge { return cached.bytes }
+        let bytes = await DataSizeProbe.bytes(of: database, environment: environment)
+        state.withLock { $0.sizes[database.name] = (bytes, Date()) }
+        return bytes
+    }
+
+    /// Drives `record` in a task of its own (start, or resume what this daemon stopped).
+    private func launch(_ record: ChangeoverRecord, config: FleetConfig) {
+        let logger = self.logger
+        var runner = runner(config)
+        runner.events = { event in
+            switch event {
+            case .stepStarted(let step):
+                logger.info("step started", metadata: ["changeover.id": "\(record.id)", "changeover.step": "\(step)"])
+            case .stepFinished(let step, let ms, let error):
+                logger.info(error == nil ? "step succeeded" : "step failed",
+                            metadata: ["changeover.id": "\(record.id)", "changeover.step": "\(step)",
+                                       "step.ms": "\(String(format: "%.1f", ms))", "error": "\(error ?? "")"])
+            case .stopped(let step, let reason):
+                logger.info("changeover stopped", metadata: ["changeover.id": "\(record.id)", "changeover.step": "\(step)", "reason": "\(reason)"])
+            case .retry(let note):
+                logger.warning("retrying a remote call", metadata: ["changeover.id": "\(record.id)", "retry": "\(note)"])
+            case .progress(let text):
+                logger.debug("progress", metadata: ["changeover.id": "\(record.id)", "progress": "\(text)"])
+            case .started, .checks:
+                break
+            }
+        }
+        let stop = StopSignal()
+        runner.stop = stop
+        let configured = runner
+        state.withLock { current in
+            guard !current.shuttingDown else { return }
+            let task = Task { [self] in
+                var outcome: String
+                do {
+                    let summary = try await configured.start(id: record.id)
+                    outcome = summary.outcome.rawValue
+                    logger.info("changeover ended", metadata: ["changeover.id": "\(record.id)", "changeover.outcome": "\(outcome)"])
+                } catch {
+                    outcome = "error"
+                    logger.error("changeover could not run", metadata: ["changeover.id": "\(record.id)", "error": "\(error)"])
+                }
+                state.withLock {
+                    $0.running[record.id] = nil
+                    $0.outcomes[outcome, default: 0] += 1
+                }
+            }
+            current.running[record.id] = Running(id: record.id, database: record.database, stop: stop, task: task, since: Date())
+            logger.info("changeover starting", metadata: ["changeover.id": "\(record.id)", "db.name": "\(record.database)"])
+        }
+    }
+}

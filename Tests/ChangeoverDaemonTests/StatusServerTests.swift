@@ -1,0 +1,73 @@
+import ChangeoverCore
+@testable import ChangeoverDaemon
+import ChangeoverLab
+import Foundation
+import Logging
+import Testing
+
+/// The daemon's HTTP endpoints, in process: the token gate, the routes, the Prometheus text.
+@Suite struct StatusServerTests {
+    func withServer(token: String = "s3cret-token", _ body: (StatusServer) async throws -> Void) async throws {
+        let server = try StatusServer(host: "127.0.0.1", port: 0, token: token, logger: Logger(label: "test")) { path in
+            path == "/status" ? .init(status: 200, contentType: "application/json", body: Array("{\"ok\":true}".utf8)) : .text(404, "nope\n")
+        }
+        let running = Task { try await server.run() }
+        do {
+            try await body(server)
+        } catch {
+            running.cancel()
+            _ = await running.result
+            throw error
+        }
+        running.cancel()
+        _ = await running.result
+    }
+
+    @Test func requestsWithoutTheRightTokenGet401() async throws {
+        try await withServer { server in
+            let none = try await LabHTTP.get(port: server.port, path: "/status")
+            #expect(none.status == 401)
+            #expect(none.headers["www-authenticate"] == "Bearer realm=\"changeover\"")
+            #expect(!none.body.contains("s3cret"))
+            #expect(try await LabHTTP.get(port: server.port, path: "/status", token: "s3cret-tokeX").status == 401)
+            #expect(try await LabHTTP.get(port: server.port, path: "/status", token: "s3cret").status == 401)
+            #expect(try await LabHTTP.get(port: server.port, path: "/status", extraHeaders: ["Authorization: Basic czNjcmV0LXRva2Vu"]).status == 401)
+            // Not even a 404 leaks without the token.
+            #expect(try await LabHTTP.get(port: server.port, path: "/elsewhere").status == 401)
+        }
+    }
+
+    @Test func theRightTokenGetsTheRoutes() async throws {
+        try await withServer { server in
+            let ok = try await LabHTTP.get(port: server.port, path: "/status?pretty=1", token: "s3cret-token")
+            #expect(ok.status == 200)
+            #expect(ok.headers["content-type"] == "application/json")
+            #expect(ok.body == "{\"ok\":true}")
+            #expect(try await LabHTTP.get(port: server.port, path: "/elsewhere", token: "s3cret-token").status == 404)
+            let lowercase = try await LabHTTP.get(port: server.port, path: "/status", extraHeaders: ["authorization: bearer s3cret-token"])
+            #expect(lowercase.status == 200)
+        }
+    }
+
+    @Test func aServerRefusesAnEmptyTokenAndAPortInUse() async throws {
+        #expect(throws: ServerError.self) { try StatusServer(host: "127.0.0.1", port: 0, token: "", logger: Logger(label: "test")) { _ in .text(200, "") } }
+        try await withServer { server in
+            let error = #expect(throws: ServerError.self) {
+                try StatusServer(host: "127.0.0.1", port: server.port, token: "x", logger: Logger(label: "test")) { _ in .text(200, "") }
+            }
+            #expect(error?.description.contains("cannot listen on 127.0.0.1:\(server.port)") == true)
+        }
+    }
+
+    @Test func metricsTextEscapesLabelsAndFormatsNumbers() {
+        var text = MetricsText()
+        text.gauge("changeover_x", "Help with a \\ backslash.", [(["database": "a\"b\nc", "step": "fence"], 0.0625), ([:], 3)])
+        #expect(text.text == """
+            # HELP changeover_x Help with a \\\\ backslash.
+            # TYPE changeover_x gauge
+            changeover_x{database="a\\"b\\nc",step="fence"} 0.0625
+            changeover_x 3
+
+            """)
+    }
+}

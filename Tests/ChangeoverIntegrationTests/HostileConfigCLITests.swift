@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+/// The real executable, given a config built to crash its YAML parser: exit status 2, one line
+/// on stderr naming the problem and where it is, and nothing written. Before the pass in front
+/// of Yams, the nesting cases killed the process with SIGSEGV and the merge-key aliases grew
+/// its memory without bound.
+@Suite struct HostileConfigCLITests {
+    enum Attack: String, CaseIterable, CustomTestStringConvertible {
+        case hundredThousandBrackets, hundredThousandBraces, hundredThousandDashes, hundredThousandComplexKeys,
+             indentedMappings, mergeKeyLaughs, twoMegabytes, nulByte, notUTF8, aList
+        var testDescription: String { rawValue }
+
+        var bytes: [UInt8] {
+            switch self {
+            case .hundredThousandBrackets: Array(String(repeating: "[", count: 100_000).utf8)
+            case .hundredThousandBraces: Array((String(repeating: "{a: ", count: 100_000) + String(repeating: "}", count: 100_000)).utf8)
+            case .hundredThousandDashes: Array((String(repeating: "- ", count: 100_000) + "x\n").utf8)
+            case .hundredThousandComplexKeys: Array((String(repeating: "? ", count: 100_000) + "x\n").utf8)
+            case .indentedMappings: Array((0..<1_400).map { String(repeating: " ", count: $0) + "k:\n" }.joined().utf8)
+            case .mergeKeyLaughs:
+                Array(((["a0: &a0 {" + (0..<10).map { "k\($0): lol" }.joined(separator: ", ") + "}"]
+                    + (1...9).map { "a\($0): &a\($0) {<<: [" + Array(repeating: "*a\($0 - 1)", count: 10).joined(separator: ", ") + "]}" }
+                    + ["provisioner: {<<: *a9, root: /n}"]).joined(separator: "\n")).utf8)
+            case .twoMegabytes: Array(("provisioner: {root: /n}\n# " + String(repeating: "x", count: 2 << 20) + "\n").utf8)
+            case .nulByte: Array("provisioner: {root: /n}\n\0\n".utf8)
+            case .notUTF8: Array("provisioner: {root: /n".utf8) + [0xC3, 0x28] + Array("}\n".utf8)
+            case .aList: Array("- provisioner: {root: /n}\n".utf8)
+            }
+        }
+
+        func expected(_ path: String) -> String {
+            switch self {
+            case .hundredThousandBrackets: "malformed config \(path): line 1, column 65: nested more than 64 levels deep"
+            case .hundredThousandBraces: "malformed config \(path): line 1, column 257: nested more than 64 levels deep"
+            case .hundredThousandDashes: "malformed config \(path): line 1, column 129: nested more than 64 levels deep"
+            case .hundredThousandComplexKeys: "malformed config \(path): line 1, column 129: nested more than 64 levels deep"
+            case .indentedMappings: "malformed config \(path): line 65, column 65: nested more than 64 levels deep"
+            case .mergeKeyLaughs: "malformed config \(path): line 2, column 15: alias *a0: YAML aliases are not accepted in a config"
+            case .twoMegabytes: "config file \(path) is larger than 1 MiB"
+            case .nulByte: "malformed config \(path): line 2, column 1: a NUL byte"
+            case .notUTF8: "config file \(path) is not UTF-8 text (line 1, column 23)"
+            case .aList: "malformed config \(path): the document is a list, not a mapping of settings"
+            }
+        }
+    }
+
+    @Test(arguments: Attack.allCases)
+    func hostileConfigGetsOneLineAndTouchesNothing(_ attack: Attack) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-config-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = "\(directory)/fleet.yaml"
+        try Data(attack.bytes).write(to: URL(fileURLWithPath: path))
+
+        let result = try await CLI.run(["run", "--config", path, "--database", "orders", "--image", "pg15-patched", "--now"],
+                                       timeout: .seconds(120))
+        #expect(result.status == 2, "\(attack): exit \(result.status), stderr: \(result.stderr.prefix(300))")
+        #expect(result.stderrLines.count == 1, "\(attack): stderr was \(result.stderrLines.count) lines: \(result.stderr.prefix(300))")
+        #expect(result.stderr.hasPrefix("changeover: error: "))
+        #expect(result.stderr.contains(attack.expected(path)), "\(attack): stderr: \(result.stderr.prefix(300))")
+        #expect(result.stdout.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["fleet.yaml"], "\(attack): something was written")
+    }
+}
