@@ -44,8 +44,7 @@ public final class LabNetworkHost: Sendable, CustomStringConvertible {
     public var description: String { "test host \(name) at \(address)" }
 
     /// The `ip` tool (iproute2).
-    public static let ipTool: String =
-        ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "ip"
+    public static var ipTool: String { NetworkNamespace.ipTool }
 
     static let namePrefix = "chg-"
     static let guardMetric = 4242
@@ -128,7 +127,7 @@ public final class LabNetworkHost: Sendable, CustomStringConvertible {
 
     /// `command` run inside the namespace (`ip netns exec` execs, so the PID is the command's).
     public func argv(_ command: [String]) -> [String] {
-        [Self.ipTool, "netns", "exec", name] + command
+        NetworkNamespace.prefix(name) + command
     }
 
     /// A shell script that runs `command` inside the namespace with the script's own
@@ -271,18 +270,7 @@ public final class LabNetworkHost: Sendable, CustomStringConvertible {
         return error == 0 || error == ECONNREFUSED
     }
 
-    /// The processes whose network namespace is the named one (what `ip netns pids` reports).
-    static func processes(inNamespace name: String) -> [pid_t] {
-        var target = stat()
-        guard stat("/run/netns/\(name)", &target) == 0,
-              let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc")
-        else { return [] }
-        return entries.compactMap { pid_t($0) }.filter { pid in
-            var namespace = stat()
-            return stat("/proc/\(pid)/ns/net", &namespace) == 0
-                && namespace.st_ino == target.st_ino && namespace.st_dev == target.st_dev
-        }
-    }
+    static func processes(inNamespace name: String) -> [pid_t] { NetworkNamespace.processes(in: name) }
 
     /// SIGKILLs every process inside the namespace and waits (briefly) until they are gone.
     private static func killProcesses(inNamespace name: String) {

@@ -124,6 +124,27 @@ import Testing
         }
     }
 
+    /// No cut: the follower dies after the fence, so the old primary must come back, and it
+    /// listens on the test host's address, which exists only inside the host's namespace. The
+    /// rollback starts it there again.
+    @Test func anOldPrimaryOnATestHostIsRestartedThereOnRollback() async throws {
+        try await Self.withCutScenario(.postgres) { scenario, host in
+            let lab = scenario.lab
+            let config = scenario.configText(followerPort: scenario.followerPorts[0], catchUp: Self.timeouts(catchUp: "2m"))
+            let summary = try await scenario.changeover(configText: config) { event in
+                if case .stepStarted(.finalSync) = event { DatabaseFaultTests.killFollower(lab) }
+            }
+            #expect(summary.outcome == .aborted, "\(summary.outcome): \(summary.failure ?? "")")
+            #expect(summary.facts["old.netns"] == host.name)
+            #expect(summary.facts["old.restarted"] == "true")
+            let pid = try #require(LocalPostgres(binDirectory: lab.binDirectory, dataDirectory: scenario.primary.dataDirectory).pidFile()?.pid)
+            #expect(host.processes().contains(pid), "the restarted postmaster \(pid) is not inside \(host.name)")
+            try await scenario.writer.waitForAcknowledgements(50)
+            let report = await scenario.writer.stop()
+            #expect(try await scenario.missing(report.acknowledged, port: scenario.primary.port).isEmpty)
+        }
+    }
+
     static func expectUnfinishedRollbackThenAbort(_ scenario: LabScenario, _ host: LabNetworkHost, _ summary: ChangeoverSummary,
                                                   failedStep: ChangeoverStep) async throws {
         #expect(summary.outcome == .failed)

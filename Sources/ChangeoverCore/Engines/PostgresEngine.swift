@@ -185,7 +185,9 @@ public actor PostgresEngine: Engine {
         if facts["old.dataDirectory"] == nil {
             facts["old.dataDirectory"] = try await primaryDataDirectory()
         }
-        facts.merge(target.provisioner.oldPrimaryFacts()) { old, _ in old }
+        if let dataDirectory = facts["old.dataDirectory"] {
+            facts.merge(target.provisioner.oldPrimaryFacts(dataDirectory: dataDirectory)) { old, _ in old }
+        }
         facts.merge(try await target.provisioner.imageFacts(from: target.fromImage, to: target.toImage)) { old, _ in old }
     }
 
@@ -196,22 +198,30 @@ public actor PostgresEngine: Engine {
         var heldSince: ContinuousClock.Instant?
         var lastReport = clock.now - .seconds(10)
         var lastLag = "unknown"
+        let silence = try await longestReplySilence(facts, until: deadline)
         while true {
             guard await follower.isRunning else { throw EngineError("the follower stopped during catch-up") }
             let slot = slotName, timeout = policy.connectTimeout
             let result = try await onPrimary("read the follower's lag on the primary", policy: .untilDeadline, until: deadline) {
                 try await $0.query("""
                     SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint::text,
-                           COALESCE(extract(epoch FROM replay_lag), 0)::float8::text, state
+                           COALESCE(extract(epoch FROM replay_lag), 0)::float8::text, state,
+                           COALESCE(extract(epoch FROM now() - reply_time), 0)::float8::text
                     FROM pg_stat_replication WHERE application_name = $1
                     """, [slot], timeout: timeout)
             }
             let now = clock.now
             if let row = result.rows.first, row[2] == "streaming",
                let bytes = Int64(row[0] ?? ""), let seconds = Double(row[1] ?? "") {
+                let quiet = Double(row[3] ?? "") ?? 0
                 lastLag = "\(bytes) bytes, \(String(format: "%.3f", seconds)) s"
                 facts["catchUp.lagBytes"] = String(bytes)
-                if bytes <= catchUp.maxLagBytes && seconds <= catchUp.maxLagTime.seconds {
+                if let silence, quiet > silence.seconds {
+                    // No lag, and no word from the follower either: a link that stalls (a cut
+                    // that healed, with TCP still backing off) carries no WAL, so it shows no lag.
+                    lastLag += ", but its last reply is \(String(format: "%.1f", quiet)) s old"
+                    heldSince = nil
+                } else if bytes <= catchUp.maxLagBytes && seconds <= catchUp.maxLagTime.seconds {
                     heldSince = heldSince ?? now
                 } else {
                     heldSince = nil
@@ -240,8 +250,41 @@ public actor PostgresEngine: Engine {
         let clock = ContinuousClock()
         let started = clock.now
         let timeout = policy.fenceTimeout
-        _ = try await onPrimary("CHECKPOINT on the primary") { try await $0.query("CHECKPOINT", timeout: timeout) }
+        let checkpoint = try await onPrimary("CHECKPOINT on the primary") { primary in
+            _ = try await primary.query("CHECKPOINT", timeout: timeout)
+            return try await primary.query("SELECT pg_current_wal_lsn()::text", timeout: timeout).scalar ?? "0/0"
+        }
         facts["checkpoint.ms"] = String(format: "%.1f", (clock.now - started).milliseconds)
+        // The follower must have the checkpoint before the pause begins: the fast shutdown waits
+        // for the walsender to deliver everything, so a link that stalls makes the pause long
+        // (or the fence time out) instead of failing here with nothing touched.
+        let deadline = clock.now + policy.replayTimeout
+        let slot = slotName, connectTimeout = policy.connectTimeout
+        while true {
+            let received = try await onPrimary("read what the follower has received", until: deadline) {
+                try await $0.query("""
+                    SELECT (pg_wal_lsn_diff(flush_lsn, $1::pg_lsn) >= 0)::text FROM pg_stat_replication
+                    WHERE application_name = $2 AND state = 'streaming'
+                    """, [checkpoint, slot], timeout: connectTimeout).scalar
+            }
+            if received == "true" { break }
+            guard clock.now < deadline else {
+                throw EngineError("the follower did not receive the primary's checkpoint at \(checkpoint) within \(policy.replayTimeout.seconds) s; nothing was fenced")
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        facts["checkpoint.receivedMs"] = String(format: "%.1f", (clock.now - started).milliseconds)
+    }
+
+    /// How long the follower may stay silent while catch-up holds: twice its reply interval plus
+    /// a second; nil when it sends no periodic replies (`wal_receiver_status_interval = 0`).
+    private func longestReplySilence(_ facts: Facts, until deadline: ContinuousClock.Instant) async throws -> Duration? {
+        let timeout = policy.connectTimeout
+        let interval = try await onFollower(facts, "read the follower's reply interval", policy: .untilDeadline, until: deadline) {
+            try await $0.query("SELECT setting FROM pg_settings WHERE name = 'wal_receiver_status_interval'", timeout: timeout).scalar
+        }
+        guard let seconds = interval.flatMap({ Int($0) }), seconds > 0 else { return nil }
+        return .seconds(2 * seconds + 1)
     }
 
     public func fence(_ facts: inout Facts) async throws {

@@ -17,12 +17,17 @@ public struct LocalPostgres: Sendable {
     /// The OS user the server runs as when the controller is root.
     public var runAs: String?
     public var environment: [String: String]
+    /// The named network namespace the server runs in (nil: this process's), where `restart`
+    /// starts it again.
+    public var networkNamespace: String?
 
-    public init(binDirectory: String, dataDirectory: String, runAs: String? = "postgres", environment: [String: String] = [:]) {
+    public init(binDirectory: String, dataDirectory: String, runAs: String? = "postgres", environment: [String: String] = [:],
+                networkNamespace: String? = nil) {
         self.binDirectory = binDirectory
         self.dataDirectory = dataDirectory
         self.runAs = runAs
         self.environment = environment
+        self.networkNamespace = networkNamespace
     }
 
     public struct Failure: Error, CustomStringConvertible, Sendable {
@@ -85,7 +90,8 @@ public struct LocalPostgres: Sendable {
         var argv = Self.parseOptions(text)
         guard !argv.isEmpty else { throw Failure(description: "cannot restart the server: \(path) is empty") }
         argv[0] = "\(binDirectory)/postgres"
-        return try await launch(Subprocess.runAsPrefix(runAs) + argv, logFile: logFile, timeout: timeout)
+        return try await launch(NetworkNamespace.prefix(networkNamespace) + Subprocess.runAsPrefix(runAs) + argv,
+                                logFile: logFile, timeout: timeout)
     }
 
     private func launch(_ argv: [String], logFile: String, timeout: Duration) async throws(Failure) -> pid_t {

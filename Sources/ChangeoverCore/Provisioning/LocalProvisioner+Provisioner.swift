@@ -76,14 +76,19 @@ extension LocalProvisioner: Provisioner {
                                   : "the primary's data directory \(dataDirectory) is not a running server on this host; the local provisioner can only fence a local primary")
     }
 
-    public func oldPrimaryFacts() -> Facts { [:] }
+    /// A primary running in a named network namespace is restarted there on rollback.
+    public func oldPrimaryFacts(dataDirectory: String) -> Facts {
+        let server = LocalPostgres(binDirectory: "", dataDirectory: dataDirectory, runAs: nil)
+        guard let pid = server.pidFile()?.pid, let namespace = NetworkNamespace.name(ofProcess: pid) else { return [:] }
+        return ["old.netns": namespace]
+    }
 
     public func oldPostgres(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres {
         guard let dataDirectory = facts["old.dataDirectory"] else {
             throw EngineError("the old primary's data directory is unknown")
         }
         return LocalPostgres(binDirectory: image.binDirectory, dataDirectory: dataDirectory, runAs: runAs,
-                             environment: image.environment)
+                             environment: image.environment, networkNamespace: facts["old.netns"])
     }
 
     public func postgresFollower(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres {

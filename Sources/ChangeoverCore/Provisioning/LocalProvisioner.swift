@@ -90,7 +90,8 @@ public struct LocalProvisioner: Sendable {
                                    environment: image.environment)
         let pid = try await server.start(
             port: port, socketDirectory: node,
-            settings: ["listen_addresses": listenAddress, "cluster_name": slot, "hot_standby": "on"],
+            settings: ["listen_addresses": listenAddress, "cluster_name": slot, "hot_standby": "on"]
+                .merging(PostgresFollowerSettings.standby) { _, new in new },
             logFile: "\(node)/postgres.log", timeout: .seconds(60))
         return Follower(host: listenAddress, port: port, facts: [
             "follower.dataDirectory": data, "follower.pid": String(pid),

@@ -32,8 +32,9 @@ public protocol Provisioner: Sendable {
     /// Preflight: the primary (whose `data_directory` and `port` the server reported) is one
     /// this provisioner can fence, restart and read.
     func primaryCheck(dataDirectory: String, port: String, image: FleetConfig.Image) async -> PreflightCheck
-    /// Facts that locate the old primary (its data directory is already in `old.dataDirectory`).
-    func oldPrimaryFacts() -> Facts
+    /// Facts that locate the old primary (its data directory is already in `old.dataDirectory`),
+    /// read while it runs: e.g. the network namespace a local primary must be restarted in.
+    func oldPrimaryFacts(dataDirectory: String) -> Facts
     /// The old primary, from the facts that located it.
     func oldPostgres(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres
     /// The follower, from the facts its provisioning recorded.

@@ -198,7 +198,7 @@ public struct DockerProvisioner: Provisioner {
         }
     }
 
-    public func oldPrimaryFacts() -> Facts {
+    public func oldPrimaryFacts(dataDirectory: String) -> Facts {
         primaryContainer.map { ["old.container": $0] } ?? [:]
     }
 
@@ -256,11 +256,9 @@ public struct DockerProvisioner: Provisioner {
         if let password = source["password"] { environment.append("PGPASSWORD=\(password)") }
         let spec = DockerContainerSpec(
             image: reference,
-            // wal_retrieve_retry_interval: once the fenced primary is gone the standby cycles through
-            // its WAL sources and may sleep this long before it notices a promotion (5 s by default:
-            // seen as a 5 s promotion about once in ten changeovers here).
             command: ["standby", "-p", String(port), "-c", "listen_addresses=\(listenAddress)", "-c", "cluster_name=\(slot)",
-                      "-c", "hot_standby=on", "-c", "wal_retrieve_retry_interval=50ms"],
+                      "-c", "hot_standby=on"]
+                + PostgresFollowerSettings.standby.sorted { $0.key < $1.key }.flatMap { ["-c", "\($0.key)=\($0.value)"] },
             environment: environment, labels: followerLabels, stopSignal: "SIGINT", networkMode: "host", volumes: [(name, pgdata)])
         _ = try await client.createContainer(name, spec)
         let created = try await client.container(name)
