@@ -248,26 +248,7 @@ public final class LabNetworkHost: Sendable, CustomStringConvertible {
 
     /// A non-blocking TCP connect to `host:port`: true when it is accepted or refused.
     static func answers(_ host: String, port: Int, timeout: Duration) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        inet_pton(AF_INET, host, &address.sin_addr)
-        let rc = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        if rc == 0 { return true }
-        if errno == ECONNREFUSED { return true }
-        guard errno == EINPROGRESS else { return false }
-        var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        guard poll(&pfd, 1, Int32(timeout.milliseconds)) == 1 else { return false }
-        var error: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
-        return error == 0 || error == ECONNREFUSED
+        FreePort.probe(host, port: port, timeout: timeout) != .noAnswer
     }
 
     static func processes(inNamespace name: String) -> [pid_t] { NetworkNamespace.processes(in: name) }

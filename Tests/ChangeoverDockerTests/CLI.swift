@@ -1,28 +1,4 @@
-import ChangeoverCore
-import Foundation
+import ChangeoverLab
 
-/// Runs the built `changeover` executable, as an operator would.
-enum CLI {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-        var stderrLines: [Substring] { stderr.split(separator: "\n") }
-    }
-
-    static var executable: String {
-        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [beside, beside.deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("changeover").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug/changeover").path
-    }
-
-    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(300)) async throws -> Result {
-        let outcome = try await Subprocess.run([executable] + arguments, environment: environment, timeout: timeout)
-        return Result(status: outcome.status, stdout: outcome.stdout, stderr: outcome.stderr)
-    }
-}
+/// The built `changeover` executable, run as an operator would.
+typealias CLI = LabCLI

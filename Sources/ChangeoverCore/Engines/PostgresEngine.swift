@@ -482,31 +482,17 @@ public actor PostgresEngine: Engine {
     /// and `body` tried again on a new one, as `policy` allows.
     private func onPrimary<T>(_ call: String, policy retry: RetryPolicy = .standard, until deadline: ContinuousClock.Instant? = nil,
                               _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await retries.run(call, policy: retry, until: deadline) {
-            do {
-                return try await body(try await primary())
-            } catch {
-                if Retrier.isTransient(error) { dropPrimaryConnection() }
-                throw error
-            }
-        }
+        try await retries.run(call, policy: retry, until: deadline, on: primary, drop: dropPrimaryConnection, body)
     }
 
     /// `body` on the follower's connection, retried like `onPrimary`.
     private func onFollower<T>(_ facts: Facts, _ call: String, policy retry: RetryPolicy = .standard,
                                until deadline: ContinuousClock.Instant? = nil,
                                _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await retries.run(call, policy: retry, until: deadline) {
-            do {
-                return try await body(try await follower(facts))
-            } catch {
-                if Retrier.isTransient(error) {
-                    followerConnection?.close()
-                    followerConnection = nil
-                }
-                throw error
-            }
-        }
+        try await retries.run(call, policy: retry, until: deadline, on: { try await self.follower(facts) }, drop: {
+            self.followerConnection?.close()
+            self.followerConnection = nil
+        }, body)
     }
 
     private func dropPrimaryConnection() {

@@ -393,34 +393,20 @@ public actor RedisEngine: Engine {
     /// and `body` tried again on a new one, as `policy` allows.
     private func onPrimary<T>(_ call: String, policy retry: RetryPolicy = .standard, until deadline: ContinuousClock.Instant? = nil,
                               _ body: (RedisConnection) async throws -> T) async throws -> T {
-        try await retries.run(call, policy: retry, until: deadline) {
-            do {
-                return try await body(try await primary())
-            } catch {
-                if Retrier.isTransient(error) {
-                    primaryConnection?.close()
-                    primaryConnection = nil
-                }
-                throw error
-            }
-        }
+        try await retries.run(call, policy: retry, until: deadline, on: primary, drop: {
+            self.primaryConnection?.close()
+            self.primaryConnection = nil
+        }, body)
     }
 
     /// `body` on the follower's connection, retried like `onPrimary`.
     private func onFollower<T>(_ facts: Facts, _ call: String, policy retry: RetryPolicy = .standard,
                                until deadline: ContinuousClock.Instant? = nil,
                                _ body: (RedisConnection) async throws -> T) async throws -> T {
-        try await retries.run(call, policy: retry, until: deadline) {
-            do {
-                return try await body(try await follower(facts))
-            } catch {
-                if Retrier.isTransient(error) {
-                    followerConnection?.close()
-                    followerConnection = nil
-                }
-                throw error
-            }
-        }
+        try await retries.run(call, policy: retry, until: deadline, on: { try await self.follower(facts) }, drop: {
+            self.followerConnection?.close()
+            self.followerConnection = nil
+        }, body)
     }
 
     private func primary() async throws -> RedisConnection {

@@ -77,6 +77,22 @@ public final class Retrier: Sendable {
 
     /// Calls `body` until it succeeds, fails with an error that is not transient, runs out of
     /// tries, or the next try would start after `deadline`. `body` runs in the caller's isolation.
+    /// `body` on a connection kept between calls: after a transient failure `drop` throws the
+    /// connection away, so that the next try (as `policy` allows) opens a new one.
+    public func run<Connection, T>(_ call: String, policy: RetryPolicy = .standard, until deadline: ContinuousClock.Instant? = nil,
+                                   isolation: isolated (any Actor)? = #isolation,
+                                   on connection: () async throws -> Connection, drop: () -> Void,
+                                   _ body: (Connection) async throws -> T) async throws -> T {
+        try await run(call, policy: policy, until: deadline) {
+            do {
+                return try await body(try await connection())
+            } catch {
+                if Self.isTransient(error) { drop() }
+                throw error
+            }
+        }
+    }
+
     public func run<T>(_ call: String, policy: RetryPolicy = .standard, until deadline: ContinuousClock.Instant? = nil,
                        isolation: isolated (any Actor)? = #isolation,
                        _ body: () async throws -> T) async throws -> T {

@@ -135,7 +135,15 @@ public enum FreePort {
 
     /// Whether something accepts TCP connections on `host:port` (a non-blocking connect, ≤ 100 ms).
     public static func accepts(_ port: Int, host: String = "127.0.0.1") -> Bool {
+        probe(host, port: port, timeout: .milliseconds(100)) == .accepted
+    }
+
+    /// What a non-blocking TCP connect to `host:port` meets within `timeout`.
+    public enum ConnectOutcome: Sendable { case accepted, refused, noAnswer }
+
+    public static func probe(_ host: String, port: Int, timeout: Duration) -> ConnectOutcome {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return .noAnswer }
         defer { close(fd) }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         var address = sockaddr_in()
@@ -145,14 +153,15 @@ public enum FreePort {
         let rc = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        if rc == 0 { return true }
-        guard errno == EINPROGRESS else { return false }
+        if rc == 0 { return .accepted }
+        if errno == ECONNREFUSED { return .refused }
+        guard errno == EINPROGRESS else { return .noAnswer }
         var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        guard poll(&pfd, 1, 100) == 1 else { return false }
+        guard poll(&pfd, 1, Int32(timeout.milliseconds)) == 1 else { return .noAnswer }
         var error: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
-        return error == 0
+        return error == 0 ? .accepted : error == ECONNREFUSED ? .refused : .noAnswer
     }
 
     public static func isFree(_ port: Int, host: String = "127.0.0.1") -> Bool {
