@@ -8,7 +8,7 @@ import RedisClient
 
 /// `changeover-bench [N] [--only ROW,ROW…] [--json FILE]`: N changeovers per row (default 5);
 /// `--only` picks rows by key (postgres-direct, postgres-pgbouncer, postgres-haproxy, redis-direct,
-/// redis-haproxy, redis-failover, basebackup, windows); `--json` also writes the table as JSON.
+/// redis-haproxy, redis-failover, basebackup, windows, campaign); `--json` also writes the table as JSON.
 struct Options {
     var count = 5
     var only: Set<String>?
@@ -258,6 +258,11 @@ if let windows {
     print(String(format: "maintenance windows: next fitting window for 100000 databases (mixed zones, freezes) in %.0f ms (fleet built in %.0f ms, %d found)",
                  windows.plan.milliseconds, windows.build.milliseconds, windows.found))
 }
+let campaign = options.wants("campaign") ? try benchCampaignPlanner() : nil
+if let campaign {
+    print(String(format: "campaign: planned over 100000 inventory entries (2 tiers, waves staging,canary:5%%,production) in %.0f ms (%d databases in %d waves)",
+                 campaign.plan.milliseconds, campaign.members, campaign.waves))
+}
 
 /// The table as JSON, for tracking figures across runs: milliseconds as numbers, null where
 /// nothing was measured.
@@ -275,6 +280,7 @@ struct Report: Encodable {
     var rows: [Changeovers]
     var baseBackup: [String: Double]?
     var windowPlannerMs: Double?
+    var campaignPlannerMs: Double?
 }
 if let path = options.json {
     func number(_ value: Double) -> Double? { value.isFinite ? (value * 10).rounded() / 10 : nil }
@@ -290,7 +296,8 @@ if let path = options.json {
         },
         baseBackup: backup.map { ["changeoverMBps": $0.changeover / 1e6, "plainMBps": $0.plain / 1e6,
                                   "ratio": $0.changeover / $0.plain] },
-        windowPlannerMs: windows.map { $0.plan.milliseconds })
+        windowPlannerMs: windows.map { $0.plan.milliseconds },
+        campaignPlannerMs: campaign.map { $0.plan.milliseconds })
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     try encoder.encode(report).write(to: URL(fileURLWithPath: path))

@@ -17,7 +17,7 @@ struct Changeover: AsyncParsableCommand {
         subcommands: [PlanCommand.self, RunCommand.self, ScheduleCommand.self, PrepareCommand.self, SwitchCommand.self,
                       StatusCommand.self, ResumeCommand.self, AbortCommand.self, RetireCommand.self,
                       WindowsCommand.self, AuditCommand.self, StepsCommand.self, DaemonCommand.self,
-                      DemoCommand.self])
+                      CampaignCommand.self, DemoCommand.self])
 }
 
 /// What every verb that reads the fleet takes.

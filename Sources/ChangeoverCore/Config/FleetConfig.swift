@@ -368,6 +368,8 @@ public struct DatabaseConfig: Sendable {
     /// Openings that happen once ("2026-05-01T22:00:00+02:00 for 2h"): a slot agreed with the
     /// customer outside the weekly windows. Any length; the fit rule decides whether it is used.
     public var oneOffWindows: [WindowOpening] = []
+    /// Free-form labels (`tier: production`); a campaign orders its waves by `tier`.
+    public var labels: [String: String] = [:]
 
     public enum EngineKind: String, Sendable, Codable { case postgres, redis }
 }

@@ -48,6 +48,8 @@ struct RawConfig: Decodable {
         var windows: [MaintenanceWindow]?
         var freezes: [FreezePeriod]?
         var oneOffWindows: [String]?
+        /// Free-form labels; campaigns read `tier`.
+        var labels: [String: String]?
     }
 
     struct RawReplication: Decodable {
@@ -213,6 +215,15 @@ extension RawConfig.RawDatabase {
             replicationPassword: replication?.password ?? password,
             followerPort: follower?.port, router: router, catchUp: catchUp, switchover: switchover,
             retireAfter: retireAfter, windows: windows ?? [], freezes: freezes ?? [])
+        for (key, value) in labels ?? [:] {
+            guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0.isNumber || "-_./".contains($0) }) else {
+                throw ConfigError("\(at), labels: bad label name \"\(key)\" (letters, digits, - _ . / only)")
+            }
+            guard !value.isEmpty, !value.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+                throw ConfigError("\(at), labels.\(key): the value must be one word, not \"\(value)\"")
+            }
+        }
+        database.labels = labels ?? [:]
         database.oneOffWindows = try (oneOffWindows ?? []).map { text throws(ConfigError) in
             try RawConfig.oneOffWindow(text, at: "\(at), oneOffWindows")
         }

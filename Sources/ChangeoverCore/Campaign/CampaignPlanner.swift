@@ -1,0 +1,158 @@
+import Foundation
+
+/// One database as a campaign sees it.
+public struct CampaignEntry: Sendable {
+    public var database: String
+    public var engine: DatabaseConfig.EngineKind
+    /// The image it runs now (the store's word after a changeover, else the config's).
+    public var image: String
+    /// Its `tier` label; nil when it has none.
+    public var tier: String?
+    /// Where its primary runs, for `--max-parallel-per-host`.
+    public var host: String
+    public var schedule: WindowSchedule
+    /// How long its switchover is expected to take (its history, else the default).
+    public var needed: Duration
+
+    public init(database: String, engine: DatabaseConfig.EngineKind, image: String, tier: String?, host: String,
+                schedule: WindowSchedule, needed: Duration) {
+        self.database = database
+        self.engine = engine
+        self.image = image
+        self.tier = tier
+        self.host = host
+        self.schedule = schedule
+        self.needed = needed
+    }
+}
+
+/// What a campaign would do: its waves in order, each database with the window it is expected
+/// to switch in, and what it leaves out and why. Pure: time and inventory are passed in.
+public struct CampaignPlan: Sendable {
+    public struct Member: Sendable, Equatable {
+        public var database: String
+        public var tier: String?
+        public var host: String
+        /// The window it is expected to switch in, nil when none fits before the horizon or the deadline.
+        public var opening: WindowOpening?
+        /// No window fits before the deadline: it runs at the deadline (forced).
+        public var forcedAt: Date?
+        public var needed: Duration
+
+        /// When it is expected to be done: its window's start (or the deadline) plus its switchover.
+        public var expectedEnd: Date? {
+            (opening?.start ?? forcedAt).map { $0.addingTimeInterval(WindowSchedule.seconds(needed)) }
+        }
+    }
+
+    public struct Wave: Sendable {
+        public var wave: CampaignWave
+        /// In the order they are expected to switch.
+        public var members: [Member]
+        /// The earliest a switchover of this wave may start: when the previous wave is expected done.
+        public var notBefore: Date
+        /// When its last member is expected done; nil when a member has no window.
+        public var expectedEnd: Date?
+    }
+
+    public struct Skipped: Sendable, Equatable {
+        public var database: String
+        public var reason: String
+    }
+
+    public var waves: [Wave]
+    public var skipped: [Skipped]
+
+    public var memberCount: Int { waves.reduce(0) { $0 + $1.members.count } }
+    /// When the last wave is expected to be done, gates not counted; nil when a member has no window.
+    public var expectedEnd: Date? { waves.last?.expectedEnd ?? waves.last?.notBefore }
+}
+
+public enum CampaignPlanner {
+    /// Plans a campaign to `image`: the databases not on it yet (and on `from`, when given), by
+    /// tier into `waves`, each database in its own next fitting window after the previous wave
+    /// is expected done. A database whose tier no wave names is left out, and so is one already
+    /// on `image`; a wave that names no tier and has no share is an error, since it would take nothing.
+    public static func plan(entries: [CampaignEntry], waves: [CampaignWave], image: String, from: String? = nil,
+                            now: Date, margin: Duration, deadline: Date? = nil) throws(CampaignError) -> CampaignPlan {
+        let tiers = Set(entries.compactMap(\.tier))
+        for wave in waves where wave.share == nil && !tiers.contains(wave.name) {
+            throw CampaignError("wave \(wave.name) names no tier of the inventory (tiers: \(tiers.isEmpty ? "none" : tiers.sorted().joined(separator: ", "))); give it a share (\(wave.name):5%) to sample the later waves")
+        }
+        var skipped: [CampaignPlan.Skipped] = []
+        var remaining: [String: [CampaignEntry]] = [:]  // by tier, in a stable spread order
+        let named = Set(waves.map(\.name))
+        for entry in entries {
+            if entry.image == image {
+                skipped.append(.init(database: entry.database, reason: "already on \(image)"))
+            } else if let from, entry.image != from {
+                skipped.append(.init(database: entry.database, reason: "on \(entry.image), not \(from)"))
+            } else if let tier = entry.tier, named.contains(tier) {
+                remaining[tier, default: []].append(entry)
+            } else {
+                skipped.append(.init(database: entry.database,
+                                     reason: entry.tier.map { "tier \($0) is in no wave" } ?? "it has no tier label"))
+            }
+        }
+        for tier in remaining.keys { remaining[tier] = spread(remaining[tier]!) }
+
+        var planned: [CampaignPlan.Wave] = []
+        var notBefore = now
+        for (index, wave) in waves.enumerated() {
+            var taken: [CampaignEntry] = []
+            if tiers.contains(wave.name) {
+                let pool = remaining[wave.name] ?? []
+                let count = wave.share.map { share(of: pool.count, $0) } ?? pool.count
+                taken = Array(pool.prefix(count))
+                remaining[wave.name] = Array(pool.dropFirst(count))
+            } else if let percent = wave.share {
+                // A sample of what the later waves would take, spread over their tiers and hosts.
+                let later = Set(waves[(index + 1)...].map(\.name))
+                let pool = spread(later.sorted().flatMap { remaining[$0] ?? [] })
+                taken = Array(pool.prefix(share(of: pool.count, percent)))
+                let picked = Set(taken.map(\.database))
+                for tier in later { remaining[tier]?.removeAll { picked.contains($0.database) } }
+            }
+            let members = taken.map { entry in
+                member(entry, after: notBefore, margin: margin, deadline: deadline)
+            }
+            .map { (start: ($0.opening?.start ?? $0.forcedAt ?? .distantFuture).timeIntervalSince1970, member: $0) }
+            .sorted { ($0.start, $0.member.database) < ($1.start, $1.member.database) }
+            .map(\.member)
+            let ends = members.map(\.expectedEnd)
+            let end: Date? = ends.contains(nil) ? nil : (ends.compactMap { $0 }.max() ?? notBefore)
+            planned.append(.init(wave: wave, members: members, notBefore: notBefore, expectedEnd: end))
+            notBefore = end ?? notBefore
+        }
+        return CampaignPlan(waves: planned, skipped: skipped.sorted { $0.database < $1.database })
+    }
+
+    private static func member(_ entry: CampaignEntry, after: Date, margin: Duration, deadline: Date?) -> CampaignPlan.Member {
+        let latestStart = deadline.map { $0.addingTimeInterval(-WindowSchedule.seconds(entry.needed + margin)) }
+        let opening = entry.schedule.nextFitting(after: after, needed: entry.needed, margin: margin, notAfter: latestStart)
+        let forced: Date? = opening == nil ? deadline.map { max($0, after) } : nil
+        return .init(database: entry.database, tier: entry.tier, host: entry.host, opening: opening, forcedAt: forced,
+                     needed: entry.needed)
+    }
+
+    /// At least one of a non-empty pool: a share never rounds a wave away.
+    static func share(of count: Int, _ percent: Double) -> Int {
+        guard count > 0 else { return 0 }
+        return min(count, max(1, Int((Double(count) * percent / 100).rounded(.up))))
+    }
+
+    /// A stable order that looks random (FNV-1a of the name), so that a sample is spread over
+    /// hosts and names rather than the alphabetically first ones, and the same on every run.
+    static func spread(_ entries: [CampaignEntry]) -> [CampaignEntry] {
+        entries.map { entry in
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in entry.database.utf8 {
+                hash ^= UInt64(byte)
+                hash &*= 0x100_0000_01b3
+            }
+            return (hash, entry)
+        }
+        .sorted { ($0.0, $0.1.database) < ($1.0, $1.1.database) }
+        .map(\.1)
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import ChangeoverCore
+import Foundation
+
+struct CampaignCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "campaign",
+        abstract: "Roll an image across the fleet in waves.",
+        subcommands: [Plan.self])
+
+    struct Plan: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "plan",
+            abstract: "Print the waves a campaign would run: which databases, in which windows, and what it leaves out. Touches nothing.")
+
+        @OptionGroup var fleet: FleetOptions
+        @Option(help: "The image to roll out (a name from the config's images).") var image: String
+        @Option(help: "Only databases on this image.") var from: String?
+        @Option(help: "The waves in order, e.g. staging,canary:5%,production (tiers are the databases' tier label).")
+        var waves: String
+        @Option(help: "Switch every database by then, in a window or forced at it (ISO 8601, or +2h).") var deadline: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            do {
+                _ = try CampaignWave.parse(waves)
+                if let deadline { _ = try Deadline.parse(deadline) }
+            } catch let error as CampaignError {
+                throw ValidationError(error.description)
+            }
+        }
+
+        func run() async throws {
+            try await reporting {
+                let config = try fleet.load()
+                _ = try config.image(image)
+                if let from { _ = try config.image(from) }
+                let now = Date()
+                let plan: CampaignPlan
+                do {
+                    plan = try CampaignPlanner.plan(
+                        entries: try CampaignEntry.inventory(config: config, store: StateStore(directory: config.stateDirectory)),
+                        waves: try CampaignWave.parse(waves), image: image, from: from, now: now,
+                        margin: config.scheduling.margin, deadline: try deadline.map(Deadline.parse))
+                } catch let error as CampaignError {
+                    throw Failure(.badInput, error.description)
+                }
+                if json { return try Output.json(CampaignPlanText(plan)) }
+                Output.line("campaign to \(image)\(from.map { " from \($0)" } ?? ""): \(plan.memberCount) database(s) in \(plan.waves.count) wave(s), \(plan.skipped.count) left out")
+                for wave in plan.waves {
+                    let end = wave.expectedEnd.map { "expected done \(ScheduleText.iso($0))" } ?? "a member has no fitting window"
+                    Output.line("wave \(wave.wave.text): \(wave.members.count) database(s), from \(ScheduleText.iso(wave.notBefore)), \(end)")
+                    for member in wave.members {
+                        let when = member.opening.map { "window \(ScheduleText.iso($0.start)) → \(ScheduleText.iso($0.end))" }
+                            ?? member.forcedAt.map { "no window fits: forced at the deadline \(ScheduleText.iso($0))" }
+                            ?? "no window fits within a year"
+                        Output.line("  \(member.database) (\(member.tier ?? "-"), \(member.host)): \(when)")
+                    }
+                }
+                for skipped in plan.skipped { Output.line("left out: \(skipped.database): \(skipped.reason)") }
+            }
+        }
+    }
+}
+
+/// A campaign plan as JSON.
+struct CampaignPlanText: Encodable {
+    struct Member: Encodable {
+        var database: String
+        var tier: String?
+        var host: String
+        var windowStart: Date?
+        var windowEnd: Date?
+        var forcedAt: Date?
+        var neededSeconds: Double
+    }
+    struct Wave: Encodable {
+        var wave: String
+        var notBefore: Date
+        var expectedEnd: Date?
+        var members: [Member]
+    }
+    struct Skipped: Encodable {
+        var database: String
+        var reason: String
+    }
+    var waves: [Wave]
+    var skipped: [Skipped]
+
+    init(_ plan: CampaignPlan) {
+        waves = plan.waves.map { wave in
+            Wave(wave: wave.wave.text, notBefore: wave.notBefore, expectedEnd: wave.expectedEnd, members: wave.members.map {
+                Member(database: $0.database, tier: $0.tier, host: $0.host, windowStart: $0.opening?.start,
+                       windowEnd: $0.opening?.end, forcedAt: $0.forcedAt, neededSeconds: $0.needed.seconds)
+            })
+        }
+        skipped = plan.skipped.map { Skipped(database: $0.database, reason: $0.reason) }
+    }
+}
