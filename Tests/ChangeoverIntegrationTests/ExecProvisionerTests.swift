@@ -185,6 +185,61 @@ import Testing
         }
     }
 
+    /// A controller killed right after `create` returned (before the follower was recorded):
+    /// `resume` finds the follower through `describe` and adopts it instead of making another,
+    /// and finishes with 0 lost acknowledged writes.
+    @Test(arguments: [DatabaseConfig.EngineKind.postgres, .redis])
+    func aResumedChangeoverAdoptsTheFollowerDescribeFinds(_ engine: DatabaseConfig.EngineKind) async throws {
+        try await withScenario(engine: engine, changeovers: 1) { scenario in
+            let exec = ExecScript(scenario)
+            try exec.configText(followerPort: scenario.followerPorts[0]).write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+            let killed = try await CLI.run(
+                ["run", "--config", scenario.configPath, "--database", "orders", "--image", scenario.images[1], "--now"],
+                environment: scenario.environment.merging(["CHANGEOVER_FAULT": "kill-after:provision"]) { _, new in new })
+            #expect(killed.status == 128 + SIGKILL, "the controller was not killed (exit \(killed.status)): \(killed.stderr)")
+            let store = StateStore(directory: "\(scenario.lab.root)/state")
+            let id = try #require(try store.changeovers().first?.id)
+            let resumed = try await CLI.run(["resume", "--config", scenario.configPath, id], environment: scenario.environment)
+            #expect(resumed.status == 0, "resume exited \(resumed.status): \(resumed.stderr)")
+            #expect(try store.changeover(id)?.machine.step == .done)
+            #expect(exec.calls.filter { $0 == "create" }.count == 1, "calls: \(exec.calls)")
+            #expect(exec.nodes == [id])
+            try await scenario.writer.waitForAcknowledgements(100)
+            let report = await scenario.writer.stop()
+            #expect(try await scenario.missing(report.acknowledged).isEmpty)
+            #expect(try scenario.currentPrimaryPort() == scenario.followerPorts[0])
+            #expect(AuditLog.verify(path: exec.auditPath).isIntact)
+        }
+    }
+
+    /// A controller killed just after the fence, then `abort`: the follower goes (`destroy`) and
+    /// the script's `start` brings the fenced primary back as it last ran; nothing acknowledged is lost.
+    @Test func abortAfterTheFenceRestartsTheOldPrimaryThroughStart() async throws {
+        try await withScenario(changeovers: 1) { scenario in
+            let exec = ExecScript(scenario)
+            try exec.configText(followerPort: scenario.followerPorts[0]).write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+            let killed = try await CLI.run(
+                ["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--now"],
+                environment: scenario.environment.merging(["CHANGEOVER_FAULT": "kill-after:fence"]) { _, new in new })
+            #expect(killed.status == 128 + SIGKILL, "the controller was not killed (exit \(killed.status)): \(killed.stderr)")
+            let old = LocalPostgres(binDirectory: scenario.lab.binDirectory, dataDirectory: scenario.primary.dataDirectory)
+            #expect(!old.isRunning, "the fence did not stop the primary")
+            let id = try #require(try StateStore(directory: "\(scenario.lab.root)/state").changeovers().first?.id)
+            let aborted = try await CLI.run(["abort", "--config", scenario.configPath, id, "--yes"], environment: scenario.environment)
+            #expect(aborted.status == 0, "\(aborted.stderr)")
+            #expect(old.isRunning, "the old primary was not started again")
+            #expect(exec.calls.contains("destroy") && exec.calls.contains("start old-primary"), "calls: \(exec.calls)")
+            #expect(exec.nodes.isEmpty, "left behind: \(exec.nodes)")
+            try await scenario.writer.waitForAcknowledgements(100)
+            let report = await scenario.writer.stop()
+            #expect(try await scenario.missing(report.acknowledged, port: scenario.primary.port).isEmpty)
+            let records = try AuditLog.read(path: exec.auditPath)
+            #expect(records.last?.outcome == "aborted")
+            #expect(records.last { $0.step == "rollback" }?.facts["old.restarted"] == "true")
+            #expect(AuditLog.verify(path: exec.auditPath).isIntact)
+        }
+    }
+
     /// A command that outlives its timeout is killed with its whole process group (a child it
     /// started without a session of its own too), and the error says which operation.
     @Test func aHungCommandIsKilledWithItsProcessGroup() async throws {
