@@ -68,6 +68,8 @@ let package = Package(
         .testTarget(
             name: "ChangeoverIntegrationTests",
             dependencies: ["ChangeoverCore", "ChangeoverDaemon", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover"],
+            // The exec provisioner script the tests plug in, run from the source tree.
+            exclude: ["Resources"],
             swiftSettings: settings),
         // Changeovers of dockerized databases through the docker provisioner. They need a Docker engine
         // with the changeover images (`make docker-test` starts one and builds them) and are skipped

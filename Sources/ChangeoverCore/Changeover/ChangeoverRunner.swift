@@ -184,6 +184,10 @@ public struct ChangeoverRunner: Sendable {
             DockerProvisioner(client: DockerEngineClient(socket: config.provisioner.socket ?? ""),
                               database: database.name, primaryContainer: database.container,
                               labels: config.provisioner.labels)
+        case .exec:
+            ExecProvisioner(command: ExecCommand(argv: config.provisioner.command, timeout: config.provisioner.timeout),
+                            changeover: id, database: database.name, engine: database.engine,
+                            primary: database.primary.endpoint)
         }
         var setup = EngineSetup(
             changeover: id, database: database, fromImage: fromImage, toImage: toImage,

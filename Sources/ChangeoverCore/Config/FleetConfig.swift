@@ -27,17 +27,21 @@ public struct FleetConfig: Sendable {
         public var environment: [String: String]
         /// The docker provisioner: the image reference (`changeover/postgres:15-patched`).
         public var docker: String?
+        /// The exec provisioner: whatever its command needs to know the image by (passed as they are).
+        public var labels: [String: String]
 
-        public init(name: String, binDirectory: String, environment: [String: String], docker: String? = nil) {
+        public init(name: String, binDirectory: String, environment: [String: String], docker: String? = nil,
+                    labels: [String: String] = [:]) {
             self.name = name
             self.binDirectory = binDirectory
             self.environment = environment
             self.docker = docker
+            self.labels = labels
         }
     }
 
     public struct ProvisionerConfig: Sendable, Equatable {
-        public enum Kind: String, Sendable, CaseIterable { case local, docker }
+        public enum Kind: String, Sendable, CaseIterable { case local, docker, exec }
         public var kind: Kind
         /// Where follower data directories are made (local).
         public var root: String
@@ -47,6 +51,11 @@ public struct FleetConfig: Sendable {
         public var socket: String? = nil
         /// Labels put on every container and volume the docker provisioner makes.
         public var labels: [String: String] = [:]
+        /// The exec provisioner's program (an absolute path) and its arguments; the operation is appended.
+        public var command: [String] = []
+        /// How long one operation of the exec provisioner's command may take (create: the
+        /// database's catchUp.provisionTimeout; stop: its switchover.fenceTimeout).
+        public var timeout: Duration = .seconds(300)
     }
 
     /// The largest config file read: a fleet's config is a few kilobytes, and a file far larger

@@ -17,6 +17,8 @@ struct RawConfig: Decodable {
         var binDirectory: String?
         var environment: [String: String]?
         var docker: RawDockerImage?
+        /// The exec provisioner: passed to its command as they are (a registry reference, a tag…).
+        var labels: [String: String]?
     }
 
     struct RawDockerImage: Decodable {
@@ -30,6 +32,23 @@ struct RawConfig: Decodable {
         // docker
         var socket: String?
         var labels: [String: String]?
+        // exec
+        var command: RawCommand?
+        var timeout: String?
+    }
+
+    /// A command as one string of words separated by spaces (no shell), or as a list of words.
+    struct RawCommand: Decodable {
+        var words: [String]
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let list = try? container.decode([String].self) {
+                words = list
+            } else {
+                words = try container.decode(String.self).split(whereSeparator: \.isWhitespace).map(String.init)
+            }
+        }
     }
 
     struct RawDatabase: Decodable {
@@ -123,6 +142,17 @@ struct RawConfig: Decodable {
                 kind: kind, root: abs(rawProvisioner.root ?? "\(state)/nodes"), runAs: rawProvisioner.runAs ?? "postgres",
                 socket: socket.hasPrefix("unix://") ? String(socket.dropFirst("unix://".count)) : abs(socket),
                 labels: rawProvisioner.labels ?? [:])
+        case .exec:
+            let command = try Self.execCommand(rawProvisioner.command?.words ?? [], source: source, abs: abs)
+            let timeout = try rawProvisioner.timeout.map { v throws(ConfigError) in
+                try ConfigValue.duration(v, at: "config \(source), provisioner.timeout")
+            } ?? .seconds(300)
+            guard timeout > .zero else {
+                throw ConfigError("config \(source): provisioner.timeout must be longer than 0 s")
+            }
+            provisioner = FleetConfig.ProvisionerConfig(
+                kind: kind, root: abs(rawProvisioner.root ?? "\(state)/nodes"), runAs: rawProvisioner.runAs,
+                command: command, timeout: timeout)
         }
         var images: [String: FleetConfig.Image] = [:]
         for (name, raw) in (self.images ?? [:]).sorted(by: { $0.key < $1.key }) {
@@ -139,14 +169,15 @@ struct RawConfig: Decodable {
                 break
             }
             images[name] = FleetConfig.Image(name: name, binDirectory: raw.binDirectory.map(abs) ?? "",
-                                             environment: raw.environment ?? [:], docker: raw.docker?.image)
+                                             environment: raw.environment ?? [:], docker: raw.docker?.image,
+                                             labels: raw.labels ?? [:])
         }
         var databases: [String: DatabaseConfig] = [:]
         for (name, raw) in self.databases ?? [:] {
             let database = try raw.resolve(name: name, source: source, images: images, base: base)
             let at = "config \(source), database \(name)"
             switch (kind, database.container) {
-            case (.local, .some):
+            case (.local, .some), (.exec, .some):
                 throw ConfigError("\(at): container: needs the docker provisioner (provisioner: {kind: docker, socket: …})")
             case (.docker, nil):
                 throw ConfigError("\(at): the docker provisioner needs the primary's container (container: NAME)")
@@ -161,6 +192,36 @@ struct RawConfig: Decodable {
                                  images: images, databases: databases, provisioner: provisioner, freezes: freezes ?? [])
         try resolveScheduling(into: &config, source: source)
         return config
+    }
+}
+
+extension RawConfig {
+    /// The exec provisioner's command: its program must be an executable file now (a relative
+    /// path is the config file's directory's, a bare name is looked up in PATH), so that a typo
+    /// fails before anything is touched.
+    static func execCommand(_ words: [String], source: String, abs: (String) -> String) throws(ConfigError) -> [String] {
+        guard let program = words.first, !program.isEmpty else {
+            throw ConfigError("config \(source): the exec provisioner needs provisioner.command (the program that makes and removes servers)")
+        }
+        let resolved: String
+        if program.contains("/") {
+            resolved = abs(program)
+        } else {
+            let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+            guard let found = path.split(separator: ":").map({ "\($0)/\(program)" })
+                .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+                throw ConfigError("config \(source): provisioner.command \(program) is not a program on PATH")
+            }
+            resolved = found
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) else {
+            throw ConfigError("config \(source): provisioner.command \(resolved) does not exist")
+        }
+        guard !isDirectory.boolValue, FileManager.default.isExecutableFile(atPath: resolved) else {
+            throw ConfigError("config \(source): provisioner.command \(resolved) is not an executable file")
+        }
+        return [resolved] + words.dropFirst()
     }
 }
 

@@ -37,13 +37,16 @@ public enum Subprocess {
     }
 
     /// Starts `argv` with its output appended to `outputPath` (or discarded), optionally in a new
-    /// session. Returns the PID. The caller owns reaping (see `reap`).
+    /// session or a process group of its own (whose ID is its PID). Its stdin is `stdinDescriptor`
+    /// or /dev/null. Returns the PID. The caller owns reaping (see `reap`).
     public static func spawn(
         _ argv: [String],
         environment: [String: String] = [:],
         outputPath: String? = nil,
         stderrPath: String? = nil,
-        newSession: Bool = false
+        stdinDescriptor: Int32? = nil,
+        newSession: Bool = false,
+        newProcessGroup: Bool = false
     ) throws(Failure) -> pid_t {
         precondition(!argv.isEmpty)
         var actions = posix_spawn_file_actions_t()
@@ -53,7 +56,11 @@ public enum Subprocess {
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
 
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let stdinDescriptor {
+            posix_spawn_file_actions_adddup2(&actions, stdinDescriptor, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
         let out = outputPath ?? "/dev/null"
         posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         if let stderrPath {
@@ -63,6 +70,10 @@ public enum Subprocess {
         }
         var flags: Int32 = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
         if newSession { flags |= 0x80 }  // POSIX_SPAWN_SETSID (glibc >= 2.26)
+        if newProcessGroup && !newSession {
+            flags |= Int32(POSIX_SPAWN_SETPGROUP)
+            posix_spawnattr_setpgroup(&attributes, 0)
+        }
         posix_spawnattr_setflags(&attributes, Int16(flags))
         var noSignals = sigset_t()
         sigemptyset(&noSignals)
@@ -113,9 +124,16 @@ public enum Subprocess {
 
     /// Runs `argv` to completion with a deadline, collecting its output. `onOutput` is called
     /// with stderr text as it grows (pg_basebackup's progress), at most every `progressEvery`.
+    ///
+    /// With `stdin`, the command reads those bytes (from an unlinked 0600 file, so that a secret
+    /// in them is never on a command line or left on disk). With `processGroup`, it runs in a
+    /// process group of its own and a timeout kills the whole group: the children it started and
+    /// did not move to a session of their own go with it.
     public static func run(
         _ argv: [String],
         environment: [String: String] = [:],
+        stdin: Data? = nil,
+        processGroup: Bool = false,
         timeout: Duration,
         progressEvery: Duration = .milliseconds(500),
         onOutput: (@Sendable (String) -> Void)? = nil
@@ -133,7 +151,13 @@ public enum Subprocess {
             let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o600)
             if fd >= 0 { fchmod(fd, 0o666); close(fd) }
         }
-        let pid = try spawn(argv, environment: environment, outputPath: outPath, stderrPath: errPath)
+        var input: Int32?
+        if let stdin {
+            input = try stdinFile(stdin, path: "\(scratch)/changeover-\(token).in")
+        }
+        defer { if let input { close(input) } }
+        let pid = try spawn(argv, environment: environment, outputPath: outPath, stderrPath: errPath,
+                            stdinDescriptor: input, newProcessGroup: processGroup)
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         var nextProgress = clock.now + progressEvery
@@ -142,7 +166,7 @@ public enum Subprocess {
             status = reap(pid)
             if status != nil { break }
             if clock.now >= deadline {
-                kill(pid, SIGKILL)
+                kill(processGroup ? -pid : pid, SIGKILL)
                 while reap(pid) == nil { usleep(1000) }
                 throw Failure(description: "\(URL(fileURLWithPath: argv[0]).lastPathComponent) did not finish within \(timeout.seconds) s")
             }
@@ -159,6 +183,27 @@ public enum Subprocess {
 }
 
 extension Subprocess {
+    /// A descriptor reading `data` from the start: written to a new 0600 file that is unlinked
+    /// at once. Closed on exec (the child gets its own copy as stdin).
+    static func stdinFile(_ data: Data, path: String) throws(Failure) -> Int32 {
+        let fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
+        unlink(path)
+        let bytes = [UInt8](data)
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                close(fd)
+                throw Failure(description: "cannot write the command's input: \(String(cString: strerror(errno)))")
+            }
+            written += n
+        }
+        lseek(fd, 0, SEEK_SET)
+        return fd
+    }
+
     /// Kills (SIGKILL) every live process whose command line contains `text`: what a killed
     /// controller's children (a half-done pg_basebackup) left running. Returns how many.
     @discardableResult
