@@ -192,7 +192,8 @@ def create_postgres(request, root):
     # Per-node settings on the command line: pg_basebackup copied the primary's postgresql.conf.
     detach(as_postgres([f"{binaries}/postgres", "-D", data, "-p", str(port), "-k", node,
                         "-c", "listen_addresses=127.0.0.1", "-c", f"cluster_name={request['slot']}",
-                        "-c", "hot_standby=on", "-c", "wal_retrieve_retry_interval=50ms"]),
+                        "-c", "hot_standby=on", "-c", "wal_retrieve_retry_interval=50ms",
+                        "-c", "wal_receiver_status_interval=1s"]),
            f"{node}/postgres.log", request["changeover"], root)
     wait_until(lambda: pg_running(data), 60, f"the follower did not accept connections (see {node}/postgres.log)")
     return describe_postgres(request, root)

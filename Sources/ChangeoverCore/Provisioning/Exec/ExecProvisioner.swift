@@ -194,7 +194,7 @@ public struct ExecProvisioner: Provisioner {
         }
     }
 
-    public func oldPrimaryFacts() -> Facts { [:] }
+    public func oldPrimaryFacts(dataDirectory: String) -> Facts { [:] }
 
     public func oldPostgres(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres {
         guard facts["old.dataDirectory"] != nil else { throw EngineError("the old primary's data directory is unknown") }
