@@ -37,10 +37,14 @@ public enum Subprocess {
     }
 
     /// Starts `argv` with its output appended to `outputPath` (or discarded), optionally in a new
-    /// session. Returns the PID. The caller owns reaping (see `reap`).
+    /// session, its standard input read from `inputPath` (or /dev/null). It inherits this
+    /// process's environment without the variables named in `unsetting`, with `environment`
+    /// over it. Returns the PID. The caller owns reaping (see `reap`).
     public static func spawn(
         _ argv: [String],
         environment: [String: String] = [:],
+        unsetting: Set<String> = [],
+        inputPath: String? = nil,
         outputPath: String? = nil,
         stderrPath: String? = nil,
         newSession: Bool = false
@@ -53,7 +57,7 @@ public enum Subprocess {
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
 
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, inputPath ?? "/dev/null", O_RDONLY, 0)
         let out = outputPath ?? "/dev/null"
         posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         if let stderrPath {
@@ -73,6 +77,7 @@ public enum Subprocess {
         posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
 
         var merged = ProcessInfo.processInfo.environment
+        for key in unsetting { merged[key] = nil }
         for (key, value) in environment { merged[key] = value }
         let envStrings = merged.map { "\($0.key)=\($0.value)" }
 
@@ -111,11 +116,14 @@ public enum Subprocess {
         return state != "Z" && state != "X"
     }
 
-    /// Runs `argv` to completion with a deadline, collecting its output. `onOutput` is called
+    /// Runs `argv` to completion with a deadline, collecting its output. `input` is its standard
+    /// input (from a file of mode 0600, removed afterwards; /dev/null without). `onOutput` is called
     /// with stderr text as it grows (pg_basebackup's progress), at most every `progressEvery`.
     public static func run(
         _ argv: [String],
         environment: [String: String] = [:],
+        unsetting: Set<String> = [],
+        input: [UInt8]? = nil,
         timeout: Duration,
         progressEvery: Duration = .milliseconds(500),
         onOutput: (@Sendable (String) -> Void)? = nil
@@ -124,16 +132,30 @@ public enum Subprocess {
         let token = UUID().uuidString.prefix(12)
         let outPath = "\(scratch)/changeover-\(token).out"
         let errPath = "\(scratch)/changeover-\(token).err"
+        let inPath = "\(scratch)/changeover-\(token).in"
         defer {
             unlink(outPath)
             unlink(errPath)
+            if input != nil { unlink(inPath) }
+        }
+        if let input {
+            let fd = open(inPath, O_CREAT | O_WRONLY | O_TRUNC | O_EXCL, 0o600)
+            guard fd >= 0 else { throw Failure(description: "cannot write the input of \(argv[0]): \(String(cString: strerror(errno)))") }
+            var written = 0
+            while written < input.count {
+                let n = input[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { close(fd); throw Failure(description: "cannot write the input of \(argv[0]): \(String(cString: strerror(errno)))") }
+                written += n
+            }
+            close(fd)
         }
         // Created up front and world-writable so a command run as another user can write them.
         for path in [outPath, errPath] {
             let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o600)
             if fd >= 0 { fchmod(fd, 0o666); close(fd) }
         }
-        let pid = try spawn(argv, environment: environment, outputPath: outPath, stderrPath: errPath)
+        let pid = try spawn(argv, environment: environment, unsetting: unsetting, inputPath: input == nil ? nil : inPath, outputPath: outPath, stderrPath: errPath)
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         var nextProgress = clock.now + progressEvery
