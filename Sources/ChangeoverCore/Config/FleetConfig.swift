@@ -19,6 +19,8 @@ public struct FleetConfig: Sendable {
     public var daemon: DaemonSettings? = nil
     /// Changeovers the daemon is to run (`schedule:`).
     public var scheduled: [ScheduledChangeover] = []
+    /// Who is told about changeovers (`notify:`); each database has its own with its overrides.
+    public var notify = NotifyConfig()
 
     public struct Image: Sendable, Equatable {
         public var name: String
@@ -368,6 +370,9 @@ public struct DatabaseConfig: Sendable {
     /// Openings that happen once ("2026-05-01T22:00:00+02:00 for 2h"): a slot agreed with the
     /// customer outside the weekly windows. Any length; the fit rule decides whether it is used.
     public var oneOffWindows: [WindowOpening] = []
+    /// Who is told about this database's changeovers: the fleet's `notify:` with the database's
+    /// own keys over it.
+    public var notify = NotifyConfig()
 
     public enum EngineKind: String, Sendable, Codable { case postgres, redis }
 }
