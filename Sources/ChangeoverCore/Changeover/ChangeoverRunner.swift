@@ -14,6 +14,9 @@ public enum ChangeoverEvent: Sendable {
     case stepFinished(ChangeoverStep, milliseconds: Double, error: String?)
     /// The controller stopped in this step before the switchover (a signal, or `prepare` is done).
     case stopped(ChangeoverStep, reason: String)
+    /// A notice went to the notify targets; `failure` says which did not take it (a warning:
+    /// the changeover goes on as if it had).
+    case notified(NotifyEvent, failure: String?)
 }
 
 /// A changeover that cannot be resumed or aborted as asked.
@@ -540,6 +543,7 @@ public struct ChangeoverRunner: Sendable {
                 let message = outcome == .completed ? nil : "\(record.machine.failedStep.map { "\($0) failed: " } ?? "")\(record.machine.failure ?? "")"
                 log("changeover", outcome == .completed ? "completed" : outcome.rawValue, message, facts)
                 try flush()
+                await notifyEnded(record, database: prepared.database, outcome: outcome, newPrimary: newPrimary)
                 withExtendedLifetime(lock) {}
                 return summary(outcome)
             }
