@@ -12,8 +12,8 @@ import Testing
 @Suite(.serialized) struct NotifyTests {
     /// The scenario's config with `notify` (YAML, a top-level section) and `orders` (lines for
     /// the database, indented 4).
-    func writeConfig(_ scenario: LabScenario, orders: String = "", notify: String) throws {
-        try scenario.configText(followerPort: scenario.followerPorts[0], extra: """
+    func writeConfig(_ scenario: LabScenario, orders: String = "", catchUp: String? = nil, notify: String) throws {
+        try scenario.configText(followerPort: scenario.followerPorts[0], catchUp: catchUp, extra: """
             \(orders)
             scheduling: {switchoverEstimate: 2s, margin: 1s, minimumLead: 1h, recheckEvery: 1s}
             \(notify)
@@ -99,6 +99,36 @@ import Testing
                 #expect(record.facts[ReminderPlan.fact]?.contains("@\(iso(windowStart))") == true, "\(record.facts)")
             }
             expectNoSecret(try String(contentsOfFile: file, encoding: .utf8), scenario)
+            let report = await scenario.writer.stop()
+            #expect(try await scenario.missing(report.acknowledged).isEmpty)
+        }
+    }
+
+    /// A reminder whose moment comes while the follower is still catching up (it holds its lag
+    /// for 8 s) is sent then, not when the wait for the window begins.
+    @Test func aReminderDueDuringCatchUpIsSentThen() async throws {
+        try await withScenario(changeovers: 1) { scenario in
+            let file = "\(scenario.lab.root)/notices.jsonl"
+            let windowStart = wholeSecond(in: 25)
+            try writeConfig(scenario, orders: "    oneOffWindows: [\"\(iso(windowStart)) for 60s\"]",
+                            catchUp: "      maxLagBytes: 1MB\n      holdFor: 8s\n      pollEvery: 50ms\n      timeout: 2m",
+                            notify: "notify: {\(appending(to: file)), before: [20s], on: [reminder]}")
+            let run = try await CLI.run(["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--in-window"],
+                                        environment: scenario.environment)
+            #expect(run.status == 0, "\(run.stderr)")
+            let all = try notices(file)
+            #expect(all.map { $0["event"] as? String } == ["reminder"], "\(all)")
+            #expect(all.first?["reminder"] as? String == "20s")
+            let audit = try records(scenario)
+            let sent = try #require(audit.firstIndex { $0.step == "notify" && $0.facts["reminder"] == "20s" })
+            #expect(audit[sent].time < windowStart)
+            let awaited = try #require(audit.firstIndex { $0.step == "await-window" && $0.outcome == "started" })
+            if audit[awaited].time > windowStart.addingTimeInterval(-19) {
+                #expect(sent < awaited, "the reminder waited for await-window")
+                #expect(audit[sent].time >= windowStart.addingTimeInterval(-21))
+            }
+            // Sent once, though provision, catch-up and await-window each looked.
+            #expect(audit.filter { $0.step == "notify" }.count == 1)
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged).isEmpty)
         }

@@ -406,6 +406,7 @@ public struct ChangeoverRunner: Sendable {
                 var untouched = false
                 var stoppedBy: ChangeoverStopped?
                 let factsBefore = record.facts
+                let reminding = step == .provision || step == .catchUp ? startReminding(record, prepared) : nil
                 do {
                     switch step {
                     case .preflight:
@@ -481,6 +482,10 @@ public struct ChangeoverRunner: Sendable {
                 } catch {
                     failure = Self.describe(error)
                     untouched = error is PromotionNotRequested
+                }
+                if let reminding {
+                    reminding.cancel()
+                    if let sent = await reminding.value { record.facts[ReminderPlan.fact] = sent }
                 }
                 fault.strike(after: step)
                 let elapsed = (clock.now - stepBegan).milliseconds

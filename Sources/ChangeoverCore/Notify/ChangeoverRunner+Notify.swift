@@ -114,6 +114,36 @@ extension ChangeoverRunner {
         await send(notice, database: database, facts: ["reminder": text, "switchoverAt": ScheduleText.iso(target.at)])
     }
 
+    /// Starts sending the reminders that come due while a long step runs (a provision or
+    /// catch-up can take hours, started its lead time before the window): a task that looks
+    /// every second and saves each reminder in the stored record before sending it. Nil when the
+    /// changeover is not scheduled or nobody is to be reminded. The caller cancels it once the
+    /// step is over and takes the sent list it returns into its record (the stored record
+    /// changes under it only here, while the step's own record is not saved).
+    func startReminding(_ record: ChangeoverRecord, _ prepared: Prepared) -> Task<String?, Never>? {
+        let database = prepared.database
+        guard record.policy?.mode == .window, database.notify.sends(.reminder), !database.notify.before.isEmpty else { return nil }
+        let gate = gate(for: record, database: database)
+        let id = record.id
+        return Task { [self] in
+            var sent = record.facts[ReminderPlan.fact]
+            while !Task.isCancelled {
+                let now = self.now()
+                let decision = gate.decide(at: now)
+                if case .wait = decision, let target = Self.target(of: decision, at: now),
+                   ReminderPlan(before: database.notify.before, target: target.at)
+                       .due(at: now, sent: ReminderPlan.sent(in: [ReminderPlan.fact: sent ?? ""])) != nil,
+                   var stored = try? store.changeover(id) {
+                    stored.facts[ReminderPlan.fact] = sent
+                    await remind(&stored, database: database, decision: decision, now: now)
+                    sent = stored.facts[ReminderPlan.fact]
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+            return sent
+        }
+    }
+
     /// Sends the due reminder of the scheduled (`pending`) changeover `id`, under the database's
     /// lock: for whoever waits for its provisioning (`run --in-window`, the daemon). Skipped
     /// while another controller holds the database (it sends them itself).
