@@ -136,7 +136,22 @@ public final class ChangeoverDaemon: Service, Sendable {
         let logger = self.logger
         var runner = ChangeoverRunner(config: config, logger: logger, actor: actor, environment: environment)
         runner.isDaemon = true
+        // What the tick itself sends: scheduled notices and reminders of changeovers not started yet.
+        runner.events = { event in
+            if case .notified(let event, let failure) = event { Self.log(notified: event, failure: failure, id: nil, logger: logger) }
+        }
         return runner
+    }
+
+    static func log(notified event: NotifyEvent, failure: String?, id: String?, logger: Logger) {
+        var metadata: Logger.Metadata = ["notify.event": "\(event.rawValue)"]
+        if let id { metadata["changeover.id"] = "\(id)" }
+        if let failure {
+            metadata["error"] = "\(failure)"
+            logger.warning("notification not delivered", metadata: metadata)
+        } else {
+            logger.info("notification sent", metadata: metadata)
+        }
     }
 
     /// One look at the scheduled changeovers: records the config's intents, plans each one, and
@@ -145,7 +160,7 @@ public final class ChangeoverDaemon: Service, Sendable {
         let config = self.config
         let runner = runner(config)
         let now = runner.now()
-        for entry in config.scheduled { materialize(entry, runner: runner) }
+        for entry in config.scheduled { await materialize(entry, runner: runner) }
         let records: [ChangeoverRecord]
         do {
             records = try runner.store.changeovers()
@@ -191,6 +206,7 @@ public final class ChangeoverDaemon: Service, Sendable {
                     }
                 }
                 if case .never = plan.decision { announce(record, "blocked", text, key: "never", runner: runner) }
+                await runner.sendDueReminder(id: record.id)
                 guard plan.isDue(at: now) else { continue }
             }
             guard !busy else {
@@ -209,7 +225,7 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// The config's `schedule:` entry as a scheduled changeover, unless the database runs the
     /// image, has a changeover that has not ended, or its last changeover to the image ended
     /// aborted or failed (`changeover schedule` tries again).
-    func materialize(_ entry: ScheduledChangeover, runner: ChangeoverRunner) {
+    func materialize(_ entry: ScheduledChangeover, runner: ChangeoverRunner) async {
         guard let database = try? runner.currentDatabase(entry.database), database.image != entry.image,
               let records = try? runner.store.changeovers().filter({ $0.database == entry.database })
         else { return }
@@ -227,6 +243,7 @@ public final class ChangeoverDaemon: Service, Sendable {
             let record = try runner.schedule(database: entry.database, image: entry.image,
                                              policy: SwitchPolicy(mode: .window, deadline: entry.deadline), source: "config schedule (daemon)")
             logger.info("changeover scheduled from the config", metadata: ["changeover.id": "\(record.id)", "db.name": "\(entry.database)"])
+            await runner.notifyScheduled(record)
         } catch {
             let key = "config-refused \(entry.database) \(error)"
             if state.withLock({ $0.announced.insert(key).inserted }) {
@@ -291,6 +308,8 @@ public final class ChangeoverDaemon: Service, Sendable {
                 logger.warning("retrying a remote call", metadata: ["changeover.id": "\(record.id)", "retry": "\(note)"])
             case .progress(let text):
                 logger.debug("progress", metadata: ["changeover.id": "\(record.id)", "progress": "\(text)"])
+            case .notified(let event, let failure):
+                Self.log(notified: event, failure: failure, id: record.id, logger: logger)
             case .started, .checks:
                 break
             }

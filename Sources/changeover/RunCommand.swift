@@ -39,6 +39,7 @@ struct RunCommand: AsyncParsableCommand {
             let record = try runner.schedule(database: database, image: image, policy: policy, source: "run --in-window")
             let write: (String) -> Void = json ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { Output.line($0) }
             write("changeover \(record.id): \(database) \(record.fromImage) → \(record.toImage), in the maintenance window")
+            await runner.notifyScheduled(record)
             try await RunCommand.waitForLead(record, runner: runner, write: write)
             try RunCommand.report(try await runner.start(id: record.id), json: json)
         }
@@ -50,6 +51,7 @@ struct RunCommand: AsyncParsableCommand {
         let zone = ChangeoverRunner.zone(of: database)
         var shown: (String, ContinuousClock.Instant)?
         while true {
+            await runner.sendDueReminder(id: record.id)
             let now = runner.now()
             let plan = runner.startPlan(for: record, dataBytes: nil)
             if plan.isDue(at: now) { return }
@@ -109,6 +111,12 @@ struct RunCommand: AsyncParsableCommand {
             write(error.map { "  \(step) failed after \(Output.ms(ms)): \($0)" } ?? "  \(step) done in \(Output.ms(ms))")
         case .stopped(let step, let reason):
             write("  stopped in \(step): \(reason)")
+        case .notified(let event, let failure):
+            if let failure {
+                FileHandle.standardError.write(Data("changeover: warning: the \(event.rawValue) notification was not delivered: \(failure)\n".utf8))
+            } else {
+                write("    notified: \(event.rawValue)")
+            }
         }
     }
 

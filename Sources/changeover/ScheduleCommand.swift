@@ -27,9 +27,10 @@ struct ScheduleCommand: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let config = try fleet.load()
-            let runner = ChangeoverRunner(config: config)
+            let runner = ChangeoverRunner(config: config) { RunCommand.show($0, json: true) }
             let policy = SwitchPolicy(mode: .window, deadline: try deadline.map(Deadline.parse))
             let record = try runner.schedule(database: database, image: image, policy: policy, source: "schedule by \(runner.actor)")
+            await runner.notifyScheduled(record)
             let plan = runner.startPlan(for: record, dataBytes: nil)
             let text = plan.describe(gate: runner.gate(for: record, database: try config.database(database)), at: runner.now(),
                                      zone: ChangeoverRunner.zone(of: try config.database(database)))

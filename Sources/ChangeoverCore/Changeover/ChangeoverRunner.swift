@@ -14,6 +14,9 @@ public enum ChangeoverEvent: Sendable {
     case stepFinished(ChangeoverStep, milliseconds: Double, error: String?)
     /// The controller stopped in this step before the switchover (a signal, or `prepare` is done).
     case stopped(ChangeoverStep, reason: String)
+    /// A notice went to the notify targets; `failure` says which did not take it (a warning:
+    /// the changeover goes on as if it had).
+    case notified(NotifyEvent, failure: String?)
 }
 
 /// A changeover that cannot be resumed or aborted as asked.
@@ -407,6 +410,7 @@ public struct ChangeoverRunner: Sendable {
                 var untouched = false
                 var stoppedBy: ChangeoverStopped?
                 let factsBefore = record.facts
+                let reminding = step == .provision || step == .catchUp ? startReminding(record, prepared) : nil
                 do {
                     switch step {
                     case .preflight:
@@ -483,6 +487,10 @@ public struct ChangeoverRunner: Sendable {
                     failure = Self.describe(error)
                     untouched = error is PromotionNotRequested
                 }
+                if let reminding {
+                    reminding.cancel()
+                    if let sent = await reminding.value { record.facts[ReminderPlan.fact] = sent }
+                }
                 fault.strike(after: step)
                 let elapsed = (clock.now - stepBegan).milliseconds
                 if let stoppedBy {
@@ -544,6 +552,7 @@ public struct ChangeoverRunner: Sendable {
                 let message = outcome == .completed ? nil : "\(record.machine.failedStep.map { "\($0) failed: " } ?? "")\(record.machine.failure ?? "")"
                 log("changeover", outcome == .completed ? "completed" : outcome.rawValue, message, facts)
                 try flush()
+                await notifyEnded(record, database: prepared.database, outcome: outcome, newPrimary: newPrimary)
                 withExtendedLifetime(lock) {}
                 return summary(outcome)
             }

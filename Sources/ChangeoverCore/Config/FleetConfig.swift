@@ -19,6 +19,8 @@ public struct FleetConfig: Sendable {
     public var daemon: DaemonSettings? = nil
     /// Changeovers the daemon is to run (`schedule:`).
     public var scheduled: [ScheduledChangeover] = []
+    /// Who is told about changeovers (`notify:`); each database has its own with its overrides.
+    public var notify = NotifyConfig()
 
     public struct Image: Sendable, Equatable {
         public var name: String
@@ -379,6 +381,9 @@ public struct DatabaseConfig: Sendable {
     public var oneOffWindows: [WindowOpening] = []
     /// Free-form labels (`tier: production`); a campaign orders its waves by `tier`.
     public var labels: [String: String] = [:]
+    /// Who is told about this database's changeovers: the fleet's `notify:` with the database's
+    /// own keys over it.
+    public var notify = NotifyConfig()
 
     public enum EngineKind: String, Sendable, Codable { case postgres, redis }
 }

@@ -12,6 +12,7 @@ struct RawConfig: Decodable {
     var scheduling: RawScheduling?
     var daemon: RawDaemon?
     var schedule: [RawScheduled]?
+    var notify: RawNotify?
 
     struct RawImage: Decodable {
         var binDirectory: String?
@@ -69,6 +70,7 @@ struct RawConfig: Decodable {
         var oneOffWindows: [String]?
         /// Free-form labels; campaigns read `tier`.
         var labels: [String: String]?
+        var notify: RawNotify?
     }
 
     struct RawReplication: Decodable {
@@ -172,9 +174,12 @@ struct RawConfig: Decodable {
                                              environment: raw.environment ?? [:], docker: raw.docker?.image,
                                              labels: raw.labels ?? [:])
         }
+        let fleetNotify = try Self.resolveNotify(fleet: notify, database: nil, source: source, name: nil)
         var databases: [String: DatabaseConfig] = [:]
-        for (name, raw) in self.databases ?? [:] {
-            let database = try raw.resolve(name: name, source: source, images: images, base: base)
+        for (name, raw) in (self.databases ?? [:]).sorted(by: { $0.key < $1.key }) {
+            var database = try raw.resolve(name: name, source: source, images: images, base: base)
+            database.notify = raw.notify == nil ? fleetNotify
+                : try Self.resolveNotify(fleet: notify, database: raw.notify, source: source, name: name)
             let at = "config \(source), database \(name)"
             switch (kind, database.container) {
             case (.local, .some), (.exec, .some):
@@ -190,6 +195,7 @@ struct RawConfig: Decodable {
         }
         var config = FleetConfig(stateDirectory: state, auditLog: abs(auditLog ?? "\(state)/audit.jsonl"),
                                  images: images, databases: databases, provisioner: provisioner, freezes: freezes ?? [])
+        config.notify = fleetNotify
         try resolveScheduling(into: &config, source: source)
         return config
     }

@@ -123,6 +123,7 @@ extension ChangeoverRunner {
         let clock = ContinuousClock()
         var lastCheck: ContinuousClock.Instant? = prepared.resumed ? nil : clock.now
         var announced: String?
+        var forcedNotified = false
         var planFacts: Facts = ["estimate": ScheduleText.duration(estimate.duration), "estimate.basis": estimate.basis,
                                 "margin": ScheduleText.duration(config.scheduling.margin)]
         planFacts["deadline"] = policy.deadline.map(ScheduleText.iso)
@@ -133,6 +134,11 @@ extension ChangeoverRunner {
             case .never(let reason):
                 throw EngineError(reason)
             case .open, .forced:
+                if case .forced(let reason) = decision, !forcedNotified {
+                    // Before the catch-up check, so that delivering it does not stand between the check and the fence.
+                    forcedNotified = true
+                    await notifyForced(record, database: prepared.database, reason: reason)
+                }
                 progress("\(gate.describe(decision, at: now, zone: zone)); checking that the follower is still caught up")
                 record.facts = try await caughtUp(record.facts, engine)
                 let checked = self.now()
@@ -164,6 +170,7 @@ extension ChangeoverRunner {
                     try note(skipped.isEmpty ? "waiting" : "moved", text, facts)
                 }
                 progress(text)
+                await remind(&record, database: prepared.database, decision: decision, now: now)
                 if lastCheck.map({ clock.now - $0 >= config.scheduling.recheckEvery }) ?? true {
                     record.facts = try await caughtUp(record.facts, engine)
                     lastCheck = clock.now

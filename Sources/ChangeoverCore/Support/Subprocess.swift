@@ -38,10 +38,12 @@ public enum Subprocess {
 
     /// Starts `argv` with its output appended to `outputPath` (or discarded), optionally in a new
     /// session or a process group of its own (whose ID is its PID). Its stdin is `stdinDescriptor`
-    /// or /dev/null. Returns the PID. The caller owns reaping (see `reap`).
+    /// or /dev/null. It inherits this process's environment without the variables named in
+    /// `unsetting`, with `environment` over it. Returns the PID. The caller owns reaping (see `reap`).
     public static func spawn(
         _ argv: [String],
         environment: [String: String] = [:],
+        unsetting: Set<String> = [],
         outputPath: String? = nil,
         stderrPath: String? = nil,
         stdinDescriptor: Int32? = nil,
@@ -84,6 +86,7 @@ public enum Subprocess {
         posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
 
         var merged = ProcessInfo.processInfo.environment
+        for key in unsetting { merged[key] = nil }
         for (key, value) in environment { merged[key] = value }
         let envStrings = merged.map { "\($0.key)=\($0.value)" }
 
@@ -122,8 +125,8 @@ public enum Subprocess {
         return state != "Z" && state != "X"
     }
 
-    /// Runs `argv` to completion with a deadline, collecting its output. `onOutput` is called
-    /// with stderr text as it grows (pg_basebackup's progress), at most every `progressEvery`.
+    /// Runs `argv` to completion with a deadline, collecting its output, its stdin /dev/null
+    /// unless `stdin` is given. `onOutput` is called with stderr text as it grows (pg_basebackup's progress), at most every `progressEvery`.
     ///
     /// With `stdin`, the command reads those bytes (from an unlinked 0600 file, so that a secret
     /// in them is never on a command line or left on disk). With `processGroup`, it runs in a
@@ -132,6 +135,7 @@ public enum Subprocess {
     public static func run(
         _ argv: [String],
         environment: [String: String] = [:],
+        unsetting: Set<String> = [],
         stdin: Data? = nil,
         processGroup: Bool = false,
         timeout: Duration,
@@ -156,7 +160,7 @@ public enum Subprocess {
             input = try stdinFile(stdin, path: "\(scratch)/changeover-\(token).in")
         }
         defer { if let input { close(input) } }
-        let pid = try spawn(argv, environment: environment, outputPath: outPath, stderrPath: errPath,
+        let pid = try spawn(argv, environment: environment, unsetting: unsetting, outputPath: outPath, stderrPath: errPath,
                             stdinDescriptor: input, newProcessGroup: processGroup)
         let clock = ContinuousClock()
         let deadline = clock.now + timeout

@@ -6,11 +6,25 @@ import Darwin
 import Foundation
 import Synchronization
 
-/// One HTTP/1.1 exchange on a unix socket: connect, write the request (`Connection: close`),
-/// read until the server closes. The blocking calls run on a thread of their own (a request may
-/// wait minutes: a container's exit, an exec's output), never on the cooperative pool; `poll(2)`
-/// bounds every wait by the deadline, and cancelling the task shuts the socket down.
+/// One HTTP/1.1 exchange on a unix socket (the Docker engine) or a TCP address (a notification
+/// webhook): connect, write the request (`Connection: close`), read until the server closes.
+/// The blocking calls run on a thread of their own (a request may wait minutes: a container's
+/// exit, an exec's output), never on the cooperative pool; `poll(2)` bounds every wait by the
+/// deadline (a host name's lookup excepted), and cancelling the task shuts the socket down.
 enum DockerHTTP {
+    /// Where the server listens.
+    enum Target: Sendable {
+        case unix(String)
+        case tcp(host: String, port: Int)
+
+        var name: String {
+            switch self {
+            case .unix(let path): path
+            case .tcp(let host, let port): "\(host.contains(":") ? "[\(host)]" : host):\(port)"
+            }
+        }
+    }
+
     struct Response: Sendable {
         var status: Int
         var headers: [String: String]
@@ -28,19 +42,23 @@ enum DockerHTTP {
     static let replyLimit = 64 << 20
 
     static func exchange(socket path: String, request: [UInt8], timeout: Duration) async throws(Failure) -> Response {
+        try await exchange(.unix(path), request: request, timeout: timeout)
+    }
+
+    static func exchange(_ target: Target, request: [UInt8], timeout: Duration) async throws(Failure) -> Response {
         let call = Call()
         let deadline = ContinuousClock.now + timeout
         let raw: Result<[UInt8], Failure> = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<[UInt8], Failure>, Never>) in
                 let thread = Thread {
                     do throws(Failure) {
-                        continuation.resume(returning: .success(try call.run(path: path, request: request,
+                        continuation.resume(returning: .success(try call.run(target: target, request: request,
                                                                              deadline: deadline, timeout: timeout)))
                     } catch {
                         continuation.resume(returning: .failure(error))
                     }
                 }
-                thread.name = "changeover docker API"
+                thread.name = "changeover HTTP"
                 thread.start()
             }
         } onCancel: {
@@ -60,17 +78,30 @@ enum DockerHTTP {
             }
         }
 
-        func run(path: String, request: [UInt8], deadline: ContinuousClock.Instant, timeout: Duration) throws(Failure) -> [UInt8] {
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            let capacity = MemoryLayout.size(ofValue: address.sun_path)
-            let bytes = Array(path.utf8)
-            guard bytes.count < capacity else { throw Failure(kind: .unreachable, message: "the socket path \(path) is too long") }
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                raw.copyBytes(from: bytes)
-                raw[bytes.count] = 0
+        func run(target: Target, request: [UInt8], deadline: ContinuousClock.Instant, timeout: Duration) throws(Failure) -> [UInt8] {
+            let path = target.name
+            var storage = sockaddr_storage()
+            var length: socklen_t
+            var family: Int32
+            switch target {
+            case .unix(let socketPath):
+                var address = sockaddr_un()
+                address.sun_family = sa_family_t(AF_UNIX)
+                let capacity = MemoryLayout.size(ofValue: address.sun_path)
+                let bytes = Array(socketPath.utf8)
+                guard bytes.count < capacity else { throw Failure(kind: .unreachable, message: "the socket path \(socketPath) is too long") }
+                withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                    raw.copyBytes(from: bytes)
+                    raw[bytes.count] = 0
+                }
+                withUnsafeBytes(of: address) { raw in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) } }
+                length = socklen_t(MemoryLayout<sockaddr_un>.size)
+                family = AF_UNIX
+            case .tcp(let host, let port):
+                (storage, length) = try Self.resolve(host: host, port: port)
+                family = Int32(storage.ss_family)
             }
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { throw Failure(kind: .unreachable, message: "cannot create a socket: \(String(cString: strerror(errno)))") }
             let cancelledBefore = state.withLock { state in
                 state.fd = fd
@@ -85,14 +116,19 @@ enum DockerHTTP {
             if cancelledBefore { throw Failure(kind: .cancelled, message: "cancelled") }
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            let connected = withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
             }
             if connected != 0 {
                 guard errno == EINPROGRESS || errno == EAGAIN else {
                     throw Failure(kind: .unreachable, message: "cannot connect to \(path): \(String(cString: strerror(errno)))")
                 }
                 try wait(fd, for: Int16(POLLOUT), until: deadline, timeout: timeout)
+                var error: Int32 = 0
+                var size = socklen_t(MemoryLayout<Int32>.size)
+                if getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) == 0, error != 0 {
+                    throw Failure(kind: .unreachable, message: "cannot connect to \(path): \(String(cString: strerror(error)))")
+                }
             }
             var sent = 0
             while sent < request.count {
@@ -127,6 +163,23 @@ enum DockerHTTP {
             }
         }
 
+        /// The first address `host` resolves to (a numeric address needs no lookup).
+        private static func resolve(host: String, port: Int) throws(Failure) -> (sockaddr_storage, socklen_t) {
+            var hints = addrinfo()
+            hints.ai_family = AF_UNSPEC
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var list: UnsafeMutablePointer<addrinfo>?
+            let rc = getaddrinfo(host, String(port), &hints, &list)
+            defer { if let list { freeaddrinfo(list) } }
+            guard rc == 0, let first = list, let address = first.pointee.ai_addr else {
+                throw Failure(kind: .unreachable, message: "cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
+            }
+            var storage = sockaddr_storage()
+            let length = first.pointee.ai_addrlen
+            withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(length))) }
+            return (storage, length)
+        }
+
         private func wait(_ fd: Int32, for events: Int16, until deadline: ContinuousClock.Instant, timeout: Duration) throws(Failure) {
             while true {
                 if state.withLock({ $0.cancelled }) { throw Failure(kind: .cancelled, message: "cancelled") }
@@ -146,7 +199,7 @@ enum DockerHTTP {
     static func parse(_ raw: [UInt8]) throws(Failure) -> Response {
         let separator: [UInt8] = [13, 10, 13, 10]
         guard let end = raw.firstRange(of: separator) else {
-            throw Failure(kind: .malformed, message: raw.isEmpty ? "the engine closed the connection without a reply"
+            throw Failure(kind: .malformed, message: raw.isEmpty ? "the server closed the connection without a reply"
                                                                   : "a reply without a header")
         }
         let head = String(decoding: raw[..<end.lowerBound], as: UTF8.self).split(separator: "\r\n", omittingEmptySubsequences: false)
