@@ -5,55 +5,6 @@ import Darwin
 #endif
 import Foundation
 
-/// What the controller knows about one changeover, written before each step acts.
-public struct ChangeoverRecord: Sendable, Codable, Equatable {
-    public var id: String
-    public var database: String
-    public var fromImage: String
-    public var toImage: String
-    public var machine: ChangeoverMachine
-    public var startedAt: Date
-    public var updatedAt: Date
-    /// Figures and names the steps learned: slot, follower port and data directory, LSNs.
-    public var facts: [String: String]
-    public var timings: [StepTiming]
-    /// When the switchover may happen: now, in a window, or held for `switch`. Absent in records
-    /// written before scheduling existed: those switched at once.
-    public var policy: SwitchPolicy?
-    /// Set while the changeover is stopped before its switchover (a signal, or `prepare` done);
-    /// cleared when a controller continues it.
-    public var stopped: StopNote?
-
-    public struct StepTiming: Sendable, Codable, Equatable {
-        public var step: ChangeoverStep
-        public var milliseconds: Double
-        public var outcome: String
-        /// Remote calls tried again during the step.
-        public var retries: Int?
-
-        public init(step: ChangeoverStep, milliseconds: Double, outcome: String, retries: Int? = nil) {
-            self.step = step
-            self.milliseconds = milliseconds
-            self.outcome = outcome
-            self.retries = retries
-        }
-    }
-}
-
-/// The current primary of a database as the last changeover left it; overrides the config,
-/// whose primary is the one the database had when it was written.
-public struct DatabaseState: Sendable, Codable, Equatable {
-    public var database: String
-    public var image: String
-    /// The primary's conninfo without a password.
-    public var primary: String
-    public var dataDirectory: String?
-    public var changedAt: Date
-    public var changeover: String
-    /// The container the primary runs in (docker provisioner).
-    public var container: String? = nil
-}
-
 /// The embedded state store: one JSON file per changeover and per database under the state
 /// directory, each replaced atomically (write, fsync, rename, fsync the directory).
 public struct StateStore: Sendable {
@@ -127,81 +78,7 @@ public struct StateStore: Sendable {
     }
 }
 
-// MARK: one controller per database
-
-/// Who holds a database's lock.
-public struct LockHolder: Sendable, Codable, Equatable {
-    public var changeover: String
-    public var actor: String
-    public var pid: Int32
-    public var since: Date
-}
-
-/// An exclusive lock on one database: `flock` on a file in the state directory, so it dies with
-/// the process that holds it (a crashed controller never blocks the next one) and its file
-/// descriptor is never inherited by the servers a controller starts.
-public final class DatabaseLock: Sendable {
-    private let fd: Int32
-    public let holder: LockHolder
-
-    init(fd: Int32, holder: LockHolder) {
-        self.fd = fd
-        self.holder = holder
-    }
-
-    deinit { close(fd) }
-}
-
-/// Another controller is working on the database.
-public struct DatabaseBusy: Error, CustomStringConvertible, Sendable {
-    public var database: String
-    public var holder: LockHolder?
-    public var description: String {
-        guard let holder else { return "database \(database) is locked by another controller" }
-        return "database \(database) is being changed over by \(holder.changeover) (\(holder.actor), since "
-            + "\(ISO8601DateFormatter().string(from: holder.since))); wait for it, or stop that controller and run resume or abort"
-    }
-}
-
 extension StateStore {
-    func lockPath(_ database: String) -> String { "\(directory)/locks/\(database).lock" }
-
-    /// Takes the database's lock for `changeover`, or throws `DatabaseBusy` naming the holder.
-    public func lock(database: String, changeover: String, actor: String) throws -> DatabaseLock {
-        let path = lockPath(database)
-        try FileManager.default.createDirectory(atPath: "\(directory)/locks", withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw DatabaseBusy(database: database, holder: lockHolder(database: database))
-        }
-        let holder = LockHolder(changeover: changeover, actor: actor, pid: getpid(), since: Date())
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        let data = Array((try? encoder.encode(holder)) ?? Data())
-        ftruncate(fd, 0)
-        _ = pwrite(fd, data, data.count, 0)
-        return DatabaseLock(fd: fd, holder: holder)
-    }
-
-    /// Who holds the database's lock now, or nil when no live controller does.
-    public func lockHolder(database: String) -> LockHolder? {
-        let path = lockPath(database)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
-            flock(fd, LOCK_UN)
-            return nil
-        }
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try? decoder.decode(LockHolder.self, from: data)
-    }
-
     /// The last progress line of a running changeover (written at most once a second).
     public func progress(of changeover: String) -> String? {
         try? String(contentsOfFile: "\(changeoversDirectory)/\(changeover).progress", encoding: .utf8)
@@ -222,9 +99,4 @@ extension StateStore {
         let path = "\(changeoversDirectory)/\(changeover).progress"
         try? text.write(toFile: path, atomically: true, encoding: .utf8)
     }
-}
-
-public struct StoreError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
 }
