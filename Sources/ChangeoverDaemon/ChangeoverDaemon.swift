@@ -189,8 +189,8 @@ public final class ChangeoverDaemon: Service, Sendable {
                     continue
                 }
                 let bytes = await dataSize(of: database)
-                let plan = runner.startPlan(for: record, dataBytes: bytes, history: records)
-                let gate = runner.gate(for: record, database: database, history: records)
+                let plan = runner.startPlan(for: record, dataBytes: bytes)
+                let gate = runner.gate(for: record, database: database)
                 let text = plan.describe(gate: gate, at: now, zone: ChangeoverRunner.zone(of: database))
                 plans[record.id] = text
                 if case .wait(let until, let opening, let skipped) = plan.decision {

@@ -22,8 +22,8 @@ struct StatusCommand: AsyncParsableCommand {
             /// What a scheduled changeover waits for: provisioning, then its window.
             func plan(_ record: ChangeoverRecord) -> String? {
                 guard record.machine.step == .pending, record.policy != nil, let database = try? config.database(record.database) else { return nil }
-                return runner.startPlan(for: record, dataBytes: nil, history: history)
-                    .describe(gate: runner.gate(for: record, database: database, history: history), at: now, zone: ChangeoverRunner.zone(of: database))
+                return runner.startPlan(for: record, dataBytes: nil)
+                    .describe(gate: runner.gate(for: record, database: database), at: now, zone: ChangeoverRunner.zone(of: database))
             }
             if let id {
                 guard let record = try store.changeover(id) else { throw Failure(.badInput, "no changeover \(id)") }

@@ -146,17 +146,26 @@ import Testing
         var policy = SchedulingPolicy()
         policy.switchoverEstimate = .seconds(300)
         #expect(SwitchoverEstimate.switchover(history: [], database: "orders", policy: policy).duration == .seconds(300))
-        let history = [
+        let records = [
             done("orders", switchover: [100, 50, 150, 100, 50, 50], at: utc("2026-01-01T00:00:00Z")),  // 500 ms
             done("orders", switchover: [1000, 500, 500], at: utc("2026-01-02T00:00:00Z")),  // 2 s
             done("other", switchover: [60_000], at: utc("2026-01-03T00:00:00Z")),
         ]
+        let history = records.flatMap { DurationSample.samples(of: $0) }
         let estimate = SwitchoverEstimate.switchover(history: history, database: "orders", policy: policy)
         #expect(estimate.duration == .seconds(6))
         #expect(estimate.basis.contains("the last 2 switchovers (2.0 s)"))
         // A fast database still gets at least a second.
-        #expect(SwitchoverEstimate.switchover(history: [history[0]].map { var r = $0; r.timings = [.init(step: .fence, milliseconds: 10, outcome: "succeeded")]; return r },
-                                              database: "orders", policy: policy).duration == .seconds(1))
+        var fast = records[0]
+        fast.timings = [.init(step: .fence, milliseconds: 10, outcome: "succeeded")]
+        #expect(SwitchoverEstimate.switchover(history: DurationSample.samples(of: fast), database: "orders", policy: policy).duration == .seconds(1))
+        // Only completed changeovers measure a switchover; a failed step does not count.
+        var failed = records[1]
+        failed.machine = ChangeoverMachine(step: .failed)
+        #expect(DurationSample.samples(of: failed).allSatisfy { $0.step != DurationSample.switchover })
+        var partly = records[1]
+        partly.timings[2].outcome = "failed"
+        #expect(DurationSample.samples(of: partly).first { $0.step == DurationSample.switchover }?.milliseconds == 1500)
     }
 
     @Test func leadTimeComesFromSizeAndTheSlowestMeasuredThroughput() {
@@ -166,7 +175,7 @@ import Testing
         let history = [
             done("orders", switchover: [100], bytes: 1_000_000_000, seconds: 10, at: utc("2026-01-01T00:00:00Z")),  // 100 MB/s
             done("other", switchover: [100], bytes: 500_000_000, seconds: 10, at: utc("2026-01-02T00:00:00Z")),  // 50 MB/s
-        ]
+        ].flatMap { DurationSample.samples(of: $0) }
         // 10 GB at 50 MB/s = 200 s, doubled, plus the 2 s hold.
         let lead = SwitchoverEstimate.lead(dataBytes: 10_000_000_000, history: history, database: "orders", holdFor: .seconds(2), policy: policy)
         #expect(lead.duration == .seconds(402))

@@ -66,7 +66,7 @@ import Testing
             defer { connection.close() }
             #expect(try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5)).scalar == "0")
             #expect(try await connection.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar == "false")
-            #expect(!FileManager.default.fileExists(atPath: "\(scenario.lab.root)/state/databases/orders.json"))
+            #expect(try StateStore(directory: "\(scenario.lab.root)/state").database("orders") == nil)
         }
     }
 }

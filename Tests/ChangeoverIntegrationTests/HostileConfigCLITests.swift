@@ -19,14 +19,24 @@ import Testing
             case .hundredThousandComplexKeys: Array((String(repeating: "? ", count: 100_000) + "x\n").utf8)
             case .indentedMappings: Array((0..<1_400).map { String(repeating: " ", count: $0) + "k:\n" }.joined().utf8)
             case .mergeKeyLaughs:
-                Array(((["a0: &a0 {" + (0..<10).map { "k\($0): lol" }.joined(separator: ", ") + "}"]
-                    + (1...9).map { "a\($0): &a\($0) {<<: [" + Array(repeating: "*a\($0 - 1)", count: 10).joined(separator: ", ") + "]}" }
-                    + ["provisioner: {<<: *a9, root: /n}"]).joined(separator: "\n")).utf8)
+                Self.mergeKeyLaughs()
             case .twoMegabytes: Array(("provisioner: {root: /n}\n# " + String(repeating: "x", count: 2 << 20) + "\n").utf8)
             case .nulByte: Array("provisioner: {root: /n}\n\0\n".utf8)
             case .notUTF8: Array("provisioner: {root: /n".utf8) + [0xC3, 0x28] + Array("}\n".utf8)
             case .aList: Array("- provisioner: {root: /n}\n".utf8)
             }
+        }
+
+        /// Ten anchors, each merging ten of the previous one (split up: as one expression it
+        /// exceeds the type checker's time limit on a loaded machine).
+        static func mergeKeyLaughs() -> [UInt8] {
+            let first: String = "a0: &a0 {" + (0..<10).map { (k: Int) -> String in "k\(k): lol" }.joined(separator: ", ") + "}"
+            let others: [String] = (1...9).map { (n: Int) -> String in
+                let aliases: String = Array(repeating: "*a\(n - 1)", count: 10).joined(separator: ", ")
+                return "a\(n): &a\(n) {<<: [" + aliases + "]}"
+            }
+            let lines: [String] = [first] + others + ["provisioner: {<<: *a9, root: /n}"]
+            return Array(lines.joined(separator: "\n").utf8)
         }
 
         func expected(_ path: String) -> String {

@@ -136,6 +136,35 @@ import Testing
         }
     }
 
+    /// A changeover interrupted while the state directory was the previous version's JSON files
+    /// (one per changeover, written the way that version wrote them) is imported by the next
+    /// command and resumed to completion.
+    @Test func aChangeoverInterruptedUnderTheJSONStoreIsResumed() async throws {
+        try await withScenario(changeovers: 1) { scenario in
+            let killed = try await CLI.run(
+                ["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--now"],
+                environment: scenario.environment.merging(["CHANGEOVER_FAULT": "kill-after:promote"]) { _, new in new })
+            #expect(killed.status == 128 + SIGKILL)
+            let state = "\(scenario.lab.root)/state"
+            let record = try #require(try StateStore(directory: state).changeovers().first)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.dateEncodingStrategy = .iso8601
+            try FileManager.default.createDirectory(atPath: "\(state)/changeovers", withIntermediateDirectories: true)
+            try encoder.encode(record).write(to: URL(fileURLWithPath: "\(state)/changeovers/\(record.id).json"))
+            for suffix in ["", "-wal", "-shm"] { try FileManager.default.removeItem(atPath: "\(state)/state.sqlite\(suffix)") }
+
+            let status = try await CLI.run(["status", "--config", scenario.configPath, record.id])
+            #expect(status.stdout.contains("step     promote"), "\(status.stdout)\(status.stderr)")
+            let resumed = try await CLI.run(["resume", "--config", scenario.configPath, record.id], environment: scenario.environment)
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            #expect(try StateStore(directory: state).changeover(record.id)?.machine.step == .done)
+            #expect(try StateStore(directory: state).database("orders")?.changeover == record.id)
+            let report = await scenario.writer.stop()
+            #expect(try await scenario.missing(report.acknowledged).isEmpty)
+        }
+    }
+
     /// Two controllers on one database: exactly one acts; the other is refused at once, naming
     /// the first. `status` tells the truth about the running one.
     @Test func secondControllerOnTheSameDatabaseIsRefused() async throws {

@@ -110,7 +110,7 @@ import Testing
             let waiting = try await eventually {
                 guard let record = try store.changeovers().first else { return false }
                 return record.machine.step == .awaitWindow && store.lockHolder(database: "orders") != nil
-                    && FileManager.default.fileExists(atPath: "\(scenario.lab.root)/state/changeovers/\(record.id).progress")
+                    && store.progress(of: record.id) != nil
             }
             #expect(waiting, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
             kill(pid, SIGTERM)

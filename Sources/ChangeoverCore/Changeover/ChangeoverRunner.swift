@@ -543,7 +543,8 @@ public struct ChangeoverRunner: Sendable {
                 action = try record.machine.handle(failure.map { .stepFailed($0) } ?? .stepSucceeded)
 
             case .finish(let outcome):
-                try persist()
+                record.updatedAt = Date()
+                try store.finish(record, engine: prepared.database.engine.rawValue)
                 var facts: Facts = ["outcome": outcome.rawValue,
                                     "total.ms": String(format: "%.1f", (clock.now - began).milliseconds)]
                 facts["final.position"] = record.facts["final.position"]

@@ -70,8 +70,11 @@ extension ChangeoverRunner {
 
     /// The fit rule for `record`: the database's windows, its switchover estimate, the margin,
     /// the changeover's deadline.
-    public func gate(for record: ChangeoverRecord, database: DatabaseConfig, history: [ChangeoverRecord]? = nil) -> SwitchoverGate {
-        let history = history ?? ((try? store.changeovers()) ?? [])
+    public func gate(for record: ChangeoverRecord, database: DatabaseConfig) -> SwitchoverGate {
+        gate(for: record, database: database, history: estimateHistory(record.database))
+    }
+
+    func gate(for record: ChangeoverRecord, database: DatabaseConfig, history: [DurationSample]) -> SwitchoverGate {
         let estimate = SwitchoverEstimate.switchover(history: history, database: record.database, policy: config.scheduling)
         return SwitchoverGate(schedule: config.schedule(for: database), needed: estimate.duration,
                               margin: config.scheduling.margin, deadline: record.policy?.deadline)
@@ -79,8 +82,8 @@ extension ChangeoverRunner {
 
     /// When a scheduled changeover's follower should be provisioned. `dataBytes` is the
     /// database's size when measured (the daemon asks the primary); else the last copy's size.
-    public func startPlan(for record: ChangeoverRecord, dataBytes: Int64?, history: [ChangeoverRecord]? = nil) -> StartPlan {
-        let history = history ?? ((try? store.changeovers()) ?? [])
+    public func startPlan(for record: ChangeoverRecord, dataBytes: Int64?) -> StartPlan {
+        let history = estimateHistory(record.database)
         guard let database = try? config.database(record.database) else {
             let gate = SwitchoverGate(schedule: WindowSchedule(windows: []), needed: .zero, margin: .zero)
             return StartPlan(gate: gate, estimate: .init(duration: .zero, basis: ""), lead: .init(duration: .zero, basis: ""), now: now())
@@ -90,6 +93,12 @@ extension ChangeoverRunner {
         let lead = SwitchoverEstimate.lead(dataBytes: dataBytes, history: history, database: record.database,
                                            holdFor: database.catchUp.holdFor, policy: config.scheduling)
         return StartPlan(gate: gate, estimate: estimate, lead: lead, now: now())
+    }
+
+    /// The state store's durations history for `database`'s estimates; none (the defaults)
+    /// when it cannot be read.
+    func estimateHistory(_ database: String) -> [DurationSample] {
+        (try? store.estimateHistory(database: database)) ?? []
     }
 
     // MARK: the await-window step
@@ -116,7 +125,7 @@ extension ChangeoverRunner {
         case .window:
             break
         }
-        let history = (try? store.changeovers()) ?? []
+        let history = estimateHistory(record.database)
         let gate = gate(for: record, database: prepared.database, history: history)
         let estimate = SwitchoverEstimate.switchover(history: history, database: record.database, policy: config.scheduling)
         let zone = Self.zone(of: prepared.database)

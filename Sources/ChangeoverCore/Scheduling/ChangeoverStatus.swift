@@ -40,9 +40,8 @@ public struct ChangeoverStatus: Encodable, Sendable {
         switch state {
         case "running":
             // A progress line older than the step is the previous step's.
-            let path = "\(store.changeoversDirectory)/\(record.id).progress"
-            let written = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
-            waitingFor = written.map { $0 >= record.updatedAt } == true ? (store.progress(of: record.id) ?? step.summary) : step.summary
+            let progress = store.progressNote(of: record.id)
+            waitingFor = progress.map { $0.at >= record.updatedAt } == true ? progress!.text : step.summary
         case "rollback unfinished":
             waitingFor = "an operator: the rollback could not finish; run `changeover abort \(record.id)` once the old primary is reachable"
         case "scheduled":

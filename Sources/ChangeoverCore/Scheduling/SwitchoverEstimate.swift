@@ -1,11 +1,9 @@
 import Foundation
 
 /// How long a database's switchover is expected to take, and how early its follower must be
-/// provisioned to be caught up when its window opens. Pure: history and sizes are passed in.
+/// provisioned to be caught up when its window opens. Pure: the durations history (the state
+/// store's, see `StateStore.estimateHistory`) and sizes are passed in.
 public enum SwitchoverEstimate {
-    /// The steps of the switchover proper, whose measured durations make the estimate.
-    static let switchoverSteps: Set<ChangeoverStep> = [.fence, .finalSync, .promote, .repoint, .verify, .settle]
-
     /// An estimate with the reason, for status and the audit log.
     public struct Estimate: Sendable, Equatable {
         public var duration: Duration
@@ -14,16 +12,12 @@ public enum SwitchoverEstimate {
 
     /// Three times the longest of the database's last five completed switchovers (fence to
     /// settle), at least 1 s; the policy's default when it has none.
-    public static func switchover(history: [ChangeoverRecord], database: String, policy: SchedulingPolicy) -> Estimate {
+    public static func switchover(history: [DurationSample], database: String, policy: SchedulingPolicy) -> Estimate {
         let measured = history
-            .filter { $0.database == database && $0.machine.step == .done }
-            .sorted { $0.updatedAt > $1.updatedAt }
+            .filter { $0.database == database && $0.step == DurationSample.switchover && $0.milliseconds > 0 }
+            .sorted { $0.at > $1.at }
             .prefix(5)
-            .map { record in
-                record.timings.filter { switchoverSteps.contains($0.step) && $0.outcome == "succeeded" }
-                    .reduce(0) { $0 + $1.milliseconds }
-            }
-            .filter { $0 > 0 }
+            .map(\.milliseconds)
         guard let longest = measured.max() else {
             return Estimate(duration: policy.switchoverEstimate,
                             basis: "default \(ScheduleText.duration(policy.switchoverEstimate)) (no completed changeover of this database yet)")
@@ -35,14 +29,13 @@ public enum SwitchoverEstimate {
 
     /// The slowest base-backup throughput of the last ten changeovers that measured one (any
     /// database), bytes per second; the policy's default when none did.
-    public static func throughput(history: [ChangeoverRecord], policy: SchedulingPolicy) -> (bytesPerSecond: Double, measured: Int) {
+    public static func throughput(history: [DurationSample], policy: SchedulingPolicy) -> (bytesPerSecond: Double, measured: Int) {
         let rates = history
-            .sorted { $0.updatedAt > $1.updatedAt }
-            .compactMap { record -> Double? in
-                guard let bytes = Double(record.facts["basebackup.bytes"] ?? ""),
-                      let seconds = Double(record.facts["basebackup.seconds"] ?? ""), bytes > 0, seconds > 0
-                else { return nil }
-                return bytes / seconds
+            .filter { $0.step == DurationSample.basebackup }
+            .sorted { $0.at > $1.at }
+            .compactMap { sample -> Double? in
+                guard let bytes = sample.bytes, bytes > 0, sample.milliseconds > 0 else { return nil }
+                return Double(bytes) / (sample.milliseconds / 1000)
             }
             .prefix(10)
         guard let slowest = rates.min() else { return (Double(policy.throughput), 0) }
@@ -58,12 +51,12 @@ public enum SwitchoverEstimate {
     /// slowest measured throughput plus the catch-up hold, at least `minimumLead`. The size is
     /// the live one when known, else what the database's last base backup copied; unknown
     /// gives `defaultLead`.
-    public static func lead(dataBytes: Int64?, history: [ChangeoverRecord], database: String,
+    public static func lead(dataBytes: Int64?, history: [DurationSample], database: String,
                             holdFor: Duration, policy: SchedulingPolicy) -> Lead {
         let lastCopied = history
-            .filter { $0.database == database }
-            .sorted { $0.updatedAt > $1.updatedAt }
-            .compactMap { Int64($0.facts["basebackup.bytes"] ?? "") }
+            .filter { $0.database == database && $0.step == DurationSample.basebackup }
+            .sorted { $0.at > $1.at }
+            .compactMap(\.bytes)
             .first
         guard let bytes = dataBytes ?? lastCopied else {
             return Lead(duration: max(policy.defaultLead, policy.minimumLead),

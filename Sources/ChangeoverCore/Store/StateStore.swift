@@ -1,230 +1,108 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 
-/// What the controller knows about one changeover, written before each step acts.
-public struct ChangeoverRecord: Sendable, Codable, Equatable {
-    public var id: String
-    public var database: String
-    public var fromImage: String
-    public var toImage: String
-    public var machine: ChangeoverMachine
-    public var startedAt: Date
-    public var updatedAt: Date
-    /// Figures and names the steps learned: slot, follower port and data directory, LSNs.
-    public var facts: [String: String]
-    public var timings: [StepTiming]
-    /// When the switchover may happen: now, in a window, or held for `switch`. Absent in records
-    /// written before scheduling existed: those switched at once.
-    public var policy: SwitchPolicy?
-    /// Set while the changeover is stopped before its switchover (a signal, or `prepare` done);
-    /// cleared when a controller continues it.
-    public var stopped: StopNote?
-
-    public struct StepTiming: Sendable, Codable, Equatable {
-        public var step: ChangeoverStep
-        public var milliseconds: Double
-        public var outcome: String
-        /// Remote calls tried again during the step.
-        public var retries: Int?
-
-        public init(step: ChangeoverStep, milliseconds: Double, outcome: String, retries: Int? = nil) {
-            self.step = step
-            self.milliseconds = milliseconds
-            self.outcome = outcome
-            self.retries = retries
-        }
-    }
-}
-
-/// The current primary of a database as the last changeover left it; overrides the config,
-/// whose primary is the one the database had when it was written.
-public struct DatabaseState: Sendable, Codable, Equatable {
-    public var database: String
-    public var image: String
-    /// The primary's conninfo without a password.
-    public var primary: String
-    public var dataDirectory: String?
-    public var changedAt: Date
-    public var changeover: String
-    /// The container the primary runs in (docker provisioner).
-    public var container: String? = nil
-}
-
-/// The embedded state store: one JSON file per changeover and per database under the state
-/// directory, each replaced atomically (write, fsync, rename, fsync the directory).
+/// The controller's durable state: changeovers with their step and facts, each database's
+/// current primary, the history of measured durations, and notes for `status`. Kept by a
+/// `StateStorage`: by default the SQLite file `state.sqlite` in the state directory, opened on
+/// first use and shared by every `StateStore` of the process. The per-database locks are
+/// `flock` files beside it (`StateStore+Locks`).
+///
+/// Reading a directory that holds no state yet finds nothing and creates nothing.
 public struct StateStore: Sendable {
     public var directory: String
+    private let given: (any StateStorage)?
 
-    public init(directory: String) { self.directory = directory }
+    public init(directory: String) {
+        self.directory = directory
+        given = nil
+    }
 
-    var changeoversDirectory: String { "\(directory)/changeovers" }
-    var databasesDirectory: String { "\(directory)/databases" }
+    /// A store kept by `storage`; `directory` still holds the locks.
+    public init(directory: String, storage: any StateStorage) {
+        self.directory = directory
+        given = storage
+    }
 
-    /// With `sync: false` the file is replaced (a killed process loses nothing) but not synced.
+    /// Where writes go, created on first use.
+    func storage() throws -> any StateStorage {
+        if let given { return given }
+        return try SQLiteStateStorage.shared(directory: directory)
+    }
+
+    /// Where reads come from; nil when nothing was ever stored.
+    func existingStorage() throws -> (any StateStorage)? {
+        if let given { return given }
+        return try SQLiteStateStorage.existing(directory: directory)
+    }
+
+    /// Saves a changeover's record. With `sync: false` (inside the write pause) it survives the
+    /// process being killed but is synced to disk only with the next synced write.
     public func save(_ record: ChangeoverRecord, sync: Bool = true) throws {
-        try write(record, to: "\(changeoversDirectory)/\(record.id).json", sync: sync)
+        try storage().save(record, durable: sync)
     }
 
     public func changeover(_ id: String) throws -> ChangeoverRecord? {
-        try read(ChangeoverRecord.self, from: "\(changeoversDirectory)/\(id).json")
+        try existingStorage()?.changeover(id)
     }
 
     /// All changeovers, newest first.
     public func changeovers() throws -> [ChangeoverRecord] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: changeoversDirectory)) ?? []
-        return try names.filter { $0.hasSuffix(".json") }
-            .compactMap { try read(ChangeoverRecord.self, from: "\(changeoversDirectory)/\($0)") }
-            .sorted { $0.startedAt > $1.startedAt }
+        try existingStorage()?.changeovers() ?? []
+    }
+
+    /// Saves a changeover that has ended and records its durations in the history.
+    public func finish(_ record: ChangeoverRecord, engine: String?) throws {
+        try storage().finish(record, durations: DurationSample.samples(of: record, engine: engine))
+    }
+
+    /// The newest `limit` durations of `step` (a step, `switchover`, `basebackup`, `writePause`),
+    /// of one database or of all, newest first.
+    public func durations(database: String? = nil, step: String, limit: Int) throws -> [DurationSample] {
+        try existingStorage()?.durations(database: database, step: step, limit: limit) ?? []
+    }
+
+    /// What the estimates of `database` are computed from: its last five switchovers, the last
+    /// ten base backups of any database and its own last one.
+    public func estimateHistory(database: String) throws -> [DurationSample] {
+        let samples = try durations(database: database, step: DurationSample.switchover, limit: 5)
+            + durations(step: DurationSample.basebackup, limit: 10)
+            + durations(database: database, step: DurationSample.basebackup, limit: 1)
+        var seen = Set<DurationSample>()
+        return samples.filter { seen.insert($0).inserted }
     }
 
     public func save(_ state: DatabaseState) throws {
-        try write(state, to: "\(databasesDirectory)/\(state.database).json")
+        try storage().save(state)
     }
 
     public func database(_ name: String) throws -> DatabaseState? {
-        try read(DatabaseState.self, from: "\(databasesDirectory)/\(name).json")
+        try existingStorage()?.database(name)
     }
 
-    private func write(_ value: some Encodable, to path: String, sync: Bool = true) throws {
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        let data = try encoder.encode(value)
-        let temporary = "\(path).tmp-\(getpid())"
-        let fd = open(temporary, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        let written = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        let synced = sync ? fsync(fd) : 0
-        close(fd)
-        guard written == data.count, synced == 0 else {
-            unlink(temporary)
-            throw StoreError("cannot write \(path): short write or fsync failure")
-        }
-        guard rename(temporary, path) == 0 else {
-            throw StoreError("cannot replace \(path): \(String(cString: strerror(errno)))")
-        }
-        guard sync else { return }
-        let dirfd = open(folder, O_RDONLY)
-        if dirfd >= 0 { fsync(dirfd); close(dirfd) }
-    }
-
-    private func read<T: Decodable>(_ type: T.Type, from path: String) throws -> T? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        do {
-            return try decoder.decode(type, from: data)
-        } catch {
-            throw StoreError("state file \(path) is unreadable: \(error)")
-        }
-    }
-}
-
-// MARK: one controller per database
-
-/// Who holds a database's lock.
-public struct LockHolder: Sendable, Codable, Equatable {
-    public var changeover: String
-    public var actor: String
-    public var pid: Int32
-    public var since: Date
-}
-
-/// An exclusive lock on one database: `flock` on a file in the state directory, so it dies with
-/// the process that holds it (a crashed controller never blocks the next one) and its file
-/// descriptor is never inherited by the servers a controller starts.
-public final class DatabaseLock: Sendable {
-    private let fd: Int32
-    public let holder: LockHolder
-
-    init(fd: Int32, holder: LockHolder) {
-        self.fd = fd
-        self.holder = holder
-    }
-
-    deinit { close(fd) }
-}
-
-/// Another controller is working on the database.
-public struct DatabaseBusy: Error, CustomStringConvertible, Sendable {
-    public var database: String
-    public var holder: LockHolder?
-    public var description: String {
-        guard let holder else { return "database \(database) is locked by another controller" }
-        return "database \(database) is being changed over by \(holder.changeover) (\(holder.actor), since "
-            + "\(ISO8601DateFormatter().string(from: holder.since))); wait for it, or stop that controller and run resume or abort"
-    }
-}
-
-extension StateStore {
-    func lockPath(_ database: String) -> String { "\(directory)/locks/\(database).lock" }
-
-    /// Takes the database's lock for `changeover`, or throws `DatabaseBusy` naming the holder.
-    public func lock(database: String, changeover: String, actor: String) throws -> DatabaseLock {
-        let path = lockPath(database)
-        try FileManager.default.createDirectory(atPath: "\(directory)/locks", withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw DatabaseBusy(database: database, holder: lockHolder(database: database))
-        }
-        let holder = LockHolder(changeover: changeover, actor: actor, pid: getpid(), since: Date())
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        let data = Array((try? encoder.encode(holder)) ?? Data())
-        ftruncate(fd, 0)
-        _ = pwrite(fd, data, data.count, 0)
-        return DatabaseLock(fd: fd, holder: holder)
-    }
-
-    /// Who holds the database's lock now, or nil when no live controller does.
-    public func lockHolder(database: String) -> LockHolder? {
-        let path = lockPath(database)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
-            flock(fd, LOCK_UN)
-            return nil
-        }
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try? decoder.decode(LockHolder.self, from: data)
-    }
+    // MARK: notes for status
 
     /// The last progress line of a running changeover (written at most once a second).
     public func progress(of changeover: String) -> String? {
-        try? String(contentsOfFile: "\(changeoversDirectory)/\(changeover).progress", encoding: .utf8)
+        progressNote(of: changeover)?.text
+    }
+
+    /// The last progress line with the time it was written.
+    public func progressNote(of changeover: String) -> ChangeoverNote? {
+        (try? existingStorage()?.note(.progress, of: changeover)) ?? nil
     }
 
     /// The latest retry of a changeover's remote calls, for `status`.
     public func lastRetry(of changeover: String) -> RetryNote? {
-        guard let data = FileManager.default.contents(atPath: "\(changeoversDirectory)/\(changeover).retry") else { return nil }
-        return try? JSONDecoder().decode(RetryNote.self, from: data)
+        guard let note = (try? existingStorage()?.note(.retry, of: changeover)) ?? nil else { return nil }
+        return try? JSONDecoder().decode(RetryNote.self, from: Data(note.text.utf8))
     }
 
+    /// Best effort: a note that cannot be written does not stop a changeover.
     func saveRetry(_ note: RetryNote, of changeover: String) {
         guard let data = try? JSONEncoder().encode(note) else { return }
-        try? data.write(to: URL(fileURLWithPath: "\(changeoversDirectory)/\(changeover).retry"), options: .atomic)
+        try? storage().save(ChangeoverNote(changeover: changeover, kind: .retry, text: String(decoding: data, as: UTF8.self), at: note.at))
     }
 
     func saveProgress(_ text: String, of changeover: String) {
-        let path = "\(changeoversDirectory)/\(changeover).progress"
-        try? text.write(toFile: path, atomically: true, encoding: .utf8)
+        try? storage().save(ChangeoverNote(changeover: changeover, kind: .progress, text: text, at: Date()))
     }
-}
-
-public struct StoreError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
 }

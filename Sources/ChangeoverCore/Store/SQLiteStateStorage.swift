@@ -1,0 +1,315 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import GRDB
+import Synchronization
+
+/// The embedded state store: one SQLite file, `state.sqlite`, in the state directory.
+///
+/// - WAL mode: `status` and the daemon read while a controller writes, and never wait for it.
+/// - `synchronous = FULL`: a step's record is on disk (the WAL fsynced) before the step acts.
+///   A write that is not `durable` (inside the write pause) runs with `synchronous = NORMAL`
+///   and without the automatic checkpoint: it reaches the WAL file, so a killed process loses
+///   nothing, and the next durable commit syncs it with its own.
+/// - `busy_timeout` 10 s: two writers (two controllers, the daemon) wait for each other's short
+///   transactions instead of failing; every write is one short `BEGIN IMMEDIATE` transaction.
+///
+/// A `DatabasePool` (one writer connection, readers beside it) rather than a `DatabaseQueue`:
+/// the daemon serves `/status` from the same process that runs changeovers, and a pool's
+/// readers do not queue behind the writer's fsync. Processes share the file through SQLite's
+/// own locks; the per-database controller locks stay `flock` files (`StateStore+Locks`).
+///
+/// Every call blocks its thread for one short query or one commit (an fsync, milliseconds),
+/// which the cooperative pool can afford; nothing here waits for anything else.
+public final class SQLiteStateStorage: StateStorage {
+    public static let fileName = "state.sqlite"
+
+    public let path: String
+    let pool: DatabasePool
+    /// The file's inode when opened: a file removed or replaced since is opened again.
+    let inode: UInt64
+
+    /// Opens the directory's state file, creating it (and the directory) when missing, brings
+    /// its schema up to date and imports the JSON files an earlier version wrote there. Holds
+    /// an `flock` on the directory meanwhile, so processes opening a new store at once create
+    /// and import it once.
+    public init(directory: String) throws {
+        let path = "\(directory)/\(Self.fileName)"
+        self.path = path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let directoryFD = open(directory, O_RDONLY | O_CLOEXEC | O_DIRECTORY)
+        guard directoryFD >= 0 else { throw StoreError("cannot open the state directory \(directory): \(String(cString: strerror(errno)))") }
+        defer { close(directoryFD) }
+        flock(directoryFD, LOCK_EX)
+        defer { flock(directoryFD, LOCK_UN) }
+        // Created here so that it is 0600 (SQLite gives its WAL and shm files the same mode).
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError("cannot open the state store \(path): \(String(cString: strerror(errno)))") }
+        var status = stat()
+        fstat(fd, &status)
+        close(fd)
+        inode = UInt64(status.st_ino)
+
+        var configuration = Configuration()
+        configuration.label = "changeover state"
+        configuration.busyMode = .timeout(10)
+        configuration.maximumReaderCount = 2
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator(directory: directory).migrate(pool)
+        } catch {
+            throw Self.storeError(error, path)
+        }
+    }
+
+    // MARK: schema
+
+    static func migrator(directory: String) -> DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            // A changeover is its record as JSON (the same Codable shape the JSON files had)
+            // plus the columns it is looked up and sorted by.
+            try db.execute(sql: """
+                CREATE TABLE changeovers (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    databaseName TEXT NOT NULL,
+                    step TEXT NOT NULL,
+                    startedAt REAL NOT NULL,
+                    updatedAt REAL NOT NULL,
+                    record TEXT NOT NULL);
+                CREATE INDEX changeoversByStart ON changeovers(startedAt);
+                CREATE INDEX changeoversByDatabase ON changeovers(databaseName, startedAt);
+                -- The current primary of each database a changeover moved.
+                CREATE TABLE databases (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    image TEXT NOT NULL,
+                    changeover TEXT NOT NULL,
+                    changedAt REAL NOT NULL,
+                    state TEXT NOT NULL);
+                -- What finished changeovers measured: the estimates' history.
+                CREATE TABLE durations (
+                    changeover TEXT NOT NULL,
+                    databaseName TEXT NOT NULL,
+                    engine TEXT,
+                    step TEXT NOT NULL,
+                    outcome TEXT,
+                    milliseconds REAL NOT NULL,
+                    bytes INTEGER,
+                    at REAL NOT NULL);
+                CREATE INDEX durationsByStep ON durations(step, at);
+                CREATE INDEX durationsByDatabase ON durations(databaseName, step, at);
+                CREATE INDEX durationsByChangeover ON durations(changeover);
+                -- The latest progress line and retry of each running changeover, for status.
+                CREATE TABLE notes (
+                    changeover TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    text TEXT NOT NULL,
+                    at REAL NOT NULL,
+                    PRIMARY KEY (changeover, kind)) WITHOUT ROWID;
+                """)
+        }
+        migrator.registerMigration("import the JSON state files") { db in
+            try importJSONFiles(directory: directory, db)
+        }
+        return migrator
+    }
+
+    // MARK: changeovers
+
+    public func save(_ record: ChangeoverRecord, durable: Bool) throws {
+        let json = try Self.encode(record)
+        try write(durable: durable) { db in try Self.upsert(record, json: json, db) }
+    }
+
+    static func upsert(_ record: ChangeoverRecord, json: String, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO changeovers (id, databaseName, step, startedAt, updatedAt, record) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET databaseName = excluded.databaseName, step = excluded.step,
+                startedAt = excluded.startedAt, updatedAt = excluded.updatedAt, record = excluded.record
+            """, arguments: [record.id, record.database, record.machine.step.rawValue, record.startedAt.timeIntervalSince1970,
+                             record.updatedAt.timeIntervalSince1970, json])
+    }
+
+    public func changeover(_ id: String) throws -> ChangeoverRecord? {
+        let json = try read { db in try String.fetchOne(db, sql: "SELECT record FROM changeovers WHERE id = ?", arguments: [id]) }
+        return try json.map { try decode(ChangeoverRecord.self, $0, what: "changeover \(id)") }
+    }
+
+    public func changeovers() throws -> [ChangeoverRecord] {
+        let rows = try read { db in
+            try Row.fetchAll(db, sql: "SELECT id, record FROM changeovers ORDER BY startedAt DESC, rowid DESC")
+                .map { (id: $0["id"] as String, json: $0["record"] as String) }
+        }
+        return try rows.map { try decode(ChangeoverRecord.self, $0.json, what: "changeover \($0.id)") }
+    }
+
+    // MARK: durations
+
+    public func finish(_ record: ChangeoverRecord, durations: [DurationSample]) throws {
+        let json = try Self.encode(record)
+        try write(durable: true) { db in
+            try Self.upsert(record, json: json, db)
+            try Self.replaceDurations(of: record.id, with: durations, db)
+        }
+    }
+
+    static func replaceDurations(of changeover: String, with durations: [DurationSample], _ db: Database) throws {
+        try db.execute(sql: "DELETE FROM durations WHERE changeover = ?", arguments: [changeover])
+        for sample in durations {
+            try db.execute(sql: """
+                INSERT INTO durations (changeover, databaseName, engine, step, outcome, milliseconds, bytes, at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [sample.changeover, sample.database, sample.engine, sample.step, sample.outcome,
+                                 sample.milliseconds, sample.bytes, sample.at.timeIntervalSince1970])
+        }
+    }
+
+    public func durations(database: String?, step: String, limit: Int) throws -> [DurationSample] {
+        try read { db in
+            let rows = if let database {
+                try Row.fetchAll(db, sql: "SELECT * FROM durations WHERE databaseName = ? AND step = ? ORDER BY at DESC, rowid DESC LIMIT ?",
+                                 arguments: [database, step, limit])
+            } else {
+                try Row.fetchAll(db, sql: "SELECT * FROM durations WHERE step = ? ORDER BY at DESC, rowid DESC LIMIT ?",
+                                 arguments: [step, limit])
+            }
+            return rows.map { row in
+                DurationSample(changeover: row["changeover"], database: row["databaseName"], engine: row["engine"], step: row["step"],
+                               outcome: row["outcome"], milliseconds: row["milliseconds"], bytes: row["bytes"],
+                               at: Date(timeIntervalSince1970: row["at"]))
+            }
+        }
+    }
+
+    // MARK: databases
+
+    public func save(_ state: DatabaseState) throws {
+        let json = try Self.encode(state)
+        try write(durable: true) { db in try Self.upsert(state, json: json, db) }
+    }
+
+    static func upsert(_ state: DatabaseState, json: String, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO databases (name, image, changeover, changedAt, state) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (name) DO UPDATE SET image = excluded.image, changeover = excluded.changeover,
+                changedAt = excluded.changedAt, state = excluded.state
+            """, arguments: [state.database, state.image, state.changeover, state.changedAt.timeIntervalSince1970, json])
+    }
+
+    public func database(_ name: String) throws -> DatabaseState? {
+        let json = try read { db in try String.fetchOne(db, sql: "SELECT state FROM databases WHERE name = ?", arguments: [name]) }
+        return try json.map { try decode(DatabaseState.self, $0, what: "database \(name)") }
+    }
+
+    // MARK: notes
+
+    public func save(_ note: ChangeoverNote) throws {
+        try write(durable: false) { db in
+            try db.execute(sql: """
+                INSERT INTO notes (changeover, kind, text, at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (changeover, kind) DO UPDATE SET text = excluded.text, at = excluded.at
+                """, arguments: [note.changeover, note.kind.rawValue, note.text, note.at.timeIntervalSince1970])
+        }
+    }
+
+    public func note(_ kind: ChangeoverNote.Kind, of changeover: String) throws -> ChangeoverNote? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT text, at FROM notes WHERE changeover = ? AND kind = ?",
+                             arguments: [changeover, kind.rawValue])
+                .map { ChangeoverNote(changeover: changeover, kind: kind, text: $0["text"], at: Date(timeIntervalSince1970: $0["at"])) }
+        }
+    }
+
+    // MARK: access, encoding, errors
+
+    /// One `BEGIN IMMEDIATE` transaction: the write lock is taken (or waited for, up to the busy
+    /// timeout) before anything is read, so two writers never deadlock on an upgrade.
+    private func write(durable: Bool, _ body: (Database) throws -> Void) throws {
+        do {
+            try pool.writeWithoutTransaction { db in
+                if !durable { try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0") }
+                defer { if !durable { try? db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000") } }
+                try db.inTransaction(.immediate) {
+                    try body(db)
+                    return .commit
+                }
+            }
+        } catch {
+            throw Self.storeError(error, path)
+        }
+    }
+
+    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try pool.read(body)
+        } catch {
+            throw Self.storeError(error, path)
+        }
+    }
+
+    static func encode(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ json: String, what: String) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        do {
+            return try decoder.decode(type, from: Data(json.utf8))
+        } catch {
+            throw StoreError("\(what) in \(path) is unreadable: \(StoreError.oneLine(error))")
+        }
+    }
+
+    /// The one place SQLite's errors become `StoreError`s: one line, with the file's path.
+    static func storeError(_ error: any Error, _ path: String) -> StoreError {
+        if let error = error as? StoreError { return error }
+        if let error = error as? DatabaseError {
+            return StoreError("cannot use the state store \(path): \(error.message ?? "\(error.resultCode)") "
+                + "(SQLite error \(error.extendedResultCode.rawValue))")
+        }
+        return StoreError("cannot use the state store \(path): \(StoreError.oneLine(error))")
+    }
+}
+
+extension SQLiteStateStorage {
+    private static let opened = Mutex<[String: SQLiteStateStorage]>([:])
+
+    /// The process's storage for `directory`, opened (and created) on first use and kept open:
+    /// callers make a `StateStore` per call.
+    static func shared(directory: String) throws -> SQLiteStateStorage {
+        let (key, inode) = Self.key(directory)
+        if let open = opened.withLock({ $0[key] }), open.inode == inode { return open }
+        let storage = try SQLiteStateStorage(directory: key)
+        return opened.withLock { opened in
+            if let other = opened[key], other.inode == storage.inode { return other }
+            opened[key] = storage
+            return storage
+        }
+    }
+
+    /// Like `shared`, but nil when the directory holds no state yet: a `status` does not create
+    /// a state directory.
+    static func existing(directory: String) throws -> SQLiteStateStorage? {
+        let (key, inode) = Self.key(directory)
+        guard inode != nil || hasJSONFiles(directory: key) else { return nil }
+        return try shared(directory: key)
+    }
+
+    /// The standardized directory, and the inode of its state file if there is one.
+    private static func key(_ directory: String) -> (String, UInt64?) {
+        let key = URL(fileURLWithPath: directory).standardizedFileURL.path
+        var status = stat()
+        return (key, stat("\(key)/\(fileName)", &status) == 0 ? UInt64(status.st_ino) : nil)
+    }
+}
