@@ -161,6 +161,35 @@ import Testing
         }
     }
 
+    /// A deadline 20 s ahead and no window before it: the switchover is forced, and the notice
+    /// says so (with the deadline and why) before the fence, then completed.
+    @Test func aForcedSwitchoverIsAnnouncedBeforeTheFence() async throws {
+        try await withScenario(changeovers: 1) { scenario in
+            let file = "\(scenario.lab.root)/notices.jsonl"
+            try writeConfig(scenario, orders: "    windows: [\"\(weeklyWindowDaysAway())\"]", notify: "notify: {\(appending(to: file))}")
+            let deadline = wholeSecond(in: 20)
+            let run = try await CLI.run(["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched",
+                                         "--in-window", "--deadline", iso(deadline)], environment: scenario.environment)
+            #expect(run.status == 0, "\(run.stderr)")
+            let all = try notices(file)
+            let events = all.map { $0["event"] as? String ?? "?" }
+            #expect(events.filter { $0 == "forced" }.count == 1 && events.last == "completed", "\(events)")
+            let forced = try #require(all.first { $0["event"] as? String == "forced" })
+            #expect(forced["deadline"] as? String == iso(deadline), "\(forced)")
+            #expect(forced["forcedByDeadline"] as? Bool == true, "\(forced)")
+            #expect((forced["reason"] as? String)?.contains("no maintenance window") == true, "\(forced)")
+            // Sent before the fence started, never inside the write pause.
+            let audit = try records(scenario)
+            let sent = try #require(audit.first { $0.step == "notify" && $0.outcome == "sent" && $0.message?.contains("forced") == true },
+                                    "\(audit.filter { $0.step == "notify" })")
+            let fence = try #require(audit.first { $0.step == "fence" && $0.outcome == "started" })
+            #expect(sent.time <= fence.time)
+            expectNoSecret(try String(contentsOfFile: file, encoding: .utf8), scenario)
+            let report = await scenario.writer.stop()
+            #expect(try await scenario.missing(report.acknowledged).isEmpty)
+        }
+    }
+
     /// A command that fails and a webhook nobody listens on: both are warnings and audit records;
     /// the changeover completes with exit 0. The command does not inherit the secrets' variables.
     @Test func failingNotificationsAreRecordedAndChangeNothing() async throws {

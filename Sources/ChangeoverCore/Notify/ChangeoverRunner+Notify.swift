@@ -173,6 +173,7 @@ extension ChangeoverRunner {
         var notice = notice(.forced, record, database: database,
                             summary: "\(record.database): switchover to \(record.toImage) forced outside the maintenance windows: \(reason)")
         notice.reason = reason
+        notice.forcedByDeadline = true
         notice.switchoverAt = ScheduleText.iso(now())
         await send(notice, database: database)
     }
