@@ -200,7 +200,8 @@ import Testing
             let first = try await DaemonProcess.start(config: scenario.configPath, port: port, environment: scenario.environment,
                                                       token: "t0ken-\(UUID().uuidString)", log: "\(scenario.lab.root)/daemon1.log")
             defer { first.kill9() }
-            #expect(try await eventually { try store.changeovers().first?.machine.step == .catchUp }, "\(first.output)")
+            // Catch-up holds for 60 s, so it is still there however long a loaded machine takes to reach it.
+            #expect(try await eventually(.seconds(60)) { try store.changeovers().first?.machine.step == .catchUp }, "\(first.output)")
             #expect(try await first.terminate() == 0, "\(first.output)")
             let id = try #require(try store.changeovers().first?.id)
             #expect(try store.changeover(id)?.stopped?.daemon == true)

@@ -97,7 +97,13 @@ public enum Subprocess {
             cEnv.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
+        var rc = posix_spawnp(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
+        // ETXTBSY: the program was just written, and a process forked meanwhile (by any thread)
+        // still holds the writing descriptor for a moment. It goes away at that child's exec.
+        for _ in 0..<50 where rc == ETXTBSY {
+            usleep(10_000)
+            rc = posix_spawnp(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
+        }
         guard rc == 0 else {
             throw Failure(description: "cannot start \(argv[0]): \(String(cString: strerror(rc)))")
         }
