@@ -21,17 +21,20 @@ struct CampaignCommand: AsyncParsableCommand {
         @Option(help: "Switch every database by then, in a window or forced at it (ISO 8601, or +2h).") var deadline: String?
         @Flag(help: "Print JSON.") var json = false
 
-        func validate() throws {
-            do {
-                _ = try CampaignWave.parse(waves)
-                if let deadline { _ = try Deadline.parse(deadline) }
-            } catch let error as CampaignError {
-                throw ValidationError(error.description)
-            }
-        }
-
         func run() async throws {
             try await reporting {
+                let waveList: [CampaignWave]
+                do {
+                    waveList = try CampaignWave.parse(waves)
+                } catch {
+                    throw Failure(.badInput, String(describing: error))
+                }
+                let deadline: Date?
+                do {
+                    deadline = try self.deadline.map(Deadline.parse)
+                } catch {
+                    throw Failure(.badInput, String(describing: error))
+                }
                 let config = try fleet.load()
                 _ = try config.image(image)
                 if let from { _ = try config.image(from) }
@@ -40,10 +43,10 @@ struct CampaignCommand: AsyncParsableCommand {
                 do {
                     plan = try CampaignPlanner.plan(
                         entries: try CampaignEntry.inventory(config: config, store: StateStore(directory: config.stateDirectory)),
-                        waves: try CampaignWave.parse(waves), image: image, from: from, now: now,
-                        margin: config.scheduling.margin, deadline: try deadline.map(Deadline.parse))
+                        waves: waveList, image: image, from: from, now: now,
+                        margin: config.scheduling.margin, deadline: deadline)
                 } catch let error as CampaignError {
-                    throw Failure(.badInput, error.description)
+                    throw Failure(.badInput, String(describing: error))
                 }
                 if json { return try Output.json(CampaignPlanText(plan)) }
                 Output.line("campaign to \(image)\(from.map { " from \($0)" } ?? ""): \(plan.memberCount) database(s) in \(plan.waves.count) wave(s), \(plan.skipped.count) left out")
