@@ -39,7 +39,7 @@ struct CampaignCommand: AsyncParsableCommand {
                 let plan: CampaignPlan
                 do {
                     plan = try CampaignPlanner.plan(
-                        entries: try CampaignEntry.inventory(config: config, store: StateStore(directory: config.stateDirectory)),
+                        entries: try CampaignEntry.inventory(config: config, store: StateStore(config: config)),
                         waves: try CampaignWave.parse(waves), image: image, from: from, now: now,
                         margin: config.scheduling.margin, deadline: try deadline.map(Deadline.parse))
                 } catch let error as CampaignError {
