@@ -264,6 +264,12 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// aborted or failed (`changeover schedule` tries again). With a shared store it is recorded
     /// under the database's lease, so that of several daemons only one records it.
     func materialize(_ entry: ScheduledChangeover, runner: ChangeoverRunner) async {
+        // Claimed only when there is something to record: a claim takes the lease row over,
+        // and an abandoned changeover's row must stay as its dead daemon left it.
+        guard let database = try? runner.currentDatabase(entry.database), database.image != entry.image,
+              let records = try? runner.store.changeovers().filter({ $0.database == entry.database }),
+              !records.contains(where: { $0.machine.canContinue })
+        else { return }
         var lease: Lease?
         if runner.store.isShared {
             guard let claimed = try? await runner.store.claim(database: entry.database, changeover: "schedule", holder: actor, daemon: false)
