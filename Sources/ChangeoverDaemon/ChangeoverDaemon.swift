@@ -196,7 +196,7 @@ public final class ChangeoverDaemon: Service, Sendable {
                     continue
                 }
                 let bytes = await dataSize(of: database)
-                let plan = runner.startPlan(for: record, dataBytes: bytes)
+                let plan = runner.startPlan(for: record, dataBytes: bytes, at: now)
                 let gate = runner.gate(for: record, database: database)
                 let text = plan.describe(gate: gate, at: now, zone: ChangeoverRunner.zone(of: database))
                 plans[record.id] = text

@@ -53,7 +53,7 @@ struct RunCommand: AsyncParsableCommand {
         while true {
             await runner.sendDueReminder(id: record.id)
             let now = runner.now()
-            let plan = runner.startPlan(for: record, dataBytes: nil)
+            let plan = runner.startPlan(for: record, dataBytes: nil, at: now)
             if plan.isDue(at: now) { return }
             let text = plan.describe(gate: runner.gate(for: record, database: database), at: now, zone: zone)
             guard let startAt = plan.startAt else { throw Failure(.badInput, text) }

@@ -185,6 +185,29 @@ import Testing
         }
     }
 
+    /// A window already open when the daemon starts: the changeover is due at the daemon's
+    /// first look and runs to the end inside the window. (The plan once took a fresh "now" for
+    /// an open window, later than the tick's own, so it was never due.)
+    @Test func aWindowAlreadyOpenRunsAtTheFirstTick() async throws {
+        try await withScenario(changeovers: 1) { scenario in
+            let port = FreePort.next()
+            let windowStart = wholeSecond(in: -5)
+            try config(scenario, ordersExtra: "    oneOffWindows: [\"\(iso(windowStart)) for 10m\"]", extra: """
+                schedule:
+                  - {database: orders, image: pg15-patched}
+                """, daemonPort: port).write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+            let daemon = try await DaemonProcess.start(config: scenario.configPath, port: port, environment: scenario.environment,
+                                                       token: "t0ken-\(UUID().uuidString)", log: "\(scenario.lab.root)/daemon.log")
+            defer { daemon.kill9() }
+            let store = StateStore(directory: "\(scenario.lab.root)/state")
+            #expect(try await eventually(.seconds(60)) { try store.changeovers().first?.machine.step == .done }, "\(daemon.output)")
+            #expect(try await daemon.terminate() == 0)
+            try await scenario.writer.waitForAcknowledgements(50)
+            let report = await scenario.writer.stop()
+            #expect(try await scenario.missing(report.acknowledged).isEmpty)
+        }
+    }
+
     /// A changeover the daemon stopped at SIGTERM is picked up again by the next daemon.
     @Test func theNextDaemonPicksUpWhatTheLastOneStopped() async throws {
         try await withScenario(changeovers: 1) { scenario in

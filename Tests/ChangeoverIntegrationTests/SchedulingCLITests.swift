@@ -14,6 +14,19 @@ import Testing
 
     func records(_ scenario: LabScenario) throws -> [AuditRecord] { try AuditLog.read(path: try scenario.config().auditLog) }
 
+    /// Inside a window that is already open, `run --in-window` starts at once and completes.
+    @Test func runInWindowInsideAnOpenWindowStartsAtOnce() async throws {
+        try await withScenario(changeovers: 1) { scenario in
+            try writeConfig(scenario, orders: "    oneOffWindows: [\"\(iso(wholeSecond(in: -5))) for 10m\"]")
+            let run = try await CLI.run(["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--in-window"],
+                                        environment: scenario.environment, timeout: .seconds(120))
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(try records(scenario).contains { $0.step == "await-window" && $0.outcome == "open" })
+            let report = await scenario.writer.stop()
+            #expect(try await scenario.missing(report.acknowledged).isEmpty)
+        }
+    }
+
     @Test func runInWindowFencesOnlyOnceTheWindowIsOpen() async throws {
         try await withScenario(changeovers: 1) { scenario in
             // Far enough ahead that provisioning and catch-up end before it even on a loaded machine.

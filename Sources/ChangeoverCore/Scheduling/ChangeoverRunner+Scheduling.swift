@@ -82,17 +82,21 @@ extension ChangeoverRunner {
 
     /// When a scheduled changeover's follower should be provisioned. `dataBytes` is the
     /// database's size when measured (the daemon asks the primary); else the last copy's size.
-    public func startPlan(for record: ChangeoverRecord, dataBytes: Int64?) -> StartPlan {
+    /// The plan as of `at` (now when nil). A caller that compares the plan's start with an
+    /// instant of its own must pass that instant: an open window plans its start "now", and a
+    /// fresh now is later than the caller's.
+    public func startPlan(for record: ChangeoverRecord, dataBytes: Int64?, at instant: Date? = nil) -> StartPlan {
+        let now = instant ?? self.now()
         let history = estimateHistory(record.database)
         guard let database = try? config.database(record.database) else {
             let gate = SwitchoverGate(schedule: WindowSchedule(windows: []), needed: .zero, margin: .zero)
-            return StartPlan(gate: gate, estimate: .init(duration: .zero, basis: ""), lead: .init(duration: .zero, basis: ""), now: now())
+            return StartPlan(gate: gate, estimate: .init(duration: .zero, basis: ""), lead: .init(duration: .zero, basis: ""), now: now)
         }
         let gate = gate(for: record, database: database, history: history)
         let estimate = SwitchoverEstimate.switchover(history: history, database: record.database, policy: config.scheduling)
         let lead = SwitchoverEstimate.lead(dataBytes: dataBytes, history: history, database: record.database,
                                            holdFor: database.catchUp.holdFor, policy: config.scheduling)
-        return StartPlan(gate: gate, estimate: estimate, lead: lead, now: now())
+        return StartPlan(gate: gate, estimate: estimate, lead: lead, now: now)
     }
 
     /// The state store's durations history for `database`'s estimates; none (the defaults)
