@@ -44,7 +44,7 @@ import Testing
                     primary.conninfo.with("connect_timeout", "1").with("password", lab.superuserPassword), timeout: .seconds(1))
             }
             let connectFailed = clock.now - started
-            #expect(connectFailed < .seconds(2))
+            #expect(connectFailed < .seconds(5), "a 1 s connect timeout is kept, not TCP's minutes")
             started = clock.now
             do throws(PostgresError) {
                 _ = try await open.query("SELECT 1", timeout: .seconds(1))
@@ -53,7 +53,7 @@ import Testing
                 #expect(error.code == .timeout, "\(error)")
             }
             let queryFailed = clock.now - started
-            #expect(queryFailed < .seconds(3))
+            #expect(queryFailed < .seconds(6), "a 1 s query timeout (and its cancel) is kept, not TCP's minutes")
             // Sent during the cut, answered after it: the connection stalls, it is not reset.
             started = clock.now
             let waiting = Task { try await stalled.query("SELECT 'answered'", timeout: .seconds(15)) }
@@ -96,7 +96,7 @@ import Testing
             var started = clock.now
             await #expect(throws: RedisError.self) { _ = try await RedisConnection.connect(endpoint, timeout: .seconds(1)) }
             let connectFailed = clock.now - started
-            #expect(connectFailed < .seconds(2))
+            #expect(connectFailed < .seconds(5), "a 1 s connect timeout is kept, not TCP's minutes")
             started = clock.now
             do throws(RedisError) {
                 _ = try await open.command(["PING"], timeout: .seconds(1))
@@ -105,7 +105,7 @@ import Testing
                 #expect(error.code == .timeout, "\(error)")
             }
             let commandFailed = clock.now - started
-            #expect(commandFailed < .seconds(2))
+            #expect(commandFailed < .seconds(5), "a 1 s command timeout is kept, not TCP's minutes")
             started = clock.now
             let waiting = Task { try await stalled.command(["ECHO", "answered"], timeout: .seconds(15)) }
             try await Task.sleep(for: .seconds(1))
