@@ -28,7 +28,7 @@ extension ChangeoverDaemon {
             (config: state.config, running: state.running.keys.sorted(), shuttingDown: state.shuttingDown, reloads: state.reloads,
              reloadFailures: state.reloadFailures, lastReloadError: state.lastReloadError, plans: state.plans, lastTick: state.lastTick)
         }
-        let store = StateStore(directory: snapshot.config.stateDirectory)
+        let store = StateStore(config: snapshot.config, environment: environment)
         let records = try store.changeovers()
         let shown = records.filter { !$0.machine.step.isTerminal || $0.machine.canContinue } + records.filter { $0.machine.step.isTerminal && !$0.machine.canContinue }.prefix(50)
         return Status(
@@ -64,7 +64,7 @@ extension ChangeoverDaemon {
             (config: state.config, running: state.running.count, reloads: state.reloads, reloadFailures: state.reloadFailures,
              outcomes: state.outcomes, windows: state.windows)
         }
-        let store = StateStore(directory: snapshot.config.stateDirectory)
+        let store = StateStore(config: snapshot.config, environment: environment)
         let records = try store.changeovers()
         var text = MetricsText()
         text.gauge("changeover_up", "Whether the daemon runs.", [([:], 1)])

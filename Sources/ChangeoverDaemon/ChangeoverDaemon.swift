@@ -178,9 +178,16 @@ public final class ChangeoverDaemon: Service, Sendable {
             let scheduled = record.machine.step == .pending && record.policy?.mode == .window
             let stoppedHere = record.stopped?.daemon == true && record.stopped?.kind == .stopped && record.machine.canContinue
                 && !record.machine.step.isTerminal && record.policy?.mode == .window
-            guard scheduled || stoppedHere else { continue }
+            let abandoned = !scheduled && !stoppedHere ? await isAbandoned(record, store: runner.store) : false
+            guard scheduled || stoppedHere || abandoned else { continue }
             if let holder = runner.store.lockHolder(database: record.database) {
                 plans[record.id] = "another controller works on \(record.database): \(holder.changeover) (\(holder.actor))"
+                continue
+            }
+            if runner.store.isShared, let leased = try? await runner.store.lease(of: record.database),
+               !leased.released, !leased.expired, leased.lease.holder != actor {
+                plans[record.id] = "another controller holds the lease on \(record.database): \(leased.lease.holder) "
+                    + "(fencing token \(leased.lease.token))"
                 continue
             }
             if scheduled {
@@ -201,7 +208,7 @@ public final class ChangeoverDaemon: Service, Sendable {
                             + (opening.map { ": moved to the window \(ScheduleText.local($0.start, zone)) (\(ScheduleText.iso($0.start)))" }
                                 ?? ": no window with room before the deadline \(ScheduleText.iso(until))")
                         if announce(record, "moved", text, key: "moved \(skipped.map(\.start)) \(opening?.start ?? until)", runner: runner) {
-                            remember(moved, of: record.id, runner: runner)
+                            await remember(moved, of: record.id, runner: runner)
                         }
                     }
                 }
@@ -213,7 +220,26 @@ public final class ChangeoverDaemon: Service, Sendable {
                 plans[record.id] = "due, waiting for a free slot (daemon.concurrency \(settings.concurrency))"
                 continue
             }
-            launch(record, config: config)
+            // The claim is what makes the changeover this daemon's: of several daemons that saw it
+            // due, one gets the lease; the others skip it.
+            let sent = ContinuousClock.now
+            let lease: Lease?
+            do {
+                lease = try await runner.store.claim(database: record.database, changeover: record.id, holder: actor, daemon: true)
+            } catch {
+                logger.error("cannot claim a lease", metadata: ["changeover.id": "\(record.id)", "error": "\(error)"])
+                continue
+            }
+            guard let lease else {
+                plans[record.id] = "another controller holds the lease on \(record.database)"
+                continue
+            }
+            if abandoned {
+                logger.warning("resuming a changeover whose daemon stopped renewing its lease",
+                               metadata: ["changeover.id": "\(record.id)", "changeover.step": "\(record.machine.step)",
+                                          "lease.token": "\(lease.token)"])
+            }
+            launch(record, config: config, lease: (lease, sent))
         }
         state.withLock {
             $0.plans = plans
@@ -222,10 +248,39 @@ public final class ChangeoverDaemon: Service, Sendable {
         }
     }
 
+    /// A changeover another daemon was driving when it stopped renewing its lease (it died, or
+    /// lost the store): the lease expired without being released. Only with a shared store: on
+    /// one host a crashed daemon's changeover waits for `resume`, as it always did.
+    func isAbandoned(_ record: ChangeoverRecord, store: StateStore) async -> Bool {
+        guard store.isShared, record.machine.canContinue, !record.machine.step.isTerminal, record.machine.step != .pending,
+              record.policy?.mode == .window,
+              let leased = try? await store.lease(of: record.database)
+        else { return false }
+        return leased.abandoned && leased.lease.daemon && leased.lease.changeover == record.id
+    }
+
     /// The config's `schedule:` entry as a scheduled changeover, unless the database runs the
     /// image, has a changeover that has not ended, or its last changeover to the image ended
-    /// aborted or failed (`changeover schedule` tries again).
+    /// aborted or failed (`changeover schedule` tries again). With a shared store it is recorded
+    /// under the database's lease, so that of several daemons only one records it.
     func materialize(_ entry: ScheduledChangeover, runner: ChangeoverRunner) async {
+        // Claimed only when there is something to record: a claim takes the lease row over,
+        // and an abandoned changeover's row must stay as its dead daemon left it.
+        guard let database = try? runner.currentDatabase(entry.database), database.image != entry.image,
+              let records = try? runner.store.changeovers().filter({ $0.database == entry.database }),
+              !records.contains(where: { $0.machine.canContinue })
+        else { return }
+        var lease: Lease?
+        if runner.store.isShared {
+            guard let claimed = try? await runner.store.claim(database: entry.database, changeover: "schedule", holder: actor, daemon: false)
+            else { return }
+            lease = claimed
+        }
+        await materializeHeld(entry, runner: runner)
+        if let lease { try? await runner.store.release(lease) }
+    }
+
+    private func materializeHeld(_ entry: ScheduledChangeover, runner: ChangeoverRunner) async {
         guard let database = try? runner.currentDatabase(entry.database), database.image != entry.image,
               let records = try? runner.store.changeovers().filter({ $0.database == entry.database })
         else { return }
@@ -254,14 +309,26 @@ public final class ChangeoverDaemon: Service, Sendable {
 
     /// Keeps why a scheduled changeover was moved in its record (`schedule.moved`), for status;
     /// skipped if a controller holds the database.
-    private func remember(_ moved: String, of id: String, runner: ChangeoverRunner) {
-        guard var record = try? runner.store.changeover(id), record.machine.step == .pending,
-              let lock = try? runner.store.lock(database: record.database, changeover: id, actor: actor)
+    /// With a shared store, under the database's lease (fenced): another daemon may be starting it.
+    private func remember(_ moved: String, of id: String, runner: ChangeoverRunner) async {
+        let store = runner.store
+        guard let pending = try? store.changeover(id), pending.machine.step == .pending,
+              let lock = try? store.lock(database: pending.database, changeover: id, actor: actor)
         else { return }
         defer { withExtendedLifetime(lock) {} }
-        record.facts["schedule.moved"] = moved
-        record.updatedAt = Date()
-        try? runner.store.save(record)
+        var lease: Lease?
+        if store.isShared {
+            guard let claimed = try? await store.claim(database: pending.database, changeover: id, holder: actor, daemon: false)
+            else { return }
+            lease = claimed
+        }
+        // Read again under the lease: the copy read before may be stale.
+        if var record = try? store.changeover(id), record.machine.step == .pending {
+            record.facts["schedule.moved"] = moved
+            record.updatedAt = Date()
+            if let lease { try? store.save(record, lease: lease) } else { try? store.save(record) }
+        }
+        if let lease { try? await store.release(lease) }
     }
 
     /// An audit record about a scheduled changeover's plan, once per distinct `key`. Returns
@@ -290,10 +357,12 @@ public final class ChangeoverDaemon: Service, Sendable {
         return bytes
     }
 
-    /// Drives `record` in a task of its own (start, or resume what this daemon stopped).
-    private func launch(_ record: ChangeoverRecord, config: FleetConfig) {
+    /// Drives `record` in a task of its own under `lease` (start, resume what a daemon stopped,
+    /// or resume what a dead daemon abandoned).
+    private func launch(_ record: ChangeoverRecord, config: FleetConfig, lease: (Lease, ContinuousClock.Instant)) {
         let logger = self.logger
         var runner = runner(config)
+        runner.claimed = (lease.0, lease.1)
         runner.events = { event in
             switch event {
             case .stepStarted(let step):
@@ -317,8 +386,12 @@ public final class ChangeoverDaemon: Service, Sendable {
         let stop = StopSignal()
         runner.stop = stop
         let configured = runner
+        let store = runner.store
         state.withLock { current in
-            guard !current.shuttingDown else { return }
+            guard !current.shuttingDown else {
+                Task { try? await store.release(lease.0) }
+                return
+            }
             let task = Task { [self] in
                 var outcome: String
                 do {

@@ -42,7 +42,7 @@ public final class PostgresConnection: @unchecked Sendable {
         var cancelled: Set<UInt64> = []
     }
 
-    private init(endpoint: String) throws(PostgresError) {
+    fileprivate init(endpoint: String) throws(PostgresError) {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else {
             throw PostgresError(
@@ -123,6 +123,36 @@ public final class PostgresConnection: @unchecked Sendable {
         state.withLock { $0.serverVersion }
     }
 
+    // MARK: Blocking callers
+
+    /// Connects like `connect`, for a caller that may block its thread: the work runs on the
+    /// connection's own queue and the caller waits for it (at most `timeout`). Never call it on
+    /// Swift's cooperative pool where a wait of that length matters.
+    public static func connectBlocking(_ info: ConnInfo, timeout: Duration) throws(PostgresError) -> PostgresConnection {
+        let connection = try PostgresConnection(endpoint: info.endpoint)
+        let deadline = ContinuousClock.now + timeout
+        try connection.queue.sync {
+            connection.establish(info, deadline: deadline, timeout: timeout, operation: connection.blockingOperation())
+        }.get()
+        return connection
+    }
+
+    /// Runs `body` on the connection's queue while the caller waits: the statements it sends
+    /// through the session run back to back, with nothing else of this connection between them
+    /// (a transaction), each within what is left of `timeout`.
+    public func blocking<T>(timeout: Duration, _ body: (BlockingSession) throws -> T) throws -> T {
+        let session = BlockingSession(connection: self, deadline: .now + timeout, timeout: timeout, operation: blockingOperation())
+        return try queue.sync { try body(session) }
+    }
+
+    /// A number for a blocking call: never cancelled (only `close()` interrupts it).
+    private func blockingOperation() -> UInt64 {
+        state.withLock { state in
+            state.nextOperation += 1
+            return state.nextOperation
+        }
+    }
+
     // MARK: Bridging to async
 
     /// Runs `body` on `queue`, with task cancellation routed to the operation.
@@ -156,7 +186,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: On the queue
 
-    private func establish(_ info: ConnInfo, deadline: ContinuousClock.Instant, timeout: Duration, operation: UInt64)
+    fileprivate func establish(_ info: ConnInfo, deadline: ContinuousClock.Instant, timeout: Duration, operation: UInt64)
         -> Result<Void, PostgresError>
     {
         let started = withCStrings(info.parameters.map(\.key)) { keywords in
@@ -205,12 +235,12 @@ public final class PostgresConnection: @unchecked Sendable {
         return .success(())
     }
 
-    private enum Statement {
+    fileprivate enum Statement {
         case extended(String, [String?])
         case simple(String)
     }
 
-    private func execute(
+    fileprivate func execute(
         _ statement: Statement, deadline: ContinuousClock.Instant, timeout: Duration, operation: UInt64
     ) -> Result<[PostgresResult], PostgresError> {
         guard let conn = handle, isOpen else {
@@ -415,6 +445,20 @@ public final class PostgresConnection: @unchecked Sendable {
 
     private func error(_ code: PostgresError.Code, _ message: String) -> PostgresError {
         PostgresError(code: code, message: message, endpoint: endpoint)
+    }
+}
+
+/// Statements sent from inside `PostgresConnection.blocking`, on the connection's queue.
+public struct BlockingSession {
+    fileprivate let connection: PostgresConnection
+    fileprivate let deadline: ContinuousClock.Instant
+    fileprivate let timeout: Duration
+    fileprivate let operation: UInt64
+
+    /// One statement with `PQsendQueryParams`, like `PostgresConnection.query`.
+    public func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresResult {
+        let results = try connection.execute(.extended(sql, parameters), deadline: deadline, timeout: timeout, operation: operation).get()
+        return results.last ?? PostgresResult(columns: [], rows: [], commandTag: "", affectedRows: nil)
     }
 }
 

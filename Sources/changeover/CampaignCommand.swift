@@ -42,7 +42,7 @@ struct CampaignCommand: AsyncParsableCommand {
                 let plan: CampaignPlan
                 do {
                     plan = try CampaignPlanner.plan(
-                        entries: try CampaignEntry.inventory(config: config, store: StateStore(directory: config.stateDirectory)),
+                        entries: try CampaignEntry.inventory(config: config, store: StateStore(config: config)),
                         waves: waveList, image: image, from: from, now: now,
                         margin: config.scheduling.margin, deadline: deadline)
                 } catch let error as CampaignError {

@@ -60,7 +60,7 @@ extension AsyncParsableCommand {
         } catch {
             let kind: Failure.Kind = switch error {
             case is ConfigError, is ChangeoverRefused: .badInput
-            case is DatabaseBusy: .busy
+            case is DatabaseBusy, is DatabaseLeased: .busy
             default: .failed
             }
             Output.error(String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " "))

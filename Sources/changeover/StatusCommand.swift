@@ -15,7 +15,7 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let config = try fleet.load()
-            let store = StateStore(directory: config.stateDirectory)
+            let store = StateStore(config: config)
             let now = Date()
             let runner = ChangeoverRunner(config: config)
             let history = try store.changeovers()

@@ -304,3 +304,31 @@ import Testing
         #expect(try store.changeover("orders-1")?.facts["n"] == "199")
     }
 }
+
+/// Leases in the SQLite store: on one host the `flock` locks exclude, so a claim always
+/// succeeds with the next token; a superseded token still fails its fenced writes.
+@Suite struct SQLiteLeaseTests {
+    @Test func claimsNumberTheTokensAndFenceTheSupersededHolder() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("state-lease-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = StateStore(directory: directory)
+        #expect(!store.isShared)
+        #expect(try await store.lease(of: "orders") == nil)
+        let first = try #require(try await store.claim(database: "orders", changeover: "c1", holder: "ops pid 1", daemon: false))
+        let record = ChangeoverRecord(id: "c1", database: "orders", fromImage: "pg15", toImage: "pg15-patched", machine: ChangeoverMachine(),
+                                      startedAt: Date(), updatedAt: Date(), facts: [:], timings: [])
+        try store.save(record, lease: first)
+        #expect(try await store.renew(first)?.token == 1)
+        let second = try #require(try await store.claim(database: "orders", changeover: "c1", holder: "ops pid 2", daemon: true))
+        #expect(second.token == 2)
+        #expect(try await store.renew(first) == nil)
+        #expect(throws: LeaseLost.self) { try store.save(record, lease: first) }
+        try store.save(record, lease: second)
+        try await store.release(first)
+        #expect(try await store.lease(of: "orders")?.released == false)
+        try await store.release(second)
+        let state = try #require(try await store.lease(of: "orders"))
+        #expect(state.released && state.lease.token == 2 && state.lease.holder == "ops pid 2")
+        #expect(throws: LeaseLost.self) { try store.save(record, lease: second) }
+    }
+}

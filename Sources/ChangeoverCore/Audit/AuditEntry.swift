@@ -36,8 +36,13 @@ enum AuditRedaction {
     static let placeholder = "[redacted]"
     static let secretKeyWords = ["password", "secret", "token"]
 
-    /// A fact key naming a secret (case-insensitive "password", "secret", "token").
+    /// Keys that hold one of those words and no secret: a lease's fencing token is a counter
+    /// the store hands out in order, there to be compared.
+    static let publicKeys: Set<String> = ["lease.token"]
+
+    /// A fact key naming a secret (case-insensitive "password", "secret", "token"), except `publicKeys`.
     static func isSecretKey(_ key: String) -> Bool {
+        if publicKeys.contains(key) { return false }
         let lower = key.lowercased()
         return secretKeyWords.contains { lower.contains($0) }
     }

@@ -19,6 +19,18 @@ public enum ChangeoverEvent: Sendable {
     case notified(NotifyEvent, failure: String?)
 }
 
+/// Another controller holds the database's lease.
+public struct DatabaseLeased: Error, CustomStringConvertible, Sendable {
+    public var database: String
+    public var state: LeaseState?
+    public var description: String {
+        guard let lease = state?.lease else { return "database \(database) is leased by another controller" }
+        return "database \(database) is leased by \(lease.holder) for changeover \(lease.changeover) until "
+            + "\(ISO8601DateFormatter().string(from: lease.expiresAt)) (fencing token \(lease.token)); "
+            + "wait for it to finish, or for its lease to expire if that controller died"
+    }
+}
+
 /// A changeover that cannot be resumed or aborted as asked.
 public struct ChangeoverRefused: Error, CustomStringConvertible, Sendable {
     public var description: String
@@ -125,6 +137,9 @@ public struct ChangeoverRunner: Sendable {
     public var now: @Sendable () -> Date = { Date() }
     /// Set when the daemon drives the changeover (it picks up what it stopped itself).
     public var isDaemon = false
+    /// The lease the daemon claimed for the changeover and when it sent the claim; without it
+    /// the runner claims the database's lease itself before its first step.
+    public var claimed: (lease: Lease, at: ContinuousClock.Instant)?
 
     public init(config: FleetConfig, logger: Logger = Logger(label: "changeover"),
                 actor: String = ChangeoverRunner.defaultActor(),
@@ -142,7 +157,7 @@ public struct ChangeoverRunner: Sendable {
         return "\(user)@\(ProcessInfo.processInfo.hostName) pid \(getpid())"
     }
 
-    public var store: StateStore { StateStore(directory: config.stateDirectory) }
+    public var store: StateStore { StateStore(config: config, environment: environment) }
 
     /// Everything a changeover needs, resolved from the config, the state store and the secrets.
     /// Fails with a one-line `ConfigError` before any server is touched.
@@ -332,9 +347,40 @@ public struct ChangeoverRunner: Sendable {
         return prepared
     }
 
-    /// Performs actions until the machine finishes: persists the record before every step,
-    /// makes the step's authorising audit record durable, performs it, records the outcome.
+    /// Drives the changeover under the database's lease: the one the daemon claimed for it
+    /// (`claimed`), or one claimed now. The lease is renewed all along and let go at the end,
+    /// or abandoned as it is when it was lost (it is not ours any more).
     func drive(_ record: inout ChangeoverRecord, _ prepared: Prepared, lock: DatabaseLock,
+               first: ChangeoverMachine.Action, opening: (String, String, Facts)) async throws -> ChangeoverSummary {
+        let stop = self.stop
+        let onLost: @Sendable (LeaseLost) -> Void = { lost in stop.request(lost.description) }
+        let keeper: LeaseKeeper
+        if let claimed, claimed.lease.database == record.database {
+            keeper = LeaseKeeper(lease: claimed.lease, store: store, claimedAt: claimed.at, onLost: onLost)
+        } else {
+            let sent = ContinuousClock.now
+            guard let lease = try await store.claim(database: record.database, changeover: record.id, holder: actor, daemon: isDaemon) else {
+                throw DatabaseLeased(database: record.database, state: try? await store.lease(of: record.database))
+            }
+            keeper = LeaseKeeper(lease: lease, store: store, claimedAt: sent, onLost: onLost)
+        }
+        keeper.start()
+        let summary: ChangeoverSummary
+        do {
+            summary = try await drive(&record, prepared, lock: lock, lease: keeper, first: first, opening: opening)
+        } catch {
+            if error is LeaseLost { keeper.abandon() } else { await keeper.release() }
+            throw error
+        }
+        await keeper.release()
+        return summary
+    }
+
+    /// Performs actions until the machine finishes: confirms the lease (a write conditional on
+    /// its token) before every step, persists the record before every step (also conditional on
+    /// the token), makes the step's authorising audit record durable, performs it, records the
+    /// outcome. Every audit record carries the lease's token and holder.
+    private func drive(_ record: inout ChangeoverRecord, _ prepared: Prepared, lock: DatabaseLock, lease: LeaseKeeper,
                        first: ChangeoverMachine.Action, opening: (String, String, Facts)) async throws -> ChangeoverSummary {
         let id = record.id, database = record.database
         let audit = try AuditLog(path: config.auditLog)
@@ -351,17 +397,19 @@ public struct ChangeoverRunner: Sendable {
         // written (a killed controller loses none) and synced together once the pause is over.
         let inPause: Set<ChangeoverStep> = [.finalSync, .promote, .repoint]
         func persist(sync: Bool = true) throws {
+            try lease.check()
             record.updatedAt = Date()
-            try store.save(record, sync: sync)
+            try store.save(record, sync: sync, lease: lease.lease)
         }
         // A step's outcome waits here and is made durable together with the next step's start:
         // one fsync per transition, and always before the next step acts.
         var unwritten: [AuditEntry] = []
         func log(_ step: String, _ outcome: String, _ message: String? = nil, _ facts: Facts = [:]) {
             unwritten.append(AuditEntry(changeover: id, database: database, step: step, outcome: outcome,
-                                        message: message, facts: facts))
+                                        message: message, facts: facts.merging(lease.lease.auditFacts) { a, _ in a }))
         }
         func flush(sync: Bool = true) throws {
+            try lease.check()
             try audit.append(unwritten, actor: actor, time: Date(), sync: sync)
             unwritten.removeAll()
         }
@@ -394,6 +442,7 @@ public struct ChangeoverRunner: Sendable {
         log("changeover", opening.0, opening.1, opening.2)
         var action = first
         while true {
+            try await lease.confirm()
             switch action {
             case .perform(let step):
                 if Self.stoppable.contains(step), let reason = stop.reason {

@@ -21,6 +21,8 @@ public struct FleetConfig: Sendable {
     public var scheduled: [ScheduledChangeover] = []
     /// Who is told about changeovers (`notify:`); each database has its own with its overrides.
     public var notify = NotifyConfig()
+    /// Where the state store is (`store:`): SQLite in `stateDirectory` unless it names Postgres.
+    public var store = StoreConfig()
 
     public struct Image: Sendable, Equatable {
         public var name: String

@@ -13,6 +13,7 @@ struct RawConfig: Decodable {
     var daemon: RawDaemon?
     var schedule: [RawScheduled]?
     var notify: RawNotify?
+    var store: RawStore?
 
     struct RawImage: Decodable {
         var binDirectory: String?
@@ -196,6 +197,7 @@ struct RawConfig: Decodable {
         var config = FleetConfig(stateDirectory: state, auditLog: abs(auditLog ?? "\(state)/audit.jsonl"),
                                  images: images, databases: databases, provisioner: provisioner, freezes: freezes ?? [])
         config.notify = fleetNotify
+        config.store = try resolveStore(source: source)
         try resolveScheduling(into: &config, source: source)
         return config
     }

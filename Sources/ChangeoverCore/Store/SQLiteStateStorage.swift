@@ -118,6 +118,19 @@ public final class SQLiteStateStorage: StateStorage {
         migrator.registerMigration("import the JSON state files") { db in
             try importJSONFiles(directory: directory, db)
         }
+        migrator.registerMigration("v2 leases") { db in
+            // The last lease of each database: its fencing token counts the claims.
+            try db.execute(sql: """
+                CREATE TABLE leases (
+                    databaseName TEXT PRIMARY KEY NOT NULL,
+                    changeover TEXT NOT NULL,
+                    holder TEXT NOT NULL,
+                    token INTEGER NOT NULL,
+                    expiresAt REAL NOT NULL,
+                    daemon INTEGER NOT NULL,
+                    released INTEGER NOT NULL) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
@@ -224,6 +237,71 @@ public final class SQLiteStateStorage: StateStorage {
             try Row.fetchOne(db, sql: "SELECT text, at FROM notes WHERE changeover = ? AND kind = ?",
                              arguments: [changeover, kind.rawValue])
                 .map { ChangeoverNote(changeover: changeover, kind: kind, text: $0["text"], at: Date(timeIntervalSince1970: $0["at"])) }
+        }
+    }
+
+    // MARK: leases
+
+    /// One host: the `flock` locks exclude controllers, and a lease here only numbers the claims
+    /// (a claim always succeeds and takes the next token) so that audit records carry a token
+    /// whatever the store.
+    public var isShared: Bool { false }
+
+    public func save(_ record: ChangeoverRecord, durable: Bool, fencedBy lease: Lease) throws {
+        let json = try Self.encode(record)
+        var current: Int64?
+        try write(durable: durable) { db in
+            current = try Int64.fetchOne(db, sql: "SELECT token FROM leases WHERE databaseName = ? AND NOT released",
+                                         arguments: [lease.database])
+            guard current == lease.token else { return }
+            try Self.upsert(record, json: json, db)
+        }
+        guard current == lease.token else {
+            throw LeaseLost(database: lease.database, token: lease.token,
+                            reason: current.map { "another controller holds fencing token \($0)" } ?? "it was released")
+        }
+    }
+
+    public func claim(database: String, changeover: String, holder: String, ttl: Duration, daemon: Bool) async throws -> Lease? {
+        var lease = Lease(database: database, changeover: changeover, holder: holder, token: 0,
+                          expiresAt: Date().addingTimeInterval(ttl.seconds), daemon: daemon)
+        try write(durable: true) { db in
+            let token = try Int64.fetchOne(db, sql: "SELECT token FROM leases WHERE databaseName = ?", arguments: [database]) ?? 0
+            lease.token = token + 1
+            try db.execute(sql: """
+                INSERT INTO leases (databaseName, changeover, holder, token, expiresAt, daemon, released) VALUES (?, ?, ?, ?, ?, ?, 0)
+                ON CONFLICT (databaseName) DO UPDATE SET changeover = excluded.changeover, holder = excluded.holder,
+                    token = excluded.token, expiresAt = excluded.expiresAt, daemon = excluded.daemon, released = 0
+                """, arguments: [database, changeover, holder, lease.token, lease.expiresAt.timeIntervalSince1970, daemon])
+        }
+        return lease
+    }
+
+    /// Only checks the token: nothing expires on one host, so nothing needs writing (no fsync
+    /// inside the write pause).
+    public func renew(_ lease: Lease, ttl: Duration) async throws -> Lease? {
+        let token = try read { db in
+            try Int64.fetchOne(db, sql: "SELECT token FROM leases WHERE databaseName = ? AND NOT released", arguments: [lease.database])
+        }
+        guard token == lease.token else { return nil }
+        var renewed = lease
+        renewed.expiresAt = Date().addingTimeInterval(ttl.seconds)
+        return renewed
+    }
+
+    public func release(_ lease: Lease) async throws {
+        try write(durable: true) { db in
+            try db.execute(sql: "UPDATE leases SET released = 1 WHERE databaseName = ? AND token = ?", arguments: [lease.database, lease.token])
+        }
+    }
+
+    public func lease(of database: String) async throws -> LeaseState? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM leases WHERE databaseName = ?", arguments: [database]).map { row in
+                let lease = Lease(database: database, changeover: row["changeover"], holder: row["holder"], token: row["token"],
+                                  expiresAt: Date(timeIntervalSince1970: row["expiresAt"]), daemon: row["daemon"])
+                return LeaseState(lease: lease, released: row["released"], expired: lease.expiresAt <= Date())
+            }
         }
     }
 

@@ -1,9 +1,19 @@
 import Foundation
 
 /// Where `StateStore` keeps its data: an SQLite file in the state directory (the embedded
-/// default, `SQLiteStateStorage`), later a Postgres database shared by several controllers.
-/// Every method is short and synchronous: callers on the cooperative pool may call it.
+/// default, `SQLiteStateStorage`), or a Postgres database shared by several controllers
+/// (`PostgresStateStorage`).
+///
+/// The record methods are short and synchronous: one statement or one short transaction with
+/// a deadline, which callers on the cooperative pool may afford (SQLite: an fsync; Postgres: a
+/// round trip on the store connection's own thread, at most `PostgresStateStorage.deadline`).
+/// The lease methods are `async`: the daemon calls them on a timer and before every step, and
+/// the Postgres store answers them without occupying a thread of the pool while it waits.
 public protocol StateStorage: Sendable {
+    /// Whether several hosts share the store: leases are then the only exclusion between
+    /// controllers, and an abandoned lease's changeover is resumed by another daemon. False for
+    /// SQLite, where the `flock` locks of `StateStore+Locks` exclude and leases only count tokens.
+    var isShared: Bool { get }
     /// Saves a changeover. `durable` (the default for a step's record) returns once the record
     /// survives a power loss; otherwise once it survives the process being killed, which is all
     /// a write inside the write pause waits for (the next durable write makes it durable too).
@@ -25,6 +35,24 @@ public protocol StateStorage: Sendable {
     /// never synced.
     func save(_ note: ChangeoverNote) throws
     func note(_ kind: ChangeoverNote.Kind, of changeover: String) throws -> ChangeoverNote?
+
+    // MARK: leases
+
+    /// Saves a changeover only while `lease` is still the database's current lease (its token,
+    /// unexpired): the one write a controller that lost its lease cannot make. Throws `LeaseLost`.
+    func save(_ record: ChangeoverRecord, durable: Bool, fencedBy lease: Lease) throws
+
+    /// Claims the database's lease for `ttl` when nobody holds it (never held, released, or
+    /// expired), with the next fencing token; nil when another holder has it (or is claiming it
+    /// this instant: the row is skipped, not waited for).
+    func claim(database: String, changeover: String, holder: String, ttl: Duration, daemon: Bool) async throws -> Lease?
+    /// Extends the lease by `ttl` from now if it is still the current one and unexpired; nil
+    /// when it was lost. A conditional write on the token.
+    func renew(_ lease: Lease, ttl: Duration) async throws -> Lease?
+    /// Lets the lease go (only if it is still the current one).
+    func release(_ lease: Lease) async throws
+    /// The database's last lease, released or not; nil when none was ever claimed.
+    func lease(of database: String) async throws -> LeaseState?
 }
 
 /// The latest note of one kind about a running changeover.

@@ -10,28 +10,77 @@ import Foundation
 public struct StateStore: Sendable {
     public var directory: String
     private let given: (any StateStorage)?
+    /// The config's `store:` when it names Postgres, with the environment its password is in.
+    private let postgres: (config: StoreConfig, environment: [String: String])?
+    /// How long a lease lasts unless renewed (`store.leaseTtl`).
+    public var leaseTTL: Duration = StoreConfig().leaseTTL
 
     public init(directory: String) {
         self.directory = directory
         given = nil
+        postgres = nil
     }
 
     /// A store kept by `storage`; `directory` still holds the locks.
-    public init(directory: String, storage: any StateStorage) {
+    public init(directory: String, storage: any StateStorage, leaseTTL: Duration = StoreConfig().leaseTTL) {
         self.directory = directory
         given = storage
+        postgres = nil
+        self.leaseTTL = leaseTTL
+    }
+
+    /// The store the config names: its `store:` (Postgres), else the SQLite file in its state
+    /// directory. The state directory holds the per-host locks and logs either way.
+    public init(config: FleetConfig, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        directory = config.stateDirectory
+        given = nil
+        postgres = config.store.kind == .postgres ? (config.store, environment) : nil
+        leaseTTL = config.store.leaseTTL
     }
 
     /// Where writes go, created on first use.
     func storage() throws -> any StateStorage {
         if let given { return given }
+        if let postgres, let conninfo = postgres.config.conninfo {
+            return try PostgresStateStorage.shared(conninfo: conninfo, password: postgres.config.password,
+                                                   environment: postgres.environment)
+        }
         return try SQLiteStateStorage.shared(directory: directory)
     }
 
     /// Where reads come from; nil when nothing was ever stored.
     func existingStorage() throws -> (any StateStorage)? {
-        if let given { return given }
+        if given != nil || postgres != nil { return try storage() }
         return try SQLiteStateStorage.existing(directory: directory)
+    }
+
+    /// Whether controllers on several hosts share the store (Postgres): leases are then the
+    /// only thing that keeps two of them off one database.
+    public var isShared: Bool { given?.isShared ?? (postgres != nil) }
+
+    // MARK: leases
+
+    /// Saves a changeover's record only while `lease` is the database's current lease; throws
+    /// `LeaseLost` otherwise.
+    public func save(_ record: ChangeoverRecord, sync: Bool = true, lease: Lease) throws {
+        try storage().save(record, durable: sync, fencedBy: lease)
+    }
+
+    /// Claims `database` for `changeover` (see `StateStorage.claim`); nil when another holds it.
+    public func claim(database: String, changeover: String, holder: String, daemon: Bool) async throws -> Lease? {
+        try await storage().claim(database: database, changeover: changeover, holder: holder, ttl: leaseTTL, daemon: daemon)
+    }
+
+    public func renew(_ lease: Lease) async throws -> Lease? {
+        try await storage().renew(lease, ttl: leaseTTL)
+    }
+
+    public func release(_ lease: Lease) async throws {
+        try await storage().release(lease)
+    }
+
+    public func lease(of database: String) async throws -> LeaseState? {
+        try await storage().lease(of: database)
     }
 
     /// Saves a changeover's record. With `sync: false` (inside the write pause) it survives the
