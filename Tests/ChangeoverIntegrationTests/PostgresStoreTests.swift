@@ -92,7 +92,7 @@ import Testing
             _ = try await other.query("SELECT token FROM changeover.leases WHERE database_name = 'billing' FOR UPDATE", timeout: .seconds(5))
             let began = ContinuousClock.now
             #expect(try await storage.claim(database: "billing", changeover: "c2", holder: "b", ttl: .seconds(30), daemon: true) == nil)
-            #expect(ContinuousClock.now - began < .seconds(1), "the claim waited for the locked row")
+            #expect(ContinuousClock.now - began < .seconds(4), "the claim waited for the locked row")
             _ = try await other.query("ROLLBACK", timeout: .seconds(5))
             let taken = try #require(try await storage.claim(database: "billing", changeover: "c2", holder: "b", ttl: .seconds(30), daemon: true))
             #expect(taken.token == expired.token + 1)
@@ -102,23 +102,23 @@ import Testing
     @Test func anExpiredLeaseIsTakenOverAndTheStaleHolderIsFenced() async throws {
         try await withStoreServer { lab, server in
             let storage = try storage(lab, server)
-            let first = try #require(try await storage.claim(database: "orders", changeover: "c1", holder: "daemon A", ttl: .seconds(1), daemon: true))
+            let first = try #require(try await storage.claim(database: "orders", changeover: "c1", holder: "daemon A", ttl: .seconds(3), daemon: true))
             #expect(first.token == 1)
             // Held: another holder cannot claim it; the holder renews and writes under it.
-            #expect(try await storage.claim(database: "orders", changeover: "c1", holder: "daemon B", ttl: .seconds(1), daemon: true) == nil)
-            let renewed = try #require(try await storage.renew(first, ttl: .seconds(1)))
+            #expect(try await storage.claim(database: "orders", changeover: "c1", holder: "daemon B", ttl: .seconds(3), daemon: true) == nil)
+            let renewed = try #require(try await storage.renew(first, ttl: .seconds(3)))
             #expect(renewed.token == 1 && renewed.expiresAt > first.expiresAt)
             try storage.save(record("c1", database: "orders", step: .provision), durable: true, fencedBy: renewed)
 
             // Not renewed for a ttl: expired, abandoned, and taken over with the next token.
-            try await Task.sleep(for: .milliseconds(1300))
+            try await Task.sleep(for: .milliseconds(3300))
             let abandoned = try #require(try await storage.lease(of: "orders"))
             #expect(abandoned.abandoned && abandoned.lease.daemon && abandoned.lease.changeover == "c1")
             let second = try #require(try await storage.claim(database: "orders", changeover: "c1", holder: "daemon B", ttl: .seconds(30), daemon: true))
             #expect(second.token == 2)
 
             // The stale holder: its renewal and its conditional write fail, and its record is not written.
-            #expect(try await storage.renew(renewed, ttl: .seconds(1)) == nil)
+            #expect(try await storage.renew(renewed, ttl: .seconds(3)) == nil)
             #expect(throws: LeaseLost.self) { try storage.save(record("c1", database: "orders", step: .fence), durable: true, fencedBy: renewed) }
             #expect(try storage.changeover("c1")?.machine.step == .provision)
             try storage.save(record("c1", database: "orders", step: .catchUp), durable: true, fencedBy: second)
@@ -140,14 +140,15 @@ import Testing
     @Test func aKeeperRenewsItsLeaseAndStopsItsHolderOnceItIsTakenOver() async throws {
         try await withStoreServer { lab, server in
             let storage = try storage(lab, server)
-            let store = StateStore(directory: "\(lab.root)/state", storage: storage, leaseTTL: .milliseconds(900))
+            let store = StateStore(directory: "\(lab.root)/state", storage: storage, leaseTTL: .seconds(3))
             let sent = ContinuousClock.now
             let lease = try #require(try await store.claim(database: "orders", changeover: "c1", holder: "daemon A", daemon: true))
             let stop = StopSignal()
             let keeper = LeaseKeeper(lease: lease, store: store, claimedAt: sent) { stop.request($0.description) }
             keeper.start()
-            // Renewed every 300 ms: held for three ttls, nobody can claim it.
-            try await Task.sleep(for: .milliseconds(2700))
+            // Renewed every second: held past its first ttl, nobody can claim it. (A ttl of 3 s
+            // leaves a loaded machine room for a slow renewal.)
+            try await Task.sleep(for: .milliseconds(4500))
             try keeper.check()
             #expect(try await store.claim(database: "orders", changeover: "c1", holder: "daemon B", daemon: true) == nil)
             #expect(keeper.lease.expiresAt > lease.expiresAt)
