@@ -72,6 +72,14 @@ public final class ChangeoverDaemon: Service, Sendable {
             group.addTask { [self] in
                 for await _ in hangups { reload() }
             }
+            // Campaigns move on in a loop of their own: a gate that runs for minutes holds up
+            // no changeover.
+            group.addTask { [self] in
+                while !shutdown.isRequested {
+                    await campaignDriver(config).tick()
+                    try? await shutdown.sleep(for: settings.tick)
+                }
+            }
             await withGracefulShutdownHandler {
                 while !shutdown.isRequested {
                     await tick()
@@ -143,6 +151,14 @@ public final class ChangeoverDaemon: Service, Sendable {
         return runner
     }
 
+    func campaignDriver(_ config: FleetConfig) -> CampaignDriver {
+        let logger = self.logger
+        return CampaignDriver(runner: runner(config)) { message, metadata in
+            let level: Logger.Level = metadata["error"] != nil ? .error : message == "campaign halted" ? .warning : .info
+            logger.log(level: level, "\(message)", metadata: metadata.mapValues { "\($0)" })
+        }
+    }
+
     static func log(notified event: NotifyEvent, failure: String?, id: String?, logger: Logger) {
         var metadata: Logger.Metadata = ["notify.event": "\(event.rawValue)"]
         if let id { metadata["changeover.id"] = "\(id)" }
@@ -170,6 +186,11 @@ public final class ChangeoverDaemon: Service, Sendable {
         }
         var plans: [String: String] = [:]
         var windows: [String: (database: String, start: Date)] = [:]
+        // The campaigns of scheduled changeovers: one paused, halted or aborted starts none.
+        var campaigns: [String: Campaign] = [:]
+        if records.contains(where: { $0.machine.step == .pending && $0.facts["campaign"] != nil }) {
+            for campaign in (try? runner.store.campaigns()) ?? [] { campaigns[campaign.id] = campaign }
+        }
         for record in records.reversed() {  // oldest first
             let (running, stopping, busy) = state.withLock { state in
                 (state.running[record.id] != nil, state.shuttingDown, state.running.count >= (state.config.daemon ?? DaemonSettings()).concurrency)
@@ -188,6 +209,10 @@ public final class ChangeoverDaemon: Service, Sendable {
                !leased.released, !leased.expired, leased.lease.holder != actor {
                 plans[record.id] = "another controller holds the lease on \(record.database): \(leased.lease.holder) "
                     + "(fencing token \(leased.lease.token))"
+                continue
+            }
+            if scheduled, let id = record.facts["campaign"], let campaign = campaigns[id], !campaign.letsChangeoversStart {
+                plans[record.id] = "campaign \(id) is \(campaign.effectiveState): it starts no changeover"
                 continue
             }
             if scheduled {

@@ -6,7 +6,12 @@ struct CampaignCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "campaign",
         abstract: "Roll an image across the fleet in waves.",
-        subcommands: [Plan.self])
+        discussion: """
+            `start` records a campaign; the daemon (`changeover daemon`) moves it on: each wave's changeovers \
+            are scheduled when the wave begins, each switching in its database's own next fitting window; \
+            after a wave the gate runs, and the next wave begins only if it passed.
+            """,
+        subcommands: [Plan.self, Start.self, Status.self, Pause.self, Resume.self, Abort.self])
 
     struct Plan: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -14,54 +19,56 @@ struct CampaignCommand: AsyncParsableCommand {
             abstract: "Print the waves a campaign would run: which databases, in which windows, and what it leaves out. Touches nothing.")
 
         @OptionGroup var fleet: FleetOptions
-        @Option(help: "The image to roll out (a name from the config's images).") var image: String
-        @Option(help: "Only databases on this image.") var from: String?
-        @Option(help: "The waves in order, e.g. staging,canary:5%,production (tiers are the databases' tier label).")
-        var waves: String
-        @Option(help: "Switch every database by then, in a window or forced at it (ISO 8601, or +2h).") var deadline: String?
+        @OptionGroup var planning: CampaignPlanning
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             try await reporting {
-                let waveList: [CampaignWave]
-                do {
-                    waveList = try CampaignWave.parse(waves)
-                } catch {
-                    throw Failure(.badInput, String(describing: error))
-                }
-                let deadline: Date?
-                do {
-                    deadline = try self.deadline.map(Deadline.parse)
-                } catch {
-                    throw Failure(.badInput, String(describing: error))
-                }
                 let config = try fleet.load()
-                _ = try config.image(image)
-                if let from { _ = try config.image(from) }
-                let now = Date()
-                let plan: CampaignPlan
-                do {
-                    plan = try CampaignPlanner.plan(
-                        entries: try CampaignEntry.inventory(config: config, store: StateStore(config: config)),
-                        waves: waveList, image: image, from: from, now: now,
-                        margin: config.scheduling.margin, deadline: deadline)
-                } catch let error as CampaignError {
-                    throw Failure(.badInput, String(describing: error))
-                }
+                let plan = try planning.plan(config: config, at: Date())
                 if json { return try Output.json(CampaignPlanText(plan)) }
-                Output.line("campaign to \(image)\(from.map { " from \($0)" } ?? ""): \(plan.memberCount) database(s) in \(plan.waves.count) wave(s), \(plan.skipped.count) left out")
-                for wave in plan.waves {
-                    let end = wave.expectedEnd.map { "expected done \(ScheduleText.iso($0))" } ?? "a member has no fitting window"
-                    Output.line("wave \(wave.wave.text): \(wave.members.count) database(s), from \(ScheduleText.iso(wave.notBefore)), \(end)")
-                    for member in wave.members {
-                        let when = member.opening.map { "window \(ScheduleText.iso($0.start)) → \(ScheduleText.iso($0.end))" }
-                            ?? member.forcedAt.map { "no window fits: forced at the deadline \(ScheduleText.iso($0))" }
-                            ?? "no window fits within a year"
-                        Output.line("  \(member.database) (\(member.tier ?? "-"), \(member.host)): \(when)")
-                    }
-                }
-                for skipped in plan.skipped { Output.line("left out: \(skipped.database): \(skipped.reason)") }
+                Output.line("campaign to \(planning.image)\(planning.from.map { " from \($0)" } ?? ""): \(plan.memberCount) database(s) in \(plan.waves.count) wave(s), \(plan.skipped.count) left out")
+                CampaignPlanText.print(plan)
             }
+        }
+    }
+}
+
+/// What `campaign plan` and `campaign start` take to plan.
+struct CampaignPlanning: ParsableArguments {
+    @Option(help: "The image to roll out (a name from the config's images).") var image: String
+    @Option(help: "Only databases on this image.") var from: String?
+    @Option(help: "The waves in order, e.g. staging,canary:5%,production (tiers are the databases' tier label).")
+    var waves: String
+    @Option(help: "Switch every database by then, in a window or forced at it (ISO 8601, or +2h).") var deadline: String?
+
+    var deadlineDate: Date? {
+        get throws { try deadline.map(Deadline.parse) }
+    }
+
+    /// The plan at `now`, or a one-line bad-input failure.
+    func plan(config: FleetConfig, at now: Date) throws -> CampaignPlan {
+        let waveList: [CampaignWave]
+        do {
+            waveList = try CampaignWave.parse(waves)
+        } catch {
+            throw Failure(.badInput, String(describing: error))
+        }
+        let deadline: Date?
+        do {
+            deadline = try deadlineDate
+        } catch {
+            throw Failure(.badInput, String(describing: error))
+        }
+        _ = try config.image(image)
+        if let from { _ = try config.image(from) }
+        do {
+            return try CampaignPlanner.plan(
+                entries: try CampaignEntry.inventory(config: config, store: StateStore(config: config)),
+                waves: waveList, image: image, from: from, now: now,
+                margin: config.scheduling.margin, deadline: deadline)
+        } catch let error as CampaignError {
+            throw Failure(.badInput, String(describing: error))
         }
     }
 }
@@ -98,5 +105,22 @@ struct CampaignPlanText: Encodable {
             })
         }
         skipped = plan.skipped.map { Skipped(database: $0.database, reason: $0.reason) }
+    }
+}
+
+extension CampaignPlanText {
+    /// The plan as lines, one wave and then its members.
+    static func print(_ plan: CampaignPlan) {
+        for wave in plan.waves {
+            let end = wave.expectedEnd.map { "expected done \(ScheduleText.iso($0))" } ?? "a member has no fitting window"
+            Output.line("wave \(wave.wave.text): \(wave.members.count) database(s), from \(ScheduleText.iso(wave.notBefore)), \(end)")
+            for member in wave.members {
+                let when = member.opening.map { "window \(ScheduleText.iso($0.start)) → \(ScheduleText.iso($0.end))" }
+                    ?? member.forcedAt.map { "no window fits: forced at the deadline \(ScheduleText.iso($0))" }
+                    ?? "no window fits within a year"
+                Output.line("  \(member.database) (\(member.tier ?? "-"), \(member.host)): \(when)")
+            }
+        }
+        for skipped in plan.skipped { Output.line("left out: \(skipped.database): \(skipped.reason)") }
     }
 }

@@ -55,7 +55,7 @@ public struct CampaignPlan: Sendable {
         public var expectedEnd: Date?
     }
 
-    public struct Skipped: Sendable, Equatable {
+    public struct Skipped: Sendable, Equatable, Codable {
         public var database: String
         public var reason: String
     }
@@ -125,6 +125,26 @@ public enum CampaignPlanner {
             notBefore = end ?? notBefore
         }
         return CampaignPlan(waves: planned, skipped: skipped.sorted { $0.database < $1.database })
+    }
+
+    /// When a campaign under way is expected to be done: `waves` are what remains of each wave
+    /// from the current one on (members not ended), each in its next fitting window after the
+    /// previous wave is expected done; a member already switching counts from `now`. Nil when a
+    /// member has no fitting window.
+    public static func expectedEnd(waves: [[(entry: CampaignEntry, started: Bool)]], now: Date, margin: Duration,
+                                   deadline: Date?) -> Date? {
+        var notBefore = now
+        for wave in waves {
+            var end = notBefore
+            for (entry, started) in wave {
+                let memberEnd = started ? now.addingTimeInterval(WindowSchedule.seconds(entry.needed))
+                    : member(entry, after: notBefore, margin: margin, deadline: deadline).expectedEnd
+                guard let memberEnd else { return nil }
+                end = max(end, memberEnd)
+            }
+            notBefore = end
+        }
+        return notBefore
     }
 
     private static func member(_ entry: CampaignEntry, after: Date, margin: Duration, deadline: Date?) -> CampaignPlan.Member {

@@ -8,16 +8,22 @@ import Logging
 extension ChangeoverRunner {
     /// The database's notifier, with the secrets it must keep out of notices and commands.
     func notifier(for database: DatabaseConfig) -> Notifier {
+        let values = [database.password, database.replicationPassword, database.router.password].compactMap { secret in
+            secret.flatMap { try? $0.value(environment: environment) }
+        }
+        return Notifier(config: database.notify, secretVariables: secretVariables, secretValues: values)
+    }
+
+    /// The environment variables the config takes passwords from: unset for the commands it
+    /// runs for others (notify commands, campaign gates).
+    var secretVariables: Set<String> {
         var variables: Set<String> = []
         for db in config.databases.values {
             for secret in [db.password, db.replicationPassword, db.router.password].compactMap({ $0 }) {
                 if case .environment(let name) = secret { variables.insert(name) }
             }
         }
-        let values = [database.password, database.replicationPassword, database.router.password].compactMap { secret in
-            secret.flatMap { try? $0.value(environment: environment) }
-        }
-        return Notifier(config: database.notify, secretVariables: variables, secretValues: values)
+        return variables
     }
 
     /// A notice about `record` with what every event carries.

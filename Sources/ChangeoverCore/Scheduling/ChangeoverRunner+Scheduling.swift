@@ -8,8 +8,10 @@ extension ChangeoverRunner {
 
     /// Records the intent to change `database` over to `image`: a `pending` changeover with its
     /// policy, audited, not started. The daemon (or `run --in-window`, or `resume`) starts it.
-    /// Refused while the database has another changeover that has not ended.
-    public func schedule(database: String, image: String, policy: SwitchPolicy, source: String) throws -> ChangeoverRecord {
+    /// Refused while the database has another changeover that has not ended. `facts` are kept
+    /// in the record (a campaign's id and wave).
+    public func schedule(database: String, image: String, policy: SwitchPolicy, source: String,
+                         facts extra: [String: String] = [:]) throws -> ChangeoverRecord {
         let databaseConfig = try config.database(database)
         let toImage = try config.image(image)
         let id = Self.newID(database: database, at: now())
@@ -27,7 +29,8 @@ extension ChangeoverRunner {
         let record = ChangeoverRecord(
             id: id, database: database, fromImage: fromImage, toImage: toImage.name, machine: ChangeoverMachine(),
             startedAt: now(), updatedAt: now(),
-            facts: ["old.address": current?.primary ?? databaseConfig.primary.address, "scheduled.by": source], timings: [],
+            facts: ["old.address": current?.primary ?? databaseConfig.primary.address, "scheduled.by": source]
+                .merging(extra) { ours, _ in ours }, timings: [],
             policy: policy)
         let plan = startPlan(for: record, dataBytes: nil)
         let message = plan.describe(gate: gate(for: record, database: databaseConfig), at: now(), zone: Self.zone(of: databaseConfig))
@@ -37,7 +40,8 @@ extension ChangeoverRunner {
         try store.save(record)
         try AuditLog(path: config.auditLog).append(
             AuditEntry(changeover: id, database: database, step: "schedule", outcome: "recorded", message: message,
-                       facts: ["from": fromImage, "to": toImage.name, "source": source].merging(policy.auditFacts) { a, _ in a }),
+                       facts: ["from": fromImage, "to": toImage.name, "source": source].merging(policy.auditFacts) { a, _ in a }
+                        .merging(extra) { a, _ in a }),
             actor: actor, time: Date())
         return record
     }

@@ -13,3 +13,16 @@ public struct DatabaseState: Sendable, Codable, Equatable {
     /// The container the primary runs in (docker provisioner).
     public var container: String? = nil
 }
+
+extension DatabaseState {
+    public init(database: String, primary: String, image: String, changeover: String, changedAt: Date,
+                dataDirectory: String? = nil, container: String? = nil) {
+        self.database = database
+        self.image = image
+        self.primary = primary
+        self.dataDirectory = dataDirectory
+        self.changedAt = changedAt
+        self.changeover = changeover
+        self.container = container
+    }
+}

@@ -87,6 +87,11 @@ public final class PostgresStateStorage: StateStorage {
             token bigint NOT NULL DEFAULT 0, daemon boolean NOT NULL DEFAULT false, released boolean NOT NULL DEFAULT true,
             claimed_at timestamptz, renewed_at timestamptz, expires_at timestamptz NOT NULL DEFAULT '-infinity')
         """,
+        // A campaign's progress as JSON, and apart from it the operator's latest word.
+        """
+        CREATE TABLE IF NOT EXISTS \(schema).campaigns (
+            id text PRIMARY KEY, created_at double precision NOT NULL, campaign text NOT NULL, control text NOT NULL)
+        """,
     ]
 
     public var isShared: Bool { true }
@@ -137,6 +142,48 @@ public final class PostgresStateStorage: StateStorage {
             try session.query("SELECT id, record FROM \(Self.schema).changeovers ORDER BY started_at DESC, id DESC")
         }
         return try result.rows.map { try decode(ChangeoverRecord.self, $0[1] ?? "", what: "changeover \($0[0] ?? "")") }
+    }
+
+    // MARK: campaigns
+
+    public func save(_ campaign: Campaign) throws {
+        let parameters = [campaign.id, String(campaign.createdAt.timeIntervalSince1970), try SQLiteStateStorage.encode(campaign),
+                          try SQLiteStateStorage.encode(campaign.control)]
+        try blocking { session in
+            _ = try session.query("""
+                INSERT INTO \(Self.schema).campaigns (id, created_at, campaign, control) VALUES ($1, $2::float8, $3, $4)
+                ON CONFLICT (id) DO UPDATE SET campaign = excluded.campaign
+                """, parameters)
+        }
+    }
+
+    public func setControl(_ control: Campaign.Control, of campaign: String) throws -> Bool {
+        let json = try SQLiteStateStorage.encode(control)
+        let result = try blocking { session in
+            try session.query("UPDATE \(Self.schema).campaigns SET control = $1 WHERE id = $2", [json, campaign])
+        }
+        return result.affectedRows == 1
+    }
+
+    public func campaign(_ id: String) throws -> Campaign? {
+        let result = try blocking { session in
+            try session.query("SELECT id, campaign, control FROM \(Self.schema).campaigns WHERE id = $1", [id])
+        }
+        return try result.rows.first.map(campaign)
+    }
+
+    public func campaigns() throws -> [Campaign] {
+        let result = try blocking { session in
+            try session.query("SELECT id, campaign, control FROM \(Self.schema).campaigns ORDER BY created_at DESC, id DESC")
+        }
+        return try result.rows.map(campaign)
+    }
+
+    private func campaign(_ row: [String?]) throws -> Campaign {
+        let id = row[0] ?? ""
+        var campaign = try decode(Campaign.self, row[1] ?? "", what: "campaign \(id)")
+        campaign.control = try decode(Campaign.Control.self, row[2] ?? "", what: "campaign \(id)")
+        return campaign
     }
 
     // MARK: durations

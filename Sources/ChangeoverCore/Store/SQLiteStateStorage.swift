@@ -131,7 +131,56 @@ public final class SQLiteStateStorage: StateStorage {
                     released INTEGER NOT NULL) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v3 campaigns") { db in
+            // A campaign's progress as JSON, and apart from it the operator's latest word.
+            try db.execute(sql: """
+                CREATE TABLE campaigns (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    createdAt REAL NOT NULL,
+                    campaign TEXT NOT NULL,
+                    control TEXT NOT NULL);
+                """)
+        }
         return migrator
+    }
+
+    // MARK: campaigns
+
+    public func save(_ campaign: Campaign) throws {
+        let json = try Self.encode(campaign)
+        let control = try Self.encode(campaign.control)
+        try write(durable: true) { db in
+            try db.execute(sql: """
+                INSERT INTO campaigns (id, createdAt, campaign, control) VALUES (?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET campaign = excluded.campaign
+                """, arguments: [campaign.id, campaign.createdAt.timeIntervalSince1970, json, control])
+        }
+    }
+
+    public func setControl(_ control: Campaign.Control, of campaign: String) throws -> Bool {
+        let json = try Self.encode(control)
+        var changed = false
+        try write(durable: true) { db in
+            try db.execute(sql: "UPDATE campaigns SET control = ? WHERE id = ?", arguments: [json, campaign])
+            changed = db.changesCount == 1
+        }
+        return changed
+    }
+
+    public func campaign(_ id: String) throws -> Campaign? {
+        let row = try read { db in try Row.fetchOne(db, sql: "SELECT campaign, control FROM campaigns WHERE id = ?", arguments: [id]) }
+        return try row.map { try campaign(id, $0["campaign"], $0["control"]) }
+    }
+
+    public func campaigns() throws -> [Campaign] {
+        let rows = try read { db in try Row.fetchAll(db, sql: "SELECT id, campaign, control FROM campaigns ORDER BY createdAt DESC, id DESC") }
+        return try rows.map { try campaign($0["id"], $0["campaign"], $0["control"]) }
+    }
+
+    private func campaign(_ id: String, _ json: String, _ control: String) throws -> Campaign {
+        var campaign = try decode(Campaign.self, json, what: "campaign \(id)")
+        campaign.control = try decode(Campaign.Control.self, control, what: "campaign \(id)")
+        return campaign
     }
 
     // MARK: changeovers

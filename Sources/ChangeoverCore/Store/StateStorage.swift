@@ -53,6 +53,18 @@ public protocol StateStorage: Sendable {
     func release(_ lease: Lease) async throws
     /// The database's last lease, released or not; nil when none was ever claimed.
     func lease(of database: String) async throws -> LeaseState?
+
+    // MARK: campaigns
+
+    /// Saves a campaign's progress. Its `control` is written only when the campaign is new:
+    /// after that only `setControl` writes it (see `Campaign`).
+    func save(_ campaign: Campaign) throws
+    /// Writes the operator's word about a campaign, leaving its progress alone; false when no
+    /// such campaign exists.
+    func setControl(_ control: Campaign.Control, of campaign: String) throws -> Bool
+    func campaign(_ id: String) throws -> Campaign?
+    /// All campaigns, newest first.
+    func campaigns() throws -> [Campaign]
 }
 
 /// The latest note of one kind about a running changeover.

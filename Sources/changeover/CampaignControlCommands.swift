@@ -1,0 +1,303 @@
+import ArgumentParser
+import ChangeoverCore
+import Foundation
+
+extension CampaignCommand {
+    struct Start: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "start",
+            abstract: "Record a campaign: its waves as `plan` prints them, moved on by the daemon.")
+
+        @OptionGroup var fleet: FleetOptions
+        @OptionGroup var planning: CampaignPlanning
+        @Option(help: "A shell command run after each wave; the next wave begins only if it exits 0.") var gate: String?
+        @Option(help: "How long the gate may run before it is killed and counts as failed.") var gateTimeout = "30m"
+        @Option(help: "At most this many of its changeovers scheduled and not ended at once.") var maxParallel: Int?
+        @Option(help: "The same, per host of the primaries.") var maxParallelPerHost: Int?
+        @Option(help: "Halt once more than this many changeovers failed (resume acknowledges them).") var maxFailures = 0
+        @Flag(help: "Print the campaign as JSON.") var json = false
+
+        func run() async throws {
+            try await reporting {
+                let timeout: Duration
+                do {
+                    timeout = try ConfigValue.duration(gateTimeout, at: "--gate-timeout")
+                } catch {
+                    throw Failure(.badInput, String(describing: error))
+                }
+                guard timeout > .zero else { throw Failure(.badInput, "--gate-timeout must be more than 0s") }
+                if let gate, gate.trimmingCharacters(in: .whitespaces).isEmpty {
+                    throw Failure(.badInput, "--gate is empty: give a command, or leave --gate out for no gate")
+                }
+                for (name, value) in [("--max-parallel", maxParallel), ("--max-parallel-per-host", maxParallelPerHost)] {
+                    if let value, value < 1 { throw Failure(.badInput, "\(name) must be at least 1, not \(value)") }
+                }
+                guard maxFailures >= 0 else { throw Failure(.badInput, "--max-failures must be 0 or more, not \(maxFailures)") }
+
+                let config = try fleet.load()
+                let now = Date()
+                let plan = try planning.plan(config: config, at: now)
+                guard plan.memberCount > 0 else {
+                    throw Failure(.badInput, "nothing to change over to \(planning.image): \(plan.skipped.count) database(s) left out"
+                                  + (plan.skipped.first.map { " (\($0.database): \($0.reason)…)" } ?? ""))
+                }
+                let stuck = plan.waves.flatMap(\.members).filter { $0.opening == nil && $0.forcedAt == nil }.map(\.database)
+                guard stuck.isEmpty else {
+                    throw Failure(.badInput, "no maintenance window fits within a year for \(Self.list(stuck)): fix their windows or give --deadline")
+                }
+                let store = StateStore(config: config)
+                let planned = Set(plan.waves.flatMap(\.members).map(\.database))
+                for other in try store.campaigns() where !other.isFinished {
+                    let shared = other.members.filter { $0.outcome == nil && planned.contains($0.database) }.map(\.database)
+                    guard shared.isEmpty else {
+                        throw Failure(.badInput, "campaign \(other.id) (to \(other.image), \(other.effectiveState)) already has \(Self.list(shared)); "
+                                      + "let it finish or abort it first")
+                    }
+                }
+                let actor = ChangeoverRunner.defaultActor()
+                let campaign = Campaign(
+                    id: Campaign.newID(at: now), plan: plan, image: planning.image, from: planning.from, at: now, by: actor,
+                    gate: gate, gateTimeout: timeout, deadline: try planning.deadlineDate, maxParallel: maxParallel,
+                    maxParallelPerHost: maxParallelPerHost, maxFailures: maxFailures)
+                try store.save(campaign)
+                try AuditLog(path: config.auditLog).append(
+                    AuditEntry(changeover: campaign.id, database: "", step: "campaign", outcome: "started",
+                               message: "to \(planning.image): \(plan.memberCount) database(s) in waves \(plan.waves.map(\.wave.text).joined(separator: ","))",
+                               facts: ["image": planning.image, "waves": planning.waves, "members": String(plan.memberCount),
+                                       "gate": gate ?? "", "max-failures": String(maxFailures)]),
+                    actor: actor, time: Date())
+                if json { return try Output.json(CampaignStatusText(campaign, store: store, config: config, now: now)) }
+                Output.line("campaign \(campaign.id) started: \(plan.memberCount) database(s) to \(planning.image) in \(plan.waves.count) wave(s), "
+                            + "\(plan.skipped.count) left out; the daemon (`changeover daemon`) moves it on")
+                CampaignPlanText.print(plan)
+            }
+        }
+
+        static func list(_ names: [String]) -> String {
+            names.prefix(5).joined(separator: ", ") + (names.count > 5 ? " and \(names.count - 5) more" : "")
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "status",
+            abstract: "Every campaign in one line each, or one campaign: its waves, gates, failures, next windows and ETA.")
+
+        @OptionGroup var fleet: FleetOptions
+        @Argument(help: "The campaign id; all campaigns when left out.") var id: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await reporting {
+                let config = try fleet.load()
+                let store = StateStore(config: config)
+                let now = Date()
+                guard let id else {
+                    let all = try store.campaigns().map { CampaignStatusText($0, store: store, config: config, now: now, detail: false) }
+                    if json { return try Output.json(all) }
+                    if all.isEmpty { Output.line("no campaigns") }
+                    for campaign in all { Output.line(campaign.oneLine) }
+                    return
+                }
+                guard let campaign = try store.campaign(id) else { throw Failure(.badInput, "no campaign \(id) in the state store") }
+                let status = CampaignStatusText(campaign, store: store, config: config, now: now)
+                if json { return try Output.json(status) }
+                status.print()
+            }
+        }
+    }
+
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "pause",
+            abstract: "Schedule nothing more and start no changeover of the campaign not started yet; those under way go on.")
+
+        @OptionGroup var fleet: FleetOptions
+        @Argument(help: "The campaign id.") var id: String
+
+        func run() async throws {
+            try await reporting {
+                let campaign = try CampaignCommand.control(.pause, of: id, fleet: fleet)
+                Output.line("campaign \(id) paused (it was \(campaign.effectiveState)); changeovers under way go on; `campaign resume` continues it")
+            }
+        }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "resume",
+            abstract: "Continue a paused or halted campaign: a failed gate runs again; failures so far no longer count against --max-failures.")
+
+        @OptionGroup var fleet: FleetOptions
+        @Argument(help: "The campaign id.") var id: String
+
+        func run() async throws {
+            try await reporting {
+                let campaign = try CampaignCommand.control(.run, of: id, fleet: fleet)
+                let was = campaign.effectiveState
+                let what = campaign.halt.map { " after: \($0.reason)" } ?? ""
+                Output.line("campaign \(id) resumed (it was \(was))\(what); the daemon moves it on at its next tick")
+            }
+        }
+    }
+
+    struct Abort: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "abort",
+            abstract: "End a campaign: its changeovers not started are cancelled; those under way finish or roll back.")
+
+        @OptionGroup var fleet: FleetOptions
+        @Argument(help: "The campaign id.") var id: String
+        @Flag(help: "Do not ask for confirmation.") var yes = false
+
+        func run() async throws {
+            try await reporting {
+                if !yes {
+                    guard isatty(STDIN_FILENO) == 1 else { throw Failure(.badInput, "campaign abort needs --yes when not run from a terminal") }
+                    FileHandle.standardOutput.write(Data("End campaign \(id) and cancel its changeovers not started? [y/N] ".utf8))
+                    guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else { throw Failure(.badInput, "not aborted") }
+                }
+                _ = try CampaignCommand.control(.abort, of: id, fleet: fleet)
+                // Acted on at once when no daemon is moving it on this instant (else by the daemon).
+                let config = try fleet.load()
+                try await CampaignDriver(runner: ChangeoverRunner(config: config)).look(at: id)
+                let store = StateStore(config: config)
+                guard let campaign = try store.campaign(id) else { return }
+                let under = campaign.members.filter(\.inFlight).compactMap(\.changeover)
+                    .filter { (try? store.changeover($0))?.machine.step != .pending }
+                Output.line("campaign \(id) \(campaign.state == .aborted ? "aborted" : "is aborting (the daemon finishes it)")"
+                            + (under.isEmpty ? "" : "; under way, left to finish or roll back: \(Start.list(under))"))
+            }
+        }
+    }
+
+    /// Writes the operator's word; the campaign as it was. Refused for a campaign that finished.
+    static func control(_ command: Campaign.Control.Command, of id: String, fleet: FleetOptions) throws -> Campaign {
+        let config = try fleet.load()
+        let store = StateStore(config: config)
+        guard let campaign = try store.campaign(id) else { throw Failure(.badInput, "no campaign \(id) in the state store") }
+        guard !campaign.isFinished else { throw Failure(.badInput, "campaign \(id) already \(campaign.state.rawValue); there is nothing to \(command == .run ? "resume" : command.rawValue)") }
+        let actor = ChangeoverRunner.defaultActor()
+        _ = try store.setControl(Campaign.Control(command: command, at: Date(), by: actor), of: id)
+        try AuditLog(path: config.auditLog).append(
+            AuditEntry(changeover: id, database: "", step: "campaign", outcome: command == .run ? "resume-requested" : "\(command.rawValue)-requested",
+                       message: "by \(actor), while \(campaign.effectiveState)", facts: ["image": campaign.image]),
+            actor: actor, time: Date())
+        return campaign
+    }
+}
+
+/// A campaign as `campaign status` shows it: its members' changeovers read live.
+struct CampaignStatusText: Encodable {
+    struct Member: Encodable {
+        var database: String
+        var changeover: String?
+        /// to-schedule, scheduled, running (step), done, failed, skipped
+        var state: String
+        var note: String?
+        var expectedStart: Date?
+    }
+    struct Wave: Encodable {
+        var wave: String
+        var startedAt: Date?
+        var finishedAt: Date?
+        var counts: [String: Int]
+        var gates: [Campaign.GateRun]
+        var members: [Member]?
+    }
+    var id: String
+    var image: String
+    var from: String?
+    var state: String
+    var halt: String?
+    var createdAt: Date
+    var finishedAt: Date?
+    var currentWave: String?
+    var done: Int
+    var total: Int
+    var failures: Int
+    var maxFailures: Int
+    var eta: Date?
+    var waves: [Wave]
+
+    init(_ campaign: Campaign, store: StateStore, config: FleetConfig, now: Date, detail: Bool = true) {
+        id = campaign.id
+        image = campaign.image
+        from = campaign.from
+        state = campaign.effectiveState
+        halt = campaign.halt?.reason
+        createdAt = campaign.createdAt
+        finishedAt = campaign.finishedAt
+        currentWave = campaign.current < campaign.waves.count ? campaign.waves[campaign.current].wave.text : nil
+        done = campaign.members.filter { $0.outcome == .done }.count
+        total = campaign.members.count
+        failures = campaign.failures
+        maxFailures = campaign.maxFailures
+        var steps: [String: ChangeoverStep] = [:]
+        if detail {
+            for id in campaign.members.filter(\.inFlight).compactMap(\.changeover) {
+                if let record = try? store.changeover(id) { steps[id] = record.machine.step }
+            }
+        }
+        func memberState(_ member: Campaign.Member) -> String {
+            if let outcome = member.outcome { return outcome.rawValue }
+            guard let id = member.changeover else { return "to-schedule" }
+            guard let step = steps[id] else { return "scheduled" }
+            return step == .pending ? "scheduled" : step.isTerminal ? step.rawValue : "running (\(step.rawValue))"
+        }
+        waves = campaign.waves.map { wave in
+            let members = wave.members.map {
+                Member(database: $0.database, changeover: $0.changeover, state: memberState($0), note: $0.note, expectedStart: $0.expectedStart)
+            }
+            var counts: [String: Int] = [:]
+            for member in members { counts[member.state.hasPrefix("running") ? "running" : member.state, default: 0] += 1 }
+            return Wave(wave: wave.wave.text, startedAt: wave.startedAt, finishedAt: wave.finishedAt, counts: counts, gates: wave.gates,
+                        members: detail ? members : nil)
+        }
+        eta = campaign.isFinished ? nil : detail ? Self.eta(campaign, steps: steps, store: store, config: config, now: now) : nil
+    }
+
+    /// When what remains is expected done: the remaining members of each wave from the current
+    /// one, each in its next fitting window after the previous wave (gates not counted).
+    static func eta(_ campaign: Campaign, steps: [String: ChangeoverStep], store: StateStore, config: FleetConfig, now: Date) -> Date? {
+        guard let entries = try? CampaignEntry.inventory(config: config, store: store) else { return nil }
+        let byName = Dictionary(entries.map { ($0.database, $0) }) { first, _ in first }
+        let remaining = campaign.waves[min(campaign.current, campaign.waves.count)...].map { wave in
+            wave.members.filter { $0.outcome == nil }.compactMap { member in
+                byName[member.database].map { (entry: $0, started: member.changeover.flatMap { steps[$0] }.map { $0 != .pending } ?? false) }
+            }
+        }
+        return CampaignPlanner.expectedEnd(waves: remaining, now: now, margin: config.scheduling.margin, deadline: campaign.deadline)
+    }
+
+    var oneLine: String {
+        "\(id)  to \(image)  \(state)  \(done)/\(total) done, \(failures) failed"
+            + (currentWave.map { "  wave \($0)" } ?? "") + (halt.map { "  halted: \($0)" } ?? "")
+    }
+
+    func print() {
+        Output.line("campaign \(id) to \(image)\(from.map { " from \($0)" } ?? ""): \(state)")
+        if let halt { Output.line("halted: \(halt)") }
+        Output.line("progress: \(done)/\(total) changed over, \(failures) failed (halts above \(maxFailures))"
+                    + (eta.map { "; expected done \(ScheduleText.iso($0))" } ?? (finishedAt.map { "; ended \(ScheduleText.iso($0))" } ?? "")))
+        for (index, wave) in waves.enumerated() {
+            let counts = wave.counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            let gate = wave.gates.last.map { run in
+                "; gate \(run.passed ? "passed" : "failed") (\(run.status.map { "exit \($0)" } ?? "did not finish"), "
+                    + "\(String(format: "%.1f", run.finishedAt.timeIntervalSince(run.startedAt))) s"
+                    + (wave.gates.count > 1 ? ", run \(wave.gates.count) times" : "") + ")"
+            } ?? ""
+            let when = wave.startedAt == nil ? "not begun" : wave.finishedAt == nil ? "under way" : "ended"
+            Output.line("wave \(index + 1) \(wave.wave): \(when): \(counts)\(gate)")
+            if let run = wave.gates.last, !run.passed, !run.output.isEmpty {
+                Output.line("  gate said: \(run.output.split(whereSeparator: \.isNewline).suffix(3).joined(separator: " | "))")
+            }
+            for member in wave.members ?? [] where member.state != "done" {
+                let when = member.state == "scheduled" || member.state == "to-schedule"
+                    ? member.expectedStart.map { ", window expected \(ScheduleText.iso($0))" } ?? "" : ""
+                Output.line("  \(member.database): \(member.state)\(member.changeover.map { " \($0)" } ?? "")\(when)"
+                            + (member.note.map { " (\($0))" } ?? ""))
+            }
+        }
+    }
+}
