@@ -36,7 +36,8 @@ struct CampaignCommand: AsyncParsableCommand {
 
 /// What `campaign plan` and `campaign start` take to plan.
 struct CampaignPlanning: ParsableArguments {
-    @Option(help: "The image to roll out (a name from the config's images).") var image: String
+    @Option(help: "The image to roll out (a name from the config's images), or each old image's successor: pg15=pg15-patched,redis7=redis7-patched.")
+    var image: String
     @Option(help: "Only databases on this image.") var from: String?
     @Option(help: "The waves in order, e.g. staging,canary:5%,production (tiers are the databases' tier label).")
     var waves: String
@@ -60,8 +61,11 @@ struct CampaignPlanning: ParsableArguments {
         } catch {
             throw Failure(.badInput, String(describing: error))
         }
-        _ = try config.image(image)
-        if let from { _ = try config.image(from) }
+        do {
+            for name in try CampaignImages.parse(image, from: from).names { _ = try config.image(name) }
+        } catch let error as CampaignError {
+            throw Failure(.badInput, String(describing: error))
+        }
         do {
             return try CampaignPlanner.plan(
                 entries: try CampaignEntry.inventory(config: config, store: StateStore(config: config)),

@@ -29,6 +29,8 @@ public struct Campaign: Sendable, Codable, Equatable {
     public struct Member: Sendable, Codable, Equatable {
         public var database: String
         public var host: String
+        /// The image it changes over to.
+        public var image: String
         /// Its changeover, once its wave scheduled it.
         public var changeover: String?
         /// Set once its changeover ended (or it was skipped).
@@ -38,9 +40,10 @@ public struct Campaign: Sendable, Codable, Equatable {
         /// The window the plan expected it to switch in when the campaign started.
         public var expectedStart: Date?
 
-        public init(database: String, host: String, expectedStart: Date?) {
+        public init(database: String, host: String, image: String, expectedStart: Date?) {
             self.database = database
             self.host = host
+            self.image = image
             self.expectedStart = expectedStart
         }
 
@@ -110,6 +113,7 @@ public struct Campaign: Sendable, Codable, Equatable {
     }
 
     public var id: String
+    /// What it changes over to, as given: one image, or old=new pairs (`CampaignImages`).
     public var image: String
     public var from: String?
     public var createdAt: Date
@@ -166,7 +170,7 @@ public struct Campaign: Sendable, Codable, Equatable {
                   deadline: deadline, maxParallel: maxParallel, maxParallelPerHost: maxParallelPerHost, maxFailures: maxFailures,
                   waves: plan.waves.map { wave in
                       Wave(wave: wave.wave, members: wave.members.map {
-                          Member(database: $0.database, host: $0.host, expectedStart: $0.opening?.start ?? $0.forcedAt)
+                          Member(database: $0.database, host: $0.host, image: $0.image, expectedStart: $0.opening?.start ?? $0.forcedAt)
                       })
                   },
                   leftOut: plan.skipped)

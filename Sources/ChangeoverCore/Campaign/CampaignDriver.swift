@@ -204,16 +204,16 @@ public struct CampaignDriver: Sendable {
                 campaign.waves[w].members[m].note = "no longer in the inventory"
                 continue
             }
-            if (try store.database(member.database)?.image ?? database.image) == campaign.image {
+            if (try store.database(member.database)?.image ?? database.image) == member.image {
                 campaign.waves[w].members[m].outcome = .skipped
-                campaign.waves[w].members[m].note = "already on \(campaign.image)"
+                campaign.waves[w].members[m].note = "already on \(member.image)"
                 continue
             }
             if active == nil {
                 active = Dictionary(try store.changeovers().filter(\.machine.canContinue).map { ($0.database, $0) }) { newer, _ in newer }
             }
             if let other = active?[member.database] {
-                if other.toImage == campaign.image {
+                if other.toImage == member.image {
                     campaign.waves[w].members[m].changeover = other.id
                     campaign.waves[w].members[m].note = "adopted \(other.id), already under way"
                 } else {
@@ -224,7 +224,7 @@ public struct CampaignDriver: Sendable {
                 let wave = campaign.waves[w].wave
                 do {
                     let record = try runner.schedule(
-                        database: member.database, image: campaign.image, policy: SwitchPolicy(mode: .window, deadline: campaign.deadline),
+                        database: member.database, image: member.image, policy: SwitchPolicy(mode: .window, deadline: campaign.deadline),
                         source: "campaign \(campaign.id), wave \(wave.text)", facts: ["campaign": campaign.id, "campaign.wave": wave.text])
                     campaign.waves[w].members[m].changeover = record.id
                     campaign.waves[w].members[m].note = nil

@@ -38,6 +38,8 @@ public struct CampaignPlan: Sendable {
         /// No window fits before the deadline: it runs at the deadline (forced).
         public var forcedAt: Date?
         public var needed: Duration
+        /// The image it changes over to.
+        public var image: String = ""
 
         /// When it is expected to be done: its window's start (or the deadline) plus its switchover.
         public var expectedEnd: Date? {
@@ -73,6 +75,7 @@ public enum CampaignPlanner {
     /// tier into `waves`, each database in its own next fitting window after the previous wave
     /// is expected done. A database whose tier no wave names is left out, and so is one already
     /// on `image`; a wave that names no tier and has no share is an error, since it would take nothing.
+    /// `image` is one image for every database, or old=new pairs (see `CampaignImages`).
     public static func plan(entries: [CampaignEntry], waves: [CampaignWave], image: String, from: String? = nil,
                             now: Date, margin: Duration, deadline: Date? = nil) throws(CampaignError) -> CampaignPlan {
         let tiers = Set(entries.compactMap(\.tier))
@@ -82,12 +85,14 @@ public enum CampaignPlanner {
         var skipped: [CampaignPlan.Skipped] = []
         var remaining: [String: [CampaignEntry]] = [:]  // by tier, in a stable spread order
         let named = Set(waves.map(\.name))
+        let targets = try CampaignImages.parse(image, from: from)
+        var targetOf: [String: String] = [:]
         for entry in entries {
-            if entry.image == image {
-                skipped.append(.init(database: entry.database, reason: "already on \(image)"))
-            } else if let from, entry.image != from {
-                skipped.append(.init(database: entry.database, reason: "on \(entry.image), not \(from)"))
+            let target = targets.target(from: entry.image)
+            if let reason = target.leftOut {
+                skipped.append(.init(database: entry.database, reason: reason))
             } else if let tier = entry.tier, named.contains(tier) {
+                targetOf[entry.database] = target.image
                 remaining[tier, default: []].append(entry)
             } else {
                 skipped.append(.init(database: entry.database,
@@ -114,7 +119,7 @@ public enum CampaignPlanner {
                 for tier in later { remaining[tier]?.removeAll { picked.contains($0.database) } }
             }
             let members = taken.map { entry in
-                member(entry, after: notBefore, margin: margin, deadline: deadline)
+                member(entry, image: targetOf[entry.database] ?? "", after: notBefore, margin: margin, deadline: deadline)
             }
             .map { (start: ($0.opening?.start ?? $0.forcedAt ?? .distantFuture).timeIntervalSince1970, member: $0) }
             .sorted { ($0.start, $0.member.database) < ($1.start, $1.member.database) }
@@ -147,12 +152,12 @@ public enum CampaignPlanner {
         return notBefore
     }
 
-    private static func member(_ entry: CampaignEntry, after: Date, margin: Duration, deadline: Date?) -> CampaignPlan.Member {
+    private static func member(_ entry: CampaignEntry, image: String = "", after: Date, margin: Duration, deadline: Date?) -> CampaignPlan.Member {
         let latestStart = deadline.map { $0.addingTimeInterval(-WindowSchedule.seconds(entry.needed + margin)) }
         let opening = entry.schedule.nextFitting(after: after, needed: entry.needed, margin: margin, notAfter: latestStart)
         let forced: Date? = opening == nil ? deadline.map { max($0, after) } : nil
         return .init(database: entry.database, tier: entry.tier, host: entry.host, opening: opening, forcedAt: forced,
-                     needed: entry.needed)
+                     needed: entry.needed, image: image)
     }
 
     /// At least one of a non-empty pool: a share never rounds a wave away.
@@ -174,5 +179,47 @@ public enum CampaignPlanner {
         }
         .sorted { ($0.0, $0.1.database) < ($1.0, $1.1.database) }
         .map(\.1)
+    }
+}
+
+/// What a campaign changes over to: one image for every database (`--image pg15-patched`,
+/// with `--from pg15` only those on pg15), or each old image's patched successor
+/// (`--image pg15=pg15-patched,redis7=redis7-patched`), for a fleet of several engines or
+/// versions patched by one campaign.
+public struct CampaignImages: Sendable, Equatable {
+    /// Old image → new; empty when one image is for all.
+    public var pairs: [String: String]
+    public var single: String?
+    public var from: String?
+
+    public static func parse(_ text: String, from: String? = nil) throws(CampaignError) -> CampaignImages {
+        guard text.contains("=") else { return CampaignImages(pairs: [:], single: text, from: from) }
+        guard from == nil else { throw CampaignError("--from goes with one --image, not with old=new pairs (\(text))") }
+        var pairs: [String: String] = [:]
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let sides = part.split(separator: "=", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard sides.count == 2, !sides[0].isEmpty, !sides[1].isEmpty else {
+                throw CampaignError("--image: \"\(part)\" is not old=new (give pg15=pg15-patched,redis7=redis7-patched)")
+            }
+            guard sides[0] != sides[1] else { throw CampaignError("--image: \(part) changes nothing") }
+            guard pairs[sides[0]] == nil else { throw CampaignError("--image: \(sides[0]) is given twice") }
+            pairs[sides[0]] = sides[1]
+        }
+        return CampaignImages(pairs: pairs, single: nil, from: nil)
+    }
+
+    /// Every image named, old and new, for checking against the config.
+    public var names: [String] { pairs.isEmpty ? [single, from].compactMap { $0 } : (Array(pairs.keys) + Array(pairs.values)).sorted() }
+
+    /// The image a database on `current` changes over to, or why it is left out.
+    public func target(from current: String) -> (image: String, leftOut: String?) {
+        if let single {
+            if current == single { return (single, "already on \(single)") }
+            if let from, current != from { return (single, "on \(current), not \(from)") }
+            return (single, nil)
+        }
+        if let next = pairs[current] { return (next, nil) }
+        if pairs.values.contains(current) { return (current, "already on \(current)") }
+        return (current, "on \(current), which the campaign does not patch")
     }
 }
