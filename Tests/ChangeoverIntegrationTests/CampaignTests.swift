@@ -125,6 +125,7 @@ import Testing
             }
             #expect(!ofA.isEmpty, "A holds no changeover to take over")
             #expect(Date() < fleet.windowStart, "the window opened before A could be killed midway")
+            let killedAt = Date()
             a.kill9()
 
             try await fleet.expectEventually(.seconds(300), "the campaign did not complete", id, b) { try fleet.campaign(id)?.state == .completed }
@@ -140,10 +141,15 @@ import Testing
                 let resumed = audit.first { $0.database == database && $0.step == "changeover" && $0.outcome == "resumed" }
                 #expect(resumed?.actor.contains("pid \(b.pid) ") == true, "\(database) was not resumed by B")
             }
-            // No two holders' token spans on one database overlap.
+            // No two holders' token spans on one database, or on the campaign (its records have
+            // no database), overlap.
             let intervals = LeaseIntervals(audit)
             #expect(intervals.overlaps.isEmpty, "\(intervals.overlaps)")
-            #expect(intervals.spans.keys.count == 6)
+            #expect(Set(intervals.spans.keys) == Set(fleet.databases.map(\.name) + [""]), "\(intervals.spans.keys.sorted())")
+            #expect(audit.filter { $0.changeover == id && $0.step == "campaign" && $0.outcome != "started" }.allSatisfy { $0.facts["lease.token"] != nil })
+            let byB = audit.filter { $0.actor.contains("pid \(b.pid) ") && $0.step == "changeover" && $0.outcome == "resumed" }
+            print("campaign on a shared store: A (killed) held \(ofA.joined(separator: ", ")); B resumed "
+                  + byB.map { "\($0.database) \(String(format: "%.1f", $0.time.timeIntervalSince(killedAt))) s after the kill" }.joined(separator: ", "))
             try await fleet.expectNoWriteLost()
         }
     }

@@ -97,14 +97,14 @@ public struct CampaignDriver: Sendable {
             campaign.finishedAt = now
             try save()
             audit(campaign, "aborted", "aborted by \(campaign.control.by): \(cancelled) scheduled changeover(s) cancelled; "
-                  + "changeovers already under way go on", facts: ["cancelled": String(cancelled)])
+                  + "changeovers already under way go on", facts: ["cancelled": String(cancelled)], keeper: keeper)
             return
         }
         if let halt = campaign.halt, campaign.resumed(from: halt) {
             if halt.kind == .failures { campaign.forgivenFailures = campaign.failures }
             campaign.halt = nil
             campaign.state = .running
-            audit(campaign, "resumed", "resumed by \(campaign.control.by) after: \(halt.reason)")
+            audit(campaign, "resumed", "resumed by \(campaign.control.by) after: \(halt.reason)", keeper: keeper)
         }
         try refreshOutcomes(&campaign)
         guard campaign.halt == nil, campaign.control.command == .run else { return try save() }
@@ -116,7 +116,7 @@ public struct CampaignDriver: Sendable {
             if campaign.waves[index].startedAt == nil {
                 campaign.waves[index].startedAt = now
                 audit(campaign, "wave-started", "wave \(index + 1) of \(campaign.waves.count), \(name): "
-                      + "\(campaign.waves[index].members.count) database(s)", facts: ["wave": name])
+                      + "\(campaign.waves[index].members.count) database(s)", facts: ["wave": name], keeper: keeper)
             }
             let counted = campaign.failures - campaign.forgivenFailures
             if counted > campaign.maxFailures {
@@ -124,7 +124,7 @@ public struct CampaignDriver: Sendable {
                     .map { "\($0.database) (\($0.note ?? "failed"))" }.joined(separator: ", ")
                 campaign.halt(.failures, "\(counted) failed changeover(s), more than --max-failures \(campaign.maxFailures): \(failed)", at: now)
                 try save()
-                return announceHalt(campaign)
+                return announceHalt(campaign, keeper: keeper)
             }
             scheduled += try schedule(&campaign, wave: index, limit: schedulePerLook - scheduled)
             guard campaign.waves[index].ended else { break }
@@ -137,11 +137,11 @@ public struct CampaignDriver: Sendable {
                 let result = run.status.map { "exited with status \($0)" } ?? "did not run to its end"
                 audit(campaign, run.passed ? "gate-passed" : "gate-failed", "the gate after wave \(name) \(result)\(String(said.prefix(300)))",
                       facts: ["wave": name, "gate.status": run.status.map(String.init) ?? "none",
-                              "gate.seconds": String(format: "%.1f", run.finishedAt.timeIntervalSince(run.startedAt))])
+                              "gate.seconds": String(format: "%.1f", run.finishedAt.timeIntervalSince(run.startedAt))], keeper: keeper)
                 guard run.passed else {
                     campaign.halt(.gate, "the gate after wave \(name) \(result)\(String(said.prefix(300)))", at: Date())
                     try save()
-                    return announceHalt(campaign)
+                    return announceHalt(campaign, keeper: keeper)
                 }
             }
             campaign.current += 1
@@ -152,14 +152,14 @@ public struct CampaignDriver: Sendable {
             let members = campaign.members
             let count = { (outcome: Campaign.MemberOutcome) in members.filter { $0.outcome == outcome }.count }
             audit(campaign, "completed", "\(count(.done)) changed over, \(count(.failed)) failed, \(count(.skipped)) skipped",
-                  facts: ["done": String(count(.done)), "failed": String(count(.failed)), "skipped": String(count(.skipped))])
+                  facts: ["done": String(count(.done)), "failed": String(count(.failed)), "skipped": String(count(.skipped))], keeper: keeper)
         }
         try save()
     }
 
-    private func announceHalt(_ campaign: Campaign) {
+    private func announceHalt(_ campaign: Campaign, keeper: LeaseKeeper?) {
         let reason = campaign.halt?.reason ?? ""
-        audit(campaign, "halted", "\(reason); `changeover campaign resume \(campaign.id)` continues it")
+        audit(campaign, "halted", "\(reason); `changeover campaign resume \(campaign.id)` continues it", keeper: keeper)
         log("campaign halted", ["campaign.id": campaign.id, "reason": reason])
     }
 
@@ -285,11 +285,18 @@ public struct CampaignDriver: Sendable {
         }
     }
 
-    private func audit(_ campaign: Campaign, _ outcome: String, _ message: String, facts: [String: String] = [:]) {
+    /// An audit record about the campaign; under a lease, with its fencing token and holder
+    /// (as a changeover's records carry theirs).
+    private func audit(_ campaign: Campaign, _ outcome: String, _ message: String, facts: [String: String] = [:],
+                       keeper: LeaseKeeper? = nil) {
+        var facts = facts.merging(["image": campaign.image]) { ours, _ in ours }
+        if let lease = keeper?.lease {
+            facts["lease.token"] = String(lease.token)
+            facts["lease.holder"] = lease.holder
+        }
         do {
             try AuditLog(path: runner.config.auditLog).append(
-                AuditEntry(changeover: campaign.id, database: "", step: "campaign", outcome: outcome, message: message,
-                           facts: facts.merging(["image": campaign.image]) { ours, _ in ours }),
+                AuditEntry(changeover: campaign.id, database: "", step: "campaign", outcome: outcome, message: message, facts: facts),
                 actor: runner.actor, time: Date())
         } catch {
             log("cannot write the audit log", ["error": String(describing: error)])
