@@ -1,3 +1,4 @@
+import ChangeoverCore
 import Foundation
 import Testing
 
@@ -90,5 +91,86 @@ import Testing
         #expect(run.stderrLines.count == 1 && run.stderr.contains(message), "\(run.stderr)")
         #expect(run.stdout.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/state"))
+    }
+
+    /// The operator's verbs without a daemon: start records the campaign, status shows it,
+    /// pause and resume are recorded for the daemon, abort cancels what it scheduled (nothing
+    /// yet) and ends it; each writes an audit record.
+    @Test func startStatusPauseResumeAndAbortFromTheCommandLine() async throws {
+        let directory = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = try Self.fleet(in: directory)
+        let run = { (arguments: [String]) in try await CLI.run(["campaign"] + arguments + ["--config", config]) }
+        let start = try await run(["start", "--image", "pg15-patched", "--waves", "staging,production", "--gate", "exit 0",
+                                   "--max-parallel", "3", "--max-failures", "1"])
+        #expect(start.status == 0, "\(start.stderr)")
+        let id = try #require(start.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        #expect(start.stdout.hasPrefix("campaign \(id) started: 10 database(s) to pg15-patched in 2 wave(s), 2 left out"), "\(start.stdout)")
+        #expect(id.hasPrefix("campaign-"))
+
+        let again = try await run(["start", "--image", "pg15-patched", "--waves", "production"])
+        #expect(again.status == 2 && again.stderrLines.count == 1, "\(again.stderr)")
+        #expect(again.stderr.contains("campaign \(id) (to pg15-patched, running) already has prod-1, prod-2, prod-3, prod-4, prod-5 and 3 more"), "\(again.stderr)")
+
+        let status = try await run(["status", id])
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("campaign \(id) to pg15-patched: running"), "\(status.stdout)")
+        #expect(status.stdout.contains("progress: 0/10 changed over, 0 failed (halts above 1)"), "\(status.stdout)")
+        #expect(status.stdout.contains("wave 1 staging: not begun: 2 to-schedule"), "\(status.stdout)")
+        let list = try await run(["status"])
+        #expect(list.stdout.hasPrefix("\(id)  to pg15-patched  running  0/10 done, 0 failed  wave staging"), "\(list.stdout)")
+        let json = try await run(["status", id, "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(object["state"] as? String == "running" && object["total"] as? Int == 10 && object["eta"] is String, "\(json.stdout)")
+
+        let pause = try await run(["pause", id])
+        #expect(pause.status == 0 && pause.stdout.contains("paused (it was running)"), "\(pause.stdout)\(pause.stderr)")
+        #expect(try await run(["status", id]).stdout.contains(": paused"))
+        let resume = try await run(["resume", id])
+        #expect(resume.status == 0 && resume.stdout.contains("resumed (it was paused)"), "\(resume.stdout)\(resume.stderr)")
+
+        let refused = try await run(["abort", id])
+        #expect(refused.status == 2 && refused.stderr.contains("needs --yes"), "\(refused.stderr)")
+        let abort = try await run(["abort", id, "--yes"])
+        #expect(abort.status == 0 && abort.stdout.contains("campaign \(id) aborted"), "\(abort.stdout)\(abort.stderr)")
+        #expect(try await run(["status", id]).stdout.contains(": aborted"))
+        let late = try await run(["resume", id])
+        #expect(late.status == 2 && late.stderr.contains("campaign \(id) already aborted; there is nothing to resume"), "\(late.stderr)")
+
+        let audit = try AuditLog.read(path: "\(directory)/audit.jsonl").filter { $0.changeover == id }.map(\.outcome)
+        #expect(audit == ["started", "pause-requested", "resume-requested", "abort-requested", "aborted"], "\(audit)")
+    }
+
+    @Test(arguments: [
+        (["--max-parallel", "0"], "--max-parallel must be at least 1, not 0"),
+        (["--max-failures=-1"], "--max-failures must be 0 or more"),
+        (["--gate", " "], "--gate is empty"),
+        (["--gate-timeout", "soon"], "--gate-timeout"),
+        (["--image", "pg15=pg15-patched,pg15=pg16"], "pg15 is given twice"),
+        (["--image", "pg15=nope"], "unknown image \"nope\""),
+        (["--image", "pg15-patched", "--waves", "lab", "--from", "pg14"], "unknown image \"pg14\""),
+    ])
+    func badStartsGetOneLineAndRecordNothing(arguments: [String], message: String) async throws {
+        let directory = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = try Self.fleet(in: directory)
+        var argv = ["campaign", "start", "--config", config]
+        if !arguments.contains("--image") { argv += ["--image", "pg15-patched"] }
+        if !arguments.contains("--waves") { argv += ["--waves", "staging,production"] }
+        let run = try await CLI.run(argv + arguments)
+        #expect(run.status == 2, "\(run.stdout) \(run.stderr)")
+        #expect(run.stderrLines.count == 1 && run.stderr.contains(message), "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/state"), "a refused start wrote state")
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/audit.jsonl"))
+    }
+
+    @Test func unknownCampaignsAreNamed() async throws {
+        let directory = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = try Self.fleet(in: directory)
+        for verb in ["status", "pause", "resume"] {
+            let run = try await CLI.run(["campaign", verb, "campaign-nope", "--config", config])
+            #expect(run.status == 2 && run.stderr.contains("no campaign campaign-nope in the state store"), "\(verb): \(run.stderr)")
+        }
     }
 }
