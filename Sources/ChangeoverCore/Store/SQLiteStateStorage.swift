@@ -131,6 +131,7 @@ public final class SQLiteStateStorage: StateStorage {
                     released INTEGER NOT NULL) WITHOUT ROWID;
                 """)
         }
+        registerInventoryMigration(in: &migrator)
         return migrator
     }
 
