@@ -44,7 +44,9 @@ struct InventoryCommand: AsyncParsableCommand {
             let flags = engine != nil || image != nil || primary != nil || passwordEnv != nil || tier != nil
                 || !windows.isEmpty || !labels.isEmpty
             if file != nil {
-                guard !flags else { throw ValidationError("--file does not go with --engine, --image, --primary, --password-env, --tier, --window, --label") }
+                guard !flags else {
+                    throw ValidationError("--file does not go with --engine, --image, --primary, --password-env, --tier, --window, --label")
+                }
                 return
             }
             guard image != nil, primary != nil else {
@@ -168,7 +170,7 @@ struct InventoryCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List every database, the config file's and the inventory's, with those of the inventory that do not resolve and why.")
+            abstract: "List every database, the config file's and the inventory's, and the inventory's that do not resolve, with why.")
 
         @OptionGroup var fleet: FleetOptions
         @Flag(help: "Print JSON.") var json = false

@@ -169,7 +169,8 @@ extension InventoryEntry {
         if !labels.isEmpty {
             lines.append("labels:")
             for (key, value) in labels {
-                let plain = key.first?.isLetter == true && key.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_./".contains($0)) }
+                let plain = key.first?.isLetter == true
+                    && key.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_./".contains($0)) }
                 lines.append("  \(plain ? key : quoted(key)): \(quoted(value))")
             }
         }
