@@ -102,13 +102,16 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// counted; the daemon keeps the one it has.
     public func reload() {
         do {
-            let config = try FleetConfig.load(path: configPath)
+            let config = try FleetConfig.load(path: configPath, environment: environment)
             state.withLock {
                 $0.config = config
                 $0.reloads += 1
                 $0.lastReloadError = nil
             }
             logger.info("config reloaded", metadata: ["daemon.config": "\(configPath)"])
+            for invalid in config.inventory.invalid {
+                logger.warning("inventory database left out", metadata: ["db.name": "\(invalid.name)", "error": "\(invalid.reason)"])
+            }
         } catch {
             state.withLock {
                 $0.reloadFailures += 1

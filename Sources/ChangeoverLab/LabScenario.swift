@@ -129,7 +129,7 @@ public struct LabScenario: Sendable {
             .write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
-    public func config() throws -> FleetConfig { try FleetConfig.load(path: configPath) }
+    public func config() throws -> FleetConfig { try FleetConfig.load(path: configPath, environment: environment) }
 
     /// Performs changeover number `index` (0-based) to the other image, in process.
     public func changeover(_ index: Int, events: @escaping @Sendable (ChangeoverEvent) -> Void = { _ in }) async throws -> ChangeoverSummary {

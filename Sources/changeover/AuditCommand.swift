@@ -19,7 +19,7 @@ struct AuditCommand: AsyncParsableCommand {
         func path() throws -> String {
             if let log { return log }
             do {
-                return try FleetConfig.load(path: config!).auditLog
+                return try FleetConfig.load(path: config!, mergingInventory: false).auditLog
             } catch {
                 throw Failure(.badInput, error.description)
             }

@@ -17,7 +17,7 @@ struct Changeover: AsyncParsableCommand {
         subcommands: [PlanCommand.self, RunCommand.self, ScheduleCommand.self, PrepareCommand.self, SwitchCommand.self,
                       StatusCommand.self, ResumeCommand.self, AbortCommand.self, RetireCommand.self,
                       WindowsCommand.self, AuditCommand.self, StepsCommand.self, DaemonCommand.self,
-                      CampaignCommand.self, DemoCommand.self])
+                      CampaignCommand.self, InventoryCommand.self, DemoCommand.self])
 }
 
 /// What every verb that reads the fleet takes.
@@ -25,9 +25,26 @@ struct FleetOptions: ParsableArguments {
     @Option(name: .long, help: "The fleet's YAML config file.")
     var config: String
 
+    /// The config file with the state store's inventory merged. A stored database that does
+    /// not resolve is left out with a warning on stderr; a store that cannot be read fails as
+    /// the store does (not as bad input).
     func load() throws -> FleetConfig {
+        var loaded = try loadFile()
         do {
-            return try FleetConfig.load(path: config)
+            try loaded.mergeInventory()
+        } catch let error as ConfigError {
+            throw Failure(.badInput, error.description)
+        }
+        for invalid in loaded.inventory.invalid {
+            Output.warning("inventory database \(invalid.name) left out: \(invalid.reason)")
+        }
+        return loaded
+    }
+
+    /// The config file alone, without the inventory (`db` reads and changes the inventory itself).
+    func loadFile() throws -> FleetConfig {
+        do {
+            return try FleetConfig.load(path: config, mergingInventory: false)
         } catch {
             throw Failure(.badInput, error.description)
         }
@@ -74,6 +91,10 @@ enum Output {
 
     static func error(_ message: String) {
         FileHandle.standardError.write(Data("changeover: error: \(message)\n".utf8))
+    }
+
+    static func warning(_ message: String) {
+        FileHandle.standardError.write(Data("changeover: warning: \(message)\n".utf8))
     }
 
     static func line(_ text: String = "") {

@@ -350,7 +350,7 @@ func withCampaignFleet(postgres: Int, redis: Int, tiers: [String: Int], writers 
         var fleet = CampaignFleet(lab: lab, databases: databases, writers: writers, windowStart: wholeSecond(in: windowIn),
                                   environment: environment, storeServer: storeServer)
         try fleet.configText(daemon: "a", port: 1, concurrency: 1).write(toFile: fleet.configPath("a"), atomically: true, encoding: .utf8)
-        fleet.config = try FleetConfig.load(path: fleet.configPath("a"))
+        fleet.config = try FleetConfig.load(path: fleet.configPath("a"), environment: environment)
         try await body(fleet)
     } catch {
         failure = error

@@ -49,7 +49,7 @@ import Testing
             // A runs two at once, B four: B has room to take A's over as soon as their leases expire.
             try config(daemon: "a", port: portA, concurrency: 2).write(toFile: "\(lab.root)/fleet-a.yaml", atomically: true, encoding: .utf8)
             try config(daemon: "b", port: portB, concurrency: 4).write(toFile: "\(lab.root)/fleet-b.yaml", atomically: true, encoding: .utf8)
-            let fleet = try FleetConfig.load(path: "\(lab.root)/fleet-a.yaml")
+            let fleet = try FleetConfig.load(path: "\(lab.root)/fleet-a.yaml", environment: scenario.environment)
             #expect(fleet.store.kind == .postgres && fleet.auditLog == "\(lab.root)/audit.jsonl")
             let store = StateStore(config: fleet, environment: scenario.environment)
 

@@ -23,6 +23,11 @@ public struct FleetConfig: Sendable {
     public var notify = NotifyConfig()
     /// Where the state store is (`store:`): SQLite in `stateDirectory` unless it names Postgres.
     public var store = StoreConfig()
+    /// Which of `databases` came from the state store's inventory, and its rows that did not
+    /// resolve (`FleetConfig+Inventory`).
+    public var inventory = InventoryMerge()
+    /// How the file's databases were resolved: the inventory's are resolved the same way.
+    var resolver: DatabaseResolver? = nil
 
     public struct Image: Sendable, Equatable {
         public var name: String
@@ -69,15 +74,30 @@ public struct FleetConfig: Sendable {
     /// recurses once per level and overflows the stack at a few thousand.
     public static let maximumNesting = 64
 
-    /// Reads and checks a config file. Errors name the file and the problem in one line.
-    public static func load(path: String) throws(ConfigError) -> FleetConfig {
+    /// Reads and checks a config file, then adds the databases of the state store's inventory
+    /// (`mergeInventory`: a name in both is an error, a row that does not resolve is left out
+    /// and listed in `inventory.invalid`). `mergingInventory: false` reads the file alone.
+    /// `environment` holds the Postgres store's password. Errors name the file and the problem
+    /// in one line; a store that cannot be read is one too.
+    public static func load(path: String, mergingInventory: Bool = true,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> FleetConfig {
         let data = try read(path)
         guard let text = String(data: data, encoding: .utf8) else {
             let at = firstInvalidUTF8(in: data).map { " (line \($0.line), column \($0.column))" } ?? ""
             throw ConfigError("config file \(path) is not UTF-8 text\(at)")
         }
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        return try parse(text, source: path, relativeTo: base)
+        var config = try parse(text, source: path, relativeTo: base)
+        if mergingInventory {
+            do {
+                try config.mergeInventory(environment: environment)
+            } catch let error as ConfigError {
+                throw error
+            } catch {
+                throw ConfigError(String(describing: error))
+            }
+        }
+        return config
     }
 
     /// The file's bytes, at most ``maximumFileSize`` of them read: `/dev/zero` or a huge file

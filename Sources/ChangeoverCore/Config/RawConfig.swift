@@ -176,27 +176,16 @@ struct RawConfig: Decodable {
                                              labels: raw.labels ?? [:])
         }
         let fleetNotify = try Self.resolveNotify(fleet: notify, database: nil, source: source, name: nil)
+        let resolver = DatabaseResolver(source: source, base: base, images: images, provisioner: kind,
+                                        fleetNotify: notify, resolvedFleetNotify: fleetNotify)
         var databases: [String: DatabaseConfig] = [:]
         for (name, raw) in (self.databases ?? [:]).sorted(by: { $0.key < $1.key }) {
-            var database = try raw.resolve(name: name, source: source, images: images, base: base)
-            database.notify = raw.notify == nil ? fleetNotify
-                : try Self.resolveNotify(fleet: notify, database: raw.notify, source: source, name: name)
-            let at = "config \(source), database \(name)"
-            switch (kind, database.container) {
-            case (.local, .some), (.exec, .some):
-                throw ConfigError("\(at): container: needs the docker provisioner (provisioner: {kind: docker, socket: …})")
-            case (.docker, nil):
-                throw ConfigError("\(at): the docker provisioner needs the primary's container (container: NAME)")
-            case (.docker, .some(let container)) where !DockerNames.isContainerName(container):
-                throw ConfigError("\(at): container \"\(container)\" is not a Docker container name")
-            default:
-                break
-            }
-            databases[name] = database
+            databases[name] = try resolver.resolve(raw, name: name)
         }
         var config = FleetConfig(stateDirectory: state, auditLog: abs(auditLog ?? "\(state)/audit.jsonl"),
                                  images: images, databases: databases, provisioner: provisioner, freezes: freezes ?? [])
         config.notify = fleetNotify
+        config.resolver = resolver
         config.store = try resolveStore(source: source)
         try resolveScheduling(into: &config, source: source)
         return config

@@ -49,6 +49,7 @@ public final class PostgresStateStorage: StateStorage {
             // Two controllers starting at once: CREATE … IF NOT EXISTS is not safe against itself.
             _ = try session.query("SELECT pg_advisory_xact_lock(hashtext('changeover state schema'))")
             for statement in Self.schemaStatements { _ = try session.query(statement) }
+            for statement in Self.inventorySchemaStatements { _ = try session.query(statement) }
             _ = try session.query("COMMIT")
         }
     }
@@ -355,7 +356,7 @@ public final class PostgresStateStorage: StateStorage {
     }
 
     /// Runs `body` on the connection's queue; a transaction left open by a failure is rolled back.
-    private func blocking<T>(_ body: (BlockingSession) throws -> T) throws -> T {
+    func blocking<T>(_ body: (BlockingSession) throws -> T) throws -> T {
         let connection = try current()
         do {
             return try connection.blocking(timeout: Self.deadline) { session in

@@ -141,6 +141,7 @@ public final class SQLiteStateStorage: StateStorage {
                     control TEXT NOT NULL);
                 """)
         }
+        registerInventoryMigration(in: &migrator)
         return migrator
     }
 

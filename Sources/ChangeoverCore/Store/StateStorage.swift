@@ -36,6 +36,17 @@ public protocol StateStorage: Sendable {
     func save(_ note: ChangeoverNote) throws
     func note(_ kind: ChangeoverNote.Kind, of changeover: String) throws -> ChangeoverNote?
 
+    // MARK: inventory
+
+    /// Saves a database of the inventory, replacing the row of the same name; returns once the
+    /// row survives a power loss (SQLite: synced; Postgres: committed).
+    func saveInventory(_ entry: InventoryEntry) throws
+    /// Removes the inventory's row `name`, durably; whether there was one.
+    func removeInventory(_ name: String) throws -> Bool
+    /// Every database of the inventory, sorted by name.
+    func inventory() throws -> [InventoryEntry]
+    func inventoryEntry(_ name: String) throws -> InventoryEntry?
+
     // MARK: leases
 
     /// Saves a changeover only while `lease` is still the database's current lease (its token,
