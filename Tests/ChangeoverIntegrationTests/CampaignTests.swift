@@ -102,7 +102,7 @@ import Testing
     /// fencing tokens show no database (and not the campaign) worked on by two daemons at once.
     @Test func twoDaemonsShareACampaignAndTheSurvivorFinishesIt() async throws {
         try await withCampaignFleet(postgres: 4, redis: 2, tiers: ["staging": 4, "production": 2], writers: ["pg-01", "redis-02"],
-                                    windowIn: 40, sharedStore: true) { fleet in
+                                    windowIn: 60, sharedStore: true) { fleet in
             let a = try await fleet.startDaemon("a", concurrency: 2)
             defer { a.kill9() }
             let start = try await fleet.cli(["campaign", "start", "--image", "pg15=pg15-patched,redis7=redis7-patched", "--waves", "staging,production",
@@ -115,7 +115,7 @@ import Testing
             }
             let b = try await fleet.startDaemon("b", concurrency: 4)
             defer { b.kill9() }
-            try await fleet.expectEventually(.seconds(120), "staging did not all reach await-window", id, b) {
+            try await fleet.expectEventually(.seconds(150), "staging did not all reach await-window", id, b) {
                 let records = try fleet.store.changeovers()
                 return records.count == 4 && records.allSatisfy { $0.machine.step == .awaitWindow }
             }
@@ -248,7 +248,7 @@ struct CampaignFleet {
             }
         }
         let store = storeServer.map {
-            "store: {kind: postgres, conninfo: \"host=127.0.0.1 port=\($0.port) user=postgres dbname=postgres\", passwordEnv: LAB_PG_PASSWORD, leaseTtl: 4s}"
+            "store: {kind: postgres, conninfo: \"host=127.0.0.1 port=\($0.port) user=postgres dbname=postgres\", passwordEnv: LAB_PG_PASSWORD, leaseTtl: 8s}"
         } ?? ""
         return """
             stateDirectory: \(lab.root)/state-\(storeServer == nil ? "a" : daemon)

@@ -140,15 +140,16 @@ import Testing
     @Test func aKeeperRenewsItsLeaseAndStopsItsHolderOnceItIsTakenOver() async throws {
         try await withStoreServer { lab, server in
             let storage = try storage(lab, server)
-            let store = StateStore(directory: "\(lab.root)/state", storage: storage, leaseTTL: .seconds(3))
+            let store = StateStore(directory: "\(lab.root)/state", storage: storage, leaseTTL: .seconds(10))
             let sent = ContinuousClock.now
             let lease = try #require(try await store.claim(database: "orders", changeover: "c1", holder: "daemon A", daemon: true))
             let stop = StopSignal()
             let keeper = LeaseKeeper(lease: lease, store: store, claimedAt: sent) { stop.request($0.description) }
             keeper.start()
-            // Renewed every second: held past its first ttl, nobody can claim it. (A ttl of 3 s
-            // leaves a loaded machine room for a slow renewal.)
-            try await Task.sleep(for: .milliseconds(4500))
+            // Renewed every 3.3 s: held past its first ttl, nobody can claim it. (A ttl of 10 s
+            // leaves a loaded machine room for slow renewals: at load 12 a store round trip
+            // took seconds.)
+            try await Task.sleep(for: .seconds(12))
             try keeper.check()
             #expect(try await store.claim(database: "orders", changeover: "c1", holder: "daemon B", daemon: true) == nil)
             #expect(keeper.lease.expiresAt > lease.expiresAt)

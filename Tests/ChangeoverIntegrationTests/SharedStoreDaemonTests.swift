@@ -18,9 +18,9 @@ import Testing
             let storeServer = try await lab.startPrimary(name: "store")
             var others: [(String, Lab.Server)] = []
             for name in ["billing", "stock", "ledger"] { others.append((name, try await lab.startPrimary(name: name))) }
-            let windowStart = wholeSecond(in: 25)
+            let windowStart = wholeSecond(in: 45)
             let window = "oneOffWindows: [\"\(iso(windowStart)) for 10m\"]"
-            let ttl = 4.0
+            let ttl = 8.0  // renewals every 2.7 s: room for a loaded machine that answers late
             func config(daemon: String, port: Int, concurrency: Int) -> String {
                 scenario.configText(followerPort: scenario.followerPorts[0], extra: """
                         \(window)
@@ -69,7 +69,7 @@ import Testing
 
             // Both daemons work: every changeover is provisioned and waits for its window, two
             // under leases of A's and two of B's.
-            #expect(try await eventually(.seconds(90)) {
+            #expect(try await eventually(.seconds(150)) {
                 let records = try store.changeovers()
                 return records.count == 4 && records.allSatisfy { $0.machine.step == .awaitWindow }
             }, "not all four reached await-window: \(steps())\nA: \(a.output)\nB: \(b.output)")
