@@ -152,11 +152,7 @@ extension CampaignCommand {
 
         func run() async throws {
             try await reporting {
-                if !yes {
-                    guard isatty(STDIN_FILENO) == 1 else { throw Failure(.badInput, "campaign abort needs --yes when not run from a terminal") }
-                    FileHandle.standardOutput.write(Data("End campaign \(id) and cancel its changeovers not started? [y/N] ".utf8))
-                    guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else { throw Failure(.badInput, "not aborted") }
-                }
+                try Confirmation.require(yes, verb: "campaign abort", question: "End campaign \(id) and cancel its changeovers not started?")
                 _ = try CampaignCommand.control(.abort, of: id, fleet: fleet)
                 // Acted on at once when no daemon is moving it on this instant (else by the daemon).
                 let config = try fleet.load()

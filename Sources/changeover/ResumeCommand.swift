@@ -34,15 +34,7 @@ struct AbortCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            if !yes {
-                guard isatty(STDIN_FILENO) == 1 else {
-                    throw Failure(.badInput, "abort needs --yes when not run from a terminal")
-                }
-                FileHandle.standardOutput.write(Data("Roll changeover \(id) back and remove its follower? [y/N] ".utf8))
-                guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
-                    throw Failure(.badInput, "not aborted")
-                }
-            }
+            try Confirmation.require(yes, verb: "abort", question: "Roll changeover \(id) back and remove its follower?")
             let json = self.json
             let runner = ChangeoverRunner(config: try fleet.load()) { RunCommand.show($0, json: json) }
             let summary = try await runner.abort(id: id, reason: "aborted by \(runner.actor)")
