@@ -42,6 +42,9 @@ public final class ChangeoverDaemon: Service, Sendable {
         /// When each scheduled changeover's target window opens (for metrics).
         var windows: [String: (database: String, start: Date)] = [:]
         var lastTick: Date?
+        /// Ticks finished since the start, and how long the last one took (its sleep not counted).
+        var ticks = 0
+        var lastTickMilliseconds: Double?
     }
 
     public let configPath: String
@@ -157,6 +160,7 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// One look at the scheduled changeovers: records the config's intents, plans each one, and
     /// starts those whose provisioning is due while there is a free slot.
     func tick() async {
+        let began = ContinuousClock.now
         let config = self.config
         let runner = runner(config)
         let now = runner.now()
@@ -245,6 +249,8 @@ public final class ChangeoverDaemon: Service, Sendable {
             $0.plans = plans
             $0.windows = windows
             $0.lastTick = now
+            $0.ticks += 1
+            $0.lastTickMilliseconds = (ContinuousClock.now - began).seconds * 1000
         }
     }
 
