@@ -273,7 +273,7 @@ public final class ChangeoverDaemon: Service, Sendable {
         // Claimed only when there is something to record: a claim takes the lease row over,
         // and an abandoned changeover's row must stay as its dead daemon left it.
         guard let database = try? runner.currentDatabase(entry.database), database.image != entry.image,
-              let records = try? runner.store.changeovers().filter({ $0.database == entry.database }),
+              let records = try? runner.store.changeovers(database: entry.database),
               !records.contains(where: { $0.machine.canContinue })
         else { return }
         var lease: Lease?
@@ -288,7 +288,7 @@ public final class ChangeoverDaemon: Service, Sendable {
 
     private func materializeHeld(_ entry: ScheduledChangeover, runner: ChangeoverRunner) async {
         guard let database = try? runner.currentDatabase(entry.database), database.image != entry.image,
-              let records = try? runner.store.changeovers().filter({ $0.database == entry.database })
+              let records = try? runner.store.changeovers(database: entry.database)
         else { return }
         if records.contains(where: { $0.machine.canContinue }) { return }
         if let last = records.first(where: { $0.toImage == entry.image }), last.machine.step != .done {
