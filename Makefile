@@ -30,10 +30,12 @@ demo: deps
 	$(SWIFT) build --product changeover
 	$$($(SWIFT) build --show-bin-path)/changeover demo
 
-# BENCH_ARGS: changeovers per row, --only ROW,…, --json FILE (see Sources/ChangeoverBench).
+# BENCH_ARGS: changeovers per row, --only ROW,…, --json FILE, --daemon-databases N (see Sources/ChangeoverBench).
 BENCH_ARGS ?= 5 --json .build/bench.json
+# The daemon-memory rows run the release `changeover` beside the bench, so both are built.
 bench: deps
 	$(SWIFT) build -c release --product changeover-bench
+	$(SWIFT) build -c release --product changeover
 	$$($(SWIFT) build -c release --show-bin-path)/changeover-bench $(BENCH_ARGS)
 
 # Kills the controller at every step boundary, resumes, and writes the README's table.

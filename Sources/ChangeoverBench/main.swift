@@ -6,13 +6,16 @@ import ChangeoverLab
 import Foundation
 import RedisClient
 
-/// `changeover-bench [N] [--only ROW,ROW…] [--json FILE]`: N changeovers per row (default 5);
-/// `--only` picks rows by key (postgres-direct, postgres-pgbouncer, postgres-haproxy, redis-direct,
-/// redis-haproxy, redis-failover, basebackup, windows, campaign); `--json` also writes the table as JSON.
+/// `changeover-bench [N] [--only ROW,ROW…] [--json FILE] [--daemon-databases D]`: N changeovers per
+/// row (default 5); `--only` picks rows by key (postgres-direct, postgres-pgbouncer, postgres-haproxy,
+/// redis-direct, redis-haproxy, redis-failover, basebackup, windows, campaign, daemon-memory);
+/// `--json` also writes the table as JSON; `--daemon-databases` sizes the daemon-memory fleet
+/// (default 10000).
 struct Options {
     var count = 5
     var only: Set<String>?
     var json: String?
+    var daemonDatabases = 10_000
 
     init(_ arguments: [String]) {
         var rest = arguments[...]
@@ -20,6 +23,12 @@ struct Options {
             switch argument {
             case "--only": only = Set((rest.popFirst() ?? "").split(separator: ",").map(String.init))
             case "--json": json = rest.popFirst()
+            case "--daemon-databases":
+                guard let number = rest.popFirst().flatMap({ Int($0) }), number > 0 else {
+                    FileHandle.standardError.write(Data("changeover-bench: --daemon-databases needs a positive number\n".utf8))
+                    exit(2)
+                }
+                daemonDatabases = number
             default:
                 guard let number = Int(argument), number > 0 else {
                     FileHandle.standardError.write(Data("changeover-bench: unknown argument \(argument)\n".utf8))
@@ -243,12 +252,14 @@ let widths = header.indices.map { column in ([header] + table).map { $0[column].
 func line(_ cells: [String]) -> String {
     "| " + zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: " | ") + " |"
 }
-print()
-print(line(header))
-print("|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "|") + "|")
-for cells in table { print(line(cells)) }
-print()
-print("client errors: failed attempts while the primary moved (the writer retries them; they were never acknowledged).")
+if !rows.isEmpty {
+    print()
+    print(line(header))
+    print("|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "|") + "|")
+    for cells in table { print(line(cells)) }
+    print()
+    print("client errors: failed attempts while the primary moved (the writer retries them; they were never acknowledged).")
+}
 if let backup {
     print(String(format: "base backup throughput: changeover %.0f MB/s, plain pg_basebackup %.0f MB/s (%.0f%%)",
                  backup.changeover / 1e6, backup.plain / 1e6, backup.changeover / backup.plain * 100))
@@ -262,6 +273,47 @@ let campaign = options.wants("campaign") ? try benchCampaignPlanner() : nil
 if let campaign {
     print(String(format: "campaign: planned over 100000 inventory entries (2 tiers, waves staging,canary:5%%,production) in %.0f ms (%d databases in %d waves)",
                  campaign.plan.milliseconds, campaign.members, campaign.waves))
+}
+var daemonFailures = 0
+var daemonRows: [DaemonMemoryRow] = []
+if options.wants("daemon-memory") {
+    let databases = options.daemonDatabases
+    print("\ndaemon memory: the built `changeover daemon` over a generated fleet of \(databases) databases (tick \(DaemonMemoryBench.tickText))")
+    for scheduleEach in [false, true] {
+        do {
+            let row = try await DaemonMemoryBench.run(databases: databases, scheduleEach: scheduleEach)
+            daemonRows.append(row)
+            print(String(format: "  %@: up in %.2f s, %d ticks in %.0f s, RSS %.1f MB, peak %.1f MB",
+                         scheduleEach ? "a scheduled changeover each" : "nothing scheduled", row.firstAnswerSeconds, row.ticks,
+                         row.watchedSeconds, row.rssMB, row.hwmMB) + (row.note.map { " (\($0))" } ?? ""))
+        } catch {
+            print("daemon memory benchmark failed: \(error)")
+            daemonFailures += 1
+        }
+    }
+    if !daemonRows.isEmpty {
+        let header = ["databases", "scheduled changeovers", "ticks observed", "tick p50", "tick max", "RSS", "peak (HWM)",
+                      "target", "daemon CPU", "start to first answer", "start to all scheduled"]
+        let cells = daemonRows.map { row in
+            [String(row.databases), row.scheduled == 0 ? "none" : "\(row.records) of \(row.scheduled)", String(row.ticks),
+             ms(row.tickP50Ms ?? .nan), ms(row.tickMaxMs ?? .nan), String(format: "%.1f MB", row.rssMB), String(format: "%.1f MB", row.hwmMB),
+             "< \(Int(DaemonMemoryBench.targetMB)) MB: " + (row.hwmMB < DaemonMemoryBench.targetMB ? "met" : "missed"),
+             String(format: "%.0f%% of a core", row.cpuPercent), String(format: "%.2f s", row.firstAnswerSeconds),
+             row.readySeconds.map { String(format: "%.1f s", $0) } ?? (row.scheduled == 0 ? "–" : "not reached")]
+        }
+        let widths = header.indices.map { column in ([header] + cells).map { $0[column].count }.max() ?? 0 }
+        func line(_ cells: [String]) -> String {
+            "| " + zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: " | ") + " |"
+        }
+        print()
+        print(line(header))
+        print("|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "|") + "|")
+        for row in cells { print(line(row)) }
+        print()
+        print("tick: one look at every scheduled changeover, the \(DaemonMemoryBench.tickText) sleep between two not counted; "
+              + "RSS and peak: VmRSS and VmHWM of /proc/PID/status after the ticks observed.")
+        for row in daemonRows where row.note != nil { print("note: \(row.note!)") }
+    }
 }
 
 /// The table as JSON, for tracking figures across runs: milliseconds as numbers, null where
@@ -281,6 +333,7 @@ struct Report: Encodable {
     var baseBackup: [String: Double]?
     var windowPlannerMs: Double?
     var campaignPlannerMs: Double?
+    var daemonMemory: [DaemonMemoryRow]?
 }
 if let path = options.json {
     func number(_ value: Double) -> Double? { value.isFinite ? (value * 10).rounded() / 10 : nil }
@@ -297,7 +350,8 @@ if let path = options.json {
         baseBackup: backup.map { ["changeoverMBps": $0.changeover / 1e6, "plainMBps": $0.plain / 1e6,
                                   "ratio": $0.changeover / $0.plain] },
         windowPlannerMs: windows.map { $0.plan.milliseconds },
-        campaignPlannerMs: campaign.map { $0.plan.milliseconds })
+        campaignPlannerMs: campaign.map { $0.plan.milliseconds },
+        daemonMemory: daemonRows.isEmpty ? nil : daemonRows)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     try encoder.encode(report).write(to: URL(fileURLWithPath: path))
@@ -305,4 +359,4 @@ if let path = options.json {
 }
 let failed = rows.reduce(0) { $0 + $1.failures }
 let lost = rows.reduce(0) { $0 + max($1.lost, 0) }
-exit(failed == 0 && lost == 0 ? 0 : 1)
+exit(failed == 0 && lost == 0 && daemonFailures == 0 ? 0 : 1)

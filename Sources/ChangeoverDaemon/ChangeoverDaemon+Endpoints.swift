@@ -15,6 +15,10 @@ extension ChangeoverDaemon {
         public var reloadFailures: Int
         public var lastReloadError: String?
         public var lastTick: Date?
+        /// Ticks finished since the daemon started, and how long the last one took in ms (the
+        /// `daemon.tick` sleep between two not counted).
+        public var ticks: Int
+        public var lastTickMs: Double?
     }
 
     public struct Status: Encodable, Sendable {
@@ -26,7 +30,8 @@ extension ChangeoverDaemon {
     public func status(now: Date = Date()) throws -> Status {
         let snapshot = state.withLock { state in
             (config: state.config, running: state.running.keys.sorted(), shuttingDown: state.shuttingDown, reloads: state.reloads,
-             reloadFailures: state.reloadFailures, lastReloadError: state.lastReloadError, plans: state.plans, lastTick: state.lastTick)
+             reloadFailures: state.reloadFailures, lastReloadError: state.lastReloadError, plans: state.plans, lastTick: state.lastTick,
+             ticks: state.ticks, lastTickMs: state.lastTickMilliseconds)
         }
         let store = StateStore(config: snapshot.config, environment: environment)
         let records = try store.changeovers()
@@ -34,7 +39,8 @@ extension ChangeoverDaemon {
         return Status(
             daemon: DaemonInfo(pid: getpid(), startedAt: startedAt, config: configPath, concurrency: (snapshot.config.daemon ?? DaemonSettings()).concurrency,
                                running: snapshot.running, shuttingDown: snapshot.shuttingDown, reloads: snapshot.reloads,
-                               reloadFailures: snapshot.reloadFailures, lastReloadError: snapshot.lastReloadError, lastTick: snapshot.lastTick),
+                               reloadFailures: snapshot.reloadFailures, lastReloadError: snapshot.lastReloadError, lastTick: snapshot.lastTick,
+                               ticks: snapshot.ticks, lastTickMs: snapshot.lastTickMs.map { ($0 * 10).rounded() / 10 }),
             changeovers: shown.prefix(100).sorted { $0.startedAt > $1.startedAt }
                 .map { ChangeoverStatus($0, store: store, now: now, plan: snapshot.plans[$0.id]) })
     }

@@ -42,6 +42,9 @@ public final class ChangeoverDaemon: Service, Sendable {
         /// When each scheduled changeover's target window opens (for metrics).
         var windows: [String: (database: String, start: Date)] = [:]
         var lastTick: Date?
+        /// Ticks finished since the start, and how long the last one took (its sleep not counted).
+        var ticks = 0
+        var lastTickMilliseconds: Double?
     }
 
     public let configPath: String
@@ -176,6 +179,7 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// One look at the scheduled changeovers: records the config's intents, plans each one, and
     /// starts those whose provisioning is due while there is a free slot.
     func tick() async {
+        let began = ContinuousClock.now
         let config = self.config
         let runner = runner(config)
         let now = runner.now()
@@ -273,6 +277,8 @@ public final class ChangeoverDaemon: Service, Sendable {
             $0.plans = plans
             $0.windows = windows
             $0.lastTick = now
+            $0.ticks += 1
+            $0.lastTickMilliseconds = (ContinuousClock.now - began).seconds * 1000
         }
     }
 
@@ -295,7 +301,7 @@ public final class ChangeoverDaemon: Service, Sendable {
         // Claimed only when there is something to record: a claim takes the lease row over,
         // and an abandoned changeover's row must stay as its dead daemon left it.
         guard let database = try? runner.currentDatabase(entry.database), database.image != entry.image,
-              let records = try? runner.store.changeovers().filter({ $0.database == entry.database }),
+              let records = try? runner.store.changeovers(database: entry.database),
               !records.contains(where: { $0.machine.canContinue })
         else { return }
         var lease: Lease?
@@ -310,7 +316,7 @@ public final class ChangeoverDaemon: Service, Sendable {
 
     private func materializeHeld(_ entry: ScheduledChangeover, runner: ChangeoverRunner) async {
         guard let database = try? runner.currentDatabase(entry.database), database.image != entry.image,
-              let records = try? runner.store.changeovers().filter({ $0.database == entry.database })
+              let records = try? runner.store.changeovers(database: entry.database)
         else { return }
         if records.contains(where: { $0.machine.canContinue }) { return }
         if let last = records.first(where: { $0.toImage == entry.image }), last.machine.step != .done {

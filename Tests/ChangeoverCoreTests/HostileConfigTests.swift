@@ -160,7 +160,7 @@ import Testing
 
     @Test func overlongTextIsRejectedBeforeParsing() {
         let text = "# " + String(repeating: "x", count: FleetConfig.maximumFileSize)
-        #expect(Self.error(text) == "config fleet.yaml is larger than 1 MiB; a fleet config is a few kilobytes")
+        #expect(Self.error(text) == "config fleet.yaml is larger than 16 MiB; a fleet config takes a few hundred bytes per database")
     }
 
     @Test func overlongFilesAreRejectedWithoutReadingThemWhole() throws {
@@ -168,10 +168,10 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         try Data(count: 2 * FleetConfig.maximumFileSize).write(to: URL(fileURLWithPath: path))
         let huge = #expect(throws: ConfigError.self) { try FleetConfig.load(path: path) }
-        #expect(huge?.description == "config file \(path) is larger than 1 MiB; a fleet config is a few kilobytes")
-        // An endless "file": only the first MiB and a byte are read.
+        #expect(huge?.description == "config file \(path) is larger than 16 MiB; a fleet config takes a few hundred bytes per database")
+        // An endless "file": only the first 16 MiB and a byte are read.
         let zero = #expect(throws: ConfigError.self) { try FleetConfig.load(path: "/dev/zero") }
-        #expect(zero?.description == "config file /dev/zero is larger than 1 MiB; a fleet config is a few kilobytes")
+        #expect(zero?.description == "config file /dev/zero is larger than 16 MiB; a fleet config takes a few hundred bytes per database")
         let directory = #expect(throws: ConfigError.self) { try FleetConfig.load(path: FileManager.default.temporaryDirectory.path) }
         #expect(directory?.description.hasPrefix("cannot read config file ") == true)
     }

@@ -8,7 +8,7 @@ import Testing
 @Suite struct HostileConfigCLITests {
     enum Attack: String, CaseIterable, CustomTestStringConvertible {
         case hundredThousandBrackets, hundredThousandBraces, hundredThousandDashes, hundredThousandComplexKeys,
-             indentedMappings, mergeKeyLaughs, twoMegabytes, nulByte, notUTF8, aList
+             indentedMappings, mergeKeyLaughs, seventeenMegabytes, nulByte, notUTF8, aList
         var testDescription: String { rawValue }
 
         var bytes: [UInt8] {
@@ -20,7 +20,7 @@ import Testing
             case .indentedMappings: Array((0..<1_400).map { String(repeating: " ", count: $0) + "k:\n" }.joined().utf8)
             case .mergeKeyLaughs:
                 Self.mergeKeyLaughs()
-            case .twoMegabytes: Array(("provisioner: {root: /n}\n# " + String(repeating: "x", count: 2 << 20) + "\n").utf8)
+            case .seventeenMegabytes: Array(("provisioner: {root: /n}\n# " + String(repeating: "x", count: 17 << 20) + "\n").utf8)
             case .nulByte: Array("provisioner: {root: /n}\n\0\n".utf8)
             case .notUTF8: Array("provisioner: {root: /n".utf8) + [0xC3, 0x28] + Array("}\n".utf8)
             case .aList: Array("- provisioner: {root: /n}\n".utf8)
@@ -47,7 +47,7 @@ import Testing
             case .hundredThousandComplexKeys: "malformed config \(path): line 1, column 129: nested more than 64 levels deep"
             case .indentedMappings: "malformed config \(path): line 65, column 65: nested more than 64 levels deep"
             case .mergeKeyLaughs: "malformed config \(path): line 2, column 15: alias *a0: YAML aliases are not accepted in a config"
-            case .twoMegabytes: "config file \(path) is larger than 1 MiB"
+            case .seventeenMegabytes: "config file \(path) is larger than 16 MiB"
             case .nulByte: "malformed config \(path): line 2, column 1: a NUL byte"
             case .notUTF8: "config file \(path) is not UTF-8 text (line 1, column 23)"
             case .aList: "malformed config \(path): the document is a list, not a mapping of settings"

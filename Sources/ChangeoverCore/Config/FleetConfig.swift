@@ -67,9 +67,10 @@ public struct FleetConfig: Sendable {
         public var timeout: Duration = .seconds(300)
     }
 
-    /// The largest config file read: a fleet's config is a few kilobytes, and a file far larger
-    /// is the wrong file or an attack on the YAML parser.
-    public static let maximumFileSize = 1 << 20
+    /// The largest config file read: a database takes a few hundred bytes (10,000 of them with
+    /// windows, labels and a schedule entry each: ~3 MB), and a file far larger is the wrong file
+    /// or an attack on the YAML parser.
+    public static let maximumFileSize = 16 << 20
     /// The deepest nesting of mappings and lists accepted (a config needs about 5): Yams
     /// recurses once per level and overflows the stack at a few thousand.
     public static let maximumNesting = 64
@@ -114,7 +115,7 @@ public struct FleetConfig: Sendable {
             throw ConfigError("cannot read config file \(path)")
         }
         guard data.count <= maximumFileSize else {
-            throw ConfigError("config file \(path) is larger than \(maximumFileSize / (1 << 20)) MiB; a fleet config is a few kilobytes")
+            throw ConfigError("config file \(path) is larger than \(maximumFileSize / (1 << 20)) MiB; a fleet config takes a few hundred bytes per database")
         }
         return data
     }
@@ -160,7 +161,7 @@ public struct FleetConfig: Sendable {
     /// a config never needs one).
     static func precheck(_ text: String, source: String) throws(ConfigError) {
         guard text.utf8.count <= maximumFileSize else {
-            throw ConfigError("config \(source) is larger than \(maximumFileSize / (1 << 20)) MiB; a fleet config is a few kilobytes")
+            throw ConfigError("config \(source) is larger than \(maximumFileSize / (1 << 20)) MiB; a fleet config takes a few hundred bytes per database")
         }
         guard let problem = YAMLPrescan.check(text, maximumDepth: maximumNesting) else { return }
         let detail = switch problem {

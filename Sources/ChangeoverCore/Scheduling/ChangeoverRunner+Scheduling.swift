@@ -17,7 +17,7 @@ extension ChangeoverRunner {
         let id = Self.newID(database: database, at: now())
         let lock = try store.lock(database: database, changeover: id, actor: actor)
         defer { withExtendedLifetime(lock) {} }
-        if let active = try store.changeovers().first(where: { $0.database == database && $0.machine.canContinue }) {
+        if let active = try store.changeovers(database: database).first(where: { $0.machine.canContinue }) {
             throw ChangeoverRefused(description: "database \(database) already has changeover \(active.id) (\(active.machine.step)); "
                 + "let it finish, or abort it first")
         }

@@ -145,6 +145,14 @@ public final class PostgresStateStorage: StateStorage {
         return try result.rows.map { try decode(ChangeoverRecord.self, $0[1] ?? "", what: "changeover \($0[0] ?? "")") }
     }
 
+    public func changeovers(database: String) throws -> [ChangeoverRecord] {
+        let result = try blocking { session in
+            try session.query("SELECT id, record FROM \(Self.schema).changeovers WHERE database_name = $1 ORDER BY started_at DESC, id DESC",
+                              [database])
+        }
+        return try result.rows.map { try decode(ChangeoverRecord.self, $0[1] ?? "", what: "changeover \($0[0] ?? "")") }
+    }
+
     // MARK: campaigns
 
     public func save(_ campaign: Campaign) throws {

@@ -213,6 +213,15 @@ public final class SQLiteStateStorage: StateStorage {
         return try rows.map { try decode(ChangeoverRecord.self, $0.json, what: "changeover \($0.id)") }
     }
 
+    public func changeovers(database: String) throws -> [ChangeoverRecord] {
+        let rows = try read { db in
+            try Row.fetchAll(db, sql: "SELECT id, record FROM changeovers WHERE databaseName = ? ORDER BY startedAt DESC, rowid DESC",
+                             arguments: [database])
+                .map { (id: $0["id"] as String, json: $0["record"] as String) }
+        }
+        return try rows.map { try decode(ChangeoverRecord.self, $0.json, what: "changeover \($0.id)") }
+    }
+
     // MARK: durations
 
     public func finish(_ record: ChangeoverRecord, durations: [DurationSample]) throws {

@@ -21,6 +21,9 @@ public protocol StateStorage: Sendable {
     func changeover(_ id: String) throws -> ChangeoverRecord?
     /// All changeovers, newest first.
     func changeovers() throws -> [ChangeoverRecord]
+    /// One database's changeovers, newest first (by its index: callers that look at every
+    /// database in turn must not decode every record each time).
+    func changeovers(database: String) throws -> [ChangeoverRecord]
 
     /// Saves a changeover that has finished and replaces its measured durations with `durations`,
     /// in one durable transaction.

@@ -98,6 +98,11 @@ public struct StateStore: Sendable {
         try existingStorage()?.changeovers() ?? []
     }
 
+    /// One database's changeovers, newest first.
+    public func changeovers(database: String) throws -> [ChangeoverRecord] {
+        try existingStorage()?.changeovers(database: database) ?? []
+    }
+
     /// Saves a changeover that has ended and records its durations in the history.
     public func finish(_ record: ChangeoverRecord, engine: String?) throws {
         try storage().finish(record, durations: DurationSample.samples(of: record, engine: engine))
