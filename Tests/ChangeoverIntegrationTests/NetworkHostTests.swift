@@ -157,7 +157,8 @@ import Testing
                 kill(sleeper, SIGKILL)
                 _ = Subprocess.reap(sleeper)
             }
-            try await waitUntil(.seconds(5)) { FileManager.default.fileExists(atPath: "/proc/\(sleeper)/exe") && (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(sleeper)/exe"))?.hasSuffix("sleep") == true }
+            // `ip netns exec` execs sleep once it has entered the namespace: seconds on a loaded machine.
+            try await waitUntil(.seconds(30)) { FileManager.default.fileExists(atPath: "/proc/\(sleeper)/exe") && (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(sleeper)/exe"))?.hasSuffix("sleep") == true }
 
             let removed = LabNetworkHost.sweep()
             #expect(removed == [name])

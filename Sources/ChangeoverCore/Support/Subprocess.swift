@@ -99,8 +99,9 @@ public enum Subprocess {
         var pid: pid_t = 0
         var rc = posix_spawnp(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
         // ETXTBSY: the program was just written, and a process forked meanwhile (by any thread)
-        // still holds the writing descriptor for a moment. It goes away at that child's exec.
-        for _ in 0..<50 where rc == ETXTBSY {
+        // still holds the writing descriptor for a moment. It goes away at that child's exec,
+        // which on a loaded machine took longer than half a second: up to 3 s.
+        for _ in 0..<300 where rc == ETXTBSY {
             usleep(10_000)
             rc = posix_spawnp(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
         }
