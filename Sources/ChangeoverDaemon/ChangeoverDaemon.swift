@@ -245,7 +245,8 @@ public final class ChangeoverDaemon: Service, Sendable {
                     }
                 }
                 if case .never = plan.decision { announce(record, "blocked", text, key: "never", runner: runner) }
-                await runner.sendDueReminder(id: record.id)
+                // It reads the record again: only where reminders are configured.
+                if database.notify.sends(.reminder) { await runner.sendDueReminder(id: record.id) }
                 guard plan.isDue(at: now) else { continue }
             }
             guard !busy else {

@@ -21,20 +21,34 @@ public enum ScheduleText {
     }
 
     /// Weekday and local time in `zone`, seconds only when not zero: "Sun 22:00 Europe/Berlin".
+    ///
+    /// From the Gregorian calendar's fields rather than a `DateFormatter` (what
+    /// `en_US_POSIX` "EEE HH:mm" prints): making a formatter (ICU) costs tens of microseconds, and
+    /// the daemon writes this for every scheduled changeover on every tick.
     public static func local(_ date: Date, _ zone: TimeZone) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = zone
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let fields = calendar.dateComponents([.weekday, .hour, .minute, .second], from: toMilliseconds(date))
         let seconds = Int(date.timeIntervalSince1970.rounded(.down)) % 60 != 0
-        formatter.dateFormat = seconds ? "EEE HH:mm:ss" : "EEE HH:mm"
-        return "\(formatter.string(from: date)) \(zone.identifier == "GMT" ? "UTC" : zone.identifier)"
+        let weekday = weekdays[((fields.weekday ?? 1) - 1 + 7) % 7]
+        let time = "\(twoDigits(fields.hour ?? 0)):\(twoDigits(fields.minute ?? 0))" + (seconds ? ":\(twoDigits(fields.second ?? 0))" : "")
+        return "\(weekday) \(time) \(zone.identifier == "GMT" ? "UTC" : zone.identifier)"
     }
 
-    /// ISO 8601 in UTC, whole seconds.
+    private static let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+
+    private static func twoDigits(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+
+    /// ISO 8601 in UTC, whole seconds: "2026-05-03T20:00:00Z" (a format style rather than an
+    /// `ISO8601DateFormatter`, which is costly to make, for the same reason as `local`).
     public static func iso(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
+        toMilliseconds(date).formatted(Date.ISO8601FormatStyle(timeZone: TimeZone(identifier: "UTC")!))
+    }
+
+    /// The date at the nearest millisecond, as the formatters saw it (ICU counts milliseconds):
+    /// 12:40:42.9996 is written 12:40:43, as before.
+    private static func toMilliseconds(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded() / 1000)
     }
 
     public static func bytes(_ bytes: Int64) -> String {

@@ -443,9 +443,18 @@ extension SQLiteStateStorage {
         return try shared(directory: key)
     }
 
+    /// Absolute directories as given, standardized: every store call looks its storage up, and
+    /// standardizing a URL costs more than the query (the daemon makes ~10 per scheduled
+    /// changeover per tick). A relative one depends on the working directory: not kept.
+    private static let standardized = Mutex<[String: String]>([:])
+
     /// The standardized directory, and the inode of its state file if there is one.
     private static func key(_ directory: String) -> (String, UInt64?) {
-        let key = URL(fileURLWithPath: directory).standardizedFileURL.path
+        let key = standardized.withLock { $0[directory] } ?? {
+            let key = URL(fileURLWithPath: directory).standardizedFileURL.path
+            if directory.hasPrefix("/") { standardized.withLock { $0[directory] = key } }
+            return key
+        }()
         var status = stat()
         return (key, stat("\(key)/\(fileName)", &status) == 0 ? UInt64(status.st_ino) : nil)
     }
