@@ -253,7 +253,8 @@ struct RedisConnectionTests {
             } catch {
                 #expect((error as? RedisError)?.code == .connectionClosed)
             }
-            #expect(clock.now - start < .seconds(1))
+            // Well before BLPOP's 5 s: the close aborted it (a loaded machine took 1.05 s).
+            #expect(clock.now - start < .seconds(4))
         }
     }
 
