@@ -140,18 +140,11 @@ extension FleetConfig {
             let prefix = "malformed config stanza: "
             throw ConfigError("\(at): malformed stanza: " + (text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count)) : text))
         }
-        do {
-            return try YAMLDecoder().decode(RawConfig.RawDatabase.self, from: text)
-        } catch let error as DecodingError {
-            if case .typeMismatch(_, let context) = error, context.codingPath.isEmpty, let kind = documentKind(of: text) {
-                throw ConfigError("\(at): the stanza \(kind), not a mapping of settings (engine:, image:, primary:, …)")
-            }
-            throw ConfigError("\(at): malformed stanza: \(describe(error))")
-        } catch let error as YamlError {
-            throw ConfigError("\(at): malformed stanza: \(describe(error, in: text))")
-        } catch {
-            throw ConfigError("\(at): malformed stanza: \(oneLine(String(describing: error)))")
+        let document = try compose(text, malformed: "\(at): malformed stanza")
+        if let kind = kind(of: document) {
+            throw ConfigError("\(at): the stanza \(kind), not a mapping of settings (engine:, image:, primary:, …)")
         }
+        return try decode(RawConfig.RawDatabase.self, from: document!, malformed: "\(at): malformed stanza")
     }
 }
 

@@ -82,13 +82,9 @@ public struct FleetConfig: Sendable {
     /// in one line; a store that cannot be read is one too.
     public static func load(path: String, mergingInventory: Bool = true,
                             environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> FleetConfig {
-        let data = try read(path)
-        guard let text = String(data: data, encoding: .utf8) else {
-            let at = firstInvalidUTF8(in: data).map { " (line \($0.line), column \($0.column))" } ?? ""
-            throw ConfigError("config file \(path) is not UTF-8 text\(at)")
-        }
+        let text = try readText(path)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        var config = try parse(text, source: path, relativeTo: base)
+        var config = try parse(consume text, source: path, relativeTo: base)
         if mergingInventory {
             do {
                 try config.mergeInventory(environment: environment)
@@ -99,6 +95,16 @@ public struct FleetConfig: Sendable {
             }
         }
         return config
+    }
+
+    /// The file's text; its bytes are let go before it is parsed.
+    static func readText(_ path: String) throws(ConfigError) -> String {
+        let data = try read(path)
+        guard let text = String(data: data, encoding: .utf8) else {
+            let at = firstInvalidUTF8(in: data).map { " (line \($0.line), column \($0.column))" } ?? ""
+            throw ConfigError("config file \(path) is not UTF-8 text\(at)")
+        }
+        return text
     }
 
     /// The file's bytes, at most ``maximumFileSize`` of them read: `/dev/zero` or a huge file
@@ -137,22 +143,82 @@ public struct FleetConfig: Sendable {
         }
     }
 
-    public static func parse(_ text: String, source: String = "config", relativeTo base: String = ".") throws(ConfigError) -> FleetConfig {
+    /// Checks and resolves a config's text. The databases are decoded and resolved one at a
+    /// time, each stanza's node let go as soon as it is resolved: a fleet of 10,000 never has
+    /// its composed document, its raw stanzas and its resolved databases in memory together.
+    public static func parse(_ text: consuming String, source: String = "config", relativeTo base: String = ".") throws(ConfigError) -> FleetConfig {
         try precheck(text, source: source)
-        let raw: RawConfig
-        do {
-            raw = try YAMLDecoder().decode(RawConfig.self, from: text)
-        } catch let error as DecodingError {
-            if case .typeMismatch(_, let context) = error, context.codingPath.isEmpty, let kind = Self.documentKind(of: text) {
-                throw ConfigError("malformed config \(source): the document \(kind), not a mapping of settings (provisioner:, images:, databases:, …)")
-            }
-            throw ConfigError("malformed config \(source): \(Self.describe(error))")
-        } catch let error as YamlError {
-            throw ConfigError("malformed config \(source): \(Self.describe(error, in: text))")
-        } catch {
-            throw ConfigError("malformed config \(source): \(Self.oneLine(String(describing: error)))")
+        let composed = try compose(text, malformed: "malformed config \(source)")
+        _ = consume text  // the nodes hold what is needed of it
+        guard let document = composed, kind(of: document) == nil else {
+            throw ConfigError("malformed config \(source): the document \(kind(of: composed) ?? ""), not a mapping of settings (provisioner:, images:, databases:, …)")
         }
-        return try raw.resolve(source: source, base: base)
+        let raw = try decode(RawConfig.self, from: document, malformed: "malformed config \(source)")
+        var stanzas = try databaseStanzas(consume document, source: source)
+        return try raw.resolve(source: source, base: base) { resolver throws(ConfigError) in
+            var databases: [String: DatabaseConfig] = [:]
+            databases.reserveCapacity(stanzas.count)
+            while let (name, node) = stanzas.popLast() {
+                let stanza = try decode(RawConfig.RawDatabase.self, from: node, malformed: "malformed config \(source)",
+                                        codingPath: [NodeDecoder.Key("databases"), NodeDecoder.Key(name)])
+                databases[name] = try resolver.resolve(stanza, name: name)
+            }
+            return databases
+        }
+    }
+
+    /// The text's document (nil when it has none); a YAML error is thrown after `malformed`
+    /// ("malformed config fleet.yaml").
+    static func compose(_ text: String, malformed: String) throws(ConfigError) -> Node? {
+        do {
+            return try NodeDecoder.compose(text)
+        } catch let error as YamlError {
+            throw ConfigError("\(malformed): \(describe(error, in: text))")
+        } catch {
+            throw ConfigError("\(malformed): \(oneLine(String(describing: error)))")
+        }
+    }
+
+    /// What a document that is not a mapping is ("is a list"); nil for a mapping.
+    static func kind(of document: Node?) -> String? {
+        switch document {
+        case nil: "is empty"
+        case .sequence?: "is a list"
+        case .scalar?: "is a single value"
+        case .mapping?: nil
+        }
+    }
+
+    /// `node` decoded as `type`, a decoding error as a one-line config error.
+    static func decode<T: Decodable>(_ type: T.Type, from node: Node, malformed: String,
+                                     codingPath: [any CodingKey] = []) throws(ConfigError) -> T {
+        do {
+            return try NodeDecoder.decode(type, from: node, codingPath: codingPath)
+        } catch let error as DecodingError {
+            throw ConfigError("\(malformed): \(describe(error))")
+        } catch {
+            throw ConfigError("\(malformed): \(oneLine(String(describing: error)))")
+        }
+    }
+
+    /// The stanzas of the document's `databases:` by name, the last of a name winning as in any
+    /// mapping, in reverse order of their names (taken from the end, they come in name order).
+    /// The document is consumed: the stanzas' nodes are then held by the list alone.
+    static func databaseStanzas(_ document: consuming Node, source: String) throws(ConfigError) -> [(name: String, node: Node)] {
+        guard case .mapping(let settings) = document,
+              let databases = NodeDecoder.pairs(of: settings).last(where: { $0.key.string == "databases" })?.value,
+              databases.null != NSNull() else { return [] }
+        guard case .mapping(let mapping) = databases else {
+            throw ConfigError("malformed config \(source): wrong type at databases: a mapping of database names to their settings is expected")
+        }
+        var byName: [String: Node] = [:]
+        for (key, value) in NodeDecoder.pairs(of: mapping) {
+            guard let name = key.scalar?.string else {
+                throw ConfigError("malformed config \(source): databases: a database's name must be text (line \(key.mark?.line ?? 0))")
+            }
+            byName[name] = value
+        }
+        return byName.sorted { $0.key > $1.key }.map { (name: $0.key, node: $0.value) }
     }
 
     /// Refuses, before Yams sees it, text that would crash or swamp it: more than
@@ -175,17 +241,6 @@ public struct FleetConfig: Sendable {
             "line \(line), column \(column): alias *\(name): YAML aliases are not accepted in a config; write the value out"
         }
         throw ConfigError("malformed config \(source): \(detail)")
-    }
-
-    /// What the document is when it is not a mapping ("is a list"); nil for a mapping. Yams's
-    /// own words for it are "Expected to decode Mapping but found Node instead".
-    static func documentKind(of text: String) -> String? {
-        switch try? Yams.compose(yaml: text) {
-        case nil: "is empty"
-        case .sequence?: "is a list"
-        case .scalar?: "is a single value"
-        case .mapping?: nil
-        }
     }
 
     /// The database named `name`, or a one-line error listing the known ones.
@@ -375,38 +430,64 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
 }
 
 /// One database: how to reach its primary, which image it runs, how to change it over.
+/// One database as the config resolved it. Its settings are kept in one allocation of their
+/// own, shared until one copy changes (a fleet's dictionary of 10,000 holds a pointer each rather
+/// than every policy inline); they read as the database's own properties (`database.windows`).
+@dynamicMemberLookup
 public struct DatabaseConfig: Sendable {
-    public var name: String
-    public var engine: EngineKind
-    public var image: String
-    /// How to reach the primary, as configured (or as the last changeover left it), without a password.
-    public var primary: DatabasePrimary
-    /// The docker provisioner: the container the primary runs in (as configured, or as the last
-    /// changeover left it).
-    public var container: String?
-    public var password: Secret?
-    /// Postgres: the role base backups and the follower stream as. Redis: the ACL user the
-    /// follower authenticates to the primary as (masteruser); nil for the default user.
-    public var replicationUser: String?
-    public var replicationPassword: Secret?
-    /// A fixed port for the next follower (clients may list it in a multi-host conninfo); free port when nil.
-    public var followerPort: Int?
-    public var router: RouterConfig
-    public var catchUp: CatchUpPolicy
-    public var switchover: SwitchoverPolicy
-    /// How long the old primary is kept (stopped for Postgres, a replica for Redis) before it is retired.
-    public var retireAfter: Duration
-    /// Weekly maintenance windows ("Sundays 22:00 Europe/Berlin", "sun:22:00-sun:23:30", or explicit).
-    public var windows: [MaintenanceWindow]
-    public var freezes: [FreezePeriod]
-    /// Openings that happen once ("2026-05-01T22:00:00+02:00 for 2h"): a slot agreed with the
-    /// customer outside the weekly windows. Any length; the fit rule decides whether it is used.
-    public var oneOffWindows: [WindowOpening] = []
-    /// Free-form labels (`tier: production`); a campaign orders its waves by `tier`.
-    public var labels: [String: String] = [:]
-    /// Who is told about this database's changeovers: the fleet's `notify:` with the database's
-    /// own keys over it.
-    public var notify = NotifyConfig()
+    public struct Settings: Sendable {
+        public var name: String
+        public var engine: EngineKind
+        public var image: String
+        /// How to reach the primary, as configured (or as the last changeover left it), without a password.
+        public var primary: DatabasePrimary
+        /// The docker provisioner: the container the primary runs in (as configured, or as the last
+        /// changeover left it).
+        public var container: String?
+        public var password: Secret?
+        /// Postgres: the role base backups and the follower stream as. Redis: the ACL user the
+        /// follower authenticates to the primary as (masteruser); nil for the default user.
+        public var replicationUser: String?
+        public var replicationPassword: Secret?
+        /// A fixed port for the next follower (clients may list it in a multi-host conninfo); free port when nil.
+        public var followerPort: Int?
+        public var router: RouterConfig
+        public var catchUp: CatchUpPolicy
+        public var switchover: SwitchoverPolicy
+        /// How long the old primary is kept (stopped for Postgres, a replica for Redis) before it is retired.
+        public var retireAfter: Duration
+        /// Weekly maintenance windows ("Sundays 22:00 Europe/Berlin", "sun:22:00-sun:23:30", or explicit).
+        public var windows: [MaintenanceWindow]
+        public var freezes: [FreezePeriod]
+        /// Openings that happen once ("2026-05-01T22:00:00+02:00 for 2h"): a slot agreed with the
+        /// customer outside the weekly windows. Any length; the fit rule decides whether it is used.
+        public var oneOffWindows: [WindowOpening] = []
+        /// Free-form labels (`tier: production`); a campaign orders its waves by `tier`.
+        public var labels: [String: String] = [:]
+        /// Who is told about this database's changeovers: the fleet's `notify:` with the database's
+        /// own keys over it.
+        public var notify = NotifyConfig()
+    }
+
+    private final class Box: @unchecked Sendable {
+        // Changed only through a reference known to be the only one (see the setter below).
+        var settings: Settings
+        init(_ settings: Settings) { self.settings = settings }
+    }
+
+    private var box: Box
+
+    init(_ settings: Settings) { box = Box(settings) }
+
+    public var settings: Settings { box.settings }
+
+    public subscript<Value>(dynamicMember key: WritableKeyPath<Settings, Value>) -> Value {
+        get { box.settings[keyPath: key] }
+        set {
+            if !isKnownUniquelyReferenced(&box) { box = Box(box.settings) }
+            box.settings[keyPath: key] = newValue
+        }
+    }
 
     public enum EngineKind: String, Sendable, Codable { case postgres, redis }
 }

@@ -7,7 +7,8 @@ struct RawConfig: Decodable {
     var auditLog: String?
     var images: [String: RawImage]?
     var provisioner: RawProvisioner?
-    var databases: [String: RawDatabase]?
+    // `databases:` is not decoded with the rest: `FleetConfig.parse` decodes and resolves its
+    // stanzas one at a time (`resolveDatabases`).
     var freezes: [FreezePeriod]?
     var scheduling: RawScheduling?
     var daemon: RawDaemon?
@@ -115,7 +116,10 @@ struct RawConfig: Decodable {
         var connectTimeout: String?
     }
 
-    func resolve(source: String, base: String) throws(ConfigError) -> FleetConfig {
+    /// The fleet these settings describe, with the databases `resolveDatabases` resolves with
+    /// the resolver they make.
+    func resolve(source: String, base: String,
+                 resolveDatabases: (DatabaseResolver) throws(ConfigError) -> [String: DatabaseConfig]) throws(ConfigError) -> FleetConfig {
         func abs(_ path: String) -> String {
             path.hasPrefix("/") ? path : URL(fileURLWithPath: base).appendingPathComponent(path).standardized.path
         }
@@ -178,10 +182,7 @@ struct RawConfig: Decodable {
         let fleetNotify = try Self.resolveNotify(fleet: notify, database: nil, source: source, name: nil)
         let resolver = DatabaseResolver(source: source, base: base, images: images, provisioner: kind,
                                         fleetNotify: notify, resolvedFleetNotify: fleetNotify)
-        var databases: [String: DatabaseConfig] = [:]
-        for (name, raw) in (self.databases ?? [:]).sorted(by: { $0.key < $1.key }) {
-            databases[name] = try resolver.resolve(raw, name: name)
-        }
+        let databases = try resolveDatabases(resolver)
         var config = FleetConfig(stateDirectory: state, auditLog: abs(auditLog ?? "\(state)/audit.jsonl"),
                                  images: images, databases: databases, provisioner: provisioner, freezes: freezes ?? [])
         config.notify = fleetNotify
@@ -267,12 +268,12 @@ extension RawConfig.RawDatabase {
         let retireAfter = try self.retireAfter.map { v throws(ConfigError) in
             try ConfigValue.duration(v, at: "\(at), retireAfter")
         } ?? .seconds(24 * 3600)
-        var database = DatabaseConfig(
+        var database = DatabaseConfig(DatabaseConfig.Settings(
             name: name, engine: engine, image: image, primary: primary, container: container, password: password,
             replicationUser: replication?.user ?? defaultReplicationUser,
             replicationPassword: replication?.password ?? password,
             followerPort: follower?.port, router: router, catchUp: catchUp, switchover: switchover,
-            retireAfter: retireAfter, windows: windows ?? [], freezes: freezes ?? [])
+            retireAfter: retireAfter, windows: windows ?? [], freezes: freezes ?? []))
         for (key, value) in labels ?? [:] {
             guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0.isNumber || "-_./".contains($0) }) else {
                 throw ConfigError("\(at), labels: bad label name \"\(key)\" (letters, digits, - _ . / only)")

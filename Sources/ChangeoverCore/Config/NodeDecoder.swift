@@ -1,0 +1,177 @@
+import Foundation
+import Yams
+
+/// Decodes a `Decodable` from a composed YAML node, with the rules `YAMLDecoder` applies to
+/// text: scalars through Yams's `ScalarConstructible`, `null`/`~`/empty as nil, the last of two
+/// equal keys winning, `<<` merge keys. It exists so that a config can be decoded a part at a
+/// time: a fleet's databases are decoded one by one from the composed file and each one's node
+/// let go once it is resolved, where decoding the whole text at once keeps every node and
+/// every raw stanza alive together (with 10,000 databases that was most of the daemon's memory).
+enum NodeDecoder {
+    /// Tags only `<<` (the merge key), as `YAMLDecoder` does: every other scalar is text until
+    /// a type is asked of it.
+    private static var mergeOnly: Resolver { Resolver.basic.appending(Resolver.Rule.merge) }
+
+    /// The text's single document as a node, composed as `YAMLDecoder` composes it; nil when
+    /// the text has none.
+    static func compose(_ text: String) throws -> Node? {
+        try Yams.compose(yaml: text, mergeOnly)
+    }
+
+    /// `node` decoded as `type`; errors carry `codingPath` before the path inside the node.
+    static func decode<T: Decodable>(_ type: T.Type, from node: Node, codingPath: [any CodingKey] = []) throws -> T {
+        try NodeDecoding(node: node, codingPath: codingPath).decode(type)
+    }
+
+    /// A mapping's pairs with merge keys (`<<: {…}`) expanded, merged pairs first so that the
+    /// mapping's own keys win.
+    static func pairs(of mapping: Node.Mapping) -> [(key: Node, value: Node)] {
+        var merged: [(key: Node, value: Node)] = []
+        var own: [(key: Node, value: Node)] = []
+        own.reserveCapacity(mapping.count)
+        for pair in mapping {
+            guard pair.key.tag.description == Tag.Name.merge.rawValue else {
+                own.append(pair)
+                continue
+            }
+            switch pair.value {
+            case .mapping(let inner):
+                merged.append(contentsOf: pairs(of: inner))
+            case .sequence(let sequence):
+                for case .mapping(let inner) in sequence.reversed() { merged.append(contentsOf: pairs(of: inner)) }
+            case .scalar:
+                break
+            }
+        }
+        return merged.isEmpty ? own : merged + own
+    }
+
+    /// A key in a coding path: a mapping key by its text, a list item by its index.
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int?
+        init(_ string: String) { (stringValue, intValue) = (string, nil) }
+        init(index: Int) { (stringValue, intValue) = ("Index \(index)", index) }
+        init?(stringValue: String) { self.init(stringValue) }
+        init?(intValue: Int) { self.init(index: intValue) }
+    }
+}
+
+private func describeKind(_ node: Node) -> String {
+    switch node {
+    case .scalar: "Scalar"
+    case .mapping: "Mapping"
+    case .sequence: "Sequence"
+    }
+}
+
+private func typeMismatch(_ expected: Any.Type, _ node: Node, at path: [any CodingKey]) -> DecodingError {
+    .typeMismatch(expected, .init(codingPath: path, debugDescription: "Expected to decode \(expected) but found \(describeKind(node)) instead."))
+}
+
+private struct NodeDecoding: Decoder, SingleValueDecodingContainer {
+    let node: Node
+    let codingPath: [any CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func child(_ node: Node, _ key: any CodingKey) -> NodeDecoding {
+        NodeDecoding(node: node, codingPath: codingPath + [key])
+    }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        guard case .mapping(let mapping) = node else { throw typeMismatch(Node.Mapping.self, node, at: codingPath) }
+        return KeyedDecodingContainer(NodeKeyedContainer<Key>(decoder: self, pairs: NodeDecoder.pairs(of: mapping)))
+    }
+
+    func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        guard case .sequence(let sequence) = node else { throw typeMismatch(Node.Sequence.self, node, at: codingPath) }
+        return NodeUnkeyedContainer(decoder: self, items: Array(sequence))
+    }
+
+    func singleValueContainer() throws -> any SingleValueDecodingContainer { self }
+
+    func decodeNil() -> Bool { node.null == NSNull() }
+
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        guard let constructible = type as? any ScalarConstructible.Type else { return try T(from: self) }
+        guard case .scalar(let scalar) = node else { throw typeMismatch(Node.Scalar.self, node, at: codingPath) }
+        // The scalar is not quoted: it may be a password put where a number belongs.
+        guard let value = constructible.construct(from: scalar) as? T else {
+            throw DecodingError.valueNotFound(type, .init(codingPath: codingPath, debugDescription: "Expected \(type) value but found a scalar that is not one."))
+        }
+        return value
+    }
+}
+
+private struct NodeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
+    let decoder: NodeDecoding
+    let pairs: [(key: Node, value: Node)]
+
+    var codingPath: [any CodingKey] { decoder.codingPath }
+    var allKeys: [Key] { pairs.compactMap { $0.key.string.flatMap(Key.init(stringValue:)) } }
+
+    /// The value of the last pair with this key (a stanza's mappings are a handful of keys: a
+    /// scan costs less than a dictionary).
+    private func value(_ key: Key) -> Node? {
+        pairs.last { $0.key.string == key.stringValue }?.value
+    }
+
+    private func child(_ key: Key) throws -> NodeDecoding {
+        guard let node = value(key) else {
+            throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "No value associated with key \(key.stringValue)."))
+        }
+        return decoder.child(node, key)
+    }
+
+    func contains(_ key: Key) -> Bool { value(key) != nil }
+    func decodeNil(forKey key: Key) throws -> Bool { try child(key).decodeNil() }
+    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try child(key).decode(type) }
+    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
+        try child(key).container(keyedBy: type)
+    }
+    func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer { try child(key).unkeyedContainer() }
+    func superDecoder() throws -> any Decoder { try child(Key(stringValue: "super")!) }
+    func superDecoder(forKey key: Key) throws -> any Decoder { try child(key) }
+}
+
+private struct NodeUnkeyedContainer: UnkeyedDecodingContainer {
+    let decoder: NodeDecoding
+    let items: [Node]
+    var currentIndex = 0
+
+    init(decoder: NodeDecoding, items: [Node]) {
+        self.decoder = decoder
+        self.items = items
+    }
+
+    var codingPath: [any CodingKey] { decoder.codingPath }
+    var count: Int? { items.count }
+    var isAtEnd: Bool { currentIndex >= items.count }
+
+    private mutating func next<T>(_ type: T.Type, _ body: (NodeDecoding) throws -> T) throws -> T {
+        let key = NodeDecoder.Key(index: currentIndex)
+        guard !isAtEnd else {
+            throw DecodingError.valueNotFound(type, .init(codingPath: codingPath + [key], debugDescription: "Unkeyed container is at end."))
+        }
+        let value = try body(decoder.child(items[currentIndex], key))
+        currentIndex += 1
+        return value
+    }
+
+    mutating func decodeNil() throws -> Bool {
+        guard !isAtEnd else { return try next(Bool.self) { $0.decodeNil() } }
+        // Only a null is consumed: decodeNil() that answers false leaves the item for decode().
+        guard items[currentIndex].null == NSNull() else { return false }
+        currentIndex += 1
+        return true
+    }
+
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try next(type) { try $0.decode(type) } }
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
+        try next(KeyedDecodingContainer<NestedKey>.self) { try $0.container(keyedBy: type) }
+    }
+    mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        try next((any UnkeyedDecodingContainer).self) { try $0.unkeyedContainer() }
+    }
+    mutating func superDecoder() throws -> any Decoder { try next((any Decoder).self) { $0 } }
+}
