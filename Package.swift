@@ -23,6 +23,7 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq"),
         .target(name: "PostgresClient", dependencies: ["CLibPQ"], swiftSettings: settings),
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis", pkgConfig: "hiredis"),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .target(name: "RedisClient", dependencies: ["CHiredis"], swiftSettings: settings),
         .target(
             name: "ChangeoverCore",
@@ -42,6 +43,7 @@ let package = Package(
             name: "ChangeoverDaemon",
             dependencies: [
                 "ChangeoverCore",
+                "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -23,6 +23,7 @@ struct DaemonCommand: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let config = try fleet.load()
+            ChangeoverDaemon.returnFreeMemory()
             guard let settings = config.daemon else {
                 throw Failure(.badInput, "config \(fleet.config) has no daemon: section (listen, tokenEnv, concurrency)")
             }

@@ -148,7 +148,7 @@ public struct FleetConfig: Sendable {
     /// its composed document, its raw stanzas and its resolved databases in memory together.
     public static func parse(_ text: consuming String, source: String = "config", relativeTo base: String = ".") throws(ConfigError) -> FleetConfig {
         try precheck(text, source: source)
-        let composed = try compose(text, malformed: "malformed config \(source)")
+        let composed = try compose(text, malformed: "malformed config \(source)", apart: text.utf8.count > 1 << 16)
         _ = consume text  // the nodes hold what is needed of it
         guard let document = composed, kind(of: document) == nil else {
             throw ConfigError("malformed config \(source): the document \(kind(of: composed) ?? ""), not a mapping of settings (provisioner:, images:, databases:, …)")
@@ -169,9 +169,9 @@ public struct FleetConfig: Sendable {
 
     /// The text's document (nil when it has none); a YAML error is thrown after `malformed`
     /// ("malformed config fleet.yaml").
-    static func compose(_ text: String, malformed: String) throws(ConfigError) -> Node? {
+    static func compose(_ text: String, malformed: String, apart: Bool = false) throws(ConfigError) -> Node? {
         do {
-            return try NodeDecoder.compose(text)
+            return try apart ? NodeDecoder.composeApart(text) : NodeDecoder.compose(text)
         } catch let error as YamlError {
             throw ConfigError("\(malformed): \(describe(error, in: text))")
         } catch {
@@ -216,7 +216,7 @@ public struct FleetConfig: Sendable {
             guard let name = key.scalar?.string else {
                 throw ConfigError("malformed config \(source): databases: a database's name must be text (line \(key.mark?.line ?? 0))")
             }
-            byName[name] = value
+            byName[NodeDecoder.detached(name)] = value
         }
         return byName.sorted { $0.key > $1.key }.map { (name: $0.key, node: $0.value) }
     }

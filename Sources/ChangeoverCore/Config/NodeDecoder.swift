@@ -18,6 +18,24 @@ enum NodeDecoder {
         try Yams.compose(yaml: text, mergeOnly)
     }
 
+    /// `compose`, run on a thread of its own. glibc gives a new thread an arena of its own, so
+    /// the document's nodes (and the parser's garbage between them) are allocated apart from
+    /// what is decoded from them: once the nodes are let go, their pages are wholly free and
+    /// `malloc_trim` can hand them back, where nodes interleaved with the fleet's decoded
+    /// databases would keep most pages resident for a handful of live bytes each.
+    static func composeApart(_ text: String) throws -> Node? {
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: Result<Node?, any Error> = .success(nil)
+        let thread = Thread {
+            result = Result { try compose(text) }
+            done.signal()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+        done.wait()
+        return try result.get()
+    }
+
     /// `node` decoded as `type`; errors carry `codingPath` before the path inside the node.
     static func decode<T: Decodable>(_ type: T.Type, from node: Node, codingPath: [any CodingKey] = []) throws -> T {
         try NodeDecoding(node: node, codingPath: codingPath).decode(type)
@@ -44,6 +62,15 @@ enum NodeDecoder {
             }
         }
         return merged.isEmpty ? own : merged + own
+    }
+
+    /// `text` in storage of its own. A scalar's text is shared with its node: kept in what is
+    /// decoded, it would keep the page it shares with the node's other garbage resident (text
+    /// of up to 15 bytes is held inline and needs no copy).
+    static func detached(_ text: String) -> String {
+        let count = text.utf8.count
+        guard count > 15 else { return text }
+        return String(unsafeUninitializedCapacity: count) { $0.initialize(fromContentsOf: text.utf8) }
     }
 
     /// A key in a coding path: a mapping key by its text, a list item by its index.
@@ -95,6 +122,7 @@ private struct NodeDecoding: Decoder, SingleValueDecodingContainer {
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
         guard let constructible = type as? any ScalarConstructible.Type else { return try T(from: self) }
         guard case .scalar(let scalar) = node else { throw typeMismatch(Node.Scalar.self, node, at: codingPath) }
+        if type == String.self, let text = NodeDecoder.detached(scalar.string) as? T { return text }
         // The scalar is not quoted: it may be a password put where a number belongs.
         guard let value = constructible.construct(from: scalar) as? T else {
             throw DecodingError.valueNotFound(type, .init(codingPath: codingPath, debugDescription: "Expected \(type) value but found a scalar that is not one."))
@@ -108,7 +136,7 @@ private struct NodeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
     let pairs: [(key: Node, value: Node)]
 
     var codingPath: [any CodingKey] { decoder.codingPath }
-    var allKeys: [Key] { pairs.compactMap { $0.key.string.flatMap(Key.init(stringValue:)) } }
+    var allKeys: [Key] { pairs.compactMap { $0.key.string.flatMap { Key(stringValue: NodeDecoder.detached($0)) } } }
 
     /// The value of the last pair with this key (a stanza's mappings are a handful of keys: a
     /// scan costs less than a dictionary).
