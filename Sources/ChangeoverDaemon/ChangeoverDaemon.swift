@@ -192,14 +192,35 @@ public final class ChangeoverDaemon: Service, Sendable {
         let config = self.config
         let runner = runner(config)
         let now = runner.now()
-        for entry in config.scheduled { await materialize(entry, runner: runner) }
-        let records: [ChangeoverRecord]
-        do {
-            records = try runner.store.changeovers()
-        } catch {
-            logger.error("cannot read the state store", metadata: ["error": "\(error)"])
-            return
+        func readRecords() -> [ChangeoverRecord]? {
+            do {
+                return try runner.store.changeovers()
+            } catch {
+                logger.error("cannot read the state store", metadata: ["error": "\(error)"])
+                return nil
+            }
         }
+        guard var records = readRecords() else { return }
+        // The config's schedule: entries whose database has a changeover under way, or whose
+        // newest changeover brought it to the entry's image, have nothing to record: known from
+        // the records read, without two more reads per entry on every tick.
+        var newest: [String: ChangeoverRecord] = [:]
+        var underWay = Set<String>()
+        for record in records {  // newest first
+            if newest[record.database] == nil { newest[record.database] = record }
+            if record.machine.canContinue { underWay.insert(record.database) }
+        }
+        var recorded = false
+        for entry in config.scheduled where !underWay.contains(entry.database) {
+            if let last = newest[entry.database], last.toImage == entry.image, last.machine.step == .done { continue }
+            if await materialize(entry, runner: runner) { recorded = true }
+        }
+        if recorded {
+            guard let again = readRecords() else { return }
+            records = again
+        }
+        // Read once for every plan of this look: the fleet's last base backups.
+        let fleetBaseBackups = (try? runner.store.durations(step: DurationSample.basebackup, limit: 10)) ?? []
         var plans: [String: String] = [:]
         var windows: [String: (database: String, start: Date)] = [:]
         // The campaigns of scheduled changeovers: one paused, halted or aborted starts none.
@@ -237,8 +258,9 @@ public final class ChangeoverDaemon: Service, Sendable {
                     continue
                 }
                 let bytes = await dataSize(of: database)
-                let plan = runner.startPlan(for: record, dataBytes: bytes, at: now)
-                let gate = runner.gate(for: record, database: database)
+                let history = runner.estimateHistory(record.database, fleetBaseBackups: fleetBaseBackups)
+                let plan = runner.startPlan(for: record, dataBytes: bytes, at: now, history: history)
+                let gate = runner.gate(for: record, database: database, history: history)
                 let text = plan.describe(gate: gate, at: now, zone: ChangeoverRunner.zone(of: database))
                 plans[record.id] = text
                 if case .wait(let until, let opening, let skipped) = plan.decision {
@@ -307,28 +329,31 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// image, has a changeover that has not ended, or its last changeover to the image ended
     /// aborted or failed (`changeover schedule` tries again). With a shared store it is recorded
     /// under the database's lease, so that of several daemons only one records it.
-    func materialize(_ entry: ScheduledChangeover, runner: ChangeoverRunner) async {
+    /// Returns whether it recorded one.
+    @discardableResult
+    func materialize(_ entry: ScheduledChangeover, runner: ChangeoverRunner) async -> Bool {
         // Claimed only when there is something to record: a claim takes the lease row over,
         // and an abandoned changeover's row must stay as its dead daemon left it.
         guard let database = try? runner.currentDatabase(entry.database), database.image != entry.image,
               let records = try? runner.store.changeovers(database: entry.database),
               !records.contains(where: { $0.machine.canContinue })
-        else { return }
+        else { return false }
         var lease: Lease?
         if runner.store.isShared {
             guard let claimed = try? await runner.store.claim(database: entry.database, changeover: "schedule", holder: actor, daemon: false)
-            else { return }
+            else { return false }
             lease = claimed
         }
-        await materializeHeld(entry, runner: runner)
+        let recorded = await materializeHeld(entry, runner: runner)
         if let lease { try? await runner.store.release(lease) }
+        return recorded
     }
 
-    private func materializeHeld(_ entry: ScheduledChangeover, runner: ChangeoverRunner) async {
+    private func materializeHeld(_ entry: ScheduledChangeover, runner: ChangeoverRunner) async -> Bool {
         guard let database = try? runner.currentDatabase(entry.database), database.image != entry.image,
               let records = try? runner.store.changeovers(database: entry.database)
-        else { return }
-        if records.contains(where: { $0.machine.canContinue }) { return }
+        else { return false }
+        if records.contains(where: { $0.machine.canContinue }) { return false }
         if let last = records.first(where: { $0.toImage == entry.image }), last.machine.step != .done {
             let key = "config-not-retried \(last.id)"
             let fresh = state.withLock { $0.announced.insert(key).inserted }
@@ -336,18 +361,20 @@ public final class ChangeoverDaemon: Service, Sendable {
                 logger.warning("the config schedules a changeover whose last try did not complete; not retried",
                                metadata: ["db.name": "\(entry.database)", "changeover.id": "\(last.id)", "changeover.step": "\(last.machine.step)"])
             }
-            return
+            return false
         }
         do {
             let record = try runner.schedule(database: entry.database, image: entry.image,
                                              policy: SwitchPolicy(mode: .window, deadline: entry.deadline), source: "config schedule (daemon)")
             logger.info("changeover scheduled from the config", metadata: ["changeover.id": "\(record.id)", "db.name": "\(entry.database)"])
             await runner.notifyScheduled(record)
+            return true
         } catch {
             let key = "config-refused \(entry.database) \(error)"
             if state.withLock({ $0.announced.insert(key).inserted }) {
                 logger.error("cannot schedule the config's changeover", metadata: ["db.name": "\(entry.database)", "error": "\(error)"])
             }
+            return false
         }
     }
 

@@ -78,7 +78,8 @@ extension ChangeoverRunner {
         gate(for: record, database: database, history: estimateHistory(record.database))
     }
 
-    func gate(for record: ChangeoverRecord, database: DatabaseConfig, history: [DurationSample]) -> SwitchoverGate {
+    /// The fit rule, from a history the caller read (`estimateHistory`).
+    public func gate(for record: ChangeoverRecord, database: DatabaseConfig, history: [DurationSample]) -> SwitchoverGate {
         let estimate = SwitchoverEstimate.switchover(history: history, database: record.database, policy: config.scheduling)
         return SwitchoverGate(schedule: config.schedule(for: database), needed: estimate.duration,
                               margin: config.scheduling.margin, deadline: record.policy?.deadline)
@@ -90,8 +91,12 @@ extension ChangeoverRunner {
     /// instant of its own must pass that instant: an open window plans its start "now", and a
     /// fresh now is later than the caller's.
     public func startPlan(for record: ChangeoverRecord, dataBytes: Int64?, at instant: Date? = nil) -> StartPlan {
+        startPlan(for: record, dataBytes: dataBytes, at: instant, history: estimateHistory(record.database))
+    }
+
+    /// The plan, from a history the caller read (`estimateHistory`) and passes to `gate` too.
+    public func startPlan(for record: ChangeoverRecord, dataBytes: Int64?, at instant: Date? = nil, history: [DurationSample]) -> StartPlan {
         let now = instant ?? self.now()
-        let history = estimateHistory(record.database)
         guard let database = try? config.database(record.database) else {
             let gate = SwitchoverGate(schedule: WindowSchedule(windows: []), needed: .zero, margin: .zero)
             return StartPlan(gate: gate, estimate: .init(duration: .zero, basis: ""), lead: .init(duration: .zero, basis: ""), now: now)
@@ -105,8 +110,8 @@ extension ChangeoverRunner {
 
     /// The state store's durations history for `database`'s estimates; none (the defaults)
     /// when it cannot be read.
-    func estimateHistory(_ database: String) -> [DurationSample] {
-        (try? store.estimateHistory(database: database)) ?? []
+    public func estimateHistory(_ database: String, fleetBaseBackups: [DurationSample]? = nil) -> [DurationSample] {
+        (try? store.estimateHistory(database: database, fleetBaseBackups: fleetBaseBackups)) ?? []
     }
 
     // MARK: the await-window step

@@ -200,8 +200,10 @@ public final class SQLiteStateStorage: StateStorage {
                              record.updatedAt.timeIntervalSince1970, json])
     }
 
+    // The reads a daemon makes for each scheduled changeover on every look use cached
+    // statements: compiling one (GRDB's authorizer included) cost more than running it.
     public func changeover(_ id: String) throws -> ChangeoverRecord? {
-        let json = try read { db in try String.fetchOne(db, sql: "SELECT record FROM changeovers WHERE id = ?", arguments: [id]) }
+        let json = try read { db in try String.fetchOne(db.cachedStatement(sql: "SELECT record FROM changeovers WHERE id = ?"), arguments: [id]) }
         return try json.map { try decode(ChangeoverRecord.self, $0, what: "changeover \(id)") }
     }
 
@@ -215,7 +217,7 @@ public final class SQLiteStateStorage: StateStorage {
 
     public func changeovers(database: String) throws -> [ChangeoverRecord] {
         let rows = try read { db in
-            try Row.fetchAll(db, sql: "SELECT id, record FROM changeovers WHERE databaseName = ? ORDER BY startedAt DESC, rowid DESC",
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT id, record FROM changeovers WHERE databaseName = ? ORDER BY startedAt DESC, rowid DESC"),
                              arguments: [database])
                 .map { (id: $0["id"] as String, json: $0["record"] as String) }
         }
@@ -246,10 +248,10 @@ public final class SQLiteStateStorage: StateStorage {
     public func durations(database: String?, step: String, limit: Int) throws -> [DurationSample] {
         try read { db in
             let rows = if let database {
-                try Row.fetchAll(db, sql: "SELECT * FROM durations WHERE databaseName = ? AND step = ? ORDER BY at DESC, rowid DESC LIMIT ?",
+                try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM durations WHERE databaseName = ? AND step = ? ORDER BY at DESC, rowid DESC LIMIT ?"),
                                  arguments: [database, step, limit])
             } else {
-                try Row.fetchAll(db, sql: "SELECT * FROM durations WHERE step = ? ORDER BY at DESC, rowid DESC LIMIT ?",
+                try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM durations WHERE step = ? ORDER BY at DESC, rowid DESC LIMIT ?"),
                                  arguments: [step, limit])
             }
             return rows.map { row in
@@ -276,7 +278,7 @@ public final class SQLiteStateStorage: StateStorage {
     }
 
     public func database(_ name: String) throws -> DatabaseState? {
-        let json = try read { db in try String.fetchOne(db, sql: "SELECT state FROM databases WHERE name = ?", arguments: [name]) }
+        let json = try read { db in try String.fetchOne(db.cachedStatement(sql: "SELECT state FROM databases WHERE name = ?"), arguments: [name]) }
         return try json.map { try decode(DatabaseState.self, $0, what: "database \(name)") }
     }
 
@@ -356,7 +358,7 @@ public final class SQLiteStateStorage: StateStorage {
 
     public func lease(of database: String) async throws -> LeaseState? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM leases WHERE databaseName = ?", arguments: [database]).map { row in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM leases WHERE databaseName = ?"), arguments: [database]).map { row in
                 let lease = Lease(database: database, changeover: row["changeover"], holder: row["holder"], token: row["token"],
                                   expiresAt: Date(timeIntervalSince1970: row["expiresAt"]), daemon: row["daemon"])
                 return LeaseState(lease: lease, released: row["released"], expired: lease.expiresAt <= Date())

@@ -115,10 +115,11 @@ public struct StateStore: Sendable {
     }
 
     /// What the estimates of `database` are computed from: its last five switchovers, the last
-    /// ten base backups of any database and its own last one.
-    public func estimateHistory(database: String) throws -> [DurationSample] {
+    /// ten base backups of any database (`fleetBaseBackups` when the caller read them already,
+    /// as a daemon does once per look at thousands) and its own last one.
+    public func estimateHistory(database: String, fleetBaseBackups: [DurationSample]? = nil) throws -> [DurationSample] {
         let samples = try durations(database: database, step: DurationSample.switchover, limit: 5)
-            + durations(step: DurationSample.basebackup, limit: 10)
+            + (fleetBaseBackups ?? durations(step: DurationSample.basebackup, limit: 10))
             + durations(database: database, step: DurationSample.basebackup, limit: 1)
         var seen = Set<DurationSample>()
         return samples.filter { seen.insert($0).inserted }
