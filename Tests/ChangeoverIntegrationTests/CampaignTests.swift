@@ -74,6 +74,15 @@ import Testing
             #expect(halted.halt?.kind == .gate && halted.current == 0)
             let status = try await fleet.statusText(id)
             #expect(status.contains("halted: the gate after wave staging exited with status 4: smoke test: checkout p99 910ms"), "\(status)")
+            // The daemon's endpoints say the same.
+            let shown = try #require((try await daemon.status()["campaigns"] as? [[String: Any]])?.first { $0["id"] as? String == id })
+            #expect(shown["state"] as? String == "halted" && shown["wave"] as? Int == 1 && shown["waves"] as? Int == 2, "\(shown)")
+            #expect(shown["done"] as? Int == 1 && shown["members"] as? Int == 3 && shown["failed"] as? Int == 0, "\(shown)")
+            let gate = shown["lastGate"] as? [String: Any]
+            #expect(gate?["status"] as? Int == 4 && gate?["passed"] as? Bool == false && gate?["wave"] as? String == "staging", "\(shown)")
+            let metrics = try await LabHTTP.get(port: daemon.port, path: "/metrics", token: daemon.token).body
+            #expect(metrics.contains("changeover_campaign_wave{campaign=\"\(id)\",state=\"halted\"} 1"), "\(metrics)")
+            #expect(metrics.contains("changeover_campaign_members{campaign=\"\(id)\",outcome=\"waiting\"} 2"), "\(metrics)")
             // Stopped before the next wave: production is neither scheduled nor touched, even
             // with its window open, for as long as nobody resumes.
             try await Task.sleep(for: .seconds(3))
@@ -88,6 +97,10 @@ import Testing
             let campaign = try #require(try fleet.campaign(id))
             #expect(campaign.waves.map { $0.gates.map(\.passed) } == [[false, true], [true]])
             #expect(campaign.members.allSatisfy { $0.outcome == .done })
+            let ended = (try await daemon.status()["campaigns"] as? [[String: Any]])?.first { $0["id"] as? String == id }
+            #expect(ended?["state"] as? String == "completed" && ended?["done"] as? Int == 3, "\(ended ?? [:])")
+            let after = try await LabHTTP.get(port: daemon.port, path: "/metrics", token: daemon.token).body
+            #expect(after.contains("# TYPE changeover_campaign_wave gauge") && !after.contains("campaign=\"\(id)\""), "\(after)")
             let outcomes = try AuditLog.read(path: fleet.config.auditLog).filter { $0.changeover == id }.map(\.outcome)
             #expect(outcomes == ["started", "wave-started", "gate-failed", "halted", "resume-requested", "resumed", "gate-passed",
                                  "wave-started", "gate-passed", "completed"], "\(outcomes)")
