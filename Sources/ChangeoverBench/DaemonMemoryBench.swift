@@ -7,6 +7,10 @@ import Foundation
 /// One run of the daemon: how big its inventory was, what it did meanwhile, what it held.
 struct DaemonMemoryRow: Encodable {
     var databases: Int
+    /// Where the databases are: the config file's `databases:`, or the state store's inventory.
+    var inventory: DaemonMemoryBench.Inventory
+    /// Adding the store's inventory, when the databases are there (one transaction).
+    var inventorySeconds: Double?
     /// Changeovers the config's `schedule:` asked for (one per database, or none).
     var scheduled: Int
     /// Changeovers in the state store when the memory was read.
@@ -33,6 +37,11 @@ struct DaemonMemoryRow: Encodable {
 }
 
 enum DaemonMemoryBench {
+    enum Inventory: String, Encodable {
+        case file = "config file"
+        case store = "state store"
+    }
+
     static let targetMB = 100.0
     static let tick = Duration.milliseconds(200)
     static var tickText: String { "\(Int(tick.seconds * 1000))ms" }
@@ -51,7 +60,7 @@ enum DaemonMemoryBench {
     /// Starts the daemon over a fleet of `databases` (with a scheduled changeover for each when
     /// `scheduleEach`), waits until it is ready and has ticked for a while, reads its memory, and
     /// stops it. Removes what it made, whatever happens.
-    static func run(databases: Int, scheduleEach: Bool) async throws -> DaemonMemoryRow {
+    static func run(databases: Int, scheduleEach: Bool, inventory: Inventory = .file) async throws -> DaemonMemoryRow {
         let cli = executable
         guard FileManager.default.isExecutableFile(atPath: cli) else {
             throw LabError("\(cli) is missing: build it first (swift build -c release --product changeover)")
@@ -68,7 +77,7 @@ enum DaemonMemoryBench {
             try? FileManager.default.removeItem(atPath: root)
         }
         do {
-            let row = try await measure(cli: cli, root: root, databases: databases, scheduleEach: scheduleEach) { pid = $0 }
+            let row = try await measure(cli: cli, root: root, databases: databases, scheduleEach: scheduleEach, inventory: inventory) { pid = $0 }
             cleanUp()
             return row
         } catch {
@@ -77,15 +86,25 @@ enum DaemonMemoryBench {
         }
     }
 
-    private static func measure(cli: String, root: String, databases: Int, scheduleEach: Bool,
+    private static func measure(cli: String, root: String, databases: Int, scheduleEach: Bool, inventory: Inventory,
                                 started: (pid_t) -> Void) async throws -> DaemonMemoryRow {
         let port = FreePort.next()
         // Primaries on loopback ports nothing listens on: the data-size probe is refused at once.
         let closed = (0..<4).map { _ in FreePort.next() }
         let token = "bench-\(UUID().uuidString)"
         let config = "\(root)/fleet.yaml"
-        try fleetConfig(root: root, databases: databases, listen: port, closedPorts: closed, scheduleEach: scheduleEach, now: Date())
+        let fleet = fleet(databases: databases, closedPorts: closed, now: Date())
+        try fleetConfig(root: root, fleet: inventory == .file ? fleet : [], listen: port,
+                        schedule: scheduleEach ? fleet.map { ($0.name, $0.redis ? "redis7-patched" : "pg15-patched") } : [])
             .write(toFile: config, atomically: true, encoding: .utf8)
+        var inventorySeconds: Double?
+        if inventory == .store {
+            let began = ContinuousClock.now
+            try StateStore(directory: "\(root)/state").saveInventory(fleet.map {
+                InventoryEntry(name: $0.name, stanza: $0.stanza.joined(separator: "\n") + "\n", addedAt: Date(), addedBy: "changeover-bench")
+            })
+            inventorySeconds = (ContinuousClock.now - began).seconds
+        }
         let log = "\(root)/daemon.log"
 
         let spawned = ContinuousClock.now
@@ -184,7 +203,7 @@ enum DaemonMemoryBench {
         let sorted = tickSamples.sorted()
         let statusSorted = statusSamples.sorted()
         return DaemonMemoryRow(
-            databases: databases, scheduled: scheduleEach ? databases : 0, records: records, ticks: lastTicks - (firstTicks ?? lastTicks),
+            databases: databases, inventory: inventory, inventorySeconds: inventorySeconds, scheduled: scheduleEach ? databases : 0, records: records, ticks: lastTicks - (firstTicks ?? lastTicks),
             firstTickMs: firstTick,
             tickP50Ms: sorted.isEmpty ? nil : sorted[sorted.count / 2], tickMaxMs: sorted.last,
             rssMB: memory.rss, hwmMB: memory.hwm, cpuPercent: cpu, firstAnswerSeconds: firstAnswer?.seconds ?? .nan,
@@ -226,32 +245,18 @@ enum DaemonMemoryBench {
         "Australia/Sydney", "Australia/Adelaide", "Pacific/Auckland", "Africa/Johannesburg",
     ]
 
-    /// A fleet of `databases`: two thirds Postgres, a third Redis; a tenth `tier: staging`, the rest
-    /// production; one or two weekly windows each, in three spellings and fifteen zones, all on
-    /// weekdays three to six days from `now` (so that no window opens, and no provisioning is
-    /// due, while the benchmark runs). With `scheduleEach`, a `schedule:` entry per database.
-    static func fleetConfig(root: String, databases: Int, listen: Int, closedPorts: [Int], scheduleEach: Bool, now: Date) -> String {
+    /// A fleet of `databases`, each with its stanza's lines: two thirds Postgres, a third
+    /// Redis; a tenth `tier: staging`, the rest production; one or two weekly windows each, in
+    /// three spellings and fifteen zones, all on weekdays three to six days from `now` (so that
+    /// no window opens, and no provisioning is due, while the benchmark runs).
+    static func fleet(databases: Int, closedPorts: [Int], now: Date) -> [(name: String, redis: Bool, stanza: [String])] {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let today = calendar.component(.weekday, from: now) - 1  // 0 = Sunday
         let names = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]
         let days = (3...6).map { names[(today + $0) % 7] }
         var random = PropertyGenerator(seed: 0x00DA_E40E)
-
-        var lines = [
-            "stateDirectory: \(root)/state",
-            "provisioner: {kind: local, root: \(root)/nodes}",
-            "images:",
-            "  pg15: {binDirectory: /usr/lib/postgresql/15/bin}",
-            "  pg15-patched: {binDirectory: /usr/lib/postgresql/15/bin, environment: {CHANGEOVER_IMAGE: pg15-patched}}",
-            "  redis7: {binDirectory: \(Lab.redisBinDirectory)}",
-            "  redis7-patched: {binDirectory: \(Lab.redisBinDirectory), environment: {CHANGEOVER_IMAGE: redis7-patched}}",
-            "daemon: {listen: \"127.0.0.1:\(listen)\", tokenEnv: BENCH_DAEMON_TOKEN, tick: \(tickText)}",
-            "databases:",
-        ]
-        lines.reserveCapacity(databases * 8 + 20)
-        var schedule: [String] = []
-        for index in 0..<databases {
+        return (0..<databases).map { index in
             let name = String(format: "db%05d", index)
             let redis = index % 3 == 2
             let port = closedPorts[index % closedPorts.count]
@@ -267,23 +272,43 @@ enum DaemonMemoryBench {
                 default: windows.append("{day: \(day), start: \"\(String(format: "%02d", hour)):\(minute)\", duration: \([90, 120, 180].randomElement(using: &random)!)m, zone: \(zone)}")
                 }
             }
-            lines.append("  \(name):")
+            var stanza: [String]
             if redis {
-                lines.append("    engine: redis")
-                lines.append("    image: redis7")
-                lines.append("    primary: \"127.0.0.1:\(port)\"")
+                stanza = ["engine: redis", "image: redis7", "primary: \"127.0.0.1:\(port)\""]
             } else {
-                lines.append("    engine: postgres")
-                lines.append("    image: pg15")
-                lines.append("    primary: \"host=127.0.0.1 port=\(port) user=postgres dbname=postgres\"")
-                lines.append("    replication: {user: replicator, password: {env: BENCH_DB_PASSWORD}}")
+                stanza = ["engine: postgres", "image: pg15", "primary: \"host=127.0.0.1 port=\(port) user=postgres dbname=postgres\"",
+                          "replication: {user: replicator, password: {env: BENCH_DB_PASSWORD}}"]
             }
-            lines.append("    password: {env: BENCH_DB_PASSWORD}")
-            lines.append("    labels: {tier: \(index % 10 == 0 ? "staging" : "production")}")
-            lines.append("    windows: [\(windows.joined(separator: ", "))]")
-            if scheduleEach { schedule.append("  - {database: \(name), image: \(redis ? "redis7-patched" : "pg15-patched")}") }
+            stanza += ["password: {env: BENCH_DB_PASSWORD}", "labels: {tier: \(index % 10 == 0 ? "staging" : "production")}",
+                       "windows: [\(windows.joined(separator: ", "))]"]
+            return (name, redis, stanza)
         }
-        if scheduleEach { lines += ["schedule:"] + schedule }
+    }
+
+    /// The daemon's config: local images, the `fleet`'s stanzas under `databases:` (none when
+    /// they are in the store), a `schedule:` entry for each of `schedule`.
+    static func fleetConfig(root: String, fleet: [(name: String, redis: Bool, stanza: [String])], listen: Int,
+                            schedule: [(database: String, image: String)]) -> String {
+        var lines = [
+            "stateDirectory: \(root)/state",
+            "provisioner: {kind: local, root: \(root)/nodes}",
+            "images:",
+            "  pg15: {binDirectory: /usr/lib/postgresql/15/bin}",
+            "  pg15-patched: {binDirectory: /usr/lib/postgresql/15/bin, environment: {CHANGEOVER_IMAGE: pg15-patched}}",
+            "  redis7: {binDirectory: \(Lab.redisBinDirectory)}",
+            "  redis7-patched: {binDirectory: \(Lab.redisBinDirectory), environment: {CHANGEOVER_IMAGE: redis7-patched}}",
+            "daemon: {listen: \"127.0.0.1:\(listen)\", tokenEnv: BENCH_DAEMON_TOKEN, tick: \(tickText)}",
+        ]
+        lines.reserveCapacity(fleet.count * 8 + schedule.count + 20)
+        if !fleet.isEmpty { lines.append("databases:") }
+        for (name, _, stanza) in fleet {
+            lines.append("  \(name):")
+            lines += stanza.map { "    \($0)" }
+        }
+        if !schedule.isEmpty {
+            lines.append("schedule:")
+            lines += schedule.map { "  - {database: \($0.database), image: \($0.image)}" }
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 }

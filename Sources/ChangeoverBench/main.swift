@@ -279,12 +279,12 @@ var daemonRows: [DaemonMemoryRow] = []
 if options.wants("daemon-memory") {
     let databases = options.daemonDatabases
     print("\ndaemon memory: the built `changeover daemon` over a generated fleet of \(databases) databases (tick \(DaemonMemoryBench.tickText))")
-    for scheduleEach in [false, true] {
+    for (scheduleEach, inventory) in [(false, DaemonMemoryBench.Inventory.file), (false, .store), (true, .file)] {
         do {
-            let row = try await DaemonMemoryBench.run(databases: databases, scheduleEach: scheduleEach)
+            let row = try await DaemonMemoryBench.run(databases: databases, scheduleEach: scheduleEach, inventory: inventory)
             daemonRows.append(row)
-            print(String(format: "  %@: up in %.2f s, %d ticks in %.0f s, RSS %.1f MB, peak %.1f MB",
-                         scheduleEach ? "a scheduled changeover each" : "nothing scheduled", row.firstAnswerSeconds, row.ticks,
+            print(String(format: "  %@, %@: up in %.2f s, %d ticks in %.0f s, RSS %.1f MB, peak %.1f MB",
+                         inventory.rawValue, scheduleEach ? "a scheduled changeover each" : "nothing scheduled", row.firstAnswerSeconds, row.ticks,
                          row.watchedSeconds, row.rssMB, row.hwmMB) + (row.note.map { " (\($0))" } ?? ""))
         } catch {
             print("daemon memory benchmark failed: \(error)")
@@ -292,10 +292,11 @@ if options.wants("daemon-memory") {
         }
     }
     if !daemonRows.isEmpty {
-        let header = ["databases", "scheduled changeovers", "ticks observed", "first tick", "tick p50", "tick max", "RSS", "peak (HWM)",
+        let header = ["databases", "kept in", "scheduled changeovers", "ticks observed", "first tick", "tick p50", "tick max", "RSS", "peak (HWM)",
                       "target", "daemon CPU", "GET /status", "start to first answer", "start to all scheduled"]
         let cells = daemonRows.map { row in
-            [String(row.databases), row.scheduled == 0 ? "none" : "\(row.records) of \(row.scheduled)", String(row.ticks),
+            [String(row.databases), row.inventory.rawValue + (row.inventorySeconds.map { String(format: " (added in %.1f s)", $0) } ?? ""),
+             row.scheduled == 0 ? "none" : "\(row.records) of \(row.scheduled)", String(row.ticks),
              ms(row.firstTickMs ?? .nan), ms(row.tickP50Ms ?? .nan), ms(row.tickMaxMs ?? .nan), String(format: "%.1f MB", row.rssMB), String(format: "%.1f MB", row.hwmMB),
              "< \(Int(DaemonMemoryBench.targetMB)) MB: " + (row.hwmMB < DaemonMemoryBench.targetMB ? "met" : "missed"),
              String(format: "%.0f%% of a core", row.cpuPercent), ms(row.statusP50Ms ?? .nan), String(format: "%.2f s", row.firstAnswerSeconds),

@@ -107,6 +107,22 @@ import Testing
         ])
     }
 
+    @Test func manyRowsAreSavedInOneTransactionEachReplacingItsName() throws {
+        let (root, path) = try fleet()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = StateStore(directory: "\(root)/state")
+        try store.saveInventory(entry("billing", Self.billing))
+        let batch = (0..<500).map { entry(String(format: "shard%03d", $0), Self.billing) }
+            + [entry("billing", Self.billing.replacingOccurrences(of: "10.0.0.7", with: "10.0.0.9"))]
+        try store.saveInventory(batch)
+        try store.saveInventory([InventoryEntry]())
+        let rows = try store.inventory()
+        #expect(rows.count == 501 && rows.first?.name == "billing" && rows.last?.name == "shard499")
+        let config = try FleetConfig.load(path: path)
+        #expect(config.databases.count == 502)
+        #expect(try config.database("billing").primary.host == "10.0.0.9")
+    }
+
     @Test func aRemovedRowLeavesTheConfig() throws {
         let (root, path) = try fleet()
         defer { try? FileManager.default.removeItem(atPath: root) }

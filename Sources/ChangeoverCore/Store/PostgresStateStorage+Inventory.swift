@@ -15,12 +15,16 @@ extension PostgresStateStorage {
         """,
     ]
 
-    public func saveInventory(_ entry: InventoryEntry) throws {
+    public func saveInventory(_ entries: [InventoryEntry]) throws {
         try blocking { session in
-            _ = try session.query("""
-                INSERT INTO \(Self.schema).inventory (name, stanza, added_at, added_by) VALUES ($1, $2, $3::float8, $4)
-                ON CONFLICT (name) DO UPDATE SET stanza = excluded.stanza, added_at = excluded.added_at, added_by = excluded.added_by
-                """, [entry.name, entry.stanza, String(entry.addedAt.timeIntervalSince1970), entry.addedBy])
+            _ = try session.query("BEGIN")
+            for entry in entries {
+                _ = try session.query("""
+                    INSERT INTO \(Self.schema).inventory (name, stanza, added_at, added_by) VALUES ($1, $2, $3::float8, $4)
+                    ON CONFLICT (name) DO UPDATE SET stanza = excluded.stanza, added_at = excluded.added_at, added_by = excluded.added_by
+                    """, [entry.name, entry.stanza, String(entry.addedAt.timeIntervalSince1970), entry.addedBy])
+            }
+            _ = try session.query("COMMIT")
         }
     }
 

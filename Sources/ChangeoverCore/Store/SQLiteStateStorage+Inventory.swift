@@ -21,12 +21,15 @@ extension SQLiteStateStorage {
         }
     }
 
-    public func saveInventory(_ entry: InventoryEntry) throws {
+    public func saveInventory(_ entries: [InventoryEntry]) throws {
         try writeInventory { db in
-            try db.execute(sql: """
+            let statement = try db.makeStatement(sql: """
                 INSERT INTO inventory (name, stanza, addedAt, addedBy) VALUES (?, ?, ?, ?)
                 ON CONFLICT (name) DO UPDATE SET stanza = excluded.stanza, addedAt = excluded.addedAt, addedBy = excluded.addedBy
-                """, arguments: [entry.name, entry.stanza, entry.addedAt.timeIntervalSince1970, entry.addedBy])
+                """)
+            for entry in entries {
+                try statement.execute(arguments: [entry.name, entry.stanza, entry.addedAt.timeIntervalSince1970, entry.addedBy])
+            }
         }
     }
 

@@ -41,9 +41,9 @@ public protocol StateStorage: Sendable {
 
     // MARK: inventory
 
-    /// Saves a database of the inventory, replacing the row of the same name; returns once the
-    /// row survives a power loss (SQLite: synced; Postgres: committed).
-    func saveInventory(_ entry: InventoryEntry) throws
+    /// Saves databases of the inventory, each replacing the row of its name, all or none in one
+    /// transaction; returns once the rows survive a power loss (SQLite: synced; Postgres: committed).
+    func saveInventory(_ entries: [InventoryEntry]) throws
     /// Removes the inventory's row `name`, durably; whether there was one.
     func removeInventory(_ name: String) throws -> Bool
     /// Every database of the inventory, sorted by name.

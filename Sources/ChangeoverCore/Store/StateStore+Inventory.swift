@@ -6,7 +6,14 @@ import Foundation
 extension StateStore {
     /// Saves (adds or replaces) a database of the inventory; durable when it returns.
     public func saveInventory(_ entry: InventoryEntry) throws {
-        try storage().saveInventory(entry)
+        try storage().saveInventory([entry])
+    }
+
+    /// Saves (adds or replaces) databases of the inventory, all or none, in one transaction:
+    /// importing a fleet of thousands takes one sync, not one each.
+    public func saveInventory(_ entries: [InventoryEntry]) throws {
+        guard !entries.isEmpty else { return }
+        try storage().saveInventory(entries)
     }
 
     /// Removes `name` from the inventory; whether it was there.
