@@ -331,4 +331,24 @@ import Testing
         #expect(state.released && state.lease.token == 2 && state.lease.holder == "ops pid 2")
         #expect(throws: LeaseLost.self) { try store.save(record, lease: second) }
     }
+
+    /// A campaign's progress is written under its lease as a changeover's is: a holder whose
+    /// lease was taken over writes nothing.
+    @Test func aCampaignsProgressIsFencedByItsLease() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("state-lease-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = StateStore(directory: directory)
+        var campaign = Campaign(id: "campaign-1", image: "pg15-patched", from: nil, createdAt: Date(), createdBy: "ops", gate: nil,
+                                gateTimeout: .seconds(60), deadline: nil, maxParallel: nil, maxParallelPerHost: nil, maxFailures: 0,
+                                waves: [], leftOut: [])
+        let first = try #require(try await store.claim(database: campaign.id, changeover: campaign.id, holder: "daemon A", daemon: true))
+        try store.save(campaign, fencedBy: first)
+        let second = try #require(try await store.claim(database: campaign.id, changeover: campaign.id, holder: "daemon B", daemon: true))
+        campaign.current = 1
+        #expect(throws: LeaseLost.self) { try store.save(campaign, fencedBy: first) }
+        #expect(try store.campaign(campaign.id)?.current == 0)
+        try store.save(campaign, fencedBy: second)
+        #expect(try store.campaign(campaign.id)?.current == 1)
+        try store.save(campaign, fencedBy: nil)
+    }
 }

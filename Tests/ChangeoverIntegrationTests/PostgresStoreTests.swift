@@ -134,6 +134,20 @@ import Testing
             #expect(throws: LeaseLost.self) { try storage.save(record("c1", database: "orders"), durable: true, fencedBy: second) }
             let third = try #require(try await storage.claim(database: "orders", changeover: "c3", holder: "daemon A", ttl: .seconds(30), daemon: false))
             #expect(third.token == 3)
+
+            // A campaign's progress is fenced the same way, by the lease on its own name.
+            var campaign = Campaign(id: "campaign-1", image: "pg15-patched", from: nil, createdAt: Date(), createdBy: "ops", gate: nil,
+                                    gateTimeout: .seconds(60), deadline: nil, maxParallel: nil, maxParallelPerHost: nil, maxFailures: 0,
+                                    waves: [], leftOut: [])
+            let held = try #require(try await storage.claim(database: campaign.id, changeover: campaign.id, holder: "daemon A", ttl: .seconds(30), daemon: true))
+            try storage.save(campaign, fencedBy: held)
+            try await storage.release(held)
+            let taken = try #require(try await storage.claim(database: campaign.id, changeover: campaign.id, holder: "daemon B", ttl: .seconds(30), daemon: true))
+            campaign.current = 1
+            #expect(throws: LeaseLost.self) { try storage.save(campaign, fencedBy: held) }
+            #expect(try storage.campaign(campaign.id)?.current == 0)
+            try storage.save(campaign, fencedBy: taken)
+            #expect(try storage.campaign(campaign.id)?.current == 1)
         }
     }
 

@@ -88,7 +88,7 @@ public struct CampaignDriver: Sendable {
             guard campaign != before else { return }
             try keeper?.check()
             campaign.updatedAt = Date()
-            try store.save(campaign)
+            try store.save(campaign, fencedBy: keeper?.lease)
         }
 
         if campaign.control.command == .abort {

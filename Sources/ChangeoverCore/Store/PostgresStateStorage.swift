@@ -166,6 +166,25 @@ public final class PostgresStateStorage: StateStorage {
         }
     }
 
+    /// Written only if the lease row still has the token, unreleased and unexpired, as a
+    /// changeover's fenced save (`FOR SHARE` on that row).
+    public func save(_ campaign: Campaign, fencedBy lease: Lease) throws {
+        let parameters = [campaign.id, String(campaign.createdAt.timeIntervalSince1970), try SQLiteStateStorage.encode(campaign),
+                          try SQLiteStateStorage.encode(campaign.control), lease.database, String(lease.token)]
+        let result = try blocking { session in
+            try session.query("""
+                INSERT INTO \(Self.schema).campaigns (id, created_at, campaign, control)
+                SELECT $1, $2::float8, $3, $4
+                WHERE EXISTS (SELECT 1 FROM \(Self.schema).leases WHERE database_name = $5 AND token = $6::int8 AND NOT released
+                              AND expires_at > clock_timestamp() FOR SHARE)
+                ON CONFLICT (id) DO UPDATE SET campaign = excluded.campaign
+                """, parameters)
+        }
+        guard result.affectedRows == 1 else {
+            throw LeaseLost(database: lease.database, token: lease.token, reason: "the store refused a write under it (expired or taken over)")
+        }
+    }
+
     public func setControl(_ control: Campaign.Control, of campaign: String) throws -> Bool {
         let json = try SQLiteStateStorage.encode(control)
         let result = try blocking { session in

@@ -158,6 +158,25 @@ public final class SQLiteStateStorage: StateStorage {
         }
     }
 
+    public func save(_ campaign: Campaign, fencedBy lease: Lease) throws {
+        let json = try Self.encode(campaign)
+        let control = try Self.encode(campaign.control)
+        var current: Int64?
+        try write(durable: true) { db in
+            current = try Int64.fetchOne(db, sql: "SELECT token FROM leases WHERE databaseName = ? AND NOT released",
+                                         arguments: [lease.database])
+            guard current == lease.token else { return }
+            try db.execute(sql: """
+                INSERT INTO campaigns (id, createdAt, campaign, control) VALUES (?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET campaign = excluded.campaign
+                """, arguments: [campaign.id, campaign.createdAt.timeIntervalSince1970, json, control])
+        }
+        guard current == lease.token else {
+            throw LeaseLost(database: lease.database, token: lease.token,
+                            reason: current.map { "another controller holds fencing token \($0)" } ?? "it was released")
+        }
+    }
+
     public func setControl(_ control: Campaign.Control, of campaign: String) throws -> Bool {
         let json = try Self.encode(control)
         var changed = false

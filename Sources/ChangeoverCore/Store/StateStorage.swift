@@ -73,6 +73,9 @@ public protocol StateStorage: Sendable {
     /// Saves a campaign's progress. Its `control` is written only when the campaign is new:
     /// after that only `setControl` writes it (see `Campaign`).
     func save(_ campaign: Campaign) throws
+    /// `save(_:)` only while `lease` is still the current lease on the campaign's lock name (as
+    /// a changeover's `save(_:durable:fencedBy:)`); throws `LeaseLost` and writes nothing if not.
+    func save(_ campaign: Campaign, fencedBy lease: Lease) throws
     /// Writes the operator's word about a campaign, leaving its progress alone; false when no
     /// such campaign exists.
     func setControl(_ control: Campaign.Control, of campaign: String) throws -> Bool
