@@ -23,12 +23,12 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq"),
         .target(name: "PostgresClient", dependencies: ["CLibPQ"], swiftSettings: settings),
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis", pkgConfig: "hiredis"),
-        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
         .target(name: "RedisClient", dependencies: ["CHiredis"], swiftSettings: settings),
         .target(
             name: "ChangeoverCore",
             dependencies: [
-                "PostgresClient", "RedisClient",
+                "PostgresClient", "RedisClient", "CSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
@@ -43,7 +43,7 @@ let package = Package(
             name: "ChangeoverDaemon",
             dependencies: [
                 "ChangeoverCore",
-                "CMalloc",
+                "CSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -1,5 +1,5 @@
 import ChangeoverCore
-import CMalloc
+import CSystem
 import Foundation
 import Logging
 import ServiceLifecycle

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CSystem
 import Foundation
 
 /// Child processes started with posix_spawn.
@@ -70,6 +71,11 @@ public enum Subprocess {
         } else {
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
+        // Nothing but stdin, stdout and stderr reaches the child. A descriptor this process has
+        // open without close-on-exec (Foundation writes files so) would otherwise stay open in a
+        // long-lived child: a server spawned while a program was being written kept it, and
+        // spawning that program failed with ETXTBSY for as long as the server ran.
+        posix_spawn_file_actions_addclosefrom_np(&actions, 3)
         var flags: Int32 = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
         if newSession { flags |= 0x80 }  // POSIX_SPAWN_SETSID (glibc >= 2.26)
         if newProcessGroup && !newSession {
@@ -99,8 +105,8 @@ public enum Subprocess {
         var pid: pid_t = 0
         var rc = posix_spawnp(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
         // ETXTBSY: the program was just written, and a process forked meanwhile (by any thread)
-        // still holds the writing descriptor for a moment. It goes away at that child's exec,
-        // which on a loaded machine took longer than half a second: up to 3 s.
+        // still holds the writing descriptor until it execs, which on a loaded machine took
+        // longer than half a second: up to 3 s.
         for _ in 0..<300 where rc == ETXTBSY {
             usleep(10_000)
             rc = posix_spawnp(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
