@@ -1,6 +1,7 @@
 import ChangeoverCore
 import ChangeoverLab
 import Foundation
+import PostgresClient
 import Testing
 
 /// `changeover db add|remove|list` from the real executable: the inventory kept in the state
@@ -50,6 +51,65 @@ import Testing
         labels: {tier: production, team: web}
         windows: ["sun:22:00-sun:23:30"]
         """
+
+    /// `db import`: a config's databases: section on its own goes into the store in one go, each
+    /// stanza read back as the file's own would be; anything wrong imports nothing.
+    @Test func importTakesAFileOfStanzasAllOrNone() async throws {
+        let directory = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = try Self.fleet(in: directory)
+        func write(_ name: String, _ text: String) throws -> String {
+            let path = "\(directory)/\(name)"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let file = try write("databases.yaml", """
+            databases:
+              # moved out of the config file
+              billing:
+                image: pg15
+                primary: "host=10.0.0.7 port=5433 user=app"
+                password: {env: BILLING_PW}
+                labels: {tier: production}
+                windows: ["Sundays 02:00 UTC for 2h"]
+              cache: {engine: redis, image: pg15-patched, primary: "10.0.0.9:6380", labels: {tier: staging, team: web-ops}}
+              "ledger-2": {image: pg15, primary: "host=10.0.0.8 dbname='a b'", follower: {port: 7001}}
+            """)
+        let first = try await CLI.run(["db", "import", "--config", config, "--file", file])
+        #expect(first.status == 0 && first.stdout.contains("3 database(s) imported into the inventory: 3 added, 0 replaced"),
+                "\(first.stdout)\(first.stderr)")
+        let loaded = try FleetConfig.load(path: config)
+        #expect(loaded.inventory.names.sorted() == ["billing", "cache", "ledger-2"] && loaded.inventory.invalid.isEmpty)
+        let cache = try loaded.database("cache")
+        #expect(cache.engine == .redis && cache.labels == ["tier": "staging", "team": "web-ops"] && cache.primary.port == 6380)
+        let ledger = try loaded.database("ledger-2")
+        let ledgerPrimary = DatabasePrimary.postgres(try ConnInfo("host=10.0.0.8 dbname='a b'"))
+        #expect(ledger.followerPort == 7001 && ledger.primary == ledgerPrimary)
+        #expect(try loaded.database("billing").password == .environment("BILLING_PW"))
+        let audit = try AuditLog.read(path: "\(directory)/audit.jsonl").filter { $0.step == "inventory" }
+        #expect(audit.map(\.database).sorted() == ["billing", "cache", "ledger-2"] && audit.allSatisfy { $0.outcome == "added" })
+
+        // Again: refused without --replace; with it, replaced.
+        let again = try await CLI.run(["db", "import", "--config", config, "--file", file])
+        #expect(again.status == 2 && again.stderr.contains("3 of the file's databases are already in the inventory (billing, cache, ledger-2)"),
+                "\(again.stderr)")
+        let replaced = try await CLI.run(["db", "import", "--config", config, "--file", file, "--replace"])
+        #expect(replaced.status == 0 && replaced.stdout.contains("0 added, 3 replaced"), "\(replaced.stdout)\(replaced.stderr)")
+
+        // One bad stanza, or a name the config file has: nothing is imported.
+        for (text, error) in [
+            ("databases:\n  fresh: {image: pg15, primary: \"host=h\"}\n  broken: {image: pg9, primary: \"host=h\"}\n",
+             "unknown image \"pg9\""),
+            ("databases:\n  fresh: {image: pg15, primary: \"host=h\"}\n  orders: {image: pg15, primary: \"host=h\"}\n",
+             "database orders is in config"),
+            ("images: {}\ndatabases:\n  fresh: {image: pg15, primary: \"host=h\"}\n", "has images: beside databases:"),
+            ("- fresh\n", "is a list"),
+        ] {
+            let bad = try await CLI.run(["db", "import", "--config", config, "--file", try write("bad.yaml", text)])
+            #expect(bad.status == 2 && bad.stderr.contains(error) && bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
+        }
+        #expect(try StateStore(directory: "\(directory)/state").inventory().map(\.name) == ["billing", "cache", "ledger-2"])
+    }
 
     @Test func addByFlagsAndOnStdinListRemoveAndAudit() async throws {
         let directory = try Self.scratch()

@@ -124,6 +124,35 @@ extension FleetConfig {
         return String(text.dropFirst(prefix.count + 2))
     }
 
+    /// The databases of an import file, a config's `databases:` section on its own (`databases:`
+    /// and under it each name and its stanza), as stanza texts in name order. Each stanza is the
+    /// YAML its node is (comments are not kept), read back as the file's own would be; checking
+    /// them is `resolveInventory`'s. The file gets the config file's checks against text that
+    /// would crash or swamp the YAML parser.
+    public static func importStanzas(_ text: String, source: String) throws(ConfigError) -> [(name: String, stanza: String)] {
+        try precheck(text, source: source)
+        let composed = try compose(text, malformed: "malformed import file \(source)")
+        let expected = "give a config's databases: section (databases:, then each database's name and stanza)"
+        guard let document = composed, case .mapping(let top) = document else {
+            throw ConfigError("import file \(source) \(kind(of: composed) ?? "is not a mapping"): \(expected)")
+        }
+        if let other = NodeDecoder.pairs(of: top).compactMap({ $0.key.string }).first(where: { $0 != "databases" }) {
+            throw ConfigError("import file \(source) has \(other): beside databases:; \(expected)")
+        }
+        let stanzas = try databaseStanzas(document, source: source)
+        guard !stanzas.isEmpty else { throw ConfigError("import file \(source) has no databases: \(expected)") }
+        var texts: [(name: String, stanza: String)] = []
+        texts.reserveCapacity(stanzas.count)
+        for (name, node) in stanzas.reversed() {
+            do {
+                texts.append((name, try Yams.serialize(node: node, width: -1, allowUnicode: true)))
+            } catch {
+                throw ConfigError("import file \(source), database \(name): \(oneLine(String(describing: error)))")
+            }
+        }
+        return texts
+    }
+
     /// Decodes a stanza as the file's `databases:` entries are decoded, after the same checks
     /// against text that would crash or swamp the YAML parser. Errors never quote the text.
     static func decodeStanza(_ text: String, at: String) throws(ConfigError) -> RawConfig.RawDatabase {

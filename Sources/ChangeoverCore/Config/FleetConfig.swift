@@ -98,7 +98,7 @@ public struct FleetConfig: Sendable {
     }
 
     /// The file's text; its bytes are let go before it is parsed.
-    static func readText(_ path: String) throws(ConfigError) -> String {
+    public static func readText(_ path: String) throws(ConfigError) -> String {
         let data = try read(path)
         guard let text = String(data: data, encoding: .utf8) else {
             let at = firstInvalidUTF8(in: data).map { " (line \($0.line), column \($0.column))" } ?? ""
