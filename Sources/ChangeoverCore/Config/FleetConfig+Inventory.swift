@@ -159,7 +159,7 @@ extension FleetConfig {
         guard text.utf8.count <= maximumStanzaSize else {
             throw ConfigError("\(at): a stanza of \(text.utf8.count) bytes; at most \(maximumStanzaSize / 1024) KiB")
         }
-        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+        guard !text.allSatisfy(\.isWhitespace) else {
             throw ConfigError("\(at): the stanza is empty (give engine:, image:, primary:, …)")
         }
         do {
