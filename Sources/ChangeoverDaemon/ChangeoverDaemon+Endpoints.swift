@@ -25,58 +25,9 @@ extension ChangeoverDaemon {
         public var daemon: DaemonInfo
         /// Scheduled, running and recent changeovers, newest first (at most 100).
         public var changeovers: [ChangeoverStatus]
-        /// Campaigns not finished, then the last 10 finished, newest first.
-        public var campaigns: [CampaignSummary]
-    }
-
-    /// A campaign in `GET /status`: where it is and what its members came to (`campaign status`
-    /// has the per-wave detail).
-    public struct CampaignSummary: Encodable, Sendable {
-        public var id: String
-        public var image: String
-        /// As an operator sees it: running, paused, halted, resuming, aborting, aborted, completed.
-        public var state: String
-        /// The wave it is at, from 1, of `waves`, and that wave's name.
-        public var wave: Int
-        public var waves: Int
-        public var waveName: String?
-        public var members: Int
-        public var done: Int
-        public var failed: Int
-        public var skipped: Int
-        /// Members with a changeover that has not ended.
-        public var inFlight: Int
-        public var halt: String?
-        /// The last gate run: its exit status (nil: killed or not started) and whether it passed.
-        public var lastGate: GateSummary?
-        public var updatedAt: Date
-
-        public struct GateSummary: Encodable, Sendable {
-            public var wave: String
-            public var status: Int32?
-            public var passed: Bool
-            public var finishedAt: Date
-        }
-
-        init(_ campaign: Campaign) {
-            let members = campaign.members
-            id = campaign.id
-            image = campaign.image
-            state = campaign.effectiveState
-            waves = campaign.waves.count
-            wave = min(campaign.current + 1, campaign.waves.count)
-            waveName = campaign.waves.indices.contains(campaign.current) ? campaign.waves[campaign.current].wave.name : nil
-            self.members = members.count
-            done = members.filter { $0.outcome == .done }.count
-            failed = members.filter { $0.outcome == .failed }.count
-            skipped = members.filter { $0.outcome == .skipped }.count
-            inFlight = members.filter(\.inFlight).count
-            halt = campaign.halt?.reason
-            lastGate = campaign.waves.last { !$0.gates.isEmpty }.flatMap { wave in
-                wave.gates.last.map { GateSummary(wave: wave.wave.name, status: $0.status, passed: $0.passed, finishedAt: $0.finishedAt) }
-            }
-            updatedAt = campaign.updatedAt
-        }
+        /// Campaigns not finished, then the last 10 finished, newest first, each as `campaign status
+        /// --json` shows it without its members and ETA.
+        public var campaigns: [CampaignStatus]
     }
 
     /// The campaigns `GET /status` shows: every unfinished one, then the last 10 finished.
@@ -100,7 +51,8 @@ extension ChangeoverDaemon {
                                ticks: snapshot.ticks, lastTickMs: snapshot.lastTickMs.map { ($0 * 10).rounded() / 10 }),
             changeovers: shown.prefix(100).sorted { $0.startedAt > $1.startedAt }
                 .map { ChangeoverStatus($0, store: store, now: now, plan: snapshot.plans[$0.id]) },
-            campaigns: Self.shownCampaigns(try store.campaigns()).map(CampaignSummary.init))
+            campaigns: Self.shownCampaigns(try store.campaigns())
+                .map { CampaignStatus($0, store: store, config: snapshot.config, now: now, detail: false) })
     }
 
     /// Routes a request that passed the token check.
@@ -163,15 +115,19 @@ extension ChangeoverDaemon {
         text.counter("changeover_config_reloads_total", "Config reloads (SIGHUP), by result.",
                      [(["result": "ok"], Double(snapshot.reloads)), (["result": "refused"], Double(snapshot.reloadFailures))])
         // Unfinished campaigns only: a finished one's figures no longer change.
-        let campaigns = try store.campaigns().filter { !$0.isFinished }.map(CampaignSummary.init)
+        let campaigns = try store.campaigns().filter { !$0.isFinished }
+        var members: [([String: String], Double)] = []
+        for campaign in campaigns {
+            var counts: [String: Int] = ["done": 0, "failed": 0, "skipped": 0, "in flight": 0, "waiting": 0]
+            for member in campaign.members {
+                counts[member.outcome?.rawValue ?? (member.inFlight ? "in flight" : "waiting"), default: 0] += 1
+            }
+            members += counts.sorted { $0.key < $1.key }.map { (["campaign": campaign.id, "outcome": $0.key], Double($0.value)) }
+        }
         text.gauge("changeover_campaign_members", "Members of each unfinished campaign, by outcome (in flight: a changeover under way; waiting: none yet).",
-                   campaigns.flatMap { c in
-                       [("done", c.done), ("failed", c.failed), ("skipped", c.skipped), ("in flight", c.inFlight),
-                        ("waiting", c.members - c.done - c.failed - c.skipped - c.inFlight)]
-                           .map { (["campaign": c.id, "outcome": $0.0], Double($0.1)) }
-                   })
+                   members)
         text.gauge("changeover_campaign_wave", "The wave each unfinished campaign is at, from 1.",
-                   campaigns.map { (["campaign": $0.id, "state": $0.state], Double($0.wave)) })
+                   campaigns.map { (["campaign": $0.id, "state": $0.effectiveState], Double(min($0.current + 1, $0.waves.count))) })
         text.gauge("changeover_next_window_timestamp_seconds", "When the window each scheduled changeover targets opens (its deadline if no window fits first), Unix time.",
                    snapshot.windows.sorted { $0.key < $1.key }.map { (["changeover": $0.key, "database": $0.value.database], $0.value.start.timeIntervalSince1970) })
         return text.text

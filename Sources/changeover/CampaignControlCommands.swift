@@ -66,7 +66,7 @@ extension CampaignCommand {
                                facts: ["image": planning.image, "waves": planning.waves, "members": String(plan.memberCount),
                                        "gate": gate ?? "", "max-failures": String(maxFailures)]),
                     actor: actor, time: Date())
-                if json { return try Output.json(CampaignStatusText(campaign, store: store, config: config, now: now)) }
+                if json { return try Output.json(CampaignStatus(campaign, store: store, config: config, now: now)) }
                 Output.line("campaign \(campaign.id) started: \(plan.memberCount) database(s) to \(planning.image) in \(plan.waves.count) wave(s), "
                             + "\(plan.skipped.count) left out; the daemon (`changeover daemon`) moves it on")
                 CampaignPlanText.print(plan)
@@ -93,14 +93,14 @@ extension CampaignCommand {
                 let store = StateStore(config: config)
                 let now = Date()
                 guard let id else {
-                    let all = try store.campaigns().map { CampaignStatusText($0, store: store, config: config, now: now, detail: false) }
+                    let all = try store.campaigns().map { CampaignStatus($0, store: store, config: config, now: now, detail: false) }
                     if json { return try Output.json(all) }
                     if all.isEmpty { Output.line("no campaigns") }
                     for campaign in all { Output.line(campaign.oneLine) }
                     return
                 }
                 guard let campaign = try store.campaign(id) else { throw Failure(.badInput, "no campaign \(id) in the state store") }
-                let status = CampaignStatusText(campaign, store: store, config: config, now: now)
+                let status = CampaignStatus(campaign, store: store, config: config, now: now)
                 if json { return try Output.json(status) }
                 status.print()
             }
@@ -183,89 +183,7 @@ extension CampaignCommand {
     }
 }
 
-/// A campaign as `campaign status` shows it: its members' changeovers read live.
-struct CampaignStatusText: Encodable {
-    struct Member: Encodable {
-        var database: String
-        var changeover: String?
-        /// to-schedule, scheduled, running (step), done, failed, skipped
-        var state: String
-        var note: String?
-        var expectedStart: Date?
-    }
-    struct Wave: Encodable {
-        var wave: String
-        var startedAt: Date?
-        var finishedAt: Date?
-        var counts: [String: Int]
-        var gates: [Campaign.GateRun]
-        var members: [Member]?
-    }
-    var id: String
-    var image: String
-    var from: String?
-    var state: String
-    var halt: String?
-    var createdAt: Date
-    var finishedAt: Date?
-    var currentWave: String?
-    var done: Int
-    var total: Int
-    var failures: Int
-    var maxFailures: Int
-    var eta: Date?
-    var waves: [Wave]
-
-    init(_ campaign: Campaign, store: StateStore, config: FleetConfig, now: Date, detail: Bool = true) {
-        id = campaign.id
-        image = campaign.image
-        from = campaign.from
-        state = campaign.effectiveState
-        halt = campaign.halt?.reason
-        createdAt = campaign.createdAt
-        finishedAt = campaign.finishedAt
-        currentWave = campaign.current < campaign.waves.count ? campaign.waves[campaign.current].wave.text : nil
-        done = campaign.members.filter { $0.outcome == .done }.count
-        total = campaign.members.count
-        failures = campaign.failures
-        maxFailures = campaign.maxFailures
-        var steps: [String: ChangeoverStep] = [:]
-        if detail {
-            for id in campaign.members.filter(\.inFlight).compactMap(\.changeover) {
-                if let record = try? store.changeover(id) { steps[id] = record.machine.step }
-            }
-        }
-        func memberState(_ member: Campaign.Member) -> String {
-            if let outcome = member.outcome { return outcome.rawValue }
-            guard let id = member.changeover else { return "to-schedule" }
-            guard let step = steps[id] else { return "scheduled" }
-            return step == .pending ? "scheduled" : step.isTerminal ? step.rawValue : "running (\(step.rawValue))"
-        }
-        waves = campaign.waves.map { wave in
-            let members = wave.members.map {
-                Member(database: $0.database, changeover: $0.changeover, state: memberState($0), note: $0.note, expectedStart: $0.expectedStart)
-            }
-            var counts: [String: Int] = [:]
-            for member in members { counts[member.state.hasPrefix("running") ? "running" : member.state, default: 0] += 1 }
-            return Wave(wave: wave.wave.text, startedAt: wave.startedAt, finishedAt: wave.finishedAt, counts: counts, gates: wave.gates,
-                        members: detail ? members : nil)
-        }
-        eta = campaign.isFinished ? nil : detail ? Self.eta(campaign, steps: steps, store: store, config: config, now: now) : nil
-    }
-
-    /// When what remains is expected done: the remaining members of each wave from the current
-    /// one, each in its next fitting window after the previous wave (gates not counted).
-    static func eta(_ campaign: Campaign, steps: [String: ChangeoverStep], store: StateStore, config: FleetConfig, now: Date) -> Date? {
-        guard let entries = try? CampaignEntry.inventory(config: config, store: store) else { return nil }
-        let byName = Dictionary(entries.map { ($0.database, $0) }) { first, _ in first }
-        let remaining = campaign.waves[min(campaign.current, campaign.waves.count)...].map { wave in
-            wave.members.filter { $0.outcome == nil }.compactMap { member in
-                byName[member.database].map { (entry: $0, started: member.changeover.flatMap { steps[$0] }.map { $0 != .pending } ?? false) }
-            }
-        }
-        return CampaignPlanner.expectedEnd(waves: remaining, now: now, margin: config.scheduling.margin, deadline: campaign.deadline)
-    }
-
+extension CampaignStatus {
     var oneLine: String {
         "\(id)  to \(image)  \(state)  \(done)/\(total) done, \(failures) failed"
             + (currentWave.map { "  wave \($0)" } ?? "") + (halt.map { "  halted: \($0)" } ?? "")

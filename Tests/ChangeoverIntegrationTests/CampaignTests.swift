@@ -76,10 +76,12 @@ import Testing
             #expect(status.contains("halted: the gate after wave staging exited with status 4: smoke test: checkout p99 910ms"), "\(status)")
             // The daemon's endpoints say the same.
             let shown = try #require((try await daemon.status()["campaigns"] as? [[String: Any]])?.first { $0["id"] as? String == id })
-            #expect(shown["state"] as? String == "halted" && shown["wave"] as? Int == 1 && shown["waves"] as? Int == 2, "\(shown)")
-            #expect(shown["done"] as? Int == 1 && shown["members"] as? Int == 3 && shown["failed"] as? Int == 0, "\(shown)")
-            let gate = shown["lastGate"] as? [String: Any]
-            #expect(gate?["status"] as? Int == 4 && gate?["passed"] as? Bool == false && gate?["wave"] as? String == "staging", "\(shown)")
+            let waves = shown["waves"] as? [[String: Any]] ?? []
+            #expect(shown["state"] as? String == "halted" && shown["currentWave"] as? String == "staging" && waves.count == 2, "\(shown)")
+            #expect(shown["done"] as? Int == 1 && shown["total"] as? Int == 3 && shown["failures"] as? Int == 0, "\(shown)")
+            let gate = (waves.first?["gates"] as? [[String: Any]])?.last
+            #expect(gate?["status"] as? Int == 4 && waves.first?["wave"] as? String == "staging", "\(shown)")
+            #expect(waves.first?["members"] == nil && (waves.last?["counts"] as? [String: Int]) == ["to-schedule": 2], "\(shown)")
             let metrics = try await LabHTTP.get(port: daemon.port, path: "/metrics", token: daemon.token).body
             #expect(metrics.contains("changeover_campaign_wave{campaign=\"\(id)\",state=\"halted\"} 1"), "\(metrics)")
             #expect(metrics.contains("changeover_campaign_members{campaign=\"\(id)\",outcome=\"waiting\"} 2"), "\(metrics)")
@@ -98,7 +100,7 @@ import Testing
             #expect(campaign.waves.map { $0.gates.map(\.passed) } == [[false, true], [true]])
             #expect(campaign.members.allSatisfy { $0.outcome == .done })
             let ended = (try await daemon.status()["campaigns"] as? [[String: Any]])?.first { $0["id"] as? String == id }
-            #expect(ended?["state"] as? String == "completed" && ended?["done"] as? Int == 3, "\(ended ?? [:])")
+            #expect(ended?["state"] as? String == "completed" && ended?["done"] as? Int == 3 && ended?["total"] as? Int == 3, "\(ended ?? [:])")
             let after = try await LabHTTP.get(port: daemon.port, path: "/metrics", token: daemon.token).body
             #expect(after.contains("# TYPE changeover_campaign_wave gauge") && !after.contains("campaign=\"\(id)\""), "\(after)")
             let outcomes = try AuditLog.read(path: fleet.config.auditLog).filter { $0.changeover == id }.map(\.outcome)
