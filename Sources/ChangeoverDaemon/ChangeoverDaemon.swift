@@ -39,7 +39,14 @@ public final class ChangeoverDaemon: Service, Sendable {
         /// Audit records already written about a scheduled changeover's plan (deferrals).
         var announced: Set<String> = []
         /// What each scheduled changeover waits for, as of the last tick.
-        var plans: [String: String] = [:]
+        var plans: [String: Waiting] = [:]
+        /// Each scheduled changeover's plan as last made, with what it was made from.
+        var planCache: [String: CachedPlan] = [:]
+        /// Counts the configs loaded (a plan made under another is made again).
+        var configGeneration = 0
+        /// The fleet's last base backups as the last tick read them, and a count of their changes.
+        var fleetBaseBackups: [DurationSample] = []
+        var historyGeneration = 0
         /// When each scheduled changeover's target window opens (for metrics).
         var windows: [String: (database: String, start: Date)] = [:]
         var lastTick: Date?
@@ -47,6 +54,41 @@ public final class ChangeoverDaemon: Service, Sendable {
         var ticks = 0
         var lastTickMilliseconds: Double?
     }
+
+    /// What a scheduled changeover waits for: a plan, described as of when it is read, or a reason.
+    enum Waiting: Sendable {
+        case reason(String)
+        case plan(StartPlan, SwitchoverGate, TimeZone)
+
+        func text(at now: Date) -> String {
+            switch self {
+            case .reason(let text): text
+            case .plan(let plan, let gate, let zone): plan.describe(gate: gate, at: now, zone: zone)
+            }
+        }
+    }
+
+    /// What a scheduled changeover's plan is made from, besides the time: its record, the
+    /// config (windows, freezes, estimates), the database's size, the fleet's base backups and
+    /// the end of the database's last changeover (its own history).
+    struct PlanInputs: Equatable, Sendable {
+        var record: Date
+        var config: Int
+        var bytes: Int64?
+        var history: Int
+        var lastEnded: Date?
+    }
+
+    struct CachedPlan: Sendable {
+        var inputs: PlanInputs
+        var plan: StartPlan
+        var gate: SwitchoverGate
+        var zone: TimeZone
+        var madeAt: Date
+    }
+
+    /// How long a plan that has not fallen due stands before it is made again anyway.
+    static let planMaxAge: TimeInterval = 600
 
     public let configPath: String
     public let startedAt = Date()
@@ -109,6 +151,7 @@ public final class ChangeoverDaemon: Service, Sendable {
             let config = try FleetConfig.load(path: configPath, environment: environment)
             state.withLock {
                 $0.config = config
+                $0.configGeneration += 1
                 $0.reloads += 1
                 $0.lastReloadError = nil
             }
@@ -219,9 +262,24 @@ public final class ChangeoverDaemon: Service, Sendable {
             guard let again = readRecords() else { return }
             records = again
         }
-        // Read once for every plan of this look: the fleet's last base backups.
-        let fleetBaseBackups = (try? runner.store.durations(step: DurationSample.basebackup, limit: 10)) ?? []
-        var plans: [String: String] = [:]
+        // Read once for every plan of this look: the fleet's last base backups, the databases
+        // changeovers moved, and when each database's last changeover ended (what its own
+        // history changes with).
+        let readBackups = (try? runner.store.durations(step: DurationSample.basebackup, limit: 10)) ?? []
+        let (fleetBaseBackups, historyGeneration, configGeneration, cache) = state.withLock { state in
+            if state.fleetBaseBackups != readBackups {
+                state.fleetBaseBackups = readBackups
+                state.historyGeneration += 1
+            }
+            return (state.fleetBaseBackups, state.historyGeneration, state.configGeneration, state.planCache)
+        }
+        let states = try? runner.store.databases()
+        var lastEnded: [String: Date] = [:]
+        for record in records where record.machine.step.isTerminal {
+            lastEnded[record.database] = max(lastEnded[record.database] ?? .distantPast, record.updatedAt)
+        }
+        var planCache: [String: CachedPlan] = [:]
+        var plans: [String: Waiting] = [:]
         var windows: [String: (database: String, start: Date)] = [:]
         // The campaigns of scheduled changeovers: one paused, halted or aborted starts none.
         var campaigns: [String: Campaign] = [:]
@@ -239,30 +297,48 @@ public final class ChangeoverDaemon: Service, Sendable {
             let abandoned = !scheduled && !stoppedHere ? await isAbandoned(record, store: runner.store) : false
             guard scheduled || stoppedHere || abandoned else { continue }
             if let holder = runner.store.lockHolder(database: record.database) {
-                plans[record.id] = "another controller works on \(record.database): \(holder.changeover) (\(holder.actor))"
+                plans[record.id] = .reason("another controller works on \(record.database): \(holder.changeover) (\(holder.actor))")
                 continue
             }
             if runner.store.isShared, let leased = try? await runner.store.lease(of: record.database),
                !leased.released, !leased.expired, leased.lease.holder != actor {
-                plans[record.id] = "another controller holds the lease on \(record.database): \(leased.lease.holder) "
-                    + "(fencing token \(leased.lease.token))"
+                plans[record.id] = .reason("another controller holds the lease on \(record.database): \(leased.lease.holder) "
+                    + "(fencing token \(leased.lease.token))")
                 continue
             }
             if scheduled, let id = record.facts["campaign"], let campaign = campaigns[id], !campaign.letsChangeoversStart {
-                plans[record.id] = "campaign \(id) is \(campaign.effectiveState): it starts no changeover"
+                plans[record.id] = .reason("campaign \(id) is \(campaign.effectiveState): it starts no changeover")
                 continue
             }
             if scheduled {
-                guard let database = try? runner.currentDatabase(record.database) else {
-                    plans[record.id] = "database \(record.database) is not in the config any more"
+                let current = states.map { states in try? runner.currentDatabase(record.database, state: states[record.database]) }
+                    ?? (try? runner.currentDatabase(record.database))
+                guard let database = current else {
+                    plans[record.id] = .reason("database \(record.database) is not in the config any more")
                     continue
                 }
                 let bytes = await dataSize(of: database)
+                let inputs = PlanInputs(record: record.updatedAt, config: configGeneration, bytes: bytes,
+                                        history: historyGeneration, lastEnded: lastEnded[record.database])
+                // A plan made from the same inputs stands until it falls due: which window
+                // fits, and when to provision for it, only change with them.
+                if let cached = cache[record.id], cached.inputs == inputs, !cached.plan.isDue(at: now),
+                   now >= cached.madeAt, now.timeIntervalSince(cached.madeAt) < Self.planMaxAge {
+                    planCache[record.id] = cached
+                    plans[record.id] = .plan(cached.plan, cached.gate, cached.zone)
+                    if case .wait(let until, let opening, _) = cached.plan.decision {
+                        windows[record.id] = (record.database, opening?.start ?? until)
+                    }
+                    if database.notify.sends(.reminder) { await runner.sendDueReminder(id: record.id) }
+                    continue
+                }
                 let history = runner.estimateHistory(record.database, fleetBaseBackups: fleetBaseBackups)
                 let plan = runner.startPlan(for: record, dataBytes: bytes, at: now, history: history)
                 let gate = runner.gate(for: record, database: database, history: history)
-                let text = plan.describe(gate: gate, at: now, zone: ChangeoverRunner.zone(of: database))
-                plans[record.id] = text
+                let zone = ChangeoverRunner.zone(of: database)
+                planCache[record.id] = CachedPlan(inputs: inputs, plan: plan, gate: gate, zone: zone, madeAt: now)
+                plans[record.id] = .plan(plan, gate, zone)
+                let text = plan.describe(gate: gate, at: now, zone: zone)
                 if case .wait(let until, let opening, let skipped) = plan.decision {
                     windows[record.id] = (record.database, opening?.start ?? until)
                     if !skipped.isEmpty {
@@ -281,7 +357,7 @@ public final class ChangeoverDaemon: Service, Sendable {
                 guard plan.isDue(at: now) else { continue }
             }
             guard !busy else {
-                plans[record.id] = "due, waiting for a free slot (daemon.concurrency \(settings.concurrency))"
+                plans[record.id] = .reason("due, waiting for a free slot (daemon.concurrency \(settings.concurrency))")
                 continue
             }
             // The claim is what makes the changeover this daemon's: of several daemons that saw it
@@ -295,7 +371,7 @@ public final class ChangeoverDaemon: Service, Sendable {
                 continue
             }
             guard let lease else {
-                plans[record.id] = "another controller holds the lease on \(record.database)"
+                plans[record.id] = .reason("another controller holds the lease on \(record.database)")
                 continue
             }
             if abandoned {
@@ -307,6 +383,7 @@ public final class ChangeoverDaemon: Service, Sendable {
         }
         state.withLock {
             $0.plans = plans
+            $0.planCache = planCache
             $0.windows = windows
             $0.lastTick = now
             $0.ticks += 1

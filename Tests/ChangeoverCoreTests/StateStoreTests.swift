@@ -47,6 +47,11 @@ import Testing
         try store.save(state)
         #expect(try store.database("orders") == state)
         #expect(try store.database("billing") == nil)
+        var billing = state
+        billing.database = "billing"
+        billing.image = "pg15"
+        try store.save(billing)
+        #expect(try store.databases() == ["billing": billing, "orders": state])
 
         // Another connection, as another process has, reads the same.
         let other = try SQLiteStateStorage(directory: directory)

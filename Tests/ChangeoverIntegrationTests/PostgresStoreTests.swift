@@ -60,6 +60,8 @@ import Testing
                                       dataDirectory: "/srv/f1", changedAt: Date(timeIntervalSince1970: 1_800_000_200), changeover: "orders-1")
             try store.save(state)
             #expect(try b.database("orders") == state)
+            #expect(try b.databases() == [state])
+            #expect(try store.databases() == ["orders": state])
             try a.save(ChangeoverNote(changeover: "orders-1", kind: .progress, text: "caught up: 0 bytes behind", at: Date()))
             #expect(store.progress(of: "orders-1") == "caught up: 0 bytes behind")
         }

@@ -32,8 +32,13 @@ extension ChangeoverRunner {
     /// The database as the state store knows it now: its current primary and image, which a
     /// changeover changed since the config was written.
     public func currentDatabase(_ name: String) throws -> DatabaseConfig {
+        try currentDatabase(name, state: store.database(name))
+    }
+
+    /// The database with `state`, the store's word on it as the caller read it (`databases()`).
+    public func currentDatabase(_ name: String, state: DatabaseState?) throws -> DatabaseConfig {
         var database = try config.database(name)
-        if let state = try store.database(name) {
+        if let state {
             database.image = state.image
             database.primary = try DatabasePrimary.parse(state.primary, engine: database.engine)
         }

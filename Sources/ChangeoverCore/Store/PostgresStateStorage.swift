@@ -271,6 +271,11 @@ public final class PostgresStateStorage: StateStorage {
         return try result.rows.first.flatMap { $0[0] }.map { try decode(DatabaseState.self, $0, what: "database \(name)") }
     }
 
+    public func databases() throws -> [DatabaseState] {
+        let result = try blocking { session in try session.query("SELECT name, state FROM \(Self.schema).databases ORDER BY name", []) }
+        return try result.rows.map { row in try decode(DatabaseState.self, row[1] ?? "", what: "database \(row[0] ?? "")") }
+    }
+
     // MARK: notes
 
     public func save(_ note: ChangeoverNote) throws {

@@ -301,6 +301,13 @@ public final class SQLiteStateStorage: StateStorage {
         return try json.map { try decode(DatabaseState.self, $0, what: "database \(name)") }
     }
 
+    public func databases() throws -> [DatabaseState] {
+        let rows = try read { db in
+            try Row.fetchAll(db, sql: "SELECT name, state FROM databases ORDER BY name").map { (name: $0["name"] as String, json: $0["state"] as String) }
+        }
+        return try rows.map { try decode(DatabaseState.self, $0.json, what: "database \($0.name)") }
+    }
+
     // MARK: notes
 
     public func save(_ note: ChangeoverNote) throws {

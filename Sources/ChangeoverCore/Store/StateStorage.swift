@@ -33,6 +33,8 @@ public protocol StateStorage: Sendable {
 
     func save(_ state: DatabaseState) throws
     func database(_ name: String) throws -> DatabaseState?
+    /// Every database a changeover moved, in one read (a daemon's look at thousands).
+    func databases() throws -> [DatabaseState]
 
     /// Notes that only `status` reads (the latest progress line, the latest retry): replaced,
     /// never synced.

@@ -133,6 +133,13 @@ public struct StateStore: Sendable {
         try existingStorage()?.database(name)
     }
 
+    /// Every database a changeover moved, by name.
+    public func databases() throws -> [String: DatabaseState] {
+        var byName: [String: DatabaseState] = [:]
+        for state in try existingStorage()?.databases() ?? [] { byName[state.database] = state }
+        return byName
+    }
+
     // MARK: notes for status
 
     /// The last progress line of a running changeover (written at most once a second).
