@@ -58,12 +58,12 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// What a scheduled changeover waits for: a plan, described as of when it is read, or a reason.
     enum Waiting: Sendable {
         case reason(String)
-        case plan(StartPlan, SwitchoverGate, TimeZone)
+        case plan(CachedPlan)
 
         func text(at now: Date) -> String {
             switch self {
             case .reason(let text): text
-            case .plan(let plan, let gate, let zone): plan.describe(gate: gate, at: now, zone: zone)
+            case .plan(let made): made.plan.describe(gate: made.gate, at: now, zone: made.zone)
             }
         }
     }
@@ -79,12 +79,21 @@ public final class ChangeoverDaemon: Service, Sendable {
         var lastEnded: Date?
     }
 
-    struct CachedPlan: Sendable {
-        var inputs: PlanInputs
-        var plan: StartPlan
-        var gate: SwitchoverGate
-        var zone: TimeZone
-        var madeAt: Date
+    /// A plan as made, shared by the cache and the status (one allocation for both).
+    final class CachedPlan: Sendable {
+        let inputs: PlanInputs
+        let plan: StartPlan
+        let gate: SwitchoverGate
+        let zone: TimeZone
+        let madeAt: Date
+
+        init(inputs: PlanInputs, plan: StartPlan, gate: SwitchoverGate, zone: TimeZone, madeAt: Date) {
+            self.inputs = inputs
+            self.plan = plan
+            self.gate = gate
+            self.zone = zone
+            self.madeAt = madeAt
+        }
     }
 
     /// How long a plan that has not fallen due stands before it is made again anyway.
@@ -325,7 +334,7 @@ public final class ChangeoverDaemon: Service, Sendable {
                 if let cached = cache[record.id], cached.inputs == inputs, !cached.plan.isDue(at: now),
                    now >= cached.madeAt, now.timeIntervalSince(cached.madeAt) < Self.planMaxAge {
                     planCache[record.id] = cached
-                    plans[record.id] = .plan(cached.plan, cached.gate, cached.zone)
+                    plans[record.id] = .plan(cached)
                     if case .wait(let until, let opening, _) = cached.plan.decision {
                         windows[record.id] = (record.database, opening?.start ?? until)
                     }
@@ -336,8 +345,9 @@ public final class ChangeoverDaemon: Service, Sendable {
                 let plan = runner.startPlan(for: record, dataBytes: bytes, at: now, history: history)
                 let gate = runner.gate(for: record, database: database, history: history)
                 let zone = ChangeoverRunner.zone(of: database)
-                planCache[record.id] = CachedPlan(inputs: inputs, plan: plan, gate: gate, zone: zone, madeAt: now)
-                plans[record.id] = .plan(plan, gate, zone)
+                let made = CachedPlan(inputs: inputs, plan: plan, gate: gate, zone: zone, madeAt: now)
+                planCache[record.id] = made
+                plans[record.id] = .plan(made)
                 let text = plan.describe(gate: gate, at: now, zone: zone)
                 if case .wait(let until, let opening, let skipped) = plan.decision {
                     windows[record.id] = (record.database, opening?.start ?? until)
