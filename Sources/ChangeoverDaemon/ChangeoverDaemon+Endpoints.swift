@@ -42,8 +42,12 @@ extension ChangeoverDaemon {
              ticks: state.ticks, lastTickMs: state.lastTickMilliseconds)
         }
         let store = StateStore(config: snapshot.config, environment: environment)
-        let records = try store.changeovers()
-        let shown = records.filter { !$0.machine.step.isTerminal || $0.machine.canContinue } + records.filter { $0.machine.step.isTerminal && !$0.machine.canContinue }.prefix(50)
+        // What can continue (the index keeps those records), then the newest ended ones, read now.
+        let entries = try records.look(store)
+        let active = entries.compactMap(\.record)
+        let endedIDs = entries.filter { $0.record == nil }.prefix(min(50, max(0, 100 - active.count))).map(\.id)
+        let read = Dictionary(try store.changeovers(ids: Array(endedIDs)).map { ($0.record.id, $0.record) }, uniquingKeysWith: { a, _ in a })
+        let shown = active + endedIDs.compactMap { read[$0] }
         return Status(
             daemon: DaemonInfo(pid: getpid(), startedAt: startedAt, config: configPath, concurrency: (snapshot.config.daemon ?? DaemonSettings()).concurrency,
                                running: snapshot.running, shuttingDown: snapshot.shuttingDown, reloads: snapshot.reloads,

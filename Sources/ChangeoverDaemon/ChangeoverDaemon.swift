@@ -105,6 +105,8 @@ public final class ChangeoverDaemon: Service, Sendable {
     let logger: Logger
     let actor: String
     let state: Mutex<State>
+    /// The store's changeovers as of the last look (the tick's and `/status`'s).
+    let records = ChangeoverIndex()
     /// Wakes the tick loop at shutdown.
     private let shutdown = StopSignal()
     /// How old a measured data size may get before it is asked again.
@@ -161,6 +163,7 @@ public final class ChangeoverDaemon: Service, Sendable {
             state.withLock {
                 $0.config = config
                 $0.configGeneration += 1
+                records.forget()
                 $0.reloads += 1
                 $0.lastReloadError = nil
             }
@@ -244,9 +247,9 @@ public final class ChangeoverDaemon: Service, Sendable {
         let config = self.config
         let runner = runner(config)
         let now = runner.now()
-        func readRecords() -> [ChangeoverRecord]? {
+        func readRecords() -> [ChangeoverIndex.Entry]? {
             do {
-                return try runner.store.changeovers()
+                return try self.records.look(runner.store)
             } catch {
                 logger.error("cannot read the state store", metadata: ["error": "\(error)"])
                 return nil
@@ -256,15 +259,15 @@ public final class ChangeoverDaemon: Service, Sendable {
         // The config's schedule: entries whose database has a changeover under way, or whose
         // newest changeover brought it to the entry's image, have nothing to record: known from
         // the records read, without two more reads per entry on every tick.
-        var newest: [String: ChangeoverRecord] = [:]
+        var newest: [String: ChangeoverIndex.Entry] = [:]
         var underWay = Set<String>()
         for record in records {  // newest first
             if newest[record.database] == nil { newest[record.database] = record }
-            if record.machine.canContinue { underWay.insert(record.database) }
+            if record.canContinue { underWay.insert(record.database) }
         }
         var recorded = false
         for entry in config.scheduled where !underWay.contains(entry.database) {
-            if let last = newest[entry.database], last.toImage == entry.image, last.machine.step == .done { continue }
+            if let last = newest[entry.database], last.toImage == entry.image, last.step == .done { continue }
             if await materialize(entry, runner: runner) { recorded = true }
         }
         if recorded {
@@ -284,7 +287,7 @@ public final class ChangeoverDaemon: Service, Sendable {
         }
         let states = try? runner.store.databases()
         var lastEnded: [String: Date] = [:]
-        for record in records where record.machine.step.isTerminal {
+        for record in records where record.step.isTerminal {
             lastEnded[record.database] = max(lastEnded[record.database] ?? .distantPast, record.updatedAt)
         }
         var planCache: [String: CachedPlan] = [:]
@@ -292,10 +295,11 @@ public final class ChangeoverDaemon: Service, Sendable {
         var windows: [String: (database: String, start: Date)] = [:]
         // The campaigns of scheduled changeovers: one paused, halted or aborted starts none.
         var campaigns: [String: Campaign] = [:]
-        if records.contains(where: { $0.machine.step == .pending && $0.facts["campaign"] != nil }) {
+        if records.contains(where: { $0.step == .pending && $0.record?.facts["campaign"] != nil }) {
             for campaign in (try? runner.store.campaigns()) ?? [] { campaigns[campaign.id] = campaign }
         }
-        for record in records.reversed() {  // oldest first
+        // Oldest first; only what can continue (an ended changeover has nothing to start).
+        for record in records.reversed().compactMap(\.record) {
             let (running, stopping, busy) = state.withLock { state in
                 (state.running[record.id] != nil, state.shuttingDown, state.running.count >= (state.config.daemon ?? DaemonSettings()).concurrency)
             }

@@ -62,6 +62,45 @@ import Testing
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
     }
 
+    /// The index decodes a record once and again only when its row's `updatedAt` changed (as
+    /// every writer's save changes it); ended changeovers are kept without their records.
+    @Test func theIndexReadsAgainOnlyWhatWasSavedAgain() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = StateStore(directory: directory)
+        let index = ChangeoverIndex()
+        #expect(try index.look(store).isEmpty)
+        var older = record("orders-1", started: utc("2026-01-05T10:00:00Z"))
+        let newer = record("billing-1", database: "billing", started: utc("2026-01-05T11:00:00Z"), step: .done)
+        try store.save(older)
+        try store.save(newer)
+        #expect(try store.changeoverStamps() == [ChangeoverStamp(id: "billing-1", updatedAt: newer.updatedAt.timeIntervalSince1970),
+                                                 ChangeoverStamp(id: "orders-1", updatedAt: older.updatedAt.timeIntervalSince1970)])
+        var entries = try index.look(store)
+        #expect(entries.map(\.id) == ["billing-1", "orders-1"])
+        #expect(entries[0].record == nil && entries[0].step == .done && entries[0].toImage == "pg15-patched" && !entries[0].canContinue)
+        #expect(entries[1].record == older)
+
+        // Saved with the same stamp (no writer does): the kept record stands.
+        older.facts["probe"] = "unseen"
+        try store.save(older)
+        #expect(try index.look(store)[1].record?.facts["probe"] == nil)
+        // Saved as writers save, with a new updatedAt: read again.
+        older.updatedAt = older.updatedAt.addingTimeInterval(1)
+        try store.save(older)
+        entries = try index.look(store)
+        #expect(entries[1].record == older)
+        #expect(entries[1].record?.facts["probe"] == "unseen")
+
+        // A new changeover joins in its place in the order; a forgotten index reads all again.
+        let newest = record("orders-2", started: utc("2026-01-06T10:00:00Z"))
+        try store.save(newest)
+        #expect(try index.look(store).map(\.id) == ["orders-2", "billing-1", "orders-1"])
+        #expect(try store.changeovers(ids: ["orders-2", "missing"]).map(\.record) == [newest])
+        index.forget()
+        #expect(try index.look(store).compactMap(\.record) == [newest, older])
+    }
+
     @Test func changeoversAreListedNewestFirst() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -40,12 +40,18 @@ import Testing
             let (a, b) = try await (first, second)
             let store = StateStore(directory: "\(lab.root)/state", storage: a)
 
-            let older = record("orders-1", database: "orders", at: Date(timeIntervalSince1970: 1_800_000_000))
+            var older = record("orders-1", database: "orders", at: Date(timeIntervalSince1970: 1_800_000_000))
+            older.updatedAt = Date(timeIntervalSince1970: 1_800_000_000.123456789)
             var newer = record("billing-1", database: "billing", at: Date(timeIntervalSince1970: 1_800_000_100))
             try store.save(older)
             try store.save(newer, sync: false)
             #expect(try store.changeover("orders-1") == older)
             #expect(try b.changeovers().map(\.id) == ["billing-1", "orders-1"])
+            // The stamps read back exactly as written (a double precision printed as text).
+            #expect(try b.changeoverStamps() == [ChangeoverStamp(id: "billing-1", updatedAt: newer.updatedAt.timeIntervalSince1970),
+                                                 ChangeoverStamp(id: "orders-1", updatedAt: older.updatedAt.timeIntervalSince1970)])
+            #expect(try b.changeovers(ids: ["orders-1", "missing"]).map(\.record) == [older])
+            #expect(try ChangeoverIndex().look(store).map(\.id) == ["billing-1", "orders-1"])
             #expect(try store.changeover("missing") == nil)
 
             newer.machine = ChangeoverMachine(step: .done)

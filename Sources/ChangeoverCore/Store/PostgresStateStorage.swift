@@ -145,6 +145,37 @@ public final class PostgresStateStorage: StateStorage {
         return try result.rows.map { try decode(ChangeoverRecord.self, $0[1] ?? "", what: "changeover \($0[0] ?? "")") }
     }
 
+    public func changeoverStamps() throws -> [ChangeoverStamp] {
+        let result = try blocking { session in
+            try session.query("SELECT id, updated_at FROM \(Self.schema).changeovers ORDER BY started_at DESC, id DESC")
+        }
+        return try result.rows.map { try Self.stamp($0[0], $0[1]) }
+    }
+
+    public func changeovers(ids: [String]) throws -> [(stamp: ChangeoverStamp, record: ChangeoverRecord)] {
+        var found: [(stamp: ChangeoverStamp, record: ChangeoverRecord)] = []
+        for start in stride(from: 0, to: ids.count, by: ChangeoverStamp.batch) {
+            let batch = Array(ids[start..<min(start + ChangeoverStamp.batch, ids.count)])
+            let placeholders = batch.indices.map { "$\($0 + 1)" }.joined(separator: ", ")
+            let result = try blocking { session in
+                try session.query("SELECT id, updated_at, record FROM \(Self.schema).changeovers WHERE id IN (\(placeholders))", batch.map(Optional.some))
+            }
+            for row in result.rows {
+                found.append((try Self.stamp(row[0], row[1]), try decode(ChangeoverRecord.self, row[2] ?? "", what: "changeover \(row[0] ?? "")")))
+            }
+        }
+        return found
+    }
+
+    /// A row's id and `updated_at`: Postgres prints a double precision exactly (the shortest
+    /// text that reads back as the same number), so it compares equal to what was written.
+    private static func stamp(_ id: String?, _ updatedAt: String?) throws -> ChangeoverStamp {
+        guard let id, let updatedAt = updatedAt.flatMap(Double.init) else {
+            throw StoreError("the state store's changeovers table holds a row without an id or a time")
+        }
+        return ChangeoverStamp(id: id, updatedAt: updatedAt)
+    }
+
     public func changeovers(database: String) throws -> [ChangeoverRecord] {
         let result = try blocking { session in
             try session.query("SELECT id, record FROM \(Self.schema).changeovers WHERE database_name = $1 ORDER BY started_at DESC, id DESC",

@@ -234,6 +234,26 @@ public final class SQLiteStateStorage: StateStorage {
         return try rows.map { try decode(ChangeoverRecord.self, $0.json, what: "changeover \($0.id)") }
     }
 
+    public func changeoverStamps() throws -> [ChangeoverStamp] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT id, updatedAt FROM changeovers ORDER BY startedAt DESC, rowid DESC")
+                .map { ChangeoverStamp(id: $0["id"], updatedAt: $0["updatedAt"]) }
+        }
+    }
+
+    public func changeovers(ids: [String]) throws -> [(stamp: ChangeoverStamp, record: ChangeoverRecord)] {
+        var rows: [(stamp: ChangeoverStamp, json: String)] = []
+        for start in stride(from: 0, to: ids.count, by: ChangeoverStamp.batch) {
+            let batch = Array(ids[start..<min(start + ChangeoverStamp.batch, ids.count)])
+            rows += try read { db in
+                try Row.fetchAll(db, sql: "SELECT id, updatedAt, record FROM changeovers WHERE id IN (\(databaseQuestionMarks(count: batch.count)))",
+                                 arguments: StatementArguments(batch))
+                    .map { (ChangeoverStamp(id: $0["id"], updatedAt: $0["updatedAt"]), $0["record"]) }
+            }
+        }
+        return try rows.map { ($0.stamp, try decode(ChangeoverRecord.self, $0.json, what: "changeover \($0.stamp.id)")) }
+    }
+
     public func changeovers(database: String) throws -> [ChangeoverRecord] {
         let rows = try read { db in
             try Row.fetchAll(db.cachedStatement(sql: "SELECT id, record FROM changeovers WHERE databaseName = ? ORDER BY startedAt DESC, rowid DESC"),

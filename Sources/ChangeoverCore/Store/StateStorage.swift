@@ -24,6 +24,11 @@ public protocol StateStorage: Sendable {
     /// One database's changeovers, newest first (by its index: callers that look at every
     /// database in turn must not decode every record each time).
     func changeovers(database: String) throws -> [ChangeoverRecord]
+    /// Every changeover's id and `updatedAt` as its row holds it, in `changeovers()`'s order,
+    /// without decoding a record: what a reader that keeps decoded records compares.
+    func changeoverStamps() throws -> [ChangeoverStamp]
+    /// The changeovers of `ids` that exist, each with its row's stamp, in no particular order.
+    func changeovers(ids: [String]) throws -> [(stamp: ChangeoverStamp, record: ChangeoverRecord)]
 
     /// Saves a changeover that has finished and replaces its measured durations with `durations`,
     /// in one durable transaction.

@@ -98,6 +98,17 @@ public struct StateStore: Sendable {
         try existingStorage()?.changeovers() ?? []
     }
 
+    /// Every changeover's id and `updatedAt` as stored, newest first, without decoding a record.
+    public func changeoverStamps() throws -> [ChangeoverStamp] {
+        try existingStorage()?.changeoverStamps() ?? []
+    }
+
+    /// The changeovers of `ids` that exist, with their stamps, in no particular order.
+    public func changeovers(ids: [String]) throws -> [(stamp: ChangeoverStamp, record: ChangeoverRecord)] {
+        guard !ids.isEmpty else { return [] }
+        return try existingStorage()?.changeovers(ids: ids) ?? []
+    }
+
     /// One database's changeovers, newest first.
     public func changeovers(database: String) throws -> [ChangeoverRecord] {
         try existingStorage()?.changeovers(database: database) ?? []
