@@ -101,6 +101,13 @@ import Testing
         #expect(try index.look(store).compactMap(\.record) == [newest, older])
     }
 
+    @Test func idsCarryTheUTCSecond() {
+        let id = ChangeoverRunner.newID(database: "orders", at: utc("2026-01-05T09:08:07Z").addingTimeInterval(0.9))
+        #expect(id.hasPrefix("orders-20260105-090807-"), "\(id)")
+        #expect(id.split(separator: "-").last.map { !$0.isEmpty && $0.allSatisfy(\.isHexDigit) } == true, "\(id)")
+        #expect(Campaign.newID(at: utc("2027-12-31T23:59:59Z")).hasPrefix("campaign-20271231-235959-"))
+    }
+
     @Test func changeoversAreListedNewestFirst() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

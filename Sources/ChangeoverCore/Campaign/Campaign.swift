@@ -177,11 +177,7 @@ public struct Campaign: Sendable, Codable, Equatable {
     }
 
     public static func newID(at date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
-        return "campaign-\(formatter.string(from: date))-\(UUID().uuidString.prefix(4).lowercased())"
+        "campaign-\(ChangeoverRunner.idStamp(date))-\(UUID().uuidString.prefix(4).lowercased())"
     }
 
     public var members: [Member] { waves.flatMap(\.members) }
