@@ -72,11 +72,12 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// config (windows, freezes, estimates), the database's size, the fleet's base backups and
     /// the end of the database's last changeover (its own history).
     struct PlanInputs: Equatable, Sendable {
-        var record: Date
+        /// The record's stamp (its row's `updatedAt`).
+        var record: Double
         var config: Int
         var bytes: Int64?
         var history: Int
-        var lastEnded: Date?
+        var lastEnded: Double?
     }
 
     /// A plan as made, shared by the cache and the status (one allocation for both).
@@ -286,9 +287,9 @@ public final class ChangeoverDaemon: Service, Sendable {
             return (state.fleetBaseBackups, state.historyGeneration, state.configGeneration, state.planCache)
         }
         let states = try? runner.store.databases()
-        var lastEnded: [String: Date] = [:]
+        var lastEnded: [String: Double] = [:]
         for record in records where record.step.isTerminal {
-            lastEnded[record.database] = max(lastEnded[record.database] ?? .distantPast, record.updatedAt)
+            lastEnded[record.database] = max(lastEnded[record.database] ?? 0, record.stamp)
         }
         var planCache: [String: CachedPlan] = [:]
         var plans: [String: Waiting] = [:]
@@ -299,7 +300,8 @@ public final class ChangeoverDaemon: Service, Sendable {
             for campaign in (try? runner.store.campaigns()) ?? [] { campaigns[campaign.id] = campaign }
         }
         // Oldest first; only what can continue (an ended changeover has nothing to start).
-        for record in records.reversed().compactMap(\.record) {
+        for entry in records.reversed() {
+            guard let record = entry.record else { continue }
             let (running, stopping, busy) = state.withLock { state in
                 (state.running[record.id] != nil, state.shuttingDown, state.running.count >= (state.config.daemon ?? DaemonSettings()).concurrency)
             }
@@ -331,7 +333,7 @@ public final class ChangeoverDaemon: Service, Sendable {
                     continue
                 }
                 let bytes = await dataSize(of: database)
-                let inputs = PlanInputs(record: record.updatedAt, config: configGeneration, bytes: bytes,
+                let inputs = PlanInputs(record: entry.stamp, config: configGeneration, bytes: bytes,
                                         history: historyGeneration, lastEnded: lastEnded[record.database])
                 // A plan made from the same inputs stands until it falls due: which window
                 // fits, and when to provision for it, only change with them.

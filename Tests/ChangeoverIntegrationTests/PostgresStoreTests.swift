@@ -40,8 +40,7 @@ import Testing
             let (a, b) = try await (first, second)
             let store = StateStore(directory: "\(lab.root)/state", storage: a)
 
-            var older = record("orders-1", database: "orders", at: Date(timeIntervalSince1970: 1_800_000_000))
-            older.updatedAt = Date(timeIntervalSince1970: 1_800_000_000.123456789)
+            let older = record("orders-1", database: "orders", at: Date(timeIntervalSince1970: 1_800_000_000))
             var newer = record("billing-1", database: "billing", at: Date(timeIntervalSince1970: 1_800_000_100))
             try store.save(older)
             try store.save(newer, sync: false)
@@ -53,6 +52,12 @@ import Testing
             #expect(try b.changeovers(ids: ["orders-1", "missing"]).map(\.record) == [older])
             #expect(try ChangeoverIndex().look(store).map(\.id) == ["billing-1", "orders-1"])
             #expect(try store.changeover("missing") == nil)
+            // A stamp with a fraction (the record's JSON keeps whole seconds, the row the instant).
+            var saved = older
+            saved.updatedAt = Date(timeIntervalSince1970: 1_800_000_000.123456789)
+            try store.save(saved)
+            #expect(try b.changeoverStamps().last == ChangeoverStamp(id: "orders-1", updatedAt: saved.updatedAt.timeIntervalSince1970))
+            try store.save(older)
 
             newer.machine = ChangeoverMachine(step: .done)
             newer.timings = [.init(step: .fence, milliseconds: 12, outcome: "succeeded"), .init(step: .promote, milliseconds: 30, outcome: "succeeded")]

@@ -31,10 +31,13 @@ public final class ChangeoverIndex: Sendable {
         public let canContinue: Bool
         public let startedAt: Date
         public let updatedAt: Date
+        /// The row's `updatedAt` to the instant (the record's JSON keeps whole seconds): what
+        /// changes with every save.
+        public let stamp: Double
         /// The whole record while the changeover can continue; nil once it has ended.
         public let record: ChangeoverRecord?
 
-        init(_ record: ChangeoverRecord) {
+        init(_ record: ChangeoverRecord, stamp: Double) {
             id = record.id
             database = record.database
             toImage = record.toImage
@@ -42,6 +45,7 @@ public final class ChangeoverIndex: Sendable {
             canContinue = record.machine.canContinue
             startedAt = record.startedAt
             updatedAt = record.updatedAt
+            self.stamp = stamp
             self.record = canContinue ? record : nil
         }
     }
@@ -64,7 +68,7 @@ public final class ChangeoverIndex: Sendable {
         var fresh: [String: (stamp: Double, entry: Entry)] = [:]
         // A record saved again between the two reads comes with its newer stamp, which is kept.
         for (stamp, record) in try store.changeovers(ids: stale) {
-            fresh[record.id] = (stamp.updatedAt, Entry(record))
+            fresh[record.id] = (stamp.updatedAt, Entry(record, stamp: stamp.updatedAt))
         }
         var next: [String: (stamp: Double, entry: Entry)] = [:]
         next.reserveCapacity(stamps.count)
