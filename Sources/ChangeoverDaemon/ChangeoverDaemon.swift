@@ -95,6 +95,13 @@ public final class ChangeoverDaemon: Service, Sendable {
             self.zone = zone
             self.madeAt = madeAt
         }
+
+        /// Whether the plan holds at `now` for `inputs`: made from the same ones, not yet due
+        /// (which window fits, and when to provision for it, only change with them), and not
+        /// older than `planMaxAge`.
+        func stands(for inputs: PlanInputs, at now: Date) -> Bool {
+            self.inputs == inputs && !plan.isDue(at: now) && now >= madeAt && now.timeIntervalSince(madeAt) < ChangeoverDaemon.planMaxAge
+        }
     }
 
     /// How long a plan that has not fallen due stands before it is made again anyway.
@@ -286,7 +293,13 @@ public final class ChangeoverDaemon: Service, Sendable {
             }
             return (state.fleetBaseBackups, state.historyGeneration, state.configGeneration, state.planCache)
         }
-        let states = try? runner.store.databases()
+        let states: [String: DatabaseState]
+        do {
+            states = try runner.store.databases()
+        } catch {
+            logger.error("cannot read the state store", metadata: ["error": "\(error)"])
+            return
+        }
         var lastEnded: [String: Double] = [:]
         for record in records where record.step.isTerminal {
             lastEnded[record.database] = max(lastEnded[record.database] ?? 0, record.stamp)
@@ -326,51 +339,31 @@ public final class ChangeoverDaemon: Service, Sendable {
                 continue
             }
             if scheduled {
-                let current = states.map { states in try? runner.currentDatabase(record.database, state: states[record.database]) }
-                    ?? (try? runner.currentDatabase(record.database))
-                guard let database = current else {
+                guard let database = try? runner.currentDatabase(record.database, state: states[record.database]) else {
                     plans[record.id] = .reason("database \(record.database) is not in the config any more")
                     continue
                 }
                 let bytes = await dataSize(of: database)
                 let inputs = PlanInputs(record: entry.stamp, config: configGeneration, bytes: bytes,
                                         history: historyGeneration, lastEnded: lastEnded[record.database])
-                // A plan made from the same inputs stands until it falls due: which window
-                // fits, and when to provision for it, only change with them.
-                if let cached = cache[record.id], cached.inputs == inputs, !cached.plan.isDue(at: now),
-                   now >= cached.madeAt, now.timeIntervalSince(cached.madeAt) < Self.planMaxAge {
-                    planCache[record.id] = cached
-                    plans[record.id] = .plan(cached)
-                    if case .wait(let until, let opening, _) = cached.plan.decision {
-                        windows[record.id] = (record.database, opening?.start ?? until)
-                    }
-                    if database.notify.sends(.reminder) { await runner.sendDueReminder(id: record.id) }
-                    continue
+                let made: CachedPlan
+                if let cached = cache[record.id], cached.stands(for: inputs, at: now) {
+                    made = cached
+                } else {
+                    let history = runner.estimateHistory(record.database, fleetBaseBackups: fleetBaseBackups)
+                    let plan = runner.startPlan(for: record, dataBytes: bytes, at: now, history: history)
+                    let gate = runner.gate(for: record, database: database, history: history)
+                    made = CachedPlan(inputs: inputs, plan: plan, gate: gate, zone: ChangeoverRunner.zone(of: database), madeAt: now)
+                    await announce(made, of: record, at: now, runner: runner)
                 }
-                let history = runner.estimateHistory(record.database, fleetBaseBackups: fleetBaseBackups)
-                let plan = runner.startPlan(for: record, dataBytes: bytes, at: now, history: history)
-                let gate = runner.gate(for: record, database: database, history: history)
-                let zone = ChangeoverRunner.zone(of: database)
-                let made = CachedPlan(inputs: inputs, plan: plan, gate: gate, zone: zone, madeAt: now)
                 planCache[record.id] = made
                 plans[record.id] = .plan(made)
-                let text = plan.describe(gate: gate, at: now, zone: zone)
-                if case .wait(let until, let opening, let skipped) = plan.decision {
+                if case .wait(let until, let opening, _) = made.plan.decision {
                     windows[record.id] = (record.database, opening?.start ?? until)
-                    if !skipped.isEmpty {
-                        let zone = ChangeoverRunner.zone(of: database)
-                        let moved = skipped.map { gate.skippedText($0, now: now, zone: zone) }.joined(separator: "; ")
-                            + (opening.map { ": moved to the window \(ScheduleText.local($0.start, zone)) (\(ScheduleText.iso($0.start)))" }
-                                ?? ": no window with room before the deadline \(ScheduleText.iso(until))")
-                        if announce(record, "moved", text, key: "moved \(skipped.map(\.start)) \(opening?.start ?? until)", runner: runner) {
-                            await remember(moved, of: record.id, runner: runner)
-                        }
-                    }
                 }
-                if case .never = plan.decision { announce(record, "blocked", text, key: "never", runner: runner) }
                 // It reads the record again: only where reminders are configured.
                 if database.notify.sends(.reminder) { await runner.sendDueReminder(id: record.id) }
-                guard plan.isDue(at: now) else { continue }
+                guard made.plan.isDue(at: now) else { continue }
             }
             guard !busy else {
                 plans[record.id] = .reason("due, waiting for a free slot (daemon.concurrency \(settings.concurrency))")
@@ -469,6 +462,22 @@ public final class ChangeoverDaemon: Service, Sendable {
             }
             return false
         }
+    }
+
+    /// The audit records a plan made now calls for, once each: the changeover was moved past
+    /// windows too short for it, or no window will ever fit.
+    private func announce(_ made: CachedPlan, of record: ChangeoverRecord, at now: Date, runner: ChangeoverRunner) async {
+        let (plan, gate, zone) = (made.plan, made.gate, made.zone)
+        let text = plan.describe(gate: gate, at: now, zone: zone)
+        if case .wait(let until, let opening, let skipped) = plan.decision, !skipped.isEmpty {
+            let moved = skipped.map { gate.skippedText($0, now: now, zone: zone) }.joined(separator: "; ")
+                + (opening.map { ": moved to the window \(ScheduleText.local($0.start, zone)) (\(ScheduleText.iso($0.start)))" }
+                    ?? ": no window with room before the deadline \(ScheduleText.iso(until))")
+            if announce(record, "moved", text, key: "moved \(skipped.map(\.start)) \(opening?.start ?? until)", runner: runner) {
+                await remember(moved, of: record.id, runner: runner)
+            }
+        }
+        if case .never = plan.decision { announce(record, "blocked", text, key: "never", runner: runner) }
     }
 
     /// Keeps why a scheduled changeover was moved in its record (`schedule.moved`), for status;

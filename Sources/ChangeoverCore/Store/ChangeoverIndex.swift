@@ -29,8 +29,6 @@ public final class ChangeoverIndex: Sendable {
         public let toImage: String
         public let step: ChangeoverStep
         public let canContinue: Bool
-        public let startedAt: Date
-        public let updatedAt: Date
         /// The row's `updatedAt` to the instant (the record's JSON keeps whole seconds): what
         /// changes with every save.
         public let stamp: Double
@@ -43,8 +41,6 @@ public final class ChangeoverIndex: Sendable {
             toImage = record.toImage
             step = record.machine.step
             canContinue = record.machine.canContinue
-            startedAt = record.startedAt
-            updatedAt = record.updatedAt
             self.stamp = stamp
             self.record = canContinue ? record : nil
         }
