@@ -59,13 +59,8 @@ extension CampaignCommand {
                     id: Campaign.newID(at: now), plan: plan, image: planning.image, from: planning.from, at: now, by: actor,
                     gate: gate, gateTimeout: timeout, deadline: try planning.deadlineDate, maxParallel: maxParallel,
                     maxParallelPerHost: maxParallelPerHost, maxFailures: maxFailures)
-                try store.save(campaign)
-                try AuditLog(path: config.auditLog).append(
-                    AuditEntry(changeover: campaign.id, database: "", step: "campaign", outcome: "started",
-                               message: "to \(planning.image): \(plan.memberCount) database(s) in waves \(plan.waves.map(\.wave.text).joined(separator: ","))",
-                               facts: ["image": planning.image, "waves": planning.waves, "members": String(plan.memberCount),
-                                       "gate": gate ?? "", "max-failures": String(maxFailures)]),
-                    actor: actor, time: Date())
+                try CampaignOperations(store: store, journal: Journal(auditLog: config.auditLog, actor: actor))
+                    .start(campaign, waves: planning.waves)
                 if json { return try Output.json(CampaignStatus(campaign, store: store, config: config, now: now)) }
                 Output.line("campaign \(campaign.id) started: \(plan.memberCount) database(s) to \(planning.image) in \(plan.waves.count) wave(s), "
                             + "\(plan.skipped.count) left out; the daemon (`changeover daemon`) moves it on")
@@ -170,16 +165,8 @@ extension CampaignCommand {
     /// Writes the operator's word; the campaign as it was. Refused for a campaign that finished.
     static func control(_ command: Campaign.Control.Command, of id: String, fleet: FleetOptions) throws -> Campaign {
         let config = try fleet.load()
-        let store = StateStore(config: config)
-        guard let campaign = try store.campaign(id) else { throw Failure(.badInput, "no campaign \(id) in the state store") }
-        guard !campaign.isFinished else { throw Failure(.badInput, "campaign \(id) already \(campaign.state.rawValue); there is nothing to \(command == .run ? "resume" : command.rawValue)") }
-        let actor = ChangeoverRunner.defaultActor()
-        _ = try store.setControl(Campaign.Control(command: command, at: Date(), by: actor), of: id)
-        try AuditLog(path: config.auditLog).append(
-            AuditEntry(changeover: id, database: "", step: "campaign", outcome: command == .run ? "resume-requested" : "\(command.rawValue)-requested",
-                       message: "by \(actor), while \(campaign.effectiveState)", facts: ["image": campaign.image]),
-            actor: actor, time: Date())
-        return campaign
+        let journal = Journal(auditLog: config.auditLog, actor: ChangeoverRunner.defaultActor())
+        return try CampaignOperations(store: StateStore(config: config), journal: journal).control(command, of: id)
     }
 }
 

@@ -92,11 +92,10 @@ struct InventoryCommand: AsyncParsableCommand {
                 var facts = ["engine": database.engine.rawValue, "image": database.image, "source": "store"]
                 if let tier = database.labels["tier"] { facts["tier"] = tier }
                 // Audited before the write it authorises, as a changeover's steps are.
-                try AuditLog(path: config.auditLog).append(
+                try Journal(auditLog: config.auditLog, actor: actor).record(
                     AuditEntry(changeover: "", database: name, step: "inventory", outcome: outcome,
-                               message: "\(done) the inventory: \(database.engine.rawValue) on \(database.image)", facts: facts),
-                    actor: actor, time: Date())
-                try store.saveInventory(InventoryEntry(name: name, stanza: stanza, addedAt: Date(), addedBy: actor))
+                               message: "\(done) the inventory: \(database.engine.rawValue) on \(database.image)", facts: facts)
+                ) { try store.saveInventory(InventoryEntry(name: name, stanza: stanza, addedAt: Date(), addedBy: actor)) }
                 Output.line("database \(name) \(done) the inventory: \(database.engine.rawValue) on \(database.image)"
                     + (database.labels["tier"].map { ", tier \($0)" } ?? ""))
             }
@@ -193,14 +192,16 @@ struct InventoryCommand: AsyncParsableCommand {
                 }
                 // Audited before the write they authorise, as `db add` is: one sync for all.
                 let now = Date()
-                try AuditLog(path: config.auditLog).append(databases.map { name, _, database in
+                let entries = databases.map { name, _, database in
                     var facts = ["engine": database.engine.rawValue, "image": database.image, "source": "store", "import": source]
                     if let tier = database.labels["tier"] { facts["tier"] = tier }
                     let (outcome, done) = existing.contains(name) ? ("replaced", "replaced in") : ("added", "added to")
                     return AuditEntry(changeover: "", database: name, step: "inventory", outcome: outcome,
                                       message: "\(done) the inventory: \(database.engine.rawValue) on \(database.image) (imported)", facts: facts)
-                }, actor: actor, time: now)
-                try store.saveInventory(databases.map { InventoryEntry(name: $0.name, stanza: $0.stanza, addedAt: now, addedBy: actor) })
+                }
+                try Journal(auditLog: config.auditLog, actor: actor).record(entries, at: now) {
+                    try store.saveInventory(databases.map { InventoryEntry(name: $0.name, stanza: $0.stanza, addedAt: now, addedBy: actor) })
+                }
                 Output.line("\(databases.count) database(s) imported into the inventory: \(databases.count - replaced.count) added, "
                     + "\(replaced.count) replaced")
             }
@@ -248,11 +249,10 @@ struct InventoryCommand: AsyncParsableCommand {
                 let lock = try store.lock(database: name, changeover: "db remove", actor: actor)
                 defer { withExtendedLifetime(lock) {} }
                 try InventoryCommand.refuseWhileChangingOver(name, store: store, doing: "remove")
-                try AuditLog(path: config.auditLog).append(
+                try Journal(auditLog: config.auditLog, actor: actor).record(
                     AuditEntry(changeover: "", database: name, step: "inventory", outcome: "removed",
-                               message: "removed from the inventory", facts: ["source": "store"]),
-                    actor: actor, time: Date())
-                try store.removeInventory(name)
+                               message: "removed from the inventory", facts: ["source": "store"])
+                ) { try store.removeInventory(name) }
                 Output.line("database \(name) removed from the inventory")
             }
         }
