@@ -159,6 +159,9 @@ public struct ChangeoverRunner: Sendable {
 
     public var store: StateStore { StateStore(config: config, environment: environment) }
 
+    /// Audits changes of state outside a changeover's steps before they are made.
+    public var journal: Journal { Journal(auditLog: config.auditLog, actor: actor) }
+
     /// Everything a changeover needs, resolved from the config, the state store and the secrets.
     /// Fails with a one-line `ConfigError` before any server is touched.
     struct Prepared {
@@ -384,9 +387,12 @@ public struct ChangeoverRunner: Sendable {
     }
 
     /// Performs actions until the machine finishes: confirms the lease (a write conditional on
-    /// its token) before every step, persists the record before every step (also conditional on
-    /// the token), makes the step's authorising audit record durable, performs it, records the
-    /// outcome. Every audit record carries the lease's token and holder.
+    /// its token) before every step, makes the step's authorising audit record durable, persists
+    /// the record (also conditional on the token), performs the step, records the outcome. The
+    /// audit record comes first so that no reader of the store sees a step the log does not
+    /// hold; a controller killed between the two leaves a `started` record for a step the store
+    /// does not show, which `resume` performs (every step is idempotent). Every audit record
+    /// carries the lease's token and holder.
     private func drive(_ record: inout ChangeoverRecord, _ prepared: Prepared, lock: DatabaseLock, lease: LeaseKeeper,
                        first: ChangeoverMachine.Action, opening: (String, String, Facts)) async throws -> ChangeoverSummary {
         let id = record.id, database = record.database
@@ -433,19 +439,19 @@ public struct ChangeoverRunner: Sendable {
         // Stops before the switchover: the record says where and why, `resume` performs the step again.
         func park(_ stopped: ChangeoverStopped, in step: ChangeoverStep) throws -> ChangeoverSummary {
             record.stopped = StopNote(kind: stopped.kind, reason: stopped.reason, step: step, by: actor, daemon: isDaemon, at: Date())
-            try persist()
             let next = stopped.kind == .prepared
                 ? "`changeover switch \(id)` cuts over (with --now, or in the next window)"
                 : "`changeover resume \(id)` continues\(isDaemon ? " (so does the daemon when it starts again)" : "")"
             log("changeover", stopped.kind == .prepared ? "prepared" : "stopped", "\(stopped.reason); \(next)", ["step": step.rawValue])
             try flush()
+            try persist()
             events(.stopped(step, reason: stopped.reason))
             withExtendedLifetime(lock) {}
             return summary(.stopped)
         }
 
+        // The opening record goes out with the first step's; the record is saved after them.
         record.stopped = nil
-        try persist()
         log("changeover", opening.0, opening.1, opening.2)
         var action = first
         while true {
@@ -455,10 +461,10 @@ public struct ChangeoverRunner: Sendable {
                 if Self.stoppable.contains(step), let reason = stop.reason {
                     return try park(ChangeoverStopped(.stopped, reason), in: step)
                 }
-                try persist(sync: !inPause.contains(step))
                 _ = prepared.retries.takeCount()
                 log(step.rawValue, "started")
                 try flush(sync: !inPause.contains(step))
+                try persist(sync: !inPause.contains(step))
                 fault.strike(before: step)
                 events(.stepStarted(step))
                 let stepBegan = clock.now
@@ -568,9 +574,9 @@ public struct ChangeoverRunner: Sendable {
                 action = try record.machine.handle(failure.map { untouched ? .promotionNotRequested($0) : .stepFailed($0) } ?? .stepSucceeded)
 
             case .rollBack(let failedStep, let reason):
-                try persist()
                 log("rollback", "started", "\(failedStep) failed: \(reason)")
                 try flush()
+                try persist()
                 fault.strike(before: .rollback)
                 events(.stepStarted(.rollback))
                 let stepBegan = clock.now
@@ -599,8 +605,6 @@ public struct ChangeoverRunner: Sendable {
                 action = try record.machine.handle(failure.map { .stepFailed($0) } ?? .stepSucceeded)
 
             case .finish(let outcome):
-                record.updatedAt = Date()
-                try store.finish(record, engine: prepared.database.engine.rawValue)
                 var facts: Facts = ["outcome": outcome.rawValue,
                                     "total.ms": String(format: "%.1f", (clock.now - began).milliseconds)]
                 facts["final.position"] = record.facts["final.position"]
@@ -609,6 +613,8 @@ public struct ChangeoverRunner: Sendable {
                 let message = outcome == .completed ? nil : "\(record.machine.failedStep.map { "\($0) failed: " } ?? "")\(record.machine.failure ?? "")"
                 log("changeover", outcome == .completed ? "completed" : outcome.rawValue, message, facts)
                 try flush()
+                record.updatedAt = Date()
+                try store.finish(record, engine: prepared.database.engine.rawValue)
                 await notifyEnded(record, database: prepared.database, outcome: outcome, newPrimary: newPrimary)
                 withExtendedLifetime(lock) {}
                 return summary(outcome)
@@ -621,7 +627,6 @@ public struct ChangeoverRunner: Sendable {
     /// on is skipped. Returns one line per changeover looked at.
     public func retire(database: String? = nil, now: Date = Date(), force: Bool = false) async throws -> [String] {
         var lines: [String] = []
-        let audit = try AuditLog(path: config.auditLog)
         for var record in try store.changeovers() where record.machine.step == .done && record.facts["old.retired"] != "true" {
             guard database == nil || record.database == database else { continue }
             let due = record.facts["old.retireAt"].flatMap { ISO8601DateFormatter().date(from: $0) } ?? .distantPast
@@ -637,18 +642,21 @@ public struct ChangeoverRunner: Sendable {
                 continue
             }
             let prepared = try prepare(resuming: record)
+            let old = record.facts["old.address"].map { " (\($0))" } ?? ""
+            try journal.record([AuditEntry(changeover: record.id, database: record.database, step: "retire", outcome: "started",
+                                           message: force ? "the old primary\(old), forced" : "the old primary\(old), its grace period over")])
+            let outcome: AuditEntry
             do {
                 let done = try await prepared.engine.retireOldPrimary(&record.facts)
-                try audit.append(AuditEntry(changeover: record.id, database: record.database, step: "retire",
-                                            outcome: "succeeded", message: done), actor: actor, time: now)
+                outcome = AuditEntry(changeover: record.id, database: record.database, step: "retire", outcome: "succeeded", message: done)
                 lines.append("\(record.id): \(done)")
             } catch {
-                try audit.append(AuditEntry(changeover: record.id, database: record.database, step: "retire",
-                                            outcome: "failed", message: Self.describe(error)), actor: actor, time: now)
+                outcome = AuditEntry(changeover: record.id, database: record.database, step: "retire", outcome: "failed",
+                                     message: Self.describe(error))
                 lines.append("\(record.id): not retired: \(Self.describe(error))")
             }
-            record.updatedAt = now
-            try store.save(record)
+            record.updatedAt = Date()
+            try journal.record(outcome) { try store.save(record) }
             withExtendedLifetime(lock) {}
         }
         return lines

@@ -49,10 +49,11 @@ extension ChangeoverRunner {
         auditFacts["targets"] = deliveries.map(\.target).joined(separator: ", ")
         let message = failure ?? "\(notice.event.rawValue) sent to \(deliveries.map(\.target).joined(separator: " and "))"
         do {
-            try AuditLog(path: config.auditLog).append(
+            // After the delivery it reports: a notice changes no state that a record must authorise.
+            try journal.record([
                 AuditEntry(changeover: notice.changeover, database: notice.database, step: "notify",
-                           outcome: failure == nil ? "sent" : "failed", message: message, facts: auditFacts),
-                actor: actor, time: Date())
+                           outcome: failure == nil ? "sent" : "failed", message: message, facts: auditFacts)
+            ])
         } catch {
             logger.error("cannot write the audit log", metadata: ["error": "\(Self.describe(error))"])
         }

@@ -37,12 +37,12 @@ extension ChangeoverRunner {
         if policy.mode == .window, plan.startAt == nil {
             throw ChangeoverRefused(description: "cannot schedule \(database): \(message.replacingOccurrences(of: "never: ", with: ""))")
         }
-        try store.save(record)
-        try AuditLog(path: config.auditLog).append(
+        // Audited before it is saved: a daemon may start a pending changeover the moment it reads it.
+        try journal.record(
             AuditEntry(changeover: id, database: database, step: "schedule", outcome: "recorded", message: message,
                        facts: ["from": fromImage, "to": toImage.name, "source": source].merging(policy.auditFacts) { a, _ in a }
-                        .merging(extra) { a, _ in a }),
-            actor: actor, time: Date())
+                        .merging(extra) { a, _ in a })
+        ) { try store.save(record) }
         return record
     }
 
