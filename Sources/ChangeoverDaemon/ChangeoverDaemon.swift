@@ -505,17 +505,19 @@ public final class ChangeoverDaemon: Service, Sendable {
     }
 
     /// An audit record about a scheduled changeover's plan, once per distinct `key`. Returns
-    /// whether it was new.
+    /// whether it was new and written: what it records (`remember`) is saved only then.
     @discardableResult
     private func announce(_ record: ChangeoverRecord, _ outcome: String, _ message: String, key: String, runner: ChangeoverRunner) -> Bool {
         let fresh = state.withLock { $0.announced.insert("\(record.id) \(key)").inserted }
         guard fresh else { return false }
         do {
-            try AuditLog(path: runner.config.auditLog).append(
-                AuditEntry(changeover: record.id, database: record.database, step: "schedule", outcome: outcome, message: message),
-                actor: actor, time: Date())
+            try runner.journal.record([
+                AuditEntry(changeover: record.id, database: record.database, step: "schedule", outcome: outcome, message: message)
+            ])
         } catch {
             logger.error("cannot write the audit log", metadata: ["error": "\(error)"])
+            _ = state.withLock { $0.announced.remove("\(record.id) \(key)") }
+            return false
         }
         logger.info("scheduled changeover re-planned", metadata: ["changeover.id": "\(record.id)", "schedule.plan": "\(message)"])
         return true

@@ -95,16 +95,15 @@ public struct CampaignDriver: Sendable {
             let cancelled = await cancelPending(campaign, reason: "campaign \(campaign.id) aborted by \(campaign.control.by)")
             campaign.state = .aborted
             campaign.finishedAt = now
-            try save()
-            audit(campaign, "aborted", "aborted by \(campaign.control.by): \(cancelled) scheduled changeover(s) cancelled; "
-                  + "changeovers already under way go on", facts: ["cancelled": String(cancelled)], keeper: keeper)
-            return
+            try audit(campaign, "aborted", "aborted by \(campaign.control.by): \(cancelled) scheduled changeover(s) cancelled; "
+                      + "changeovers already under way go on", facts: ["cancelled": String(cancelled)], keeper: keeper)
+            return try save()
         }
         if let halt = campaign.halt, campaign.resumed(from: halt) {
             if halt.kind == .failures { campaign.forgivenFailures = campaign.failures }
             campaign.halt = nil
             campaign.state = .running
-            audit(campaign, "resumed", "resumed by \(campaign.control.by) after: \(halt.reason)", keeper: keeper)
+            try audit(campaign, "resumed", "resumed by \(campaign.control.by) after: \(halt.reason)", keeper: keeper)
         }
         try refreshOutcomes(&campaign)
         guard campaign.halt == nil, campaign.control.command == .run else { return try save() }
@@ -115,7 +114,7 @@ public struct CampaignDriver: Sendable {
             let name = campaign.waves[index].wave.text
             if campaign.waves[index].startedAt == nil {
                 campaign.waves[index].startedAt = now
-                audit(campaign, "wave-started", "wave \(index + 1) of \(campaign.waves.count), \(name): "
+                try audit(campaign, "wave-started", "wave \(index + 1) of \(campaign.waves.count), \(name): "
                       + "\(campaign.waves[index].members.count) database(s)", facts: ["wave": name], keeper: keeper)
             }
             let counted = campaign.failures - campaign.forgivenFailures
@@ -123,25 +122,27 @@ public struct CampaignDriver: Sendable {
                 let failed = campaign.members.filter { $0.outcome == .failed }.suffix(counted)
                     .map { "\($0.database) (\($0.note ?? "failed"))" }.joined(separator: ", ")
                 campaign.halt(.failures, "\(counted) failed changeover(s), more than --max-failures \(campaign.maxFailures): \(failed)", at: now)
-                try save()
-                return announceHalt(campaign, keeper: keeper)
+                try announceHalt(campaign, keeper: keeper)
+                return try save()
             }
             scheduled += try schedule(&campaign, wave: index, limit: schedulePerLook - scheduled)
             guard campaign.waves[index].ended else { break }
             if campaign.waves[index].finishedAt == nil { campaign.waves[index].finishedAt = now }
             if campaign.gate != nil, !campaign.waves[index].passedGate {
-                try save()  // the wave's end is on record before a long gate
+                // The wave's end is on record before a long gate: an observation of its members'
+                // records (each audited by its changeover), not a change this record authorises.
+                try save()
                 let run = await runGate(campaign, wave: index, keeper: keeper)
                 campaign.waves[index].gates.append(run)
                 let said = run.output.split(whereSeparator: \.isNewline).last.map { ": \($0)" } ?? ""
                 let result = run.status.map { "exited with status \($0)" } ?? "did not run to its end"
-                audit(campaign, run.passed ? "gate-passed" : "gate-failed", "the gate after wave \(name) \(result)\(String(said.prefix(300)))",
+                try audit(campaign, run.passed ? "gate-passed" : "gate-failed", "the gate after wave \(name) \(result)\(String(said.prefix(300)))",
                       facts: ["wave": name, "gate.status": run.status.map(String.init) ?? "none",
                               "gate.seconds": String(format: "%.1f", run.finishedAt.timeIntervalSince(run.startedAt))], keeper: keeper)
                 guard run.passed else {
                     campaign.halt(.gate, "the gate after wave \(name) \(result)\(String(said.prefix(300)))", at: Date())
-                    try save()
-                    return announceHalt(campaign, keeper: keeper)
+                    try announceHalt(campaign, keeper: keeper)
+                    return try save()
                 }
             }
             campaign.current += 1
@@ -151,15 +152,15 @@ public struct CampaignDriver: Sendable {
             campaign.finishedAt = Date()
             let members = campaign.members
             let count = { (outcome: Campaign.MemberOutcome) in members.filter { $0.outcome == outcome }.count }
-            audit(campaign, "completed", "\(count(.done)) changed over, \(count(.failed)) failed, \(count(.skipped)) skipped",
+            try audit(campaign, "completed", "\(count(.done)) changed over, \(count(.failed)) failed, \(count(.skipped)) skipped",
                   facts: ["done": String(count(.done)), "failed": String(count(.failed)), "skipped": String(count(.skipped))], keeper: keeper)
         }
         try save()
     }
 
-    private func announceHalt(_ campaign: Campaign, keeper: LeaseKeeper?) {
+    private func announceHalt(_ campaign: Campaign, keeper: LeaseKeeper?) throws {
         let reason = campaign.halt?.reason ?? ""
-        audit(campaign, "halted", "\(reason); `changeover campaign resume \(campaign.id)` continues it", keeper: keeper)
+        try audit(campaign, "halted", "\(reason); `changeover campaign resume \(campaign.id)` continues it", keeper: keeper)
         log("campaign halted", ["campaign.id": campaign.id, "reason": reason])
     }
 
@@ -285,22 +286,20 @@ public struct CampaignDriver: Sendable {
         }
     }
 
-    /// An audit record about the campaign; under a lease, with its fencing token and holder
-    /// (as a changeover's records carry theirs).
+    /// An audit record about the campaign, written before the save of the change it records;
+    /// under a lease, with its fencing token and holder (as a changeover's records carry theirs).
+    /// When it cannot be written the look ends there, saving nothing.
     private func audit(_ campaign: Campaign, _ outcome: String, _ message: String, facts: [String: String] = [:],
-                       keeper: LeaseKeeper? = nil) {
+                       keeper: LeaseKeeper? = nil) throws {
         var facts = facts.merging(["image": campaign.image]) { ours, _ in ours }
         if let lease = keeper?.lease {
+            try keeper?.check()
             facts["lease.token"] = String(lease.token)
             facts["lease.holder"] = lease.holder
         }
-        do {
-            try AuditLog(path: runner.config.auditLog).append(
-                AuditEntry(changeover: campaign.id, database: "", step: "campaign", outcome: outcome, message: message, facts: facts),
-                actor: runner.actor, time: Date())
-        } catch {
-            log("cannot write the audit log", ["error": String(describing: error)])
-        }
+        try runner.journal.record([
+            AuditEntry(changeover: campaign.id, database: "", step: "campaign", outcome: outcome, message: message, facts: facts)
+        ])
         log("campaign \(outcome)", ["campaign.id": campaign.id, "message": message])
     }
 }
