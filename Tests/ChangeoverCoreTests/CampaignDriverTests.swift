@@ -40,13 +40,19 @@ import Testing
 
         func start(waves: String = "staging,production", gate: String? = nil, maxParallel: Int? = nil, perHost: Int? = nil,
                    maxFailures: Int = 0) throws -> Campaign {
+            let campaign = try self.campaign(waves: waves, gate: gate, maxParallel: maxParallel, perHost: perHost, maxFailures: maxFailures)
+            try store.save(campaign)
+            return campaign
+        }
+
+        /// A campaign as `campaign start` plans it, not yet recorded.
+        func campaign(waves: String, gate: String?, maxParallel: Int? = nil, perHost: Int? = nil, maxFailures: Int = 0) throws -> Campaign {
             let plan = try CampaignPlanner.plan(entries: try CampaignEntry.inventory(config: config, store: store),
                                                 waves: try CampaignWave.parse(waves), image: "pg15-patched", now: Date(),
                                                 margin: .seconds(60))
             let campaign = Campaign(id: Campaign.newID(at: Date()), plan: plan, image: "pg15-patched", from: nil, at: Date(), by: "test",
                                     gate: gate, gateTimeout: .seconds(10), deadline: nil, maxParallel: maxParallel,
                                     maxParallelPerHost: perHost, maxFailures: maxFailures)
-            try store.save(campaign)
             return campaign
         }
 

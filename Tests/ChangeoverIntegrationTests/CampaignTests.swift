@@ -7,11 +7,16 @@ import Testing
 
 /// Campaigns run by the built daemon on real local servers: Postgres and Redis primaries,
 /// followers made by the local provisioner, windows opening seconds after the start.
+///
+/// `CHANGEOVER_REPEAT=N` runs each test N times in a row in one process (default once): the
+/// audit order these tests check must not depend on timing (`AuditOrderTests` shows why it does not).
 @Suite(.serialized) struct CampaignTests {
+    static let repetitions = Array(1...max(1, Int(ProcessInfo.processInfo.environment["CHANGEOVER_REPEAT"] ?? "") ?? 1))
+
     /// Issue 7's first must-show: twenty databases (ten Postgres, ten Redis) in three tiers;
     /// the campaign finishes staging before canary before production, runs the gate between
     /// the waves, and ends with every database on the new image and no acknowledged write lost.
-    @Test func twentyDatabasesChangeOverWaveByWaveWithTheGateBetween() async throws {
+    @Test(arguments: repetitions) func twentyDatabasesChangeOverWaveByWaveWithTheGateBetween(repetition: Int) async throws {
         let tiers = ["staging": 4, "canary": 4, "production": 12]
         try await withCampaignFleet(postgres: 10, redis: 10, tiers: tiers, writers: ["pg-01", "pg-10", "redis-10"]) { fleet in
             let gateLog = "\(fleet.lab.root)/gate.log"
@@ -59,7 +64,7 @@ import Testing
 
     /// Issue 7's second must-show: a failing gate stops the campaign before the next wave; once
     /// fixed, `campaign resume` runs the gate again and the campaign goes on to its end.
-    @Test func aFailingGateStopsTheCampaignUntilResumed() async throws {
+    @Test(arguments: repetitions) func aFailingGateStopsTheCampaignUntilResumed(repetition: Int) async throws {
         try await withCampaignFleet(postgres: 1, redis: 2, tiers: ["staging": 1, "production": 2], writers: ["redis-02"]) { fleet in
             let fixed = "\(fleet.lab.root)/fixed"
             let daemon = try await fleet.startDaemon("a", concurrency: 4)
@@ -115,7 +120,7 @@ import Testing
     /// one is SIGKILLed midway, while changeovers it claimed wait for their window; the other
     /// takes them over once their leases expire and finishes the campaign; the audit log's
     /// fencing tokens show no database (and not the campaign) worked on by two daemons at once.
-    @Test func twoDaemonsShareACampaignAndTheSurvivorFinishesIt() async throws {
+    @Test(arguments: repetitions) func twoDaemonsShareACampaignAndTheSurvivorFinishesIt(repetition: Int) async throws {
         try await withCampaignFleet(postgres: 4, redis: 2, tiers: ["staging": 4, "production": 2], writers: ["pg-01", "redis-02"],
                                     windowIn: 60, sharedStore: true) { fleet in
             let a = try await fleet.startDaemon("a", concurrency: 2)

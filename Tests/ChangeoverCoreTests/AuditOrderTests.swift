@@ -1,0 +1,108 @@
+import ChangeoverCore
+import Foundation
+import Synchronization
+import Testing
+
+/// The audit log's rule under a concurrent reader: a record is written before the store write it
+/// authorises, so whoever reads the store (a daemon polling it in a tight loop) never acts on a
+/// change that the audit log does not already hold. Real SQLite store, real audit log; a
+/// poller on a thread of its own stands in for the daemon's look.
+@Suite(.serialized) struct AuditOrderTests {
+    /// Runs `poll` over and over on a thread of its own until `body` returns.
+    static func whilePolling(_ poll: @escaping @Sendable () async -> Void, _ body: () async throws -> Void) async rethrows {
+        let stop = Mutex(false)
+        let poller = Task.detached {
+            while !stop.withLock({ $0 }) { await poll() }
+        }
+        defer { stop.withLock { $0 = true } }
+        try await body()
+        stop.withLock { $0 = true }
+        await poller.value
+    }
+
+    static func eventually(within limit: Duration = .seconds(30), _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
+    }
+
+    /// Issue 14's first must-show: 50 campaigns started while a driver looks at the store in a
+    /// tight loop; for each, `started` comes before any record the driver wrote about it.
+    @Test func aCampaignsStartedRecordComesBeforeAnyWaveRecordWhileADriverPolls() async throws {
+        let fleet = try CampaignDriverTests.Fleet()
+        defer { fleet.remove() }
+        let driver = fleet.driver
+        let operations = CampaignOperations(store: fleet.store, journal: fleet.runner.journal)
+        var ids: [String] = []
+        try await Self.whilePolling({ await driver.tick() }) {
+            for index in 0..<50 {
+                var campaign = try fleet.campaign(waves: "staging,production", gate: "true")
+                campaign.id = "campaign-order-\(index)"  // ids made within one second may share a stamp
+                try operations.start(campaign, waves: "staging,production")
+                ids.append(campaign.id)
+                // Give the poller a look at each one before the next is recorded.
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...8)))
+            }
+            // The driver saw them: each has its first wave begun.
+            let store = fleet.store
+            #expect(await Self.eventually { ids.allSatisfy { id in (try? store.campaign(id))?.waves[0].startedAt != nil } })
+        }
+        let records = try AuditLog.read(path: fleet.config.auditLog)
+        #expect(AuditLog.verify(path: fleet.config.auditLog).isIntact)
+        for id in ids {
+            let outcomes = records.filter { $0.changeover == id }.map(\.outcome)
+            #expect(outcomes.first == "started" && outcomes.contains("wave-started"), "\(id): \(outcomes)")
+        }
+    }
+
+    /// The operator's word on a campaign (pause, abort) and a scheduled changeover are in the
+    /// audit log whenever a reader can see them in the store.
+    @Test func whatAReaderSeesInTheStoreIsAlreadyInTheAuditLog() async throws {
+        let fleet = try CampaignDriverTests.Fleet()
+        defer { fleet.remove() }
+        let store = fleet.store
+        let auditLog = fleet.config.auditLog
+        let unaudited = Mutex<[String]>([])
+        let seen = Mutex(0)
+        // What the store holds, then what the log holds: anything in the store must be in the log.
+        let look: @Sendable () async -> Void = {
+            guard let campaigns = try? store.campaigns(), let changeovers = try? store.changeovers() else { return }
+            guard let records = try? AuditLog.read(path: auditLog) else { return }
+            let keys = Set(records.map { "\($0.changeover) \($0.outcome)" })
+            var missing: [String] = []
+            for campaign in campaigns {
+                if !keys.contains("\(campaign.id) started") { missing.append("\(campaign.id) started") }
+                let word = campaign.control.command
+                if word != .run, !keys.contains("\(campaign.id) \(word.rawValue)-requested") {
+                    missing.append("\(campaign.id) \(word.rawValue)-requested")
+                }
+            }
+            for changeover in changeovers where !keys.contains("\(changeover.id) recorded") {
+                missing.append("\(changeover.id) recorded")
+            }
+            seen.withLock { $0 += campaigns.count + changeovers.count }
+            if !missing.isEmpty { unaudited.withLock { $0.append(contentsOf: missing) } }
+        }
+        let runner = fleet.runner
+        let operations = CampaignOperations(store: store, journal: runner.journal)
+        try await Self.whilePolling(look) {
+            for round in 0..<20 {
+                var campaign = try fleet.campaign(waves: "staging,production", gate: nil)
+                campaign.id = "campaign-seen-\(round)"
+                try operations.start(campaign, waves: "staging,production")
+                _ = try operations.control(round.isMultiple(of: 2) ? .pause : .abort, of: campaign.id)
+                let database = ["s1", "s2", "p1", "p2", "p3", "p4"][round % 6]
+                if try store.changeovers(database: database).allSatisfy({ !$0.machine.canContinue }) {
+                    _ = try runner.schedule(database: database, image: "pg15-patched", policy: SwitchPolicy(mode: .window, deadline: nil),
+                                            source: "test")
+                }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+        }
+        #expect(seen.withLock { $0 } > 0, "the reader never looked")
+        #expect(unaudited.withLock { $0 }.isEmpty, "in the store before the audit log: \(unaudited.withLock { $0 }.prefix(5))")
+    }
+}
