@@ -70,7 +70,7 @@ struct CampaignPlanning: ParsableArguments {
             return try CampaignPlanner.plan(
                 entries: try CampaignEntry.inventory(config: config, store: StateStore(config: config)),
                 waves: waveList, image: image, from: from, now: now,
-                margin: config.scheduling.margin, deadline: deadline)
+                margin: config.scheduling.margin, deadline: deadline, engineOf: config.engine(ofImage:))
         } catch let error as CampaignError {
             throw Failure(.badInput, String(describing: error))
         }

@@ -50,6 +50,34 @@ import Testing
                entry("lab1", tier: "lab"), entry("bare1", tier: nil)]
     }
 
+    /// One image for the whole fleet: a database of the other engine is left out, named as such,
+    /// and never put in a wave bound for an image it cannot run.
+    @Test func aDatabaseOfAnotherEngineIsLeftOutOfTheImagesWaves() throws {
+        var cache = Self.entry("cache1", tier: "staging", image: "redis7")
+        cache.engine = .redis
+        let plan = try CampaignPlanner.plan(entries: [Self.entry("stage1", tier: "staging"), cache], waves: CampaignWave.parse("staging"),
+                                            image: "new", now: Self.now, margin: .seconds(600)) { $0 == "new" ? .postgres : nil }
+        #expect(plan.waves.flatMap(\.members).map(\.database) == ["stage1"])
+        #expect(plan.skipped.map { "\($0.database): \($0.reason)" } == ["cache1: engine: new is a postgres image, the database runs redis"])
+
+        // The image's engine, as the config tells it: by the databases on it, else by its binaries.
+        let config = try FleetConfig.parse("""
+            provisioner: {root: /tmp/nodes}
+            images:
+              pg15: {binDirectory: /usr/lib/postgresql/15/bin}
+              pg15-patched: {binDirectory: /usr/lib/postgresql/15/bin}
+              redis7: {binDirectory: /usr/bin}
+              redis7-patched: {binDirectory: /usr/bin}
+              bare: {binDirectory: /nonexistent}
+            databases:
+              orders: {image: pg15, primary: "host=h port=5432"}
+              cache: {engine: redis, image: redis7, primary: "h:6379"}
+            """)
+        #expect(config.engine(ofImage: "pg15") == .postgres && config.engine(ofImage: "redis7") == .redis)
+        #expect(config.engine(ofImage: "pg15-patched") == .postgres && config.engine(ofImage: "redis7-patched") == .redis)
+        #expect(config.engine(ofImage: "bare") == nil)
+    }
+
     @Test func wavesFollowTiersAndTheSampleComesOutOfTheLaterWaves() throws {
         let plan = try CampaignPlanner.plan(entries: Self.fleet, waves: CampaignWave.parse("staging,canary:5%,production"),
                                             image: "new", from: "old", now: Self.now, margin: .seconds(600))

@@ -76,8 +76,11 @@ public enum CampaignPlanner {
     /// is expected done. A database whose tier no wave names is left out, and so is one already
     /// on `image`; a wave that names no tier and has no share is an error, since it would take nothing.
     /// `image` is one image for every database, or old=new pairs (see `CampaignImages`).
+    /// `engineOf` tells an image's engine where it is known: a database of another engine is
+    /// left out ("engine: …") rather than put in a wave bound for an image it cannot run.
     public static func plan(entries: [CampaignEntry], waves: [CampaignWave], image: String, from: String? = nil,
-                            now: Date, margin: Duration, deadline: Date? = nil) throws(CampaignError) -> CampaignPlan {
+                            now: Date, margin: Duration, deadline: Date? = nil,
+                            engineOf: (String) -> DatabaseConfig.EngineKind? = { _ in nil }) throws(CampaignError) -> CampaignPlan {
         let tiers = Set(entries.compactMap(\.tier))
         for wave in waves where wave.share == nil && !tiers.contains(wave.name) {
             throw CampaignError("wave \(wave.name) names no tier of the inventory (tiers: \(tiers.isEmpty ? "none" : tiers.sorted().joined(separator: ", "))); give it a share (\(wave.name):5%) to sample the later waves")
@@ -91,6 +94,9 @@ public enum CampaignPlanner {
             let target = targets.target(from: entry.image)
             if let reason = target.leftOut {
                 skipped.append(.init(database: entry.database, reason: reason))
+            } else if let engine = engineOf(target.image), engine != entry.engine {
+                skipped.append(.init(database: entry.database,
+                                     reason: "engine: \(target.image) is a \(engine.rawValue) image, the database runs \(entry.engine.rawValue)"))
             } else if let tier = entry.tier, named.contains(tier) {
                 targetOf[entry.database] = target.image
                 remaining[tier, default: []].append(entry)
