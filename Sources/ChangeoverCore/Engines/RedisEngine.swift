@@ -100,22 +100,29 @@ public actor RedisEngine: Engine {
 
     /// The backlog must hold what the primary writes while the initial sync runs, or the
     /// replica falls into a full resync loop: estimated from the write rate and the data size.
+    /// Whether the primary's replication backlog holds what is written while a follower's first
+    /// sync runs. The write rate is measured over a quarter second from the bytes the primary
+    /// receives (`total_net_input_bytes`), which move whether or not it has a replica (its
+    /// `master_repl_offset` stays 0 on a primary that never had one), or from that offset when it
+    /// moves faster.
     private func backlogCheck(_ connection: RedisConnection) async -> PreflightCheck {
         do {
             let first = RedisInfo(parsing: try await connection.command(["INFO"], timeout: policy.connectTimeout).string ?? "")
             let clock = ContinuousClock()
             let started = clock.now
             try await Task.sleep(for: .milliseconds(250))
-            let second = RedisInfo(parsing: try await connection.command(["INFO", "replication"], timeout: policy.connectTimeout).string ?? "")
+            let second = RedisInfo(parsing: try await connection.command(["INFO"], timeout: policy.connectTimeout).string ?? "")
             let elapsed = (clock.now - started).seconds
-            let rate = Double((second.integer("master_repl_offset") ?? 0) - (first.integer("master_repl_offset") ?? 0)) / elapsed
+            func delta(_ key: String) -> Double { Double(max(0, (second.integer(key) ?? 0) - (first.integer(key) ?? 0))) }
+            let rate = max(delta("master_repl_offset"), delta("total_net_input_bytes")) / elapsed
             let dataset = Double(first.integer("used_memory") ?? 0)
             let syncSeconds = 2 + dataset / (50 * 1024 * 1024)  // a conservative 50 MB/s for the RDB transfer
             let needed = Int64(rate * syncSeconds * 2)
             let backlog = Int64(try await configValue(connection, "repl-backlog-size") ?? "") ?? 0
+            let mebibytes = (needed + (1 << 20) - 1) >> 20
             return PreflightCheck("replication backlog", passed: backlog >= needed,
                                   "repl-backlog-size \(backlog) bytes; about \(needed) bytes written during a \(Int(syncSeconds)) s sync at \(Int(rate)) bytes/s"
-                                      + (backlog >= needed ? "" : ": raise repl-backlog-size"))
+                                      + (backlog >= needed ? "" : ": set repl-backlog-size \(mebibytes)mb or more (CONFIG SET repl-backlog-size \(mebibytes)mb)"))
         } catch {
             return PreflightCheck("replication backlog", passed: false, "cannot measure: \(error)")
         }
