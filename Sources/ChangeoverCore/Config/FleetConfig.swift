@@ -28,6 +28,8 @@ public struct FleetConfig: Sendable {
     public var inventory = InventoryMerge()
     /// How the file's databases were resolved: the inventory's are resolved the same way.
     var resolver: DatabaseResolver? = nil
+    /// The file it was loaded from, absolute; nil for a config parsed from text. Hints name it.
+    public var path: String? = nil
 
     public struct Image: Sendable, Equatable {
         public var name: String
@@ -85,6 +87,7 @@ public struct FleetConfig: Sendable {
         let text = try readText(path)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
         var config = try parse(consume text, source: path, relativeTo: base)
+        config.path = URL(fileURLWithPath: path).standardizedFileURL.path
         if mergingInventory {
             do {
                 try config.mergeInventory(environment: environment)
@@ -451,6 +454,9 @@ public struct DatabaseConfig: Sendable {
         public var replicationPassword: Secret?
         /// A fixed port for the next follower (clients may list it in a multi-host conninfo); free port when nil.
         public var followerPort: Int?
+        /// Ports a follower may take (`follower.ports`): each changeover takes the first free one
+        /// that is not its primary's, so that a database changes over again and again.
+        public var followerPorts: ClosedRange<Int>? = nil
         public var router: RouterConfig
         public var catchUp: CatchUpPolicy
         public var switchover: SwitchoverPolicy

@@ -82,6 +82,8 @@ struct RawConfig: Decodable {
 
     struct RawFollower: Decodable {
         var port: Int?
+        /// `5433-5440`: each changeover takes the first free port of the range.
+        var ports: String?
     }
 
     struct RawRouter: Decodable {
@@ -241,6 +243,14 @@ extension RawConfig.RawDatabase {
         if let port = follower?.port, !(1...65535).contains(port) {
             throw ConfigError("\(at): follower port \(port) is out of range")
         }
+        let followerPorts = try follower?.ports.map { text throws(ConfigError) in
+            guard follower?.port == nil else { throw ConfigError("\(at): follower has port and ports; give one") }
+            let bounds = text.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard bounds.count == 2, let low = bounds[0], let high = bounds[1], (1...65535).contains(low), (low...65535).contains(high) else {
+                throw ConfigError("\(at): follower ports \"\(text)\" is not a range of ports like 5433-5440")
+            }
+            return low...high
+        }
         let router = try resolveRouter(at: at, base: base)
         var catchUp = CatchUpPolicy()
         if let raw = self.catchUp {
@@ -272,7 +282,7 @@ extension RawConfig.RawDatabase {
             name: name, engine: engine, image: image, primary: primary, container: container, password: password,
             replicationUser: replication?.user ?? defaultReplicationUser,
             replicationPassword: replication?.password ?? password,
-            followerPort: follower?.port, router: router, catchUp: catchUp, switchover: switchover,
+            followerPort: follower?.port, followerPorts: followerPorts, router: router, catchUp: catchUp, switchover: switchover,
             retireAfter: retireAfter, windows: windows ?? [], freezes: freezes ?? []))
         for (key, value) in labels ?? [:] {
             guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0.isNumber || "-_./".contains($0) }) else {

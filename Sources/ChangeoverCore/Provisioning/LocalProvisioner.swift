@@ -164,9 +164,14 @@ public enum FreePort {
         return error == 0 ? .accepted : error == ECONNREFUSED ? .refused : .noAnswer
     }
 
+    /// Whether a server could listen on `port` now: bound as the servers bind, with
+    /// SO_REUSEADDR, so that a port held only by connections in TIME_WAIT (a server stopped
+    /// seconds ago) counts as free.
     public static func isFree(_ port: Int, host: String = "127.0.0.1") -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
+        var on: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
