@@ -54,7 +54,7 @@ extension ChangeoverDaemon {
                                reloadFailures: snapshot.reloadFailures, lastReloadError: snapshot.lastReloadError, lastTick: snapshot.lastTick,
                                ticks: snapshot.ticks, lastTickMs: snapshot.lastTickMs.map { ($0 * 10).rounded() / 10 }),
             changeovers: shown.prefix(100).sorted { $0.startedAt > $1.startedAt }
-                .map { ChangeoverStatus($0, store: store, now: now, plan: snapshot.plans[$0.id]?.text(at: now)) },
+                .map { ChangeoverStatus($0, store: store, now: now, plan: snapshot.plans[$0.id]?.text(at: now), config: snapshot.config.path) },
             campaigns: Self.shownCampaigns(try store.campaigns())
                 .map { CampaignStatus($0, store: store, config: snapshot.config, now: now, detail: false) })
     }

@@ -18,6 +18,25 @@ struct Changeover: AsyncParsableCommand {
                       StatusCommand.self, ResumeCommand.self, AbortCommand.self, RetireCommand.self,
                       WindowsCommand.self, AuditCommand.self, StepsCommand.self, DaemonCommand.self,
                       CampaignCommand.self, InventoryCommand.self, DemoCommand.self])
+
+    /// As swift-argument-parser's own, except that a usage error (an unknown option, a missing
+    /// argument, a failed validation) exits 2 like every other kind of bad input, not 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(Failure.Kind.badInput.rawValue)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// What every verb that reads the fleet takes.
@@ -122,5 +141,26 @@ enum Output {
 
     static func ms(_ value: Double) -> String {
         value >= 10_000 ? String(format: "%.1f s", value / 1000) : String(format: "%.1f ms", value)
+    }
+}
+
+extension Output {
+    /// Rows under a header, each column as wide as its widest cell, two spaces apart; the last
+    /// column is not padded.
+    static func table(_ header: [String], _ rows: [[String]]) {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        for cells in all {
+            let padded = cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }
+            line(padded.joined(separator: "  "))
+        }
+    }
+
+    /// `host:port` of a primary's address, or the address as it is when it does not parse.
+    static func hostPort(_ address: String, engine: DatabaseConfig.EngineKind) -> String {
+        guard let primary = try? DatabasePrimary.parse(address, engine: engine) else { return address }
+        return primary.host.contains(":") ? "[\(primary.host)]:\(primary.port)" : "\(primary.host):\(primary.port)"
     }
 }

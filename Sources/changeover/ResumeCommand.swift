@@ -17,7 +17,7 @@ struct ResumeCommand: AsyncParsableCommand {
             var runner = ChangeoverRunner(config: try fleet.load()) { RunCommand.show($0, json: json) }
             runner.stop = await Signals.stopOnTermination()
             let summary = try await runner.resume(id: id)
-            try RunCommand.report(summary, json: json)
+            try RunCommand.report(summary, json: json, config: runner.config)
         }
     }
 }

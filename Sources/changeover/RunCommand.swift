@@ -33,7 +33,7 @@ struct RunCommand: AsyncParsableCommand {
             var runner = ChangeoverRunner(config: config) { event in RunCommand.show(event, json: json) }
             runner.stop = await Signals.stopOnTermination()
             guard inWindow else {
-                return try RunCommand.report(try await runner.run(database: database, image: image), json: json)
+                return try RunCommand.report(try await runner.run(database: database, image: image), json: json, config: runner.config)
             }
             let policy = SwitchPolicy(mode: .window, deadline: try deadline.map(Deadline.parse))
             let record = try runner.schedule(database: database, image: image, policy: policy, source: "run --in-window")
@@ -41,7 +41,7 @@ struct RunCommand: AsyncParsableCommand {
             write("changeover \(record.id): \(database) \(record.fromImage) → \(record.toImage), in the maintenance window")
             await runner.notifyScheduled(record)
             try await RunCommand.waitForLead(record, runner: runner, write: write)
-            try RunCommand.report(try await runner.start(id: record.id), json: json)
+            try RunCommand.report(try await runner.start(id: record.id), json: json, config: runner.config)
         }
     }
 
@@ -65,13 +65,13 @@ struct RunCommand: AsyncParsableCommand {
                 try await runner.stop.sleep(for: .milliseconds(Int64(max(10, min(startAt.timeIntervalSince(now), 1) * 1000))))
             } catch let stopped as ChangeoverStopped {
                 throw Failure(.stopped, "\(stopped.reason) before the changeover started; \(record.id) stays scheduled: "
-                    + "`changeover resume \(record.id)` (or the daemon) starts it")
+                    + "\(runner.config.command("resume", record.id)) (or the daemon) starts it")
             }
         }
     }
 
     /// Prints the summary and turns its outcome into the exit code.
-    static func report(_ summary: ChangeoverSummary, json: Bool) throws {
+    static func report(_ summary: ChangeoverSummary, json: Bool, config: FleetConfig) throws {
             if json { try Output.json(summary) } else { RunCommand.print(summary) }
             switch summary.outcome {
             case .completed: return
@@ -79,7 +79,7 @@ struct RunCommand: AsyncParsableCommand {
                 let note = summary.stopped
                 if note?.kind == .prepared { return }
                 throw Failure(.stopped, "stopped in \(note?.step.rawValue ?? "?"): \(note?.reason ?? "stopped"); "
-                    + "`changeover resume \(summary.id)` continues (the old primary still serves)")
+                    + "\(config.command("resume", summary.id)) continues (the old primary still serves)")
             case .aborted:
                 let kind: Failure.Kind = summary.failedStep == .preflight ? .preflight : .aborted
                 throw Failure(kind, "\(summary.failedStep.map { "\($0) failed: " } ?? "")\(summary.failure ?? "aborted"); "
@@ -87,7 +87,7 @@ struct RunCommand: AsyncParsableCommand {
             case .failed:
                 throw Failure(.failed, "\(summary.failedStep.map { "\($0) failed: " } ?? "")\(summary.failure ?? "failed"); "
                     + (summary.rollbackUnfinished
-                        ? "run `changeover abort \(summary.id)` once the old primary is reachable to finish the rollback"
+                        ? "run \(config.command("abort", summary.id, "--yes")) once the old primary is reachable to finish the rollback"
                         : "changeover \(summary.id) needs an operator"))
             }
     }

@@ -34,7 +34,7 @@ struct ScheduleCommand: AsyncParsableCommand {
             let plan = runner.startPlan(for: record, dataBytes: nil)
             let text = plan.describe(gate: runner.gate(for: record, database: try config.database(database)), at: runner.now(),
                                      zone: ChangeoverRunner.zone(of: try config.database(database)))
-            if json { return try Output.json(ChangeoverStatus(record, store: runner.store, now: runner.now(), plan: text)) }
+            if json { return try Output.json(ChangeoverStatus(record, store: runner.store, now: runner.now(), plan: text, config: runner.config.path)) }
             Output.line("changeover \(record.id) scheduled: \(database) \(record.fromImage) → \(record.toImage)")
             Output.line("  \(text)")
         }
@@ -62,7 +62,7 @@ struct PrepareCommand: AsyncParsableCommand {
             var runner = ChangeoverRunner(config: try fleet.load()) { RunCommand.show($0, json: json) }
             runner.stop = await Signals.stopOnTermination()
             let summary = try await runner.run(database: database, image: image, policy: SwitchPolicy(mode: .hold))
-            try RunCommand.report(summary, json: json)
+            try RunCommand.report(summary, json: json, config: runner.config)
         }
     }
 }
@@ -94,12 +94,12 @@ struct SwitchCommand: AsyncParsableCommand {
                 throw Failure(.badInput, "changeover \(id) already ended (\(record.machine.step))")
             }
             guard ChangeoverStep.forward.firstIndex(of: record.machine.step).map({ $0 <= ChangeoverStep.forward.firstIndex(of: .awaitWindow)! }) ?? true else {
-                throw Failure(.badInput, "changeover \(id) is already switching over (\(record.machine.step)); `changeover resume \(id)` finishes it")
+                throw Failure(.badInput, "changeover \(id) is already switching over (\(record.machine.step)); \(runner.config.command("resume", id)) finishes it")
             }
             runner.stop = await Signals.stopOnTermination()
             let policy = now ? SwitchPolicy.now : SwitchPolicy(mode: .window, deadline: try deadline.map(Deadline.parse) ?? record.policy?.deadline)
             let summary = try await runner.resume(id: id, policy: policy)
-            try RunCommand.report(summary, json: json)
+            try RunCommand.report(summary, json: json, config: runner.config)
         }
     }
 }

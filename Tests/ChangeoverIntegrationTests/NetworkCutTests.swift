@@ -162,9 +162,12 @@ import Testing
         }
         let status = try await Self.status(scenario, summary.id)
         #expect(status.contains("state    rollback unfinished") && status.contains("changeover abort \(summary.id)"), "\(status)")
+        // The hint runs as it is printed.
+        let hint = try #require(CLI.hints(in: status).first, "\(status)")
+        #expect(hint == ["abort", summary.id, "--yes", "--config", scenario.configPath], "\(hint)")
 
         try await host.restore()
-        let abort = try await CLI.run(["abort", "--config", scenario.configPath, "--yes", summary.id], environment: scenario.environment)
+        let abort = try await CLI.run(hint, environment: scenario.environment)
         #expect(abort.status == 0, "\(abort.stdout) \(abort.stderr)")
         let after = try await Self.status(scenario, summary.id)
         #expect(after.contains("step     aborted") && after.contains("state    ended"), "\(after)")

@@ -38,7 +38,11 @@ import Testing
             let status = try await CLI.run(["status", "--config", scenario.configPath, record.id])
             #expect(status.stdout.contains("state    interrupted"), "\(status.stdout)")
 
-            let resumed = try await CLI.run(["resume", "--config", scenario.configPath, record.id], environment: scenario.environment)
+            // The status hints run as printed: resume (run here) or abort, each with --config.
+            let hints = CLI.hints(in: status.stdout)
+            #expect(hints == [["resume", record.id, "--config", scenario.configPath], ["abort", record.id, "--yes", "--config", scenario.configPath]],
+                    "\(status.stdout)")
+            let resumed = try await CLI.run(try #require(hints.first), environment: scenario.environment)
             #expect(resumed.status == 0, "\(boundary.fault): resume exited \(resumed.status): \(resumed.stderr)")
             let final = try #require(try store.changeover(record.id))
             #expect(final.machine.step == .done)

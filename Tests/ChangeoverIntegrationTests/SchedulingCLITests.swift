@@ -89,11 +89,15 @@ import Testing
             #expect(record.machine.step == .awaitWindow && record.stopped?.kind == .prepared)
             let status = try await CLI.run(["status", "--config", scenario.configPath, record.id])
             #expect(status.stdout.contains("state    prepared"), "\(status.stdout)")
-            #expect(status.stdout.contains("`changeover switch \(record.id)`"))
+            // The hints run as they are printed: `switch` (with --now, as the hint says) and `abort … --yes`.
+            let hints = CLI.hints(in: status.stdout)
+            #expect(hints.map(\.first) == ["switch", "abort"], "\(status.stdout)")
+            #expect(hints.allSatisfy { $0.contains(record.id) && $0.contains(scenario.configPath) } && hints.last?.contains("--yes") == true,
+                    "\(hints)")
             #expect(try AuditLog.read(path: try scenario.config().auditLog).last?.outcome == "prepared")
             try await scenario.writer.waitForAcknowledgements(50)
 
-            let switched = try await CLI.run(["switch", "--config", scenario.configPath, record.id, "--now"], environment: scenario.environment)
+            let switched = try await CLI.run(try #require(hints.first) + ["--now"], environment: scenario.environment)
             #expect(switched.status == 0, "\(switched.stderr)")
             let final = try #require(try store.changeover(record.id))
             #expect(final.machine.step == .done && final.stopped == nil && final.policy == .now)

@@ -160,7 +160,7 @@ public struct CampaignDriver: Sendable {
 
     private func announceHalt(_ campaign: Campaign, keeper: LeaseKeeper?) throws {
         let reason = campaign.halt?.reason ?? ""
-        try audit(campaign, "halted", "\(reason); `changeover campaign resume \(campaign.id)` continues it", keeper: keeper)
+        try audit(campaign, "halted", "\(reason); \(runner.config.command("campaign", "resume", campaign.id)) continues it", keeper: keeper)
         log("campaign halted", ["campaign.id": campaign.id, "reason": reason])
     }
 

@@ -14,8 +14,10 @@ public struct ChangeoverStatus: Encodable, Sendable {
     /// The latest retry of a remote call in the current step of a changeover not ended.
     public var retrying: RetryNote?
 
-    /// `plan` says what a scheduled changeover waits for (see `StartPlan.describe`).
-    public init(_ record: ChangeoverRecord, store: StateStore, now: Date, plan: String? = nil) {
+    /// `plan` says what a scheduled changeover waits for (see `StartPlan.describe`); the hints
+    /// name `config` (the config file's path) so that they run as they are copied.
+    public init(_ record: ChangeoverRecord, store: StateStore, now: Date, plan: String? = nil, config: String? = nil) {
+        func command(_ words: String...) -> String { "`" + FleetConfig.commandLine(words, config: config) + "`" }
         self.record = record
         let holder = store.lockHolder(database: record.database)
         controller = holder?.changeover == record.id ? holder : nil
@@ -43,19 +45,19 @@ public struct ChangeoverStatus: Encodable, Sendable {
             let progress = store.progressNote(of: record.id)
             waitingFor = progress.map { $0.at >= record.updatedAt } == true ? progress!.text : step.summary
         case "rollback unfinished":
-            waitingFor = "an operator: the rollback could not finish; run `changeover abort \(record.id)` once the old primary is reachable"
+            waitingFor = "an operator: the rollback could not finish; run \(command("abort", record.id, "--yes")) once the old primary is reachable"
         case "scheduled":
-            waitingFor = (plan ?? "the daemon, or `changeover resume \(record.id)`")
+            waitingFor = (plan ?? "the daemon, or \(command("resume", record.id))")
                 + (record.facts["schedule.moved"].map { "; earlier: \($0)" } ?? "")
         case "prepared":
-            waitingFor = "an operator: the follower has caught up and keeps streaming; `changeover switch \(record.id)` cuts over "
-                + "(--now, or in the next window), `changeover abort \(record.id)` removes it"
+            waitingFor = "an operator: the follower has caught up and keeps streaming; \(command("switch", record.id)) cuts over "
+                + "(add --now to cut over at once, else in the next window), \(command("abort", record.id, "--yes")) removes it"
         case "stopped":
             let note = record.stopped!
             waitingFor = "a controller: stopped in \(note.step) (\(note.reason)) by \(note.by) at \(ScheduleText.iso(note.at)); "
-                + "`changeover resume \(record.id)` continues\(note.daemon ? ", so does the daemon when it starts" : "")"
+                + "\(command("resume", record.id)) continues\(note.daemon ? ", so does the daemon when it starts" : "")"
         case "interrupted":
-            waitingFor = "an operator: run `changeover resume \(record.id)` or `changeover abort \(record.id)`"
+            waitingFor = "an operator: run \(command("resume", record.id)) or \(command("abort", record.id, "--yes"))"
         default:
             waitingFor = nil
         }
