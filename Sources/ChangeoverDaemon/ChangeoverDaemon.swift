@@ -112,6 +112,7 @@ public final class ChangeoverDaemon: Service, Sendable {
     let environment: [String: String]
     let logger: Logger
     let actor: String
+    let host: String
     let state: Mutex<State>
     /// The store's changeovers as of the last look (the tick's and `/status`'s).
     let records = ChangeoverIndex()
@@ -125,6 +126,7 @@ public final class ChangeoverDaemon: Service, Sendable {
         self.environment = environment
         self.logger = logger
         self.actor = "\(ChangeoverRunner.defaultActor()) (daemon)"
+        self.host = ProcessInfo.processInfo.hostName
         self.state = Mutex(State(config: config))
     }
 
@@ -156,6 +158,7 @@ public final class ChangeoverDaemon: Service, Sendable {
             await waitForRunning()
             group.cancelAll()
         }
+        if let last = state.withLock({ $0.lastTick }) { beat(at: last, config: self.config, stopped: true) }
         logger.info("scheduler stopped")
     }
 
@@ -166,8 +169,18 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// Reads the config file again (SIGHUP). A config that does not load is refused, logged and
     /// counted; the daemon keeps the one it has.
     public func reload() {
-        do {
+        do throws(ConfigError) {
             let config = try FleetConfig.load(path: configPath, environment: environment)
+            // The changeovers under way, their locks, leases and audit log stay where they are:
+            // a reload that moves them would orphan every changeover of the old store.
+            let current = self.config
+            var moved: [String] = []
+            if config.stateDirectory != current.stateDirectory { moved.append("stateDirectory (\(current.stateDirectory) → \(config.stateDirectory))") }
+            if config.auditLog != current.auditLog { moved.append("auditLog (\(current.auditLog) → \(config.auditLog))") }
+            if config.store != current.store { moved.append("store") }
+            if !moved.isEmpty {
+                throw ConfigError("the reload moves \(moved.joined(separator: ", ")): restart the daemon to change where its state lives")
+            }
             state.withLock {
                 $0.config = config
                 $0.configGeneration += 1
@@ -318,6 +331,15 @@ public final class ChangeoverDaemon: Service, Sendable {
             let (running, stopping, busy) = state.withLock { state in
                 (state.running[record.id] != nil, state.shuttingDown, state.running.count >= (state.config.daemon ?? DaemonSettings()).concurrency)
             }
+            if running, record.policy?.mode == .window, [.preflight, .provision, .catchUp, .awaitWindow].contains(record.machine.step),
+               let database = try? runner.currentDatabase(record.database, state: states[record.database]) {
+                // Still bound for its window: the metric an operator watches while it waits there.
+                switch runner.gate(for: record, database: database).decide(at: now) {
+                case .wait(let until, let opening, _): windows[record.id] = (record.database, opening?.start ?? until)
+                case .open(let opening): windows[record.id] = (record.database, opening.start)
+                case .forced, .never: break
+                }
+            }
             if running || stopping { continue }
             let scheduled = record.machine.step == .pending && record.policy?.mode == .window
             let stoppedHere = record.stopped?.daemon == true && record.stopped?.kind == .stopped && record.machine.canContinue
@@ -397,6 +419,20 @@ public final class ChangeoverDaemon: Service, Sendable {
             $0.lastTick = now
             $0.ticks += 1
             $0.lastTickMilliseconds = (ContinuousClock.now - began).seconds * 1000
+        }
+        beat(at: now, config: config)
+    }
+
+    /// Leaves `daemon.json` in the state directory for `status`; `stopped` once it stops.
+    func beat(at now: Date, config: FleetConfig, stopped: Bool = false) {
+        let beat = DaemonHeartbeat(pid: getpid(), host: host, actor: actor, tickSeconds: settings.tick.seconds, lastTick: now,
+                                   stoppedAt: stopped ? Date() : nil)
+        do {
+            try beat.write(stateDirectory: config.stateDirectory)
+        } catch {
+            if state.withLock({ $0.announced.insert("heartbeat not written").inserted }) {
+                logger.warning("cannot write the daemon's heartbeat; status will not see it", metadata: ["error": "\(error)"])
+            }
         }
     }
 
@@ -543,9 +579,10 @@ public final class ChangeoverDaemon: Service, Sendable {
             case .stepStarted(let step):
                 logger.info("step started", metadata: ["changeover.id": "\(record.id)", "changeover.step": "\(step)"])
             case .stepFinished(let step, let ms, let error):
-                logger.info(error == nil ? "step succeeded" : "step failed",
-                            metadata: ["changeover.id": "\(record.id)", "changeover.step": "\(step)",
-                                       "step.ms": "\(String(format: "%.1f", ms))", "error": "\(error ?? "")"])
+                var metadata: Logger.Metadata = ["changeover.id": "\(record.id)", "changeover.step": "\(step)",
+                                                 "step.ms": "\(String(format: "%.1f", ms))"]
+                if let error { metadata["error"] = "\(error)" }
+                logger.info(error == nil ? "step succeeded" : "step failed", metadata: metadata)
             case .stopped(let step, let reason):
                 logger.info("changeover stopped", metadata: ["changeover.id": "\(record.id)", "changeover.step": "\(step)", "reason": "\(reason)"])
             case .retry(let note):

@@ -275,7 +275,9 @@ struct InventoryCommand: AsyncParsableCommand {
                 var rows: [Row] = []
                 for (name, database) in config.databases {
                     let entry = config.inventory.names.contains(name) ? byName[name] : nil
-                    rows.append(Row(name: name, engine: database.engine.rawValue, image: try store.database(name)?.image ?? database.image,
+                    let state = try store.database(name)
+                    rows.append(Row(name: name, engine: database.engine.rawValue, image: state?.image ?? database.image,
+                                    primary: Output.hostPort(state?.primary ?? database.primary.address, engine: database.engine),
                                     tier: database.labels["tier"], source: entry == nil ? "config" : "store",
                                     addedAt: entry?.addedAt, addedBy: entry?.addedBy))
                 }
@@ -286,12 +288,11 @@ struct InventoryCommand: AsyncParsableCommand {
                 }
                 rows.sort { ($0.name, $0.source) < ($1.name, $1.source) }
                 if json { return try Output.json(rows) }
-                let table = rows.map { [$0.name, $0.engine ?? "-", $0.image ?? "-", $0.tier ?? "-"] }
-                let widths = (0..<4).map { column in table.map { $0[column].count }.max() ?? 0 }
-                for (row, cells) in zip(rows, table) {
-                    let padded = zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }
-                    Output.line((padded + [row.source]).joined(separator: "  ") + (row.invalid.map { "  invalid: \($0)" } ?? ""))
-                }
+                if rows.isEmpty { return Output.line("no databases") }
+                Output.table(["DATABASE", "ENGINE", "IMAGE", "PRIMARY", "TIER", "SOURCE"], rows.map {
+                    [$0.name, $0.engine ?? "-", $0.image ?? "-", $0.primary ?? "-", $0.tier ?? "-",
+                     $0.source + ($0.invalid.map { "  invalid: \($0)" } ?? "")]
+                })
             }
         }
 
@@ -301,6 +302,8 @@ struct InventoryCommand: AsyncParsableCommand {
             var engine: String?
             /// The image it runs now: the store's if a changeover moved it, else its stanza's.
             var image: String?
+            /// Where its primary is now (`host:port`): the store's if a changeover moved it.
+            var primary: String?
             var tier: String?
             /// `config` (the file) or `store` (the inventory).
             var source: String
@@ -310,13 +313,14 @@ struct InventoryCommand: AsyncParsableCommand {
             var invalid: String?
             var valid: Bool { invalid == nil }
 
-            enum CodingKeys: String, CodingKey { case name, engine, image, tier, source, addedAt, addedBy, invalid, valid }
+            enum CodingKeys: String, CodingKey { case name, engine, image, primary, tier, source, addedAt, addedBy, invalid, valid }
 
             func encode(to encoder: any Encoder) throws {
                 var container = encoder.container(keyedBy: CodingKeys.self)
                 try container.encode(name, forKey: .name)
                 try container.encodeIfPresent(engine, forKey: .engine)
                 try container.encodeIfPresent(image, forKey: .image)
+                try container.encodeIfPresent(primary, forKey: .primary)
                 try container.encodeIfPresent(tier, forKey: .tier)
                 try container.encode(source, forKey: .source)
                 try container.encodeIfPresent(addedAt, forKey: .addedAt)

@@ -27,7 +27,7 @@ struct StatusCommand: AsyncParsableCommand {
             }
             if let id {
                 guard let record = try store.changeover(id) else { throw Failure(.badInput, "no changeover \(id)") }
-                let report = Report(record, store: store, now: now, plan: plan(record))
+                let report = Report(record, store: store, now: now, plan: plan(record), config: config.path)
                 if json { return try Output.json(report) }
                 Output.line("changeover \(record.id): \(record.database) \(record.fromImage) → \(record.toImage)")
                 Output.line("  state    \(report.state)" + (report.controller.map { " (\($0.actor))" } ?? ""))
@@ -37,6 +37,10 @@ struct StatusCommand: AsyncParsableCommand {
                         : "in the maintenance window") + (policy.deadline.map { ", deadline \(ScheduleText.iso($0))" } ?? ""))
                 }
                 if let waiting = report.waitingFor { Output.line("  waiting  \(waiting)") }
+                if report.state == "scheduled" {
+                    Output.line("  " + DaemonHeartbeat.describe(stateDirectory: config.stateDirectory, now: now, config: config.path)
+                        .replacingOccurrences(of: "daemon: ", with: "daemon   "))
+                }
                 if let note = report.retrying { Output.line("  retrying \(note)") }
                 if let failure = record.machine.failure {
                     Output.line("  error    \(record.machine.failedStep.map { "\($0): " } ?? "")\(failure)")
@@ -47,13 +51,22 @@ struct StatusCommand: AsyncParsableCommand {
                 }
                 for (key, value) in record.facts.sorted(by: { $0.key < $1.key }) { Output.line("  \(key) = \(value)") }
             } else {
-                let reports = history.prefix(20).map { Report($0, store: store, now: now, plan: plan($0)) }
+                let reports = history.prefix(20).map { Report($0, store: store, now: now, plan: plan($0), config: config.path) }
                 if json { return try Output.json(Array(reports)) }
-                for report in reports {
-                    let record = report.record
-                    Output.line("\(record.id)  \(report.state.padding(toLength: 11, withPad: " ", startingAt: 0)) "
-                        + "\(record.machine.step.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0))  \(record.fromImage) → \(record.toImage)")
+                if reports.isEmpty { Output.line("no changeovers") }
+                let primaries = (try? store.databases()) ?? [:]
+                /// Where the database's primary is now: as the last changeover left it, else the config's.
+                func primary(_ record: ChangeoverRecord) -> String {
+                    guard let database = try? config.database(record.database) else { return "-" }
+                    return Output.hostPort(primaries[record.database]?.primary ?? database.primary.address, engine: database.engine)
                 }
+                if !reports.isEmpty {
+                    Output.table(["ID", "STATE", "STEP", "PRIMARY NOW", "IMAGES"], reports.map { report in
+                        let record = report.record
+                        return [record.id, report.state, record.machine.step.rawValue, primary(record), "\(record.fromImage) → \(record.toImage)"]
+                    })
+                }
+                Output.line(DaemonHeartbeat.describe(stateDirectory: config.stateDirectory, now: now, config: config.path))
             }
         }
     }

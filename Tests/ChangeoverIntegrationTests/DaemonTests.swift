@@ -59,6 +59,14 @@ import Testing
                 return (ordersEntry["waitingFor"] as? String)?.contains("opens in") == true
             }, "status does not say what orders waits for: \(ordersEntry)")
             #expect(ordersEntry["state"] as? String == "running")
+            // While it waits there, the metric an operator watches says when its window opens.
+            let orderID = try #require(try store.changeovers().first { $0.database == "orders" }?.id)
+            let waiting = try await LabHTTP.get(port: port, path: "/metrics", token: daemon.token).body
+            #expect(waiting.contains("changeover_next_window_timestamp_seconds{changeover=\"\(orderID)\",database=\"orders\"} \(Int(windowStart.timeIntervalSince1970))"),
+                    "\(waiting)")
+            // `status` says a daemon runs, and when it last ticked.
+            let listed = try await CLI.run(["status", "--config", scenario.configPath])
+            #expect(listed.stdout.contains("daemon: running (pid \(daemon.pid) on "), "\(listed.stdout)")
 
             // Switched inside the window.
             #expect(try await eventually(.seconds(40)) { try store.changeovers().first { $0.database == "orders" }?.machine.step == .done },
@@ -118,8 +126,23 @@ import Testing
             #expect(try await eventually(.seconds(5)) {
                 try await LabHTTP.get(port: port, path: "/metrics", token: daemon.token).body.contains("changeover_config_reloads_total{result=\"ok\"} 1")
             })
+            // A reload that moves the state elsewhere is refused: the daemon keeps its store.
+            let shown = (try await daemon.status()["changeovers"] as? [[String: Any]])?.count ?? 0
+            try text.replacingOccurrences(of: "stateDirectory: \(scenario.lab.root)/state", with: "stateDirectory: \(scenario.lab.root)/elsewhere")
+                .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+            kill(daemon.pid, SIGHUP)
+            #expect(try await eventually(.seconds(5)) {
+                try await LabHTTP.get(port: port, path: "/metrics", token: daemon.token).body.contains("changeover_config_reloads_total{result=\"refused\"} 2")
+            })
+            let refusal = (try await daemon.status()["daemon"] as? [String: Any])?["lastReloadError"] as? String
+            #expect(refusal?.contains("the reload moves stateDirectory") == true, "\(refusal ?? "none")")
+            #expect((try await daemon.status()["changeovers"] as? [[String: Any]])?.count == shown && shown == 2)
+            #expect(daemon.output.split(separator: "\n").filter { $0.contains("the reload moves stateDirectory") }.count == 1, "\(daemon.output)")
+            try text.write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
 
             #expect(try await daemon.terminate() == 0, "\(daemon.output)")
+            let after = try await CLI.run(["status", "--config", scenario.configPath])
+            #expect(after.stdout.contains("daemon: stopped at "), "\(after.stdout)")
             try await scenario.writer.waitForAcknowledgements(50)
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged).isEmpty)
@@ -167,12 +190,13 @@ import Testing
             #expect(!records.contains { $0.changeover == id && $0.step == "fence" })
             let status = try await CLI.run(["status", "--config", scenario.configPath, id])
             #expect(status.stdout.contains("state    stopped"), "\(status.stdout)")
-            #expect(status.stdout.contains("`changeover resume \(id)` continues"), "\(status.stdout)")
+            let hint = try #require(CLI.hints(in: status.stdout).first, "\(status.stdout)")
+            #expect(hint == ["resume", id, "--config", scenario.configPath], "\(status.stdout)")
             // The old primary never stopped serving.
             #expect(scenario.lab.runningServers().contains { $0.dataDirectory == scenario.primary.dataDirectory })
 
             try write(nil)
-            let resumed = try await CLI.run(["resume", "--config", scenario.configPath, id], environment: scenario.environment)
+            let resumed = try await CLI.run(hint, environment: scenario.environment)
             #expect(resumed.status == 0, "\(resumed.stderr)")
             let final = try #require(try store.changeover(id))
             #expect(final.machine.step == .done && final.stopped == nil)

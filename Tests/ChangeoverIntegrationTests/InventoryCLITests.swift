@@ -132,8 +132,15 @@ import Testing
         let text = try await CLI.run(["db", "list", "--config", config])
         #expect(text.status == 0 && text.stderr.isEmpty, "\(text.stderr)")
         let lines = text.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
-        #expect(lines == ["billing postgres pg15 production store", "cache redis pg15-patched production store",
-                          "orders postgres pg15 staging config"], "\(text.stdout)")
+        #expect(lines == ["DATABASE ENGINE IMAGE PRIMARY TIER SOURCE", "billing postgres pg15 10.0.0.7:5433 production store",
+                          "cache redis pg15-patched 10.0.0.9:6380 production store", "orders postgres pg15 127.0.0.1:5432 staging config"],
+                "\(text.stdout)")
+        // Every column begins where its header does.
+        let raw = text.stdout.split(separator: "\n").map { Array($0) }
+        for title in ["ENGINE", "IMAGE", "PRIMARY", "TIER", "SOURCE"] {
+            let column = try #require(String(raw[0]).range(of: title)).lowerBound.utf16Offset(in: String(raw[0]))
+            #expect(raw.allSatisfy { $0.count > column && $0[column] != " " && $0[column - 1] == " " }, "\(title): \(text.stdout)")
+        }
         let json = try await CLI.run(["db", "list", "--config", config, "--json"])
         #expect(json.status == 0, "\(json.stderr)")
         let rows = try Self.listed(json.stdout)
