@@ -180,7 +180,7 @@ public struct ChangeoverRunner: Sendable {
 
     func prepare(database name: String, image imageName: String, id: String,
                  from recordedImage: String? = nil, primary recordedPrimary: String? = nil,
-                 container recordedContainer: String? = nil) throws -> Prepared {
+                 container recordedContainer: String? = nil, followerPort recordedFollowerPort: Int? = nil) throws -> Prepared {
         var database = try config.database(name)
         let toImage = try config.image(imageName)
         if let state = try store.database(name) {
@@ -191,6 +191,7 @@ public struct ChangeoverRunner: Sendable {
         if let recordedImage { database.image = recordedImage }
         if let recordedPrimary { database.primary = try DatabasePrimary.parse(recordedPrimary, engine: database.engine) }
         if let recordedContainer { database.container = recordedContainer }
+        try chooseFollowerPort(&database, recorded: recordedFollowerPort)
         let fromImage = try config.image(database.image)
         let events = self.events
         let store = self.store
@@ -237,6 +238,27 @@ public struct ChangeoverRunner: Sendable {
                         retries: retries)
     }
 
+    /// The follower's port: the one a resumed changeover's follower has; else with
+    /// `follower.ports`, the first port of the range that is free and not the primary's; a fixed
+    /// `follower.port` the primary holds now (a changeover made its follower the primary) is
+    /// refused, with the range to give instead.
+    func chooseFollowerPort(_ database: inout DatabaseConfig, recorded: Int?) throws(ConfigError) {
+        let primary = database.primary.port
+        let local = ["127.0.0.1", "localhost", "::1"].contains(database.primary.host) && config.provisioner.kind == .local
+        if let recorded {
+            database.followerPort = recorded
+        } else if let range = database.followerPorts {
+            guard let port = range.first(where: { !(local && $0 == primary) && FreePort.isFree($0) }) else {
+                throw ConfigError("no free port in follower.ports \(range.lowerBound)-\(range.upperBound) of database \(database.name)")
+            }
+            database.followerPort = port
+        } else if let port = database.followerPort, local, port == primary {
+            throw ConfigError("follower port \(port) of database \(database.name) is its primary's port now (the last changeover "
+                + "made that follower the primary); give a range instead, follower: {ports: \(port)-\(min(65535, port + 7))}, "
+                + "and each changeover takes a free port of it")
+        }
+    }
+
     /// "orders-20260105-100000-3fa2": the database, the UTC second, a random suffix.
     public static func newID(database: String, at time: Date = Date()) -> String {
         "\(database)-\(idStamp(time))-\(String(UInt32.random(in: 0..<0x10000), radix: 16))"
@@ -269,7 +291,7 @@ public struct ChangeoverRunner: Sendable {
             database: database, fromImage: prepared.fromImage.name, toImage: prepared.toImage.name,
             primary: prepared.oldEndpoint, checks: checks, resources: prepared.engine.plannedResources(),
             steps: ChangeoverStep.forward.map { step in
-                step == .repoint ? "\(step): \(routerStep)" : "\(step): \(step.summary)"
+                step == .repoint ? "\(step): \(routerStep)" : "\(step): \(step.summary(for: prepared.database.engine))"
             })
     }
 
@@ -352,7 +374,7 @@ public struct ChangeoverRunner: Sendable {
     func prepare(resuming record: ChangeoverRecord) throws -> Prepared {
         var prepared = try prepare(database: record.database, image: record.toImage, id: record.id,
                                    from: record.fromImage, primary: record.facts["old.address"],
-                                   container: record.facts["old.container"])
+                                   container: record.facts["old.container"], followerPort: record.facts["follower.port"].flatMap(Int.init))
         prepared.resumed = true
         return prepared
     }
@@ -399,11 +421,15 @@ public struct ChangeoverRunner: Sendable {
         let audit = try AuditLog(path: config.auditLog)
         let clock = ContinuousClock()
         let began = clock.now
+        // The steps earlier controllers performed (a resumed or aborted changeover): the total
+        // covers the whole changeover, not only this controller's part.
+        let earlier = record.timings.reduce(0) { $0 + $1.milliseconds }
         let fault = Fault(environment["CHANGEOVER_FAULT"])
         events(.started(id: id, database: database, from: prepared.fromImage.name, to: prepared.toImage.name))
         var newPrimary = Self.newPrimary(from: record.facts)
         var pauseStarted: ContinuousClock.Instant?
         var pauseMilliseconds: Double?
+        var caughtUpHere = false  // this controller performed the catch-up step (see awaitWindow)
 
         // Inside the write pause the controller does not wait for the disk: the steps from the
         // fence on are authorised by the fence's synced record, and their records and state are
@@ -434,14 +460,14 @@ public struct ChangeoverRunner: Sendable {
                 rollbackUnfinished: record.machine.rollbackUnfinished == true,
                 timings: record.timings, finalPosition: record.facts["final.position"], writePauseMilliseconds: pauseMilliseconds,
                 newPrimary: outcome == .completed ? newPrimary : nil, oldPrimary: prepared.oldEndpoint,
-                totalMilliseconds: (clock.now - began).milliseconds, facts: record.facts, stopped: record.stopped)
+                totalMilliseconds: earlier + (clock.now - began).milliseconds, facts: record.facts, stopped: record.stopped)
         }
         // Stops before the switchover: the record says where and why, `resume` performs the step again.
         func park(_ stopped: ChangeoverStopped, in step: ChangeoverStep) throws -> ChangeoverSummary {
             record.stopped = StopNote(kind: stopped.kind, reason: stopped.reason, step: step, by: actor, daemon: isDaemon, at: Date())
             let next = stopped.kind == .prepared
-                ? "`changeover switch \(id)` cuts over (with --now, or in the next window)"
-                : "`changeover resume \(id)` continues\(isDaemon ? " (so does the daemon when it starts again)" : "")"
+                ? "\(config.command("switch", id)) cuts over (add --now to cut over at once, else in the next window)"
+                : "\(config.command("resume", id)) continues\(isDaemon ? " (so does the daemon when it starts again)" : "")"
             log("changeover", stopped.kind == .prepared ? "prepared" : "stopped", "\(stopped.reason); \(next)", ["step": step.rawValue])
             try flush()
             try persist()
@@ -481,7 +507,7 @@ public struct ChangeoverRunner: Sendable {
                         events(.checks(checks))
                         let failed = checks.filter { !$0.passed }
                         if !failed.isEmpty {
-                            throw EngineError("preflight failed: " + failed.map { "\($0.name): \($0.detail)" }.joined(separator: "; "))
+                            throw EngineError(failed.map { "\($0.name): \($0.detail)" }.joined(separator: "; "))
                         }
                     case .provision:
                         try await prepared.engine.provision(&record.facts)
@@ -492,8 +518,9 @@ public struct ChangeoverRunner: Sendable {
                             try await engine.catchUp(&facts)
                             return facts
                         }
+                        caughtUpHere = true
                     case .awaitWindow:
-                        try await awaitWindow(&record, prepared) { outcome, message, facts in
+                        try await awaitWindow(&record, prepared, caughtUpJustNow: caughtUpHere) { outcome, message, facts in
                             log(ChangeoverStep.awaitWindow.rawValue, outcome, message, facts)
                             try flush()
                         }
@@ -606,7 +633,7 @@ public struct ChangeoverRunner: Sendable {
 
             case .finish(let outcome):
                 var facts: Facts = ["outcome": outcome.rawValue,
-                                    "total.ms": String(format: "%.1f", (clock.now - began).milliseconds)]
+                                    "total.ms": String(format: "%.1f", earlier + (clock.now - began).milliseconds)]
                 facts["final.position"] = record.facts["final.position"]
                 facts["writePause.ms"] = record.facts["writePause.ms"]
                 facts["new.primary"] = newPrimary?.description

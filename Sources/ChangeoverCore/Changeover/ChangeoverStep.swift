@@ -44,6 +44,22 @@ public enum ChangeoverStep: String, Sendable, Codable, CaseIterable, CustomStrin
         }
     }
 
+    /// What the step does to a database of `engine`, for `plan`: in that engine's words where
+    /// the two differ.
+    public func summary(for engine: DatabaseConfig.EngineKind) -> String {
+        guard engine == .redis else { return summary }
+        return switch self {
+        case .provision: "start a replica on the new image (REPLICAOF the primary) and let it sync"
+        case .catchUp: "wait until the replica's link is up, no sync is in progress and its offset stays near the primary's"
+        case .fence: "pause the router, CLIENT PAUSE WRITE on the old primary; read its replication offset"
+        case .finalSync: "wait until the replica's offset equals the old primary's"
+        case .promote: "REPLICAOF NO ONE on the replica (point of no return)"
+        case .settle: "make the old primary a replica of the new one (kept until retireAfter), CONFIG REWRITE, record the new primary"
+        case .rollback: "remove the replica, unpause the old primary"
+        default: summary
+        }
+    }
+
     /// What the step does, for `plan` and the transition table printout.
     public var summary: String {
         switch self {

@@ -40,7 +40,8 @@ public enum Secret: Sendable, Equatable, Decodable, CustomStringConvertible {
                   let mode = attributes[.posixPermissions] as? Int
             else { throw ConfigError("cannot read the secret file \(path)") }
             guard mode & 0o077 == 0 else {
-                throw ConfigError("the secret file \(path) is readable by others (mode \(String(mode, radix: 8))); make it 0600")
+                let who = mode & 0o007 != 0 ? "others" : "its group"
+                throw ConfigError("the secret file \(path) is readable by \(who) (mode \(String(mode & 0o777, radix: 8))); make it 0600")
             }
             guard let data = FileManager.default.contents(atPath: path),
                   let text = String(data: data, encoding: .utf8)

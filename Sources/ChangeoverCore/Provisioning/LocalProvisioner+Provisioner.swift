@@ -62,7 +62,8 @@ extension LocalProvisioner: Provisioner {
             guard let range = outcome.stdout.range(of: "v=") else { return nil }
             return outcome.stdout[range.upperBound...].split(separator: " ").first.map(String.init)
         }
-        return outcome.stdout.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)": the first word that is a version.
+        return outcome.stdout.split(whereSeparator: \.isWhitespace).first { $0.first?.isNumber == true }.map(String.init)
     }
 
     // MARK: Postgres

@@ -120,19 +120,22 @@ extension ChangeoverRunner {
     /// stops as prepared), or when its window is open with room for the switchover or its
     /// deadline has come (`window`). While waiting it checks again every `recheckEvery` that
     /// the follower is caught up, and once more when the window opens. `note` writes an audit
-    /// record of this step (its outcome, message and facts).
-    func awaitWindow(_ record: inout ChangeoverRecord, _ prepared: Prepared,
+    /// record of this step (its outcome, message and facts). `caughtUpJustNow`: this controller
+    /// has just performed the catch-up step, so the follower's hold needs no second check before
+    /// the window (a changeover resumed or switched from this step was caught up earlier, and
+    /// may have fallen behind since).
+    func awaitWindow(_ record: inout ChangeoverRecord, _ prepared: Prepared, caughtUpJustNow: Bool,
                      note: (String, String?, Facts) throws -> Void) async throws {
         let policy = record.policy ?? .now
         let engine = prepared.engine
         let progress = ProgressWriter(store: store, changeover: record.id, events: events)
         switch policy.mode {
         case .hold:
-            if prepared.resumed { record.facts = try await caughtUp(record.facts, engine) }
+            if !caughtUpJustNow { record.facts = try await caughtUp(record.facts, engine) }
             throw ChangeoverStopped(.prepared, "prepared: the follower on \(prepared.toImage.name) has caught up and keeps streaming")
         case .now:
             // A changeover stopped or prepared earlier may have fallen behind meanwhile.
-            if prepared.resumed { record.facts = try await caughtUp(record.facts, engine) }
+            if !caughtUpJustNow { record.facts = try await caughtUp(record.facts, engine) }
             record.facts["window.decision"] = "now"
             return
         case .window:
@@ -143,7 +146,7 @@ extension ChangeoverRunner {
         let estimate = SwitchoverEstimate.switchover(history: history, database: record.database, policy: config.scheduling)
         let zone = Self.zone(of: prepared.database)
         let clock = ContinuousClock()
-        var lastCheck: ContinuousClock.Instant? = prepared.resumed ? nil : clock.now
+        var lastCheck: ContinuousClock.Instant? = caughtUpJustNow ? clock.now : nil
         var announced: String?
         var forcedNotified = false
         var planFacts: Facts = ["estimate": ScheduleText.duration(estimate.duration), "estimate.basis": estimate.basis,
