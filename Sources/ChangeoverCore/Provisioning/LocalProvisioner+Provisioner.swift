@@ -160,6 +160,12 @@ extension LocalProvisioner: Provisioner {
         return Follower(host: listenAddress, port: port, facts: ["follower.node": node.nodeDirectory, "follower.pid": String(pid)])
     }
 
+    /// Starts a stopped follower's redis-server again from its node's config file (after the
+    /// changeover, the new primary's); returns its PID once it accepts connections.
+    public func restartRedisFollower(changeover: String, image: FleetConfig.Image, timeout: Duration) async throws -> pid_t {
+        try await redisNode(changeover, image: image).restart(timeout: timeout)
+    }
+
     public func isRedisFollowerRunning(changeover: String, facts: Facts) async -> Bool {
         redisNode(changeover).isRunning
     }

@@ -36,8 +36,19 @@ public struct LocalRedis: Sendable {
 
     /// The port the config file names.
     public var configuredPort: Int? {
+        configured("port").flatMap { Int($0) }
+    }
+
+    /// The first address the config file's `bind` names.
+    public var configuredBind: String? {
+        configured("bind")?.split(separator: " ").first.map { String($0).replacingOccurrences(of: "\"", with: "") }
+    }
+
+    /// The rest of the config file's first line that starts with `directive`.
+    private func configured(_ directive: String) -> String? {
         guard let text = try? String(contentsOfFile: configPath, encoding: .utf8) else { return nil }
-        return text.split(separator: "\n").first { $0.hasPrefix("port ") }.flatMap { Int($0.dropFirst(5)) }
+        return text.split(separator: "\n").first { $0.hasPrefix("\(directive) ") }
+            .map { String($0.dropFirst(directive.count + 1)).trimmingCharacters(in: .whitespaces) }
     }
 
     /// Writes the config file and starts the server; returns once it accepts TCP connections.
@@ -61,6 +72,21 @@ public struct LocalRedis: Sendable {
         } catch {
             throw Failure(description: "cannot create \(nodeDirectory): \(error)")
         }
+        return try await launch(port: port, bind: bind, timeout: timeout)
+    }
+
+    /// Starts the server again from its config file as it stands: after settle's `CONFIG
+    /// REWRITE` a promoted replica starts as a primary. Returns once it accepts TCP connections.
+    public func restart(timeout: Duration) async throws(Failure) -> pid_t {
+        guard let port = configuredPort, let bind = configuredBind else {
+            throw Failure(description: "cannot restart redis-server: \(configPath) names no port or bind address")
+        }
+        // A server that exited as our child is a zombie until reaped.
+        if let pid { _ = Subprocess.reap(pid) }
+        return try await launch(port: port, bind: bind, timeout: timeout)
+    }
+
+    private func launch(port: Int, bind: String, timeout: Duration) async throws(Failure) -> pid_t {
         let pid: pid_t
         do {
             pid = try Subprocess.spawn(["\(binDirectory)/redis-server", configPath], environment: environment,
