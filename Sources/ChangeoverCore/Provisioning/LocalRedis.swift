@@ -5,10 +5,12 @@ import Darwin
 #endif
 import Foundation
 
-/// A redis-server on this host, in a node directory that holds its config file (0600: it
-/// carries passwords, which therefore never appear on a command line), its pid file, its data
-/// and its log. The directory is 0700 and `runAs`'s. It runs in the foreground of a session of
-/// its own, so it outlives the controller.
+/// A redis-server on this host, in a node directory that holds its config file (it carries
+/// passwords, which therefore never appear on a command line), its pid file, its data and its
+/// log. The directory is 0700 and `runAs`'s, and the server runs with umask 077: Redis creates
+/// the files it writes later (CONFIG REWRITE's redis.conf, dump.rdb on every save, its log) with
+/// mode 0644 less its umask, so they stay 0600. It runs in the foreground of a session of its
+/// own, so it outlives the controller.
 public struct LocalRedis: Sendable {
     public var binDirectory: String
     public var nodeDirectory: String
@@ -107,7 +109,7 @@ public struct LocalRedis: Sendable {
         let pid: pid_t
         do {
             pid = try Subprocess.spawn(
-                Subprocess.runAsPrefix(runAs) + ["\(binDirectory)/redis-server", configPath],
+                Subprocess.umaskPrefix(0o077) + Subprocess.runAsPrefix(runAs) + ["\(binDirectory)/redis-server", configPath],
                 environment: environment, outputPath: "\(nodeDirectory)/redis.out", newSession: true)
         } catch {
             throw Failure(description: error.description)
