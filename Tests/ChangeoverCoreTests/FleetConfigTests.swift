@@ -90,6 +90,43 @@ import Testing
         #expect(try Secret.environment("P").value(environment: ["P": "x"]) == "x")
     }
 
+    /// `{file: open.pw}` is the config file's directory's, whatever the working directory;
+    /// a missing file's error names the path that was looked for.
+    @Test func relativeSecretFilesAreTheConfigFilesDirectorys() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("secrets-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: "\(directory)/keys", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for (name, value) in [("open.pw", "open-secret"), ("keys/repl.pw", "repl-secret"), ("bouncer.pw", "bouncer-secret"),
+                              ("store.pw", "store-secret")] {
+            let path = "\(directory)/\(name)"
+            try "\(value)\n".write(toFile: path, atomically: true, encoding: .utf8)
+            chmod(path, 0o600)
+        }
+        let text = Self.valid
+            .replacingOccurrences(of: "password: {env: ORDERS_PASSWORD}", with: "password: {file: open.pw}")
+            .replacingOccurrences(of: "password: {file: /etc/changeover/repl}", with: "password: {file: ./keys/repl.pw}")
+            .replacingOccurrences(of: "router: {kind: hook, command: \"/usr/local/bin/repoint\", timeout: 5s}",
+                                  with: #"router: {kind: pgbouncer, admin: "host=127.0.0.1 port=6432 user=pgbouncer", password: {file: bouncer.pw}, include: db.ini}"#)
+            + "\nstore: {kind: postgres, conninfo: \"host=db1 dbname=changeover user=ctl\", password: {file: store.pw}}\n"
+        let path = "\(directory)/fleet.yaml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        // The working directory holds no such files.
+        #expect(FileManager.default.currentDirectoryPath != directory)
+        let config = try FleetConfig.load(path: path, mergingInventory: false)
+        let db = try config.database("orders")
+        #expect(db.password == .file("\(directory)/open.pw"))
+        #expect(try db.password?.value() == "open-secret")
+        #expect(try db.replicationPassword?.value() == "repl-secret")
+        #expect(try db.router.password?.value() == "bouncer-secret")
+        #expect(try config.store.password?.value() == "store-secret")
+
+        try text.replacingOccurrences(of: "{file: open.pw}", with: "{file: missing.pw}")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let missing = try FleetConfig.load(path: path, mergingInventory: false).database("orders")
+        let error = #expect(throws: ConfigError.self) { try missing.password?.value() }
+        #expect(error?.description == "cannot read the secret file \(directory)/missing.pw", "\(error?.description ?? "")")
+    }
+
     @Test func windowsAndFreezesParseInEveryForm() throws {
         let text = Self.valid.replacingOccurrences(of: "    switchover: {replayTimeout: 20s}", with: """
                 switchover: {replayTimeout: 20s}

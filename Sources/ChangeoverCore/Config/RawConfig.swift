@@ -122,9 +122,7 @@ struct RawConfig: Decodable {
     /// the resolver they make.
     func resolve(source: String, base: String,
                  resolveDatabases: (DatabaseResolver) throws(ConfigError) -> [String: DatabaseConfig]) throws(ConfigError) -> FleetConfig {
-        func abs(_ path: String) -> String {
-            path.hasPrefix("/") ? path : URL(fileURLWithPath: base).appendingPathComponent(path).standardized.path
-        }
+        func abs(_ path: String) -> String { Self.absolute(path, base: base) }
         let state = abs(stateDirectory ?? "changeover-state")
         guard let rawProvisioner = provisioner else {
             throw ConfigError("config \(source): missing key \"provisioner\"")
@@ -189,13 +187,18 @@ struct RawConfig: Decodable {
                                  images: images, databases: databases, provisioner: provisioner, freezes: freezes ?? [])
         config.notify = fleetNotify
         config.resolver = resolver
-        config.store = try resolveStore(source: source)
+        config.store = try resolveStore(source: source, base: base)
         try resolveScheduling(into: &config, source: source)
         return config
     }
 }
 
 extension RawConfig {
+    /// `path` as it is when absolute, else relative to `base` (the config file's directory).
+    static func absolute(_ path: String, base: String) -> String {
+        path.hasPrefix("/") ? path : URL(fileURLWithPath: base).appendingPathComponent(path).standardized.path
+    }
+
     /// The exec provisioner's command: its program must be an executable file now (a relative
     /// path is the config file's directory's, a bare name is looked up in PATH), so that a typo
     /// fails before anything is touched.
@@ -279,9 +282,10 @@ extension RawConfig.RawDatabase {
             try ConfigValue.duration(v, at: "\(at), retireAfter")
         } ?? .seconds(24 * 3600)
         var database = DatabaseConfig(DatabaseConfig.Settings(
-            name: name, engine: engine, image: image, primary: primary, container: container, password: password,
+            name: name, engine: engine, image: image, primary: primary, container: container,
+            password: password?.resolved(against: base),
             replicationUser: replication?.user ?? defaultReplicationUser,
-            replicationPassword: replication?.password ?? password,
+            replicationPassword: (replication?.password ?? password)?.resolved(against: base),
             followerPort: follower?.port, followerPorts: followerPorts, router: router, catchUp: catchUp, switchover: switchover,
             retireAfter: retireAfter, windows: windows ?? [], freezes: freezes ?? []))
         for (key, value) in labels ?? [:] {
@@ -348,9 +352,9 @@ extension RawConfig.RawDatabase {
         }
         let include = try required(raw.include, key: "include", kind: "pgbouncer", at: at)
         config.admin = admin
-        config.password = raw.password
+        config.password = raw.password?.resolved(against: base)
         config.database = raw.database
-        config.include = include.hasPrefix("/") ? include : URL(fileURLWithPath: base).appendingPathComponent(include).standardized.path
+        config.include = RawConfig.absolute(include, base: base)
     }
 
     private func resolveHAProxy(_ raw: RawConfig.RawRouter, into config: inout RouterConfig, at: String, base: String) throws(ConfigError) {
@@ -360,7 +364,7 @@ extension RawConfig.RawDatabase {
         for (key, name) in [("backend", backend), ("server", server)] where name.contains(where: { $0.isWhitespace || $0 == "/" }) {
             throw ConfigError("\(at): router.\(key) \"\(name)\" is not a haproxy \(key) name")
         }
-        config.socket = socket.hasPrefix("/") ? socket : URL(fileURLWithPath: base).appendingPathComponent(socket).standardized.path
+        config.socket = RawConfig.absolute(socket, base: base)
         config.backend = backend
         config.server = server
     }

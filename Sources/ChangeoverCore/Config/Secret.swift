@@ -27,6 +27,13 @@ public enum Secret: Sendable, Equatable, Decodable, CustomStringConvertible {
         }
     }
 
+    /// The secret with a relative file path made absolute against `base`, the config file's
+    /// directory (not the working directory, which is wherever the controller was started).
+    func resolved(against base: String) -> Secret {
+        guard case .file(let path) = self else { return self }
+        return .file(RawConfig.absolute(path, base: base))
+    }
+
     /// The secret's value. A file must not be readable by group or others (mode 0600 or stricter).
     public func value(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> String {
         switch self {

@@ -29,7 +29,7 @@ extension RawConfig {
         var leaseTtl: String?
     }
 
-    func resolveStore(source: String) throws(ConfigError) -> StoreConfig {
+    func resolveStore(source: String, base: String) throws(ConfigError) -> StoreConfig {
         var config = StoreConfig()
         guard let raw = store else { return config }
         let at = "config \(source), store"
@@ -66,7 +66,7 @@ extension RawConfig {
                 throw ConfigError("\(at): give the password once, as password: {env: NAME} or passwordEnv: NAME")
             }
             config.conninfo = conninfo
-            config.password = raw.password ?? raw.passwordEnv.map { .environment($0) }
+            config.password = raw.password?.resolved(against: base) ?? raw.passwordEnv.map { .environment($0) }
         }
         return config
     }

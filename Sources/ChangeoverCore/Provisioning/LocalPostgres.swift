@@ -212,9 +212,14 @@ public enum LocalFiles {
     public static func makeDirectory(_ path: String, owner user: String?, mode: mode_t = 0o700) throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         chmod(path, mode)
-        if let user, getuid() == 0, let pw = getpwnam(user) {
-            chown(path, pw.pointee.pw_uid, pw.pointee.pw_gid)
-        }
+        if let (uid, gid) = ids(of: user) { chown(path, uid, gid) }
+    }
+
+    /// The user and group IDs files made for `user` get: nil unless we are root (only root
+    /// can give files away) and the user exists.
+    public static func ids(of user: String?) -> (uid_t, gid_t)? {
+        guard let user, getuid() == 0, let pw = getpwnam(user) else { return nil }
+        return (pw.pointee.pw_uid, pw.pointee.pw_gid)
     }
 }
 

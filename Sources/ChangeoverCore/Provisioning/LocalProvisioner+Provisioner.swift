@@ -131,7 +131,7 @@ extension LocalProvisioner: Provisioner {
     // MARK: Redis
 
     private func redisNode(_ changeover: String, image: FleetConfig.Image? = nil) -> LocalRedis {
-        LocalRedis(binDirectory: image?.binDirectory ?? "", nodeDirectory: nodeDirectory(for: changeover),
+        LocalRedis(binDirectory: image?.binDirectory ?? "", nodeDirectory: nodeDirectory(for: changeover), runAs: runAs,
                    environment: image?.environment ?? [:])
     }
 
@@ -147,18 +147,23 @@ extension LocalProvisioner: Provisioner {
                                     settings: [(String, String)], acl: String?, timeout: Duration) async throws -> Follower {
         let node = redisNode(changeover, image: image)
         try? await node.stop(timeout: .seconds(60), signal: SIGKILL)
+        try LocalFiles.makeDirectory(root, owner: nil, mode: 0o755)
         var settings = settings
         if let acl {
-            try FileManager.default.createDirectory(atPath: node.nodeDirectory, withIntermediateDirectories: true)
+            try node.makeNodeDirectory()
             let aclPath = "\(node.nodeDirectory)/users.acl"
-            guard FileManager.default.createFile(atPath: aclPath, contents: Data(acl.utf8),
-                                                 attributes: [.posixPermissions: 0o600])
-            else { throw ProvisionError("cannot write \(aclPath)") }
+            try node.writePrivateFile(aclPath, acl)
             settings.append(("aclfile", LocalRedis.quote(aclPath)))
         }
         let port = fixedPort ?? FreePort.next(host: listenAddress)
         let pid = try await node.start(port: port, bind: listenAddress, settings: settings, timeout: timeout)
         return Follower(host: listenAddress, port: port, facts: ["follower.node": node.nodeDirectory, "follower.pid": String(pid)])
+    }
+
+    /// Starts a stopped follower's redis-server again from its node's config file (after the
+    /// changeover, the new primary's); returns its PID once it accepts connections.
+    public func restartRedisFollower(changeover: String, image: FleetConfig.Image, timeout: Duration) async throws -> pid_t {
+        try await redisNode(changeover, image: image).restart(timeout: timeout)
     }
 
     public func isRedisFollowerRunning(changeover: String, facts: Facts) async -> Bool {

@@ -23,8 +23,9 @@ public struct LocalProvisioner: Sendable {
 
     public func nodeDirectory(for changeover: String) -> String { "\(root)/\(changeover)" }
 
-    /// Whether followers can be made here: the root is creatable and the port (if fixed) is free.
-    public func check(followerPort: Int?) -> PreflightCheck {
+    /// Whether followers can be made here: the root is creatable, the user servers run as can
+    /// reach it, and the port (if fixed) is free.
+    public func check(followerPort: Int?) async -> PreflightCheck {
         var isDirectory: ObjCBool = false
         var probe = root
         while !FileManager.default.fileExists(atPath: probe, isDirectory: &isDirectory) {
@@ -33,8 +34,18 @@ public struct LocalProvisioner: Sendable {
         guard isDirectory.boolValue, access(probe, W_OK) == 0 else {
             return PreflightCheck("provisioner", passed: false, "cannot create follower directories under \(root)")
         }
-        if let runAs, getuid() == 0, getpwnam(runAs) == nil {
-            return PreflightCheck("provisioner", passed: false, "servers run as \(runAs), but there is no such user")
+        if let runAs, getuid() == 0 {
+            guard getpwnam(runAs) != nil else {
+                return PreflightCheck("provisioner", passed: false, "servers run as \(runAs), but there is no such user")
+            }
+            // Asked of the kernel as that user: a node directory is the user's own and the root is
+            // made 0755, but every directory above the root must let the user through.
+            let above = probe == root ? URL(fileURLWithPath: root).deletingLastPathComponent().path : probe
+            let reaches = try? await Subprocess.run(Subprocess.runAsPrefix(runAs) + ["test", "-x", above], timeout: .seconds(10))
+            guard reaches?.succeeded == true else {
+                return PreflightCheck("provisioner", passed: false,
+                                      "servers run as \(runAs), who cannot reach \(above): node directories go under \(root)")
+            }
         }
         if let port = followerPort, !FreePort.isFree(port, host: listenAddress) {
             return PreflightCheck("provisioner", passed: false, "follower port \(port) on \(listenAddress) is in use")

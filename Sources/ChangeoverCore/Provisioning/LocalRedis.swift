@@ -5,17 +5,23 @@ import Darwin
 #endif
 import Foundation
 
-/// A redis-server on this host, in a node directory that holds its config file (0600: it
-/// carries passwords, which therefore never appear on a command line), its pid file, its data
-/// and its log. It runs in the foreground of a session of its own, so it outlives the controller.
+/// A redis-server on this host, in a node directory that holds its config file (it carries
+/// passwords, which therefore never appear on a command line), its pid file, its data and its
+/// log. The directory is 0700 and `runAs`'s, and the server runs with umask 077: Redis creates
+/// the files it writes later (CONFIG REWRITE's redis.conf, dump.rdb on every save, its log) with
+/// mode 0644 less its umask, so they stay 0600. It runs in the foreground of a session of its
+/// own, so it outlives the controller.
 public struct LocalRedis: Sendable {
     public var binDirectory: String
     public var nodeDirectory: String
+    /// The OS user the server runs as when the controller is root (nil: the controller's own).
+    public var runAs: String?
     public var environment: [String: String]
 
-    public init(binDirectory: String, nodeDirectory: String, environment: [String: String] = [:]) {
+    public init(binDirectory: String, nodeDirectory: String, runAs: String? = nil, environment: [String: String] = [:]) {
         self.binDirectory = binDirectory
         self.nodeDirectory = nodeDirectory
+        self.runAs = runAs
         self.environment = environment
     }
 
@@ -36,8 +42,19 @@ public struct LocalRedis: Sendable {
 
     /// The port the config file names.
     public var configuredPort: Int? {
+        configured("port").flatMap { Int($0) }
+    }
+
+    /// The first address the config file's `bind` names.
+    public var configuredBind: String? {
+        configured("bind")?.split(separator: " ").first.map { String($0).replacingOccurrences(of: "\"", with: "") }
+    }
+
+    /// The rest of the config file's first line that starts with `directive`.
+    private func configured(_ directive: String) -> String? {
         guard let text = try? String(contentsOfFile: configPath, encoding: .utf8) else { return nil }
-        return text.split(separator: "\n").first { $0.hasPrefix("port ") }.flatMap { Int($0.dropFirst(5)) }
+        return text.split(separator: "\n").first { $0.hasPrefix("\(directive) ") }
+            .map { String($0.dropFirst(directive.count + 1)).trimmingCharacters(in: .whitespaces) }
     }
 
     /// Writes the config file and starts the server; returns once it accepts TCP connections.
@@ -48,23 +65,52 @@ public struct LocalRedis: Sendable {
             "pidfile \(Self.quote(pidFilePath))", "logfile \(Self.quote(logPath))",
         ]
         lines += settings.map { "\($0.0) \($0.1)" }
+        try makeNodeDirectory()
+        try writePrivateFile(configPath, lines.joined(separator: "\n") + "\n")
+        return try await launch(port: port, bind: bind, timeout: timeout)
+    }
+
+    /// Creates the node directory (and its parents), 0700 and `runAs`'s.
+    public func makeNodeDirectory() throws(Failure) {
         do {
-            try FileManager.default.createDirectory(atPath: nodeDirectory, withIntermediateDirectories: true)
-            let fd = open(configPath, O_CREAT | O_WRONLY | O_TRUNC, 0o600)
-            guard fd >= 0 else { throw Failure(description: "cannot write \(configPath)") }
-            let data = Array((lines.joined(separator: "\n") + "\n").utf8)
-            let written = write(fd, data, data.count)
-            close(fd)
-            guard written == data.count else { throw Failure(description: "cannot write \(configPath)") }
-        } catch let failure as Failure {
-            throw failure
+            try LocalFiles.makeDirectory(nodeDirectory, owner: runAs, mode: 0o700)
         } catch {
             throw Failure(description: "cannot create \(nodeDirectory): \(error)")
         }
+    }
+
+    /// Writes `contents` to `path` in the node directory, mode 0600 and `runAs`'s (the server
+    /// reads it, and others must not: it holds passwords or their hashes).
+    public func writePrivateFile(_ path: String, _ contents: String) throws(Failure) {
+        let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        fchmod(fd, 0o600)
+        if let (uid, gid) = LocalFiles.ids(of: runAs) { fchown(fd, uid, gid) }
+        let data = Array(contents.utf8)
+        guard write(fd, data, data.count) == data.count else {
+            throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Starts the server again from its config file as it stands: after settle's `CONFIG
+    /// REWRITE` a promoted replica starts as a primary. Returns once it accepts TCP connections.
+    public func restart(timeout: Duration) async throws(Failure) -> pid_t {
+        guard let port = configuredPort, let bind = configuredBind else {
+            throw Failure(description: "cannot restart redis-server: \(configPath) names no port or bind address")
+        }
+        try makeNodeDirectory()
+        // A server that exited as our child is a zombie until reaped.
+        if let pid { _ = Subprocess.reap(pid) }
+        return try await launch(port: port, bind: bind, timeout: timeout)
+    }
+
+    private func launch(port: Int, bind: String, timeout: Duration) async throws(Failure) -> pid_t {
         let pid: pid_t
         do {
-            pid = try Subprocess.spawn(["\(binDirectory)/redis-server", configPath], environment: environment,
-                                       outputPath: "\(nodeDirectory)/redis.out", newSession: true)
+            pid = try Subprocess.spawn(
+                Subprocess.umaskPrefix(0o077) + Subprocess.runAsPrefix(runAs) + ["\(binDirectory)/redis-server", configPath],
+                environment: environment, outputPath: "\(nodeDirectory)/redis.out", newSession: true)
         } catch {
             throw Failure(description: error.description)
         }

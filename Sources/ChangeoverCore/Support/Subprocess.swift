@@ -37,6 +37,11 @@ public enum Subprocess {
         return ["setpriv", "--reuid=\(user)", "--regid=\(user)", "--init-groups"]
     }
 
+    /// The prefix that runs a command with umask `mask`. `sh` execs, so the PID is the command's own.
+    public static func umaskPrefix(_ mask: mode_t) -> [String] {
+        ["/bin/sh", "-c", "umask 0\(String(mask, radix: 8)) && exec \"$@\"", "sh"]
+    }
+
     /// Starts `argv` with its output appended to `outputPath` (or discarded), optionally in a new
     /// session or a process group of its own (whose ID is its PID). Its stdin is `stdinDescriptor`
     /// or /dev/null. It inherits this process's environment without the variables named in
