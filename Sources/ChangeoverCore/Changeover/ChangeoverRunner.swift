@@ -201,7 +201,7 @@ public struct ChangeoverRunner: Sendable {
         }
         let provisioner: any Provisioner = switch config.provisioner.kind {
         case .local:
-            LocalProvisioner(root: config.provisioner.root, runAs: config.provisioner.runAs)
+            LocalProvisioner(root: config.provisioner.root, runAs: config.provisioner.runAs, keptLogs: "\(config.stateDirectory)/logs")
         case .docker:
             DockerProvisioner(client: DockerEngineClient(socket: config.provisioner.socket ?? ""),
                               database: database.name, primaryContainer: database.container,

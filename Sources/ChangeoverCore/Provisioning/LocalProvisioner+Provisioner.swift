@@ -156,7 +156,12 @@ extension LocalProvisioner: Provisioner {
             settings.append(("aclfile", LocalRedis.quote(aclPath)))
         }
         let port = fixedPort ?? FreePort.next(host: listenAddress)
-        let pid = try await node.start(port: port, bind: listenAddress, settings: settings, timeout: timeout)
+        let pid: pid_t
+        do {
+            pid = try await node.start(port: port, bind: listenAddress, settings: settings, timeout: timeout)
+        } catch {
+            throw startFailure(error.description, log: node.logPath, changeover: changeover)
+        }
         return Follower(host: listenAddress, port: port, facts: ["follower.node": node.nodeDirectory, "follower.pid": String(pid)])
     }
 

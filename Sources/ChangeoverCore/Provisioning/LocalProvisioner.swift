@@ -15,10 +15,34 @@ public struct LocalProvisioner: Sendable {
     public var runAs: String?
     public var listenAddress: String
 
-    public init(root: String, runAs: String?, listenAddress: String = "127.0.0.1") {
+    /// Where the log of a follower that could not start is kept (the rollback removes its node);
+    /// nil: not kept.
+    public var keptLogs: String?
+
+    public init(root: String, runAs: String?, listenAddress: String = "127.0.0.1", keptLogs: String? = nil) {
         self.root = root
         self.runAs = runAs
         self.listenAddress = listenAddress
+        self.keptLogs = keptLogs
+    }
+
+    /// A follower that did not start: what it said last (its log's last 20 lines, in one line,
+    /// passwords masked), and where its log is kept. The rollback removes the node and its log.
+    func startFailure(_ failure: String, log: String, changeover: String) -> ProvisionError {
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        let tail = text.split(whereSeparator: \.isNewline).suffix(20).map { $0.trimmingCharacters(in: .whitespaces) }
+        var kept = log
+        if let keptLogs {
+            let path = "\(keptLogs)/\(changeover)-\(URL(fileURLWithPath: log).lastPathComponent)"
+            try? LocalFiles.makeDirectory(keptLogs, owner: nil, mode: 0o700)
+            try? FileManager.default.removeItem(atPath: path)
+            if FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) {
+                kept = path
+            }
+        }
+        let said = ConfigError.maskingPasswords(in: tail.joined(separator: " | "))
+        let what = failure.components(separatedBy: "; see ").first ?? failure
+        return ProvisionError("the follower did not start: \(what); its log (kept at \(kept)) ends: \(said.isEmpty ? "(empty)" : said)")
     }
 
     public func nodeDirectory(for changeover: String) -> String { "\(root)/\(changeover)" }
@@ -57,7 +81,7 @@ public struct LocalProvisioner: Sendable {
     /// Base-backs-up `source` through `slot` with WAL streaming into a new node directory and
     /// starts the copy as a standby (the base backup writes its standby configuration).
     public func createPostgresFollower(
-        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port fixedPort: Int?,
+        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port fixedPort: Int?, layout: PostgresLayout?,
         timeout: Duration, progress: @escaping @Sendable (String) -> Void
     ) async throws -> Follower {
         let node = nodeDirectory(for: changeover)
@@ -96,14 +120,34 @@ public struct LocalProvisioner: Sendable {
         let backupBytes = Subprocess.directoryBytes(data)
         progress("base backup done: \(backupBytes / 1024) kB in \(String(format: "%.2f", backupSeconds)) s")
 
+        // A configuration kept outside the data directory (Debian's /etc/postgresql/15/NAME) is
+        // copied whole beside the data, so that its relative includes (conf.d) still resolve.
+        var layoutSettings: [String: String] = [:]
+        if let layout, layout.configurationOutside {
+            let copy = "\(node)/conf"
+            if FileManager.default.fileExists(atPath: copy) { try FileManager.default.removeItem(atPath: copy) }
+            do {
+                try FileManager.default.copyItem(atPath: layout.configDirectory, toPath: copy)
+            } catch {
+                throw ProvisionError("cannot copy the primary's configuration \(layout.configDirectory): \(error.localizedDescription)")
+            }
+            LocalFiles.chownTree(copy, to: runAs)
+            layoutSettings = layout.followerSettings(copy: copy, dataDirectory: data)
+            progress("configuration copied from \(layout.configDirectory)")
+        }
         let port = fixedPort ?? FreePort.next(host: listenAddress)
         let server = LocalPostgres(binDirectory: image.binDirectory, dataDirectory: data, runAs: runAs,
                                    environment: image.environment)
-        let pid = try await server.start(
-            port: port, socketDirectory: node,
-            settings: ["listen_addresses": listenAddress, "cluster_name": slot, "hot_standby": "on"]
-                .merging(PostgresFollowerSettings.standby) { _, new in new },
-            logFile: "\(node)/postgres.log", timeout: .seconds(60))
+        let pid: pid_t
+        do {
+            pid = try await server.start(
+                port: port, socketDirectory: node,
+                settings: layoutSettings.merging(["listen_addresses": listenAddress, "cluster_name": slot, "hot_standby": "on"]) { _, new in new }
+                    .merging(PostgresFollowerSettings.standby) { _, new in new },
+                logFile: "\(node)/postgres.log", timeout: .seconds(60))
+        } catch {
+            throw startFailure(error.description, log: "\(node)/postgres.log", changeover: changeover)
+        }
         return Follower(host: listenAddress, port: port, facts: [
             "follower.dataDirectory": data, "follower.pid": String(pid),
             "basebackup.seconds": String(format: "%.2f", backupSeconds), "basebackup.bytes": String(backupBytes),
