@@ -171,9 +171,10 @@ public actor PostgresEngine: Engine {
             }
         }
         facts["slot"] = slotName
+        let layout = await primaryLayout()
         let follower = try await target.provisioner.createPostgresFollower(
             changeover: target.changeover, image: target.toImage, source: target.replication, slot: slotName,
-            port: target.database.followerPort, timeout: catchUp.provisionTimeout, progress: progress)
+            port: target.database.followerPort, layout: layout, timeout: catchUp.provisionTimeout, progress: progress)
         facts.merge(follower.facts) { _, new in new }
         facts["follower.host"] = follower.host
         facts["follower.port"] = String(follower.port)
@@ -467,6 +468,20 @@ public actor PostgresEngine: Engine {
         } catch {
             return error
         }
+    }
+
+    /// Where the primary keeps its files; nil when it does not say (reading `config_file`
+    /// needs a superuser or pg_read_all_settings): the follower then starts from the base
+    /// backup's files alone, as a primary that keeps its configuration in its data directory needs.
+    private func primaryLayout() async -> PostgresLayout? {
+        let timeout = policy.connectTimeout
+        let query = "SELECT current_setting('data_directory'), current_setting('config_file'), "
+            + "current_setting('hba_file'), current_setting('ident_file')"
+        guard let result = try? await onPrimary("read where the primary keeps its configuration", {
+            try await $0.query(query, timeout: timeout)
+        }), let row = result.rows.first, row.count == 4, let data = row[0], let config = row[1], let hba = row[2], let ident = row[3]
+        else { return nil }
+        return PostgresLayout(dataDirectory: data, configFile: config, hbaFile: hba, identFile: ident)
     }
 
     private func primaryDataDirectory() async throws -> String {

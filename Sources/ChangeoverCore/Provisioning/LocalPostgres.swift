@@ -215,6 +215,23 @@ public enum LocalFiles {
         if let (uid, gid) = ids(of: user) { chown(path, uid, gid) }
     }
 
+    /// Hands `path` and everything under it to `user` when we are root; directories 0700, files 0600.
+    public static func chownTree(_ path: String, to user: String?) {
+        let ids = ids(of: user)
+        func hand(_ item: String, directory: Bool) {
+            chmod(item, directory ? 0o700 : 0o600)
+            if let (uid, gid) = ids { chown(item, uid, gid) }
+        }
+        hand(path, directory: true)
+        guard let items = FileManager.default.enumerator(atPath: path) else { return }
+        for case let relative as String in items {
+            var isDirectory: ObjCBool = false
+            let item = "\(path)/\(relative)"
+            _ = FileManager.default.fileExists(atPath: item, isDirectory: &isDirectory)
+            hand(item, directory: isDirectory.boolValue)
+        }
+    }
+
     /// The user and group IDs files made for `user` get: nil unless we are root (only root
     /// can give files away) and the user exists.
     public static func ids(of user: String?) -> (uid_t, gid_t)? {

@@ -43,8 +43,9 @@ public protocol Provisioner: Sendable {
     func runningPostgresFollower(changeover: String, image: FleetConfig.Image) async throws -> Follower?
     /// Base-backs-up `source` through `slot` with WAL streaming into a new follower on `image`
     /// and starts it as a standby (primary_conninfo with application_name = the slot's name).
+    /// `layout` is where the primary keeps its files, when it could tell.
     func createPostgresFollower(
-        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port: Int?,
+        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port: Int?, layout: PostgresLayout?,
         timeout: Duration, progress: @escaping @Sendable (String) -> Void
     ) async throws -> Follower
     /// Stops the follower (immediately: it is thrown away) and removes everything it had.

@@ -236,7 +236,7 @@ public struct DockerProvisioner: Provisioner {
     }
 
     public func createPostgresFollower(
-        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port fixedPort: Int?,
+        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port fixedPort: Int?, layout: PostgresLayout?,
         timeout: Duration, progress: @escaping @Sendable (String) -> Void
     ) async throws -> Follower {
         let name = DockerNames.follower(changeover: changeover)

@@ -232,7 +232,7 @@ public struct ExecProvisioner: Provisioner {
     /// and the port; the command base-backs-up through the slot and starts a standby whose
     /// primary_conninfo carries application_name = the slot.
     public func createPostgresFollower(
-        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port: Int?,
+        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port: Int?, layout: PostgresLayout?,
         timeout: Duration, progress: @escaping @Sendable (String) -> Void
     ) async throws -> Follower {
         let conninfo = source.with("password", nil).with("dbname", nil).with("replication", nil)
