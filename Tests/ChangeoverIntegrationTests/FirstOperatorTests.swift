@@ -41,8 +41,24 @@ import Testing
             defer { connection.close() }
             _ = try await connection.command(["CONFIG", "SET", "repl-backlog-size", "16384"], timeout: .seconds(5))
             try await scenario.writer.waitForAcknowledgements(200)
+            // A fast writer beside the scenario's: 8 KB values, as fast as the server takes them
+            // (a loaded machine slows the small-write probe below what a 16 KB backlog holds).
+            let endpoint = scenario.lab.redisEndpoint(scenario.primary)
+            let fast = Task {
+                guard let writer = try? await RedisConnection.connect(endpoint, timeout: .seconds(5)) else { return 0 }
+                defer { writer.close() }
+                let value = String(repeating: "x", count: 8192)
+                var count = 0
+                while !Task.isCancelled, count < 100_000 {
+                    guard (try? await writer.command(["SET", "fast-\(count % 64)", value], timeout: .seconds(5))) != nil else { break }
+                    count += 1
+                }
+                return count
+            }
             let plan = try await CLI.run(["plan", "--config", scenario.configPath, "--database", "orders", "--image", "redis7-patched"],
                                          environment: scenario.environment)
+            fast.cancel()
+            #expect(await fast.value > 0)
             #expect(plan.status == 3, "\(plan.stdout)\(plan.stderr)")
             let line = try #require(plan.stdout.split(separator: "\n").first { $0.contains("replication backlog") }, "\(plan.stdout)")
             #expect(line.contains("FAIL") && line.contains("repl-backlog-size 16384 bytes"), "\(line)")

@@ -9,12 +9,17 @@ import Testing
 /// directory), started by `pg_ctlcluster`, scram passwords. Each test makes its own cluster
 /// with a unique name and drops it whatever happens.
 @Suite(.serialized) struct PackagedServerTests {
-    /// A Debian cluster under a writer changes over with `run --now`: the follower starts from a
-    /// copy of the cluster's configuration, every acknowledged write is on the new primary, the
-    /// old cluster is down in `pg_lsclusters`, and a second changeover from the new primary works.
-    @Test func aDebianClusterChangesOverUnderAWriter() async throws {
+    /// A Debian cluster under a writer changes over with `run --now`, 0 lost. By default
+    /// (`service: auto`) the follower is made a cluster of its own: afterwards `pg_lsclusters`
+    /// shows the new primary online and the old cluster down, the old one's `start.conf` says
+    /// manual and the new one's auto, and `pg_ctlcluster` stops and starts the new primary with
+    /// every row. With `service: none` the follower is a bare server with a copy of the
+    /// configuration. Either way a second changeover from the new primary works; the test
+    /// drops every cluster it made, whatever happens.
+    @Test(arguments: ["auto", "none"])
+    func aDebianClusterChangesOverUnderAWriter(service: String) async throws {
         let lab = try Lab()
-        let cluster = try await DebianCluster.create(lab: lab)
+        let cluster = try await PackagedCluster.create(lab: lab)
         var writer: AckedWriter?
         do {
             let followers = [FreePort.next(), FreePort.next()]
@@ -35,25 +40,43 @@ import Testing
 
             let config = "\(lab.root)/fleet.yaml"
             let environment = ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword]
+            let store = StateStore(directory: "\(lab.root)/state")
             for (index, image) in ["pg15-patched", "pg15"].enumerated() {
-                try Self.config(lab: lab, port: cluster.port, followerPort: followers[index]).write(toFile: config, atomically: true, encoding: .utf8)
+                try Self.config(lab: lab, port: cluster.port, followerPort: followers[index], service: service)
+                    .write(toFile: config, atomically: true, encoding: .utf8)
                 let run = try await CLI.run(["run", "--config", config, "--database", "orders", "--image", image, "--now"], environment: environment)
                 #expect(run.status == 0, "changeover \(index + 1): \(run.stdout)\(run.stderr)")
-                if index == 0 {
-                    let lines = try await Subprocess.run(["pg_lsclusters", "-h"], timeout: .seconds(30)).stdout
-                    let line = lines.split(separator: "\n").first { $0.split(separator: " ").dropFirst().first == Substring(cluster.name) }
-                    #expect(line?.contains(" down ") == true, "the old cluster is not down: \(lines)")
-                    // The new primary runs from a copy of the cluster's configuration, as its own node.
-                    let new = try await lab.connect(conninfo.with("port", String(followers[0])))
-                    let file = try await new.query("SELECT current_setting('config_file'), current_setting('external_pid_file')",
-                                                   timeout: .seconds(5)).rows.first
-                    new.close()
+                guard index == 0 else { continue }
+                let record = try #require(try store.changeovers().first)
+                let clusters = try await PackagedCluster.list()
+                #expect(clusters[cluster.name]?.status == "down", "the old cluster is not down: \(clusters)")
+                let new = try await lab.connect(conninfo.with("port", String(followers[0])))
+                let file = try await new.query("SELECT current_setting('config_file'), current_setting('external_pid_file')",
+                                               timeout: .seconds(5)).rows.first
+                new.close()
+                if service == "auto" {
+                    let made = try #require(record.facts["follower.cluster"], "\(record.facts)")
+                    let name = String(made.dropFirst("15/".count))
+                    #expect(clusters[name]?.status == "online" && clusters[name]?.port == followers[0], "\(clusters)")
+                    #expect(Self.startConf(cluster.name) == "manual" && Self.startConf(name) == "auto")
+                    #expect(file?[0] == "/etc/postgresql/15/\(name)/postgresql.conf", "\(file ?? [])")
+                    #expect(file?[1] == "/var/run/postgresql/15-\(name).pid", "\(file ?? [])")
+                    // Stopped and started by its service, it comes back as the primary.
+                    try await cluster.run(["pg_ctlcluster", "15", name, "stop"])
+                    #expect(try await PackagedCluster.list()[name]?.status == "down")
+                    try await cluster.run(["pg_ctlcluster", "15", name, "start"])
+                    let again = try await lab.connect(conninfo.with("port", String(followers[0])))
+                    #expect(try await again.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar == "false")
+                    again.close()
+                } else {
+                    #expect(record.facts["follower.cluster"] == nil)
                     #expect(file?[0]?.hasSuffix("/conf/postgresql.conf") == true && file?[0]?.hasPrefix("\(lab.root)/nodes/") == true,
                             "\(file ?? [])")
                     #expect(file?[1] == "", "\(file ?? [])")
                 }
                 try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
             }
+            try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
             let report = await probe.stop()
             writer = nil
             let last = try await lab.connect(conninfo.with("port", String(followers[1])))
@@ -67,6 +90,10 @@ import Testing
         if let writer { _ = await writer.stop() }
         await lab.shutdown()
         await cluster.drop()
+    }
+
+    static func startConf(_ name: String) -> String? {
+        DebianCluster(version: "15", name: name).startMode
     }
 
     /// A follower that cannot start (a preload library the new image lacks) rolls back with exit
@@ -97,10 +124,10 @@ import Testing
         }
     }
 
-    static func config(lab: Lab, port: Int, followerPort: Int) -> String {
+    static func config(lab: Lab, port: Int, followerPort: Int, service: String = "auto") -> String {
         """
         stateDirectory: \(lab.root)/state
-        provisioner: {kind: local, root: \(lab.root)/nodes, runAs: postgres}
+        provisioner: {kind: local, root: \(lab.root)/nodes, runAs: postgres, service: \(service)}
         images:
           pg15: {binDirectory: /usr/lib/postgresql/15/bin}
           pg15-patched: {binDirectory: /usr/lib/postgresql/15/bin}
@@ -119,12 +146,12 @@ import Testing
 /// A `postgresql-common` cluster of this test run: made by `pg_createcluster` with a unique
 /// name on a free port, started by `pg_ctlcluster`, passwords set over its unix socket (peer
 /// authentication, as the package sets it up); `drop()` stops and removes it.
-struct DebianCluster {
+struct PackagedCluster {
     let name: String
     let port: Int
 
-    static func create(lab: Lab) async throws -> DebianCluster {
-        let cluster = DebianCluster(name: "chg" + UUID().uuidString.prefix(8).lowercased(), port: FreePort.next())
+    static func create(lab: Lab) async throws -> PackagedCluster {
+        let cluster = PackagedCluster(name: "chg" + UUID().uuidString.prefix(8).lowercased(), port: FreePort.next())
         do {
             try await cluster.run(["pg_createcluster", "15", cluster.name, "-p", String(cluster.port)])
             try await cluster.run(["pg_ctlcluster", "15", cluster.name, "start"])
@@ -148,9 +175,25 @@ struct DebianCluster {
         guard outcome.succeeded else { throw LabError("\(argv[0]) failed: \(outcome.stderr)\(outcome.stdout)") }
     }
 
-    /// Stops (immediately) and removes the cluster, its data and its configuration.
+    /// Stops (immediately) and removes the cluster and every cluster a changeover made of it
+    /// (named after it), their data and their configuration.
     func drop() async {
-        _ = try? await Subprocess.run(["pg_ctlcluster", "15", name, "stop", "-m", "immediate"], timeout: .seconds(60))
-        _ = try? await Subprocess.run(["pg_dropcluster", "--stop", "15", name], timeout: .seconds(60))
+        let names = ((try? await Self.list()) ?? [:]).keys.filter { $0 == name || $0.hasPrefix(name + "-") }
+        for name in Set(names + [name]) {
+            _ = try? await Subprocess.run(["pg_ctlcluster", "15", name, "stop", "-m", "immediate"], timeout: .seconds(60))
+            _ = try? await Subprocess.run(["pg_dropcluster", "--stop", "15", name], timeout: .seconds(60))
+        }
+    }
+
+    /// `pg_lsclusters`' version-15 clusters: name → (port, status).
+    static func list() async throws -> [String: (port: Int, status: String)] {
+        let text = try await Subprocess.run(["pg_lsclusters", "-h"], timeout: .seconds(30)).stdout
+        var clusters: [String: (port: Int, status: String)] = [:]
+        for line in text.split(separator: "\n") {
+            let words = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            guard words.count >= 4, words[0] == "15", let port = Int(words[2]) else { continue }
+            clusters[words[1]] = (port, words[3])
+        }
+        return clusters
     }
 }

@@ -201,7 +201,8 @@ public struct ChangeoverRunner: Sendable {
         }
         let provisioner: any Provisioner = switch config.provisioner.kind {
         case .local:
-            LocalProvisioner(root: config.provisioner.root, runAs: config.provisioner.runAs, keptLogs: "\(config.stateDirectory)/logs")
+            LocalProvisioner(root: config.provisioner.root, runAs: config.provisioner.runAs, keptLogs: "\(config.stateDirectory)/logs",
+                             service: config.provisioner.service)
         case .docker:
             DockerProvisioner(client: DockerEngineClient(socket: config.provisioner.socket ?? ""),
                               database: database.name, primaryContainer: database.container,

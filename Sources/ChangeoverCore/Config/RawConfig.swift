@@ -32,6 +32,8 @@ struct RawConfig: Decodable {
         var kind: String?
         var root: String?
         var runAs: String?
+        /// local: how a Postgres follower is run (`none`, `debian-cluster`; default: as the primary is).
+        var service: String?
         // docker
         var socket: String?
         var labels: [String: String]?
@@ -137,7 +139,15 @@ struct RawConfig: Decodable {
             guard let root = rawProvisioner.root else {
                 throw ConfigError("config \(source): the local provisioner needs provisioner.root (where follower directories are made)")
             }
-            provisioner = FleetConfig.ProvisionerConfig(kind: kind, root: abs(root), runAs: rawProvisioner.runAs ?? "postgres")
+            var local = FleetConfig.ProvisionerConfig(kind: kind, root: abs(root), runAs: rawProvisioner.runAs ?? "postgres")
+            if let service = rawProvisioner.service {
+                guard let mode = FleetConfig.ProvisionerConfig.Service(rawValue: service) else {
+                    let known = FleetConfig.ProvisionerConfig.Service.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw ConfigError("config \(source): unknown provisioner.service \"\(service)\" (known: \(known))")
+                }
+                local.service = mode
+            }
+            provisioner = local
         case .docker:
             guard let socket = rawProvisioner.socket, !socket.trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw ConfigError("config \(source): the docker provisioner needs provisioner.socket (the Docker engine's unix socket)")

@@ -172,6 +172,7 @@ public actor PostgresEngine: Engine {
         }
         facts["slot"] = slotName
         let layout = await primaryLayout()
+        facts["old.cluster"] = layout.flatMap { DebianCluster.of(configFile: $0.configFile) }?.description
         let follower = try await target.provisioner.createPostgresFollower(
             changeover: target.changeover, image: target.toImage, source: target.replication, slot: slotName,
             port: target.database.followerPort, layout: layout, timeout: catchUp.provisionTimeout, progress: progress)
@@ -397,6 +398,7 @@ public actor PostgresEngine: Engine {
         // directory is how a slot is dropped offline, and keeps the old server from holding WAL forever.
         try await old.removeSlotDirectory(slotName)
         facts["slot.released"] = "true"
+        if let done = try await target.provisioner.disableOldPostgresService(facts) { facts["old.service"] = done }
     }
 
     /// The old primary is stopped; what this controller made of it is removed, anything else is

@@ -100,18 +100,39 @@ extension LocalProvisioner: Provisioner {
 
     /// The node's server runs: learn its port and PID from its postmaster.pid.
     public func runningPostgresFollower(changeover: String, image: FleetConfig.Image) async throws -> Follower? {
-        let existing = LocalPostgres(binDirectory: image.binDirectory, dataDirectory: "\(nodeDirectory(for: changeover))/data",
-                                     runAs: runAs)
+        let cluster = madeCluster(changeover: changeover)
+        let existing = LocalPostgres(binDirectory: image.binDirectory,
+                                     dataDirectory: cluster?.defaultDataDirectory ?? "\(nodeDirectory(for: changeover))/data", runAs: runAs)
         guard existing.isRunning, let pidFile = existing.pidFile(), let port = pidFile.port else { return nil }
-        return Follower(host: listenAddress, port: port,
-                        facts: ["follower.dataDirectory": existing.dataDirectory, "follower.pid": String(pidFile.pid)])
+        var facts = ["follower.dataDirectory": existing.dataDirectory, "follower.pid": String(pidFile.pid)]
+        facts["follower.cluster"] = cluster?.description
+        return Follower(host: listenAddress, port: port, facts: facts)
+    }
+
+    /// The cluster this changeover's follower was made (its node says so), if it was one.
+    func madeCluster(changeover: String) -> DebianCluster? {
+        guard let text = try? String(contentsOfFile: "\(nodeDirectory(for: changeover))/cluster", encoding: .utf8) else { return nil }
+        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "/").map(String.init)
+        return parts.count == 2 ? DebianCluster(version: parts[0], name: parts[1]) : nil
+    }
+
+    /// A primary that is a `postgresql-common` cluster is set to start by hand only.
+    public func disableOldPostgresService(_ facts: Facts) async throws -> String? {
+        guard let id = facts["old.cluster"] else { return nil }
+        let parts = id.split(separator: "/").map(String.init)
+        guard parts.count == 2 else { return nil }
+        let cluster = DebianCluster(version: parts[0], name: parts[1])
+        try cluster.setStartMode("manual")
+        return "cluster \(cluster) no longer starts at boot (start.conf manual)"
     }
 
     public func removePostgresFollower(changeover: String, facts: Facts, image: FleetConfig.Image, timeout: Duration) async throws {
-        if let dataDirectory = facts["follower.dataDirectory"] {
+        let cluster = madeCluster(changeover: changeover)
+        if let dataDirectory = facts["follower.dataDirectory"] ?? cluster?.defaultDataDirectory {
             let follower = LocalPostgres(binDirectory: image.binDirectory, dataDirectory: dataDirectory, runAs: runAs)
             try await follower.stop(timeout: timeout, signal: SIGQUIT)
         }
+        if let cluster { await dropCluster(cluster) }
         try removeNode(changeover: changeover)
     }
 

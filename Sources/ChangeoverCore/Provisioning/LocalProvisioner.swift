@@ -18,12 +18,16 @@ public struct LocalProvisioner: Sendable {
     /// Where the log of a follower that could not start is kept (the rollback removes its node);
     /// nil: not kept.
     public var keptLogs: String?
+    /// How a Postgres follower is run: see `FleetConfig.ProvisionerConfig.Service`.
+    public var service: FleetConfig.ProvisionerConfig.Service
 
-    public init(root: String, runAs: String?, listenAddress: String = "127.0.0.1", keptLogs: String? = nil) {
+    public init(root: String, runAs: String?, listenAddress: String = "127.0.0.1", keptLogs: String? = nil,
+                service: FleetConfig.ProvisionerConfig.Service = .auto) {
         self.root = root
         self.runAs = runAs
         self.listenAddress = listenAddress
         self.keptLogs = keptLogs
+        self.service = service
     }
 
     /// A follower that did not start: what it said last (its log's last 20 lines, in one line,
@@ -78,18 +82,27 @@ public struct LocalProvisioner: Sendable {
                               "local: followers under \(root)" + (followerPort.map { ", port \($0)" } ?? ""))
     }
 
-    /// Base-backs-up `source` through `slot` with WAL streaming into a new node directory and
-    /// starts the copy as a standby (the base backup writes its standby configuration).
+    /// Base-backs-up `source` through `slot` with WAL streaming and starts the copy as a standby
+    /// (the base backup writes its standby configuration): in the node directory, or, as a
+    /// `postgresql-common` cluster of its own (`clusterFor`), in that cluster's data directory
+    /// with its configuration in /etc/postgresql. A primary's configuration kept outside its
+    /// data directory is given to the follower (`PostgresLayout`).
     public func createPostgresFollower(
         changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port fixedPort: Int?, layout: PostgresLayout?,
         timeout: Duration, progress: @escaping @Sendable (String) -> Void
     ) async throws -> Follower {
         let node = nodeDirectory(for: changeover)
-        let data = "\(node)/data"
+        let cluster = try await clusterFor(changeover: changeover, layout: layout, image: image)
+        let data = cluster?.defaultDataDirectory ?? "\(node)/data"
         // A base backup of a controller that was killed may still be writing into the node.
-        Subprocess.killProcesses(commandLineContaining: "--pgdata=\(node)/")
+        Subprocess.killProcesses(commandLineContaining: "--pgdata=\(data)")
         try LocalFiles.makeDirectory(root, owner: nil, mode: 0o755)
         try LocalFiles.makeDirectory(node, owner: runAs, mode: 0o700)
+        if let cluster {
+            // What a killed controller left of this changeover's cluster goes first.
+            if FileManager.default.fileExists(atPath: cluster.configDirectory) { await dropCluster(cluster) }
+            try "\(cluster)\n".write(toFile: "\(node)/cluster", atomically: true, encoding: .utf8)
+        }
         if FileManager.default.fileExists(atPath: data) { try FileManager.default.removeItem(atPath: data) }
 
         var environment = image.environment
@@ -120,10 +133,15 @@ public struct LocalProvisioner: Sendable {
         let backupBytes = Subprocess.directoryBytes(data)
         progress("base backup done: \(backupBytes / 1024) kB in \(String(format: "%.2f", backupSeconds)) s")
 
-        // A configuration kept outside the data directory (Debian's /etc/postgresql/15/NAME) is
-        // copied whole beside the data, so that its relative includes (conf.d) still resolve.
-        var layoutSettings: [String: String] = [:]
-        if let layout, layout.configurationOutside {
+        let port = fixedPort ?? FreePort.next(host: listenAddress)
+        var settings: [String: String] = ["listen_addresses": listenAddress, "cluster_name": slot, "hot_standby": "on"]
+        if let cluster {
+            try await makeCluster(cluster, dataDirectory: data, port: port, layout: layout)
+            settings["config_file"] = "\(cluster.configDirectory)/postgresql.conf"
+            settings["cluster_name"] = nil  // its own, from its postgresql.conf
+            progress("cluster \(cluster) made (configuration in \(cluster.configDirectory), started at boot)")
+        } else if let layout, layout.configurationOutside {
+            // Copied whole beside the data, so that its relative includes (conf.d) still resolve.
             let copy = "\(node)/conf"
             if FileManager.default.fileExists(atPath: copy) { try FileManager.default.removeItem(atPath: copy) }
             do {
@@ -132,26 +150,90 @@ public struct LocalProvisioner: Sendable {
                 throw ProvisionError("cannot copy the primary's configuration \(layout.configDirectory): \(error.localizedDescription)")
             }
             LocalFiles.chownTree(copy, to: runAs)
-            layoutSettings = layout.followerSettings(copy: copy, dataDirectory: data)
+            settings.merge(layout.followerSettings(copy: copy, dataDirectory: data)) { ours, _ in ours }
             progress("configuration copied from \(layout.configDirectory)")
         }
-        let port = fixedPort ?? FreePort.next(host: listenAddress)
         let server = LocalPostgres(binDirectory: image.binDirectory, dataDirectory: data, runAs: runAs,
                                    environment: image.environment)
         let pid: pid_t
         do {
             pid = try await server.start(
-                port: port, socketDirectory: node,
-                settings: layoutSettings.merging(["listen_addresses": listenAddress, "cluster_name": slot, "hot_standby": "on"]) { _, new in new }
-                    .merging(PostgresFollowerSettings.standby) { _, new in new },
+                port: port, socketDirectory: node, settings: settings.merging(PostgresFollowerSettings.standby) { _, new in new },
                 logFile: "\(node)/postgres.log", timeout: .seconds(60))
         } catch {
             throw startFailure(error.description, log: "\(node)/postgres.log", changeover: changeover)
         }
-        return Follower(host: listenAddress, port: port, facts: [
+        var facts = [
             "follower.dataDirectory": data, "follower.pid": String(pid),
             "basebackup.seconds": String(format: "%.2f", backupSeconds), "basebackup.bytes": String(backupBytes),
-        ])
+        ]
+        facts["follower.cluster"] = cluster?.description
+        return Follower(host: listenAddress, port: port, facts: facts)
+    }
+
+    /// The `postgresql-common` cluster a follower is made, if it is one: with `service: auto`
+    /// when the primary is a cluster, always with `debian-cluster` (of the new image's major
+    /// version), never with `none`.
+    func clusterFor(changeover: String, layout: PostgresLayout?, image: FleetConfig.Image) async throws -> DebianCluster? {
+        let primary = layout.flatMap { DebianCluster.of(configFile: $0.configFile) }
+        switch service {
+        case .none:
+            return nil
+        case .auto:
+            return primary.map { DebianCluster(version: $0.version, name: DebianCluster.followerName(base: $0.name, changeover: changeover)) }
+        case .debianCluster:
+            guard FileManager.default.isExecutableFile(atPath: "/usr/bin/pg_createcluster") else {
+                throw ProvisionError("provisioner.service is debian-cluster, but pg_createcluster (postgresql-common) is not installed")
+            }
+            var version = primary?.version
+            if version == nil { version = await Self.version(of: image, server: "postgres")?.split(separator: ".").first.map(String.init) }
+            guard let version else { throw ProvisionError("cannot tell the major version of image \(image.name)") }
+            let base = primary?.name ?? String(changeover.split(separator: "-").dropLast(3).joined(separator: "-"))
+            return DebianCluster(version: version, name: DebianCluster.followerName(base: base, changeover: changeover))
+        }
+    }
+
+    /// Integrates the follower's data directory as `cluster` (`pg_createcluster -d`), gives it the
+    /// primary's configuration with its own locations over it, and marks it to start at boot.
+    func makeCluster(_ cluster: DebianCluster, dataDirectory data: String, port: Int, layout: PostgresLayout?) async throws {
+        // pg_createcluster integrates a data directory that holds its configuration files (it moves
+        // them to /etc/postgresql/VERSION/NAME): the primary's go there first when they live elsewhere.
+        if let layout, layout.configurationOutside {
+            for (from, name) in [(layout.configFile, "postgresql.conf"), (layout.hbaFile, "pg_hba.conf"), (layout.identFile, "pg_ident.conf")] {
+                let to = "\(data)/\(name)"
+                try? FileManager.default.removeItem(atPath: to)
+                do {
+                    try FileManager.default.copyItem(atPath: from, toPath: to)
+                } catch {
+                    throw ProvisionError("cannot copy the primary's \(from): \(error.localizedDescription)")
+                }
+                if let (uid, gid) = LocalFiles.ids(of: runAs) { chown(to, uid, gid) }
+            }
+        }
+        let made = try await Subprocess.run(["pg_createcluster", cluster.version, cluster.name, "-d", data, "-p", String(port),
+                                             "--start-conf=auto"], environment: ["LC_ALL": "C"], timeout: .seconds(120))
+        guard made.succeeded else { throw ProvisionError("pg_createcluster \(cluster) failed: \(made.lastErrorLine)") }
+        // The primary's conf.d, which its postgresql.conf includes relative to its directory.
+        if let layout, layout.configurationOutside, FileManager.default.fileExists(atPath: "\(layout.configDirectory)/conf.d") {
+            let to = "\(cluster.configDirectory)/conf.d"
+            try? FileManager.default.removeItem(atPath: to)
+            try FileManager.default.copyItem(atPath: "\(layout.configDirectory)/conf.d", toPath: to)
+        }
+        let conf = "\(cluster.configDirectory)/postgresql.conf"
+        guard let handle = FileHandle(forWritingAtPath: conf) else { throw ProvisionError("cannot write \(conf)") }
+        handle.seekToEndOfFile()
+        handle.write(Data(cluster.ownSettings(dataDirectory: data, port: port).utf8))
+        handle.closeFile()
+        // Owned as pg_createcluster leaves them (its modes kept): the copies were made by this process.
+        if let (uid, gid) = LocalFiles.ids(of: runAs) {
+            let items = FileManager.default.enumerator(atPath: cluster.configDirectory)?.allObjects as? [String] ?? []
+            for item in [""] + items.map({ "/\($0)" }) { chown(cluster.configDirectory + item, uid, gid) }
+        }
+    }
+
+    /// Stops (at once) and removes a cluster this controller made: its data and configuration.
+    func dropCluster(_ cluster: DebianCluster) async {
+        _ = try? await Subprocess.run(["pg_dropcluster", "--stop", cluster.version, cluster.name], timeout: .seconds(120))
     }
 
     /// Removes a node directory whose server is stopped.

@@ -48,6 +48,8 @@ public protocol Provisioner: Sendable {
         changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port: Int?, layout: PostgresLayout?,
         timeout: Duration, progress: @escaping @Sendable (String) -> Void
     ) async throws -> Follower
+    /// See the extension's default.
+    func disableOldPostgresService(_ facts: Facts) async throws -> String?
     /// Stops the follower (immediately: it is thrown away) and removes everything it had.
     func removePostgresFollower(changeover: String, facts: Facts, image: FleetConfig.Image, timeout: Duration) async throws
     /// After the grace period: removes a stopped old primary this controller made; returns what was done.
@@ -66,4 +68,10 @@ public protocol Provisioner: Sendable {
     func removeRedisFollower(changeover: String, facts: Facts, timeout: Duration) async throws
     /// After the old Redis primary was shut down: removes what this controller made of it.
     func retireOldRedis(_ facts: Facts) async throws -> String?
+}
+
+extension Provisioner {
+    /// After the switchover: keeps the old primary's service from starting it again (a reboot
+    /// must not bring two primaries up); returns what it did, nil when there was nothing to do.
+    public func disableOldPostgresService(_ facts: Facts) async throws -> String? { nil }
 }
