@@ -67,6 +67,10 @@ import Testing
             // `status` says a daemon runs, and when it last ticked.
             let listed = try await CLI.run(["status", "--config", scenario.configPath])
             #expect(listed.stdout.contains("daemon: running (pid \(daemon.pid) on "), "\(listed.stdout)")
+            // A header row, and where each database's primary is now.
+            let rows = listed.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+            #expect(rows.first == "ID STATE STEP PRIMARY NOW IMAGES", "\(listed.stdout)")
+            #expect(rows.contains { $0.hasPrefix("\(orderID) running await-window 127.0.0.1:\(scenario.primary.port) ") }, "\(listed.stdout)")
 
             // Switched inside the window.
             #expect(try await eventually(.seconds(40)) { try store.changeovers().first { $0.database == "orders" }?.machine.step == .done },
@@ -113,6 +117,8 @@ import Testing
             #expect(metrics.body.contains("changeover_retries_total "))
             #expect(metrics.body.contains("changeover_next_window_timestamp_seconds{changeover=\"\(billingRecord.id)\",database=\"billing\"}"))
             #expect(!daemon.output.contains(daemon.token), "the token was logged")
+            let succeeded = daemon.output.split(separator: "\n").filter { $0.contains("step succeeded") }
+            #expect(!succeeded.isEmpty && succeeded.allSatisfy { !$0.contains("error=") }, "\(succeeded.prefix(3))")
 
             // SIGHUP: a broken config is refused and the old one kept; a good one is taken.
             try "databases: [".write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
