@@ -88,9 +88,12 @@ public struct ConnInfo: Sendable, Equatable, CustomStringConvertible {
         return "\(shown):\(port ?? 5432)"
     }
 
-    /// The redacted `key=value` form: the password's value is `********`.
+    /// The keys whose values are secrets: the password, and the passphrase of the client key.
+    public static let secretKeys: Set<String> = ["password", "sslpassword"]
+
+    /// The redacted `key=value` form: the password's (and sslpassword's) value is `********`.
     public var description: String {
-        render { $0.key == "password" ? "********" : $0.value }
+        render { Self.secretKeys.contains($0.key) ? "********" : $0.value }
     }
 
     /// The full `key=value` form, password included, quoted for libpq. Never log it.

@@ -124,6 +124,77 @@ import Testing
         }
     }
 
+    /// A primary that takes TLS connections only (`hostssl`), reached with `sslmode=verify-full`
+    /// against a test CA: every connection of the controller verifies the server's name, the
+    /// follower streams over TLS (pg_stat_ssl), the changeover completes with nothing lost, and
+    /// an `sslpassword` in the conninfo is shown masked.
+    @Test func aTLSOnlyPrimaryChangesOverWithVerifyFull() async throws {
+        try await withScenario(changeovers: 1) { scenario in
+            let tls = "\(scenario.lab.root)/tls"
+            try FileManager.default.createDirectory(atPath: tls, withIntermediateDirectories: true)
+            for argv in [
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=changeover test CA",
+                 "-keyout", "\(tls)/ca.key", "-out", "\(tls)/ca.crt"],
+                ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "\(tls)/server.key",
+                 "-out", "\(tls)/server.csr"],
+                ["sh", "-c", "printf 'subjectAltName=IP:127.0.0.1\\n' > \(tls)/san.ext && openssl x509 -req -in \(tls)/server.csr "
+                    + "-CA \(tls)/ca.crt -CAkey \(tls)/ca.key -CAcreateserial -days 2 -extfile \(tls)/san.ext -out \(tls)/server.crt"],
+            ] {
+                let made = try await Subprocess.run(argv, timeout: .seconds(60))
+                try #require(made.succeeded, "\(argv[0]): \(made.stderr)")
+            }
+            if let (uid, gid) = LocalFiles.ids(of: "postgres") {
+                for file in ["server.key", "server.crt", "ca.crt"] { chown("\(tls)/\(file)", uid, gid) }
+            }
+            chmod("\(tls)/server.key", 0o600)
+            try """
+                local all all trust
+                hostssl all all 127.0.0.1/32 scram-sha-256
+                hostssl replication all 127.0.0.1/32 scram-sha-256
+
+                """.write(toFile: "\(scenario.primary.dataDirectory)/pg_hba.conf", atomically: false, encoding: .utf8)
+            let admin = try await scenario.lab.connect(scenario.primary.conninfo)
+            for sql in ["ALTER SYSTEM SET ssl = on", "ALTER SYSTEM SET ssl_cert_file = '\(tls)/server.crt'",
+                        "ALTER SYSTEM SET ssl_key_file = '\(tls)/server.key'", "SELECT pg_reload_conf()"] {
+                _ = try await admin.simpleQuery(sql, timeout: .seconds(10))
+            }
+            admin.close()
+            // Without TLS the primary now refuses.
+            await #expect(throws: (any Error).self) {
+                _ = try await scenario.lab.connect(scenario.primary.conninfo.with("sslmode", "disable"))
+            }
+            let verified = "host=127.0.0.1 port=\(scenario.primary.port) user=postgres dbname=postgres sslmode=verify-full sslrootcert=\(tls)/ca.crt"
+            try scenario.configText(followerPort: scenario.followerPorts[0])
+                .replacingOccurrences(of: "primary: \"host=\(scenario.primary.host) port=\(scenario.primary.port) user=postgres dbname=postgres\"",
+                                      with: "primary: \"\(verified)\"")
+                .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+            #expect(try String(contentsOfFile: scenario.configPath, encoding: .utf8).contains("sslmode=verify-full"))
+
+            let prepared = try await CLI.run(["prepare", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched"],
+                                             environment: scenario.environment)
+            let primaryLog = ((try? String(contentsOfFile: "\(scenario.primary.dataDirectory)/../postgres.log", encoding: .utf8)) ?? "").suffix(3000)
+            #expect(prepared.status == 0, "\(prepared.stdout)\(prepared.stderr)\n\(primaryLog)")
+            // The follower streams over TLS.
+            let primary = try await scenario.lab.connect(try ConnInfo(verified))
+            let streams = try await primary.query(
+                "SELECT s.ssl::text FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)", timeout: .seconds(5)).rows
+            primary.close()
+            #expect(streams.count == 1 && streams.first?[0] == "true", "\(streams)")
+            let id = try #require(try StateStore(directory: "\(scenario.lab.root)/state").changeovers().first?.id)
+            let switched = try await CLI.run(["switch", id, "--now", "--config", scenario.configPath], environment: scenario.environment)
+            #expect(switched.status == 0, "\(switched.stdout)\(switched.stderr)")
+            // The new primary answers with its name verified, as every controller connection did.
+            let new = try await scenario.lab.connect(try ConnInfo(verified).with("port", String(scenario.followerPorts[0])))
+            #expect(try await new.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar == "false")
+            new.close()
+            try await scenario.writer.waitForAcknowledgements(50)
+            let report = await scenario.writer.stop()
+            #expect(try await scenario.missing(report.acknowledged).isEmpty)
+            // A client key's passphrase is masked like a password.
+            #expect(!"\(try ConnInfo(verified + " sslpassword=s3cr3t-phrase"))".contains("s3cr3t-phrase"))
+        }
+    }
+
     static func config(lab: Lab, port: Int, followerPort: Int, service: String = "auto") -> String {
         """
         stateDirectory: \(lab.root)/state

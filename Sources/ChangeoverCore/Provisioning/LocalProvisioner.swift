@@ -107,7 +107,7 @@ public struct LocalProvisioner: Sendable {
 
         var environment = image.environment
         environment["PGPASSWORD"] = source["password"]
-        environment["PGCONNECT_TIMEOUT"] = "30"  // a loaded machine took over 10 s to accept
+        environment["PGCONNECT_TIMEOUT"] = "10"
         environment["LC_ALL"] = "C"
         // --write-recovery-conf copies this into primary_conninfo: the walreceiver reports the slot
         // name as its application_name, which is how catch-up finds it in pg_stat_replication.

@@ -34,7 +34,11 @@ public enum Subprocess {
     /// (Postgres refuses to run as root). `setpriv` execs, so the PID is the command's own.
     public static func runAsPrefix(_ user: String?) -> [String] {
         guard let user, getuid() == 0, user != "root" else { return [] }
-        return ["setpriv", "--reuid=\(user)", "--regid=\(user)", "--init-groups"]
+        // HOME is the user's own: libpq looks for client certificates under $HOME/.postgresql,
+        // and root's home is closed to the user (a TLS connection then fails on EACCES). `env`
+        // execs, so the PID is still the program's.
+        let home = getpwnam(user).map { String(cString: $0.pointee.pw_dir) } ?? "/"
+        return ["setpriv", "--reuid=\(user)", "--regid=\(user)", "--init-groups", "/usr/bin/env", "HOME=\(home)"]
     }
 
     /// The prefix that runs a command with umask `mask`. `sh` execs, so the PID is the command's own.
