@@ -195,6 +195,37 @@ import Testing
         }
     }
 
+    /// `follower.listen: 0.0.0.0`: the new primary takes connections on every interface, and a
+    /// client on another host (a network namespace, reaching this machine over its link) writes
+    /// to it after the changeover.
+    @Test func aFollowerListeningOnEveryInterfaceTakesWritesFromAnotherHost() async throws {
+        try await withScenario(changeovers: 1) { scenario in
+            let host = try await scenario.lab.makeNetworkHost()
+            let port = scenario.followerPorts[0]
+            try scenario.configText(followerPort: nil, extra: "    follower: {port: \(port), listen: 0.0.0.0, advertise: 127.0.0.1}")
+                .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+            let run = try await CLI.run(["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--now"],
+                                        environment: scenario.environment)
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            let record = try #require(try StateStore(directory: "\(scenario.lab.root)/state").changeovers().first)
+            #expect(record.facts["new.host"] == "127.0.0.1" && record.facts["new.port"] == String(port), "\(record.facts)")
+            // From the other host, over its link, to this machine's end of it.
+            let psql = try await Subprocess.run(host.argv([
+                "\(scenario.lab.binDirectory)/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At",
+                "host=\(host.hostAddress) port=\(port) user=postgres dbname=postgres connect_timeout=5",
+                "-c", "CREATE TABLE IF NOT EXISTS from_elsewhere (note text)",
+                "-c", "INSERT INTO from_elsewhere VALUES ('written from \(host.address)')",
+            ]), environment: ["PGPASSWORD": scenario.lab.superuserPassword], timeout: .seconds(60))
+            #expect(psql.succeeded, "\(psql.stderr)")
+            let new = try await scenario.lab.connect(scenario.primary.conninfo.with("port", String(port)))
+            defer { new.close() }
+            #expect(try await new.query("SELECT note FROM from_elsewhere", timeout: .seconds(5)).scalar == "written from \(host.address)")
+            try await scenario.writer.waitForAcknowledgements(50)
+            let report = await scenario.writer.stop()
+            #expect(try await scenario.missing(report.acknowledged).isEmpty)
+        }
+    }
+
     static func config(lab: Lab, port: Int, followerPort: Int, service: String = "auto") -> String {
         """
         stateDirectory: \(lab.root)/state

@@ -461,6 +461,11 @@ public struct DatabaseConfig: Sendable {
         /// Ports a follower may take (`follower.ports`): each changeover takes the first free one
         /// that is not its primary's, so that a database changes over again and again.
         public var followerPorts: ClosedRange<Int>? = nil
+        /// Where a local follower listens (`follower.listen`); 127.0.0.1 when nil.
+        public var followerListen: String? = nil
+        /// The host a follower is reached at (`follower.advertise`); the listen address when nil
+        /// (127.0.0.1 for a wildcard one).
+        public var followerAdvertise: String? = nil
         public var router: RouterConfig
         public var catchUp: CatchUpPolicy
         public var switchover: SwitchoverPolicy

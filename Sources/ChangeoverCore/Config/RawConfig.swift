@@ -86,6 +86,10 @@ struct RawConfig: Decodable {
         var port: Int?
         /// `5433-5440`: each changeover takes the first free port of the range.
         var ports: String?
+        /// The address the follower listens on (`0.0.0.0` for every interface); 127.0.0.1 when left out.
+        var listen: String?
+        /// The host clients and the controller reach it at, when `listen` does not say (a wildcard).
+        var advertise: String?
     }
 
     struct RawRouter: Decodable {
@@ -307,6 +311,8 @@ extension RawConfig.RawDatabase {
             }
         }
         database.labels = labels ?? [:]
+        database.followerListen = follower?.listen
+        database.followerAdvertise = follower?.advertise
         database.oneOffWindows = try (oneOffWindows ?? []).map { text throws(ConfigError) in
             try RawConfig.oneOffWindow(text, at: "\(at), oneOffWindows")
         }

@@ -106,7 +106,7 @@ extension LocalProvisioner: Provisioner {
         guard existing.isRunning, let pidFile = existing.pidFile(), let port = pidFile.port else { return nil }
         var facts = ["follower.dataDirectory": existing.dataDirectory, "follower.pid": String(pidFile.pid)]
         facts["follower.cluster"] = cluster?.description
-        return Follower(host: listenAddress, port: port, facts: facts)
+        return Follower(host: followerHost, port: port, facts: facts)
     }
 
     /// The cluster this changeover's follower was made (its node says so), if it was one.
@@ -160,7 +160,7 @@ extension LocalProvisioner: Provisioner {
     public func runningRedisFollower(changeover: String) async throws -> Follower? {
         let node = redisNode(changeover)
         guard node.isRunning, let port = node.configuredPort else { return nil }
-        return Follower(host: listenAddress, port: port,
+        return Follower(host: followerHost, port: port,
                         facts: ["follower.node": node.nodeDirectory, "follower.pid": node.pid.map(String.init) ?? ""])
     }
 
@@ -183,7 +183,7 @@ extension LocalProvisioner: Provisioner {
         } catch {
             throw startFailure(error.description, log: node.logPath, changeover: changeover)
         }
-        return Follower(host: listenAddress, port: port, facts: ["follower.node": node.nodeDirectory, "follower.pid": String(pid)])
+        return Follower(host: followerHost, port: port, facts: ["follower.node": node.nodeDirectory, "follower.pid": String(pid)])
     }
 
     /// Starts a stopped follower's redis-server again from its node's config file (after the

@@ -21,10 +21,19 @@ public struct LocalProvisioner: Sendable {
     /// How a Postgres follower is run: see `FleetConfig.ProvisionerConfig.Service`.
     public var service: FleetConfig.ProvisionerConfig.Service
 
-    public init(root: String, runAs: String?, listenAddress: String = "127.0.0.1", keptLogs: String? = nil,
+    /// The host followers are reached at; nil: the listen address (127.0.0.1 for a wildcard).
+    public var advertise: String?
+
+    /// Where a follower is reached: the advertised host, else where it listens.
+    public var followerHost: String {
+        advertise ?? (["0.0.0.0", "*", "::", ""].contains(listenAddress) ? "127.0.0.1" : listenAddress)
+    }
+
+    public init(root: String, runAs: String?, listenAddress: String = "127.0.0.1", advertise: String? = nil, keptLogs: String? = nil,
                 service: FleetConfig.ProvisionerConfig.Service = .auto) {
         self.root = root
         self.runAs = runAs
+        self.advertise = advertise
         self.listenAddress = listenAddress
         self.keptLogs = keptLogs
         self.service = service
@@ -168,7 +177,7 @@ public struct LocalProvisioner: Sendable {
             "basebackup.seconds": String(format: "%.2f", backupSeconds), "basebackup.bytes": String(backupBytes),
         ]
         facts["follower.cluster"] = cluster?.description
-        return Follower(host: listenAddress, port: port, facts: facts)
+        return Follower(host: followerHost, port: port, facts: facts)
     }
 
     /// The `postgresql-common` cluster a follower is made, if it is one: with `service: auto`
