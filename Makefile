@@ -15,8 +15,23 @@ deps:
 	fi; \
 	command -v $(SWIFT) >/dev/null || { echo "swift is not on PATH (Swift 6 toolchain needed)"; exit 1; }
 
+# `changeover --version` names the commit it was built from: SwiftPM cannot hand a build a value,
+# so this writes it to a Swift file (ignored by git) for the length of the build only, and a
+# later plain `swift build` says "unknown commit" rather than an old one. A tree with changes
+# not committed is stamped COMMIT-modified.
+STAMP := Sources/changeover/BuildStamp+Commit.swift
+define stamped_build
+	@set -e; trap 'rm -f $(STAMP)' EXIT INT TERM; \
+	commit=$$(git rev-parse HEAD 2>/dev/null || true); \
+	if [ -n "$$commit" ]; then \
+	  if [ -n "$$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then commit="$$commit-modified"; fi; \
+	  printf '// Written by make for the length of a build (see BuildStamp.swift).\nextension BuildStamp {\n    static var commit: String? { "%s" }\n}\n' "$$commit" > $(STAMP); \
+	fi; \
+	echo "$(SWIFT) build $(1)"; $(SWIFT) build $(1)
+endef
+
 build: deps
-	$(SWIFT) build
+	$(call stamped_build,)
 
 # The unit tests first, on their own: their property and hostile-input cases keep both threads of
 # the 2-thread cooperative pool busy for a minute, which would starve the servers' start-up waits

@@ -14,6 +14,7 @@ struct Changeover: AsyncParsableCommand {
             7 another controller is working on the database; 8 stopped by a signal before the switchover, \
             resumable (`resume` continues).
             """,
+        version: BuildStamp.versionLine,
         subcommands: [PlanCommand.self, RunCommand.self, ScheduleCommand.self, PrepareCommand.self, SwitchCommand.self,
                       StatusCommand.self, ResumeCommand.self, AbortCommand.self, RetireCommand.self,
                       WindowsCommand.self, AuditCommand.self, StepsCommand.self, DaemonCommand.self,
