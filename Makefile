@@ -2,7 +2,7 @@
 SWIFT ?= swift
 APT_PACKAGES := postgresql-15 postgresql-client-15 libpq-dev pkg-config libhiredis-dev libsqlite3-dev redis-server pgbouncer haproxy util-linux python3
 
-.PHONY: deps build test demo bench faults-table clean docker-deps docker-engine docker-images docker-test docker-clean
+.PHONY: deps build install uninstall test demo bench faults-table clean docker-deps docker-engine docker-images docker-test docker-clean
 
 # Installs what a fresh Debian 12 machine lacks; a second run installs nothing.
 deps:
@@ -15,8 +15,36 @@ deps:
 	fi; \
 	command -v $(SWIFT) >/dev/null || { echo "swift is not on PATH (Swift 6 toolchain needed)"; exit 1; }
 
+# Where `make install` puts bin/changeover, and how it builds it (CONFIGURATION=debug builds faster).
+PREFIX ?= /usr/local
+CONFIGURATION ?= release
+
+# `changeover --version` names the commit it was built from: SwiftPM cannot hand a build a value,
+# so this writes it to a Swift file (ignored by git) for the length of the build only, and a
+# later plain `swift build` says "unknown commit" rather than an old one. A tree with changes
+# not committed is stamped COMMIT-modified.
+STAMP := Sources/changeover/BuildStamp+Commit.swift
+define stamped_build
+	@set -e; trap 'rm -f $(STAMP)' EXIT INT TERM; \
+	commit=$$(git rev-parse HEAD 2>/dev/null || true); \
+	if [ -n "$$commit" ]; then \
+	  if [ -n "$$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then commit="$$commit-modified"; fi; \
+	  printf '// Written by make for the length of a build (see BuildStamp.swift).\nextension BuildStamp {\n    static var commit: String? { "%s" }\n}\n' "$$commit" > $(STAMP); \
+	fi; \
+	echo "$(SWIFT) build $(1)"; $(SWIFT) build $(1)
+endef
+
 build: deps
-	$(SWIFT) build
+	$(call stamped_build,)
+
+# The `changeover` binary into $(DESTDIR)$(PREFIX)/bin.
+install: deps
+	$(call stamped_build,-c $(CONFIGURATION) --product changeover)
+	install -d "$(DESTDIR)$(PREFIX)/bin"
+	install -m 0755 "$$($(SWIFT) build -c $(CONFIGURATION) --show-bin-path)/changeover" "$(DESTDIR)$(PREFIX)/bin/changeover"
+
+uninstall:
+	rm -f "$(DESTDIR)$(PREFIX)/bin/changeover"
 
 # The unit tests first, on their own: their property and hostile-input cases keep both threads of
 # the 2-thread cooperative pool busy for a minute, which would starve the servers' start-up waits

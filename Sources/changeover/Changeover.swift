@@ -14,6 +14,7 @@ struct Changeover: AsyncParsableCommand {
             7 another controller is working on the database; 8 stopped by a signal before the switchover, \
             resumable (`resume` continues).
             """,
+        version: BuildStamp.versionLine,
         subcommands: [PlanCommand.self, RunCommand.self, ScheduleCommand.self, PrepareCommand.self, SwitchCommand.self,
                       StatusCommand.self, ResumeCommand.self, AbortCommand.self, RetireCommand.self,
                       WindowsCommand.self, AuditCommand.self, StepsCommand.self, DaemonCommand.self,
@@ -111,7 +112,9 @@ extension AsyncParsableCommand {
             case is DatabaseBusy, is DatabaseLeased: .busy
             default: .failed
             }
-            Output.error(String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " "))
+            // A config error may be several problems, one line each; anything else is one line.
+            Output.error(error is ConfigError ? String(describing: error)
+                : String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " "))
             throw ExitCode(kind.rawValue)
         }
     }
@@ -120,8 +123,10 @@ extension AsyncParsableCommand {
 enum Output {
     static let isTerminal = isatty(STDOUT_FILENO) == 1
 
+    /// Each line of `message` (a config error lists its problems one a line) as an error line.
     static func error(_ message: String) {
-        FileHandle.standardError.write(Data("changeover: error: \(message)\n".utf8))
+        let lines = message.split(whereSeparator: \.isNewline).map { "changeover: error: \($0)\n" }
+        FileHandle.standardError.write(Data((lines.isEmpty ? "changeover: error: \n" : lines.joined()).utf8))
     }
 
     static func warning(_ message: String) {

@@ -67,8 +67,13 @@ import Yams
         } catch {
             let d = error.description
             #expect(!d.isEmpty, "seed \(seed): empty error")
-            #expect(d.isOneLine, "seed \(seed): error is not one line: \(d.debugDescription)")
-            #expect(d.count <= 300, "seed \(seed): error is \(d.count) characters: \(d.prefix(400).debugDescription)")
+            // One line per problem (a mutation can misspell several keys), each short.
+            let lines = d.split(separator: "\n", omittingEmptySubsequences: false)
+            #expect(lines.count <= ConfigError.maximumProblems + 1, "seed \(seed): \(lines.count) lines")
+            for line in lines {
+                #expect(!line.isEmpty && String(line).isOneLine, "seed \(seed): error is not one line a problem: \(d.debugDescription)")
+                #expect(line.count <= 300, "seed \(seed): an error line is \(line.count) characters: \(line.prefix(400).debugDescription)")
+            }
             #expect(!d.contains(secret), "seed \(seed): error shows the password: \(d.debugDescription)")
             return false
         }

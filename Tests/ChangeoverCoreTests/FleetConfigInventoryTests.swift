@@ -177,6 +177,8 @@ import Testing
         ("image: pg15\nprimary: \"host=db1\"\ncontainer: db1\n", "container: needs the docker provisioner"),
         ("image: pg15\nprimary: \"host=db1\"\nnotify: {webhook: \"http://u:s3cret@hooks/x\"}\n", "notify.webhook"),
         ("a: &x s3cret\nimage: *x\n", "alias *x"),
+        ("image: pg15\nprimary: \"host=db1\"\ncatchup: {maxLagBytes: 1MB}\n", ", line 3: catchup: unknown key; did you mean catchUp?"),
+        ("image: pg15\nprimary: \"host=db1\"\nrouter: {kind: hook, command: /bin/true, timout: 5s}\n", ", line 3: timout: unknown key; did you mean timeout?"),
     ])
     func aBadStanzaIsOneLineNamingTheDatabaseAndQuotesNoSecret(stanza: String, expected: String) throws {
         let (root, path) = try fleet()
@@ -195,6 +197,41 @@ import Testing
         #expect(merged.inventory.invalid.map(\.name) == ["billing"])
         let reason = try #require(merged.inventory.invalid.first?.reason)
         #expect(text == "inventory database billing: \(reason)" || text == "inventory database billing, \(reason)")
+    }
+
+    @Test func unknownKeysOfAnImportFileAreAllReportedWithTheFilesLines() throws {
+        let text = """
+            databases:
+              billing:
+                image: pg15
+                primary: "host=db1"
+                catchup: {maxLagBytes: 1MB}
+              ledger:
+                image: pg15
+                primary: "host=db2"
+                windwos: ["sun:02:00-sun:04:00"]
+            """
+        let error = #expect(throws: ConfigError.self) { try FleetConfig.importStanzas(text, source: "more.yaml") }
+        #expect(error?.lines == [
+            "import file more.yaml line 5: catchup: unknown key; did you mean catchUp?",
+            "import file more.yaml line 9: windwos: unknown key; did you mean windows?",
+        ])
+    }
+
+    @Test func aStanzaWithSeveralUnknownKeysNamesEachAndIsOneReasonInTheInventory() throws {
+        let (root, path) = try fleet()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let stanza = "image: pg15\nprimary: \"host=db1\"\ncatchup: {maxLagBytes: 1MB}\nwindwos: []\n"
+        let config = try FleetConfig.load(path: path)
+        let error = #expect(throws: ConfigError.self) { try config.resolveInventory(name: "billing", stanza: stanza) }
+        #expect(error?.lines == [
+            "inventory database billing, line 3: catchup: unknown key; did you mean catchUp?",
+            "inventory database billing, line 4: windwos: unknown key; did you mean windows?",
+        ])
+        try StateStore(directory: "\(root)/state").saveInventory(entry("billing", stanza))
+        let merged = try FleetConfig.load(path: path)
+        #expect(merged.inventory.invalid.first?.reason
+            == "line 3: catchup: unknown key; did you mean catchUp?; line 4: windwos: unknown key; did you mean windows?")
     }
 
     @Test func aBadNameIsRefused() throws {

@@ -72,4 +72,49 @@ import Testing
         #expect(result.stdout.isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["fleet.yaml"], "\(attack): something was written")
     }
+
+    /// A config with misspelt keys in three sections: exit 2, and one line for each, in the
+    /// order of the file, each naming its line and the key meant.
+    @Test func everyMisspeltKeyIsALineOfItsOwnAndTheExitIsBadInput() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("misspelt-config-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = "\(directory)/fleet.yaml"
+        try """
+            stateDirectory: \(directory)/state
+            provisioner: {kind: local, root: \(directory)/nodes, runas: postgres}
+            images:
+              pg15: {binDirectory: /usr/lib/postgresql/15/bin}
+            databases:
+              orders:
+                image: pg15
+                primary: "host=127.0.0.1 port=5432"
+                catchup: {maxLagBytes: 1MB}
+                windwos: ["sun:22:00-sun:23:30"]
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+
+        let result = try await CLI.run(["run", "--config", path, "--database", "orders", "--image", "pg15", "--now"],
+                                       timeout: .seconds(120))
+        #expect(result.status == 2, "exit \(result.status), stderr: \(result.stderr.prefix(500))")
+        #expect(result.stderrLines.map(String.init) == [
+            "changeover: error: config \(path) line 2: runas: unknown key; did you mean runAs?",
+            "changeover: error: config \(path) line 9: catchup: unknown key; did you mean catchUp?",
+            "changeover: error: config \(path) line 10: windwos: unknown key; did you mean windows?",
+        ], "\(result.stderr.prefix(500))")
+        #expect(result.stdout.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["fleet.yaml"], "something was written")
+
+        // A stanza given to db add goes through the same checks.
+        let stanza = "\(directory)/billing.yaml"
+        try "image: pg15\nprimary: \"host=10.0.0.7\"\ncatchup: {maxLagBytes: 1MB}\nlables: {tier: production}\n"
+            .write(toFile: stanza, atomically: true, encoding: .utf8)
+        try "stateDirectory: \(directory)/state\nprovisioner: {root: \(directory)/nodes}\nimages: {pg15: {binDirectory: /usr/lib/postgresql/15/bin}}\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let add = try await CLI.run(["db", "add", "billing", "--config", path, "--file", stanza], timeout: .seconds(120))
+        #expect(add.status == 2, "exit \(add.status), stderr: \(add.stderr.prefix(500))")
+        #expect(add.stderrLines.map(String.init) == [
+            "changeover: error: inventory database billing, line 3: catchup: unknown key; did you mean catchUp?",
+            "changeover: error: inventory database billing, line 4: lables: unknown key; did you mean labels?",
+        ], "\(add.stderr.prefix(500))")
+    }
 }

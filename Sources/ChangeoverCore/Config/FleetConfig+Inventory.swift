@@ -117,11 +117,13 @@ extension FleetConfig {
 
     /// The error without the `inventory database NAME` it starts with (and the `: ` or `, `
     /// after it): `unknown image "pg14" (…)`, `catchUp.timeout: "1x" is not a duration (…)`.
+    /// An error of several lines becomes one, its problems separated by `; `.
     static func reason(_ error: any Error, name: String) -> String {
-        let text = String(describing: error)
         let prefix = inventoryPrefix(name)
-        guard text.hasPrefix(prefix + ": ") || text.hasPrefix(prefix + ", ") else { return text }
-        return String(text.dropFirst(prefix.count + 2))
+        return String(describing: error).split(separator: "\n").map { line in
+            guard line.hasPrefix(prefix + ": ") || line.hasPrefix(prefix + ", ") else { return String(line) }
+            return String(line.dropFirst(prefix.count + 2))
+        }.joined(separator: "; ")
     }
 
     /// The databases of an import file, a config's `databases:` section on its own (`databases:`
@@ -141,6 +143,14 @@ extension FleetConfig {
         }
         let stanzas = try databaseStanzas(document, source: source)
         guard !stanzas.isEmpty else { throw ConfigError("import file \(source) has no databases: \(expected)") }
+        // Unknown keys are found here, where their lines are the file's: the stanzas are
+        // checked again as texts of their own, whose lines are not.
+        let unknownKeys = UnknownKeys()
+        for (name, node) in stanzas {
+            _ = try? NodeDecoder.decode(RawConfig.RawDatabase.self, from: node,
+                                        codingPath: [NodeDecoder.Key("databases"), NodeDecoder.Key(name)], unknownKeys: unknownKeys)
+        }
+        guard unknownKeys.isEmpty else { throw unknownKeysError(unknownKeys, at: "import file \(source) line ") }
         var texts: [(name: String, stanza: String)] = []
         texts.reserveCapacity(stanzas.count)
         for (name, node) in stanzas.reversed() {
@@ -173,7 +183,15 @@ extension FleetConfig {
         if let kind = kind(of: document) {
             throw ConfigError("\(at): the stanza \(kind), not a mapping of settings (engine:, image:, primary:, …)")
         }
-        return try decode(RawConfig.RawDatabase.self, from: document!, malformed: "\(at): malformed stanza")
+        let unknownKeys = UnknownKeys()
+        let raw: RawConfig.RawDatabase
+        do throws(ConfigError) {
+            raw = try decode(RawConfig.RawDatabase.self, from: document!, malformed: "\(at): malformed stanza", unknownKeys: unknownKeys)
+        } catch {
+            throw unknownKeys.isEmpty ? error : unknownKeysError(unknownKeys, at: "\(at), line ", then: error)
+        }
+        guard unknownKeys.isEmpty else { throw unknownKeysError(unknownKeys, at: "\(at), line ") }
+        return raw
     }
 }
 

@@ -153,25 +153,57 @@ public struct FleetConfig: Sendable {
     /// Checks and resolves a config's text. The databases are decoded and resolved one at a
     /// time, each stanza's node let go as soon as it is resolved: a fleet of 10,000 never has
     /// its composed document, its raw stanzas and its resolved databases in memory together.
+    ///
+    /// A key no setting reads (`catchup:` for `catchUp:`) is an error, and every one in the file
+    /// is reported at once, one line each (`config F line 12: catchup: unknown key; did you mean
+    /// catchUp?`), before any other problem the file has.
     public static func parse(_ text: consuming String, source: String = "config", relativeTo base: String = ".") throws(ConfigError) -> FleetConfig {
         try precheck(text, source: source)
-        let composed = try compose(text, malformed: "malformed config \(source)", apart: text.utf8.count > 1 << 16)
+        let malformed = "malformed config \(source)"
+        let composed = try compose(text, malformed: malformed, apart: text.utf8.count > 1 << 16)
         _ = consume text  // the nodes hold what is needed of it
         guard let document = composed, kind(of: document) == nil else {
             throw ConfigError("malformed config \(source): the document \(kind(of: composed) ?? ""), not a mapping of settings (provisioner:, images:, databases:, …)")
         }
-        let raw = try decode(RawConfig.self, from: document, malformed: "malformed config \(source)")
-        var stanzas = try databaseStanzas(consume document, source: source)
-        return try raw.resolve(source: source, base: base) { resolver throws(ConfigError) in
-            var databases: [String: DatabaseConfig] = [:]
-            databases.reserveCapacity(stanzas.count)
-            while let (name, node) = stanzas.popLast() {
-                let stanza = try decode(RawConfig.RawDatabase.self, from: node, malformed: "malformed config \(source)",
-                                        codingPath: [NodeDecoder.Key("databases"), NodeDecoder.Key(name)])
-                databases[name] = try resolver.resolve(stanza, name: name)
+        let unknownKeys = UnknownKeys()
+        func stanzaPath(_ name: String) -> [any CodingKey] { [NodeDecoder.Key("databases"), NodeDecoder.Key(name)] }
+        /// `error` after the file's unknown keys, the stanzas not yet decoded searched for theirs.
+        func reporting(_ error: ConfigError, unread stanzas: [(name: String, node: Node)]) -> ConfigError {
+            for (name, node) in stanzas {
+                _ = try? NodeDecoder.decode(RawConfig.RawDatabase.self, from: node, codingPath: stanzaPath(name), unknownKeys: unknownKeys)
             }
-            return databases
+            return unknownKeys.isEmpty ? error : unknownKeysError(unknownKeys, at: "config \(source) line ", then: error)
         }
+        let raw: RawConfig
+        do throws(ConfigError) {
+            raw = try decode(RawConfig.self, from: document, malformed: malformed, unknownKeys: unknownKeys)
+        } catch {
+            throw reporting(error, unread: (try? databaseStanzas(document, source: source)) ?? [])
+        }
+        var stanzas = try databaseStanzas(consume document, source: source)
+        let config: FleetConfig
+        do throws(ConfigError) {
+            config = try raw.resolve(source: source, base: base) { resolver throws(ConfigError) in
+                var databases: [String: DatabaseConfig] = [:]
+                databases.reserveCapacity(stanzas.count)
+                while let (name, node) = stanzas.popLast() {
+                    let stanza = try decode(RawConfig.RawDatabase.self, from: node, malformed: malformed,
+                                            codingPath: stanzaPath(name), unknownKeys: unknownKeys)
+                    databases[name] = try resolver.resolve(stanza, name: name)
+                }
+                return databases
+            }
+        } catch {
+            throw reporting(error, unread: stanzas)
+        }
+        guard unknownKeys.isEmpty else { throw unknownKeysError(unknownKeys, at: "config \(source) line ") }
+        return config
+    }
+
+    /// One line per unknown key, each after `at` and its line number
+    /// (`config F line 12: catchup: unknown key; did you mean catchUp?`), then `error`'s lines.
+    static func unknownKeysError(_ unknownKeys: UnknownKeys, at: String, then error: ConfigError? = nil) -> ConfigError {
+        ConfigError(problems: unknownKeys.problems.map { "\(at)\($0.line): \($0.message)" } + (error?.lines ?? []))
     }
 
     /// The text's document (nil when it has none); a YAML error is thrown after `malformed`
@@ -198,9 +230,9 @@ public struct FleetConfig: Sendable {
 
     /// `node` decoded as `type`, a decoding error as a one-line config error.
     static func decode<T: Decodable>(_ type: T.Type, from node: Node, malformed: String,
-                                     codingPath: [any CodingKey] = []) throws(ConfigError) -> T {
+                                     codingPath: [any CodingKey] = [], unknownKeys: UnknownKeys? = nil) throws(ConfigError) -> T {
         do {
-            return try NodeDecoder.decode(type, from: node, codingPath: codingPath)
+            return try NodeDecoder.decode(type, from: node, codingPath: codingPath, unknownKeys: unknownKeys)
         } catch let error as DecodingError {
             throw ConfigError("\(malformed): \(describe(error))")
         } catch {
@@ -329,10 +361,10 @@ extension String {
     }
 }
 
-/// A problem with the configuration, in one line.
+/// A problem with the configuration, in one line; or several problems, one line each.
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
-    /// One line of at most ``maximumLength`` characters: line breaks in quoted input become
-    /// spaces and an overlong message (a huge value quoted back) is cut with "…".
+    /// One line per problem, each of at most ``maximumLength`` characters: line breaks in quoted
+    /// input become spaces and an overlong message (a huge value quoted back) is cut with "…".
     /// A password pasted where it does not belong (`password=…`, `scheme://user:pass@`) is
     /// shown as `********`.
     public var description: String
@@ -343,7 +375,20 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
         self.description = text
     }
 
+    /// Several problems, one line each: at most ``maximumProblems`` of them, then how many more.
+    public init(problems: [String]) {
+        var lines = problems.prefix(Self.maximumProblems).map { ConfigError($0).description }
+        if problems.count > Self.maximumProblems { lines.append("… and \(problems.count - Self.maximumProblems) more problems") }
+        description = lines.joined(separator: "\n")
+    }
+
+    /// The problems, one line each.
+    public var lines: [String] { description.split(separator: "\n").map(String.init) }
+
     public static let maximumLength = 300
+    /// The most problems one error lists: a fleet of 10,000 with one misspelling copied into
+    /// each would otherwise print 10,000 lines.
+    public static let maximumProblems = 100
 
     /// `password=value` (bare or quoted) and the password of a URL's user info, masked.
     ///

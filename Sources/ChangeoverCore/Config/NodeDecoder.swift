@@ -37,8 +37,11 @@ enum NodeDecoder {
     }
 
     /// `node` decoded as `type`; errors carry `codingPath` before the path inside the node.
-    static func decode<T: Decodable>(_ type: T.Type, from node: Node, codingPath: [any CodingKey] = []) throws -> T {
-        try NodeDecoding(node: node, codingPath: codingPath).decode(type)
+    /// With `unknownKeys`, the keys of its mappings that `type` does not know are noted there
+    /// (and decoding goes on, so that one pass finds them all).
+    static func decode<T: Decodable>(_ type: T.Type, from node: Node, codingPath: [any CodingKey] = [],
+                                     unknownKeys: UnknownKeys? = nil) throws -> T {
+        try NodeDecoding(node: node, codingPath: codingPath, unknownKeys: unknownKeys).decode(type)
     }
 
     /// A mapping's pairs with merge keys (`<<: {…}`) expanded, merged pairs first so that the
@@ -99,15 +102,18 @@ private func typeMismatch(_ expected: Any.Type, _ node: Node, at path: [any Codi
 private struct NodeDecoding: Decoder, SingleValueDecodingContainer {
     let node: Node
     let codingPath: [any CodingKey]
+    let unknownKeys: UnknownKeys?
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func child(_ node: Node, _ key: any CodingKey) -> NodeDecoding {
-        NodeDecoding(node: node, codingPath: codingPath + [key])
+        NodeDecoding(node: node, codingPath: codingPath + [key], unknownKeys: unknownKeys)
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         guard case .mapping(let mapping) = node else { throw typeMismatch(Node.Mapping.self, node, at: codingPath) }
-        return KeyedDecodingContainer(NodeKeyedContainer<Key>(decoder: self, pairs: NodeDecoder.pairs(of: mapping)))
+        let pairs = NodeDecoder.pairs(of: mapping)
+        return KeyedDecodingContainer(NodeKeyedContainer<Key>(decoder: self, pairs: pairs,
+                                                              unknown: unknownKeys?.check(pairs, keyedBy: type)))
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
@@ -134,6 +140,9 @@ private struct NodeDecoding: Decoder, SingleValueDecodingContainer {
 private struct NodeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let decoder: NodeDecoding
     let pairs: [(key: Node, value: Node)]
+    /// Where the keys asked for are noted when the mapping has unknown keys (their suggestions
+    /// are taken from them); nil otherwise.
+    let unknown: UnknownKeys.Mapping?
 
     var codingPath: [any CodingKey] { decoder.codingPath }
     var allKeys: [Key] { pairs.compactMap { $0.key.string.flatMap { Key(stringValue: NodeDecoder.detached($0)) } } }
@@ -141,7 +150,8 @@ private struct NodeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
     /// The value of the last pair with this key (a stanza's mappings are a handful of keys: a
     /// scan costs less than a dictionary).
     private func value(_ key: Key) -> Node? {
-        pairs.last { $0.key.string == key.stringValue }?.value
+        unknown?.asked.append(key.stringValue)
+        return pairs.last { $0.key.string == key.stringValue }?.value
     }
 
     private func child(_ key: Key) throws -> NodeDecoding {

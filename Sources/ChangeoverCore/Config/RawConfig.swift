@@ -7,14 +7,20 @@ struct RawConfig: Decodable {
     var auditLog: String?
     var images: [String: RawImage]?
     var provisioner: RawProvisioner?
-    // `databases:` is not decoded with the rest: `FleetConfig.parse` decodes and resolves its
-    // stanzas one at a time (`resolveDatabases`).
+    /// `databases:` is not decoded with the rest: `FleetConfig.parse` decodes and resolves its
+    /// stanzas one at a time (`resolveDatabases`). It is declared so that it is a known key.
+    private var databases: DecodedApart?
     var freezes: [FreezePeriod]?
     var scheduling: RawScheduling?
     var daemon: RawDaemon?
     var schedule: [RawScheduled]?
     var notify: RawNotify?
     var store: RawStore?
+
+    /// A key whose value is decoded elsewhere: decoding it reads nothing.
+    struct DecodedApart: Decodable {
+        init(from decoder: any Decoder) {}
+    }
 
     struct RawImage: Decodable {
         var binDirectory: String?

@@ -6,13 +6,18 @@ public enum Secret: Sendable, Equatable, Decodable, CustomStringConvertible {
     case environment(String)
     case file(String)
 
-    private enum Keys: String, CodingKey { case env, file }
+    private enum Keys: String, CodingKey, CaseIterable { case env, file }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: Keys.self)
-        if let name = try container.decodeIfPresent(String.self, forKey: .env) {
+        let name = try container.decodeIfPresent(String.self, forKey: .env)
+        let path = try container.decodeIfPresent(String.self, forKey: .file)
+        if name != nil, path != nil {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "a secret is {env: NAME} or {file: PATH}, not both"))
+        } else if let name {
             self = .environment(name)
-        } else if let path = try container.decodeIfPresent(String.self, forKey: .file) {
+        } else if let path {
             self = .file(path)
         } else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,

@@ -162,7 +162,7 @@ public struct FreezePeriod: Sendable, Hashable, CustomStringConvertible {
 /// `{first: "2026-12-20", last: "2027-01-03", zone: Europe/Berlin, reason: "holidays"}`
 /// (`last` defaults to `first`, `zone` to UTC).
 extension FreezePeriod: Codable {
-    private enum Key: String, CodingKey {
+    private enum Key: String, CodingKey, CaseIterable {
         case first, last, zone, reason
     }
 

@@ -8,7 +8,7 @@ import Foundation
 /// `debugDescription` is the ``WindowError`` text and whose `underlyingError` is the
 /// ``WindowError``. Encodes the object form.
 extension MaintenanceWindow: Codable {
-    private enum Key: String, CodingKey {
+    private enum Key: String, CodingKey, CaseIterable {
         case day, start, duration, zone
     }
 
