@@ -38,8 +38,7 @@ struct StatusCommand: AsyncParsableCommand {
                 }
                 if let waiting = report.waitingFor { Output.line("  waiting  \(waiting)") }
                 if report.state == "scheduled" {
-                    Output.line("  " + DaemonHeartbeat.describe(stateDirectory: config.stateDirectory, now: now, config: config.path)
-                        .replacingOccurrences(of: "daemon: ", with: "daemon   "))
+                    Output.line("  daemon   " + DaemonHeartbeat.describe(stateDirectory: config.stateDirectory, now: now, config: config.path))
                 }
                 if let note = report.retrying { Output.line("  retrying \(note)") }
                 if let failure = record.machine.failure {
@@ -66,7 +65,7 @@ struct StatusCommand: AsyncParsableCommand {
                         return [record.id, report.state, record.machine.step.rawValue, primary(record), "\(record.fromImage) → \(record.toImage)"]
                     })
                 }
-                Output.line(DaemonHeartbeat.describe(stateDirectory: config.stateDirectory, now: now, config: config.path))
+                Output.line("daemon: " + DaemonHeartbeat.describe(stateDirectory: config.stateDirectory, now: now, config: config.path))
             }
         }
     }

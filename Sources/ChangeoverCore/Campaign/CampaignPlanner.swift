@@ -90,11 +90,19 @@ public enum CampaignPlanner {
         let named = Set(waves.map(\.name))
         let targets = try CampaignImages.parse(image, from: from)
         var targetOf: [String: String] = [:]
+        // Asked once per image: the config's answer looks at every database.
+        var engines: [String: DatabaseConfig.EngineKind?] = [:]
+        func engine(of image: String) -> DatabaseConfig.EngineKind? {
+            if let known = engines[image] { return known }
+            let found = engineOf(image)
+            engines[image] = .some(found)
+            return found
+        }
         for entry in entries {
             let target = targets.target(from: entry.image)
             if let reason = target.leftOut {
                 skipped.append(.init(database: entry.database, reason: reason))
-            } else if let engine = engineOf(target.image), engine != entry.engine {
+            } else if let engine = engine(of: target.image), engine != entry.engine {
                 skipped.append(.init(database: entry.database,
                                      reason: "engine: \(target.image) is a \(engine.rawValue) image, the database runs \(entry.engine.rawValue)"))
             } else if let tier = entry.tier, named.contains(tier) {

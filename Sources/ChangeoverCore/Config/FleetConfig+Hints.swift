@@ -5,7 +5,12 @@ extension FleetConfig {
     /// --config PATH`, naming the file this config was loaded from (left out for a config
     /// parsed from text). A destructive verb's hint carries its `--yes` in `words`.
     public func command(_ words: String...) -> String {
-        "`" + Self.commandLine(words, config: path) + "`"
+        Self.command(words, config: path)
+    }
+
+    /// `command`'s hint for a config file known by its path only.
+    public static func command(_ words: [String], config: String?) -> String {
+        "`" + commandLine(words, config: config) + "`"
     }
 
     /// The words of `command`, unquoted by backquotes; each shell-quoted where it needs it.

@@ -15,6 +15,13 @@ public struct DebianCluster: Sendable, Equatable, CustomStringConvertible {
         self.name = name
     }
 
+    /// The cluster `VERSION/NAME` names (its `description`); nil for anything else.
+    public init?(id: String) {
+        let parts = id.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "/").map(String.init)
+        guard parts.count == 2 else { return nil }
+        self.init(version: parts[0], name: parts[1])
+    }
+
     public var description: String { "\(version)/\(name)" }
     public var configDirectory: String { "\(Self.configRoot)/\(version)/\(name)" }
     /// Where `pg_createcluster` puts a cluster's data by default.

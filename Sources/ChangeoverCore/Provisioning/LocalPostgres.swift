@@ -215,11 +215,12 @@ public enum LocalFiles {
         if let (uid, gid) = ids(of: user) { chown(path, uid, gid) }
     }
 
-    /// Hands `path` and everything under it to `user` when we are root; directories 0700, files 0600.
-    public static func chownTree(_ path: String, to user: String?) {
+    /// Hands `path` and everything under it to `user` when we are root; `privately`: directories
+    /// 0700 and files 0600, else their modes kept.
+    public static func chownTree(_ path: String, to user: String?, privately: Bool = true) {
         let ids = ids(of: user)
         func hand(_ item: String, directory: Bool) {
-            chmod(item, directory ? 0o700 : 0o600)
+            if privately { chmod(item, directory ? 0o700 : 0o600) }
             if let (uid, gid) = ids { chown(item, uid, gid) }
         }
         hand(path, directory: true)

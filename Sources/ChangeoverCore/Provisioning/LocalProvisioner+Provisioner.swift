@@ -111,17 +111,12 @@ extension LocalProvisioner: Provisioner {
 
     /// The cluster this changeover's follower was made (its node says so), if it was one.
     func madeCluster(changeover: String) -> DebianCluster? {
-        guard let text = try? String(contentsOfFile: "\(nodeDirectory(for: changeover))/cluster", encoding: .utf8) else { return nil }
-        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "/").map(String.init)
-        return parts.count == 2 ? DebianCluster(version: parts[0], name: parts[1]) : nil
+        (try? String(contentsOfFile: "\(nodeDirectory(for: changeover))/cluster", encoding: .utf8)).flatMap(DebianCluster.init(id:))
     }
 
     /// A primary that is a `postgresql-common` cluster is set to start by hand only.
     public func disableOldPostgresService(_ facts: Facts) async throws -> String? {
-        guard let id = facts["old.cluster"] else { return nil }
-        let parts = id.split(separator: "/").map(String.init)
-        guard parts.count == 2 else { return nil }
-        let cluster = DebianCluster(version: parts[0], name: parts[1])
+        guard let cluster = facts["old.cluster"].flatMap(DebianCluster.init(id:)) else { return nil }
         try cluster.setStartMode("manual")
         return "cluster \(cluster) no longer starts at boot (start.conf manual)"
     }

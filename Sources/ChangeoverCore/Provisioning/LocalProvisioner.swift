@@ -234,10 +234,7 @@ public struct LocalProvisioner: Sendable {
         handle.write(Data(cluster.ownSettings(dataDirectory: data, port: port).utf8))
         handle.closeFile()
         // Owned as pg_createcluster leaves them (its modes kept): the copies were made by this process.
-        if let (uid, gid) = LocalFiles.ids(of: runAs) {
-            let items = FileManager.default.enumerator(atPath: cluster.configDirectory)?.allObjects as? [String] ?? []
-            for item in [""] + items.map({ "/\($0)" }) { chown(cluster.configDirectory + item, uid, gid) }
-        }
+        LocalFiles.chownTree(cluster.configDirectory, to: runAs, privately: false)
     }
 
     /// Stops (at once) and removes a cluster this controller made: its data and configuration.

@@ -17,7 +17,7 @@ public struct ChangeoverStatus: Encodable, Sendable {
     /// `plan` says what a scheduled changeover waits for (see `StartPlan.describe`); the hints
     /// name `config` (the config file's path) so that they run as they are copied.
     public init(_ record: ChangeoverRecord, store: StateStore, now: Date, plan: String? = nil, config: String? = nil) {
-        func command(_ words: String...) -> String { "`" + FleetConfig.commandLine(words, config: config) + "`" }
+        func command(_ words: String...) -> String { FleetConfig.command(words, config: config) }
         self.record = record
         let holder = store.lockHolder(database: record.database)
         controller = holder?.changeover == record.id ? holder : nil

@@ -45,17 +45,17 @@ public struct DaemonHeartbeat: Codable, Sendable, Equatable {
         return host != thisHost || kill(pid, 0) == 0 || errno == EPERM
     }
 
-    /// One line for `status`: `daemon: running (…), last tick 2 s ago` or why none is.
+    /// What `status` says of the daemon: `running (…), last tick 2 s ago`, or why none runs.
     public static func describe(stateDirectory: String, now: Date, config: String?) -> String {
-        let start = "`" + FleetConfig.commandLine(["daemon"], config: config) + "`"
+        let start = FleetConfig.command(["daemon"], config: config)
         guard let beat = read(stateDirectory: stateDirectory) else {
-            return "daemon: none has run with this state directory; scheduled changeovers wait for \(start)"
+            return "none has run with this state directory; scheduled changeovers wait for \(start)"
         }
         let ago = ScheduleText.duration(since: beat.lastTick, until: now)
         if beat.isRunning(at: now) {
-            return "daemon: running (pid \(beat.pid) on \(beat.host)), last tick \(ago) ago"
+            return "running (pid \(beat.pid) on \(beat.host)), last tick \(ago) ago"
         }
         let why = beat.stoppedAt.map { "stopped at \(ScheduleText.iso($0))" } ?? "not running (its last tick was \(ago) ago)"
-        return "daemon: \(why); scheduled changeovers wait for \(start)"
+        return "\(why); scheduled changeovers wait for \(start)"
     }
 }
