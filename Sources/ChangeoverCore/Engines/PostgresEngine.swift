@@ -125,6 +125,13 @@ public actor PostgresEngine: Engine {
                                                  : "primary runs \(v(9)) but image \(to.name) is \(newVersion): physical replication needs the same major version"))
             }
             checks.append(await target.provisioner.primaryCheck(dataDirectory: v(7), port: v(8), image: from))
+            let files = try await connection.query("SELECT current_setting('config_file'), current_setting('hba_file'), "
+                                                   + "current_setting('ident_file')", timeout: timeout).rows.first
+            if let files, files.count == 3, let config = files[0], let hba = files[1], let ident = files[2],
+               let layout = await target.provisioner.layoutCheck(
+                   .postgres(PostgresLayout(dataDirectory: v(7), configFile: config, hbaFile: hba, identFile: ident))) {
+                checks.append(layout)
+            }
         } catch {
             checks.append(PreflightCheck("primary settings", passed: false, "\(error)"))
         }

@@ -91,6 +91,8 @@ public actor RedisEngine: Engine {
                                                  : "image \(to.name) runs Redis \(newVersion), older than the primary's \(versionText): a replica cannot load a newer primary's data"))
             }
             checks.append(await backlogCheck(connection))
+            let configFile = info["config_file"].flatMap { $0.isEmpty ? nil : $0 }
+            if let layout = await setup.provisioner.layoutCheck(.redis(configFile: configFile)) { checks.append(layout) }
         } catch {
             checks.append(PreflightCheck("primary settings", passed: false, "\(error)"))
         }
@@ -170,9 +172,15 @@ public actor RedisEngine: Engine {
         } else if let password = primaryEndpoint.password {
             settings.append(("requirepass", LocalRedis.quote(password)))
         }
+        // Where the primary's configuration is and which process it is: a follower made as the
+        // primary is made (a Debian instance) is given its file, and its service is disabled.
+        let info = RedisInfo(parsing: (try? await primary.command(["INFO", "server"], timeout: policy.connectTimeout).string) ?? "")
+        let configFile = info["config_file"].flatMap { $0.isEmpty ? nil : $0 }
+        facts["old.configFile"] = configFile
+        facts["old.pid"] = info["process_id"]
         let follower = try await setup.provisioner.createRedisFollower(
             changeover: setup.changeover, image: setup.toImage, port: setup.database.followerPort, settings: settings,
-            acl: acl, timeout: .seconds(30))
+            acl: acl, primaryConfigFile: configFile, timeout: .seconds(30))
         facts.merge(follower.facts) { _, new in new }
         facts["follower.host"] = follower.host
         facts["follower.port"] = String(follower.port)
@@ -352,6 +360,13 @@ public actor RedisEngine: Engine {
         // The promotion survives a restart of the new primary only once its config file says so.
         let follower = try await follower(facts)
         _ = try await follower.command(["CONFIG", "REWRITE"], timeout: policy.verifyTimeout)
+        // And the old primary's says it is a replica of the new one: restarted by whatever
+        // started it before, it cannot come back as a second primary. Its file may be read-only
+        // to it (a container's image), which is no reason to stop here.
+        if let old = try? await primary() {
+            _ = try? await old.command(["CONFIG", "REWRITE"], timeout: policy.verifyTimeout)
+        }
+        if let done = try await setup.provisioner.disableOldRedisService(facts) { facts["old.service"] = done }
         followerConnection?.close()
         followerConnection = nil
         primaryConnection?.close()

@@ -146,42 +146,96 @@ extension LocalProvisioner: Provisioner {
 
     // MARK: Redis
 
+    /// The node's server, where its files are: in the node, or those of the Debian instance it was made.
     private func redisNode(_ changeover: String, image: FleetConfig.Image? = nil) -> LocalRedis {
-        LocalRedis(binDirectory: image?.binDirectory ?? "", nodeDirectory: nodeDirectory(for: changeover), runAs: runAs,
-                   environment: image?.environment ?? [:])
+        let node = nodeDirectory(for: changeover)
+        if let instance = madeRedisInstance(changeover: changeover) {
+            return instance.server(binDirectory: image?.binDirectory ?? "", node: node, environment: image?.environment ?? [:])
+        }
+        return LocalRedis(binDirectory: image?.binDirectory ?? "", nodeDirectory: node, runAs: runAs, environment: image?.environment ?? [:])
+    }
+
+    /// The Debian instance this changeover's replica was made (its node says so), if it was one.
+    func madeRedisInstance(changeover: String) -> DebianRedis? {
+        (try? String(contentsOfFile: "\(nodeDirectory(for: changeover))/instance", encoding: .utf8))
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.flatMap(DebianRedis.of(configFile:))
     }
 
     /// The node's redis-server runs: learn its port from its config file.
     public func runningRedisFollower(changeover: String) async throws -> Follower? {
         let node = redisNode(changeover)
         guard node.isRunning, let port = node.configuredPort else { return nil }
-        return Follower(host: followerHost, port: port,
-                        facts: ["follower.node": node.nodeDirectory, "follower.pid": node.pid.map(String.init) ?? ""])
+        var facts = ["follower.node": node.nodeDirectory, "follower.pid": node.pid.map(String.init) ?? ""]
+        facts["follower.instance"] = madeRedisInstance(changeover: changeover)?.unit
+        return Follower(host: followerHost, port: port, facts: facts)
     }
 
-    public func createRedisFollower(changeover: String, image: FleetConfig.Image, port fixedPort: Int?,
-                                    settings: [(String, String)], acl: String?, timeout: Duration) async throws -> Follower {
-        let node = redisNode(changeover, image: image)
-        try? await node.stop(timeout: .seconds(60), signal: SIGKILL)
+    public func createRedisFollower(changeover: String, image: FleetConfig.Image, port fixedPort: Int?, settings: [(String, String)],
+                                    acl: String?, primaryConfigFile: String?, timeout: Duration) async throws -> Follower {
+        try? await redisNode(changeover, image: image).stop(timeout: .seconds(60), signal: SIGKILL)
         try LocalFiles.makeDirectory(root, owner: nil, mode: 0o755)
+        let instance = try redisInstanceFor(changeover: changeover, primaryConfigFile: primaryConfigFile)
+        var base: String?
+        if let instance {
+            try? await removeRedisInstance(instance)
+            try LocalFiles.makeDirectory(nodeDirectory(for: changeover), owner: DebianRedis.user, mode: 0o700)
+            try "\(instance.configFile)\n".write(toFile: "\(nodeDirectory(for: changeover))/instance", atomically: true, encoding: .utf8)
+            // The primary's whole file (modules, renamed commands, limits), this instance's own lines after it.
+            if let primaryConfigFile { base = try? String(contentsOfFile: primaryConfigFile, encoding: .utf8) }
+        }
+        let node = redisNode(changeover, image: image)
         var settings = settings
         if let acl {
             try node.makeNodeDirectory()
-            let aclPath = "\(node.nodeDirectory)/users.acl"
+            let aclPath = instance?.aclFile ?? "\(node.nodeDirectory)/users.acl"
             try node.writePrivateFile(aclPath, acl)
             settings.append(("aclfile", LocalRedis.quote(aclPath)))
         }
         let port = fixedPort ?? FreePort.next(host: listenAddress)
         let pid: pid_t
         do {
-            pid = try await node.start(port: port, bind: listenAddress, settings: settings, timeout: timeout)
+            pid = try await node.start(port: port, bind: listenAddress, settings: settings, base: base, timeout: timeout)
         } catch {
             throw startFailure(error.description, log: node.logPath, changeover: changeover)
         }
-        return Follower(host: followerHost, port: port, facts: ["follower.node": node.nodeDirectory, "follower.pid": String(pid)])
+        var facts = ["follower.node": node.nodeDirectory, "follower.pid": String(pid)]
+        if let instance {
+            // Started at boot from its own file, as the package starts its instances.
+            try await SystemdService.run("enable", instance.unit)
+            facts["follower.instance"] = instance.unit
+        }
+        return Follower(host: followerHost, port: port, facts: facts)
     }
 
-    /// Starts a stopped follower's redis-server again from its node's config file (after the
+    /// The Debian instance a replica is made, if it is one: with `service: auto` when the
+    /// primary is one, always with `debian-cluster`, never with `none`.
+    func redisInstanceFor(changeover: String, primaryConfigFile: String?) throws -> DebianRedis? {
+        let primary = primaryConfigFile.flatMap(DebianRedis.of(configFile:))
+        // The package's own instance has no name: its replicas are named for the database.
+        let base = primary?.name ?? String(changeover.split(separator: "-").dropLast(3).joined(separator: "-"))
+        switch service {
+        case .none:
+            return nil
+        case .auto:
+            return primary.map { _ in DebianRedis(name: DebianCluster.followerName(base: base, changeover: changeover)) }
+        case .debianCluster:
+            guard FileManager.default.fileExists(atPath: DebianRedis.configRoot), LocalFiles.ids(of: DebianRedis.user) != nil else {
+                throw ProvisionError("provisioner.service is debian-cluster, but Debian's redis-server package (\(DebianRedis.configRoot), user redis) is not installed")
+            }
+            return DebianRedis(name: DebianCluster.followerName(base: base, changeover: changeover))
+        }
+    }
+
+    /// Removes what an instance this controller made leaves: its unit's symlink, its files.
+    func removeRedisInstance(_ instance: DebianRedis) async throws {
+        if SystemdService.isInstalled { try? await SystemdService.run("disable", instance.unit) }
+        for file in [instance.configFile, instance.aclFile, "\(DebianRedis.dataDirectory)/\(instance.dumpFile)", instance.logFile,
+                     instance.runtimeDirectory] where FileManager.default.fileExists(atPath: file) {
+            try FileManager.default.removeItem(atPath: file)
+        }
+    }
+
+    /// Starts a stopped follower's redis-server again from its config file (after the
     /// changeover, the new primary's); returns its PID once it accepts connections.
     public func restartRedisFollower(changeover: String, image: FleetConfig.Image, timeout: Duration) async throws -> pid_t {
         try await redisNode(changeover, image: image).restart(timeout: timeout)
@@ -193,9 +247,65 @@ extension LocalProvisioner: Provisioner {
 
     public func removeRedisFollower(changeover: String, facts: Facts, timeout: Duration) async throws {
         try await redisNode(changeover).stop(timeout: timeout)
+        if let instance = madeRedisInstance(changeover: changeover) { try await removeRedisInstance(instance) }
         try removeNode(changeover: changeover)
     }
 
-    /// The old primary's files are its owner's.
-    public func retireOldRedis(_ facts: Facts) async throws -> String? { nil }
+    /// An old primary that is a Debian instance of this host (its pid file names the process
+    /// that served) no longer starts at boot: its replacement does.
+    public func disableOldRedisService(_ facts: Facts) async throws -> String? {
+        guard let instance = facts["old.configFile"].flatMap(DebianRedis.of(configFile:)), SystemdService.isInstalled,
+              let pid = facts["old.pid"],
+              (try? String(contentsOfFile: instance.pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == pid
+        else { return nil }
+        try await SystemdService.run("disable", instance.unit)
+        return "\(instance.unit) no longer starts at boot"
+    }
+
+    /// The old primary's files are its owner's; where systemd runs, the unit of a Debian
+    /// instance disabled at settle is stopped too (the package's units restart a server that exits).
+    public func retireOldRedis(_ facts: Facts) async throws -> String? {
+        guard facts["old.service"] != nil, let instance = facts["old.configFile"].flatMap(DebianRedis.of(configFile:)),
+              SystemdService.isRunning
+        else { return nil }
+        try await SystemdService.run("stop", instance.unit)
+        return "\(instance.unit) stopped"
+    }
+
+    /// What `plan` says of the primary's layout and of the follower this provisioner will make.
+    public func layoutCheck(_ layout: ServerLayout) async -> PreflightCheck? {
+        switch layout {
+        case .postgres(let layout):
+            guard let layout else { return nil }
+            let cluster = DebianCluster.of(configFile: layout.configFile)
+            let primary = cluster.map { "Debian cluster \($0) (configuration in \($0.configDirectory), start.conf \($0.startMode ?? "?"))" }
+                ?? (layout.configurationOutside ? "configuration in \(layout.configDirectory), outside the data directory"
+                    : "configuration in its data directory \(layout.dataDirectory)")
+            let follower: String
+            switch (service, cluster) {
+            case (.auto, .some(let cluster)), (.debianCluster, .some(let cluster)):
+                follower = "the follower becomes cluster \(cluster.version)/\(cluster.name)-STAMP, started at boot; \(cluster) starts by hand only after the switchover"
+            case (.debianCluster, .none):
+                follower = "the follower becomes a Debian cluster of its own, started at boot"
+            case (.auto, .none), (.none, _):
+                follower = "the follower runs as a server process in its node" + (layout.configurationOutside ? ", with a copy of that configuration" : "")
+            }
+            return PreflightCheck("layout", passed: true, "\(primary); \(follower)")
+        case .redis(let configFile):
+            let instance = configFile.flatMap(DebianRedis.of(configFile:))
+            let primary = instance.map { "Debian instance \($0.unit) (\($0.configFile))" } ?? configFile.map { "config file \($0)" }
+                ?? "started without a config file"
+            let follower: String
+            switch (service, instance) {
+            case (.auto, .some(let instance)), (.debianCluster, .some(let instance)):
+                let base = instance.name.map { "redis-server@\($0)-STAMP" } ?? "redis-server@DATABASE-STAMP"
+                follower = "the replica becomes \(base).service with its own file in \(DebianRedis.configRoot), started at boot; \(instance.unit) is disabled after the switchover"
+            case (.debianCluster, .none):
+                follower = "the replica becomes a redis-server@ instance of its own, started at boot"
+            case (.auto, .none), (.none, _):
+                follower = "the replica runs as a server process in its node"
+            }
+            return PreflightCheck("layout", passed: true, "\(primary); \(follower)")
+        }
+    }
 }

@@ -18,20 +18,31 @@ public struct LocalRedis: Sendable {
     public var runAs: String?
     public var environment: [String: String]
 
+    /// Where its files are: in the node directory unless a layout (`DebianRedis`) puts them elsewhere.
+    public var configPath: String
+    public var pidFilePath: String
+    public var logPath: String
+    /// Its `dir`: where it saves its data.
+    public var dataDirectory: String
+    /// Directives of its layout, written after the base configuration (`dbfilename`, `unixsocket`).
+    public var ownSettings: [(String, String)] = []
+    /// A directory made for its pid file (0755, `runAs`'s), as systemd's `RuntimeDirectory=` would.
+    public var runtimeDirectory: String?
+
     public init(binDirectory: String, nodeDirectory: String, runAs: String? = nil, environment: [String: String] = [:]) {
         self.binDirectory = binDirectory
         self.nodeDirectory = nodeDirectory
         self.runAs = runAs
         self.environment = environment
+        configPath = "\(nodeDirectory)/redis.conf"
+        pidFilePath = "\(nodeDirectory)/redis.pid"
+        logPath = "\(nodeDirectory)/redis.log"
+        dataDirectory = nodeDirectory
     }
 
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public var description: String
     }
-
-    public var configPath: String { "\(nodeDirectory)/redis.conf" }
-    public var pidFilePath: String { "\(nodeDirectory)/redis.pid" }
-    public var logPath: String { "\(nodeDirectory)/redis.log" }
 
     public var pid: pid_t? {
         guard let text = try? String(contentsOfFile: pidFilePath, encoding: .utf8) else { return nil }
@@ -50,23 +61,27 @@ public struct LocalRedis: Sendable {
         configured("bind")?.split(separator: " ").first.map { String($0).replacingOccurrences(of: "\"", with: "") }
     }
 
-    /// The rest of the config file's first line that starts with `directive`.
+    /// The rest of the config file's last line that starts with `directive` (the one Redis obeys).
     private func configured(_ directive: String) -> String? {
         guard let text = try? String(contentsOfFile: configPath, encoding: .utf8) else { return nil }
-        return text.split(separator: "\n").first { $0.hasPrefix("\(directive) ") }
+        return text.split(separator: "\n").last { $0.hasPrefix("\(directive) ") }
             .map { String($0.dropFirst(directive.count + 1)).trimmingCharacters(in: .whitespaces) }
     }
 
     /// Writes the config file and starts the server; returns once it accepts TCP connections.
-    /// `settings` are config-file directives in order ("replicaof" → "127.0.0.1 6379").
-    public func start(port: Int, bind: String, settings: [(String, String)], timeout: Duration) async throws(Failure) -> pid_t {
+    /// `settings` are config-file directives in order ("replicaof" → "127.0.0.1 6379"); `base`,
+    /// another server's config file, goes first, and these lines after it win (Redis obeys a
+    /// directive's last line).
+    public func start(port: Int, bind: String, settings: [(String, String)], base: String? = nil,
+                      timeout: Duration) async throws(Failure) -> pid_t {
         var lines = [
-            "port \(port)", "bind \(bind)", "daemonize no", "dir \(Self.quote(nodeDirectory))",
+            "port \(port)", "bind \(bind)", "daemonize no", "supervised no", "dir \(Self.quote(dataDirectory))",
             "pidfile \(Self.quote(pidFilePath))", "logfile \(Self.quote(logPath))",
         ]
-        lines += settings.map { "\($0.0) \($0.1)" }
+        lines += (ownSettings + settings).map { "\($0.0) \($0.1)" }
+        let text = base.map { "\($0)\n\n# changeover: this server's own settings; everything above is its primary's.\n" } ?? ""
         try makeNodeDirectory()
-        try writePrivateFile(configPath, lines.joined(separator: "\n") + "\n")
+        try writePrivateFile(configPath, text + lines.joined(separator: "\n") + "\n")
         return try await launch(port: port, bind: bind, timeout: timeout)
     }
 
@@ -74,6 +89,7 @@ public struct LocalRedis: Sendable {
     public func makeNodeDirectory() throws(Failure) {
         do {
             try LocalFiles.makeDirectory(nodeDirectory, owner: runAs, mode: 0o700)
+            if let runtimeDirectory { try LocalFiles.makeDirectory(runtimeDirectory, owner: runAs, mode: 0o755) }
         } catch {
             throw Failure(description: "cannot create \(nodeDirectory): \(error)")
         }

@@ -61,17 +61,33 @@ public protocol Provisioner: Sendable {
     func runningRedisFollower(changeover: String) async throws -> Follower?
     /// Starts a replica on `image` with `settings` (redis.conf directives in order, values quoted
     /// as redis.conf reads them) and `acl` (ACL file lines, with hashed passwords), once it accepts
-    /// connections. Passwords never go on a command line.
+    /// connections. Passwords never go on a command line. `primaryConfigFile` is the primary's
+    /// config file (`INFO server`), when it has one.
     func createRedisFollower(changeover: String, image: FleetConfig.Image, port: Int?, settings: [(String, String)],
-                             acl: String?, timeout: Duration) async throws -> Follower
+                             acl: String?, primaryConfigFile: String?, timeout: Duration) async throws -> Follower
     func isRedisFollowerRunning(changeover: String, facts: Facts) async -> Bool
     func removeRedisFollower(changeover: String, facts: Facts, timeout: Duration) async throws
+    /// See the extension's default.
+    func disableOldRedisService(_ facts: Facts) async throws -> String?
     /// After the old Redis primary was shut down: removes what this controller made of it.
     func retireOldRedis(_ facts: Facts) async throws -> String?
+    /// Preflight, for `plan`: how the primary is laid out and run (its configuration, its
+    /// service) and what the follower will be made; nil when the provisioner cannot tell.
+    func layoutCheck(_ layout: ServerLayout) async -> PreflightCheck?
+}
+
+/// Where a primary keeps its configuration, as it reports it.
+public enum ServerLayout: Sendable {
+    case postgres(PostgresLayout?)
+    /// The config file `INFO server` names (nil: started without one).
+    case redis(configFile: String?)
 }
 
 extension Provisioner {
     /// After the switchover: keeps the old primary's service from starting it again (a reboot
     /// must not bring two primaries up); returns what it did, nil when there was nothing to do.
     public func disableOldPostgresService(_ facts: Facts) async throws -> String? { nil }
+    /// After the switchover: the same for an old Redis primary.
+    public func disableOldRedisService(_ facts: Facts) async throws -> String? { nil }
+    public func layoutCheck(_ layout: ServerLayout) async -> PreflightCheck? { nil }
 }
