@@ -44,6 +44,15 @@ import Testing
             for (index, image) in ["pg15-patched", "pg15"].enumerated() {
                 try Self.config(lab: lab, port: cluster.port, followerPort: followers[index], service: service)
                     .write(toFile: config, atomically: true, encoding: .utf8)
+                if index == 0 {
+                    // plan names the layout it found and what the follower will be made.
+                    let plan = try await CLI.run(["plan", "--config", config, "--database", "orders", "--image", image], environment: environment)
+                    #expect(plan.stdout.contains("layout: Debian cluster 15/\(cluster.name) (configuration in /etc/postgresql/15/\(cluster.name)"),
+                            "\(plan.stdout)")
+                    #expect(plan.stdout.contains(service == "auto" ? "the follower becomes cluster 15/\(cluster.name)-STAMP"
+                                                     : "the follower runs as a server process in its node, with a copy of that configuration"),
+                            "\(plan.stdout)")
+                }
                 let run = try await CLI.run(["run", "--config", config, "--database", "orders", "--image", image, "--now"], environment: environment)
                 #expect(run.status == 0, "changeover \(index + 1): \(run.stdout)\(run.stderr)")
                 guard index == 0 else { continue }

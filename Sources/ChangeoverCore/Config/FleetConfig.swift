@@ -58,9 +58,10 @@ public struct FleetConfig: Sendable {
         public var root: String
         /// The OS user servers run as when the controller is root (local).
         public var runAs: String?
-        /// How a Postgres follower is run (local): as the primary is (`auto`), as a bare server
-        /// process in its node (`none`), or as a `postgresql-common` cluster (`debian-cluster`).
-        public enum Service: String, Sendable, CaseIterable { case auto, none, debianCluster = "debian-cluster" }
+        /// How a follower is run (local): as the primary is (`auto`), as a bare server process in
+        /// its node (`none`), as a Debian `postgresql-common` cluster or `redis-server@` instance
+        /// (`debian-cluster`), or as a server process with a systemd unit of its own (`systemd`).
+        public enum Service: String, Sendable, CaseIterable { case auto, none, debianCluster = "debian-cluster", systemd }
         public var service: Service = .auto
         /// The Docker engine's unix socket (docker).
         public var socket: String? = nil

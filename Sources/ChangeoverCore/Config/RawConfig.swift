@@ -38,7 +38,7 @@ struct RawConfig: Decodable {
         var kind: String?
         var root: String?
         var runAs: String?
-        /// local: how a Postgres follower is run (`none`, `debian-cluster`; default: as the primary is).
+        /// local: how a Postgres follower is run (`none`, `debian-cluster`, `systemd`; default: as the primary is).
         var service: String?
         // docker
         var socket: String?

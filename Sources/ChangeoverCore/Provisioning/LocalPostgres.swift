@@ -71,10 +71,15 @@ public struct LocalPostgres: Sendable {
     /// which pg_basebackup copies), then waits until it accepts connections.
     public func start(port: Int, socketDirectory: String, settings: [String: String] = [:],
                       logFile: String, timeout: Duration) async throws(Failure) -> pid_t {
-        var argv = Subprocess.runAsPrefix(runAs) + ["\(binDirectory)/postgres", "-D", dataDirectory,
-                                                     "-p", String(port), "-k", socketDirectory]
-        for (key, value) in settings.sorted(by: { $0.key < $1.key }) { argv += ["-c", "\(key)=\(value)"] }
+        let argv = Subprocess.runAsPrefix(runAs) + commandLine(port: port, socketDirectory: socketDirectory, settings: settings)
         return try await launch(argv, logFile: logFile, timeout: timeout)
+    }
+
+    /// The server's command line with these settings (what `start` runs, and a unit's ExecStart).
+    public func commandLine(port: Int, socketDirectory: String, settings: [String: String]) -> [String] {
+        var argv = ["\(binDirectory)/postgres", "-D", dataDirectory, "-p", String(port), "-k", socketDirectory]
+        for (key, value) in settings.sorted(by: { $0.key < $1.key }) { argv += ["-c", "\(key)=\(value)"] }
+        return argv
     }
 
     /// Starts the server again with the command line it last ran with (`postmaster.opts`),

@@ -77,11 +77,16 @@ extension LocalProvisioner: Provisioner {
                                   : "the primary's data directory \(dataDirectory) is not a running server on this host; the local provisioner can only fence a local primary")
     }
 
-    /// A primary running in a named network namespace is restarted there on rollback.
+    /// A primary running in a named network namespace is restarted there on rollback; one
+    /// started by a systemd unit has its unit disabled after the switchover.
     public func oldPrimaryFacts(dataDirectory: String) -> Facts {
         let server = LocalPostgres(binDirectory: "", dataDirectory: dataDirectory, runAs: nil)
-        guard let pid = server.pidFile()?.pid, let namespace = NetworkNamespace.name(ofProcess: pid) else { return [:] }
-        return ["old.netns": namespace]
+        var facts: Facts = [:]
+        let pid = server.pidFile()?.pid
+        facts["old.netns"] = pid.flatMap(NetworkNamespace.name(ofProcess:))
+        facts["old.unit"] = pid.flatMap(SystemdService.unit(ofProcess:)).flatMap { $0.hasPrefix("postgres") ? $0 : nil }
+            ?? SystemdUnit.written(naming: dataDirectory)
+        return facts
     }
 
     public func oldPostgres(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres {
@@ -114,11 +119,19 @@ extension LocalProvisioner: Provisioner {
         (try? String(contentsOfFile: "\(nodeDirectory(for: changeover))/cluster", encoding: .utf8)).flatMap(DebianCluster.init(id:))
     }
 
-    /// A primary that is a `postgresql-common` cluster is set to start by hand only.
+    /// A primary that is a `postgresql-common` cluster is set to start by hand only; one that a
+    /// systemd unit starts has its unit disabled.
     public func disableOldPostgresService(_ facts: Facts) async throws -> String? {
-        guard let cluster = facts["old.cluster"].flatMap(DebianCluster.init(id:)) else { return nil }
-        try cluster.setStartMode("manual")
-        return "cluster \(cluster) no longer starts at boot (start.conf manual)"
+        var done: [String] = []
+        if let cluster = facts["old.cluster"].flatMap(DebianCluster.init(id:)) {
+            try cluster.setStartMode("manual")
+            done.append("cluster \(cluster) no longer starts at boot (start.conf manual)")
+        }
+        if let unit = facts["old.unit"], SystemdService.isInstalled {
+            try await SystemdService.run("disable", unit)
+            done.append("\(unit) no longer starts at boot")
+        }
+        return done.isEmpty ? nil : done.joined(separator: "; ")
     }
 
     public func removePostgresFollower(changeover: String, facts: Facts, image: FleetConfig.Image, timeout: Duration) async throws {
@@ -128,6 +141,7 @@ extension LocalProvisioner: Provisioner {
             try await follower.stop(timeout: timeout, signal: SIGQUIT)
         }
         if let cluster { await dropCluster(cluster) }
+        try await SystemdUnit.remove(changeover: changeover)
         try removeNode(changeover: changeover)
     }
 
@@ -199,6 +213,16 @@ extension LocalProvisioner: Provisioner {
             throw startFailure(error.description, log: node.logPath, changeover: changeover)
         }
         var facts = ["follower.node": node.nodeDirectory, "follower.pid": String(pid)]
+        if service == .systemd, instance == nil {
+            // Started directly now (as on a host where systemd is not PID 1), by its unit at boot.
+            var unit = SystemdUnit(changeover: changeover, summary: "Redis server in \(node.nodeDirectory) (made by changeover \(changeover))",
+                                   user: runAs, execStart: ["\(image.binDirectory)/redis-server", node.configPath,
+                                                            "--supervised", "systemd", "--daemonize", "no"])
+            unit.environment = image.environment
+            unit.service = ["UMask=0077", "TimeoutStopSec=120"]
+            try await unit.install()
+            facts["follower.unit"] = unit.name
+        }
         if let instance {
             // Started at boot from its own file, as the package starts its instances.
             try await SystemdService.run("enable", instance.unit)
@@ -214,7 +238,7 @@ extension LocalProvisioner: Provisioner {
         // The package's own instance has no name: its replicas are named for the database.
         let base = primary?.name ?? String(changeover.split(separator: "-").dropLast(3).joined(separator: "-"))
         switch service {
-        case .none:
+        case .none, .systemd:
             return nil
         case .auto:
             return primary.map { _ in DebianRedis(name: DebianCluster.followerName(base: base, changeover: changeover)) }
@@ -248,12 +272,17 @@ extension LocalProvisioner: Provisioner {
     public func removeRedisFollower(changeover: String, facts: Facts, timeout: Duration) async throws {
         try await redisNode(changeover).stop(timeout: timeout)
         if let instance = madeRedisInstance(changeover: changeover) { try await removeRedisInstance(instance) }
+        try await SystemdUnit.remove(changeover: changeover)
         try removeNode(changeover: changeover)
     }
 
     /// An old primary that is a Debian instance of this host (its pid file names the process
     /// that served) no longer starts at boot: its replacement does.
     public func disableOldRedisService(_ facts: Facts) async throws -> String? {
+        if let file = facts["old.configFile"], let unit = SystemdUnit.written(naming: file), SystemdService.isInstalled {
+            try await SystemdService.run("disable", unit)
+            return "\(unit) no longer starts at boot"
+        }
         guard let instance = facts["old.configFile"].flatMap(DebianRedis.of(configFile:)), SystemdService.isInstalled,
               let pid = facts["old.pid"],
               (try? String(contentsOfFile: instance.pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == pid
@@ -287,8 +316,9 @@ extension LocalProvisioner: Provisioner {
                 follower = "the follower becomes cluster \(cluster.version)/\(cluster.name)-STAMP, started at boot; \(cluster) starts by hand only after the switchover"
             case (.debianCluster, .none):
                 follower = "the follower becomes a Debian cluster of its own, started at boot"
-            case (.auto, .none), (.none, _):
+            case (.auto, .none), (.none, _), (.systemd, _):
                 follower = "the follower runs as a server process in its node" + (layout.configurationOutside ? ", with a copy of that configuration" : "")
+                    + (service == .systemd ? ", started at boot by a unit of its own (changeover-ID.service)" : "")
             }
             return PreflightCheck("layout", passed: true, "\(primary); \(follower)")
         case .redis(let configFile):
@@ -302,8 +332,9 @@ extension LocalProvisioner: Provisioner {
                 follower = "the replica becomes \(base).service with its own file in \(DebianRedis.configRoot), started at boot; \(instance.unit) is disabled after the switchover"
             case (.debianCluster, .none):
                 follower = "the replica becomes a redis-server@ instance of its own, started at boot"
-            case (.auto, .none), (.none, _):
+            case (.auto, .none), (.none, _), (.systemd, _):
                 follower = "the replica runs as a server process in its node"
+                    + (service == .systemd ? ", started at boot by a unit of its own (changeover-ID.service)" : "")
             }
             return PreflightCheck("layout", passed: true, "\(primary); \(follower)")
         }

@@ -165,18 +165,29 @@ public struct LocalProvisioner: Sendable {
         let server = LocalPostgres(binDirectory: image.binDirectory, dataDirectory: data, runAs: runAs,
                                    environment: image.environment)
         let pid: pid_t
+        settings.merge(PostgresFollowerSettings.standby) { _, new in new }
         do {
-            pid = try await server.start(
-                port: port, socketDirectory: node, settings: settings.merging(PostgresFollowerSettings.standby) { _, new in new },
-                logFile: "\(node)/postgres.log", timeout: .seconds(60))
+            pid = try await server.start(port: port, socketDirectory: node, settings: settings, logFile: "\(node)/postgres.log",
+                                         timeout: .seconds(60))
         } catch {
             throw startFailure(error.description, log: "\(node)/postgres.log", changeover: changeover)
+        }
+        var unit: SystemdUnit?
+        if service == .systemd {
+            // Started directly now (as on a host where systemd is not PID 1), by its unit at boot.
+            unit = SystemdUnit(changeover: changeover, summary: "PostgreSQL server in \(data) (made by changeover \(changeover))",
+                               user: runAs, execStart: server.commandLine(port: port, socketDirectory: node, settings: settings))
+            unit?.environment = image.environment
+            unit?.service = ["ExecReload=/bin/kill -HUP $MAINPID", "KillMode=mixed", "KillSignal=SIGINT", "TimeoutStopSec=120"]
+            try await unit?.install()
+            progress("unit \(unit!.name) written and enabled")
         }
         var facts = [
             "follower.dataDirectory": data, "follower.pid": String(pid),
             "basebackup.seconds": String(format: "%.2f", backupSeconds), "basebackup.bytes": String(backupBytes),
         ]
         facts["follower.cluster"] = cluster?.description
+        facts["follower.unit"] = unit?.name
         return Follower(host: followerHost, port: port, facts: facts)
     }
 
@@ -186,7 +197,7 @@ public struct LocalProvisioner: Sendable {
     func clusterFor(changeover: String, layout: PostgresLayout?, image: FleetConfig.Image) async throws -> DebianCluster? {
         let primary = layout.flatMap { DebianCluster.of(configFile: $0.configFile) }
         switch service {
-        case .none:
+        case .none, .systemd:
             return nil
         case .auto:
             return primary.map { DebianCluster(version: $0.version, name: DebianCluster.followerName(base: $0.name, changeover: changeover)) }
