@@ -226,6 +226,9 @@ public final class Lab: Sendable {
             return hosts
         }
         for host in hosts { await host.remove() }
+        // The ssh connections a controller left to its hosts (they would linger a minute).
+        _ = Subprocess.killProcesses(commandLineContaining: "ControlPath=\(root)/")
+        LabSSHHost.restoreForwarding(lab: self)
         try? FileManager.default.removeItem(atPath: root)
     }
 }

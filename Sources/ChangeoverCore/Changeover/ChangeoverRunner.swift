@@ -212,6 +212,14 @@ public struct ChangeoverRunner: Sendable {
             ExecProvisioner(command: ExecCommand(argv: config.provisioner.command, timeout: config.provisioner.timeout),
                             changeover: id, database: database.name, engine: database.engine,
                             primary: database.primary.endpoint)
+        case .ssh:
+            SSHProvisioner(
+                hosts: config.provisioner.ssh?.hosts ?? [],
+                login: SSHLogin(user: config.provisioner.ssh?.user ?? "root", identity: config.provisioner.ssh?.identity ?? "",
+                                knownHosts: config.provisioner.ssh?.knownHosts ?? "", controlDirectory: "\(config.stateDirectory)/ssh"),
+                root: config.provisioner.root, runAs: config.provisioner.runAs, placement: config.provisioner.ssh?.placement ?? [:],
+                primaryAddress: database.primary.host, listen: database.followerListen, advertise: database.followerAdvertise,
+                timeout: database.catchUp.provisionTimeout)
         }
         var setup = EngineSetup(
             changeover: id, database: database, fromImage: fromImage, toImage: toImage,

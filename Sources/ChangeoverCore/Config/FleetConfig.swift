@@ -52,7 +52,7 @@ public struct FleetConfig: Sendable {
     }
 
     public struct ProvisionerConfig: Sendable, Equatable {
-        public enum Kind: String, Sendable, CaseIterable { case local, docker, exec }
+        public enum Kind: String, Sendable, CaseIterable { case local, docker, exec, ssh }
         public var kind: Kind
         /// Where follower data directories are made (local).
         public var root: String
@@ -72,6 +72,17 @@ public struct FleetConfig: Sendable {
         /// How long one operation of the exec provisioner's command may take (create: the
         /// database's catchUp.provisionTimeout; stop: its switchover.fenceTimeout).
         public var timeout: Duration = .seconds(300)
+        /// The ssh provisioner's hosts and how it logs in to them.
+        public var ssh: SSH? = nil
+
+        public struct SSH: Sendable, Equatable {
+            public var hosts: [SSHHost]
+            public var user: String
+            public var identity: String
+            public var knownHosts: String
+            /// Label rules for the follower's host (`zone: same`, `zone: other`, `zone: eu-1`).
+            public var placement: [String: String]
+        }
     }
 
     /// The largest config file read: a database takes a few hundred bytes (10,000 of them with

@@ -46,6 +46,20 @@ struct RawConfig: Decodable {
         // exec
         var command: RawCommand?
         var timeout: String?
+        // ssh
+        var hosts: [RawSSHHost]?
+        var user: String?
+        var identity: String?
+        var knownHosts: String?
+        var placement: [String: String]?
+    }
+
+    struct RawSSHHost: Decodable {
+        var name: String?
+        var address: String?
+        var port: Int?
+        var labels: [String: String]?
+        var root: String?
     }
 
     /// A command as one string of words separated by spaces (no shell), or as a list of words.
@@ -180,6 +194,8 @@ struct RawConfig: Decodable {
             provisioner = FleetConfig.ProvisionerConfig(
                 kind: kind, root: abs(rawProvisioner.root ?? "\(state)/nodes"), runAs: rawProvisioner.runAs,
                 command: command, timeout: timeout)
+        case .ssh:
+            provisioner = try Self.sshProvisioner(rawProvisioner, source: source, state: state, abs: abs)
         }
         var images: [String: FleetConfig.Image] = [:]
         for (name, raw) in (self.images ?? [:]).sorted(by: { $0.key < $1.key }) {
@@ -188,8 +204,8 @@ struct RawConfig: Decodable {
                 throw ConfigError("\(at): docker.image \"\(reference)\" is not an image reference (repository[:tag] or an image Id)")
             }
             switch kind {
-            case .local where raw.binDirectory == nil:
-                throw ConfigError("\(at): the local provisioner needs binDirectory")
+            case .local where raw.binDirectory == nil, .ssh where raw.binDirectory == nil:
+                throw ConfigError("\(at): the \(kind.rawValue) provisioner needs binDirectory")
             case .docker where raw.docker == nil:
                 throw ConfigError("\(at): the docker provisioner needs docker.image (e.g. docker: {image: changeover/postgres:15-patched})")
             default:
@@ -215,6 +231,38 @@ struct RawConfig: Decodable {
 
 extension RawConfig {
     /// `path` as it is when absolute, else relative to `base` (the config file's directory).
+    /// The ssh provisioner: hosts with unique names and addresses, a login, an identity and a
+    /// known-hosts file (strict checking has nothing to check without one).
+    static func sshProvisioner(_ raw: RawProvisioner, source: String, state: String,
+                               abs: (String) -> String) throws(ConfigError) -> FleetConfig.ProvisionerConfig {
+        let at = "config \(source), provisioner"
+        var hosts: [SSHHost] = []
+        for (index, host) in (raw.hosts ?? []).enumerated() {
+            guard let name = host.name, !name.isEmpty, let address = host.address, !address.isEmpty else {
+                throw ConfigError("\(at).hosts[\(index)]: a host needs name and address")
+            }
+            guard !hosts.contains(where: { $0.name == name || $0.address == address }) else {
+                throw ConfigError("\(at).hosts: host \(name) (\(address)) is listed twice")
+            }
+            hosts.append(SSHHost(name: name, address: address, port: host.port ?? 22, labels: host.labels ?? [:], root: host.root.map(abs)))
+        }
+        guard hosts.count >= 2 else {
+            throw ConfigError("\(at): the ssh provisioner needs provisioner.hosts, at least two (the primary's and one for its follower)")
+        }
+        guard let identity = raw.identity, let knownHosts = raw.knownHosts else {
+            throw ConfigError("\(at): the ssh provisioner needs provisioner.identity (a private key) and provisioner.knownHosts (the hosts' keys)")
+        }
+        for rule in (raw.placement ?? [:]).values where rule.isEmpty {
+            throw ConfigError("\(at).placement: a rule is same, other or a label value")
+        }
+        let timeout = try raw.timeout.map { v throws(ConfigError) in try ConfigValue.duration(v, at: "\(at).timeout") } ?? .seconds(60)
+        var config = FleetConfig.ProvisionerConfig(kind: .ssh, root: raw.root.map(abs) ?? "/var/lib/changeover/nodes",
+                                                   runAs: raw.runAs ?? "postgres", timeout: timeout)
+        config.ssh = .init(hosts: hosts, user: raw.user ?? "root", identity: abs(identity), knownHosts: abs(knownHosts),
+                           placement: raw.placement ?? [:])
+        return config
+    }
+
     static func absolute(_ path: String, base: String) -> String {
         path.hasPrefix("/") ? path : URL(fileURLWithPath: base).appendingPathComponent(path).standardized.path
     }

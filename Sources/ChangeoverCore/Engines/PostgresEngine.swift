@@ -209,7 +209,7 @@ public actor PostgresEngine: Engine {
         var lastLag = "unknown"
         let silence = try await longestReplySilence(facts, until: deadline)
         while true {
-            guard await follower.isRunning else { throw EngineError("the follower stopped during catch-up") }
+            guard try await follower.isRunning else { throw EngineError("the follower stopped during catch-up") }
             let slot = slotName, timeout = policy.connectTimeout
             let result = try await onPrimary("read the follower's lag on the primary", policy: .untilDeadline, until: deadline) {
                 try await $0.query("""
@@ -369,7 +369,7 @@ public actor PostgresEngine: Engine {
     }
 
     public func isPromoted(_ facts: Facts) async -> Bool {
-        guard let server = try? followerServer(facts), await server.isRunning,
+        guard let server = try? followerServer(facts), (try? await server.isRunning) == true,
               let info = try? newPrimaryConnInfo(facts),
               let connection = try? await PostgresConnection.connect(info, timeout: policy.connectTimeout)
         else { return false }
@@ -398,7 +398,7 @@ public actor PostgresEngine: Engine {
         followerConnection?.close()
         followerConnection = nil
         let old = try oldPrimaryServer(facts)
-        if await old.isRunning {
+        if try await old.isRunning {
             throw EngineError("the old primary is running again; its slot \(slotName) was left in place")
         }
         // The slot lives on the old primary, which is stopped and kept for rollback: removing its
@@ -412,7 +412,7 @@ public actor PostgresEngine: Engine {
     /// left to its owner (the provisioner knows which is which).
     public func retireOldPrimary(_ facts: inout Facts) async throws -> String {
         let old = try oldPrimaryServer(facts)
-        guard !(await old.isRunning) else { throw EngineError("the old primary is running again; it was not retired") }
+        guard !(try await old.isRunning) else { throw EngineError("the old primary is running again; it was not retired") }
         let done = try await target.provisioner.retireOldPostgres(facts, image: target.fromImage)
         facts["old.retired"] = "true"
         return done
@@ -428,7 +428,7 @@ public actor PostgresEngine: Engine {
         // The follower goes first, so that nothing can promote it once the old primary is back.
         try await target.provisioner.removePostgresFollower(changeover: target.changeover, facts: facts, image: target.toImage,
                                                             timeout: policy.fenceTimeout)
-        if facts["old.dataDirectory"] != nil, case let old = try oldPrimaryServer(facts), !(await old.isRunning) {
+        if facts["old.dataDirectory"] != nil, case let old = try oldPrimaryServer(facts), !(try await old.isRunning) {
             try FileManager.default.createDirectory(atPath: "\(target.stateDirectory)/logs", withIntermediateDirectories: true)
             let log = "\(target.stateDirectory)/logs/\(target.changeover)-old-primary.log"
             // A primary that crashed (rather than being fenced) may leave backends that still

@@ -135,6 +135,8 @@ public final class Retrier: Sendable {
             return [.connectionFailed, .timeout, .connectionClosed].contains(error.code)
         case let error as RouterError:
             return error.transient
+        case let error as SSHError:
+            return error.transient
         default:
             return false
         }

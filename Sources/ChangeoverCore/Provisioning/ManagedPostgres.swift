@@ -3,7 +3,8 @@
 public protocol ManagedPostgres: Sendable {
     /// For messages: "data directory /x", "container orders-pg".
     var location: String { get }
-    var isRunning: Bool { get async }
+    /// Whether it runs; an error when that cannot be told (its host cannot be reached).
+    var isRunning: Bool { get async throws }
     /// Stops the server with `signal` (SIGINT: a fast shutdown, which writes a shutdown
     /// checkpoint and lets the walsenders send everything) and returns once it has exited,
     /// watching closely: this is inside the write pause. A stopped server is fine.

@@ -1,0 +1,180 @@
+import ChangeoverCore
+import ChangeoverLab
+import Foundation
+import PostgresClient
+import RedisClient
+import Synchronization
+import Testing
+
+/// The ssh provisioner against test hosts: network namespaces with an sshd each. The primary
+/// runs on host a, the controller outside both, and the follower is made on host b over ssh.
+@Suite(.serialized) struct SSHProvisionerTests {
+    /// Under a writer, a changeover puts the new primary on host b, 0 lost; the old Postgres
+    /// primary on a is stopped, the old Redis primary a replica of the new one. `plan` names
+    /// the follower's host and why. While it runs, no process on this machine (both hosts'
+    /// processes are among them) has a password on its command line.
+    @Test(arguments: [DatabaseConfig.EngineKind.postgres, .redis])
+    func aFollowerIsMadeOnAnotherHostOverSSH(engine: DatabaseConfig.EngineKind) async throws {
+        let lab = try Lab()
+        var writer: (any WriteProbe)?
+        do {
+            let a = try await LabSSHHost.create(lab: lab, name: "a")
+            let b = try await LabSSHHost.create(lab: lab, name: "b")
+            let followerPort = FreePort.next()
+            let primary = engine == .postgres ? try await lab.startPrimary(on: a.network) : try await lab.startRedisPrimary(on: a.network)
+            let probe: any WriteProbe
+            if engine == .postgres {
+                let connection = try await lab.connect(primary.conninfo)
+                try await AckedWriter.prepare(on: connection)
+                connection.close()
+                probe = AckedWriter(conninfo: try ConnInfo(
+                    "host=\(a.address),\(b.address) port=\(primary.port),\(followerPort) user=postgres dbname=postgres "
+                        + "target_session_attrs=read-write connect_timeout=2").with("password", lab.superuserPassword))
+            } else {
+                probe = RedisAckedWriter(endpoints: [lab.redisEndpoint(host: a.address, port: primary.port),
+                                                     lab.redisEndpoint(host: b.address, port: followerPort)])
+            }
+            writer = probe
+            await probe.start()
+            try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
+
+            let config = "\(lab.root)/fleet.yaml"
+            try Self.config(lab: lab, hosts: [a, b], engine: engine, primary: primary, followerPort: followerPort)
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            let environment = ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword]
+            let image = engine == .postgres ? "pg15-patched" : "redis7-patched"
+            let plan = try await CLI.run(["plan", "--config", config, "--database", "db", "--image", image], environment: environment)
+            #expect(plan.status == 0 && plan.stdout.contains("the follower goes on host b (\(b.address)): not the primary's host a, zone z1 as the primary's"),
+                    "\(plan.stdout)\(plan.stderr)")
+
+            let sampler = CommandLineSampler(secrets: [lab.superuserPassword, lab.replicationPassword])
+            let sampling = Task { await sampler.run() }
+            let run = try await CLI.run(["run", "--config", config, "--database", "db", "--image", image, "--now"], environment: environment)
+            sampler.stop()
+            let seen = await sampling.value
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            #expect(seen.samples > 10, "the command lines were sampled \(seen.samples) times")
+            #expect(seen.leaks.isEmpty, "a password on a command line: \(seen.leaks)")
+
+            let record = try #require(try StateStore(directory: "\(lab.root)/state").changeovers().first)
+            #expect(record.facts["new.host"] == b.address && record.facts["new.port"] == String(followerPort), "\(record.facts)")
+            #expect(record.facts["follower.sshHost"] == "b")
+            try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
+            let report = await probe.stop()
+            writer = nil
+            switch engine {
+            case .postgres:
+                let missing = try await AckedWriter.missing(report.acknowledged, on: try await lab.connect(
+                    try ConnInfo("host=\(b.address) port=\(followerPort) user=postgres dbname=postgres")))
+                #expect(missing.isEmpty, "lost \(missing.count) of \(report.acknowledged.count) acknowledged writes")
+                #expect(!FreePort.accepts(primary.port, host: a.address), "the old primary on host a still takes connections")
+                #expect(try String(contentsOfFile: "\(b.nodes)/\(record.id)/data/PG_VERSION", encoding: .utf8).hasPrefix("15"))
+            case .redis:
+                let missing = try await RedisAckedWriter.missing(report.acknowledged, on: lab.redisEndpoint(host: b.address, port: followerPort))
+                #expect(missing.isEmpty, "lost \(missing.count) of \(report.acknowledged.count) acknowledged writes")
+                let old = try await RedisConnection.connect(lab.redisEndpoint(host: a.address, port: primary.port), timeout: .seconds(5))
+                let role = try RedisRole(try await old.command(["ROLE"], timeout: .seconds(5)))
+                old.close()
+                guard case .replica(let host, let port, _, _) = role else { Issue.record("the old primary is \(role)"); break }
+                #expect(host == b.address && port == followerPort)
+            }
+            #expect(AuditLog.verify(path: "\(lab.root)/state/audit.jsonl").isIntact)
+        } catch {
+            Issue.record(error)
+        }
+        if let writer { _ = await writer.stop() }
+        await lab.shutdown()
+    }
+
+    /// Host b's key changed (a reinstalled machine, or someone in between): plan and run refuse
+    /// at preflight with one line naming the host and the key it offers, and nothing is made.
+    @Test func aChangedHostKeyRefusesAtPreflight() async throws {
+        let lab = try Lab()
+        do {
+            let a = try await LabSSHHost.create(lab: lab, name: "a")
+            let b = try await LabSSHHost.create(lab: lab, name: "b")
+            let primary = try await lab.startPrimary(on: a.network)
+            try await b.replaceHostKey()
+            let config = "\(lab.root)/fleet.yaml"
+            try Self.config(lab: lab, hosts: [a, b], engine: .postgres, primary: primary, followerPort: FreePort.next())
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            let environment = ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword]
+            let run = try await CLI.run(["run", "--config", config, "--database", "db", "--image", "pg15-patched", "--now"], environment: environment)
+            #expect(run.status != 0)
+            #expect(run.stderr.contains("host b (\(b.address)): its host key is not the one in") && run.stderr.contains("it offers ED25519 SHA256:"),
+                    "\(run.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: b.nodes).isEmpty, "something was made on host b")
+            let connection = try await lab.connect(primary.conninfo)
+            defer { connection.close() }
+            #expect(try await connection.query("SELECT count(*) FROM pg_replication_slots", timeout: .seconds(5)).scalar == "0")
+        } catch {
+            Issue.record(error)
+        }
+        await lab.shutdown()
+    }
+
+    static func config(lab: Lab, hosts: [LabSSHHost], engine: DatabaseConfig.EngineKind, primary: Lab.Server, followerPort: Int) -> String {
+        let database = engine == .postgres ? """
+                engine: postgres
+                image: pg15
+                primary: "host=\(hosts[0].address) port=\(primary.port) user=postgres dbname=postgres"
+                password: {env: LAB_PG_PASSWORD}
+                replication: {user: replicator, password: {env: LAB_REPL_PASSWORD}}
+            """ : """
+                engine: redis
+                image: redis7
+                primary: "\(hosts[0].address):\(primary.port)"
+                password: {env: LAB_PG_PASSWORD}
+            """
+        return """
+            stateDirectory: \(lab.root)/state
+            provisioner:
+              kind: ssh
+              user: root
+              identity: \(LabSSHHost.identity(lab: lab))
+              knownHosts: \(LabSSHHost.knownHosts(lab: lab))
+              runAs: postgres
+              placement: {zone: same}
+              hosts:
+            \(hosts.map { "    - {name: \($0.name), address: \($0.address), labels: {zone: z1}, root: \($0.nodes)}" }.joined(separator: "\n"))
+            images:
+              pg15: {binDirectory: \(lab.binDirectory)}
+              pg15-patched: {binDirectory: \(lab.binDirectory)}
+              redis7: {binDirectory: \(Lab.redisBinDirectory)}
+              redis7-patched: {binDirectory: \(Lab.redisBinDirectory)}
+            databases:
+              db:
+            \(database)
+                follower: {port: \(followerPort)}
+                catchUp: {maxLagBytes: 1MB, holdFor: 300ms, pollEvery: 50ms, timeout: 2m}
+            """
+    }
+}
+
+/// Reads every process's command line over and over until stopped, and keeps any that holds
+/// one of `secrets` (the processes of every test host are this machine's).
+final class CommandLineSampler: Sendable {
+    let secrets: [String]
+    private let stopping = Mutex(false)
+
+    init(secrets: [String]) {
+        self.secrets = secrets
+    }
+
+    func stop() { stopping.withLock { $0 = true } }
+
+    func run() async -> (samples: Int, leaks: [String]) {
+        var samples = 0
+        var leaks: Set<String> = []
+        while !stopping.withLock({ $0 }) {
+            for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int32(pid) != nil {
+                guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+                let line = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+                if secrets.contains(where: { line.contains($0) }) { leaks.insert(line) }
+            }
+            samples += 1
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return (samples, leaks.sorted())
+    }
+}
