@@ -107,7 +107,7 @@ import Testing
 
     /// A rollback that could not finish (the old primary unreachable) ends the changeover as
     /// failed but not closed: abort or resume tries the rollback again, and only its success
-    /// makes the changeover aborted. A failure past the promotion stays closed to both.
+    /// makes the changeover aborted. A failure past the promotion cannot be aborted; resume does its step again.
     @Test func anUnfinishedRollbackCanBeTriedAgain() throws {
         var machine = ChangeoverMachine(step: .catchUp)
         #expect(try machine.handle(.stepFailed("primary unreachable")) == .rollBack(failedStep: .catchUp, reason: "primary unreachable"))
@@ -125,7 +125,10 @@ import Testing
         #expect(try past.handle(.stepFailed("no write")) == .finish(.failed))
         #expect(!past.canContinue)
         #expect(throws: ChangeoverMachine.IllegalTransition.self) { try past.handle(.abortRequested("no")) }
-        #expect(try past.handle(.resumed(promoted: true)) == .finish(.failed))
+        // Resumed, the step is done again (the new primary serves either way); done, it ends.
+        #expect(try past.handle(.resumed(promoted: true)) == .perform(.verify))
+        #expect(past.step == .verify)
+        #expect(try past.handle(.stepSucceeded) == .perform(.settle))
     }
 
     /// Walks the table: every listed transition is taken by some input, and every input the
@@ -135,8 +138,10 @@ import Testing
         for step in ChangeoverStep.allCases {
             let events: [ChangeoverMachine.Event] = [.begin, .stepSucceeded, .stepFailed("x"), .abortRequested("x"),
                                                       .resumed(promoted: false), .resumed(promoted: true), .promotionNotRequested("x")]
-            for (event, unfinished) in events.flatMap({ event in [(event, nil), (event, true)] as [(ChangeoverMachine.Event, Bool?)] }) {
-                var machine = ChangeoverMachine(step: step, rollbackUnfinished: unfinished)
+            let failedSteps: [ChangeoverStep?] = step == .failed ? [nil] + ChangeoverStep.afterPromotion : [nil]
+            for (event, unfinished, failedStep) in events.flatMap({ event in failedSteps.flatMap { failed in
+                [(event, nil, failed), (event, true, failed)] as [(ChangeoverMachine.Event, Bool?, ChangeoverStep?)] } }) {
+                var machine = ChangeoverMachine(step: step, failedStep: failedStep, rollbackUnfinished: unfinished)
                 guard (try? machine.handle(event)) != nil, machine.step != step else { continue }
                 let trigger: Transition.Trigger = switch event {
                 case .stepFailed, .promotionNotRequested: .failure

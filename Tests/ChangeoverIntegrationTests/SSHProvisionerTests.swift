@@ -113,7 +113,92 @@ import Testing
         await lab.shutdown()
     }
 
-    static func config(lab: Lab, hosts: [LabSSHHost], engine: DatabaseConfig.EngineKind, primary: Lab.Server, followerPort: Int) -> String {
+    /// The link to the primary's host is cut during catch-up for 4 s: the lag polls (libpq) fail
+    /// and are retried, and the changeover completes once the link is back, 0 lost.
+    @Test func aCutToThePrimarysHostDuringCatchUpIsRiddenOut() async throws {
+        try await Self.withCut { lab, a, config, environment, probe in
+            let cut = Mutex<Task<Void, any Error>?>(nil)
+            let runner = ChangeoverRunner(config: try FleetConfig.load(path: config), environment: environment) { event in
+                guard case .progress(let text) = event, text.hasPrefix("lag"), cut.withLock({ $0 == nil }) else { return }
+                NetworkCutTests.cutNow(a.network)
+                cut.withLock { $0 = Task { try await Task.sleep(for: .seconds(4)); try await a.network.restore() } }
+            }
+            let summary = try await runner.run(database: "db", image: "pg15-patched")
+            try await cut.withLock { $0 }?.value
+            #expect(summary.outcome == .completed, "\(summary.failure ?? "")")
+            #expect((summary.timings.first { $0.step == .catchUp }?.retries ?? 0) >= 1, "\(summary.timings)")
+        }
+    }
+
+    /// The link to the primary's host is cut once the old primary is fenced: the follower on b
+    /// is promoted (nothing there needs a), but settle cannot reach a to see the old primary
+    /// stays down. The changeover stops there saying so, with the new primary serving; once the
+    /// link is back `resume` finishes it, 0 lost.
+    @Test func aCutAfterTheFenceStopsAtSettleAndResumeFinishes() async throws {
+        try await Self.withCut { lab, a, config, environment, probe in
+            let runner = ChangeoverRunner(config: try FleetConfig.load(path: config), environment: environment) { event in
+                if case .stepStarted(.finalSync) = event { NetworkCutTests.cutNow(a.network) }
+            }
+            let summary = try await runner.run(database: "db", image: "pg15-patched")
+            #expect(summary.outcome == .failed && summary.failedStep == .settle, "\(summary.outcome) at \(String(describing: summary.failedStep)): \(summary.failure ?? "")")
+            #expect(summary.failure?.contains("host a (\(a.address))") == true, "\(summary.failure ?? "")")
+            #expect(!summary.rollbackUnfinished)
+            let status = try await CLI.run(["status", "--config", config, summary.id], environment: environment).stdout
+            #expect(status.contains("the new primary serves, but settle failed") && status.contains("resume \(summary.id)"), "\(status)")
+            try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
+            try await a.network.restore()
+            let resumed = try await ChangeoverRunner(config: try FleetConfig.load(path: config), environment: environment).resume(id: summary.id)
+            #expect(resumed.outcome == .completed, "\(resumed.failure ?? "")")
+            #expect(resumed.facts["slot.released"] == "true")
+        }
+    }
+
+    /// A Postgres primary on host a, a follower port for host b, a writer over both, a config
+    /// with short timeouts; afterwards the acknowledged writes are checked on b.
+    static func withCut(_ body: (Lab, LabSSHHost, String, [String: String], AckedWriter) async throws -> Void) async throws {
+        let lab = try Lab()
+        var writer: AckedWriter?
+        var failure: (any Error)?
+        var hosts: [LabSSHHost] = []
+        do {
+            let a = try await LabSSHHost.create(lab: lab, name: "a")
+            let b = try await LabSSHHost.create(lab: lab, name: "b")
+            hosts = [a, b]
+            let followerPort = FreePort.next()
+            let primary = try await lab.startPrimary(on: a.network)
+            let connection = try await lab.connect(primary.conninfo)
+            try await AckedWriter.prepare(on: connection)
+            connection.close()
+            let probe = AckedWriter(conninfo: try ConnInfo(
+                "host=\(a.address),\(b.address) port=\(primary.port),\(followerPort) user=postgres dbname=postgres "
+                    + "target_session_attrs=read-write connect_timeout=2").with("password", lab.superuserPassword))
+            writer = probe
+            await probe.start()
+            try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
+            let config = "\(lab.root)/fleet.yaml"
+            try Self.config(lab: lab, hosts: [a, b], engine: .postgres, primary: primary, followerPort: followerPort,
+                            catchUp: NetworkCutTests.timeouts(catchUp: "2m"))
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            let environment = ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword]
+            try await body(lab, a, config, environment, probe)
+            try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
+            let report = await probe.stop()
+            writer = nil
+            let new = try await lab.connect(try ConnInfo("host=\(b.address) port=\(followerPort) user=postgres dbname=postgres"))
+            defer { new.close() }
+            let missing = try await AckedWriter.missing(report.acknowledged, on: new)
+            #expect(missing.isEmpty, "lost \(missing.count) of \(report.acknowledged.count) acknowledged writes")
+        } catch {
+            failure = error
+        }
+        for host in hosts { try? await host.network.restore() }
+        if let writer { _ = await writer.stop() }
+        await lab.shutdown()
+        if let failure { throw failure }
+    }
+
+    static func config(lab: Lab, hosts: [LabSSHHost], engine: DatabaseConfig.EngineKind, primary: Lab.Server, followerPort: Int,
+                       catchUp: String = "      maxLagBytes: 1MB\n      holdFor: 300ms\n      pollEvery: 50ms\n      timeout: 2m") -> String {
         let database = engine == .postgres ? """
                 engine: postgres
                 image: pg15
@@ -146,7 +231,8 @@ import Testing
               db:
             \(database)
                 follower: {port: \(followerPort)}
-                catchUp: {maxLagBytes: 1MB, holdFor: 300ms, pollEvery: 50ms, timeout: 2m}
+                catchUp:
+            \(catchUp)
             """
     }
 }

@@ -71,6 +71,12 @@ public struct ChangeoverMachine: Sendable, Codable, Equatable {
             return .finish(.failed)
         case (.failed, .abortRequested), (.failed, .resumed):
             guard rollbackUnfinished == true else {
+                // A step past the promotion that failed (its host unreachable, say) is done again:
+                // the new primary serves either way, and every step is idempotent.
+                if case .resumed = event, let failedStep, ChangeoverStep.afterPromotion.contains(failedStep) {
+                    try move(to: failedStep, on: .resume)
+                    return .perform(failedStep)
+                }
                 if case .resumed = event { return .finish(.failed) }
                 throw IllegalTransition(from: step, event: String(describing: event))
             }
@@ -177,6 +183,9 @@ extension ChangeoverMachine {
         .init(from: .rollback, to: .failed, trigger: .failure, note: "the rollback could not finish (the old primary unreachable): abort or resume tries it again"),
         .init(from: .failed, to: .rollback, trigger: .abort, note: "the operator aborted again: finish the rollback that could not finish"),
         .init(from: .failed, to: .rollback, trigger: .resume, note: "resumed after a rollback that could not finish: finish it"),
+        .init(from: .failed, to: .repoint, trigger: .resume, note: "resumed after the repoint failed: repoint again"),
+        .init(from: .failed, to: .verify, trigger: .resume, note: "resumed after the verify failed: verify again"),
+        .init(from: .failed, to: .settle, trigger: .resume, note: "resumed after the settle failed (the old primary's host unreachable): settle again"),
         .init(from: .pending, to: .aborted, trigger: .abort, note: "the operator aborted before anything ran"),
         .init(from: .preflight, to: .aborted, trigger: .abort, note: "the operator aborted; preflight touches nothing"),
         .init(from: .provision, to: .rollback, trigger: .abort, note: "the operator aborted: remove the follower and the slot"),

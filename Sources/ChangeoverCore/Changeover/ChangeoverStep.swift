@@ -32,6 +32,10 @@ public enum ChangeoverStep: String, Sendable, Codable, CaseIterable, CustomStrin
     public var isTerminal: Bool { self == .done || self == .aborted || self == .failed }
 
     /// Steps the executor performs on the way forward, in order.
+    /// The steps after the promotion: a failure there leaves the new primary serving, and
+    /// `resume` does the step again.
+    public static let afterPromotion: [ChangeoverStep] = [.repoint, .verify, .settle]
+
     public static let forward: [ChangeoverStep] = [
         .preflight, .provision, .catchUp, .awaitWindow, .fence, .finalSync, .promote, .repoint, .verify, .settle,
     ]

@@ -209,7 +209,7 @@ public actor PostgresEngine: Engine {
         var lastLag = "unknown"
         let silence = try await longestReplySilence(facts, until: deadline)
         while true {
-            guard try await follower.isRunning else { throw EngineError("the follower stopped during catch-up") }
+            guard try await isRunning(follower) else { throw EngineError("the follower stopped during catch-up") }
             let slot = slotName, timeout = policy.connectTimeout
             let result = try await onPrimary("read the follower's lag on the primary", policy: .untilDeadline, until: deadline) {
                 try await $0.query("""
@@ -255,7 +255,7 @@ public actor PostgresEngine: Engine {
 
     public func prepareFence(_ facts: inout Facts) async throws {
         try await onFollower(facts, "connect to the follower") { _ in }  // connected now, not inside the pause
-        guard try await oldPrimaryServer(facts).isRunning else { return }  // fenced before an interruption
+        guard try await isRunning(oldPrimaryServer(facts)) else { return }  // fenced before an interruption
         let clock = ContinuousClock()
         let started = clock.now
         let timeout = policy.fenceTimeout
@@ -337,7 +337,7 @@ public actor PostgresEngine: Engine {
     }
 
     public func promote(_ facts: inout Facts) async throws -> Endpoint {
-        guard try await followerServer(facts).isRunning else {
+        guard try await isRunning(followerServer(facts)) else {
             throw PromotionNotRequested("the follower stopped before it could be promoted")
         }
         let clock = ContinuousClock()
@@ -398,7 +398,7 @@ public actor PostgresEngine: Engine {
         followerConnection?.close()
         followerConnection = nil
         let old = try oldPrimaryServer(facts)
-        if try await old.isRunning {
+        if try await isRunning(old) {
             throw EngineError("the old primary is running again; its slot \(slotName) was left in place")
         }
         // The slot lives on the old primary, which is stopped and kept for rollback: removing its
@@ -412,7 +412,7 @@ public actor PostgresEngine: Engine {
     /// left to its owner (the provisioner knows which is which).
     public func retireOldPrimary(_ facts: inout Facts) async throws -> String {
         let old = try oldPrimaryServer(facts)
-        guard !(try await old.isRunning) else { throw EngineError("the old primary is running again; it was not retired") }
+        guard !(try await isRunning(old)) else { throw EngineError("the old primary is running again; it was not retired") }
         let done = try await target.provisioner.retireOldPostgres(facts, image: target.fromImage)
         facts["old.retired"] = "true"
         return done
@@ -428,7 +428,7 @@ public actor PostgresEngine: Engine {
         // The follower goes first, so that nothing can promote it once the old primary is back.
         try await target.provisioner.removePostgresFollower(changeover: target.changeover, facts: facts, image: target.toImage,
                                                             timeout: policy.fenceTimeout)
-        if facts["old.dataDirectory"] != nil, case let old = try oldPrimaryServer(facts), !(try await old.isRunning) {
+        if facts["old.dataDirectory"] != nil, case let old = try oldPrimaryServer(facts), !(try await isRunning(old)) {
             try FileManager.default.createDirectory(atPath: "\(target.stateDirectory)/logs", withIntermediateDirectories: true)
             let log = "\(target.stateDirectory)/logs/\(target.changeover)-old-primary.log"
             // A primary that crashed (rather than being fenced) may leave backends that still
@@ -536,6 +536,11 @@ public actor PostgresEngine: Engine {
         let connection = try await PostgresConnection.connect(try newPrimaryConnInfo(facts), timeout: policy.connectTimeout)
         followerConnection = connection
         return connection
+    }
+
+    /// Whether `server` runs, asked again after a transient failure (its host unreachable).
+    private func isRunning(_ server: any ManagedPostgres) async throws -> Bool {
+        try await retries.run("see whether the server in \(server.location) runs") { try await server.isRunning }
     }
 
     private func followerServer(_ facts: Facts) throws -> any ManagedPostgres {

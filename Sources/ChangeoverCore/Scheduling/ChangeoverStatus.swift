@@ -58,6 +58,9 @@ public struct ChangeoverStatus: Encodable, Sendable {
                 + "\(command("resume", record.id)) continues\(note.daemon ? ", so does the daemon when it starts" : "")"
         case "interrupted":
             waitingFor = "an operator: run \(command("resume", record.id)) or \(command("abort", record.id, "--yes"))"
+        case "ended" where step == .failed && record.machine.failedStep.map(ChangeoverStep.afterPromotion.contains) == true:
+            waitingFor = "an operator: the new primary serves, but \(record.machine.failedStep!) failed; "
+                + "\(command("resume", record.id)) does it again once its cause is fixed"
         default:
             waitingFor = nil
         }
