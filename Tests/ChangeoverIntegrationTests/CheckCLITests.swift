@@ -160,4 +160,24 @@ import Testing
             #expect(!one.stdout.contains("billing"))
         }
     }
+
+    /// The same for Redis: the live primary's preflight passes, a port nothing listens on fails.
+    @Test func connectChecksRedisPrimariesToo() async throws {
+        try await withScenario(engine: .redis, changeovers: 1, startWriter: false) { scenario in
+            let gone = FreePort.next()
+            try scenario.configText(followerPort: scenario.followerPorts[0], extra: """
+                  cache:
+                    engine: redis
+                    image: redis7
+                    primary: "127.0.0.1:\(gone)"
+                    password: {env: LAB_PG_PASSWORD}
+                """).write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+            let result = try await CLI.run(["check", "--config", scenario.configPath, "--connect"], environment: scenario.environment)
+            #expect(result.status == 3, "\(result.stdout)\(result.stderr)")
+            let lines = result.stdout.split(separator: "\n")
+            #expect(lines.contains { $0.hasPrefix("ok   preflight orders: ") }, "\(result.stdout)")
+            #expect(lines.contains { $0.hasPrefix("FAIL preflight cache: ") }, "\(result.stdout)")
+            #expect(result.stderr.contains("preflight failed: preflight cache"), "\(result.stderr)")
+        }
+    }
 }
