@@ -71,7 +71,8 @@ struct CheckCommand: AsyncParsableCommand {
             var results: [FleetCheck?] = Array(repeating: nil, count: names.count)
             var next = 0
             func add() {
-                let index = next, name = names[index]
+                let index = next
+                let name = names[index]
                 next += 1
                 group.addTask {
                     do {
