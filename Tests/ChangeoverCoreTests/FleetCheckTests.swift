@@ -84,4 +84,27 @@ import Testing
         let open = FleetCheck.offline(config, only: "a", now: utc("2026-12-07T01:00:00Z"), environment: [:]).first { $0.scope == .windows }
         #expect(open?.detail == "next opening Sun 22:00 UTC (2026-12-06T22:00:00Z) for 4 h (open now)", "\(open?.detail ?? "")")
     }
+
+    @Test func followersUnderTheStateDirectoryAreRefusedWhenServersRunAsAnotherUser() throws {
+        func config(state: String, root: String, runAs: String? = nil) throws -> FleetConfig {
+            try FleetConfig.parse("""
+                stateDirectory: \(state)
+                provisioner: {kind: local, root: \(root)\(runAs.map { ", runAs: \($0)" } ?? "")}
+                images: {pg: {binDirectory: /nonexistent/bin}}
+                databases: {}
+                """)
+        }
+        let inside = try config(state: "/var/lib/changeover", root: "/var/lib/changeover/nodes")
+        #expect(FleetCheck.nodesUnreachable(inside, uid: 0)?.hasPrefix("provisioner.root /var/lib/changeover/nodes is inside stateDirectory") == true)
+        #expect(FleetCheck.nodesUnreachable(inside, uid: 1000) == nil)  // not root: servers run as the controller's own user
+        #expect(FleetCheck.nodesUnreachable(try config(state: "/var/lib/changeover", root: "/var/lib/changeover-nodes"), uid: 0) == nil)
+        #expect(FleetCheck.nodesUnreachable(try config(state: "/var/lib/changeover", root: "/var/lib/changeover/nodes", runAs: "root"), uid: 0) == nil)
+        // A state directory that exists and lets others through is fine; a 0700 one is not.
+        let made = NSTemporaryDirectory() + "fleetcheck-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: made, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+        defer { try? FileManager.default.removeItem(atPath: made) }
+        #expect(FleetCheck.nodesUnreachable(try config(state: made, root: "\(made)/nodes"), uid: 0) == nil)
+        chmod(made, 0o700)
+        #expect(FleetCheck.nodesUnreachable(try config(state: made, root: "\(made)/nodes"), uid: 0) != nil)
+    }
 }

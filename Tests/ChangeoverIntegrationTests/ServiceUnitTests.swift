@@ -18,9 +18,12 @@ import Testing
         let unit = try String(contentsOf: CheckCLITests.repository.appendingPathComponent("examples/changeover-daemon.service"), encoding: .utf8)
         #expect(unit.contains("ExecStart=/usr/local/bin/changeover daemon "))
         #expect(unit.contains("Type=exec") || unit.contains("Type=notify"))
-        for option in ["ProtectSystem=strict", "NoNewPrivileges=yes", "ReadWritePaths=/var/lib/changeover"] {
+        for option in ["ProtectSystem=strict", "NoNewPrivileges=yes", "ReadWritePaths=/var/lib/changeover /var/lib/changeover-nodes"] {
             #expect(unit.contains("\n\(option)\n"), "the unit lacks \(option)")
         }
+        // The example config's state directory and follower root are the ones the unit lets it write.
+        let example = try String(contentsOf: CheckCLITests.repository.appendingPathComponent("examples/fleet.yaml"), encoding: .utf8)
+        #expect(example.contains("stateDirectory: /var/lib/changeover ") && example.contains("root: /var/lib/changeover-nodes "))
         let path = "\(directory)/changeover-daemon.service"
         try unit.replacingOccurrences(of: "/usr/local/bin/changeover", with: CLI.executable).write(toFile: path, atomically: true, encoding: .utf8)
         let verify = try await Subprocess.run([Self.analyze, "verify", "--man=no", path], timeout: .seconds(60))

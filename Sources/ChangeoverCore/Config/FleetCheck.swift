@@ -56,6 +56,9 @@ public struct FleetCheck: Sendable, Codable, Equatable {
         }
         let images = only == nil ? Set(config.images.keys)
             : Set(databases.map(\.image) + config.scheduled.filter { $0.database == only }.map(\.image))
+        if only == nil, config.provisioner.kind == .local, let problem = nodesUnreachable(config) {
+            checks.append(FleetCheck(.config, "provisioner", passed: false, problem))
+        }
         if config.provisioner.kind == .local {
             for name in images.sorted() {
                 guard let image = config.images[name] else { continue }
@@ -93,6 +96,21 @@ public struct FleetCheck: Sendable, Codable, Equatable {
                 : problems.joined(separator: "; ")))
         }
         return checks
+    }
+
+    /// Why the servers' user could not enter `provisioner.root`, when it lies inside the state
+    /// directory and that is (or will be, made by the state store) 0700 for root alone. Nil when it can.
+    static func nodesUnreachable(_ config: FleetConfig, uid: uid_t = getuid()) -> String? {
+        guard uid == 0, config.provisioner.runAs != "root" else { return nil }
+        let state = URL(fileURLWithPath: config.stateDirectory).standardizedFileURL.path
+        let root = URL(fileURLWithPath: config.provisioner.root).standardizedFileURL.path
+        guard root.hasPrefix(state.hasSuffix("/") ? state : state + "/") else { return nil }
+        // One made otherwise beforehand (systemd's StateDirectoryMode=0711) is fine.
+        if let mode = (try? FileManager.default.attributesOfItem(atPath: state))?[.posixPermissions] as? Int, mode & 0o001 != 0 {
+            return nil
+        }
+        return "provisioner.root \(root) is inside stateDirectory \(state), which is made 0700: servers run as "
+            + "\(config.provisioner.runAs ?? "postgres") could not reach their node directories; put root outside it"
     }
 
     /// The image's bin directory holds what the local provisioner runs for each of `engines`
