@@ -44,7 +44,7 @@ struct CheckCommand: AsyncParsableCommand {
             let offlineFailed = checks.contains { !$0.passed }
             if connect {
                 let names = database.map { [$0] } ?? config.databases.keys.sorted()
-                checks += await Self.preflight(names, runner: ChangeoverRunner(config: config, environment: environment), parallel: parallel)
+                checks += await FleetCheck.preflight(names, runner: ChangeoverRunner(config: config, environment: environment), parallel: parallel)
             }
             if json {
                 try Output.json(Report(config: config.path ?? fleet.config, passed: checks.allSatisfy(\.passed), checks: checks))
@@ -61,38 +61,6 @@ struct CheckCommand: AsyncParsableCommand {
             }
             if offlineFailed { throw Failure(.badInput, "check failed: \(names.joined(separator: ", "))") }
             throw Failure(.preflight, "preflight failed: \(names.joined(separator: ", "))")
-        }
-    }
-
-    /// Each database's preflight, at most `parallel` at once, in the order of `names`: one
-    /// finding a database, passed when all its checks did, else naming the checks that failed.
-    static func preflight(_ names: [String], runner: ChangeoverRunner, parallel: Int) async -> [FleetCheck] {
-        await withTaskGroup(of: (Int, FleetCheck).self) { group in
-            var results: [FleetCheck?] = Array(repeating: nil, count: names.count)
-            var next = 0
-            func add() {
-                let index = next
-                let name = names[index]
-                next += 1
-                group.addTask {
-                    do {
-                        let checks = try await runner.preflight(database: name)
-                        let failed = checks.filter { !$0.passed }
-                        return (index, FleetCheck(.preflight, name, passed: failed.isEmpty, failed.isEmpty
-                            ? "\(checks.count) checks passed (\(checks.map(\.name).joined(separator: ", ")))"
-                            : failed.map { "\($0.name): \($0.detail)" }.joined(separator: "; ")))
-                    } catch {
-                        let text = String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
-                        return (index, FleetCheck(.preflight, name, passed: false, text))
-                    }
-                }
-            }
-            while next < min(parallel, names.count) { add() }
-            for await (index, check) in group {
-                results[index] = check
-                if next < names.count { add() }
-            }
-            return results.compactMap { $0 }
         }
     }
 }
