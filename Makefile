@@ -66,12 +66,12 @@ bench: deps
 	$(SWIFT) build -c release --product changeover
 	$$($(SWIFT) build -c release --show-bin-path)/changeover-bench $(BENCH_ARGS)
 
-# Kills the controller at every step boundary, resumes, and writes the README's table.
+# Kills the controller at every step boundary, resumes, and writes the table of docs/faults.md.
 faults-table: deps
 	$(SWIFT) build --build-tests
 	rm -f .build/faults.md
 	CHANGEOVER_FAULTS_TABLE=$(CURDIR)/.build/faults.md $(SWIFT) test --skip-build --filter ResumeTests
-	@./.ci/splice-faults README.md .build/faults.md
+	@./.ci/splice-faults docs/faults.md .build/faults.md
 
 clean:
 	rm -rf .build

@@ -571,7 +571,9 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// Drives `record` in a task of its own under `lease` (start, resume what a daemon stopped,
     /// or resume what a dead daemon abandoned).
     private func launch(_ record: ChangeoverRecord, config: FleetConfig, lease: (Lease, ContinuousClock.Instant)) {
-        let logger = self.logger
+        var databaseLogger = self.logger
+        databaseLogger[metadataKey: "db.name"] = "\(record.database)"  // every line of the changeover names its database
+        let logger = databaseLogger
         var runner = runner(config)
         runner.claimed = (lease.0, lease.1)
         runner.events = { event in

@@ -9,20 +9,17 @@ struct AuditCommand: AsyncParsableCommand {
 
     /// The audit log comes from the config or is named directly.
     struct Source: ParsableArguments {
-        @Option(help: "The fleet's YAML config file (its auditLog is read).") var config: String?
+        @Option(help: "The fleet's YAML config file, whose auditLog is read (default: $CHANGEOVER_CONFIG, else \(FleetOptions.defaultPath)).")
+        var config: String?
         @Option(help: "An audit log file, instead of the config's.") var log: String?
 
         func validate() throws {
-            guard (config == nil) != (log == nil) else { throw ValidationError("give either --config or --log") }
+            if config != nil, log != nil { throw ValidationError("give either --config or --log, not both") }
         }
 
         func path() throws -> String {
             if let log { return log }
-            do {
-                return try FleetConfig.load(path: config!, mergingInventory: false).auditLog
-            } catch {
-                throw Failure(.badInput, error.description)
-            }
+            return try FleetOptions.loadFile(config).auditLog
         }
     }
 

@@ -15,7 +15,7 @@ struct Changeover: AsyncParsableCommand {
             resumable (`resume` continues).
             """,
         version: BuildStamp.versionLine,
-        subcommands: [PlanCommand.self, RunCommand.self, ScheduleCommand.self, PrepareCommand.self, SwitchCommand.self,
+        subcommands: [CheckCommand.self, PlanCommand.self, RunCommand.self, ScheduleCommand.self, PrepareCommand.self, SwitchCommand.self,
                       StatusCommand.self, ResumeCommand.self, AbortCommand.self, RetireCommand.self,
                       WindowsCommand.self, AuditCommand.self, StepsCommand.self, DaemonCommand.self,
                       CampaignCommand.self, InventoryCommand.self, DemoCommand.self])
@@ -42,8 +42,21 @@ struct Changeover: AsyncParsableCommand {
 
 /// What every verb that reads the fleet takes.
 struct FleetOptions: ParsableArguments {
-    @Option(name: .long, help: "The fleet's YAML config file.")
-    var config: String
+    @Option(name: .customLong("config"), help: ArgumentHelp(
+        "The fleet's YAML config file (default: $CHANGEOVER_CONFIG, else \(FleetOptions.defaultPath)).", valueName: "config"))
+    var configFile: String?
+
+    static let defaultPath = "/etc/changeover/fleet.yaml"
+
+    /// The config file: `--config`, else `$CHANGEOVER_CONFIG`, else `/etc/changeover/fleet.yaml`.
+    var config: String { Self.resolve(configFile).path }
+
+    /// The path to read and where it came from, for errors that name the path tried.
+    static func resolve(_ given: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> (path: String, origin: String?) {
+        if let given { return (given, nil) }
+        if let path = environment["CHANGEOVER_CONFIG"], !path.isEmpty { return (path, "from CHANGEOVER_CONFIG") }
+        return (defaultPath, "the default; give --config FILE or set CHANGEOVER_CONFIG")
+    }
 
     /// The config file with the state store's inventory merged. A stored database that does
     /// not resolve is left out with a warning on stderr; a store that cannot be read fails as
@@ -62,9 +75,16 @@ struct FleetOptions: ParsableArguments {
     }
 
     /// The config file alone, without the inventory (`db` reads and changes the inventory itself).
-    func loadFile() throws -> FleetConfig {
+    func loadFile() throws -> FleetConfig { try Self.loadFile(configFile) }
+
+    /// The file `given` names, or the default one.
+    static func loadFile(_ given: String?) throws -> FleetConfig {
+        let (path, origin) = resolve(given)
+        if let origin, !FileManager.default.isReadableFile(atPath: path) {
+            throw Failure(.badInput, "cannot read config file \(path) (\(origin))")
+        }
         do {
-            return try FleetConfig.load(path: config, mergingInventory: false)
+            return try FleetConfig.load(path: path, mergingInventory: false)
         } catch {
             throw Failure(.badInput, error.description)
         }

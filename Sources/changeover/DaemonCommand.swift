@@ -19,6 +19,8 @@ struct DaemonCommand: AsyncParsableCommand {
 
     @OptionGroup var fleet: FleetOptions
     @Flag(help: "Log every step's progress (debug level).") var verbose = false
+    @Option(help: "text, or json: one JSON object a line (time, level, changeover, database, step, message) on stderr.")
+    var logFormat: LogFormat = .text
 
     func run() async throws {
         try await reporting {
@@ -32,12 +34,12 @@ struct DaemonCommand: AsyncParsableCommand {
                 throw Failure(.badInput, "environment variable \(settings.tokenEnvironment) (daemon.tokenEnv) is not set: the HTTP endpoints need a bearer token")
             }
             let level: Logger.Level = verbose ? .debug : .info
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
-            }
+            logFormat.bootstrap(level: level)
             let logger = Logger(label: "changeover.daemon")
+            /// The start and stop lines: on stdout as text, in the log as JSON.
+            func announce(_ text: String) {
+                if logFormat == .json { logger.notice("\(text)") } else { Output.line(text) }
+            }
             let daemon = ChangeoverDaemon(configPath: fleet.config, config: config, environment: environment, logger: logger)
             let server: StatusServer
             do {
@@ -45,13 +47,13 @@ struct DaemonCommand: AsyncParsableCommand {
             } catch {
                 throw Failure(.badInput, "daemon.listen: \(error)")
             }
-            Output.line("changeover daemon: pid \(getpid()), http://\(settings.host):\(server.port) (GET /status, GET /metrics; bearer token from \(settings.tokenEnvironment)); SIGHUP reloads \(fleet.config), SIGTERM stops")
+            announce("changeover daemon: pid \(getpid()), http://\(settings.host):\(server.port) (GET /status, GET /metrics; bearer token from \(settings.tokenEnvironment)); SIGHUP reloads \(fleet.config), SIGTERM stops")
             // Shut down in reverse: the scheduler first (its changeovers stop or finish), the status last.
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(
                 services: [.init(service: server), .init(service: daemon)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
-            Output.line("changeover daemon: stopped")
+            announce("changeover daemon: stopped")
         }
     }
 }

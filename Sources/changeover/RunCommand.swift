@@ -17,6 +17,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "With --in-window: if no window with room opens before this ISO 8601 instant, switch then anyway (the audit log says forced).")
     var deadline: String?
     @Flag(help: "Print the summary as JSON (progress goes to stderr).") var json = false
+    @Option(help: "How progress is written: text, or json (one JSON object a line on stderr: time, level, changeover, database, step, message).")
+    var logFormat: LogFormat = .text
 
     func validate() throws {
         guard now != inWindow else {
@@ -30,14 +32,23 @@ struct RunCommand: AsyncParsableCommand {
         try await reporting {
             let config = try fleet.load()
             let json = self.json
-            var runner = ChangeoverRunner(config: config) { event in RunCommand.show(event, json: json) }
+            var runner: ChangeoverRunner
+            if logFormat == .json {
+                logFormat.bootstrap(level: .info)
+                let log = EventLog()
+                runner = ChangeoverRunner(config: config) { event in log.write(event) }
+            } else {
+                runner = ChangeoverRunner(config: config) { event in RunCommand.show(event, json: json) }
+            }
             runner.stop = await Signals.stopOnTermination()
             guard inWindow else {
                 return try RunCommand.report(try await runner.run(database: database, image: image), json: json, config: runner.config)
             }
             let policy = SwitchPolicy(mode: .window, deadline: try deadline.map(Deadline.parse))
             let record = try runner.schedule(database: database, image: image, policy: policy, source: "run --in-window")
-            let write: (String) -> Void = json ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { Output.line($0) }
+            let write: (String) -> Void = logFormat == .json
+                ? { JSONLogHandler.standardError(JSONLogHandler.Line(level: .info, changeover: record.id, database: database, message: $0).encoded) }
+                : json ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { Output.line($0) }
             write("changeover \(record.id): \(database) \(record.fromImage) → \(record.toImage), in the maintenance window")
             await runner.notifyScheduled(record)
             try await RunCommand.waitForLead(record, runner: runner, write: write)

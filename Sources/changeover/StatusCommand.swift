@@ -7,10 +7,55 @@ struct StatusCommand: AsyncParsableCommand {
         commandName: "status", abstract: "Show a changeover's step, what it waits for and its last error, or list recent changeovers.")
 
     @OptionGroup var fleet: FleetOptions
-    @Argument(help: "A changeover id; without it, the recent changeovers.") var id: String?
-    @Flag(help: "Print JSON.") var json = false
+    @Argument(help: "A changeover id; `pending`: every database with a changeover waiting, its window and deadline; without it, the recent changeovers.")
+    var id: String?
+    @Option(help: "Only this database's changeovers.") var database: String?
+    @Option(help: "Only changeovers in this state: running, scheduled, stopped (also prepared or interrupted), failed, ended.")
+    var state: StateFilter?
+    @Option(help: "At most this many changeovers, the newest first.") var limit = 20
+    @Flag(help: "Print JSON (with a schemaVersion).") var json = false
 
     typealias Report = ChangeoverStatus
+
+    /// The version of the `--json` output's shape; raised when a field changes meaning or goes.
+    static let schemaVersion = 1
+
+    enum StateFilter: String, ExpressibleByArgument, CaseIterable {
+        case running, scheduled, stopped, failed, ended
+
+        func matches(_ report: Report) -> Bool {
+            switch self {
+            case .running, .scheduled: report.state == rawValue
+            case .stopped: ["stopped", "prepared", "interrupted"].contains(report.state)
+            case .failed: report.record.machine.step == .failed || report.state == "rollback unfinished"
+            case .ended: report.record.machine.step.isTerminal
+            }
+        }
+    }
+
+    /// `--json` of the list and the pending view: the entries under a schema version.
+    struct Listing<Entry: Encodable>: Encodable {
+        var schemaVersion = StatusCommand.schemaVersion
+        var changeovers: [Entry]
+    }
+
+    /// `--json` of one changeover: its report's fields and the schema version beside them.
+    struct Single: Encodable {
+        var report: Report
+        enum Keys: String, CodingKey { case schemaVersion }
+        func encode(to encoder: any Encoder) throws {
+            try report.encode(to: encoder)
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(StatusCommand.schemaVersion, forKey: .schemaVersion)
+        }
+    }
+
+    func validate() throws {
+        guard limit >= 1 else { throw ValidationError("--limit must be at least 1") }
+        if id != nil, id != "pending", database != nil || state != nil {
+            throw ValidationError("--database and --state filter the list; give them without a changeover id")
+        }
+    }
 
     func run() async throws {
         try await reporting {
@@ -25,10 +70,31 @@ struct StatusCommand: AsyncParsableCommand {
                 return runner.startPlan(for: record, dataBytes: nil)
                     .describe(gate: runner.gate(for: record, database: database), at: now, zone: ChangeoverRunner.zone(of: database))
             }
+            if let database { _ = try config.database(database) }
+            let matching = history.lazy.filter { database == nil || $0.database == database }
+            if id == "pending" {
+                let waiting = matching.filter { !$0.machine.step.isTerminal }.map { Report($0, store: store, now: now, plan: plan($0), config: config.path) }
+                    .filter { state?.matches($0) ?? true }
+                let pending = PendingMaintenance.list(Array(waiting), runner: runner, now: now).prefix(limit)
+                if json { return try Output.json(Listing(changeovers: Array(pending))) }
+                if pending.isEmpty { return Output.line("no changeovers waiting") }
+                func when(_ date: Date?, _ database: String) -> String {
+                    guard let date else { return "-" }
+                    guard let zone = try? ChangeoverRunner.zone(of: config.database(database)) else { return ScheduleText.iso(date) }
+                    return "\(ScheduleText.local(date, zone)) (\(ScheduleText.iso(date)))"
+                }
+                Output.table(["DATABASE", "CHANGEOVER", "STATE", "IMAGES", "SWITCH", "WINDOW", "PROVISION", "DEADLINE"], pending.map { entry in
+                    [entry.database, entry.changeover, entry.state, "\(entry.fromImage) → \(entry.toImage)",
+                     entry.switchMode == "window" ? "in window" : entry.switchMode == "hold" ? "held" : "now",
+                     entry.windowStart.map { "\(when($0, entry.database)) for \(ScheduleText.duration(since: $0, until: entry.windowEnd ?? $0))" } ?? "-",
+                     when(entry.provisionAt, entry.database), entry.deadline.map(ScheduleText.iso) ?? "-"]
+                })
+                return
+            }
             if let id {
                 guard let record = try store.changeover(id) else { throw Failure(.badInput, "no changeover \(id)") }
                 let report = Report(record, store: store, now: now, plan: plan(record), config: config.path)
-                if json { return try Output.json(report) }
+                if json { return try Output.json(Single(report: report)) }
                 Output.line("changeover \(record.id): \(record.database) \(record.fromImage) → \(record.toImage)")
                 Output.line("  state    \(report.state)" + (report.controller.map { " (\($0.actor))" } ?? ""))
                 Output.line("  step     \(record.machine.step) for \(String(format: "%.0f", report.secondsInStep)) s: \(record.machine.step.summary)")
@@ -50,8 +116,9 @@ struct StatusCommand: AsyncParsableCommand {
                 }
                 for (key, value) in record.facts.sorted(by: { $0.key < $1.key }) { Output.line("  \(key) = \(value)") }
             } else {
-                let reports = history.prefix(20).map { Report($0, store: store, now: now, plan: plan($0), config: config.path) }
-                if json { return try Output.json(Array(reports)) }
+                let reports = matching.map { Report($0, store: store, now: now, plan: plan($0), config: config.path) }
+                    .filter { state?.matches($0) ?? true }.prefix(limit)
+                if json { return try Output.json(Listing(changeovers: Array(reports))) }
                 if reports.isEmpty { Output.line("no changeovers") }
                 let primaries = (try? store.databases()) ?? [:]
                 /// Where the database's primary is now: as the last changeover left it, else the config's.

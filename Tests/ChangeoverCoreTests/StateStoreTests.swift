@@ -327,7 +327,7 @@ import Testing
     }
 
     /// How long a save takes, synced (before a step acts) and not (inside the write pause). The
-    /// figures go to the output; the README quotes them.
+    /// figures go to the output; docs/state-store.md quotes them.
     @Test func saveLatency() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -11,8 +11,9 @@ struct DaemonProcess {
     let log: String
 
     /// Starts the daemon and waits until its status endpoint answers.
-    static func start(config: String, port: Int, environment: [String: String], token: String, log: String) async throws -> DaemonProcess {
-        let pid = try Subprocess.spawn([CLI.executable, "daemon", "--config", config],
+    static func start(config: String, port: Int, environment: [String: String], token: String, log: String,
+                      arguments: [String] = []) async throws -> DaemonProcess {
+        let pid = try Subprocess.spawn([CLI.executable, "daemon", "--config", config] + arguments,
                                        environment: environment.merging(["TEST_DAEMON_TOKEN": token]) { _, new in new },
                                        outputPath: log)
         let daemon = DaemonProcess(pid: pid, port: port, token: token, log: log)

@@ -9,7 +9,7 @@ import Testing
 /// then `changeover resume` finishes the changeover: 0 lost acknowledged writes, exactly one
 /// server left serving, no orphaned follower, and an audit log that records the interruption
 /// and still verifies. With CHANGEOVER_FAULTS_TABLE set, each case appends its row to that file
-/// (`make faults-table` puts them into the README).
+/// (`make faults-table` puts them into docs/faults.md).
 @Suite(.serialized) struct ResumeTests {
     struct Boundary: CustomTestStringConvertible, Sendable {
         var engine: DatabaseConfig.EngineKind

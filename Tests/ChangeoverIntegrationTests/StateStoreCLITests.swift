@@ -52,7 +52,9 @@ import Testing
         for _ in 0..<8 {
             let result = try await CLI.run(["status", "--config", config, "--json"])
             #expect(result.status == 0, "\(result.stderr)")
-            let reports = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [Any]
+            let listing = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            #expect(listing?["schemaVersion"] as? Int == 1)
+            let reports = listing?["changeovers"] as? [Any]
             listed.append(reports?.count ?? -1)
         }
         stop.withLock { $0 = true }

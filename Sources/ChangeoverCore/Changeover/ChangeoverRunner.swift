@@ -174,6 +174,7 @@ public struct ChangeoverRunner: Sendable {
         var oldContainer: String?
         var engine: any Engine
         var router: any Router
+        var provisioner: any Provisioner
         var retries: Retrier
         var resumed = false
     }
@@ -245,7 +246,7 @@ public struct ChangeoverRunner: Sendable {
         }
         return Prepared(id: id, database: database, fromImage: fromImage, toImage: toImage,
                         oldEndpoint: engine.currentPrimary, oldContainer: database.container, engine: engine, router: router,
-                        retries: retries)
+                        provisioner: provisioner, retries: retries)
     }
 
     /// The follower's port: the one a resumed changeover's follower has; else with
@@ -289,8 +290,7 @@ public struct ChangeoverRunner: Sendable {
 
     public func plan(database: String, image: String) async throws -> ChangeoverPlan {
         let prepared = try prepare(database: database, image: image, id: Self.newID(database: database))
-        let checks = await prepared.engine.preflight()
-            + [await prepared.router.check(database: database, primary: prepared.oldEndpoint)]
+        let checks = await preflight(prepared)
         let routerStep = switch prepared.database.router.kind {
         case .none: "clients follow by themselves (no router configured)"
         case .hook: "run the hook command with the new primary's address"
@@ -303,6 +303,23 @@ public struct ChangeoverRunner: Sendable {
             steps: ChangeoverStep.forward.map { step in
                 step == .repoint ? "\(step): \(routerStep)" : "\(step): \(step.summary(for: prepared.database.engine))"
             })
+    }
+
+    /// A database's preflight, read-only (`check --connect`): the checks a changeover to `image`
+    /// would make; without an image, those of a changeover to the image the database runs now,
+    /// less the one that wants a new image.
+    public func preflight(database: String, image: String? = nil) async throws -> [PreflightCheck] {
+        let current = try store.database(database)?.image ?? config.database(database).image
+        let prepared = try prepare(database: database, image: image ?? current, id: Self.newID(database: database))
+        let checks = await preflight(prepared)
+        guard image == nil else { return checks }
+        let sameImage = await prepared.provisioner.newImageCheck(from: prepared.fromImage, to: prepared.toImage)
+        return checks.filter { $0 != sameImage }
+    }
+
+    /// The engine's checks and the router's.
+    private func preflight(_ prepared: Prepared) async -> [PreflightCheck] {
+        await prepared.engine.preflight() + [await prepared.router.check(database: prepared.database.name, primary: prepared.oldEndpoint)]
     }
 
     // MARK: run, resume, abort

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The JSON object a notification carries (README, "Notifications"). Times are ISO 8601: in UTC,
+/// The JSON object a notification carries (docs/notifications.md). Times are ISO 8601: in UTC,
 /// and for the window also in the database's zone. Nothing in it is secret: addresses are host
 /// and port, failures are masked like config errors.
 public struct ChangeoverNotice: Sendable, Codable, Equatable {

@@ -29,8 +29,7 @@ extension LocalProvisioner: Provisioner {
             var newVersion: String?
             for image in Set([from.name, to.name]).sorted() {
                 let spec = image == to.name ? to : from
-                let needed = ["postgres", "pg_basebackup", "pg_controldata"]
-                let missing = needed.filter { !FileManager.default.isExecutableFile(atPath: "\(spec.binDirectory)/\($0)") }
+                let missing = Self.requiredBinaries(.postgres).filter { !FileManager.default.isExecutableFile(atPath: "\(spec.binDirectory)/\($0)") }
                 if !missing.isEmpty {
                     checks.append(PreflightCheck("image \(spec.name)", passed: false,
                                                  "bin directory \(spec.binDirectory) lacks \(missing.joined(separator: ", "))"))
@@ -51,6 +50,14 @@ extension LocalProvisioner: Provisioner {
     }
 
     public func imageFacts(from: FleetConfig.Image, to: FleetConfig.Image) async throws -> Facts { [:] }
+
+    /// What an image's bin directory must hold for this provisioner to run `engine`'s servers.
+    public static func requiredBinaries(_ engine: DatabaseConfig.EngineKind) -> [String] {
+        switch engine {
+        case .postgres: ["postgres", "pg_basebackup", "pg_controldata"]
+        case .redis: ["redis-server"]
+        }
+    }
 
     /// `postgres --version` → "15.20", `redis-server --version` → "7.0.15".
     static func version(of image: FleetConfig.Image, server: String) async -> String? {

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """An exec provisioner for changeover, with servers as processes on this host.
 
-The tests' example of the contract (README, "The exec provisioner"): run as
+The tests' example of the contract (docs/exec-provisioner.md): run as
     exec-provisioner.py --root DIR [--fail OPERATION] OPERATION
 with one JSON object on stdin; prints one JSON object on stdout. Exit status 0 is success,
 3 "not implemented", anything else a failure whose last stderr line the controller reports.

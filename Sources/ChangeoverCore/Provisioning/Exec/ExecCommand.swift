@@ -1,7 +1,7 @@
 import Foundation
 
 /// The exec provisioner's command, run once per operation as `COMMAND… OPERATION` with one JSON
-/// object on stdin and one JSON object expected on stdout (README: "The exec provisioner").
+/// object on stdin and one JSON object expected on stdout (docs/exec-provisioner.md).
 ///
 /// Exit status 0 is success, 3 says the command does not implement the operation (accepted
 /// for the optional ones), anything else is a failure reported in one line with the operation's

@@ -5,7 +5,7 @@ import Synchronization
 /// Makes followers and manages servers through an operator's command, so that any platform
 /// (Kubernetes, Terraform, a cloud API) can be plugged in: the command is run as
 /// `COMMAND… OPERATION` with one JSON object on stdin and prints one JSON object on stdout
-/// (`ExecCommand`; the contract is in the README, "The exec provisioner").
+/// (`ExecCommand`; the contract is in docs/exec-provisioner.md).
 ///
 /// Operations: `create`, `describe` and `destroy` for this changeover's follower; `status`,
 /// `stop`, `controldata`, `start`, `drop-slot` and `retire` for a server named by a `server`
