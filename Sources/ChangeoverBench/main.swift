@@ -8,7 +8,7 @@ import RedisClient
 
 /// `changeover-bench [N] [--only ROW,ROW…] [--json FILE] [--daemon-databases D]`: N changeovers per
 /// row (default 5); `--only` picks rows by key (postgres-direct, postgres-pgbouncer, postgres-haproxy,
-/// redis-direct, redis-haproxy, redis-failover, basebackup, windows, campaign, daemon-memory);
+/// redis-direct, redis-haproxy, postgres-ssh, redis-ssh, redis-failover, basebackup, windows, campaign, daemon-memory);
 /// `--json` also writes the table as JSON; `--daemon-databases` sizes the daemon-memory fleet
 /// (default 10000).
 struct Options {
@@ -238,6 +238,9 @@ var rows: [Row] = []
 for (engine, front) in [(DatabaseConfig.EngineKind.postgres, Front.direct), (.postgres, .pgbouncer), (.postgres, .haproxy),
                         (.redis, .direct), (.redis, .haproxy)] where options.wants("\(engine.rawValue)-\(front.rawValue)") {
     rows.append(try await benchChangeovers(engine, via: front))
+}
+for engine in [DatabaseConfig.EngineKind.postgres, .redis] where options.wants("\(engine.rawValue)-ssh") {
+    rows.append(try await benchSSHChangeovers(engine))
 }
 if options.wants("redis-failover") { rows.append(try await benchRedisFailover()) }
 let backup = options.wants("basebackup") ? try await benchBaseBackup() : nil

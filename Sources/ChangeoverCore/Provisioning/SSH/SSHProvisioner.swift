@@ -101,7 +101,7 @@ extension SSHProvisioner: Provisioner {
     public func check(followerPort: Int?) async -> PreflightCheck {
         for host in hosts {
             do {
-                let outcome = try await login.run(host, "true", timeout: .seconds(30))
+                let outcome = try await login.run(host, "true", timeout: timeout)
                 guard outcome.succeeded else {
                     return PreflightCheck("provisioner", passed: false, "host \(host.name) (\(host.address)): a command failed there: \(outcome.lastErrorLine)")
                 }
@@ -112,7 +112,7 @@ extension SSHProvisioner: Provisioner {
         let (chosen, why) = followerHost()
         guard let host = chosen else { return PreflightCheck("provisioner", passed: false, why) }
         if let port = followerPort {
-            let busy = try? await login.output(host, "ss -Hltn 'sport = :\(port)' 2>/dev/null | head -n 1", timeout: .seconds(30), doing: "ss")
+            let busy = try? await login.output(host, "ss -Hltn 'sport = :\(port)' 2>/dev/null | head -n 1", timeout: timeout, doing: "ss")
             if let busy, !busy.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
                 return PreflightCheck("provisioner", passed: false, "follower port \(port) on host \(host.name) is in use")
             }
@@ -141,7 +141,7 @@ extension SSHProvisioner: Provisioner {
         let bin = to.binDirectory
         let script = needed.map { "test -x \(Shell.quote("\(bin)/\($0)")) || echo \"missing \($0)\"" }.joined(separator: "; ")
             + "; \(Shell.quote("\(bin)/\(server)")) --version"
-        guard let said = try? await login.output(host, script, timeout: .seconds(30), doing: "\(server) --version") else {
+        guard let said = try? await login.output(host, script, timeout: timeout, doing: "\(server) --version") else {
             return ([PreflightCheck("image \(to.name)", passed: false, "bin directory \(bin) on host \(host.name) lacks a working \(server)")], nil)
         }
         let missing = said.split(separator: "\n").filter { $0.hasPrefix("missing ") }.map { $0.dropFirst("missing ".count) }
@@ -163,7 +163,7 @@ extension SSHProvisioner: Provisioner {
         guard let host = primaryHost else { return PreflightCheck("primary host", passed: false, followerHost().why) }
         let script = "\(SSHPostgres.functions)\npid=$(head -n 1 \(Shell.quote(dataDirectory))/postmaster.pid) && "
             + "[ \"$(sed -n 4p \(Shell.quote(dataDirectory))/postmaster.pid)\" = \(Shell.quote(port)) ] && alive \"$pid\" && echo \"$pid\""
-        guard let pid = try? await login.output(host, script, timeout: .seconds(30), doing: "reading postmaster.pid") else {
+        guard let pid = try? await login.output(host, script, timeout: timeout, doing: "reading postmaster.pid") else {
             return PreflightCheck("primary host", passed: false,
                                   "the primary's data directory \(dataDirectory) is not a running server on host \(host.name): the ssh provisioner fences it there")
         }
@@ -192,7 +192,7 @@ extension SSHProvisioner: Provisioner {
         let data = "\(nodeDirectory(for: changeover, on: host))/data"
         let script = "\(SSHPostgres.functions)\npid=$(head -n 1 \(Shell.quote(data))/postmaster.pid 2>/dev/null) && alive \"$pid\" && "
             + "echo \"$pid $(sed -n 4p \(Shell.quote(data))/postmaster.pid)\""
-        let outcome = try await login.run(host, script, timeout: .seconds(30))
+        let outcome = try await login.run(host, script, timeout: timeout)
         let words = outcome.stdout.split(whereSeparator: \.isWhitespace)
         guard outcome.succeeded, words.count == 2, let port = Int(words[1]) else { return nil }
         return Follower(host: followerAddress(host), port: port,
@@ -241,11 +241,11 @@ extension SSHProvisioner: Provisioner {
         if let layout, layout.configurationOutside, let primary = primaryHost {
             // The primary's configuration directory, carried from its host to the follower's.
             let archive = try await login.output(primary, "tar -C \(Shell.quote(layout.configDirectory)) -cf - . | base64 -w0",
-                                                 timeout: .seconds(60), doing: "reading \(layout.configDirectory)")
+                                                 timeout: timeout, doing: "reading \(layout.configDirectory)")
             let copy = "\(node)/conf"
             _ = try await login.output(host, "rm -rf \(Shell.quote(copy)) && mkdir -p \(Shell.quote(copy)) && base64 -d | tar -C \(Shell.quote(copy)) -xf - "
                                        + "&& chown -R \(runAs ?? "root"): \(Shell.quote(copy))",
-                                       stdin: Data(archive.utf8), timeout: .seconds(60), doing: "copying the configuration")
+                                       stdin: Data(archive.utf8), timeout: timeout, doing: "copying the configuration")
             settings.merge(layout.followerSettings(copy: copy, dataDirectory: data)) { ours, _ in ours }
         }
         settings.merge(PostgresFollowerSettings.standby) { _, new in new }
@@ -264,7 +264,7 @@ extension SSHProvisioner: Provisioner {
         guard let cluster = facts["old.cluster"].flatMap(DebianCluster.init(id:)) else { return nil }
         let host = try host(named: facts["old.host"] ?? primaryHost?.name)
         let text = "# Set by changeover: auto, manual or disabled (see pg_createcluster(1)).\nmanual\n"
-        _ = try await login.output(host, "cat > \(Shell.quote(cluster.startConf))", stdin: Data(text.utf8), timeout: .seconds(30),
+        _ = try await login.output(host, "cat > \(Shell.quote(cluster.startConf))", stdin: Data(text.utf8), timeout: timeout,
                                    doing: "writing \(cluster.startConf)")
         return "cluster \(cluster) on host \(host.name) no longer starts at boot (start.conf manual)"
     }
@@ -274,7 +274,7 @@ extension SSHProvisioner: Provisioner {
         let node = nodeDirectory(for: changeover, on: host)
         try await SSHPostgres(host: host, login: login, binDirectory: image.binDirectory, dataDirectory: "\(node)/data", runAs: runAs)
             .stop(timeout: timeout, signal: SIGQUIT)
-        _ = try await login.output(host, "rm -rf \(Shell.quote(node))", timeout: .seconds(60), doing: "removing \(node)")
+        _ = try await login.output(host, "rm -rf \(Shell.quote(node))", timeout: timeout, doing: "removing \(node)")
     }
 
     public func retireOldPostgres(_ facts: Facts, image: FleetConfig.Image) async throws -> String {
@@ -283,7 +283,7 @@ extension SSHProvisioner: Provisioner {
         let root = rootDirectory(on: host)
         if dataDirectory.hasPrefix(root + "/") {
             let node = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().path
-            _ = try await login.output(host, "rm -rf \(Shell.quote(node))", timeout: .seconds(60), doing: "removing \(node)")
+            _ = try await login.output(host, "rm -rf \(Shell.quote(node))", timeout: timeout, doing: "removing \(node)")
             return "removed \(node) on host \(host.name), the stopped old primary's node"
         }
         return "the old primary on host \(host.name) stays stopped; its data directory \(dataDirectory) is left to its owner"
@@ -296,7 +296,7 @@ extension SSHProvisioner: Provisioner {
         let node = nodeDirectory(for: changeover, on: host)
         let script = "\(SSHPostgres.functions)\npid=$(cat \(Shell.quote(node))/redis.pid 2>/dev/null) && alive \"$pid\" && "
             + "echo \"$pid $(sed -n 's/^port //p' \(Shell.quote(node))/redis.conf | tail -n 1)\""
-        let outcome = try await login.run(host, script, timeout: .seconds(30))
+        let outcome = try await login.run(host, script, timeout: timeout)
         let words = outcome.stdout.split(whereSeparator: \.isWhitespace)
         guard outcome.succeeded, words.count == 2, let port = Int(words[1]) else { return nil }
         return Follower(host: followerAddress(host), port: port,
@@ -318,7 +318,7 @@ extension SSHProvisioner: Provisioner {
         if let acl {
             lines.append("aclfile \(LocalRedis.quote("\(node)/users.acl"))")
             _ = try await login.output(host, "\(makeNodeScript(node, on: host)) && umask 077 && cat > \(Shell.quote("\(node)/users.acl")) && \(owner)\(Shell.quote("\(node)/users.acl"))",
-                                       stdin: Data(acl.utf8), timeout: .seconds(30), doing: "writing the ACL file")
+                                       stdin: Data(acl.utf8), timeout: timeout, doing: "writing the ACL file")
         }
         let conf = "\(node)/redis.conf"
         let script = """
