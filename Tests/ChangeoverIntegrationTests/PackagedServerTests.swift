@@ -261,11 +261,19 @@ struct PackagedCluster {
     let name: String
     let port: Int
 
-    static func create(lab: Lab) async throws -> PackagedCluster {
+    /// On `host`: listening on the host's address, started inside its namespace, its pg_hba
+    /// letting in the test network's clients.
+    static func create(lab: Lab, on host: LabNetworkHost? = nil) async throws -> PackagedCluster {
         let cluster = PackagedCluster(name: "chg" + UUID().uuidString.prefix(8).lowercased(), port: FreePort.next())
         do {
             try await cluster.run(["pg_createcluster", "15", cluster.name, "-p", String(cluster.port)])
-            try await cluster.run(["pg_ctlcluster", "15", cluster.name, "start"])
+            let configuration = DebianCluster(version: "15", name: cluster.name).configDirectory
+            if let host {
+                try cluster.append("listen_addresses = '\(host.address)'\n", to: "\(configuration)/postgresql.conf")
+                try cluster.append("host all all 10.0.0.0/8 scram-sha-256\nhost replication all 10.0.0.0/8 scram-sha-256\n",
+                                   to: "\(configuration)/pg_hba.conf")
+            }
+            try await cluster.run((host?.argv([]) ?? []) + ["pg_ctlcluster", "15", cluster.name, "start"])
             // The passwords go in on stdin, not on a command line.
             try await cluster.run(Subprocess.runAsPrefix("postgres") + [
                 "/usr/lib/postgresql/15/bin/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "/var/run/postgresql", "-p", String(cluster.port),
@@ -279,6 +287,13 @@ struct PackagedCluster {
             throw error
         }
         return cluster
+    }
+
+    func append(_ text: String, to path: String) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        handle.seekToEndOfFile()
+        handle.write(Data(text.utf8))
     }
 
     func run(_ argv: [String], stdin: String? = nil) async throws {

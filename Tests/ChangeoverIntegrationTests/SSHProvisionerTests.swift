@@ -39,7 +39,7 @@ import Testing
             try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
 
             let config = "\(lab.root)/fleet.yaml"
-            try Self.config(lab: lab, hosts: [a, b], engine: engine, primary: primary, followerPort: followerPort)
+            try Self.config(lab: lab, hosts: [a, b], engine: engine, primaryPort: primary.port, followerPort: followerPort)
                 .write(toFile: config, atomically: true, encoding: .utf8)
             let environment = ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword]
             let image = engine == .postgres ? "pg15-patched" : "redis7-patched"
@@ -86,6 +86,58 @@ import Testing
         await lab.shutdown()
     }
 
+    /// A Debian cluster on host a (configuration in /etc/postgresql, outside its data
+    /// directory) changes over to host b under a writer, 0 lost: the follower gets a copy of the
+    /// configuration carried from a to b, and once settled the old cluster is down and its
+    /// start.conf says manual, so its service will not start it again.
+    @Test func aDebianClusterOnAnotherHostChangesOverAndStaysDown() async throws {
+        let lab = try Lab()
+        var cluster: PackagedCluster?
+        var writer: AckedWriter?
+        do {
+            let a = try await LabSSHHost.create(lab: lab, name: "a")
+            let b = try await LabSSHHost.create(lab: lab, name: "b")
+            let made = try await PackagedCluster.create(lab: lab, on: a.network)
+            cluster = made
+            let followerPort = FreePort.next()
+            let conninfo = try ConnInfo("host=\(a.address) port=\(made.port) user=postgres dbname=postgres")
+            let connection = try await lab.connect(conninfo)
+            try await AckedWriter.prepare(on: connection)
+            connection.close()
+            let probe = AckedWriter(conninfo: try ConnInfo(
+                "host=\(a.address),\(b.address) port=\(made.port),\(followerPort) user=postgres dbname=postgres "
+                    + "target_session_attrs=read-write connect_timeout=2").with("password", lab.superuserPassword))
+            writer = probe
+            await probe.start()
+            try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
+            let config = "\(lab.root)/fleet.yaml"
+            try Self.config(lab: lab, hosts: [a, b], engine: .postgres,
+                            primaryPort: made.port, followerPort: followerPort)
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            let environment = ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword]
+            let run = try await CLI.run(["run", "--config", config, "--database", "db", "--image", "pg15-patched", "--now"], environment: environment)
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            let record = try #require(try StateStore(directory: "\(lab.root)/state").changeovers().first)
+            #expect(record.facts["old.cluster"] == "15/\(made.name)" && record.facts["old.service"]?.contains("host a") == true, "\(record.facts)")
+            #expect(PackagedServerTests.startConf(made.name) == "manual")
+            #expect(try await PackagedCluster.list()[made.name]?.status == "down")
+            let new = try await lab.connect(try ConnInfo("host=\(b.address) port=\(followerPort) user=postgres dbname=postgres"))
+            defer { new.close() }
+            #expect(try await new.query("SELECT current_setting('config_file')", timeout: .seconds(5)).scalar
+                    == "\(b.nodes)/\(record.id)/conf/postgresql.conf")
+            try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
+            let report = await probe.stop()
+            writer = nil
+            let missing = try await AckedWriter.missing(report.acknowledged, on: new)
+            #expect(missing.isEmpty, "lost \(missing.count) of \(report.acknowledged.count) acknowledged writes")
+        } catch {
+            Issue.record(error)
+        }
+        if let writer { _ = await writer.stop() }
+        await lab.shutdown()
+        await cluster?.drop()
+    }
+
     /// Host b's key changed (a reinstalled machine, or someone in between): plan and run refuse
     /// at preflight with one line naming the host and the key it offers, and nothing is made.
     @Test func aChangedHostKeyRefusesAtPreflight() async throws {
@@ -96,7 +148,7 @@ import Testing
             let primary = try await lab.startPrimary(on: a.network)
             try await b.replaceHostKey()
             let config = "\(lab.root)/fleet.yaml"
-            try Self.config(lab: lab, hosts: [a, b], engine: .postgres, primary: primary, followerPort: FreePort.next())
+            try Self.config(lab: lab, hosts: [a, b], engine: .postgres, primaryPort: primary.port, followerPort: FreePort.next())
                 .write(toFile: config, atomically: true, encoding: .utf8)
             let environment = ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword]
             let run = try await CLI.run(["run", "--config", config, "--database", "db", "--image", "pg15-patched", "--now"], environment: environment)
@@ -176,7 +228,7 @@ import Testing
             await probe.start()
             try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
             let config = "\(lab.root)/fleet.yaml"
-            try Self.config(lab: lab, hosts: [a, b], engine: .postgres, primary: primary, followerPort: followerPort,
+            try Self.config(lab: lab, hosts: [a, b], engine: .postgres, primaryPort: primary.port, followerPort: followerPort,
                             catchUp: NetworkCutTests.timeouts(catchUp: "2m"))
                 .write(toFile: config, atomically: true, encoding: .utf8)
             let environment = ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword]
@@ -197,18 +249,18 @@ import Testing
         if let failure { throw failure }
     }
 
-    static func config(lab: Lab, hosts: [LabSSHHost], engine: DatabaseConfig.EngineKind, primary: Lab.Server, followerPort: Int,
+    static func config(lab: Lab, hosts: [LabSSHHost], engine: DatabaseConfig.EngineKind, primaryPort: Int, followerPort: Int,
                        catchUp: String = "      maxLagBytes: 1MB\n      holdFor: 300ms\n      pollEvery: 50ms\n      timeout: 2m") -> String {
         let database = engine == .postgres ? """
                 engine: postgres
                 image: pg15
-                primary: "host=\(hosts[0].address) port=\(primary.port) user=postgres dbname=postgres"
+                primary: "host=\(hosts[0].address) port=\(primaryPort) user=postgres dbname=postgres"
                 password: {env: LAB_PG_PASSWORD}
                 replication: {user: replicator, password: {env: LAB_REPL_PASSWORD}}
             """ : """
                 engine: redis
                 image: redis7
-                primary: "\(hosts[0].address):\(primary.port)"
+                primary: "\(hosts[0].address):\(primaryPort)"
                 password: {env: LAB_PG_PASSWORD}
             """
         return """
