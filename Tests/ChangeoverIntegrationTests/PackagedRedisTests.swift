@@ -112,9 +112,18 @@ import Testing
 struct PackagedRedis {
     let name: String
     let port: Int
+    /// The test host it runs on (listening on its address, inside its namespace), if any.
+    var host: LabNetworkHost? = nil
 
     var instance: DebianRedis { DebianRedis(name: name) }
-    var server: LocalRedis { instance.server(binDirectory: Lab.redisBinDirectory, node: "/tmp/changeover-\(name)", environment: [:]) }
+    var node: String { "/tmp/changeover-\(name)" }
+    var server: LocalRedis {
+        guard host != nil else { return instance.server(binDirectory: Lab.redisBinDirectory, node: node, environment: [:]) }
+        // A launcher that enters the host's namespace as root, then becomes redis.
+        var server = instance.server(binDirectory: "\(node)/netns-bin", node: node, environment: [:])
+        server.runAs = nil
+        return server
+    }
     var isRunning: Bool { server.isRunning }
 
     func create(password: String) async throws {
@@ -122,6 +131,7 @@ struct PackagedRedis {
         let own = """
 
             port \(port)
+            \(host.map { "bind \($0.address)" } ?? "")
             daemonize no
             pidfile \(instance.pidFile)
             logfile \(instance.logFile)
@@ -132,12 +142,19 @@ struct PackagedRedis {
             repl-backlog-size 64mb
 
             """
-        try server.writePrivateFile(instance.configFile, base + own)
+        if let host {
+            try LocalFiles.makeDirectory("\(node)/netns-bin", owner: nil, mode: 0o755)
+            let script = host.launcherScript(Subprocess.runAsPrefix(DebianRedis.user) + ["\(Lab.redisBinDirectory)/redis-server"])
+            guard FileManager.default.createFile(atPath: "\(node)/netns-bin/redis-server", contents: Data(script.utf8),
+                                                 attributes: [.posixPermissions: 0o755]) else { throw LabError("cannot write the launcher") }
+        }
+        try instance.server(binDirectory: "", node: node, environment: [:]).writePrivateFile(instance.configFile, base + own)
         try await SystemdService.run("enable", instance.unit)
         try await start()
     }
 
     func start() async throws {
+        try LocalFiles.makeDirectory(instance.runtimeDirectory, owner: DebianRedis.user, mode: 0o755)
         _ = try await server.restart(timeout: .seconds(30))
     }
 

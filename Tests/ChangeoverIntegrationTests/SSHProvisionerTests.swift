@@ -138,6 +138,49 @@ import Testing
         await cluster?.drop()
     }
 
+    /// A Debian `redis-server@NAME` instance on host a changes over to host b under a writer,
+    /// 0 lost: the old instance is a replica of the new primary, its file says so, and its unit
+    /// is disabled over ssh, so its service will not start it again as a primary.
+    @Test func aDebianRedisInstanceOnAnotherHostIsDisabledThere() async throws {
+        let lab = try Lab()
+        var instance: PackagedRedis?
+        var writer: RedisAckedWriter?
+        do {
+            let a = try await LabSSHHost.create(lab: lab, name: "a")
+            let b = try await LabSSHHost.create(lab: lab, name: "b")
+            let primary = PackagedRedis(name: "chg" + UUID().uuidString.prefix(8).lowercased(), port: FreePort.next(), host: a.network)
+            instance = primary
+            try await primary.create(password: lab.superuserPassword)
+            let followerPort = FreePort.next()
+            let probe = RedisAckedWriter(endpoints: [lab.redisEndpoint(host: a.address, port: primary.port),
+                                                     lab.redisEndpoint(host: b.address, port: followerPort)])
+            writer = probe
+            await probe.start()
+            try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
+            let config = "\(lab.root)/fleet.yaml"
+            try Self.config(lab: lab, hosts: [a, b], engine: .redis, primaryPort: primary.port, followerPort: followerPort)
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            let run = try await CLI.run(["run", "--config", config, "--database", "db", "--image", "redis7-patched", "--now"],
+                                        environment: ["LAB_PG_PASSWORD": lab.superuserPassword])
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            let record = try #require(try StateStore(directory: "\(lab.root)/state").changeovers().first)
+            #expect(record.facts["old.service"] == "\(primary.instance.unit) on host a no longer starts at boot", "\(record.facts)")
+            #expect(await SystemdService.state(primary.instance.unit) == "disabled")
+            let file = try String(contentsOfFile: primary.instance.configFile, encoding: .utf8)
+            #expect(file.contains("replicaof \(b.address) \(followerPort)"), "\(file.suffix(300))")
+            try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
+            let report = await probe.stop()
+            writer = nil
+            let missing = try await RedisAckedWriter.missing(report.acknowledged, on: lab.redisEndpoint(host: b.address, port: followerPort))
+            #expect(missing.isEmpty, "lost \(missing.count) of \(report.acknowledged.count) acknowledged writes")
+        } catch {
+            Issue.record(error)
+        }
+        if let writer { _ = await writer.stop() }
+        await lab.shutdown()
+        await instance?.drop()
+    }
+
     /// Host b's key changed (a reinstalled machine, or someone in between): plan and run refuse
     /// at preflight with one line naming the host and the key it offers, and nothing is made.
     @Test func aChangedHostKeyRefusesAtPreflight() async throws {

@@ -368,5 +368,24 @@ extension SSHProvisioner: Provisioner {
         _ = try await login.output(host, script, timeout: timeout + .seconds(10), doing: "removing \(node)")
     }
 
-    public func retireOldRedis(_ facts: Facts) async throws -> String? { nil }
+    /// An old primary that is a Debian instance on its host (its pid file there names the process
+    /// that served) no longer starts at boot; where systemd runs there, retiring it stops its unit.
+    public func disableOldRedisService(_ facts: Facts) async throws -> String? {
+        guard let instance = facts["old.configFile"].flatMap(DebianRedis.of(configFile:)), let pid = facts["old.pid"],
+              let host = primaryHost
+        else { return nil }
+        let script = "[ \"$(cat \(Shell.quote(instance.pidFile)) 2>/dev/null)\" = \(Shell.quote(pid)) ] || exit 0; "
+            + "systemctl disable \(Shell.quote(instance.unit)) >/dev/null 2>&1 && echo disabled"
+        let said = try await login.output(host, script, timeout: timeout, doing: "systemctl disable \(instance.unit)")
+        guard said.contains("disabled") else { return nil }
+        return "\(instance.unit) on host \(host.name) no longer starts at boot"
+    }
+
+    public func retireOldRedis(_ facts: Facts) async throws -> String? {
+        guard facts["old.service"] != nil, let instance = facts["old.configFile"].flatMap(DebianRedis.of(configFile:)), let host = primaryHost
+        else { return nil }
+        let said = try await login.output(host, "if [ -d /run/systemd/system ]; then systemctl stop \(Shell.quote(instance.unit)) && echo stopped; fi",
+                                          timeout: timeout, doing: "systemctl stop \(instance.unit)")
+        return said.contains("stopped") ? "\(instance.unit) on host \(host.name) stopped" : nil
+    }
 }
