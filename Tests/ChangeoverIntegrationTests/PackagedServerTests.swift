@@ -235,6 +235,36 @@ import Testing
         }
     }
 
+    /// Without `follower.listen`, a follower listens where its primary does: a primary on every
+    /// interface gets a new primary on every interface, which a client on another host (a
+    /// network namespace, over its link) writes to.
+    @Test func aFollowerListensWhereItsPrimaryDoes() async throws {
+        let lab = try Lab()
+        do {
+            let primary = try await lab.startPrimary(settings: ["listen_addresses": "*"])
+            let host = try await lab.makeNetworkHost()
+            let followerPort = FreePort.next()
+            let config = "\(lab.root)/fleet.yaml"
+            try Self.config(lab: lab, port: primary.port, followerPort: followerPort).write(toFile: config, atomically: true, encoding: .utf8)
+            let run = try await CLI.run(["run", "--config", config, "--database", "orders", "--image", "pg15-patched", "--now"],
+                                        environment: ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword])
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            let new = try await lab.connect(primary.conninfo.with("port", String(followerPort)))
+            defer { new.close() }
+            #expect(try await new.query("SELECT current_setting('listen_addresses')", timeout: .seconds(5)).scalar == "*")
+            let psql = try await Subprocess.run(host.argv([
+                "\(lab.binDirectory)/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At",
+                "host=\(host.hostAddress) port=\(followerPort) user=postgres dbname=postgres connect_timeout=5",
+                "-c", "CREATE TABLE from_elsewhere (note text)", "-c", "INSERT INTO from_elsewhere VALUES ('over the link')",
+            ]), environment: ["PGPASSWORD": lab.superuserPassword], timeout: .seconds(60))
+            #expect(psql.succeeded, "\(psql.stderr)")
+            #expect(try await new.query("SELECT note FROM from_elsewhere", timeout: .seconds(5)).scalar == "over the link")
+        } catch {
+            Issue.record(error)
+        }
+        await lab.shutdown()
+    }
+
     static func config(lab: Lab, port: Int, followerPort: Int, service: String = "auto") -> String {
         """
         stateDirectory: \(lab.root)/state

@@ -102,7 +102,7 @@ import Testing
                 settings: [("replicaof", "127.0.0.1 \(primary.port)"),
                            ("masterauth", LocalRedis.quote(lab.superuserPassword)),
                            ("requirepass", LocalRedis.quote(lab.superuserPassword))],
-                acl: nil, primaryConfigFile: nil, timeout: .seconds(30))
+                acl: nil, primaryConfigFile: nil, primaryBind: nil, timeout: .seconds(30))
             let pid = try #require(follower.facts["follower.pid"].flatMap { pid_t($0) })
             #expect(processUser(pid) == getuid())
             let connection = try await RedisConnection.connect(lab.redisEndpoint(port: follower.port), timeout: .seconds(5))

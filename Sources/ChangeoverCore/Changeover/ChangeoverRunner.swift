@@ -203,7 +203,8 @@ public struct ChangeoverRunner: Sendable {
         let provisioner: any Provisioner = switch config.provisioner.kind {
         case .local:
             LocalProvisioner(root: config.provisioner.root, runAs: config.provisioner.runAs,
-                             listenAddress: database.followerListen ?? "127.0.0.1", advertise: database.followerAdvertise,
+                             listenAddress: database.followerListen ?? "127.0.0.1", listenConfigured: database.followerListen != nil,
+                             advertise: database.followerAdvertise,
                              keptLogs: "\(config.stateDirectory)/logs", service: config.provisioner.service)
         case .docker:
             DockerProvisioner(client: DockerEngineClient(socket: config.provisioner.socket ?? ""),

@@ -485,12 +485,12 @@ public actor PostgresEngine: Engine {
     private func primaryLayout() async -> PostgresLayout? {
         let timeout = policy.connectTimeout
         let query = "SELECT current_setting('data_directory'), current_setting('config_file'), "
-            + "current_setting('hba_file'), current_setting('ident_file')"
+            + "current_setting('hba_file'), current_setting('ident_file'), current_setting('listen_addresses')"
         guard let result = try? await onPrimary("read where the primary keeps its configuration", {
             try await $0.query(query, timeout: timeout)
-        }), let row = result.rows.first, row.count == 4, let data = row[0], let config = row[1], let hba = row[2], let ident = row[3]
+        }), let row = result.rows.first, row.count == 5, let data = row[0], let config = row[1], let hba = row[2], let ident = row[3]
         else { return nil }
-        return PostgresLayout(dataDirectory: data, configFile: config, hbaFile: hba, identFile: ident)
+        return PostgresLayout(dataDirectory: data, configFile: config, hbaFile: hba, identFile: ident, listenAddresses: row[4])
     }
 
     private func primaryDataDirectory() async throws -> String {

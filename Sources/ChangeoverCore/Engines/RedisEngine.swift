@@ -180,7 +180,7 @@ public actor RedisEngine: Engine {
         facts["old.pid"] = info["process_id"]
         let follower = try await setup.provisioner.createRedisFollower(
             changeover: setup.changeover, image: setup.toImage, port: setup.database.followerPort, settings: settings,
-            acl: acl, primaryConfigFile: configFile, timeout: .seconds(30))
+            acl: acl, primaryConfigFile: configFile, primaryBind: try? await configValue(primary, "bind"), timeout: .seconds(30))
         facts.merge(follower.facts) { _, new in new }
         facts["follower.host"] = follower.host
         facts["follower.port"] = String(follower.port)

@@ -192,7 +192,7 @@ extension LocalProvisioner: Provisioner {
     }
 
     public func createRedisFollower(changeover: String, image: FleetConfig.Image, port fixedPort: Int?, settings: [(String, String)],
-                                    acl: String?, primaryConfigFile: String?, timeout: Duration) async throws -> Follower {
+                                    acl: String?, primaryConfigFile: String?, primaryBind: String?, timeout: Duration) async throws -> Follower {
         try? await redisNode(changeover, image: image).stop(timeout: .seconds(60), signal: SIGKILL)
         try LocalFiles.makeDirectory(root, owner: nil, mode: 0o755)
         let instance = try redisInstanceFor(changeover: changeover, primaryConfigFile: primaryConfigFile)
@@ -212,10 +212,11 @@ extension LocalProvisioner: Provisioner {
             try node.writePrivateFile(aclPath, acl)
             settings.append(("aclfile", LocalRedis.quote(aclPath)))
         }
-        let port = fixedPort ?? FreePort.next(host: listenAddress)
+        let listen = followerListen(primary: primaryBind)
+        let port = fixedPort ?? FreePort.next(host: ListenAddresses.reachable(listen))
         let pid: pid_t
         do {
-            pid = try await node.start(port: port, bind: listenAddress, settings: settings, base: base, timeout: timeout)
+            pid = try await node.start(port: port, bind: listen, settings: settings, base: base, timeout: timeout)
         } catch {
             throw startFailure(error.description, log: node.logPath, changeover: changeover)
         }
@@ -235,7 +236,7 @@ extension LocalProvisioner: Provisioner {
             try await SystemdService.run("enable", instance.unit)
             facts["follower.instance"] = instance.unit
         }
-        return Follower(host: followerHost, port: port, facts: facts)
+        return Follower(host: advertise ?? ListenAddresses.reachable(listen), port: port, facts: facts)
     }
 
     /// The Debian instance a replica is made, if it is one: with `service: auto` when the

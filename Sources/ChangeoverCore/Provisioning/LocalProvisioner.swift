@@ -14,6 +14,9 @@ public struct LocalProvisioner: Sendable {
     public var root: String
     public var runAs: String?
     public var listenAddress: String
+    /// Whether `listenAddress` was configured (`follower.listen`); if not, a follower listens
+    /// where its primary does when this host can (`ListenAddresses.inherited`).
+    public var listenConfigured: Bool
 
     /// Where the log of a follower that could not start is kept (the rollback removes its node);
     /// nil: not kept.
@@ -29,14 +32,20 @@ public struct LocalProvisioner: Sendable {
         advertise ?? (["0.0.0.0", "*", "::", ""].contains(listenAddress) ? "127.0.0.1" : listenAddress)
     }
 
-    public init(root: String, runAs: String?, listenAddress: String = "127.0.0.1", advertise: String? = nil, keptLogs: String? = nil,
-                service: FleetConfig.ProvisionerConfig.Service = .auto) {
+    public init(root: String, runAs: String?, listenAddress: String = "127.0.0.1", listenConfigured: Bool = true, advertise: String? = nil,
+                keptLogs: String? = nil, service: FleetConfig.ProvisionerConfig.Service = .auto) {
+        self.listenConfigured = listenConfigured
         self.root = root
         self.runAs = runAs
         self.advertise = advertise
         self.listenAddress = listenAddress
         self.keptLogs = keptLogs
         self.service = service
+    }
+
+    /// Where a follower of a primary listening on `primary` listens.
+    func followerListen(primary: String?) -> String {
+        listenConfigured ? listenAddress : (ListenAddresses.inherited(primary) ?? listenAddress)
     }
 
     /// A follower that did not start: what it said last (its log's last 20 lines, in one line,
@@ -142,8 +151,9 @@ public struct LocalProvisioner: Sendable {
         let backupBytes = Subprocess.directoryBytes(data)
         progress("base backup done: \(backupBytes / 1024) kB in \(String(format: "%.2f", backupSeconds)) s")
 
-        let port = fixedPort ?? FreePort.next(host: listenAddress)
-        var settings: [String: String] = ["listen_addresses": listenAddress, "cluster_name": slot, "hot_standby": "on"]
+        let listen = followerListen(primary: layout?.listenAddresses)
+        let port = fixedPort ?? FreePort.next(host: ListenAddresses.reachable(listen))
+        var settings: [String: String] = ["listen_addresses": listen, "cluster_name": slot, "hot_standby": "on"]
         if let cluster {
             try await makeCluster(cluster, dataDirectory: data, port: port, layout: layout)
             settings["config_file"] = "\(cluster.configDirectory)/postgresql.conf"
@@ -188,7 +198,7 @@ public struct LocalProvisioner: Sendable {
         ]
         facts["follower.cluster"] = cluster?.description
         facts["follower.unit"] = unit?.name
-        return Follower(host: followerHost, port: port, facts: facts)
+        return Follower(host: advertise ?? ListenAddresses.reachable(listen), port: port, facts: facts)
     }
 
     /// The `postgresql-common` cluster a follower is made, if it is one: with `service: auto`

@@ -137,12 +137,12 @@ public struct LocalRedis: Sendable {
             if let status = Subprocess.reap(pid) {
                 throw Failure(description: "redis-server exited during start-up (status \(status)); see \(logPath)")
             }
-            if self.pid == pid, FreePort.accepts(port, host: bind) { return pid }
+            if self.pid == pid, FreePort.accepts(port, host: ListenAddresses.reachable(bind)) { return pid }
             guard clock.now < deadline else { break }
             try? await Task.sleep(for: .milliseconds(5))
         }
         kill(pid, SIGKILL)
-        throw Failure(description: "redis-server did not listen on \(bind):\(port) within \(timeout.seconds) s; see \(logPath)")
+        throw Failure(description: "redis-server did not listen on \(ListenAddresses.reachable(bind)):\(port) within \(timeout.seconds) s; see \(logPath)")
     }
 
     /// Stops the server (SIGTERM: it exits without saving when `save` is off) and waits for it.

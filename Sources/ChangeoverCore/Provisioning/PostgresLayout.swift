@@ -10,12 +10,15 @@ public struct PostgresLayout: Sendable, Equatable {
     public var configFile: String
     public var hbaFile: String
     public var identFile: String
+    /// Where it listens (`listen_addresses`).
+    public var listenAddresses: String?
 
-    public init(dataDirectory: String, configFile: String, hbaFile: String, identFile: String) {
+    public init(dataDirectory: String, configFile: String, hbaFile: String, identFile: String, listenAddresses: String? = nil) {
         self.dataDirectory = dataDirectory
         self.configFile = configFile
         self.hbaFile = hbaFile
         self.identFile = identFile
+        self.listenAddresses = listenAddresses
     }
 
     /// Whether the configuration file lives outside the data directory (a base backup leaves it behind).

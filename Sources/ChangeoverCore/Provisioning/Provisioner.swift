@@ -62,9 +62,9 @@ public protocol Provisioner: Sendable {
     /// Starts a replica on `image` with `settings` (redis.conf directives in order, values quoted
     /// as redis.conf reads them) and `acl` (ACL file lines, with hashed passwords), once it accepts
     /// connections. Passwords never go on a command line. `primaryConfigFile` is the primary's
-    /// config file (`INFO server`), when it has one.
+    /// config file (`INFO server`), when it has one; `primaryBind` where it listens (`bind`).
     func createRedisFollower(changeover: String, image: FleetConfig.Image, port: Int?, settings: [(String, String)],
-                             acl: String?, primaryConfigFile: String?, timeout: Duration) async throws -> Follower
+                             acl: String?, primaryConfigFile: String?, primaryBind: String?, timeout: Duration) async throws -> Follower
     func isRedisFollowerRunning(changeover: String, facts: Facts) async -> Bool
     func removeRedisFollower(changeover: String, facts: Facts, timeout: Duration) async throws
     /// See the extension's default.

@@ -354,7 +354,7 @@ public struct DockerProvisioner: Provisioner {
         """
 
     public func createRedisFollower(changeover: String, image: FleetConfig.Image, port fixedPort: Int?,
-                                    settings: [(String, String)], acl: String?, primaryConfigFile: String?, timeout: Duration) async throws -> Follower {
+                                    settings: [(String, String)], acl: String?, primaryConfigFile: String?, primaryBind: String?, timeout: Duration) async throws -> Follower {
         let name = DockerNames.follower(changeover: changeover)
         let (reference, new) = try await newImage(image)
         let data = new.environment("REDIS_DATA") ?? "/data"

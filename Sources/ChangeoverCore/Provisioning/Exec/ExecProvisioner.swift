@@ -290,7 +290,7 @@ public struct ExecProvisioner: Provisioner {
     /// `create` with `settings` (redis.conf directives in order, values quoted as redis.conf reads
     /// them) and `acl` (ACL file lines); passwords are in them, so they travel on stdin only.
     public func createRedisFollower(changeover: String, image: FleetConfig.Image, port: Int?, settings: [(String, String)],
-                                    acl: String?, primaryConfigFile: String?, timeout: Duration) async throws -> Follower {
+                                    acl: String?, primaryConfigFile: String?, primaryBind: String?, timeout: Duration) async throws -> Follower {
         var request = base(changeover: changeover)
         request["image"] = Self.image(image)
         request["settings"] = .array(settings.map { .array([.string($0.0), .string($0.1)]) })

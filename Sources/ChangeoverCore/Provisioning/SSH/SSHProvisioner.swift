@@ -306,7 +306,7 @@ extension SSHProvisioner: Provisioner {
     /// Writes the replica's config file (and ACL file) on the follower's host from stdin, 0600,
     /// and starts it there in a session of its own with umask 077.
     public func createRedisFollower(changeover: String, image: FleetConfig.Image, port fixedPort: Int?, settings: [(String, String)],
-                                    acl: String?, primaryConfigFile: String?, timeout: Duration) async throws -> Follower {
+                                    acl: String?, primaryConfigFile: String?, primaryBind: String?, timeout: Duration) async throws -> Follower {
         let host = try follower()
         let node = nodeDirectory(for: changeover, on: host)
         let port = fixedPort ?? FreePort.next(host: "127.0.0.1")
