@@ -64,18 +64,55 @@ extension ChangeoverDaemon {
         do {
             switch path {
             case "/status":
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                encoder.dateEncodingStrategy = .iso8601
-                return StatusServer.Response(status: 200, contentType: "application/json", body: Array(try encoder.encode(status())) + [10])
+                return try Self.json(status())
+            case "/timeline":
+                return try Self.json(timeline())
             case "/metrics":
                 return StatusServer.Response(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(try metrics().utf8))
             default:
-                return .text(404, "not found: GET /status or /metrics\n")
+                if let id = Self.auditID(path) {
+                    guard let records = try audit(of: id) else { return .text(404, "no audit records of \(id)\n") }
+                    return try Self.json(records)
+                }
+                return .text(404, "not found: GET /status, /timeline, /metrics or /changeovers/ID/audit\n")
             }
         } catch {
             return .text(500, "cannot read the state store: \(error)\n")
         }
+    }
+
+    /// Answers what is served without the token: the page's three files (no data in them) and
+    /// `/healthz`, which says only whether the daemon runs. Nil: the token is needed.
+    public func handleOpen(_ path: String) -> StatusServer.Response? {
+        switch path {
+        case "/", "/index.html":
+            return StatusServer.Response(status: 200, contentType: "text/html; charset=utf-8", body: Array(StatusPage.html.utf8))
+        case "/app.js":
+            return StatusServer.Response(status: 200, contentType: "text/javascript; charset=utf-8", body: Array(StatusPage.script.utf8))
+        case "/app.css":
+            return StatusServer.Response(status: 200, contentType: "text/css; charset=utf-8", body: Array(StatusPage.style.utf8))
+        case "/healthz":
+            let stopping = state.withLock { $0.shuttingDown }
+            return stopping ? .text(503, "stopping\n") : .text(200, "running\n")
+        default:
+            return nil
+        }
+    }
+
+    /// The changeover id in `/changeovers/ID/audit`, if the path is one.
+    static func auditID(_ path: String) -> String? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0].isEmpty, parts[1] == "changeovers", parts[3] == "audit", !parts[2].isEmpty,
+              let id = String(parts[2]).removingPercentEncoding, !id.contains("/")
+        else { return nil }
+        return id
+    }
+
+    static func json(_ value: some Encodable) throws -> StatusServer.Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return StatusServer.Response(status: 200, contentType: "application/json", body: Array(try encoder.encode(value)) + [10])
     }
 
     /// The metrics as Prometheus text.

@@ -87,9 +87,12 @@ public final class ChangeoverDaemon: Service, Sendable {
         let gate: SwitchoverGate
         let zone: TimeZone
         let madeAt: Date
+        /// The database whose changeover it plans (for the page's timeline).
+        let database: String
 
-        init(inputs: PlanInputs, plan: StartPlan, gate: SwitchoverGate, zone: TimeZone, madeAt: Date) {
+        init(inputs: PlanInputs, plan: StartPlan, gate: SwitchoverGate, zone: TimeZone, madeAt: Date, database: String) {
             self.inputs = inputs
+            self.database = database
             self.plan = plan
             self.gate = gate
             self.zone = zone
@@ -375,7 +378,8 @@ public final class ChangeoverDaemon: Service, Sendable {
                     let history = runner.estimateHistory(record.database, fleetBaseBackups: fleetBaseBackups)
                     let plan = runner.startPlan(for: record, dataBytes: bytes, at: now, history: history)
                     let gate = runner.gate(for: record, database: database, history: history)
-                    made = CachedPlan(inputs: inputs, plan: plan, gate: gate, zone: ChangeoverRunner.zone(of: database), madeAt: now)
+                    made = CachedPlan(inputs: inputs, plan: plan, gate: gate, zone: ChangeoverRunner.zone(of: database), madeAt: now,
+                                      database: record.database)
                     await announce(made, of: record, at: now, runner: runner)
                 }
                 planCache[record.id] = made

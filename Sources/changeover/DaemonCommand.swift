@@ -41,11 +41,12 @@ struct DaemonCommand: AsyncParsableCommand {
             let daemon = ChangeoverDaemon(configPath: fleet.config, config: config, environment: environment, logger: logger)
             let server: StatusServer
             do {
-                server = try StatusServer(host: settings.host, port: settings.port, token: token, logger: logger, handler: daemon.handle)
+                server = try StatusServer(host: settings.host, port: settings.port, token: token, logger: logger,
+                                      open: daemon.handleOpen, handler: daemon.handle)
             } catch {
                 throw Failure(.badInput, "daemon.listen: \(error)")
             }
-            Output.line("changeover daemon: pid \(getpid()), http://\(settings.host):\(server.port) (GET /status, GET /metrics; bearer token from \(settings.tokenEnvironment)); SIGHUP reloads \(fleet.config), SIGTERM stops")
+            Output.line("changeover daemon: pid \(getpid()), http://\(settings.host):\(server.port) (the page at /, GET /status, GET /metrics; bearer token from \(settings.tokenEnvironment)); SIGHUP reloads \(fleet.config), SIGTERM stops")
             // Shut down in reverse: the scheduler first (its changeovers stop or finish), the status last.
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(
                 services: [.init(service: server), .init(service: daemon)],
