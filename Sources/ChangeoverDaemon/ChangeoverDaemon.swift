@@ -53,6 +53,18 @@ public final class ChangeoverDaemon: Service, Sendable {
         /// Ticks finished since the start, and how long the last one took (its sleep not counted).
         var ticks = 0
         var lastTickMilliseconds: Double?
+        /// Every tick's duration, for `/metrics`.
+        var tickDurations = Histogram(bounds: Histogram.tickBounds)
+    }
+
+    /// What `changeover_build_info` says: the version, and the commit when the build knew it.
+    public struct Build: Sendable {
+        public var version: String
+        public var commit: String?
+        public init(version: String, commit: String?) {
+            self.version = version
+            self.commit = commit
+        }
     }
 
     /// What a scheduled changeover waits for: a plan, described as of when it is read, or a reason.
@@ -124,7 +136,11 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// How old a measured data size may get before it is asked again.
     static let sizeMaxAge: TimeInterval = 600
 
-    public init(configPath: String, config: FleetConfig, environment: [String: String], logger: Logger) {
+    public let build: Build
+
+    public init(configPath: String, config: FleetConfig, environment: [String: String], logger: Logger,
+                build: Build = Build(version: "unknown", commit: nil)) {
+        self.build = build
         self.configPath = configPath
         self.environment = environment
         self.logger = logger
@@ -423,6 +439,7 @@ public final class ChangeoverDaemon: Service, Sendable {
             $0.lastTick = now
             $0.ticks += 1
             $0.lastTickMilliseconds = (ContinuousClock.now - began).seconds * 1000
+            $0.tickDurations.observe((ContinuousClock.now - began).seconds)
         }
         beat(at: now, config: config)
     }

@@ -38,7 +38,8 @@ struct DaemonCommand: AsyncParsableCommand {
                 return handler
             }
             let logger = Logger(label: "changeover.daemon")
-            let daemon = ChangeoverDaemon(configPath: fleet.config, config: config, environment: environment, logger: logger)
+            let daemon = ChangeoverDaemon(configPath: fleet.config, config: config, environment: environment, logger: logger,
+                                          build: .init(version: BuildStamp.version, commit: BuildStamp.commit))
             let server: StatusServer
             do {
                 server = try StatusServer(host: settings.host, port: settings.port, token: token, logger: logger,
