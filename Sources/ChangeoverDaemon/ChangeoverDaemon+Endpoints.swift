@@ -23,7 +23,8 @@ extension ChangeoverDaemon {
 
     public struct Status: Encodable, Sendable {
         public var daemon: DaemonInfo
-        /// Scheduled, running and recent changeovers, newest first (at most 100).
+        /// Every changeover under way, the 50 newest ended, and scheduled ones up to 100 in all;
+        /// newest first.
         public var changeovers: [ChangeoverStatus]
         /// Campaigns not finished, then the last 10 finished, newest first, each as `campaign status
         /// --json` shows it without its members and ETA.
@@ -42,18 +43,22 @@ extension ChangeoverDaemon {
              ticks: state.ticks, lastTickMs: state.lastTickMilliseconds)
         }
         let store = StateStore(config: snapshot.config, environment: environment)
-        // What can continue (the index keeps those records), then the newest ended ones, read now.
+        // Every changeover under way and the 50 newest ended ones (read now: the index keeps only
+        // the records that can continue), then as many scheduled ones as fit in 100: with
+        // thousands scheduled, what runs and what ended still show.
         let entries = try records.look(store)
         let active = entries.compactMap(\.record)
-        let endedIDs = entries.filter { $0.record == nil }.prefix(min(50, max(0, 100 - active.count))).map(\.id)
+        let underWay = active.filter { $0.machine.step != .pending }
+        let endedIDs = entries.filter { $0.record == nil }.prefix(50).map(\.id)
         let read = Dictionary(try store.changeovers(ids: Array(endedIDs)).map { ($0.record.id, $0.record) }, uniquingKeysWith: { a, _ in a })
-        let shown = active + endedIDs.compactMap { read[$0] }
+        let ended = endedIDs.compactMap { read[$0] }
+        let shown = underWay + ended + active.lazy.filter { $0.machine.step == .pending }.prefix(max(0, 100 - underWay.count - ended.count))
         return Status(
             daemon: DaemonInfo(pid: getpid(), startedAt: startedAt, config: configPath, concurrency: (snapshot.config.daemon ?? DaemonSettings()).concurrency,
                                running: snapshot.running, shuttingDown: snapshot.shuttingDown, reloads: snapshot.reloads,
                                reloadFailures: snapshot.reloadFailures, lastReloadError: snapshot.lastReloadError, lastTick: snapshot.lastTick,
                                ticks: snapshot.ticks, lastTickMs: snapshot.lastTickMs.map { ($0 * 10).rounded() / 10 }),
-            changeovers: shown.prefix(100).sorted { $0.startedAt > $1.startedAt }
+            changeovers: shown.sorted { $0.startedAt > $1.startedAt }
                 .map { ChangeoverStatus($0, store: store, now: now, plan: snapshot.plans[$0.id]?.text(at: now), config: snapshot.config.path) },
             campaigns: Self.shownCampaigns(try store.campaigns())
                 .map { CampaignStatus($0, store: store, config: snapshot.config, now: now, detail: false) })
@@ -128,19 +133,31 @@ extension ChangeoverDaemon {
              outcomes: state.outcomes, windows: state.windows, ticks: state.tickDurations, lastTickMs: state.lastTickMilliseconds)
         }
         let store = StateStore(config: snapshot.config, environment: environment)
-        let records = try store.changeovers()
+        // The index the tick and `/status` keep: only records whose row changed are decoded.
+        let records = try self.records.look(store)
+        let now = Date()
         var text = MetricsText()
         text.gauge("changeover_up", "Whether the daemon runs.", [([:], 1)])
         text.gauge("changeover_build_info", "The daemon's version and the commit it was built from (unknown: built without make).",
                    [(["version": build.version, "commit": build.commit ?? "unknown"], 1)])
         var byStep: [String: Int] = [:]
         for step in ChangeoverStep.allCases { byStep[step.rawValue] = 0 }
-        for record in records { byStep[record.machine.step.rawValue, default: 0] += 1 }
+        for record in records { byStep[record.step.rawValue, default: 0] += 1 }
         text.gauge("changeover_changeovers", "Changeovers in the state store, by step (pending = scheduled, not started)." + Self.fleetWide,
                    byStep.sorted { $0.key < $1.key }.map { (["step": $0.key], Double($0.value)) })
         var byState: [String: Int] = ["scheduled": 0, "running": 0, "stopped": 0, "prepared": 0, "interrupted": 0, "ended": 0,
                                       "rollback unfinished": 0]
-        for record in records { byState[ChangeoverStatus(record, store: store, now: Date()).state, default: 0] += 1 }
+        for entry in records {
+            // Lock, notes and retries are read only for changeovers under way: a pending one with
+            // a policy is scheduled (a controller that holds it this instant is about to start it).
+            let state: String
+            if let record = entry.record {
+                state = record.machine.step == .pending && record.policy != nil ? "scheduled" : ChangeoverStatus(record, store: store, now: now).state
+            } else {
+                state = entry.rollbackUnfinished ? "rollback unfinished" : "ended"
+            }
+            byState[state, default: 0] += 1
+        }
         text.gauge("changeover_changeovers_by_state", "Changeovers in the state store, by state as `status` says it (spaces as _)." + Self.fleetWide,
                    byState.sorted { $0.key < $1.key }.map { (["state": MetricsText.labelValue($0.key)], Double($0.value)) })
         text.gauge("changeover_running", "Changeovers this daemon drives now.", [([:], Double(snapshot.running))])
@@ -154,7 +171,7 @@ extension ChangeoverDaemon {
             for timing in record.timings {
                 stepHistograms[timing.step.rawValue, default: Histogram(bounds: Histogram.stepBounds)].observe(timing.milliseconds / 1000)
             }
-            guard record.machine.step == .done, let ms = Double(record.facts["writePause.ms"] ?? "") else { continue }
+            guard let ms = record.writePauseMilliseconds else { continue }
             pauseHistogram.observe(ms / 1000)
             if seen.insert(record.database).inserted { pauses.append((record.database, ms / 1000)) }
         }
@@ -172,7 +189,7 @@ extension ChangeoverDaemon {
         let retries = records.reduce(0) { $0 + $1.timings.reduce(0) { $0 + ($1.retries ?? 0) } }
         text.counter("changeover_retries_total", "Remote calls tried again after a transient failure, over the changeovers in the state store." + Self.fleetWide,
                      [([:], Double(retries))])
-        let forced = records.filter { $0.facts["window.decision"] == "forced" }.count
+        let forced = records.filter(\.forced).count
         text.counter("changeover_forced_total", "Switchovers a deadline forced outside a maintenance window." + Self.fleetWide, [([:], Double(forced))])
         text.counter("changeover_daemon_outcomes_total", "Changeovers this daemon drove until they ended or stopped, by outcome.",
                      ["completed", "aborted", "failed", "stopped", "error"].map { (["outcome": $0], Double(snapshot.outcomes[$0] ?? 0)) })
