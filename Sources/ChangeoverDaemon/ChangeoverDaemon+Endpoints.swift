@@ -19,6 +19,8 @@ extension ChangeoverDaemon {
         /// `daemon.tick` sleep between two not counted).
         public var ticks: Int
         public var lastTickMs: Double?
+        /// How long the first tick took in ms (it records the config's `schedule:` entries).
+        public var firstTickMs: Double?
     }
 
     public struct Status: Encodable, Sendable {
@@ -40,7 +42,7 @@ extension ChangeoverDaemon {
         let snapshot = state.withLock { state in
             (config: state.config, running: state.running.keys.sorted(), shuttingDown: state.shuttingDown, reloads: state.reloads,
              reloadFailures: state.reloadFailures, lastReloadError: state.lastReloadError, plans: state.plans, lastTick: state.lastTick,
-             ticks: state.ticks, lastTickMs: state.lastTickMilliseconds)
+             ticks: state.ticks, lastTickMs: state.lastTickMilliseconds, firstTickMs: state.firstTickMilliseconds)
         }
         let store = StateStore(config: snapshot.config, environment: environment)
         // Every changeover under way and the 50 newest ended ones (read now: the index keeps only
@@ -57,7 +59,8 @@ extension ChangeoverDaemon {
             daemon: DaemonInfo(pid: getpid(), startedAt: startedAt, config: configPath, concurrency: (snapshot.config.daemon ?? DaemonSettings()).concurrency,
                                running: snapshot.running, shuttingDown: snapshot.shuttingDown, reloads: snapshot.reloads,
                                reloadFailures: snapshot.reloadFailures, lastReloadError: snapshot.lastReloadError, lastTick: snapshot.lastTick,
-                               ticks: snapshot.ticks, lastTickMs: snapshot.lastTickMs.map { ($0 * 10).rounded() / 10 }),
+                               ticks: snapshot.ticks, lastTickMs: snapshot.lastTickMs.map { ($0 * 10).rounded() / 10 },
+                               firstTickMs: snapshot.firstTickMs.map { ($0 * 10).rounded() / 10 }),
             changeovers: shown.sorted { $0.startedAt > $1.startedAt }
                 .map { ChangeoverStatus($0, store: store, now: now, plan: snapshot.plans[$0.id]?.text(at: now), config: snapshot.config.path) },
             campaigns: Self.shownCampaigns(try store.campaigns())

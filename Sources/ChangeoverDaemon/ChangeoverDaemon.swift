@@ -58,6 +58,8 @@ public final class ChangeoverDaemon: Service, Sendable {
         /// Ticks finished since the start, and how long the last one took (its sleep not counted).
         var ticks = 0
         var lastTickMilliseconds: Double?
+        /// The first tick's duration: it records the config's `schedule:` entries.
+        var firstTickMilliseconds: Double?
         /// Every tick's duration, for `/metrics`.
         var tickDurations = Histogram(bounds: Histogram.tickBounds)
     }
@@ -460,6 +462,7 @@ public final class ChangeoverDaemon: Service, Sendable {
             $0.lastTick = now
             $0.ticks += 1
             $0.lastTickMilliseconds = (ContinuousClock.now - began).seconds * 1000
+            if $0.ticks == 1 { $0.firstTickMilliseconds = $0.lastTickMilliseconds }
             $0.tickDurations.observe((ContinuousClock.now - began).seconds)
         }
         beat(at: now, config: config)
