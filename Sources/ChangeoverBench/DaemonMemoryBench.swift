@@ -32,6 +32,8 @@ struct DaemonMemoryRow: Encodable {
     var readySeconds: Double?
     /// How long `GET /status` took to answer while watched (it reads every record), median.
     var statusP50Ms: Double?
+    /// How long `GET /metrics` took to answer while watched, median.
+    var metricsP50Ms: Double?
     var watchedSeconds: Double
     var note: String?
 }
@@ -159,15 +161,21 @@ enum DaemonMemoryBench {
         var tickSamples: [Double] = []
         var firstTick: Double?
         var statusSamples: [Double] = []
+        var metricsSamples: [Double] = []
         while true {
             try exited()
             let asked = ContinuousClock.now
             let answer = await status(port: port, token: token)
             let latency = ContinuousClock.now - asked
             if answer != nil { statusSamples.append(latency.seconds * 1000) }
+            let scraped = ContinuousClock.now
+            if let metrics = try? await LabHTTP.get(port: port, path: "/metrics", token: token), metrics.status == 200 {
+                metricsSamples.append((ContinuousClock.now - scraped).seconds * 1000)
+            }
             if let daemon = answer?["daemon"] as? [String: Any],
                let ticks = daemon["ticks"] as? Int {
                 if firstTicks == nil { firstTicks = ticks }
+                if firstTick == nil, let ms = daemon["firstTickMs"] as? Double { firstTick = ms }
                 if ticks != lastTicks, let ms = daemon["lastTickMs"] as? Double {
                     if ticks == 1 { firstTick = ms } else if firstTicks != ticks { tickSamples.append(ms) }
                 }
@@ -202,12 +210,14 @@ enum DaemonMemoryBench {
 
         let sorted = tickSamples.sorted()
         let statusSorted = statusSamples.sorted()
+        let metricsSorted = metricsSamples.sorted()
         return DaemonMemoryRow(
             databases: databases, inventory: inventory, inventorySeconds: inventorySeconds, scheduled: scheduleEach ? databases : 0, records: records, ticks: lastTicks - (firstTicks ?? lastTicks),
             firstTickMs: firstTick,
             tickP50Ms: sorted.isEmpty ? nil : sorted[sorted.count / 2], tickMaxMs: sorted.last,
             rssMB: memory.rss, hwmMB: memory.hwm, cpuPercent: cpu, firstAnswerSeconds: firstAnswer?.seconds ?? .nan,
             readySeconds: ready?.seconds, statusP50Ms: statusSorted.isEmpty ? nil : statusSorted[statusSorted.count / 2],
+            metricsP50Ms: metricsSorted.isEmpty ? nil : metricsSorted[metricsSorted.count / 2],
             watchedSeconds: watched, note: note)
     }
 

@@ -296,13 +296,13 @@ if options.wants("daemon-memory") {
     }
     if !daemonRows.isEmpty {
         let header = ["databases", "kept in", "scheduled changeovers", "ticks observed", "first tick", "tick p50", "tick max", "RSS", "peak (HWM)",
-                      "target", "daemon CPU", "GET /status", "start to first answer", "start to all scheduled"]
+                      "target", "daemon CPU", "GET /status", "GET /metrics", "start to first answer", "start to all scheduled"]
         let cells = daemonRows.map { row in
             [String(row.databases), row.inventory.rawValue + (row.inventorySeconds.map { String(format: " (added in %.1f s)", $0) } ?? ""),
              row.scheduled == 0 ? "none" : "\(row.records) of \(row.scheduled)", String(row.ticks),
              ms(row.firstTickMs ?? .nan), ms(row.tickP50Ms ?? .nan), ms(row.tickMaxMs ?? .nan), String(format: "%.1f MB", row.rssMB), String(format: "%.1f MB", row.hwmMB),
              "< \(Int(DaemonMemoryBench.targetMB)) MB: " + (row.hwmMB < DaemonMemoryBench.targetMB ? "met" : "missed"),
-             String(format: "%.0f%% of a core", row.cpuPercent), ms(row.statusP50Ms ?? .nan), String(format: "%.2f s", row.firstAnswerSeconds),
+             String(format: "%.0f%% of a core", row.cpuPercent), ms(row.statusP50Ms ?? .nan), ms(row.metricsP50Ms ?? .nan), String(format: "%.2f s", row.firstAnswerSeconds),
              row.readySeconds.map { String(format: "%.1f s", $0) } ?? (row.scheduled == 0 ? "–" : "not reached")]
         }
         let widths = header.indices.map { column in ([header] + cells).map { $0[column].count }.max() ?? 0 }

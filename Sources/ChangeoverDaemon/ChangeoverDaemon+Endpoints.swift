@@ -19,11 +19,14 @@ extension ChangeoverDaemon {
         /// `daemon.tick` sleep between two not counted).
         public var ticks: Int
         public var lastTickMs: Double?
+        /// How long the first tick took in ms (it records the config's `schedule:` entries).
+        public var firstTickMs: Double?
     }
 
     public struct Status: Encodable, Sendable {
         public var daemon: DaemonInfo
-        /// Scheduled, running and recent changeovers, newest first (at most 100).
+        /// Every changeover under way, the 50 newest ended, and scheduled ones up to 100 in all;
+        /// newest first.
         public var changeovers: [ChangeoverStatus]
         /// Campaigns not finished, then the last 10 finished, newest first, each as `campaign status
         /// --json` shows it without its members and ETA.
@@ -39,21 +42,26 @@ extension ChangeoverDaemon {
         let snapshot = state.withLock { state in
             (config: state.config, running: state.running.keys.sorted(), shuttingDown: state.shuttingDown, reloads: state.reloads,
              reloadFailures: state.reloadFailures, lastReloadError: state.lastReloadError, plans: state.plans, lastTick: state.lastTick,
-             ticks: state.ticks, lastTickMs: state.lastTickMilliseconds)
+             ticks: state.ticks, lastTickMs: state.lastTickMilliseconds, firstTickMs: state.firstTickMilliseconds)
         }
         let store = StateStore(config: snapshot.config, environment: environment)
-        // What can continue (the index keeps those records), then the newest ended ones, read now.
+        // Every changeover under way and the 50 newest ended ones (read now: the index keeps only
+        // the records that can continue), then as many scheduled ones as fit in 100: with
+        // thousands scheduled, what runs and what ended still show.
         let entries = try records.look(store)
         let active = entries.compactMap(\.record)
-        let endedIDs = entries.filter { $0.record == nil }.prefix(min(50, max(0, 100 - active.count))).map(\.id)
+        let underWay = active.filter { $0.machine.step != .pending }
+        let endedIDs = entries.filter { $0.record == nil }.prefix(50).map(\.id)
         let read = Dictionary(try store.changeovers(ids: Array(endedIDs)).map { ($0.record.id, $0.record) }, uniquingKeysWith: { a, _ in a })
-        let shown = active + endedIDs.compactMap { read[$0] }
+        let ended = endedIDs.compactMap { read[$0] }
+        let shown = underWay + ended + active.lazy.filter { $0.machine.step == .pending }.prefix(max(0, 100 - underWay.count - ended.count))
         return Status(
             daemon: DaemonInfo(pid: getpid(), startedAt: startedAt, config: configPath, concurrency: (snapshot.config.daemon ?? DaemonSettings()).concurrency,
                                running: snapshot.running, shuttingDown: snapshot.shuttingDown, reloads: snapshot.reloads,
                                reloadFailures: snapshot.reloadFailures, lastReloadError: snapshot.lastReloadError, lastTick: snapshot.lastTick,
-                               ticks: snapshot.ticks, lastTickMs: snapshot.lastTickMs.map { ($0 * 10).rounded() / 10 }),
-            changeovers: shown.prefix(100).sorted { $0.startedAt > $1.startedAt }
+                               ticks: snapshot.ticks, lastTickMs: snapshot.lastTickMs.map { ($0 * 10).rounded() / 10 },
+                               firstTickMs: snapshot.firstTickMs.map { ($0 * 10).rounded() / 10 }),
+            changeovers: shown.sorted { $0.startedAt > $1.startedAt }
                 .map { ChangeoverStatus($0, store: store, now: now, plan: snapshot.plans[$0.id]?.text(at: now), config: snapshot.config.path) },
             campaigns: Self.shownCampaigns(try store.campaigns())
                 .map { CampaignStatus($0, store: store, config: snapshot.config, now: now, detail: false) })
@@ -64,56 +72,128 @@ extension ChangeoverDaemon {
         do {
             switch path {
             case "/status":
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                encoder.dateEncodingStrategy = .iso8601
-                return StatusServer.Response(status: 200, contentType: "application/json", body: Array(try encoder.encode(status())) + [10])
+                return try Self.json(status())
+            case "/timeline":
+                return try Self.json(timeline())
             case "/metrics":
                 return StatusServer.Response(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(try metrics().utf8))
             default:
-                return .text(404, "not found: GET /status or /metrics\n")
+                if let id = Self.auditID(path) {
+                    guard let records = try audit(of: id) else { return .text(404, "no audit records of \(id)\n") }
+                    return try Self.json(records)
+                }
+                return .text(404, "not found: GET /status, /timeline, /metrics or /changeovers/ID/audit\n")
             }
         } catch {
             return .text(500, "cannot read the state store: \(error)\n")
         }
     }
 
-    /// The metrics as Prometheus text.
+    /// Answers what is served without the token: the page's three files (no data in them) and
+    /// `/healthz`, which says only whether the daemon runs. Nil: the token is needed.
+    public func handleOpen(_ path: String) -> StatusServer.Response? {
+        switch path {
+        case "/", "/index.html":
+            return StatusServer.Response(status: 200, contentType: "text/html; charset=utf-8", body: Array(StatusPage.html.utf8))
+        case "/app.js":
+            return StatusServer.Response(status: 200, contentType: "text/javascript; charset=utf-8", body: Array(StatusPage.script.utf8))
+        case "/app.css":
+            return StatusServer.Response(status: 200, contentType: "text/css; charset=utf-8", body: Array(StatusPage.style.utf8))
+        case "/healthz":
+            let stopping = state.withLock { $0.shuttingDown }
+            return stopping ? .text(503, "stopping\n") : .text(200, "running\n")
+        default:
+            return nil
+        }
+    }
+
+    /// The changeover id in `/changeovers/ID/audit`, if the path is one.
+    static func auditID(_ path: String) -> String? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0].isEmpty, parts[1] == "changeovers", parts[3] == "audit", !parts[2].isEmpty,
+              let id = String(parts[2]).removingPercentEncoding, !id.contains("/")
+        else { return nil }
+        return id
+    }
+
+    static func json(_ value: some Encodable) throws -> StatusServer.Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return StatusServer.Response(status: 200, contentType: "application/json", body: Array(try encoder.encode(value)) + [10])
+    }
+
+    /// What "fleet-wide" means in a HELP line: read from the state store, which several daemons
+    /// may share. Each of them exports the same figure; `sum()` over daemons would count it
+    /// once per daemon.
+    static let fleetWide = " Fleet-wide (read from the state store): daemons sharing a store export the same value; aggregate with max(), not sum()."
+
+    /// The metrics as Prometheus text. Label values never hold spaces, and no series is kept per
+    /// changeover (ids grow without bound): per database, step, state or campaign at most.
     public func metrics() throws -> String {
         let snapshot = state.withLock { state in
             (config: state.config, running: state.running.count, reloads: state.reloads, reloadFailures: state.reloadFailures,
-             outcomes: state.outcomes, windows: state.windows)
+             outcomes: state.outcomes, windows: state.windows, ticks: state.tickDurations, lastTickMs: state.lastTickMilliseconds)
         }
         let store = StateStore(config: snapshot.config, environment: environment)
-        let records = try store.changeovers()
+        // The index the tick and `/status` keep: only records whose row changed are decoded.
+        let records = try self.records.look(store)
+        let now = Date()
         var text = MetricsText()
         text.gauge("changeover_up", "Whether the daemon runs.", [([:], 1)])
+        text.gauge("changeover_build_info", "The daemon's version and the commit it was built from (unknown: built without make).",
+                   [(["version": build.version, "commit": build.commit ?? "unknown"], 1)])
         var byStep: [String: Int] = [:]
         for step in ChangeoverStep.allCases { byStep[step.rawValue] = 0 }
-        for record in records { byStep[record.machine.step.rawValue, default: 0] += 1 }
-        text.gauge("changeover_changeovers", "Changeovers in the state store, by step (pending = scheduled, not started).",
+        for record in records { byStep[record.step.rawValue, default: 0] += 1 }
+        text.gauge("changeover_changeovers", "Changeovers in the state store, by step (pending = scheduled, not started)." + Self.fleetWide,
                    byStep.sorted { $0.key < $1.key }.map { (["step": $0.key], Double($0.value)) })
         var byState: [String: Int] = ["scheduled": 0, "running": 0, "stopped": 0, "prepared": 0, "interrupted": 0, "ended": 0,
                                       "rollback unfinished": 0]
-        for record in records { byState[ChangeoverStatus(record, store: store, now: Date()).state, default: 0] += 1 }
-        text.gauge("changeover_changeovers_by_state", "Changeovers in the state store, by state as `status` says it.",
-                   byState.sorted { $0.key < $1.key }.map { (["state": $0.key], Double($0.value)) })
+        for entry in records {
+            // Lock, notes and retries are read only for changeovers under way: a pending one with
+            // a policy is scheduled (a controller that holds it this instant is about to start it).
+            let state: String
+            if let record = entry.record {
+                state = record.machine.step == .pending && record.policy != nil ? "scheduled" : ChangeoverStatus(record, store: store, now: now).state
+            } else {
+                state = entry.rollbackUnfinished ? "rollback unfinished" : "ended"
+            }
+            byState[state, default: 0] += 1
+        }
+        text.gauge("changeover_changeovers_by_state", "Changeovers in the state store, by state as `status` says it (spaces as _)." + Self.fleetWide,
+                   byState.sorted { $0.key < $1.key }.map { (["state": MetricsText.labelValue($0.key)], Double($0.value)) })
         text.gauge("changeover_running", "Changeovers this daemon drives now.", [([:], Double(snapshot.running))])
         text.gauge("changeover_concurrency_limit", "The most changeovers the daemon drives at once.",
                    [([:], Double((snapshot.config.daemon ?? DaemonSettings()).concurrency))])
         var pauses: [(String, Double)] = []
         var seen = Set<String>()
-        for record in records where record.machine.step == .done && !seen.contains(record.database) {
-            seen.insert(record.database)
-            if let ms = Double(record.facts["writePause.ms"] ?? "") { pauses.append((record.database, ms / 1000)) }
+        var pauseHistogram = Histogram(bounds: Histogram.pauseBounds)
+        var stepHistograms: [String: Histogram] = [:]
+        for record in records {
+            for timing in record.timings {
+                stepHistograms[timing.step.rawValue, default: Histogram(bounds: Histogram.stepBounds)].observe(timing.milliseconds / 1000)
+            }
+            guard let ms = record.writePauseMilliseconds else { continue }
+            pauseHistogram.observe(ms / 1000)
+            if seen.insert(record.database).inserted { pauses.append((record.database, ms / 1000)) }
         }
-        text.gauge("changeover_last_write_pause_seconds", "The write pause (fence to clients repointed) of each database's last completed changeover.",
+        text.histogram("changeover_write_pause_seconds",
+                       "Write pauses (fence to clients repointed) of the completed changeovers in the state store." + Self.fleetWide,
+                       [([:], pauseHistogram)])
+        text.histogram("changeover_step_duration_seconds", "How long each step took, over the changeovers in the state store." + Self.fleetWide,
+                       stepHistograms.sorted { $0.key < $1.key }.map { (["step": $0.key], $0.value) })
+        text.histogram("changeover_tick_duration_seconds", "How long this daemon's ticks took (the sleep between two not counted).",
+                       [([:], snapshot.ticks)])
+        text.gauge("changeover_last_tick_duration_seconds", "How long this daemon's last tick took.",
+                   snapshot.lastTickMs.map { [([:], $0 / 1000)] } ?? [])
+        text.gauge("changeover_last_write_pause_seconds", "The write pause (fence to clients repointed) of each database's last completed changeover." + Self.fleetWide,
                    pauses.sorted { $0.0 < $1.0 }.map { (["database": $0.0], $0.1) })
         let retries = records.reduce(0) { $0 + $1.timings.reduce(0) { $0 + ($1.retries ?? 0) } }
-        text.counter("changeover_retries_total", "Remote calls tried again after a transient failure, over the changeovers in the state store.",
+        text.counter("changeover_retries_total", "Remote calls tried again after a transient failure, over the changeovers in the state store." + Self.fleetWide,
                      [([:], Double(retries))])
-        let forced = records.filter { $0.facts["window.decision"] == "forced" }.count
-        text.counter("changeover_forced_total", "Switchovers a deadline forced outside a maintenance window.", [([:], Double(forced))])
+        let forced = records.filter(\.forced).count
+        text.counter("changeover_forced_total", "Switchovers a deadline forced outside a maintenance window." + Self.fleetWide, [([:], Double(forced))])
         text.counter("changeover_daemon_outcomes_total", "Changeovers this daemon drove until they ended or stopped, by outcome.",
                      ["completed", "aborted", "failed", "stopped", "error"].map { (["outcome": $0], Double(snapshot.outcomes[$0] ?? 0)) })
         text.counter("changeover_config_reloads_total", "Config reloads (SIGHUP), by result.",
@@ -122,18 +202,21 @@ extension ChangeoverDaemon {
         let campaigns = try store.campaigns().filter { !$0.isFinished }
         var members: [([String: String], Double)] = []
         for campaign in campaigns {
-            var counts: [String: Int] = ["done": 0, "failed": 0, "skipped": 0, "in flight": 0, "waiting": 0]
+            var counts: [String: Int] = ["done": 0, "failed": 0, "skipped": 0, "in_flight": 0, "waiting": 0]
             for member in campaign.members {
-                counts[member.outcome?.rawValue ?? (member.inFlight ? "in flight" : "waiting"), default: 0] += 1
+                counts[member.outcome?.rawValue ?? (member.inFlight ? "in_flight" : "waiting"), default: 0] += 1
             }
             members += counts.sorted { $0.key < $1.key }.map { (["campaign": campaign.id, "outcome": $0.key], Double($0.value)) }
         }
-        text.gauge("changeover_campaign_members", "Members of each unfinished campaign, by outcome (in flight: a changeover under way; waiting: none yet).",
+        text.gauge("changeover_campaign_members", "Members of each unfinished campaign, by outcome (in_flight: a changeover under way; waiting: none yet)." + Self.fleetWide,
                    members)
-        text.gauge("changeover_campaign_wave", "The wave each unfinished campaign is at, from 1.",
-                   campaigns.map { (["campaign": $0.id, "state": $0.effectiveState], Double(min($0.current + 1, $0.waves.count))) })
-        text.gauge("changeover_next_window_timestamp_seconds", "When the window each scheduled changeover targets opens (its deadline if no window fits first), Unix time.",
-                   snapshot.windows.sorted { $0.key < $1.key }.map { (["changeover": $0.key, "database": $0.value.database], $0.value.start.timeIntervalSince1970) })
+        text.gauge("changeover_campaign_wave", "The wave each unfinished campaign is at, from 1." + Self.fleetWide,
+                   campaigns.map { (["campaign": $0.id, "state": MetricsText.labelValue($0.effectiveState)], Double(min($0.current + 1, $0.waves.count))) })
+        // One series per database (the earliest its scheduled changeovers target), not per changeover.
+        var nextWindow: [String: Date] = [:]
+        for window in snapshot.windows.values { nextWindow[window.database] = min(nextWindow[window.database] ?? window.start, window.start) }
+        text.gauge("changeover_next_window_timestamp_seconds", "When the window the database's scheduled changeover targets opens (its deadline if no window fits first), Unix time; as this daemon planned it.",
+                   nextWindow.sorted { $0.key < $1.key }.map { (["database": $0.key], $0.value.timeIntervalSince1970) })
         return text.text
     }
 }
@@ -150,13 +233,38 @@ struct MetricsText {
         family(name, "counter", help, samples)
     }
 
+    /// A histogram family: `_bucket` per bound and `+Inf`, `_sum`, `_count`, for each label set.
+    mutating func histogram(_ name: String, _ help: String, _ series: [([String: String], Histogram)]) {
+        header(name, "histogram", help)
+        for (labels, histogram) in series {
+            for (bound, count) in zip(histogram.bounds, histogram.counts) {
+                sample("\(name)_bucket", labels.merging(["le": Self.format(bound)]) { a, _ in a }, Double(count))
+            }
+            sample("\(name)_bucket", labels.merging(["le": "+Inf"]) { a, _ in a }, Double(histogram.count))
+            sample("\(name)_sum", labels, histogram.sum)
+            sample("\(name)_count", labels, Double(histogram.count))
+        }
+    }
+
+    /// A label value as exported: words joined by `_` (a space in a label value is legal but
+    /// awkward in every query language that reads it).
+    static func labelValue(_ value: String) -> String {
+        value.split(whereSeparator: \.isWhitespace).joined(separator: "_")
+    }
+
     private mutating func family(_ name: String, _ type: String, _ help: String, _ samples: [([String: String], Double)]) {
+        header(name, type, help)
+        for (labels, value) in samples { sample(name, labels, value) }
+    }
+
+    private mutating func header(_ name: String, _ type: String, _ help: String) {
         text += "# HELP \(name) \(help.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n"))\n"
         text += "# TYPE \(name) \(type)\n"
-        for (labels, value) in samples {
-            let rendered = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(Self.escape($0.value))\"" }.joined(separator: ",")
-            text += "\(name)\(rendered.isEmpty ? "" : "{\(rendered)}") \(Self.format(value))\n"
-        }
+    }
+
+    private mutating func sample(_ name: String, _ labels: [String: String], _ value: Double) {
+        let rendered = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(Self.escape($0.value))\"" }.joined(separator: ",")
+        text += "\(name)\(rendered.isEmpty ? "" : "{\(rendered)}") \(Self.format(value))\n"
     }
 
     static func escape(_ value: String) -> String {

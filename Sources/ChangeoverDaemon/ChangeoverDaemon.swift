@@ -36,6 +36,11 @@ public final class ChangeoverDaemon: Service, Sendable {
         var outcomes: [String: Int] = [:]
         /// Measured data sizes per database, and when.
         var sizes: [String: (bytes: Int64?, at: Date)] = [:]
+        /// Databases whose primary is to be asked (queued or asked now), the queue, and whether
+        /// a task works through it.
+        var sizeProbes: Set<String> = []
+        var sizeQueue: [DatabaseConfig] = []
+        var sizeProbing = false
         /// Audit records already written about a scheduled changeover's plan (deferrals).
         var announced: Set<String> = []
         /// What each scheduled changeover waits for, as of the last tick.
@@ -53,6 +58,20 @@ public final class ChangeoverDaemon: Service, Sendable {
         /// Ticks finished since the start, and how long the last one took (its sleep not counted).
         var ticks = 0
         var lastTickMilliseconds: Double?
+        /// The first tick's duration: it records the config's `schedule:` entries.
+        var firstTickMilliseconds: Double?
+        /// Every tick's duration, for `/metrics`.
+        var tickDurations = Histogram(bounds: Histogram.tickBounds)
+    }
+
+    /// What `changeover_build_info` says: the version, and the commit when the build knew it.
+    public struct Build: Sendable {
+        public var version: String
+        public var commit: String?
+        public init(version: String, commit: String?) {
+            self.version = version
+            self.commit = commit
+        }
     }
 
     /// What a scheduled changeover waits for: a plan, described as of when it is read, or a reason.
@@ -87,9 +106,12 @@ public final class ChangeoverDaemon: Service, Sendable {
         let gate: SwitchoverGate
         let zone: TimeZone
         let madeAt: Date
+        /// The database whose changeover it plans (for the page's timeline).
+        let database: String
 
-        init(inputs: PlanInputs, plan: StartPlan, gate: SwitchoverGate, zone: TimeZone, madeAt: Date) {
+        init(inputs: PlanInputs, plan: StartPlan, gate: SwitchoverGate, zone: TimeZone, madeAt: Date, database: String) {
             self.inputs = inputs
+            self.database = database
             self.plan = plan
             self.gate = gate
             self.zone = zone
@@ -116,12 +138,18 @@ public final class ChangeoverDaemon: Service, Sendable {
     let state: Mutex<State>
     /// The store's changeovers as of the last look (the tick's and `/status`'s).
     let records = ChangeoverIndex()
+    /// Where the tick and the campaigns' tick run: their store calls block (see `StoreThreadExecutor`).
+    let storeExecutor = StoreThreadExecutor(name: "changeover-store")
     /// Wakes the tick loop at shutdown.
     private let shutdown = StopSignal()
     /// How old a measured data size may get before it is asked again.
     static let sizeMaxAge: TimeInterval = 600
 
-    public init(configPath: String, config: FleetConfig, environment: [String: String], logger: Logger) {
+    public let build: Build
+
+    public init(configPath: String, config: FleetConfig, environment: [String: String], logger: Logger,
+                build: Build = Build(version: "unknown", commit: nil)) {
+        self.build = build
         self.configPath = configPath
         self.environment = environment
         self.logger = logger
@@ -143,13 +171,13 @@ public final class ChangeoverDaemon: Service, Sendable {
             // no changeover.
             group.addTask { [self] in
                 while !shutdown.isRequested {
-                    await campaignDriver(config).tick()
+                    await withTaskExecutorPreference(storeExecutor) { await campaignDriver(config).tick() }
                     try? await shutdown.sleep(for: settings.tick)
                 }
             }
             await withGracefulShutdownHandler {
                 while !shutdown.isRequested {
-                    await tick()
+                    await withTaskExecutorPreference(storeExecutor) { await tick() }
                     try? await shutdown.sleep(for: settings.tick)
                 }
             } onGracefulShutdown: { [self] in
@@ -287,10 +315,18 @@ public final class ChangeoverDaemon: Service, Sendable {
             if record.canContinue { underWay.insert(record.database) }
         }
         var recorded = false
+        var batch: [ScheduledChangeover] = []
         for entry in config.scheduled where !underWay.contains(entry.database) {
             if let last = newest[entry.database], last.toImage == entry.image, last.step == .done { continue }
-            if await materialize(entry, runner: runner) { recorded = true }
+            // A shared store: one at a time, each under its database's lease (another daemon may
+            // record it). One store of its own: in batches.
+            if runner.store.isShared {
+                if await materialize(entry, runner: runner) { recorded = true }
+            } else {
+                batch.append(entry)
+            }
         }
+        if !batch.isEmpty, await materialize(batch: batch, records: records, runner: runner) { recorded = true }
         if recorded {
             guard let again = readRecords() else { return }
             records = again
@@ -346,7 +382,9 @@ public final class ChangeoverDaemon: Service, Sendable {
                 && !record.machine.step.isTerminal && record.policy?.mode == .window
             let abandoned = !scheduled && !stoppedHere ? await isAbandoned(record, store: runner.store) : false
             guard scheduled || stoppedHere || abandoned else { continue }
-            if let holder = runner.store.lockHolder(database: record.database) {
+            // A scheduled changeover's lock is looked at once it is due (below): with thousands
+            // scheduled, a lock file read for each on every tick was most of the tick.
+            if !scheduled, let holder = runner.store.lockHolder(database: record.database) {
                 plans[record.id] = .reason("another controller works on \(record.database): \(holder.changeover) (\(holder.actor))")
                 continue
             }
@@ -365,7 +403,7 @@ public final class ChangeoverDaemon: Service, Sendable {
                     plans[record.id] = .reason("database \(record.database) is not in the config any more")
                     continue
                 }
-                let bytes = await dataSize(of: database)
+                let bytes = dataSize(of: database)
                 let inputs = PlanInputs(record: entry.stamp, config: configGeneration, bytes: bytes,
                                         history: historyGeneration, lastEnded: lastEnded[record.database])
                 let made: CachedPlan
@@ -375,7 +413,8 @@ public final class ChangeoverDaemon: Service, Sendable {
                     let history = runner.estimateHistory(record.database, fleetBaseBackups: fleetBaseBackups)
                     let plan = runner.startPlan(for: record, dataBytes: bytes, at: now, history: history)
                     let gate = runner.gate(for: record, database: database, history: history)
-                    made = CachedPlan(inputs: inputs, plan: plan, gate: gate, zone: ChangeoverRunner.zone(of: database), madeAt: now)
+                    made = CachedPlan(inputs: inputs, plan: plan, gate: gate, zone: ChangeoverRunner.zone(of: database), madeAt: now,
+                                      database: record.database)
                     await announce(made, of: record, at: now, runner: runner)
                 }
                 planCache[record.id] = made
@@ -386,6 +425,10 @@ public final class ChangeoverDaemon: Service, Sendable {
                 // It reads the record again: only where reminders are configured.
                 if database.notify.sends(.reminder) { await runner.sendDueReminder(id: record.id) }
                 guard made.plan.isDue(at: now) else { continue }
+                if let holder = runner.store.lockHolder(database: record.database) {
+                    plans[record.id] = .reason("another controller works on \(record.database): \(holder.changeover) (\(holder.actor))")
+                    continue
+                }
             }
             guard !busy else {
                 plans[record.id] = .reason("due, waiting for a free slot (daemon.concurrency \(settings.concurrency))")
@@ -419,6 +462,8 @@ public final class ChangeoverDaemon: Service, Sendable {
             $0.lastTick = now
             $0.ticks += 1
             $0.lastTickMilliseconds = (ContinuousClock.now - began).seconds * 1000
+            if $0.ticks == 1 { $0.firstTickMilliseconds = $0.lastTickMilliseconds }
+            $0.tickDurations.observe((ContinuousClock.now - began).seconds)
         }
         beat(at: now, config: config)
     }
@@ -469,6 +514,63 @@ public final class ChangeoverDaemon: Service, Sendable {
         let recorded = await materializeHeld(entry, runner: runner)
         if let lease { try? await runner.store.release(lease) }
         return recorded
+    }
+
+    /// How many `schedule:` entries one audit sync and one store transaction record.
+    static let scheduleBatchSize = 500
+
+    /// The config's `schedule:` entries as `materialize` records them, for a store no other
+    /// daemon shares: checked against the records the tick read (`records`, newest first) and
+    /// the databases' states read once, then recorded in batches — one audit append and sync,
+    /// then one store transaction per batch (`ChangeoverRunner.schedule(batch:)`).
+    /// Returns whether it recorded any.
+    func materialize(batch entries: [ScheduledChangeover], records: [ChangeoverIndex.Entry], runner: ChangeoverRunner) async -> Bool {
+        let states: [String: DatabaseState]
+        do {
+            states = try runner.store.databases()
+        } catch {
+            logger.error("cannot read the state store", metadata: ["error": "\(error)"])
+            return false
+        }
+        // The newest changeover of each database to each image.
+        var lastTo: [String: ChangeoverIndex.Entry] = [:]
+        for record in records where lastTo["\(record.database)\u{0}\(record.toImage)"] == nil {
+            lastTo["\(record.database)\u{0}\(record.toImage)"] = record
+        }
+        var requests: [ChangeoverRunner.ScheduleRequest] = []
+        for entry in entries {
+            guard let database = try? runner.currentDatabase(entry.database, state: states[entry.database]), database.image != entry.image
+            else { continue }
+            if let last = lastTo["\(entry.database)\u{0}\(entry.image)"], last.step != .done {
+                if state.withLock({ $0.announced.insert("config-not-retried \(last.id)").inserted }) {
+                    logger.warning("the config schedules a changeover whose last try did not complete; not retried",
+                                   metadata: ["db.name": "\(entry.database)", "changeover.id": "\(last.id)", "changeover.step": "\(last.step)"])
+                }
+                continue
+            }
+            requests.append(.init(database: entry.database, image: entry.image, policy: SwitchPolicy(mode: .window, deadline: entry.deadline)))
+        }
+        var recorded = 0
+        var start = 0
+        while start < requests.count {
+            let chunk = Array(requests[start..<min(start + Self.scheduleBatchSize, requests.count)])
+            start += chunk.count
+            for (request, result) in zip(chunk, runner.schedule(batch: chunk, source: "config schedule (daemon)")) {
+                switch result {
+                case .success(let record):
+                    recorded += 1
+                    logger.debug("changeover scheduled from the config", metadata: ["changeover.id": "\(record.id)", "db.name": "\(record.database)"])
+                    await runner.notifyScheduled(record)
+                case .failure(let error):
+                    let key = "config-refused \(request.database) \(error)"
+                    if state.withLock({ $0.announced.insert(key).inserted }) {
+                        logger.error("cannot schedule the config's changeover", metadata: ["db.name": "\(request.database)", "error": "\(error)"])
+                    }
+                }
+            }
+        }
+        if recorded > 0 { logger.info("changeovers scheduled from the config", metadata: ["daemon.scheduled": "\(recorded)"]) }
+        return recorded > 0
     }
 
     private func materializeHeld(_ entry: ScheduledChangeover, runner: ChangeoverRunner) async -> Bool {
@@ -559,13 +661,59 @@ public final class ChangeoverDaemon: Service, Sendable {
         return true
     }
 
-    /// The database's size as its primary reports it, asked at most every 10 minutes.
-    private func dataSize(of database: DatabaseConfig) async -> Int64? {
-        let cached = state.withLock { $0.sizes[database.name] }
-        if let cached, Date().timeIntervalSince(cached.at) < Self.sizeMaxAge { return cached.bytes }
-        let bytes = await DataSizeProbe.bytes(of: database, environment: environment)
-        state.withLock { $0.sizes[database.name] = (bytes, Date()) }
-        return bytes
+    /// The database's size as its primary last reported it (nil: not known yet). The primary is
+    /// asked again when the answer is older than 10 minutes, in the background and at most
+    /// `sizeProbeWidth` primaries at once: a tick never waits for a primary, and the plan is
+    /// made again when the answer changes it (the size is one of its inputs).
+    private func dataSize(of database: DatabaseConfig) -> Int64? {
+        let now = Date()
+        let (cached, start) = state.withLock { state -> ((bytes: Int64?, at: Date)?, Bool) in
+            let cached = state.sizes[database.name]
+            guard cached.map({ now.timeIntervalSince($0.at) >= Self.sizeMaxAge }) ?? true,
+                  state.sizeProbes.insert(database.name).inserted else { return (cached, false) }
+            state.sizeQueue.append(database)
+            let start = !state.sizeProbing
+            state.sizeProbing = true
+            return (cached, start)
+        }
+        if start { Task { await probeSizes() } }
+        return cached?.bytes
+    }
+
+    /// How many primaries are asked their size at once.
+    static let sizeProbeWidth = 4
+
+    /// Asks the queued primaries their size, `sizeProbeWidth` at a time, until the queue is empty.
+    private func probeSizes() async {
+        let environment = self.environment
+        await withTaskGroup(of: (String, Int64?).self) { group in
+            var inFlight = 0
+            while true {
+                let next = state.withLock { state -> DatabaseConfig? in
+                    guard inFlight < Self.sizeProbeWidth, !state.sizeQueue.isEmpty else { return nil }
+                    return state.sizeQueue.removeFirst()
+                }
+                if let next {
+                    inFlight += 1
+                    group.addTask { (next.name, await DataSizeProbe.bytes(of: next, environment: environment)) }
+                    continue
+                }
+                guard inFlight > 0, let (name, bytes) = await group.next() else {
+                    // Nothing in flight: done unless more was queued meanwhile.
+                    let done = state.withLock { state -> Bool in
+                        if state.sizeQueue.isEmpty { state.sizeProbing = false }
+                        return state.sizeQueue.isEmpty
+                    }
+                    if done { return }
+                    continue
+                }
+                inFlight -= 1
+                state.withLock {
+                    $0.sizes[name] = (bytes, Date())
+                    $0.sizeProbes.remove(name)
+                }
+            }
+        }
     }
 
     /// Drives `record` in a task of its own under `lease` (start, resume what a daemon stopped,

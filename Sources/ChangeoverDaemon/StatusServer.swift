@@ -10,7 +10,8 @@ import Synchronization
 
 /// A minimal HTTP/1.1 server on a loopback POSIX socket for the daemon's status and metrics:
 /// one request per connection (`Connection: close`), GET only, every request must carry
-/// `Authorization: Bearer <token>` (401 otherwise). Requests are served one at a time on a
+/// `Authorization: Bearer <token>` (401 otherwise) except the few paths `open` answers (the
+/// page's static files and the health check, which hold no data). Requests are served one at a time on a
 /// thread of its own — never on the cooperative pool — and a client gets 2 s to send its
 /// request. The token is compared in constant time and never logged.
 public final class StatusServer: Service, Sendable {
@@ -18,11 +19,14 @@ public final class StatusServer: Service, Sendable {
         public var status: Int
         public var contentType: String
         public var body: [UInt8]
+        /// Headers besides the ones every response carries.
+        public var headers: [String: String]
 
-        public init(status: Int, contentType: String, body: [UInt8]) {
+        public init(status: Int, contentType: String, body: [UInt8], headers: [String: String] = [:]) {
             self.status = status
             self.contentType = contentType
             self.body = body
+            self.headers = headers
         }
 
         public static func text(_ status: Int, _ text: String) -> Response {
@@ -36,11 +40,14 @@ public final class StatusServer: Service, Sendable {
     private let token: [UInt8]
     private let logger: Logger
     private let handler: @Sendable (_ path: String) -> Response
+    private let open: @Sendable (_ path: String) -> Response?
     private let stopped = Mutex(false)
     private let finished = Mutex(false)
 
     /// Binds and listens at once, so that a port in use fails before the daemon starts anything.
+    /// `open` answers the paths served without the token (nil: the token is needed).
     public init(host: String, port: Int, token: String, logger: Logger,
+                open: @escaping @Sendable (_ path: String) -> Response? = { _ in nil },
                 handler: @escaping @Sendable (_ path: String) -> Response) throws {
         guard !token.isEmpty else { throw ServerError("the bearer token is empty") }
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -73,6 +80,7 @@ public final class StatusServer: Service, Sendable {
         self.token = Array(token.utf8)
         self.logger = logger
         self.handler = handler
+        self.open = open
     }
 
     /// Serves until the service group shuts down gracefully (after the scheduler: the status
@@ -139,7 +147,9 @@ public final class StatusServer: Service, Sendable {
             if value.lowercased().hasPrefix("bearer ") { presented = Array(value.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8) }
         }
         let response: Response
-        if presented.map(authorized) != true {
+        if method == "GET", let free = open(path) {
+            response = free
+        } else if presented.map(authorized) != true {
             response = .text(401, "unauthorized: send Authorization: Bearer <token>\n")
         } else if method != "GET" {
             response = .text(405, "only GET\n")
@@ -158,11 +168,20 @@ public final class StatusServer: Service, Sendable {
         return difference == 0
     }
 
+    /// No inline script or style, no other origin, no plugins, no framing, no form posts.
+    static let contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+        + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
     private func send(_ response: Response, to client: Int32) {
         let reason = [200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
                       500: "Internal Server Error", 503: "Service Unavailable"][response.status] ?? "Status"
         var head = "HTTP/1.1 \(response.status) \(reason)\r\nContent-Type: \(response.contentType)\r\n"
             + "Content-Length: \(response.body.count)\r\nConnection: close\r\nCache-Control: no-store\r\n"
+        // Every response: the page loads scripts and styles from this origin only, nothing sniffs
+        // a type, and nothing frames it or gets a referrer.
+        head += "Content-Security-Policy: \(Self.contentSecurityPolicy)\r\nX-Content-Type-Options: nosniff\r\n"
+            + "Referrer-Policy: no-referrer\r\nX-Frame-Options: DENY\r\n"
+        for (name, value) in response.headers.sorted(by: { $0.key < $1.key }) { head += "\(name): \(value)\r\n" }
         if response.status == 401 { head += "WWW-Authenticate: Bearer realm=\"changeover\"\r\n" }
         if response.status == 405 { head += "Allow: GET\r\n" }
         let bytes = Array((head + "\r\n").utf8) + response.body

@@ -40,14 +40,16 @@ struct DaemonCommand: AsyncParsableCommand {
             func announce(_ text: String) {
                 if logFormat == .json { logger.notice("\(text)") } else { Output.line(text) }
             }
-            let daemon = ChangeoverDaemon(configPath: fleet.config, config: config, environment: environment, logger: logger)
+            let daemon = ChangeoverDaemon(configPath: fleet.config, config: config, environment: environment, logger: logger,
+                                          build: .init(version: BuildStamp.version, commit: BuildStamp.commit))
             let server: StatusServer
             do {
-                server = try StatusServer(host: settings.host, port: settings.port, token: token, logger: logger, handler: daemon.handle)
+                server = try StatusServer(host: settings.host, port: settings.port, token: token, logger: logger,
+                                      open: daemon.handleOpen, handler: daemon.handle)
             } catch {
                 throw Failure(.badInput, "daemon.listen: \(error)")
             }
-            announce("changeover daemon: pid \(getpid()), http://\(settings.host):\(server.port) (GET /status, GET /metrics; bearer token from \(settings.tokenEnvironment)); SIGHUP reloads \(fleet.config), SIGTERM stops")
+            announce("changeover daemon: pid \(getpid()), http://\(settings.host):\(server.port) (the page at /, GET /status, GET /metrics; bearer token from \(settings.tokenEnvironment)); SIGHUP reloads \(fleet.config), SIGTERM stops")
             // Shut down in reverse: the scheduler first (its changeovers stop or finish), the status last.
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(
                 services: [.init(service: server), .init(service: daemon)],

@@ -105,4 +105,39 @@ import Testing
         #expect(seen.withLock { $0 } > 0, "the reader never looked")
         #expect(unaudited.withLock { $0 }.isEmpty, "in the store before the audit log: \(unaudited.withLock { $0 }.prefix(5))")
     }
+
+    /// Scheduling in batches (one audit sync per batch): while a reader polls the store, every
+    /// scheduled changeover it sees already has its `schedule recorded` audit record; a database
+    /// with a changeover under way is refused and nothing is written for it.
+    @Test func aBatchOfScheduledChangeoversIsAuditedBeforeTheStoreHoldsAny() async throws {
+        let fleet = try CampaignDriverTests.Fleet()
+        defer { fleet.remove() }
+        let runner = fleet.runner
+        let store = fleet.store
+        let auditLog = fleet.config.auditLog
+        _ = try runner.schedule(database: "p4", image: "pg15-patched", policy: SwitchPolicy(mode: .window), source: "test")
+        let unaudited = Mutex<[String]>([])
+        try await Self.whilePolling({
+            // The store first, then the log: what the store held must be in the log read after it.
+            let seen = ((try? store.changeovers()) ?? []).map(\.id)
+            let audited = Set(((try? AuditLog.read(path: auditLog)) ?? []).filter { $0.step == "schedule" && $0.outcome == "recorded" }.map(\.changeover))
+            unaudited.withLock { $0 += seen.filter { !audited.contains($0) } }
+        }) {
+            let requests = ["s1", "s2", "p1", "p2", "p3", "p4"].map {
+                ChangeoverRunner.ScheduleRequest(database: $0, image: "pg15-patched", policy: SwitchPolicy(mode: .window))
+            }
+            let results = runner.schedule(batch: requests, source: "test batch")
+            #expect(results.filter { if case .success = $0 { true } else { false } }.count == 5)
+            if case .failure(let error) = results[5] {
+                #expect("\(error)".contains("already has changeover"))
+            } else {
+                Issue.record("p4 was scheduled twice")
+            }
+        }
+        #expect(unaudited.withLock { $0 }.isEmpty, "seen in the store before their audit record: \(unaudited.withLock { $0 })")
+        let records = try AuditLog.read(path: auditLog).filter { $0.message?.isEmpty == false && $0.step == "schedule" }
+        #expect(records.count == 6)
+        #expect(try store.changeovers().filter { $0.machine.step == .pending }.count == 6)
+        #expect(AuditLog.verify(path: auditLog).isIntact)
+    }
 }

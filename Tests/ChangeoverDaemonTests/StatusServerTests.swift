@@ -71,3 +71,41 @@ import Testing
             """)
     }
 }
+
+/// What the server sends without the token: the page's files and the health check, with the
+/// headers that keep the page to its own script and style.
+@Suite struct StatusServerOpenPathTests {
+    @Test func openPathsNeedNoTokenAndEveryResponseCarriesTheSecurityHeaders() async throws {
+        let server = try StatusServer(host: "127.0.0.1", port: 0, token: "s3cret-token", logger: Logger(label: "test"),
+                                      open: { $0 == "/healthz" ? .text(200, "running\n") : nil }) { _ in .text(200, "data\n") }
+        let running = Task { try await server.run() }
+        defer { running.cancel() }
+        let health = try await LabHTTP.get(port: server.port, path: "/healthz")
+        #expect(health.status == 200 && health.body == "running\n")
+        #expect(health.headers["x-content-type-options"] == "nosniff")
+        let csp = try #require(health.headers["content-security-policy"])
+        #expect(csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe"))
+        let refused = try await LabHTTP.get(port: server.port, path: "/data")
+        #expect(refused.status == 401 && refused.headers["x-content-type-options"] == "nosniff")
+        #expect(try await LabHTTP.get(port: server.port, path: "/data", token: "s3cret-token").body == "data\n")
+    }
+
+    @Test func thePageHasNoInlineScriptOrStyleAndNamesItsFiles() {
+        let html = StatusPage.html
+        #expect(html.contains("<script src=\"/app.js\" defer></script>"))
+        #expect(html.contains("<link rel=\"stylesheet\" href=\"/app.css\">"))
+        #expect(!html.contains("<script>") && !html.contains("<style") && !html.contains(" style=") && !html.contains(" onclick"))
+        // The script writes data as text, never as markup.
+        #expect(!StatusPage.script.contains("innerHTML") && !StatusPage.script.contains("eval("))
+        #expect(StatusPage.script.contains("sessionStorage") && !StatusPage.script.contains("document.cookie") && !StatusPage.script.contains("localStorage"))
+        #expect(StatusPage.script.contains("[\"preflight\",\"provision\",\"catch-up\",\"await-window\""))
+    }
+
+    @Test func auditPathsNameOneChangeover() {
+        #expect(ChangeoverDaemon.auditID("/changeovers/c-1/audit") == "c-1")
+        #expect(ChangeoverDaemon.auditID("/changeovers//audit") == nil)
+        #expect(ChangeoverDaemon.auditID("/changeovers/a/b/audit") == nil)
+        #expect(ChangeoverDaemon.auditID("/changeovers/a%2Fb/audit") == nil)
+        #expect(ChangeoverDaemon.auditID("/changeovers/c-1") == nil)
+    }
+}

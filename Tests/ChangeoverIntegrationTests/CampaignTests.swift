@@ -90,6 +90,7 @@ import Testing
             let metrics = try await LabHTTP.get(port: daemon.port, path: "/metrics", token: daemon.token).body
             #expect(metrics.contains("changeover_campaign_wave{campaign=\"\(id)\",state=\"halted\"} 1"), "\(metrics)")
             #expect(metrics.contains("changeover_campaign_members{campaign=\"\(id)\",outcome=\"waiting\"} 2"), "\(metrics)")
+            #expect(PrometheusExposition.problems(in: metrics) == [], "\(metrics)")
             // Stopped before the next wave: production is neither scheduled nor touched, even
             // with its window open, for as long as nobody resumes.
             try await Task.sleep(for: .seconds(3))

@@ -96,6 +96,31 @@ public final class AuditLog: Sendable {
         return records
     }
 
+    /// The records of one changeover, oldest first, read as `read(path:)` reads them; lines
+    /// that do not hold its id are not decoded.
+    public static func read(path: String, changeover id: String) throws -> [AuditRecord] {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            if !FileManager.default.fileExists(atPath: path) { return [] }
+            throw AuditError("cannot read audit log \(path): \(error.localizedDescription)")
+        }
+        let bytes = [UInt8](data)
+        let needle = Array(id.utf8)
+        let decoder = JSONDecoder()
+        let (lines, partialLast) = AuditLineFormat.splitLines(bytes)
+        var records: [AuditRecord] = []
+        for (index, range) in lines.enumerated() {
+            if partialLast && index == lines.count - 1 { break }
+            guard !needle.isEmpty, bytes[range].firstRange(of: needle) != nil else { continue }
+            if let record = try? decoder.decode(AuditRecord.self, from: Data(bytes[range])), record.changeover == id {
+                records.append(record)
+            }
+        }
+        return records
+    }
+
     /// Reads all records without checking hashes or the chain (for display).
     /// Lines that cannot be decoded, including a cut-off last line, are skipped;
     /// use `verify` to find out whether the log is intact.

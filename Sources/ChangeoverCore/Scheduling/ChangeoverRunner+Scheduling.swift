@@ -12,11 +12,63 @@ extension ChangeoverRunner {
     /// in the record (a campaign's id and wave).
     public func schedule(database: String, image: String, policy: SwitchPolicy, source: String,
                          facts extra: [String: String] = [:]) throws -> ChangeoverRecord {
+        let made = try scheduled(database: database, image: image, policy: policy, source: source, facts: extra)
+        defer { withExtendedLifetime(made.lock) {} }
+        // Audited before it is saved: a daemon may start a pending changeover the moment it reads it.
+        try journal.record(made.entry) { try store.save(made.record) }
+        return made.record
+    }
+
+    /// A request of `schedule(batch:)`.
+    public struct ScheduleRequest: Sendable {
+        public var database: String
+        public var image: String
+        public var policy: SwitchPolicy
+        public init(database: String, image: String, policy: SwitchPolicy) {
+            self.database = database
+            self.image = image
+            self.policy = policy
+        }
+    }
+
+    /// Records many intents as `schedule` records one, with one audit append (one sync) for all
+    /// their records and then one store transaction: the audit records still precede the store
+    /// writes they authorise. Each database's lock is held from its check to the save. Returns,
+    /// in order, each request's record or why it was refused; if the audit log or the store
+    /// cannot be written, every request that was not refused fails with that error.
+    public func schedule(batch requests: [ScheduleRequest], source: String) -> [Result<ChangeoverRecord, any Error>] {
+        var results: [Result<ChangeoverRecord, any Error>] = []
+        var made: [(index: Int, record: ChangeoverRecord, entry: AuditEntry, lock: DatabaseLock)] = []
+        // The fleet's last base backups, read once for the whole batch.
+        let fleetBaseBackups = (try? store.durations(step: DurationSample.basebackup, limit: 10)) ?? []
+        for (index, request) in requests.enumerated() {
+            do {
+                let one = try scheduled(database: request.database, image: request.image, policy: request.policy, source: source, facts: [:],
+                                        fleetBaseBackups: fleetBaseBackups)
+                made.append((index, one.record, one.entry, one.lock))
+                results.append(.success(one.record))
+            } catch {
+                results.append(.failure(error))
+            }
+        }
+        defer { withExtendedLifetime(made.map(\.lock)) {} }
+        guard !made.isEmpty else { return results }
+        do {
+            try journal.record(made.map(\.entry)) { try store.save(made.map(\.record)) }
+        } catch {
+            for one in made { results[one.index] = .failure(error) }
+        }
+        return results
+    }
+
+    /// A scheduled changeover's record and audit record, checked under the database's lock
+    /// (returned: held until the record is saved); nothing written.
+    private func scheduled(database: String, image: String, policy: SwitchPolicy, source: String, facts extra: [String: String],
+                           fleetBaseBackups: [DurationSample]? = nil) throws -> (record: ChangeoverRecord, entry: AuditEntry, lock: DatabaseLock) {
         let databaseConfig = try config.database(database)
         let toImage = try config.image(image)
         let id = Self.newID(database: database, at: now())
         let lock = try store.lock(database: database, changeover: id, actor: actor)
-        defer { withExtendedLifetime(lock) {} }
         if let active = try store.changeovers(database: database).first(where: { $0.machine.canContinue }) {
             throw ChangeoverRefused(description: "database \(database) already has changeover \(active.id) (\(active.machine.step)); "
                 + "let it finish, or abort it first")
@@ -32,18 +84,17 @@ extension ChangeoverRunner {
             facts: ["old.address": current?.primary ?? databaseConfig.primary.address, "scheduled.by": source]
                 .merging(extra) { ours, _ in ours }, timings: [],
             policy: policy)
-        let plan = startPlan(for: record, dataBytes: nil)
-        let message = plan.describe(gate: gate(for: record, database: databaseConfig), at: now(), zone: Self.zone(of: databaseConfig))
+        // One history read for the plan and its gate.
+        let history = estimateHistory(database, fleetBaseBackups: fleetBaseBackups)
+        let plan = startPlan(for: record, dataBytes: nil, history: history)
+        let message = plan.describe(gate: gate(for: record, database: databaseConfig, history: history), at: now(), zone: Self.zone(of: databaseConfig))
         if policy.mode == .window, plan.startAt == nil {
             throw ChangeoverRefused(description: "cannot schedule \(database): \(message.replacingOccurrences(of: "never: ", with: ""))")
         }
-        // Audited before it is saved: a daemon may start a pending changeover the moment it reads it.
-        try journal.record(
-            AuditEntry(changeover: id, database: database, step: "schedule", outcome: "recorded", message: message,
-                       facts: ["from": fromImage, "to": toImage.name, "source": source].merging(policy.auditFacts) { a, _ in a }
-                        .merging(extra) { a, _ in a })
-        ) { try store.save(record) }
-        return record
+        let entry = AuditEntry(changeover: id, database: database, step: "schedule", outcome: "recorded", message: message,
+                               facts: ["from": fromImage, "to": toImage.name, "source": source].merging(policy.auditFacts) { a, _ in a }
+                                .merging(extra) { a, _ in a })
+        return (record, entry, lock)
     }
 
     /// Starts (or continues) a stored changeover: a scheduled one from its preflight.

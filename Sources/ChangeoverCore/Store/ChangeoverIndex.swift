@@ -34,6 +34,13 @@ public final class ChangeoverIndex: Sendable {
         public let stamp: Double
         /// The whole record while the changeover can continue; nil once it has ended.
         public let record: ChangeoverRecord?
+        /// What the metrics count, kept for an ended changeover too: its steps' timings, its
+        /// write pause (completed ones), whether a deadline forced it, whether its rollback
+        /// did not finish.
+        public let timings: [ChangeoverRecord.StepTiming]
+        public let writePauseMilliseconds: Double?
+        public let forced: Bool
+        public let rollbackUnfinished: Bool
 
         init(_ record: ChangeoverRecord, stamp: Double) {
             id = record.id
@@ -43,6 +50,10 @@ public final class ChangeoverIndex: Sendable {
             canContinue = record.machine.canContinue
             self.stamp = stamp
             self.record = canContinue ? record : nil
+            timings = record.timings
+            writePauseMilliseconds = step == .done ? record.facts["writePause.ms"].flatMap(Double.init) : nil
+            forced = record.facts["window.decision"] == "forced"
+            rollbackUnfinished = record.machine.rollbackUnfinished == true
         }
     }
 

@@ -113,6 +113,10 @@ public final class PostgresStateStorage: StateStorage {
 
     /// Every commit waits for the server's WAL flush (its `synchronous_commit`): a record that
     /// is not `durable` costs the same, and survives the controller being killed all the same.
+    public func save(_ records: [ChangeoverRecord]) throws {
+        for record in records { try save(record, durable: true) }
+    }
+
     public func save(_ record: ChangeoverRecord, durable: Bool) throws {
         let parameters = try Self.changeoverParameters(record)
         try blocking { session in _ = try session.query(Self.upsertChangeover.replacingOccurrences(of: "%@", with: ""), parameters) }

@@ -210,6 +210,14 @@ public final class SQLiteStateStorage: StateStorage {
         try write(durable: durable) { db in try Self.upsert(record, json: json, db) }
     }
 
+    /// One transaction, one sync, however many records.
+    public func save(_ records: [ChangeoverRecord]) throws {
+        let encoded = try records.map { ($0, try Self.encode($0)) }
+        try write(durable: true) { db in
+            for (record, json) in encoded { try Self.upsert(record, json: json, db) }
+        }
+    }
+
     static func upsert(_ record: ChangeoverRecord, json: String, _ db: Database) throws {
         try db.execute(sql: """
             INSERT INTO changeovers (id, databaseName, step, startedAt, updatedAt, record) VALUES (?, ?, ?, ?, ?, ?)

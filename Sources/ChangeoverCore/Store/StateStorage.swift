@@ -18,6 +18,8 @@ public protocol StateStorage: Sendable {
     /// survives a power loss; otherwise once it survives the process being killed, which is all
     /// a write inside the write pause waits for (the next durable write makes it durable too).
     func save(_ record: ChangeoverRecord, durable: Bool) throws
+    /// Several records, durable once it returns.
+    func save(_ records: [ChangeoverRecord]) throws
     func changeover(_ id: String) throws -> ChangeoverRecord?
     /// All changeovers, newest first.
     func changeovers() throws -> [ChangeoverRecord]

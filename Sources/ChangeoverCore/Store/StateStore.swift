@@ -89,6 +89,12 @@ public struct StateStore: Sendable {
         try storage().save(record, durable: sync)
     }
 
+    /// Saves several changeovers' records in one durable transaction (SQLite) or one after
+    /// the other (Postgres, each committed).
+    public func save(_ records: [ChangeoverRecord]) throws {
+        try storage().save(records)
+    }
+
     public func changeover(_ id: String) throws -> ChangeoverRecord? {
         try existingStorage()?.changeover(id)
     }
