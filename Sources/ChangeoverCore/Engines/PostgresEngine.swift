@@ -337,7 +337,11 @@ public actor PostgresEngine: Engine {
     }
 
     public func promote(_ facts: inout Facts) async throws -> Endpoint {
-        guard try await isRunning(followerServer(facts)) else {
+        // A follower that answers on final-sync's connection runs (a round trip to it, not to its
+        // host: the provisioner's look may cost an ssh round trip inside the pause).
+        let answers = (try? await followerConnection?.query("SELECT 1", timeout: policy.connectTimeout)) != nil
+        let runs = answers ? true : try await isRunning(followerServer(facts))
+        guard runs else {
             throw PromotionNotRequested("the follower stopped before it could be promoted")
         }
         let clock = ContinuousClock()

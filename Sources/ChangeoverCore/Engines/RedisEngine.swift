@@ -305,7 +305,11 @@ public actor RedisEngine: Engine {
     }
 
     public func promote(_ facts: inout Facts) async throws -> Endpoint {
-        guard await followerRunning else { throw PromotionNotRequested("the follower stopped before it could be promoted") }
+        // A follower that answers on final-sync's connection runs (a round trip to it, not to its
+        // host: the provisioner's look may cost an ssh round trip inside the pause).
+        let answers = (try? await followerConnection?.command(["PING"], timeout: policy.connectTimeout)) != nil
+        let runs = answers ? true : await followerRunning
+        guard runs else { throw PromotionNotRequested("the follower stopped before it could be promoted") }
         let timeout = policy.promoteTimeout
         let role = try RedisRole(try await onFollower(facts, "promote the follower", policy: .inPause) { follower in
             _ = try await follower.command(["REPLICAOF", "NO", "ONE"], timeout: timeout)
