@@ -40,7 +40,7 @@ import Testing
         ("    container: orders-pg\n", "", "database orders: the docker provisioner needs the primary's container (container: NAME)"),
         ("container: orders-pg", "container: ../../images/x", "container \"../../images/x\" is not a Docker container name"),
         ("changeover/postgres:15-old", "changeover/postgres:15 old?x=1", "is not an image reference"),
-        ("kind: docker", "kind: kubernetes", "unknown provisioner kind \"kubernetes\" (known: local, docker, exec)"),
+        ("kind: docker", "kind: kubernetes", "unknown provisioner kind \"kubernetes\" (known: local, docker, exec, ssh)"),
         ("kind: docker", "kind: local", "the local provisioner needs provisioner.root"),
     ])
     func badDockerInputIsOneLine(_ replaced: String, _ replacement: String, _ expected: String) {
