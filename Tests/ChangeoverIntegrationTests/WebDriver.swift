@@ -94,9 +94,19 @@ struct WebDriver {
         try await call("POST", "/element/\(reference)/value", ["text": text])
     }
 
+    /// Clicks the element `css` selects; the page re-renders every second, so an element that
+    /// went stale between finding and clicking is found again (a few times).
     func click(_ css: String) async throws {
-        let reference = try await element(css)
-        try await call("POST", "/element/\(reference)/click", [:])
+        for attempt in 1...5 {
+            let reference = try await element(css)
+            do {
+                try await call("POST", "/element/\(reference)/click", [:])
+                return
+            } catch {
+                guard "\(error)".contains("stale element"), attempt < 5 else { throw error }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
     }
 
     /// Runs `script` (a function body) in the page and returns what it returns.
