@@ -46,24 +46,29 @@ public struct SSHPostgres: ManagedPostgres {
         let name = signal == SIGINT ? "INT" : signal == SIGQUIT ? "QUIT" : signal == SIGKILL ? "KILL" : "TERM"
         let script = """
             \(Self.functions)
-            pid=$(head -n 1 \(data)/postmaster.pid 2>/dev/null) || pid=
+            pid=
+            [ -r \(data)/postmaster.pid ] && read -r pid < \(data)/postmaster.pid
             if [ -n "$pid" ] && alive "$pid"; then
               kill -\(name) "$pid" || exit 3
               n=0
+              # Every 3 ms: a sleep is a process, and a tighter loop takes the CPU the shutdown needs.
               while alive "$pid" && [ -e \(data)/postmaster.pid ]; do
-                n=$((n+1)); [ $n -gt \(Int(timeout.milliseconds)) ] && { echo "postgres (pid $pid) did not stop within \(timeout.seconds) s" >&2; exit 3; }
-                sleep 0.001
+                n=$((n+1)); [ $n -gt \(Int(timeout.milliseconds) / 3) ] && { echo "postgres (pid $pid) did not stop within \(timeout.seconds) s" >&2; exit 3; }
+                sleep 0.003
               done
             fi
             echo changeover-stopped
-            LC_ALL=C \(runAsPrefix) \(Shell.quote("\(binDirectory)/pg_controldata")) -D \(data) 2>/dev/null || true
+            base64 -w0 \(data)/global/pg_control 2>/dev/null | head -c 684
             """
         let outcome = try await login.run(host, script, timeout: timeout + .seconds(10))
         guard outcome.succeeded, let marker = outcome.stdout.range(of: "changeover-stopped\n") else {
             throw ProvisionError("stopping postgres in \(location) failed: \(outcome.lastErrorLine)")
         }
-        let control = LocalPostgres.parseControlData(String(outcome.stdout[marker.upperBound...]))
-        fenced.control.withLock { $0 = control.isEmpty ? nil : control }
+        // The first 512 bytes of pg_control, read as the local fence reads it (its CRC checked);
+        // a layout it does not know leaves controlData() to ask pg_controldata.
+        let encoded = String(outcome.stdout[marker.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let control = Data(base64Encoded: encoded).flatMap { ControlFile.parse([UInt8]($0.prefix(512))) }
+        fenced.control.withLock { $0 = control }
     }
 
     public func controlData() async throws -> [String: String] {
