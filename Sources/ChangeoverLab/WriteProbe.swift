@@ -15,7 +15,7 @@ public protocol WriteProbe: Actor {
 
 extension WriteProbe {
     public func waitForAcknowledgements(_ count: Int) async throws {
-        try await waitForAcknowledgements(count, timeout: .seconds(30))
+        try await waitForAcknowledgements(count, timeout: .seconds(120))
     }
 }
 

@@ -73,6 +73,10 @@ import Testing
                 for n in 0..<50 { arguments += [Array("blob:\(batch):\(n)".utf8), value] }
                 _ = try await connection.command(bytes: arguments, timeout: .seconds(30))
             }
+            // A fast machine sends 200 MB between two catch-up polls; Redis's own knob for
+            // slowing a save (1 ms a key, about 2 s for these keys) keeps the sync long enough
+            // to be seen on any machine.
+            _ = try await connection.command(["CONFIG", "SET", "rdb-key-save-delay", "1000"], timeout: .seconds(5))
             connection.close()
             let progress = ProgressLog()
             let summary = try await scenario.changeover(0) { event in
