@@ -21,8 +21,11 @@ public enum ListenAddresses {
     /// 127.0.0.1 for a wildcard or `localhost`.
     public static func reachable(_ value: String) -> String {
         let first = tokens(value).first.map { $0.hasPrefix("-") ? String($0.dropFirst()) : $0 } ?? "127.0.0.1"
-        return ["*", "0.0.0.0", "::", "", "localhost"].contains(first) ? "127.0.0.1" : first
+        return isWildcard(first) || first == "localhost" ? "127.0.0.1" : first
     }
+
+    /// Whether `value` means every address (`*`, `0.0.0.0`, `::`, or nothing).
+    public static func isWildcard(_ value: String) -> Bool { ["*", "0.0.0.0", "::", ""].contains(value) }
 
     /// Postgres separates addresses with commas, Redis with spaces.
     static func tokens(_ value: String) -> [String] {

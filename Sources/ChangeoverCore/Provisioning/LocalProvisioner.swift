@@ -29,7 +29,7 @@ public struct LocalProvisioner: Sendable {
 
     /// Where a follower is reached: the advertised host, else where it listens.
     public var followerHost: String {
-        advertise ?? (["0.0.0.0", "*", "::", ""].contains(listenAddress) ? "127.0.0.1" : listenAddress)
+        advertise ?? ListenAddresses.reachable(listenAddress)
     }
 
     public init(root: String, runAs: String?, listenAddress: String = "127.0.0.1", listenConfigured: Bool = true, advertise: String? = nil,

@@ -85,7 +85,7 @@ public struct SSHProvisioner: Sendable {
     public var listenAddress: String { listen ?? ((try? follower())?.address ?? "?") }
     var followerListen: String { listen ?? ((try? follower())?.address ?? "127.0.0.1") }
     func followerAddress(_ host: SSHHost) -> String {
-        advertise ?? (["0.0.0.0", "*", "::", ""].contains(listen ?? "") ? host.address : (listen ?? host.address))
+        advertise ?? (listen.map { ListenAddresses.isWildcard($0) ? host.address : ListenAddresses.reachable($0) } ?? host.address)
     }
 
     /// `mkdir` of a node, 0700 and `runAs`'s, under a root made 0755.
@@ -190,13 +190,19 @@ extension SSHProvisioner: Provisioner {
     public func runningPostgresFollower(changeover: String, image: FleetConfig.Image) async throws -> Follower? {
         let host = try follower()
         let data = "\(nodeDirectory(for: changeover, on: host))/data"
-        let script = "\(SSHPostgres.functions)\npid=$(head -n 1 \(Shell.quote(data))/postmaster.pid 2>/dev/null) && alive \"$pid\" && "
-            + "echo \"$pid $(sed -n 4p \(Shell.quote(data))/postmaster.pid)\""
+        return try await runningServer(on: host, pid: "head -n 1 \(Shell.quote(data))/postmaster.pid",
+                                       port: "sed -n 4p \(Shell.quote(data))/postmaster.pid", facts: ["follower.dataDirectory": data])
+    }
+
+    /// A server on `host` whose PID the `pid` command prints runs: a follower on its port (what
+    /// the `port` command prints), with `facts` and its PID and host.
+    func runningServer(on host: SSHHost, pid: String, port: String, facts: Facts) async throws -> Follower? {
+        let script = "\(SSHPostgres.functions)\npid=$(\(pid) 2>/dev/null) && alive \"$pid\" && echo \"$pid $(\(port))\""
         let outcome = try await login.run(host, script, timeout: timeout)
         let words = outcome.stdout.split(whereSeparator: \.isWhitespace)
-        guard outcome.succeeded, words.count == 2, let port = Int(words[1]) else { return nil }
-        return Follower(host: followerAddress(host), port: port,
-                        facts: ["follower.dataDirectory": data, "follower.pid": String(words[0]), "follower.sshHost": host.name])
+        guard outcome.succeeded, words.count == 2, let number = Int(words[1]) else { return nil }
+        return Follower(host: followerAddress(host), port: number,
+                        facts: facts.merging(["follower.pid": String(words[0]), "follower.sshHost": host.name]) { _, new in new })
     }
 
     /// On the follower's host: a base backup through `slot` (its password read from stdin into
@@ -294,13 +300,9 @@ extension SSHProvisioner: Provisioner {
     public func runningRedisFollower(changeover: String) async throws -> Follower? {
         let host = try follower()
         let node = nodeDirectory(for: changeover, on: host)
-        let script = "\(SSHPostgres.functions)\npid=$(cat \(Shell.quote(node))/redis.pid 2>/dev/null) && alive \"$pid\" && "
-            + "echo \"$pid $(sed -n 's/^port //p' \(Shell.quote(node))/redis.conf | tail -n 1)\""
-        let outcome = try await login.run(host, script, timeout: timeout)
-        let words = outcome.stdout.split(whereSeparator: \.isWhitespace)
-        guard outcome.succeeded, words.count == 2, let port = Int(words[1]) else { return nil }
-        return Follower(host: followerAddress(host), port: port,
-                        facts: ["follower.node": node, "follower.pid": String(words[0]), "follower.sshHost": host.name])
+        return try await runningServer(on: host, pid: "cat \(Shell.quote(node))/redis.pid",
+                                       port: "sed -n 's/^port //p' \(Shell.quote(node))/redis.conf | tail -n 1",
+                                       facts: ["follower.node": node])
     }
 
     /// Writes the replica's config file (and ACL file) on the follower's host from stdin, 0600,
