@@ -59,6 +59,9 @@ import Testing
             let record = try #require(try StateStore(directory: "\(lab.root)/state").changeovers().first)
             #expect(record.facts["new.host"] == b.address && record.facts["new.port"] == String(followerPort), "\(record.facts)")
             #expect(record.facts["follower.sshHost"] == "b")
+            if engine == .postgres {
+                #expect(record.facts["stop.armed"] == "true", "the fence did not use the stop made ready before the pause")
+            }
             try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
             let report = await probe.stop()
             writer = nil
@@ -202,6 +205,44 @@ import Testing
             let connection = try await lab.connect(primary.conninfo)
             defer { connection.close() }
             #expect(try await connection.query("SELECT count(*) FROM pg_replication_slots", timeout: .seconds(5)).scalar == "0")
+        } catch {
+            Issue.record(error)
+        }
+        await lab.shutdown()
+    }
+
+    /// The remote stop made ready before the write pause signals nothing until it is fired:
+    /// let go, or its ssh client killed (a controller that died), it leaves the primary
+    /// serving; fired, it stops the primary and returns its final checkpoint.
+    @Test func anArmedStopSignalsOnlyWhenFired() async throws {
+        let lab = try Lab()
+        do {
+            let a = try await LabSSHHost.create(lab: lab, name: "a")
+            let primary = try await lab.startPrimary(on: a.network)
+            let login = SSHLogin(user: "root", identity: LabSSHHost.identity(lab: lab), knownHosts: LabSSHHost.knownHosts(lab: lab),
+                                 controlDirectory: "\(lab.root)/ssh-control")
+            let server = SSHPostgres(host: SSHHost(name: "a", address: a.address), login: login, binDirectory: lab.binDirectory,
+                                     dataDirectory: primary.dataDirectory, runAs: "postgres")
+            func serves() async -> Bool {
+                guard let connection = try? await lab.connect(primary.conninfo) else { return false }
+                defer { connection.close() }
+                return (try? await connection.query("SELECT 1", timeout: .seconds(5)).scalar) == "1"
+            }
+            let letGo = try #require(try await server.armStop(timeout: .seconds(10), signal: SIGINT))
+            letGo.disarm()
+            var killed = try #require(try await server.armStop(timeout: .seconds(10), signal: SIGINT) as? SSHArmedStop)
+            kill(killed.started.pid, SIGKILL)
+            try await Task.sleep(for: .seconds(1))
+            #expect(await serves(), "the primary stopped without the word")
+            #expect(try await killed.fire() == .notFired)
+            killed = try #require(try await server.armStop(timeout: .seconds(10), signal: SIGINT) as? SSHArmedStop)
+            guard case .stopped(let control) = try await killed.fire() else {
+                Issue.record("the armed stop did not fire")
+                throw LabError("not fired")
+            }
+            #expect(control?["Database cluster state"] == "shut down", "\(String(describing: control))")
+            #expect(control?["Latest checkpoint location"] != nil)
+            #expect(!(await serves()), "the primary still serves")
         } catch {
             Issue.record(error)
         }

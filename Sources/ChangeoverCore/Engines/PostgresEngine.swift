@@ -29,6 +29,8 @@ public actor PostgresEngine: Engine {
     private let retries: Retrier
     private var primaryConnection: PostgresConnection?
     private var followerConnection: PostgresConnection?
+    /// The old primary's stop, made ready by `prepareFence` when its provisioner can.
+    private var armedStop: (any ArmedStop)?
     private var catchUp: CatchUpPolicy { target.database.catchUp }
     private var policy: SwitchoverPolicy { target.database.switchover }
 
@@ -283,6 +285,9 @@ public actor PostgresEngine: Engine {
             try await Task.sleep(for: .milliseconds(2))
         }
         facts["checkpoint.receivedMs"] = String(format: "%.1f", (clock.now - started).milliseconds)
+        // A stop that cannot be made ready is made inside the pause, as it always could be.
+        armedStop?.disarm()
+        armedStop = try? await oldPrimaryServer(facts).armStop(timeout: policy.fenceTimeout, signal: SIGINT)
     }
 
     /// How long the follower may stay silent while catch-up holds: twice its reply interval plus
@@ -300,12 +305,18 @@ public actor PostgresEngine: Engine {
         let old = try oldPrimaryServer(facts)
         let clock = ContinuousClock()
         let started = clock.now
-        try await old.stop(timeout: policy.fenceTimeout, signal: SIGINT)
+        var read: [String: String]?
+        if let armed = armedStop, case .stopped(let control) = try await { armedStop = nil; return try await armed.fire() }() {
+            read = control
+            facts["stop.armed"] = "true"
+        } else {
+            try await old.stop(timeout: policy.fenceTimeout, signal: SIGINT)
+        }
         let stopped = clock.now
         facts["stop.ms"] = String(format: "%.1f", (stopped - started).milliseconds)
         primaryConnection?.close()
         primaryConnection = nil
-        let control = try await old.controlData()
+        let control = if let read { read } else { try await old.controlData() }
         facts["controldata.ms"] = String(format: "%.1f", (clock.now - stopped).milliseconds)
         guard control["Database cluster state"] == "shut down", let lsn = control["Latest checkpoint location"] else {
             throw EngineError("the old primary did not shut down cleanly (cluster state: \(control["Database cluster state"] ?? "unknown"))")
@@ -425,6 +436,8 @@ public actor PostgresEngine: Engine {
     // MARK: rollback
 
     public func rollBack(_ facts: inout Facts) async throws {
+        armedStop?.disarm()
+        armedStop = nil
         followerConnection?.close()
         followerConnection = nil
         primaryConnection?.close()

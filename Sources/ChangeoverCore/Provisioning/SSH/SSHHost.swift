@@ -57,11 +57,11 @@ public struct SSHLogin: Sendable, Equatable {
                 "-o", "LogLevel=ERROR", "-p", String(host.port), "-l", user, host.address, "--", command]
     }
 
-    /// Runs `script` with `sh -c` on `host`, `stdin` fed to it (how secrets travel: never on a
+    /// Runs `script` with `sh -c` (or `shell -c`) on `host`, `stdin` fed to it (how secrets travel: never on a
     /// command line). A host that cannot be reached is a transient `SSHError`; a host key that
     /// is not the known one is a final one naming the host and the key it offered. The
     /// command's own failure is in the outcome.
-    public func run(_ host: SSHHost, _ script: String, stdin: Data? = nil, timeout: Duration,
+    public func run(_ host: SSHHost, _ script: String, stdin: Data? = nil, shell: String = "sh", timeout: Duration,
                     onOutput: (@Sendable (String) -> Void)? = nil) async throws(SSHError) -> Subprocess.Outcome {
         do {
             try LocalFiles.makeDirectory(controlDirectory, owner: nil, mode: 0o700)
@@ -70,12 +70,40 @@ public struct SSHLogin: Sendable, Equatable {
         }
         let outcome: Subprocess.Outcome
         do {
-            outcome = try await Subprocess.run(argv(host, "sh -c \(Shell.quote(script))"), stdin: stdin, timeout: timeout,
+            outcome = try await Subprocess.run(argv(host, "\(shell) -c \(Shell.quote(script))"), stdin: stdin, timeout: timeout,
                                                onOutput: onOutput)
         } catch {
             throw SSHError(description: "host \(host.name) (\(host.address)): \(error.description)", transient: true)
         }
-        // 255: ssh's own failure (the command's status otherwise).
+        return try await classify(outcome, host)
+    }
+
+    /// Starts `script` with `shell -c` on `host` and returns at once; the caller writes to its
+    /// stdin and finishes it with `finish(_:_:timeout:)`, which reports ssh's own failures as
+    /// `run` does.
+    public func start(_ host: SSHHost, _ script: String, shell: String = "sh") throws(SSHError) -> Subprocess.Started {
+        do {
+            try LocalFiles.makeDirectory(controlDirectory, owner: nil, mode: 0o700)
+            return try Subprocess.Started(argv(host, "\(shell) -c \(Shell.quote(script))"))
+        } catch {
+            throw SSHError(description: "host \(host.name) (\(host.address)): \(error)", transient: true)
+        }
+    }
+
+    /// Waits for a command `start` started on `host`, as `run` would.
+    public func finish(_ started: Subprocess.Started, _ host: SSHHost, timeout: Duration) async throws(SSHError) -> Subprocess.Outcome {
+        let outcome: Subprocess.Outcome
+        do {
+            outcome = try await started.finish(timeout: timeout)
+        } catch {
+            throw SSHError(description: "host \(host.name) (\(host.address)): \(error.description)", transient: true)
+        }
+        return try await classify(outcome, host)
+    }
+
+    /// Status 255 is ssh's own failure (the command's status otherwise): a host key that is
+    /// not the known one, a login refused, or a host that cannot be reached.
+    private func classify(_ outcome: Subprocess.Outcome, _ host: SSHHost) async throws(SSHError) -> Subprocess.Outcome {
         guard outcome.status == 255 else { return outcome }
         let said = outcome.stderr
         if said.contains("Host key verification failed") || said.contains("HOST IDENTIFICATION HAS CHANGED") || said.contains("No ") && said.contains("host key is known") {

@@ -43,32 +43,67 @@ public struct SSHPostgres: ManagedPostgres {
     }
 
     public func stop(timeout: Duration, signal: Int32) async throws {
+        let outcome = try await login.run(host, Self.stopScript(dataDirectory, signal: signal, timeout: timeout, armed: false),
+                                          shell: "bash", timeout: timeout + .seconds(10))
+        let control = try Self.stopped(outcome, location)
+        fenced.control.withLock { $0 = control }
+    }
+
+    /// The stop, started now and waiting for the word: the ssh session, the remote shell and
+    /// its pause are made before the write pause, which then costs a line sent and the
+    /// server's own shutdown. A controller that goes away closes the command's input, and the
+    /// command ends without signalling anything.
+    public func armStop(timeout: Duration, signal: Int32) async throws -> (any ArmedStop)? {
+        let started = try login.start(host, Self.stopScript(dataDirectory, signal: signal, timeout: timeout, armed: true),
+                                      shell: "bash")
+        guard await started.waitForOutput("changeover-armed\n", timeout: .seconds(30)) else {
+            started.closeInput()
+            let outcome = try await login.finish(started, host, timeout: .seconds(5))
+            throw ProvisionError("making the stop of postgres in \(location) ready failed: \(outcome.lastErrorLine)")
+        }
+        return SSHArmedStop(started: started, host: host, login: login, location: location, timeout: timeout)
+    }
+
+    /// The stop as a bash script: it sends the signal, watches the postmaster every 2 ms without
+    /// starting a process per look (`read -t` on a pipe nobody writes to), says when it exited
+    /// and prints `pg_control`. Armed, it first says so and waits for the line `go`.
+    static func stopScript(_ dataDirectory: String, signal: Int32, timeout: Duration, armed: Bool) -> String {
+        let data = Shell.quote(dataDirectory)
         let name = signal == SIGINT ? "INT" : signal == SIGQUIT ? "QUIT" : signal == SIGKILL ? "KILL" : "TERM"
-        let script = """
-            \(Self.functions)
-            pid=
+        let wait = armed ? """
+            echo changeover-armed
+            IFS= read -r -t 600 word || exit 0
+            [ "$word" = go ] || exit 0
+
+            """ : ""
+        return """
+            \(functions)
+            now() { local t=${EPOCHREALTIME//[!0-9]/}; echo $((10#$t / 1000)); }
+            exec 9<> <(:)
+            \(wait)pid=
             [ -r \(data)/postmaster.pid ] && read -r pid < \(data)/postmaster.pid
             if [ -n "$pid" ] && alive "$pid"; then
               kill -\(name) "$pid" || exit 3
-              n=0
-              # Every 3 ms: a sleep is a process, and a tighter loop takes the CPU the shutdown needs.
+              t=${EPOCHREALTIME//[!0-9]/}; end=$((10#$t / 1000 + \(Int(timeout.milliseconds))))
               while alive "$pid" && [ -e \(data)/postmaster.pid ]; do
-                n=$((n+1)); [ $n -gt \(Int(timeout.milliseconds) / 3) ] && { echo "postgres (pid $pid) did not stop within \(timeout.seconds) s" >&2; exit 3; }
-                sleep 0.003
+                t=${EPOCHREALTIME//[!0-9]/}
+                [ $((10#$t / 1000)) -gt $end ] && { echo "postgres (pid $pid) did not stop within \(timeout.seconds) s" >&2; exit 3; }
+                read -r -t 0.002 -u 9 _
               done
             fi
             echo changeover-stopped
-            base64 -w0 \(data)/global/pg_control 2>/dev/null | head -c 684
+            exec base64 -w0 \(data)/global/pg_control
             """
-        let outcome = try await login.run(host, script, timeout: timeout + .seconds(10))
+    }
+
+    /// What the stop printed: the first 512 bytes of pg_control, read as the local fence reads
+    /// it (its CRC checked); a layout it does not know leaves controlData() to ask pg_controldata.
+    static func stopped(_ outcome: Subprocess.Outcome, _ location: String) throws -> [String: String]? {
         guard outcome.succeeded, let marker = outcome.stdout.range(of: "changeover-stopped\n") else {
             throw ProvisionError("stopping postgres in \(location) failed: \(outcome.lastErrorLine)")
         }
-        // The first 512 bytes of pg_control, read as the local fence reads it (its CRC checked);
-        // a layout it does not know leaves controlData() to ask pg_controldata.
         let encoded = String(outcome.stdout[marker.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
-        let control = Data(base64Encoded: encoded).flatMap { ControlFile.parse([UInt8]($0.prefix(512))) }
-        fenced.control.withLock { $0 = control }
+        return Data(base64Encoded: encoded).flatMap { ControlFile.parse([UInt8]($0.prefix(512))) }
     }
 
     public func controlData() async throws -> [String: String] {
@@ -120,4 +155,31 @@ public struct SSHPostgres: ManagedPostgres {
         }
         return pid
     }
+}
+
+/// A remote stop waiting for the word (`SSHPostgres.armStop`).
+public final class SSHArmedStop: ArmedStop {
+    /// The local ssh client of the armed command.
+    public let started: Subprocess.Started
+    let host: SSHHost
+    let login: SSHLogin
+    let location: String
+    let timeout: Duration
+
+    init(started: Subprocess.Started, host: SSHHost, login: SSHLogin, location: String, timeout: Duration) {
+        self.started = started
+        self.host = host
+        self.login = login
+        self.location = location
+        self.timeout = timeout
+    }
+
+    public func fire() async throws -> ArmedStopOutcome {
+        // A command that ended (its connection cut, its wait over) signalled nothing.
+        guard started.status == nil, started.send("go") else { return .notFired }
+        let outcome = try await login.finish(started, host, timeout: timeout + .seconds(10))
+        return .stopped(control: try SSHPostgres.stopped(outcome, location))
+    }
+
+    public func disarm() { started.closeInput() }
 }
