@@ -32,7 +32,7 @@ public enum LabHTTP {
 
     /// Any method with an optional JSON body; `timeout` bounds each receive.
     public static func request(_ method: String, port: Int, path: String, json body: Data? = nil, host: String = "127.0.0.1",
-                               timeout: Int = 15) async throws -> Response {
+                               timeout: Int = 60) async throws -> Response {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 continuation.resume(with: Result {
@@ -43,11 +43,11 @@ public enum LabHTTP {
     }
 
     static func blockingRequest(method: String, host: String, port: Int, path: String, body: Data?, token: String?, extraHeaders: [String],
-                                timeout seconds: Int = 15) throws -> Response {
+                                timeout seconds: Int = 60) throws -> Response {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket failed") }
         defer { close(fd) }
-        var timeout = timeval(tv_sec: seconds, tv_usec: 0)  // a loaded machine answered a status request in over 5 s
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)  // a loaded machine answered a status request in over 15 s
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
