@@ -211,6 +211,84 @@ import Testing
         await lab.shutdown()
     }
 
+    /// `service: systemd` over ssh: the follower made on host b gets a unit of its own there,
+    /// which `systemd-analyze verify` passes and `systemctl` enables; the next changeover, back
+    /// to host a, gives that new primary its own unit and disables b's. 0 lost over both.
+    @Test(arguments: [DatabaseConfig.EngineKind.postgres, .redis])
+    func aFollowerOnAnotherHostGetsAUnitOfItsOwnThere(engine: DatabaseConfig.EngineKind) async throws {
+        let lab = try Lab()
+        var writer: (any WriteProbe)?
+        var written: [String] = []
+        do {
+            let a = try await LabSSHHost.create(lab: lab, name: "a")
+            let b = try await LabSSHHost.create(lab: lab, name: "b")
+            let primary = engine == .postgres ? try await lab.startPrimary(on: a.network) : try await lab.startRedisPrimary(on: a.network)
+            let ports = [FreePort.next(), FreePort.next()]
+            let servers = [(a.address, primary.port), (b.address, ports[0]), (a.address, ports[1])]
+            let probe: any WriteProbe
+            if engine == .postgres {
+                let connection = try await lab.connect(primary.conninfo)
+                try await AckedWriter.prepare(on: connection)
+                connection.close()
+                probe = AckedWriter(conninfo: try ConnInfo(
+                    "host=\(servers.map(\.0).joined(separator: ",")) port=\(servers.map { String($0.1) }.joined(separator: ",")) "
+                        + "user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=2").with("password", lab.superuserPassword))
+            } else {
+                probe = RedisAckedWriter(endpoints: servers.map { lab.redisEndpoint(host: $0.0, port: $0.1) })
+            }
+            writer = probe
+            await probe.start()
+            try await probe.waitForAcknowledgements(50, timeout: .seconds(60))
+            let environment = ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword]
+            let path = "\(lab.root)/fleet.yaml"
+            let images = engine == .postgres ? ["pg15-patched", "pg15"] : ["redis7-patched", "redis7"]
+            // From a to b, then from b back to a: the primary's host is the first listed.
+            for (index, (hosts, primaryPort)) in [([a, b], primary.port), ([b, a], ports[0])].enumerated() {
+                let text = Self.config(lab: lab, hosts: hosts, engine: engine, primaryPort: primaryPort, followerPort: ports[index])
+                    .replacingOccurrences(of: "  runAs: postgres\n", with: "  runAs: postgres\n  service: systemd\n")
+                try #require(text.contains("service: systemd"))
+                try text.write(toFile: path, atomically: true, encoding: .utf8)
+                let runner = ChangeoverRunner(config: try FleetConfig.load(path: path), environment: environment)
+                let plan = try await runner.plan(database: "db", image: images[index])
+                #expect(plan.resources.joined(separator: "\n").contains("started at boot by a unit of its own (changeover-"), "\(plan.resources)")
+                let summary = try await runner.run(database: "db", image: images[index])
+                try #require(summary.outcome == .completed, "changeover \(index + 1): \(summary.failure ?? "")")
+                #expect(summary.facts["follower.sshHost"] == hosts[1].name)
+                let unit = try #require(summary.facts["follower.unit"], "\(summary.facts)")
+                written.append(unit)
+                #expect(await SystemdUnit.verify("\(SystemdUnit.directory)/\(unit)") == nil)
+                #expect(await SystemdService.state(unit) == "enabled")
+                let unitText = try String(contentsOfFile: "\(SystemdUnit.directory)/\(unit)", encoding: .utf8)
+                let program = engine == .postgres ? "\(lab.binDirectory)/postgres" : "\(Lab.redisBinDirectory)/redis-server"
+                #expect(unitText.contains("ExecStart=\"\(program)\"") && unitText.contains("User=postgres"), "\(unitText)")
+                if index == 1 {
+                    #expect(await SystemdService.state(written[0]) == "disabled", "the unit of the primary replaced on b still starts at boot")
+                    #expect(summary.facts["old.service"]?.contains("\(written[0]) on host b") == true, "\(summary.facts)")
+                }
+            }
+            try await probe.waitForAcknowledgements(50, timeout: .seconds(60))
+            let report = await probe.stop()
+            writer = nil
+            let missing: [Int64]
+            if engine == .postgres {
+                let new = try await lab.connect(try ConnInfo("host=\(a.address) port=\(ports[1]) user=postgres dbname=postgres"))
+                defer { new.close() }
+                missing = try await AckedWriter.missing(report.acknowledged, on: new)
+            } else {
+                missing = try await RedisAckedWriter.missing(report.acknowledged, on: lab.redisEndpoint(host: a.address, port: ports[1]))
+            }
+            #expect(missing.isEmpty, "lost \(missing.count) of \(report.acknowledged.count) acknowledged writes")
+        } catch {
+            Issue.record(error)
+        }
+        if let writer { _ = await writer.stop() }
+        for unit in written {
+            try? await SystemdService.run("disable", unit)
+            try? FileManager.default.removeItem(atPath: "\(SystemdUnit.directory)/\(unit)")
+        }
+        await lab.shutdown()
+    }
+
     /// The remote stop made ready before the write pause signals nothing until it is fired:
     /// let go, or its ssh client killed (a controller that died), it leaves the primary
     /// serving; fired, it stops the primary and returns its final checkpoint.

@@ -221,7 +221,7 @@ public struct ChangeoverRunner: Sendable {
                                 knownHosts: config.provisioner.ssh?.knownHosts ?? "", controlDirectory: "\(config.stateDirectory)/ssh"),
                 root: config.provisioner.root, runAs: config.provisioner.runAs, placement: config.provisioner.ssh?.placement ?? [:],
                 primaryAddress: database.primary.host, listen: database.followerListen, advertise: database.followerAdvertise,
-                timeout: config.provisioner.timeout)
+                timeout: config.provisioner.timeout, service: config.provisioner.service)
         }
         var setup = EngineSetup(
             changeover: id, database: database, fromImage: fromImage, toImage: toImage,

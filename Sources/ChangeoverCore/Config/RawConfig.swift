@@ -260,6 +260,16 @@ extension RawConfig {
                                                    runAs: raw.runAs ?? "postgres", timeout: timeout)
         config.ssh = .init(hosts: hosts, user: raw.user ?? "root", identity: abs(identity), knownHosts: abs(knownHosts),
                            placement: raw.placement ?? [:])
+        if let service = raw.service {
+            switch FleetConfig.ProvisionerConfig.Service(rawValue: service) {
+            case .auto?, .none?, .systemd?:
+                config.service = FleetConfig.ProvisionerConfig.Service(rawValue: service)!
+            case .debianCluster?:
+                throw ConfigError("\(at).service: the ssh provisioner makes a follower a server in its node (auto, none) or with a systemd unit of its own (systemd), not a Debian cluster")
+            case nil:
+                throw ConfigError("\(at): unknown provisioner.service \"\(service)\" (known: auto, none, systemd)")
+            }
+        }
         return config
     }
 

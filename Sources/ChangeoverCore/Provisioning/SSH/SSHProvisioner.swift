@@ -21,9 +21,13 @@ public struct SSHProvisioner: Sendable {
     public var advertise: String?
     /// How long one remote command may take (the base backup: the database's provision timeout).
     public var timeout: Duration
+    /// `systemd`: each follower gets a unit of its own on its host (`changeover-ID.service`),
+    /// so that it starts at boot there; otherwise it is a server process in its node.
+    public var service: FleetConfig.ProvisionerConfig.Service
 
     public init(hosts: [SSHHost], login: SSHLogin, root: String, runAs: String?, placement: [String: String], primaryAddress: String,
-                listen: String? = nil, advertise: String? = nil, timeout: Duration = .seconds(60)) {
+                listen: String? = nil, advertise: String? = nil, timeout: Duration = .seconds(60),
+                service: FleetConfig.ProvisionerConfig.Service = .auto) {
         self.hosts = hosts
         self.login = login
         self.root = root
@@ -33,6 +37,7 @@ public struct SSHProvisioner: Sendable {
         self.listen = listen
         self.advertise = advertise
         self.timeout = timeout
+        self.service = service
     }
 
     /// The primary's host: the one whose address (or name) the primary's address is.
@@ -88,6 +93,51 @@ public struct SSHProvisioner: Sendable {
         advertise ?? (listen.map { ListenAddresses.isWildcard($0) ? host.address : ListenAddresses.reachable($0) } ?? host.address)
     }
 
+    /// Writes `unit` on `host` (0644), checks it with `systemd-analyze verify` where the host has
+    /// that tool (any word of it about the file is a fault, and the file is removed again), and
+    /// enables it. As on a host where systemd is not PID 1, the server already runs: the unit
+    /// starts it at the next boot.
+    func installUnit(_ unit: SystemdUnit, on host: SSHHost) async throws {
+        let path = Shell.quote(unit.path), name = Shell.quote(unit.name)
+        let script = """
+            umask 022 && cat > \(path) || exit 3
+            if [ -x /usr/bin/systemd-analyze ]; then
+              said=$(systemd-analyze verify --man=no \(path) 2>&1); rc=$?
+              fault=$(printf '%s\\n' "$said" | grep -F \(name) | head -n 1)
+              if [ $rc -ne 0 ] || [ -n "$fault" ]; then
+                rm -f \(path)
+                echo "the unit \(unit.name) does not pass systemd-analyze verify: ${fault:-$(printf '%s\\n' "$said" | tail -n 1)}" >&2
+                exit 5
+              fi
+            fi
+            systemctl enable \(name) >/dev/null 2>&1 || { echo "systemctl enable \(unit.name) failed" >&2; exit 6; }
+            """
+        _ = try await login.output(host, script, stdin: Data(unit.text.utf8), timeout: timeout, doing: "installing \(unit.name)")
+    }
+
+    /// Disables and removes a changeover's unit on `host`, if it wrote one there.
+    func removeUnit(changeover: String, on host: SSHHost) async throws {
+        let path = Shell.quote("\(SystemdUnit.directory)/\(SystemdUnit.name(changeover: changeover))")
+        _ = try await login.output(host, "[ -e \(path) ] || exit 0; systemctl disable \(Shell.quote(SystemdUnit.name(changeover: changeover))) >/dev/null 2>&1; rm -f \(path)",
+                                   timeout: timeout, doing: "removing \(SystemdUnit.name(changeover: changeover))")
+    }
+
+    /// Disables, on `host`, the units this controller wrote whose server is the one `argument`
+    /// names (its data directory or config file in ExecStart); returns their names.
+    func disableUnits(naming argument: String, on host: SSHHost) async throws -> [String] {
+        let script = """
+            for f in \(SystemdUnit.directory)/\(SystemdUnit.prefix)*.service; do
+              [ -e "$f" ] || continue
+              grep '^ExecStart=' "$f" | grep -qF -- \(Shell.quote(SystemdUnit.quote(argument))) || continue
+              u=${f##*/}
+              systemctl disable "$u" >/dev/null 2>&1 && echo "$u"
+            done
+            true
+            """
+        let said = try await login.output(host, script, timeout: timeout, doing: "disabling the units of \(argument)")
+        return said.split(whereSeparator: \.isNewline).map(String.init)
+    }
+
     /// `mkdir` of a node, 0700 and `runAs`'s, under a root made 0755.
     func makeNodeScript(_ node: String, on host: SSHHost) -> String {
         let owner = runAs.map { "chown \(Shell.quote($0)): \(Shell.quote(node)) && " } ?? ""
@@ -125,6 +175,7 @@ extension SSHProvisioner: Provisioner {
         guard let host = try? follower() else { return "on no host (\(followerHost().why))" }
         let node = nodeDirectory(for: changeover, on: host)
         return "on host \(host.name) (\(host.address)) in \(engine == .postgres ? "\(node)/data" : node)"
+            + (service == .systemd ? ", started at boot by a unit of its own (\(SystemdUnit.name(changeover: changeover)))" : "")
     }
 
     // MARK: images
@@ -259,20 +310,37 @@ extension SSHProvisioner: Provisioner {
         let argv = LocalPostgres(binDirectory: image.binDirectory, dataDirectory: data).commandLine(port: port, socketDirectory: node, settings: settings)
         let pid = try await SSHPostgres.launch(argv, host: host, login: login, runAs: runAs, dataDirectory: data, log: "\(node)/postgres.log",
                                                timeout: .seconds(60))
-        return Follower(host: followerAddress(host), port: port, facts: [
+        var facts = [
             "follower.dataDirectory": data, "follower.pid": String(pid), "follower.sshHost": host.name,
             "basebackup.seconds": String(format: "%.2f", seconds),
-        ])
+        ]
+        if service == .systemd {
+            var unit = SystemdUnit(changeover: changeover, summary: "PostgreSQL server in \(data) (made by changeover \(changeover))",
+                                   user: runAs, execStart: argv)
+            unit.environment = image.environment
+            unit.service = ["ExecReload=/bin/kill -HUP $MAINPID", "KillMode=mixed", "KillSignal=SIGINT", "TimeoutStopSec=120"]
+            try await installUnit(unit, on: host)
+            progress("unit \(unit.name) written and enabled on host \(host.name)")
+            facts["follower.unit"] = unit.name
+        }
+        return Follower(host: followerAddress(host), port: port, facts: facts)
     }
 
     /// An old primary that is a Debian cluster on its host starts by hand only from now on.
+    /// An old primary that a unit of this controller starts on its host has that unit disabled.
     public func disableOldPostgresService(_ facts: Facts) async throws -> String? {
-        guard let cluster = facts["old.cluster"].flatMap(DebianCluster.init(id:)) else { return nil }
         let host = try host(named: facts["old.host"] ?? primaryHost?.name)
-        let text = "# Set by changeover: auto, manual or disabled (see pg_createcluster(1)).\nmanual\n"
-        _ = try await login.output(host, "cat > \(Shell.quote(cluster.startConf))", stdin: Data(text.utf8), timeout: timeout,
-                                   doing: "writing \(cluster.startConf)")
-        return "cluster \(cluster) on host \(host.name) no longer starts at boot (start.conf manual)"
+        var done: [String] = []
+        if let cluster = facts["old.cluster"].flatMap(DebianCluster.init(id:)) {
+            let text = "# Set by changeover: auto, manual or disabled (see pg_createcluster(1)).\nmanual\n"
+            _ = try await login.output(host, "cat > \(Shell.quote(cluster.startConf))", stdin: Data(text.utf8), timeout: timeout,
+                                       doing: "writing \(cluster.startConf)")
+            done.append("cluster \(cluster) on host \(host.name) no longer starts at boot (start.conf manual)")
+        }
+        if let dataDirectory = facts["old.dataDirectory"] {
+            done += try await disableUnits(naming: dataDirectory, on: host).map { "\($0) on host \(host.name) no longer starts at boot" }
+        }
+        return done.isEmpty ? nil : done.joined(separator: "; ")
     }
 
     public func removePostgresFollower(changeover: String, facts: Facts, image: FleetConfig.Image, timeout: Duration) async throws {
@@ -280,6 +348,7 @@ extension SSHProvisioner: Provisioner {
         let node = nodeDirectory(for: changeover, on: host)
         try await SSHPostgres(host: host, login: login, binDirectory: image.binDirectory, dataDirectory: "\(node)/data", runAs: runAs)
             .stop(timeout: timeout, signal: SIGQUIT)
+        try await removeUnit(changeover: changeover, on: host)
         _ = try await login.output(host, "rm -rf \(Shell.quote(node))", timeout: timeout, doing: "removing \(node)")
     }
 
@@ -348,7 +417,16 @@ extension SSHProvisioner: Provisioner {
             guard ContinuousClock.now < deadline else { throw ProvisionError("redis-server on host \(host.name) did not listen on \(address):\(port)") }
             try await Task.sleep(for: .milliseconds(5))
         }
-        return Follower(host: address, port: port, facts: ["follower.node": node, "follower.pid": String(pid), "follower.sshHost": host.name])
+        var facts = ["follower.node": node, "follower.pid": String(pid), "follower.sshHost": host.name]
+        if service == .systemd {
+            var unit = SystemdUnit(changeover: changeover, summary: "Redis server in \(node) (made by changeover \(changeover))",
+                                   user: runAs, execStart: ["\(image.binDirectory)/redis-server", conf, "--supervised", "systemd", "--daemonize", "no"])
+            unit.environment = image.environment
+            unit.service = ["UMask=0077", "TimeoutStopSec=120"]
+            try await installUnit(unit, on: host)
+            facts["follower.unit"] = unit.name
+        }
+        return Follower(host: address, port: port, facts: facts)
     }
 
     public func isRedisFollowerRunning(changeover: String, facts: Facts) async -> Bool {
@@ -368,11 +446,16 @@ extension SSHProvisioner: Provisioner {
             rm -rf \(Shell.quote(node))
             """
         _ = try await login.output(host, script, timeout: timeout + .seconds(10), doing: "removing \(node)")
+        try await removeUnit(changeover: changeover, on: host)
     }
 
     /// An old primary that is a Debian instance on its host (its pid file there names the process
     /// that served) no longer starts at boot; where systemd runs there, retiring it stops its unit.
     public func disableOldRedisService(_ facts: Facts) async throws -> String? {
+        if let file = facts["old.configFile"], let host = primaryHost {
+            let units = try await disableUnits(naming: file, on: host)
+            if !units.isEmpty { return units.map { "\($0) on host \(host.name) no longer starts at boot" }.joined(separator: "; ") }
+        }
         guard let instance = facts["old.configFile"].flatMap(DebianRedis.of(configFile:)), let pid = facts["old.pid"],
               let host = primaryHost
         else { return nil }
