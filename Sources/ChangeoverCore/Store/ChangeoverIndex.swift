@@ -57,14 +57,22 @@ public final class ChangeoverIndex: Sendable {
         }
     }
 
-    /// What the last look found: each changeover with the stamp it was read at, the entries in
-    /// order, the store's change version they are as of (nil: unknown), and a count of looks
-    /// that found something changed.
+    /// What the last look found: the entries in order and where each id is among them (one
+    /// copy of each entry: thousands are kept), the records remembered since, the store's
+    /// change version the entries are as of (nil: unknown), and a count of looks that found
+    /// something changed.
     private struct Kept {
-        var byID: [String: (stamp: Double, entry: Entry)] = [:]
         var entries: [Entry] = []
+        var positions: [String: Int] = [:]
+        var remembered: [String: Entry] = [:]
         var version: Int64?
         var generation = 0
+
+        /// The stamp kept for `id`, read in place.
+        func stamp(_ id: String) -> Double? {
+            if let entry = remembered[id] { return entry.stamp }
+            return positions[id].map { entries[$0].stamp }
+        }
     }
 
     private let kept = Mutex(Kept())
@@ -90,8 +98,7 @@ public final class ChangeoverIndex: Sendable {
     public func remember(_ records: [ChangeoverRecord]) {
         kept.withLock { kept in
             for record in records {
-                let stamp = record.updatedAt.timeIntervalSince1970
-                kept.byID[record.id] = (stamp, Entry(record, stamp: stamp))
+                kept.remembered[record.id] = Entry(record, stamp: record.updatedAt.timeIntervalSince1970)
             }
             kept.version = nil
         }
@@ -106,39 +113,42 @@ public final class ChangeoverIndex: Sendable {
         let version = try store.changeVersion()
         if let version, let entries = kept.withLock({ $0.version == version ? $0.entries : nil }) { return entries }
         let stamps = try store.changeoverStamps()
-        let known = kept.withLock { $0.byID }
-        let stale = stamps.filter { known[$0.id]?.stamp != $0.updatedAt }.map(\.id)
-        var fresh: [String: (stamp: Double, entry: Entry)] = [:]
+        let known = kept.withLock { $0 }
+        let stale = stamps.filter { known.stamp($0.id) != $0.updatedAt }.map(\.id)
+        var fresh: [String: Entry] = [:]
         // A record saved again between the two reads comes with its newer stamp, which is kept.
         for (stamp, record) in try store.changeovers(ids: stale) {
-            fresh[record.id] = (stamp.updatedAt, Entry(record, stamp: stamp.updatedAt))
+            fresh[record.id] = Entry(record, stamp: stamp.updatedAt)
         }
-        if fresh.isEmpty, stamps.count == known.count {
+        if fresh.isEmpty, known.remembered.isEmpty, stamps.count == known.entries.count,
+           stamps.indices.allSatisfy({ known.entries[$0].id == stamps[$0].id }) {
             // Nothing changed since the last look (another process's write to a table counted
             // with these): the entries as they were.
-            let entries = kept.withLock { kept -> [Entry]? in
-                guard kept.byID.count == stamps.count, kept.entries.count == stamps.count,
-                      zip(kept.entries, stamps).allSatisfy({ $0.id == $1.id }) else { return nil }
-                kept.version = version
-                return kept.entries
-            }
-            if let entries { return entries }
+            kept.withLock { if $0.generation == known.generation { $0.version = version } }
+            return known.entries
         }
-        var next: [String: (stamp: Double, entry: Entry)] = [:]
-        next.reserveCapacity(stamps.count)
         var entries: [Entry] = []
         entries.reserveCapacity(stamps.count)
+        var positions: [String: Int] = [:]
+        positions.reserveCapacity(stamps.count)
         for stamp in stamps {
             // Absent only if the row went away between the two reads.
-            guard let item = fresh[stamp.id] ?? known[stamp.id] else { continue }
-            next[stamp.id] = item
-            entries.append(item.entry)
+            let entry: Entry
+            if let read = fresh[stamp.id] {
+                entry = read
+            } else if let saved = known.remembered[stamp.id] {
+                entry = saved
+            } else if let position = known.positions[stamp.id] {
+                entry = known.entries[position]
+            } else {
+                continue
+            }
+            positions[stamp.id] = entries.count
+            entries.append(entry)
         }
         kept.withLock {
-            $0.byID = next
-            $0.entries = entries
-            $0.version = version
-            $0.generation += 1
+            let generation = $0.generation
+            $0 = Kept(entries: entries, positions: positions, remembered: [:], version: version, generation: generation + 1)
         }
         return entries
     }
