@@ -48,13 +48,24 @@ extension ChangeoverDaemon {
         // Every changeover under way and the 50 newest ended ones (read now: the index keeps only
         // the records that can continue), then as many scheduled ones as fit in 100: with
         // thousands scheduled, what runs and what ended still show.
+        // One pass over the entries, read in place: only the records that may be shown are
+        // copied out (copying each of thousands of pending ones was most of the answer's work).
         let entries = try records.look(store)
-        let active = entries.compactMap(\.record)
-        let underWay = active.filter { $0.machine.step != .pending }
-        let endedIDs = entries.filter { $0.record == nil }.prefix(50).map(\.id)
-        let read = Dictionary(try store.changeovers(ids: Array(endedIDs)).map { ($0.record.id, $0.record) }, uniquingKeysWith: { a, _ in a })
+        var underWay: [ChangeoverRecord] = []
+        var pending: [ChangeoverRecord] = []
+        var endedIDs: [String] = []
+        for index in entries.indices {
+            if !entries[index].canContinue {
+                if endedIDs.count < 50 { endedIDs.append(entries[index].id) }
+            } else if entries[index].step != .pending {
+                if let record = entries[index].record { underWay.append(record) }
+            } else if pending.count < 100, let record = entries[index].record {
+                pending.append(record)
+            }
+        }
+        let read = Dictionary(try store.changeovers(ids: endedIDs).map { ($0.record.id, $0.record) }, uniquingKeysWith: { a, _ in a })
         let ended = endedIDs.compactMap { read[$0] }
-        let shown = underWay + ended + active.lazy.filter { $0.machine.step == .pending }.prefix(max(0, 100 - underWay.count - ended.count))
+        let shown = underWay + ended + pending.prefix(max(0, 100 - underWay.count - ended.count))
         return Status(
             daemon: DaemonInfo(pid: getpid(), startedAt: startedAt, config: configPath, concurrency: (snapshot.config.daemon ?? DaemonSettings()).concurrency,
                                running: snapshot.running, shuttingDown: snapshot.shuttingDown, reloads: snapshot.reloads,

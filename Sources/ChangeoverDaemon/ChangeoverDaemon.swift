@@ -692,7 +692,8 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// windows too short for it, or no window will ever fit.
     private func announce(_ made: CachedPlan, of record: ChangeoverRecord, at now: Date, runner: ChangeoverRunner) async {
         let (plan, gate, zone) = (made.plan, made.gate, made.zone)
-        let text = plan.describe(gate: gate, at: now, zone: zone)
+        // Written only when there is something to announce: thousands of plans are made at once.
+        var text: String { plan.describe(gate: gate, at: now, zone: zone) }
         if case .wait(let until, let opening, let skipped) = plan.decision, !skipped.isEmpty {
             let moved = skipped.map { gate.skippedText($0, now: now, zone: zone) }.joined(separator: "; ")
                 + (opening.map { ": moved to the window \(ScheduleText.local($0.start, zone)) (\(ScheduleText.iso($0.start)))" }
