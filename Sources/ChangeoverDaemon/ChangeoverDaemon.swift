@@ -769,6 +769,11 @@ public final class ChangeoverDaemon: Service, Sendable {
 
     /// How many primaries are asked their size at once.
     static let sizeProbeWidth = 4
+    /// How long after one primary is asked the next may be: at most 100 a second. A fleet's
+    /// primaries are all queued at the first tick (and again every `sizeMaxAge`); asked as fast
+    /// as they answer, connecting to 10,000 of them took a core away from the tick and the
+    /// status for minutes. 10,000 take 100 s, well inside `sizeMaxAge`.
+    static let sizeProbeSpacing = Duration.milliseconds(10)
 
     /// The primaries waiting to be asked their size, first come first asked. All of a fleet's
     /// are queued at once: taken from the front by an index (an array's `removeFirst` moves
@@ -810,6 +815,7 @@ public final class ChangeoverDaemon: Service, Sendable {
                 if let next {
                     inFlight += 1
                     group.addTask { (next.name, await DataSizeProbe.bytes(of: next, environment: environment)) }
+                    try? await Task.sleep(for: Self.sizeProbeSpacing)
                     continue
                 }
                 guard inFlight > 0, let (name, bytes) = await group.next() else {
