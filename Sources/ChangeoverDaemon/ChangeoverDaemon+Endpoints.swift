@@ -48,13 +48,24 @@ extension ChangeoverDaemon {
         // Every changeover under way and the 50 newest ended ones (read now: the index keeps only
         // the records that can continue), then as many scheduled ones as fit in 100: with
         // thousands scheduled, what runs and what ended still show.
+        // One pass over the entries, read in place: only the records that may be shown are
+        // copied out (copying each of thousands of pending ones was most of the answer's work).
         let entries = try records.look(store)
-        let active = entries.compactMap(\.record)
-        let underWay = active.filter { $0.machine.step != .pending }
-        let endedIDs = entries.filter { $0.record == nil }.prefix(50).map(\.id)
-        let read = Dictionary(try store.changeovers(ids: Array(endedIDs)).map { ($0.record.id, $0.record) }, uniquingKeysWith: { a, _ in a })
+        var underWay: [ChangeoverRecord] = []
+        var pending: [ChangeoverRecord] = []
+        var endedIDs: [String] = []
+        for index in entries.indices {
+            if !entries[index].canContinue {
+                if endedIDs.count < 50 { endedIDs.append(entries[index].id) }
+            } else if entries[index].step != .pending {
+                if let record = entries[index].record { underWay.append(record) }
+            } else if pending.count < 100, let record = entries[index].record {
+                pending.append(record)
+            }
+        }
+        let read = Dictionary(try store.changeovers(ids: endedIDs).map { ($0.record.id, $0.record) }, uniquingKeysWith: { a, _ in a })
         let ended = endedIDs.compactMap { read[$0] }
-        let shown = underWay + ended + active.lazy.filter { $0.machine.step == .pending }.prefix(max(0, 100 - underWay.count - ended.count))
+        let shown = underWay + ended + pending.prefix(max(0, 100 - underWay.count - ended.count))
         return Status(
             daemon: DaemonInfo(pid: getpid(), startedAt: startedAt, config: configPath, concurrency: (snapshot.config.daemon ?? DaemonSettings()).concurrency,
                                running: snapshot.running, shuttingDown: snapshot.shuttingDown, reloads: snapshot.reloads,
@@ -133,7 +144,8 @@ extension ChangeoverDaemon {
     public func metrics() throws -> String {
         let snapshot = state.withLock { state in
             (config: state.config, running: state.running.count, reloads: state.reloads, reloadFailures: state.reloadFailures,
-             outcomes: state.outcomes, windows: state.windows, ticks: state.tickDurations, lastTickMs: state.lastTickMilliseconds)
+             outcomes: state.outcomes, windows: state.windows, windowsGeneration: state.windowsGeneration, rendered: state.renderedWindows,
+             ticks: state.tickDurations, lastTickMs: state.lastTickMilliseconds)
         }
         let store = StateStore(config: snapshot.config, environment: environment)
         // The index the tick and `/status` keep: only records whose row changed are decoded.
@@ -212,12 +224,30 @@ extension ChangeoverDaemon {
                    members)
         text.gauge("changeover_campaign_wave", "The wave each unfinished campaign is at, from 1." + Self.fleetWide,
                    campaigns.map { (["campaign": $0.id, "state": MetricsText.labelValue($0.effectiveState)], Double(min($0.current + 1, $0.waves.count))) })
-        // One series per database (the earliest its scheduled changeovers target), not per changeover.
-        var nextWindow: [String: Date] = [:]
-        for window in snapshot.windows.values { nextWindow[window.database] = min(nextWindow[window.database] ?? window.start, window.start) }
-        text.gauge("changeover_next_window_timestamp_seconds", "When the window the database's scheduled changeover targets opens (its deadline if no window fits first), Unix time; as this daemon planned it.",
-                   nextWindow.sorted { $0.key < $1.key }.map { (["database": $0.key], $0.value.timeIntervalSince1970) })
+        // One series per database: thousands, which change only when a tick plans again, so
+        // written once per plan.
+        if let rendered = snapshot.rendered, rendered.generation == snapshot.windowsGeneration {
+            text.append(rendered.text)
+        } else {
+            let rendered = Self.nextWindowMetrics(snapshot.windows)
+            state.withLock { state in
+                if state.windowsGeneration == snapshot.windowsGeneration { state.renderedWindows = (snapshot.windowsGeneration, rendered) }
+            }
+            text.append(rendered)
+        }
         return text.text
+    }
+
+    /// `changeover_next_window_timestamp_seconds`: one series per database (the earliest its
+    /// scheduled changeovers target), not per changeover.
+    static func nextWindowMetrics(_ windows: [String: (database: String, start: Date)]) -> MetricsText {
+        var nextWindow: [String: Date] = [:]
+        nextWindow.reserveCapacity(windows.count)
+        for window in windows.values { nextWindow[window.database] = min(nextWindow[window.database] ?? window.start, window.start) }
+        var text = MetricsText()
+        text.gauge("changeover_next_window_timestamp_seconds", "When the window the database's scheduled changeover targets opens (its deadline if no window fits first), Unix time; as this daemon planned it.",
+                   label: "database", nextWindow.sorted { $0.key < $1.key }.map { ($0.key, $0.value.timeIntervalSince1970) })
+        return text
     }
 }
 
@@ -227,6 +257,28 @@ struct MetricsText {
 
     mutating func gauge(_ name: String, _ help: String, _ samples: [([String: String], Double)]) {
         family(name, "gauge", help, samples)
+    }
+
+    /// A gauge with one label: thousands of series (one per database) written without a
+    /// dictionary each.
+    mutating func gauge(_ name: String, _ help: String, label: String, _ samples: [(String, Double)]) {
+        header(name, "gauge", help)
+        text.reserveCapacity(text.utf8.count + samples.count * (name.utf8.count + label.utf8.count + 32))
+        for (value, sample) in samples {
+            text += name
+            text += "{"
+            text += label
+            text += "=\""
+            text += Self.escape(value)
+            text += "\"} "
+            text += Self.format(sample)
+            text += "\n"
+        }
+    }
+
+    /// Another text's families after these.
+    mutating func append(_ other: MetricsText) {
+        text += other.text
     }
 
     mutating func counter(_ name: String, _ help: String, _ samples: [([String: String], Double)]) {
@@ -263,12 +315,29 @@ struct MetricsText {
     }
 
     private mutating func sample(_ name: String, _ labels: [String: String], _ value: Double) {
-        let rendered = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(Self.escape($0.value))\"" }.joined(separator: ",")
-        text += "\(name)\(rendered.isEmpty ? "" : "{\(rendered)}") \(Self.format(value))\n"
+        text += name
+        if !labels.isEmpty {
+            text += "{"
+            for (index, key) in labels.keys.sorted().enumerated() {
+                if index > 0 { text += "," }
+                text += key
+                text += "=\""
+                text += Self.escape(labels[key]!)
+                text += "\""
+            }
+            text += "}"
+        }
+        text += " "
+        text += Self.format(value)
+        text += "\n"
     }
 
     static func escape(_ value: String) -> String {
-        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        // Most values (database names, steps) need nothing: looked at once, not copied three times.
+        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") }) else {
+            return value
+        }
+        return value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n")
     }
 

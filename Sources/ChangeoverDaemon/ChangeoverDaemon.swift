@@ -36,10 +36,12 @@ public final class ChangeoverDaemon: Service, Sendable {
         var outcomes: [String: Int] = [:]
         /// Measured data sizes per database, and when.
         var sizes: [String: (bytes: Int64?, at: Date)] = [:]
+        /// Counts the measured sizes that differ from the one known before (a plan's input).
+        var sizesGeneration = 0
         /// Databases whose primary is to be asked (queued or asked now), the queue, and whether
         /// a task works through it.
         var sizeProbes: Set<String> = []
-        var sizeQueue: [DatabaseConfig] = []
+        var sizeQueue = SizeQueue()
         var sizeProbing = false
         /// Audit records already written about a scheduled changeover's plan (deferrals).
         var announced: Set<String> = []
@@ -52,8 +54,11 @@ public final class ChangeoverDaemon: Service, Sendable {
         /// The fleet's last base backups as the last tick read them, and a count of their changes.
         var fleetBaseBackups: [DurationSample] = []
         var historyGeneration = 0
-        /// When each scheduled changeover's target window opens (for metrics).
+        /// When each scheduled changeover's target window opens (for metrics), a count of its
+        /// changes, and its metrics as last written.
         var windows: [String: (database: String, start: Date)] = [:]
+        var windowsGeneration = 0
+        var renderedWindows: (generation: Int, text: MetricsText)?
         var lastTick: Date?
         /// Ticks finished since the start, and how long the last one took (its sleep not counted).
         var ticks = 0
@@ -62,6 +67,30 @@ public final class ChangeoverDaemon: Service, Sendable {
         var firstTickMilliseconds: Double?
         /// Every tick's duration, for `/metrics`.
         var tickDurations = Histogram(bounds: Histogram.tickBounds)
+        /// The databases' states as of a store change version (read again when it changes).
+        var states: (version: Int64, states: [String: DatabaseState])?
+        /// The last look that found nothing to do, while what it was made from stands.
+        var quietLook: QuietLook?
+    }
+
+    /// What a look at the scheduled changeovers was made from, besides the time: the store's
+    /// change version (its changeovers and databases' states), the config, the fleet's base
+    /// backups and the measured sizes.
+    struct LookInputs: Equatable, Sendable {
+        var version: Int64
+        var config: Int
+        var history: Int
+        var sizes: Int
+    }
+
+    /// A look that recorded nothing, started nothing, had nothing waiting for a reason (a lock,
+    /// a lease, a campaign, a slot) and no reminder to send: the next look from the same inputs,
+    /// before any of its plans falls due or grows old, would find the same. With thousands of
+    /// changeovers scheduled days ahead, most ticks are such ticks, and they skip the look.
+    struct QuietLook: Sendable {
+        var inputs: LookInputs
+        var at: Date
+        var holdsUntil: Date
     }
 
     /// What `changeover_build_info` says: the version, and the commit when the build knew it.
@@ -212,6 +241,7 @@ public final class ChangeoverDaemon: Service, Sendable {
             state.withLock {
                 $0.config = config
                 $0.configGeneration += 1
+                $0.quietLook = nil
                 records.forget()
                 $0.reloads += 1
                 $0.lastReloadError = nil
@@ -293,8 +323,11 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// starts those whose provisioning is due while there is a free slot.
     func tick() async {
         let began = ContinuousClock.now
-        let config = self.config
+        // The config with its generation, and the store's change version before anything is
+        // read: a write after it leaves the next look a version that differs.
+        let (config, configGeneration) = state.withLock { ($0.config, $0.configGeneration) }
         let runner = runner(config)
+        let version = (try? runner.store.changeVersion()) ?? nil
         let now = runner.now()
         func readRecords() -> [ChangeoverIndex.Entry]? {
             do {
@@ -305,6 +338,27 @@ public final class ChangeoverDaemon: Service, Sendable {
             }
         }
         guard var records = readRecords() else { return }
+        // Read once for every plan of this look: the fleet's last base backups, the databases
+        // changeovers moved, and when each database's last changeover ended (what its own
+        // history changes with).
+        let readBackups = (try? runner.store.durations(step: DurationSample.basebackup, limit: 10)) ?? []
+        let (fleetBaseBackups, historyGeneration, cache, inputs, quiet) = state.withLock { state in
+            if state.fleetBaseBackups != readBackups {
+                state.fleetBaseBackups = readBackups
+                state.historyGeneration += 1
+            }
+            let inputs = version.map {
+                LookInputs(version: $0, config: configGeneration, history: state.historyGeneration, sizes: state.sizesGeneration)
+            }
+            let quiet = state.running.isEmpty && !state.shuttingDown && inputs != nil && state.quietLook.map {
+                $0.inputs == inputs && now >= $0.at && now < $0.holdsUntil
+            } == true
+            return (state.fleetBaseBackups, state.historyGeneration, state.planCache, inputs, quiet)
+        }
+        if quiet {
+            finishTick(began: began, at: now, config: config)
+            return
+        }
         // The config's schedule: entries whose database has a changeover under way, or whose
         // newest changeover brought it to the entry's image, have nothing to record: known from
         // the records read, without two more reads per entry on every tick.
@@ -331,20 +385,9 @@ public final class ChangeoverDaemon: Service, Sendable {
             guard let again = readRecords() else { return }
             records = again
         }
-        // Read once for every plan of this look: the fleet's last base backups, the databases
-        // changeovers moved, and when each database's last changeover ended (what its own
-        // history changes with).
-        let readBackups = (try? runner.store.durations(step: DurationSample.basebackup, limit: 10)) ?? []
-        let (fleetBaseBackups, historyGeneration, configGeneration, cache) = state.withLock { state in
-            if state.fleetBaseBackups != readBackups {
-                state.fleetBaseBackups = readBackups
-                state.historyGeneration += 1
-            }
-            return (state.fleetBaseBackups, state.historyGeneration, state.configGeneration, state.planCache)
-        }
         let states: [String: DatabaseState]
         do {
-            states = try runner.store.databases()
+            states = try databaseStates(runner.store)
         } catch {
             logger.error("cannot read the state store", metadata: ["error": "\(error)"])
             return
@@ -356,9 +399,16 @@ public final class ChangeoverDaemon: Service, Sendable {
         var planCache: [String: CachedPlan] = [:]
         var plans: [String: Waiting] = [:]
         var windows: [String: (database: String, start: Date)] = [:]
+        planCache.reserveCapacity(cache.count)
+        plans.reserveCapacity(cache.count)
+        windows.reserveCapacity(cache.count)
+        // Whether this look is quiet (see `QuietLook`), and until when its plans stand.
+        var eventful = recorded || runner.store.isShared
+        var holdsUntil = now.addingTimeInterval(Self.planMaxAge)
         // The campaigns of scheduled changeovers: one paused, halted or aborted starts none.
         var campaigns: [String: Campaign] = [:]
         if records.contains(where: { $0.step == .pending && $0.record?.facts["campaign"] != nil }) {
+            eventful = true  // a campaign paused or resumed changes no changeover
             for campaign in (try? runner.store.campaigns()) ?? [] { campaigns[campaign.id] = campaign }
         }
         // Oldest first; only what can continue (an ended changeover has nothing to start).
@@ -422,8 +472,12 @@ public final class ChangeoverDaemon: Service, Sendable {
                 if case .wait(let until, let opening, _) = made.plan.decision {
                     windows[record.id] = (record.database, opening?.start ?? until)
                 }
+                holdsUntil = min(holdsUntil, made.madeAt.addingTimeInterval(Self.planMaxAge), made.plan.startAt ?? .distantFuture)
                 // It reads the record again: only where reminders are configured.
-                if database.notify.sends(.reminder) { await runner.sendDueReminder(id: record.id) }
+                if database.notify.sends(.reminder) {
+                    eventful = true
+                    await runner.sendDueReminder(id: record.id)
+                }
                 guard made.plan.isDue(at: now) else { continue }
                 if let holder = runner.store.lockHolder(database: record.database) {
                     plans[record.id] = .reason("another controller works on \(record.database): \(holder.changeover) (\(holder.actor))")
@@ -448,6 +502,7 @@ public final class ChangeoverDaemon: Service, Sendable {
                 plans[record.id] = .reason("another controller holds the lease on \(record.database)")
                 continue
             }
+            eventful = true
             if abandoned {
                 logger.warning("resuming a changeover whose daemon stopped renewing its lease",
                                metadata: ["changeover.id": "\(record.id)", "changeover.step": "\(record.machine.step)",
@@ -455,10 +510,28 @@ public final class ChangeoverDaemon: Service, Sendable {
             }
             launch(record, config: config, lease: (lease, sent))
         }
+        // Anything that waits for a reason (a lock, a lease, a campaign, a slot) is looked at again.
+        if plans.values.contains(where: { if case .reason = $0 { true } else { false } }) { eventful = true }
+        let quietLook = eventful ? nil : inputs.map { QuietLook(inputs: $0, at: now, holdsUntil: holdsUntil) }
         state.withLock {
             $0.plans = plans
             $0.planCache = planCache
+            if $0.windows.count != windows.count || !$0.windows.allSatisfy({ windows[$0.key]?.database == $0.value.database && windows[$0.key]?.start == $0.value.start }) {
+                $0.windowsGeneration += 1
+            }
             $0.windows = windows
+            $0.quietLook = quietLook
+        }
+        if recorded {
+            // Recording thousands of entries allocated and freed much more than it keeps.
+            Self.returnFreeMemory()
+        }
+        finishTick(began: began, at: now, config: config)
+    }
+
+    /// Counts the tick and leaves the heartbeat.
+    private func finishTick(began: ContinuousClock.Instant, at now: Date, config: FleetConfig) {
+        state.withLock {
             $0.lastTick = now
             $0.ticks += 1
             $0.lastTickMilliseconds = (ContinuousClock.now - began).seconds * 1000
@@ -466,6 +539,16 @@ public final class ChangeoverDaemon: Service, Sendable {
             $0.tickDurations.observe((ContinuousClock.now - began).seconds)
         }
         beat(at: now, config: config)
+    }
+
+    /// Every database's state as the store holds it, read again only when its change version
+    /// changed (a finished changeover writes one; thousands are decoded in a read).
+    func databaseStates(_ store: StateStore) throws -> [String: DatabaseState] {
+        let version = try store.changeVersion()
+        if let version, let kept = state.withLock({ $0.states }), kept.version == version { return kept.states }
+        let states = try store.databases()
+        if let version { state.withLock { $0.states = (version, states) } }
+        return states
     }
 
     /// Leaves `daemon.json` in the state directory for `status`; `stopped` once it stops.
@@ -527,7 +610,7 @@ public final class ChangeoverDaemon: Service, Sendable {
     func materialize(batch entries: [ScheduledChangeover], records: [ChangeoverIndex.Entry], runner: ChangeoverRunner) async -> Bool {
         let states: [String: DatabaseState]
         do {
-            states = try runner.store.databases()
+            states = try databaseStates(runner.store)
         } catch {
             logger.error("cannot read the state store", metadata: ["error": "\(error)"])
             return false
@@ -555,7 +638,10 @@ public final class ChangeoverDaemon: Service, Sendable {
         while start < requests.count {
             let chunk = Array(requests[start..<min(start + Self.scheduleBatchSize, requests.count)])
             start += chunk.count
-            for (request, result) in zip(chunk, runner.schedule(batch: chunk, source: "config schedule (daemon)")) {
+            let results = runner.schedule(batch: chunk, source: "config schedule (daemon)")
+            // Kept as saved: the next look decodes none of them again.
+            self.records.remember(results.compactMap { try? $0.get() })
+            for (request, result) in zip(chunk, results) {
                 switch result {
                 case .success(let record):
                     recorded += 1
@@ -568,6 +654,10 @@ public final class ChangeoverDaemon: Service, Sendable {
                     }
                 }
             }
+            // A batch frees most of what it allocates (checks, audit lines, encoded rows) between
+            // the records it keeps: handed back before the next, or each batch's pages stay
+            // resident on top of the last one's.
+            Self.returnFreeMemory()
         }
         if recorded > 0 { logger.info("changeovers scheduled from the config", metadata: ["daemon.scheduled": "\(recorded)"]) }
         return recorded > 0
@@ -606,7 +696,8 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// windows too short for it, or no window will ever fit.
     private func announce(_ made: CachedPlan, of record: ChangeoverRecord, at now: Date, runner: ChangeoverRunner) async {
         let (plan, gate, zone) = (made.plan, made.gate, made.zone)
-        let text = plan.describe(gate: gate, at: now, zone: zone)
+        // Written only when there is something to announce: thousands of plans are made at once.
+        var text: String { plan.describe(gate: gate, at: now, zone: zone) }
         if case .wait(let until, let opening, let skipped) = plan.decision, !skipped.isEmpty {
             let moved = skipped.map { gate.skippedText($0, now: now, zone: zone) }.joined(separator: "; ")
                 + (opening.map { ": moved to the window \(ScheduleText.local($0.start, zone)) (\(ScheduleText.iso($0.start)))" }
@@ -682,6 +773,38 @@ public final class ChangeoverDaemon: Service, Sendable {
 
     /// How many primaries are asked their size at once.
     static let sizeProbeWidth = 4
+    /// How long after one primary is asked the next may be: at most 100 a second. A fleet's
+    /// primaries are all queued at the first tick (and again every `sizeMaxAge`); asked as fast
+    /// as they answer, connecting to 10,000 of them took a core away from the tick and the
+    /// status for minutes. 10,000 take 100 s, well inside `sizeMaxAge`.
+    static let sizeProbeSpacing = Duration.milliseconds(10)
+
+    /// The primaries waiting to be asked their size, first come first asked. All of a fleet's
+    /// are queued at once: taken from the front by an index (an array's `removeFirst` moves
+    /// every database behind it, ten thousand times over), the taken ones let go in bulk.
+    struct SizeQueue: Sendable {
+        private var waiting: [DatabaseConfig] = []
+        private var head = 0
+
+        var isEmpty: Bool { head == waiting.count }
+
+        mutating func append(_ database: DatabaseConfig) { waiting.append(database) }
+
+        mutating func next() -> DatabaseConfig? {
+            guard head < waiting.count else {
+                waiting = []
+                head = 0
+                return nil
+            }
+            let database = waiting[head]
+            head += 1
+            if head >= 1024, head * 2 >= waiting.count {
+                waiting.removeFirst(head)
+                head = 0
+            }
+            return database
+        }
+    }
 
     /// Asks the queued primaries their size, `sizeProbeWidth` at a time, until the queue is empty.
     private func probeSizes() async {
@@ -690,12 +813,13 @@ public final class ChangeoverDaemon: Service, Sendable {
             var inFlight = 0
             while true {
                 let next = state.withLock { state -> DatabaseConfig? in
-                    guard inFlight < Self.sizeProbeWidth, !state.sizeQueue.isEmpty else { return nil }
-                    return state.sizeQueue.removeFirst()
+                    guard inFlight < Self.sizeProbeWidth else { return nil }
+                    return state.sizeQueue.next()
                 }
                 if let next {
                     inFlight += 1
                     group.addTask { (next.name, await DataSizeProbe.bytes(of: next, environment: environment)) }
+                    try? await Task.sleep(for: Self.sizeProbeSpacing)
                     continue
                 }
                 guard inFlight > 0, let (name, bytes) = await group.next() else {
@@ -709,6 +833,8 @@ public final class ChangeoverDaemon: Service, Sendable {
                 }
                 inFlight -= 1
                 state.withLock {
+                    // A first answer of "not known" changes no plan: it was made with none.
+                    if ($0.sizes[name]?.bytes ?? nil) != bytes { $0.sizesGeneration += 1 }
                     $0.sizes[name] = (bytes, Date())
                     $0.sizeProbes.remove(name)
                 }

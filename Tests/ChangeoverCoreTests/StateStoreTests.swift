@@ -101,6 +101,40 @@ import Testing
         #expect(try index.look(store).compactMap(\.record) == [newest, older])
     }
 
+    @Test func theIndexReadsNothingWhileTheStoreIsUnchanged() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = StateStore(directory: directory)
+        let index = ChangeoverIndex()
+        try store.save(record("orders-1", started: utc("2026-01-05T10:00:00Z")))
+        let version = try #require(try store.changeVersion())
+        #expect(try index.look(store).map(\.id) == ["orders-1"])
+        let generation = index.generation
+        #expect(try index.look(store).map(\.id) == ["orders-1"])
+        #expect(index.generation == generation, "nothing was written, yet the look found a change")
+        #expect(try store.changeVersion() == version)
+
+        // A database's state counts as a change too (a finished changeover writes one).
+        try store.save(DatabaseState(database: "orders", primary: "host=127.0.0.1 port=5433", image: "pg15-patched",
+                                     changeover: "orders-1", changedAt: utc("2026-01-05T10:30:00Z")))
+        let moved = try #require(try store.changeVersion())
+        #expect(moved != version)
+        #expect(try index.look(store).map(\.id) == ["orders-1"])
+        #expect(index.generation == generation, "the changeovers are the same")
+
+        // What the caller saved and remembers is not read again: the remembered copy stands.
+        let second = record("orders-2", started: utc("2026-01-06T10:00:00Z"))
+        try store.save(second)
+        var remembered = second
+        remembered.facts["probe"] = "as remembered"
+        index.remember([remembered])
+        let entries = try index.look(store)
+        #expect(entries.map(\.id) == ["orders-2", "orders-1"])
+        #expect(entries[0].record?.facts["probe"] == "as remembered")
+        #expect(index.generation > generation)
+        #expect(try store.changeVersion() != moved)
+    }
+
     @Test func idsCarryTheUTCSecond() {
         let id = ChangeoverRunner.newID(database: "orders", at: utc("2026-01-05T09:08:07Z").addingTimeInterval(0.9))
         #expect(id.hasPrefix("orders-20260105-090807-"), "\(id)")

@@ -31,6 +31,10 @@ public protocol StateStorage: Sendable {
     func changeoverStamps() throws -> [ChangeoverStamp]
     /// The changeovers of `ids` that exist, each with its row's stamp, in no particular order.
     func changeovers(ids: [String]) throws -> [(stamp: ChangeoverStamp, record: ChangeoverRecord)]
+    /// A number that changes whenever a changeover or a database's state is written, by any
+    /// process: a reader that kept what it read may keep it while the number stays the same.
+    /// Nil when the storage keeps no such number (the reader must read the stamps).
+    func changeVersion() throws -> Int64?
 
     /// Saves a changeover that has finished and replaces its measured durations with `durations`,
     /// in one durable transaction.
@@ -91,6 +95,10 @@ public protocol StateStorage: Sendable {
     func campaign(_ id: String) throws -> Campaign?
     /// All campaigns, newest first.
     func campaigns() throws -> [Campaign]
+}
+
+extension StateStorage {
+    public func changeVersion() throws -> Int64? { nil }
 }
 
 /// The latest note of one kind about a running changeover.

@@ -109,6 +109,12 @@ public struct StateStore: Sendable {
         try existingStorage()?.changeoverStamps() ?? []
     }
 
+    /// A number that changes with every write of a changeover or a database's state (see
+    /// `StateStorage.changeVersion`); nil when the storage keeps none or nothing is stored yet.
+    public func changeVersion() throws -> Int64? {
+        try existingStorage()?.changeVersion() ?? nil
+    }
+
     /// The changeovers of `ids` that exist, with their stamps, in no particular order.
     public func changeovers(ids: [String]) throws -> [(stamp: ChangeoverStamp, record: ChangeoverRecord)] {
         guard !ids.isEmpty else { return [] }
