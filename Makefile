@@ -23,7 +23,7 @@ CONFIGURATION ?= release
 # so this writes it to a Swift file (ignored by git) for the length of the build only, and a
 # later plain `swift build` says "unknown commit" rather than an old one. A tree with changes
 # not committed is stamped COMMIT-modified.
-STAMP := Sources/changeover/BuildStamp+Commit.swift
+STAMP := Sources/ChangeoverCLI/BuildStamp+Commit.swift
 define stamped_build
 	@set -e; trap 'rm -f $(STAMP)' EXIT INT TERM; \
 	commit=$$(git rev-parse HEAD 2>/dev/null || true); \

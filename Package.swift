@@ -57,6 +57,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            path: "Sources/ChangeoverCLI",
             swiftSettings: settings),
         .executableTarget(
             name: "ChangeoverBench",
