@@ -56,9 +56,11 @@ test: deps
 	$(SWIFT) test --skip-build --skip 'ChangeoverCoreTests|ConnInfoPropertyTests|StatusPageBrowserTests'
 	$(SWIFT) test --skip-build --filter StatusPageBrowserTests
 
+# The rehearsal is its own program, `changeover-demo`: it links the lab's throwaway servers, which
+# the installed `changeover` does not.
 demo: deps
-	$(SWIFT) build --product changeover
-	$$($(SWIFT) build --show-bin-path)/changeover demo
+	$(SWIFT) build --product changeover-demo
+	$$($(SWIFT) build --show-bin-path)/changeover-demo
 
 # BENCH_ARGS: changeovers per row, --only ROW,…, --json FILE, --daemon-databases N (see Sources/ChangeoverBench).
 BENCH_ARGS ?= 5 --json .build/bench.json

@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "changeover", targets: ["changeover"]),
+        .executable(name: "changeover-demo", targets: ["ChangeoverDemo"]),
         .executable(name: "changeover-bench", targets: ["ChangeoverBench"]),
         .library(name: "ChangeoverCore", targets: ["ChangeoverCore"]),
     ],
@@ -36,7 +37,8 @@ let package = Package(
             ],
             swiftSettings: settings),
         // Throwaway local databases and the acknowledged-writes probe: used by the tests,
-        // `changeover demo` and the benchmark. Nothing in it is a fake database.
+        // `changeover-demo` and the benchmark. Nothing in it is a fake database. The shipped
+        // `changeover` does not link it (`.ci/no-lab-symbols` checks).
         .target(name: "ChangeoverLab", dependencies: ["ChangeoverCore", "PostgresClient", "RedisClient"], swiftSettings: settings),
         // The scheduler daemon: runs scheduled changeovers, serves status and metrics over HTTP.
         .target(
@@ -49,15 +51,25 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: settings),
-        .executableTarget(
-            name: "changeover",
+        // The commands: they parse arguments, call Core and print. Shared by the executables below.
+        .target(
+            name: "ChangeoverCLI",
             dependencies: [
-                "ChangeoverCore", "ChangeoverDaemon", "ChangeoverLab", "PostgresClient",
+                "ChangeoverCore", "ChangeoverDaemon",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Sources/ChangeoverCLI",
+            swiftSettings: settings),
+        // The product: the command tree and nothing of the lab.
+        .executableTarget(name: "changeover", dependencies: ["ChangeoverCLI"], swiftSettings: settings),
+        // `make demo`: the rehearsal on throwaway local servers.
+        .executableTarget(
+            name: "ChangeoverDemo",
+            dependencies: [
+                "ChangeoverCLI", "ChangeoverCore", "ChangeoverLab",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: settings),
         .executableTarget(
             name: "ChangeoverBench",
