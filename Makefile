@@ -1,6 +1,6 @@
 # changeover — the two commands a fresh machine needs are `make demo` and `make test`.
 SWIFT ?= swift
-APT_PACKAGES := postgresql-15 postgresql-client-15 libpq-dev pkg-config libhiredis-dev libsqlite3-dev redis-server pgbouncer haproxy util-linux python3 openssh-server openssh-client chromium chromium-driver
+APT_PACKAGES := postgresql-15 postgresql-client-15 libpq-dev pkg-config libhiredis-dev libsqlite3-dev redis-server pgbouncer haproxy util-linux python3 openssh-server openssh-client chromium chromium-driver binutils
 
 .PHONY: deps build install uninstall test demo bench faults-table clean docker-deps docker-engine docker-images docker-test docker-clean
 
