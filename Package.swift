@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "changeover", targets: ["changeover"]),
         .executable(name: "changeover-demo", targets: ["ChangeoverDemo"]),
+        .executable(name: "changeover-testing", targets: ["ChangeoverTesting"]),
         .executable(name: "changeover-bench", targets: ["ChangeoverBench"]),
         .library(name: "ChangeoverCore", targets: ["ChangeoverCore"]),
     ],
@@ -71,6 +72,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings),
+        // The command tree as the tests run it when they kill the controller at a step boundary
+        // (CHANGEOVER_FAULT). Not installed.
+        .executableTarget(name: "ChangeoverTesting", dependencies: ["ChangeoverCLI"], swiftSettings: settings),
         .executableTarget(
             name: "ChangeoverBench",
             dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient"],
@@ -84,7 +88,8 @@ let package = Package(
         .testTarget(name: "ChangeoverDaemonTests", dependencies: ["ChangeoverDaemon", "ChangeoverCore", "ChangeoverLab"], swiftSettings: settings),
         .testTarget(
             name: "ChangeoverIntegrationTests",
-            dependencies: ["ChangeoverCore", "ChangeoverDaemon", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover"],
+            dependencies: ["ChangeoverCore", "ChangeoverDaemon", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover",
+                           "ChangeoverTesting"],
             // The exec provisioner script the tests plug in, run from the source tree.
             exclude: ["Resources"],
             swiftSettings: settings),
@@ -93,7 +98,7 @@ let package = Package(
         // unless CHANGEOVER_DOCKER_HOST names it.
         .testTarget(
             name: "ChangeoverDockerTests",
-            dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover"],
+            dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover", "ChangeoverTesting"],
             swiftSettings: settings),
     ]
 )
