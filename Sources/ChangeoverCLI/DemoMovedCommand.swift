@@ -1,7 +1,7 @@
 import ArgumentParser
 
-/// `changeover demo` as it was before the rehearsal became its own program: the shipped binary
-/// does not link the lab's throwaway servers, so this only says where the demo went.
+/// `changeover demo`: the rehearsal needs the lab's throwaway servers, which the shipped binary
+/// does not link, so this only says where the rehearsal is (`changeover-demo`).
 struct DemoMovedCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo", abstract: "Moved: the rehearsal is `changeover-demo` (`make demo` builds and runs it).",
@@ -11,8 +11,8 @@ struct DemoMovedCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            throw Failure(.badInput,
-                          "the demo is its own program now: run `make demo` in a source tree, or `changeover-demo`")
+            throw Failure(
+                .badInput, "the demo is its own program now: run `make demo` in a source tree, or `changeover-demo`")
         }
     }
 }
