@@ -1,6 +1,6 @@
 # changeover — the two commands a fresh machine needs are `make demo` and `make test`.
 SWIFT ?= swift
-APT_PACKAGES := postgresql-15 postgresql-client-15 libpq-dev pkg-config libhiredis-dev libsqlite3-dev redis-server pgbouncer haproxy util-linux python3 openssh-server openssh-client chromium chromium-driver
+APT_PACKAGES := postgresql-15 postgresql-client-15 libpq-dev pkg-config libhiredis-dev libsqlite3-dev redis-server pgbouncer haproxy util-linux python3 openssh-server openssh-client chromium chromium-driver binutils
 
 .PHONY: deps build install uninstall test demo bench faults-table clean docker-deps docker-engine docker-images docker-test docker-clean
 
@@ -23,7 +23,7 @@ CONFIGURATION ?= release
 # so this writes it to a Swift file (ignored by git) for the length of the build only, and a
 # later plain `swift build` says "unknown commit" rather than an old one. A tree with changes
 # not committed is stamped COMMIT-modified.
-STAMP := Sources/changeover/BuildStamp+Commit.swift
+STAMP := Sources/ChangeoverCLI/BuildStamp+Commit.swift
 define stamped_build
 	@set -e; trap 'rm -f $(STAMP)' EXIT INT TERM; \
 	commit=$$(git rev-parse HEAD 2>/dev/null || true); \
@@ -56,9 +56,11 @@ test: deps
 	$(SWIFT) test --skip-build --skip 'ChangeoverCoreTests|ConnInfoPropertyTests|StatusPageBrowserTests'
 	$(SWIFT) test --skip-build --filter StatusPageBrowserTests
 
+# The rehearsal is its own program, `changeover-demo`: it links the lab's throwaway servers, which
+# the installed `changeover` does not.
 demo: deps
-	$(SWIFT) build --product changeover
-	$$($(SWIFT) build --show-bin-path)/changeover demo
+	$(SWIFT) build --product changeover-demo
+	$$($(SWIFT) build --show-bin-path)/changeover-demo
 
 # BENCH_ARGS: changeovers per row, --only ROW,…, --json FILE, --daemon-databases N (see Sources/ChangeoverBench).
 BENCH_ARGS ?= 5 --json .build/bench.json

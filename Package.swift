@@ -8,6 +8,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "changeover", targets: ["changeover"]),
+        .executable(name: "changeover-demo", targets: ["ChangeoverDemo"]),
+        .executable(name: "changeover-testing", targets: ["ChangeoverTesting"]),
         .executable(name: "changeover-bench", targets: ["ChangeoverBench"]),
         .library(name: "ChangeoverCore", targets: ["ChangeoverCore"]),
     ],
@@ -36,7 +38,8 @@ let package = Package(
             ],
             swiftSettings: settings),
         // Throwaway local databases and the acknowledged-writes probe: used by the tests,
-        // `changeover demo` and the benchmark. Nothing in it is a fake database.
+        // `changeover-demo` and the benchmark. Nothing in it is a fake database. The shipped
+        // `changeover` does not link it (`.ci/no-lab-symbols` checks).
         .target(name: "ChangeoverLab", dependencies: ["ChangeoverCore", "PostgresClient", "RedisClient"], swiftSettings: settings),
         // The scheduler daemon: runs scheduled changeovers, serves status and metrics over HTTP.
         .target(
@@ -49,15 +52,29 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: settings),
-        .executableTarget(
-            name: "changeover",
+        // The commands: they parse arguments, call Core and print. Shared by the executables below.
+        .target(
+            name: "ChangeoverCLI",
             dependencies: [
-                "ChangeoverCore", "ChangeoverDaemon", "ChangeoverLab", "PostgresClient",
+                "ChangeoverCore", "ChangeoverDaemon",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: settings),
+        // The product: the command tree and nothing of the lab.
+        .executableTarget(name: "changeover", dependencies: ["ChangeoverCLI"], swiftSettings: settings),
+        // `make demo`: the rehearsal on throwaway local servers.
+        .executableTarget(
+            name: "ChangeoverDemo",
+            dependencies: [
+                "ChangeoverCLI", "ChangeoverCore", "ChangeoverLab",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: settings),
+        // The command tree as the tests run it when they kill the controller at a step boundary
+        // (CHANGEOVER_FAULT). Not installed.
+        .executableTarget(name: "ChangeoverTesting", dependencies: ["ChangeoverCLI"], swiftSettings: settings),
         .executableTarget(
             name: "ChangeoverBench",
             dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient"],
@@ -71,7 +88,8 @@ let package = Package(
         .testTarget(name: "ChangeoverDaemonTests", dependencies: ["ChangeoverDaemon", "ChangeoverCore", "ChangeoverLab"], swiftSettings: settings),
         .testTarget(
             name: "ChangeoverIntegrationTests",
-            dependencies: ["ChangeoverCore", "ChangeoverDaemon", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover"],
+            dependencies: ["ChangeoverCore", "ChangeoverDaemon", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover",
+                           "ChangeoverTesting"],
             // The exec provisioner script the tests plug in, run from the source tree.
             exclude: ["Resources"],
             swiftSettings: settings),
@@ -80,7 +98,7 @@ let package = Package(
         // unless CHANGEOVER_DOCKER_HOST names it.
         .testTarget(
             name: "ChangeoverDockerTests",
-            dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover"],
+            dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover", "ChangeoverTesting"],
             swiftSettings: settings),
     ]
 )

@@ -6,7 +6,7 @@ import RedisClient
 /// A whole changeover rehearsal on throwaway servers: a primary taking writes from the
 /// acknowledged-writes probe, a fleet config for it, and follower ports chosen up front so the
 /// probe already knows every server the database will move to (a libpq multi-host conninfo for
-/// Postgres, a list of endpoints for Redis). Used by `changeover demo`, the benchmark and the
+/// Postgres, a list of endpoints for Redis). Used by `changeover-demo`, the benchmark and the
 /// integration tests.
 ///
 /// With `networkHost`, the primary runs on a test host (`LabNetworkHost`) whose link a test can

@@ -44,11 +44,11 @@ struct InstallTests {
     }
 }
 
-/// The version `BuildStamp` (in the executable target, which tests cannot import) declares.
+/// The version `BuildStamp` (in the CLI library, which the tests do not link) declares.
 enum BuildStampExpectation {
     static var version: String {
         get throws {
-            let source = try String(contentsOfFile: "\(InstallTests.root)/Sources/changeover/BuildStamp.swift", encoding: .utf8)
+            let source = try String(contentsOfFile: "\(InstallTests.root)/Sources/ChangeoverCLI/BuildStamp.swift", encoding: .utf8)
             let line = try #require(source.split(separator: "\n").first { $0.contains("static let version = ") })
             return String(line.split(separator: "\"")[1])
         }

@@ -17,39 +17,6 @@ struct StatusCommand: AsyncParsableCommand {
 
     typealias Report = ChangeoverStatus
 
-    /// The version of the `--json` output's shape; raised when a field changes meaning or goes.
-    static let schemaVersion = 1
-
-    enum StateFilter: String, ExpressibleByArgument, CaseIterable {
-        case running, scheduled, stopped, failed, ended
-
-        func matches(_ report: Report) -> Bool {
-            switch self {
-            case .running, .scheduled: report.state == rawValue
-            case .stopped: ["stopped", "prepared", "interrupted"].contains(report.state)
-            case .failed: report.record.machine.step == .failed || report.state == "rollback unfinished"
-            case .ended: report.record.machine.step.isTerminal
-            }
-        }
-    }
-
-    /// `--json` of the list and the pending view: the entries under a schema version.
-    struct Listing<Entry: Encodable>: Encodable {
-        var schemaVersion = StatusCommand.schemaVersion
-        var changeovers: [Entry]
-    }
-
-    /// `--json` of one changeover: its report's fields and the schema version beside them.
-    struct Single: Encodable {
-        var report: Report
-        enum Keys: String, CodingKey { case schemaVersion }
-        func encode(to encoder: any Encoder) throws {
-            try report.encode(to: encoder)
-            var container = encoder.container(keyedBy: Keys.self)
-            try container.encode(StatusCommand.schemaVersion, forKey: .schemaVersion)
-        }
-    }
-
     func validate() throws {
         guard limit >= 1 else { throw ValidationError("--limit must be at least 1") }
         if id != nil, id != "pending", database != nil || state != nil {

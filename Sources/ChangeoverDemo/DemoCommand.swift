@@ -1,12 +1,17 @@
 import ArgumentParser
+import ChangeoverCLI
 import ChangeoverCore
 import ChangeoverLab
 import Foundation
 
+/// `changeover-demo` (`make demo`): the lab's throwaway servers, so not part of `changeover`.
+@main
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "demo",
+        commandName: "changeover-demo",
         abstract: "Rehearse on throwaway local servers: a primary under a steady writer, a real changeover, its audit log.")
+
+    static func main() async { await mainExitingTwoOnBadUsage() }
 
     enum Engines: String, ExpressibleByArgument, CaseIterable {
         case postgres, redis, both
@@ -59,8 +64,8 @@ struct DemoCommand: AsyncParsableCommand {
         Output.line("primary on 127.0.0.1:\(scenario.primary.port); config \(scenario.configPath)")
         Output.line()
         for index in 0..<changeovers {
-            let summary = try await scenario.changeover(index) { RunCommand.show($0, json: false) }
-            RunCommand.print(summary)
+            let summary = try await scenario.changeover(index) { Output.progress($0, json: false) }
+            Output.summary(summary)
             Output.line()
             guard summary.outcome == .completed else {
                 throw Failure(.failed, "the demo changeover did not complete: \(summary.failure ?? "unknown")")

@@ -1,26 +1,5 @@
 import ArgumentParser
 import ChangeoverCore
-import Foundation
-
-struct ResumeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "resume",
-        abstract: "Continue a changeover a controller left (killed, crashed), from the step it stopped in.")
-
-    @OptionGroup var fleet: FleetOptions
-    @Argument(help: "The changeover id (see `status`).") var id: String
-    @Flag(help: "Print the summary as JSON (progress goes to stderr).") var json = false
-
-    func run() async throws {
-        try await reporting {
-            let json = self.json
-            var runner = ChangeoverRunner(config: try fleet.load()) { RunCommand.show($0, json: json) }
-            runner.stop = await Signals.stopOnTermination()
-            let summary = try await runner.resume(id: id)
-            try RunCommand.report(summary, json: json, config: runner.config)
-        }
-    }
-}
 
 struct AbortCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,9 +15,9 @@ struct AbortCommand: AsyncParsableCommand {
         try await reporting {
             try Confirmation.require(yes, verb: "abort", question: "Roll changeover \(id) back and remove its follower?")
             let json = self.json
-            let runner = ChangeoverRunner(config: try fleet.load()) { RunCommand.show($0, json: json) }
+            let runner = ChangeoverRunner(config: try fleet.load()) { Output.progress($0, json: json) }
             let summary = try await runner.abort(id: id, reason: "aborted by \(runner.actor)")
-            if json { try Output.json(summary) } else { RunCommand.print(summary) }
+            if json { try Output.json(summary) } else { Output.summary(summary) }
             guard summary.outcome == .aborted else {
                 throw Failure(.failed, "the rollback did not finish: \(summary.failure ?? "unknown"); changeover \(summary.id) needs an operator")
             }

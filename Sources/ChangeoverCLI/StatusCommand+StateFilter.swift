@@ -1,0 +1,18 @@
+import ArgumentParser
+import ChangeoverCore
+
+extension StatusCommand {
+    /// `--state`: which changeovers the list and the pending view show.
+    enum StateFilter: String, ExpressibleByArgument, CaseIterable {
+        case running, scheduled, stopped, failed, ended
+
+        func matches(_ report: Report) -> Bool {
+            switch self {
+            case .running, .scheduled: report.state == rawValue
+            case .stopped: ["stopped", "prepared", "interrupted"].contains(report.state)
+            case .failed: report.record.machine.step == .failed || report.state == "rollback unfinished"
+            case .ended: report.record.machine.step.isTerminal
+            }
+        }
+    }
+}
