@@ -16,6 +16,7 @@ struct ResumeCommand: AsyncParsableCommand {
             let json = self.json
             var runner = ChangeoverRunner(config: try fleet.load()) { RunCommand.show($0, json: json) }
             runner.stop = await Signals.stopOnTermination()
+            FaultInjection.install(in: &runner)
             let summary = try await runner.resume(id: id)
             try RunCommand.report(summary, json: json, config: runner.config)
         }
@@ -36,7 +37,8 @@ struct AbortCommand: AsyncParsableCommand {
         try await reporting {
             try Confirmation.require(yes, verb: "abort", question: "Roll changeover \(id) back and remove its follower?")
             let json = self.json
-            let runner = ChangeoverRunner(config: try fleet.load()) { RunCommand.show($0, json: json) }
+            var runner = ChangeoverRunner(config: try fleet.load()) { RunCommand.show($0, json: json) }
+            FaultInjection.install(in: &runner)
             let summary = try await runner.abort(id: id, reason: "aborted by \(runner.actor)")
             if json { try Output.json(summary) } else { RunCommand.print(summary) }
             guard summary.outcome == .aborted else {

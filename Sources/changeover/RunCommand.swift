@@ -41,6 +41,7 @@ struct RunCommand: AsyncParsableCommand {
                 runner = ChangeoverRunner(config: config) { event in RunCommand.show(event, json: json) }
             }
             runner.stop = await Signals.stopOnTermination()
+            FaultInjection.install(in: &runner)
             guard inWindow else {
                 return try RunCommand.report(try await runner.run(database: database, image: image), json: json, config: runner.config)
             }

@@ -61,6 +61,7 @@ struct PrepareCommand: AsyncParsableCommand {
             let json = self.json
             var runner = ChangeoverRunner(config: try fleet.load()) { RunCommand.show($0, json: json) }
             runner.stop = await Signals.stopOnTermination()
+            FaultInjection.install(in: &runner)
             let summary = try await runner.run(database: database, image: image, policy: SwitchPolicy(mode: .hold))
             try RunCommand.report(summary, json: json, config: runner.config)
         }
@@ -97,6 +98,7 @@ struct SwitchCommand: AsyncParsableCommand {
                 throw Failure(.badInput, "changeover \(id) is already switching over (\(record.machine.step)); \(runner.config.command("resume", id)) finishes it")
             }
             runner.stop = await Signals.stopOnTermination()
+            FaultInjection.install(in: &runner)
             let policy = now ? SwitchPolicy.now : SwitchPolicy(mode: .window, deadline: try deadline.map(Deadline.parse) ?? record.policy?.deadline)
             let summary = try await runner.resume(id: id, policy: policy)
             try RunCommand.report(summary, json: json, config: runner.config)
