@@ -74,7 +74,7 @@ let package = Package(
             swiftSettings: settings),
         // The command tree as the tests run it when they kill the controller at a step boundary
         // (CHANGEOVER_FAULT). Not installed.
-        .executableTarget(name: "ChangeoverTesting", dependencies: ["ChangeoverCLI"], swiftSettings: settings),
+        .executableTarget(name: "ChangeoverTesting", dependencies: ["ChangeoverCLI", "ChangeoverCore"], swiftSettings: settings),
         .executableTarget(
             name: "ChangeoverBench",
             dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient"],

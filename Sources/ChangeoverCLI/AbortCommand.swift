@@ -15,7 +15,8 @@ struct AbortCommand: AsyncParsableCommand {
         try await reporting {
             try Confirmation.require(yes, verb: "abort", question: "Roll changeover \(id) back and remove its follower?")
             let json = self.json
-            let runner = ChangeoverRunner(config: try fleet.load()) { Output.progress($0, json: json) }
+            var runner = ChangeoverRunner(config: try fleet.load()) { Output.progress($0, json: json) }
+            RunnerSetup.install(&runner)
             let summary = try await runner.abort(id: id, reason: "aborted by \(runner.actor)")
             if json { try Output.json(summary) } else { Output.summary(summary) }
             guard summary.outcome == .aborted else {

@@ -21,6 +21,7 @@ struct PrepareCommand: AsyncParsableCommand {
             let json = self.json
             var runner = ChangeoverRunner(config: try fleet.load()) { Output.progress($0, json: json) }
             runner.stop = await Signals.stopOnTermination()
+            RunnerSetup.install(&runner)
             let summary = try await runner.run(database: database, image: image, policy: SwitchPolicy(mode: .hold))
             try RunCommand.report(summary, json: json, config: runner.config)
         }

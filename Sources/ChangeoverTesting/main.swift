@@ -2,6 +2,6 @@ import ChangeoverCLI
 
 // `changeover` as the integration tests run it when they kill the controller at a step
 // boundary (CHANGEOVER_FAULT=kill-before:STEP or kill-after:STEP). Built by `swift build
-// --build-tests`, never installed. Core reads CHANGEOVER_FAULT itself for now; this program is
-// where the test-only switch belongs, and where the hook that replaces it will be installed.
+// --build-tests`, never installed: the fault hook it installs is in no shipped program.
+RunnerSetup.install = { FaultInjection.install(in: &$0) }
 await Changeover.mainExitingTwoOnBadUsage()

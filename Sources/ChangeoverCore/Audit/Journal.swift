@@ -33,4 +33,9 @@ public struct Journal: Sendable {
     public func record(_ entries: [AuditEntry], at time: Date = Date()) throws {
         try AuditLog(path: auditLog).append(entries, actor: actor, time: time)
     }
+
+    /// The log, opened once for a writer that appends many times (a changeover's journal).
+    func open() throws -> AuditLog {
+        try AuditLog(path: auditLog)
+    }
 }

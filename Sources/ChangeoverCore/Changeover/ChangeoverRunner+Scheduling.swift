@@ -110,7 +110,7 @@ extension ChangeoverRunner {
         record.fromImage = prepared.fromImage.name
         record.facts["old.address"] = prepared.oldEndpoint.address
         let first = try record.machine.handle(.begin)
-        return try await drive(&record, prepared, lock: lock, first: first, opening: (
+        return try await ChangeoverExecutor.drive(self, record, prepared, lock: lock, first: first, opening: (
             "started", "scheduled: \(prepared.fromImage.name) → \(prepared.toImage.name)",
             ["from": prepared.fromImage.name, "to": prepared.toImage.name, "primary": prepared.oldEndpoint.description]
                 .merging((record.policy ?? .now).auditFacts) { a, _ in a }))

@@ -1,0 +1,8 @@
+import ChangeoverCore
+
+/// What a program built on this CLI adds to each runner that runs, resumes or aborts a
+/// changeover: `changeover` adds nothing; `changeover-testing`, which the integration tests run,
+/// installs its fault hook here. Set once, before the command runs.
+package enum RunnerSetup {
+    nonisolated(unsafe) package static var install: (inout ChangeoverRunner) -> Void = { _ in }
+}
