@@ -50,6 +50,8 @@ func benchSSHChangeovers(_ engine: DatabaseConfig.EngineKind) async throws -> Ro
             if summary.outcome != .completed { row.failures += 1 }
             let steps = summary.timings.filter { [.fence, .finalSync, .promote, .repoint].contains($0.step) }
                 .map { "\($0.step) \(String(format: "%.1f", $0.milliseconds))" }.joined(separator: ", ")
+                + ["stop.ms", "controldata.ms", "promote.ms"].compactMap { key in summary.facts[key].map { " \(key) \($0)" } }.joined()
+                + (summary.facts["stop.armed"] == "true" ? " (stop armed)" : "")
             print(String(format: "%4d  %15.1f  %19.1f  %7.2f  ", index + 1, pause, summary.writePauseMilliseconds ?? .nan,
                          summary.totalMilliseconds / 1000) + summary.outcome.rawValue + "  on host \(follower.host.name)  " + steps)
         }

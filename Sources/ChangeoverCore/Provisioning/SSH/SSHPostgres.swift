@@ -66,7 +66,8 @@ public struct SSHPostgres: ManagedPostgres {
 
     /// The stop as a bash script: it sends the signal, watches the postmaster every 2 ms without
     /// starting a process per look (`read -t` on a pipe nobody writes to), says when it exited
-    /// and prints `pg_control`. Armed, it first says so and waits for the line `go`.
+    /// and prints `pg_control` and a last line, `changeover-end`. Armed, it first says so and
+    /// waits for the line `go`.
     static func stopScript(_ dataDirectory: String, signal: Int32, timeout: Duration, armed: Bool) -> String {
         let data = Shell.quote(dataDirectory)
         let name = signal == SIGINT ? "INT" : signal == SIGQUIT ? "QUIT" : signal == SIGKILL ? "KILL" : "TERM"
@@ -92,7 +93,8 @@ public struct SSHPostgres: ManagedPostgres {
               done
             fi
             echo changeover-stopped
-            exec base64 -w0 \(data)/global/pg_control
+            base64 -w0 \(data)/global/pg_control
+            printf '\\nchangeover-end\\n'
             """
     }
 
@@ -102,7 +104,7 @@ public struct SSHPostgres: ManagedPostgres {
         guard outcome.succeeded, let marker = outcome.stdout.range(of: "changeover-stopped\n") else {
             throw ProvisionError("stopping postgres in \(location) failed: \(outcome.lastErrorLine)")
         }
-        let encoded = String(outcome.stdout[marker.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let encoded = outcome.stdout[marker.upperBound...].split(separator: "\n").first.map(String.init) ?? ""
         return Data(base64Encoded: encoded).flatMap { ControlFile.parse([UInt8]($0.prefix(512))) }
     }
 
@@ -177,7 +179,14 @@ public final class SSHArmedStop: ArmedStop {
     public func fire() async throws -> ArmedStopOutcome {
         // A command that ended (its connection cut, its wait over) signalled nothing.
         guard started.status == nil, started.send("go") else { return .notFired }
-        let outcome = try await login.finish(started, host, timeout: timeout + .seconds(10))
+        // Its last line says the stop is done: reading it spares the wait for the session to close.
+        if await started.waitForOutput("changeover-end\n", timeout: timeout + .seconds(10)) {
+            let control = try SSHPostgres.stopped(Subprocess.Outcome(status: 0, stdout: started.stdout, stderr: ""), location)
+            let started = self.started
+            Task.detached { _ = try? await started.finish(timeout: .seconds(30)) }
+            return .stopped(control: control)
+        }
+        let outcome = try await login.finish(started, host, timeout: .seconds(10))
         return .stopped(control: try SSHPostgres.stopped(outcome, location))
     }
 
