@@ -18,17 +18,7 @@ func benchSSHChangeovers(_ engine: DatabaseConfig.EngineKind) async throws -> Ro
         // Follower i goes on the host the primary of changeover i is not on: b, a, b, …
         let followers = (0..<count).map { (host: hosts[($0 + 1) % 2], port: FreePort.next()) }
         let servers = [(host: hosts[0], port: primary.port)] + followers
-        let probe: any WriteProbe
-        if engine == .postgres {
-            let connection = try await lab.connect(primary.conninfo)
-            try await AckedWriter.prepare(on: connection)
-            connection.close()
-            probe = AckedWriter(conninfo: try ConnInfo(
-                "host=\(servers.map(\.host.address).joined(separator: ",")) port=\(servers.map { String($0.port) }.joined(separator: ",")) "
-                    + "user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=2").with("password", lab.superuserPassword))
-        } else {
-            probe = RedisAckedWriter(endpoints: servers.map { lab.redisEndpoint(host: $0.host.address, port: $0.port) })
-        }
+        let probe = try await lab.writer(engine, over: servers.map { ($0.host.address, $0.port) })
         writer = probe
         await probe.start()
         try await probe.waitForAcknowledgements(200, timeout: .seconds(30))
@@ -59,13 +49,7 @@ func benchSSHChangeovers(_ engine: DatabaseConfig.EngineKind) async throws -> Ro
         writer = nil
         row.errors = report.errors
         let last = followers.last!
-        if engine == .postgres {
-            let connection = try await lab.connect(try ConnInfo("host=\(last.host.address) port=\(last.port) user=postgres dbname=postgres"))
-            row.lost = try await AckedWriter.missing(report.acknowledged, on: connection).count
-            connection.close()
-        } else {
-            row.lost = try await RedisAckedWriter.missing(report.acknowledged, on: lab.redisEndpoint(host: last.host.address, port: last.port)).count
-        }
+        row.lost = try await lab.missing(report.acknowledged, engine: engine, host: last.host.address, port: last.port).count
     } catch {
         print("changeover over ssh failed: \(error)")
         row.failures += 1

@@ -22,18 +22,7 @@ import Testing
             let b = try await LabSSHHost.create(lab: lab, name: "b")
             let followerPort = FreePort.next()
             let primary = engine == .postgres ? try await lab.startPrimary(on: a.network) : try await lab.startRedisPrimary(on: a.network)
-            let probe: any WriteProbe
-            if engine == .postgres {
-                let connection = try await lab.connect(primary.conninfo)
-                try await AckedWriter.prepare(on: connection)
-                connection.close()
-                probe = AckedWriter(conninfo: try ConnInfo(
-                    "host=\(a.address),\(b.address) port=\(primary.port),\(followerPort) user=postgres dbname=postgres "
-                        + "target_session_attrs=read-write connect_timeout=2").with("password", lab.superuserPassword))
-            } else {
-                probe = RedisAckedWriter(endpoints: [lab.redisEndpoint(host: a.address, port: primary.port),
-                                                     lab.redisEndpoint(host: b.address, port: followerPort)])
-            }
+            let probe = try await lab.writer(engine, over: [(a.address, primary.port), (b.address, followerPort)])
             writer = probe
             await probe.start()
             try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
@@ -224,18 +213,7 @@ import Testing
             let b = try await LabSSHHost.create(lab: lab, name: "b")
             let primary = engine == .postgres ? try await lab.startPrimary(on: a.network) : try await lab.startRedisPrimary(on: a.network)
             let ports = [FreePort.next(), FreePort.next()]
-            let servers = [(a.address, primary.port), (b.address, ports[0]), (a.address, ports[1])]
-            let probe: any WriteProbe
-            if engine == .postgres {
-                let connection = try await lab.connect(primary.conninfo)
-                try await AckedWriter.prepare(on: connection)
-                connection.close()
-                probe = AckedWriter(conninfo: try ConnInfo(
-                    "host=\(servers.map(\.0).joined(separator: ",")) port=\(servers.map { String($0.1) }.joined(separator: ",")) "
-                        + "user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=2").with("password", lab.superuserPassword))
-            } else {
-                probe = RedisAckedWriter(endpoints: servers.map { lab.redisEndpoint(host: $0.0, port: $0.1) })
-            }
+            let probe = try await lab.writer(engine, over: [(a.address, primary.port), (b.address, ports[0]), (a.address, ports[1])])
             writer = probe
             await probe.start()
             try await probe.waitForAcknowledgements(50, timeout: .seconds(60))
@@ -269,14 +247,7 @@ import Testing
             try await probe.waitForAcknowledgements(50, timeout: .seconds(60))
             let report = await probe.stop()
             writer = nil
-            let missing: [Int64]
-            if engine == .postgres {
-                let new = try await lab.connect(try ConnInfo("host=\(a.address) port=\(ports[1]) user=postgres dbname=postgres"))
-                defer { new.close() }
-                missing = try await AckedWriter.missing(report.acknowledged, on: new)
-            } else {
-                missing = try await RedisAckedWriter.missing(report.acknowledged, on: lab.redisEndpoint(host: a.address, port: ports[1]))
-            }
+            let missing = try await lab.missing(report.acknowledged, engine: engine, host: a.address, port: ports[1])
             #expect(missing.isEmpty, "lost \(missing.count) of \(report.acknowledged.count) acknowledged writes")
         } catch {
             Issue.record(error)
