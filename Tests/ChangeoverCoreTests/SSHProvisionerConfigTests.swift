@@ -29,6 +29,8 @@ import Testing
 
     @Test func parsesAnSSHConfig() throws {
         let config = try FleetConfig.parse(Self.valid)
+        #expect(try FleetConfig.parse(Self.valid.replacingOccurrences(of: "root: /srv/nodes}", with: "root: /srv/nodes, service: none}"))
+            .provisioner.ssh?.hosts[1].service == FleetConfig.ProvisionerConfig.Service.none)
         #expect(config.provisioner.kind == .ssh)
         #expect(config.provisioner.service == .systemd)
         let ssh = try #require(config.provisioner.ssh)
@@ -43,7 +45,10 @@ import Testing
     @Test(arguments: [
         ("  service: systemd\n", "  service: debian-cluster\n",
          "provisioner.service: the ssh provisioner makes a follower a server in its node (auto, none) or with a systemd unit of its own (systemd), not a Debian cluster"),
-        ("  service: systemd\n", "  service: upstart\n", "unknown provisioner.service \"upstart\" (known: auto, none, systemd)"),
+        ("  service: systemd\n", "  service: upstart\n", "provisioner: unknown service \"upstart\" (known: auto, none, systemd)"),
+        ("labels: {zone: eu-1a}, root: /srv/nodes}", "labels: {zone: eu-1a}, root: /srv/nodes, service: debian-cluster}",
+         "provisioner.hosts[1].service: the ssh provisioner makes a follower a server in its node"),
+        ("labels: {zone: eu-1a}, root: /srv/nodes}", "labels: {zone: eu-1a}, root: /srv/nodes, servce: none}", "servce"),
         ("    - {name: db-b, address: 10.0.1.12, port: 2222, labels: {zone: eu-1a}, root: /srv/nodes}\n", "",
          "the ssh provisioner needs provisioner.hosts, at least two"),
         ("name: db-b, address: 10.0.1.12", "name: db-a, address: 10.0.1.13", "provisioner.hosts: host db-a (10.0.1.13) is listed twice"),
@@ -72,6 +77,10 @@ import Testing
         #expect(provisioner.followerPlacement(changeover: "orders-1", engine: .postgres)
             == "on host db-b (10.0.1.12) in /srv/nodes/orders-1/data, started at boot by a unit of its own (changeover-orders-1.service)")
         var other = provisioner
+        // A host's own `service:` overrides the provisioner's.
+        var plain = provisioner
+        plain.hosts[1].service = FleetConfig.ProvisionerConfig.Service.none
+        #expect(plain.followerPlacement(changeover: "orders-1", engine: .postgres) == "on host db-b (10.0.1.12) in /srv/nodes/orders-1/data")
         other.placement = ["zone": "other"]
         #expect(other.followerHost().host == nil)
         #expect(other.followerHost().why == "no host of provisioner.hosts is not the primary's host db-a, zone other than the primary's eu-1a")

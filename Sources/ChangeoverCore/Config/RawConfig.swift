@@ -60,6 +60,7 @@ struct RawConfig: Decodable {
         var port: Int?
         var labels: [String: String]?
         var root: String?
+        var service: String?
     }
 
     /// A command as one string of words separated by spaces (no shell), or as a list of words.
@@ -244,7 +245,9 @@ extension RawConfig {
             guard !hosts.contains(where: { $0.name == name || $0.address == address }) else {
                 throw ConfigError("\(at).hosts: host \(name) (\(address)) is listed twice")
             }
-            hosts.append(SSHHost(name: name, address: address, port: host.port ?? 22, labels: host.labels ?? [:], root: host.root.map(abs)))
+            let service = try host.service.map { word throws(ConfigError) in try sshService(word, at: "\(at).hosts[\(index)]") }
+            hosts.append(SSHHost(name: name, address: address, port: host.port ?? 22, labels: host.labels ?? [:], root: host.root.map(abs),
+                                 service: service))
         }
         guard hosts.count >= 2 else {
             throw ConfigError("\(at): the ssh provisioner needs provisioner.hosts, at least two (the primary's and one for its follower)")
@@ -260,17 +263,20 @@ extension RawConfig {
                                                    runAs: raw.runAs ?? "postgres", timeout: timeout)
         config.ssh = .init(hosts: hosts, user: raw.user ?? "root", identity: abs(identity), knownHosts: abs(knownHosts),
                            placement: raw.placement ?? [:])
-        if let service = raw.service {
-            switch FleetConfig.ProvisionerConfig.Service(rawValue: service) {
-            case .auto?, .none?, .systemd?:
-                config.service = FleetConfig.ProvisionerConfig.Service(rawValue: service)!
-            case .debianCluster?:
-                throw ConfigError("\(at).service: the ssh provisioner makes a follower a server in its node (auto, none) or with a systemd unit of its own (systemd), not a Debian cluster")
-            case nil:
-                throw ConfigError("\(at): unknown provisioner.service \"\(service)\" (known: auto, none, systemd)")
-            }
-        }
+        if let service = raw.service { config.service = try sshService(service, at: at) }
         return config
+    }
+
+    /// A `service:` word of the ssh provisioner or one of its hosts.
+    static func sshService(_ word: String, at: String) throws(ConfigError) -> FleetConfig.ProvisionerConfig.Service {
+        switch FleetConfig.ProvisionerConfig.Service(rawValue: word) {
+        case .auto?, .none?, .systemd?:
+            return FleetConfig.ProvisionerConfig.Service(rawValue: word)!
+        case .debianCluster?:
+            throw ConfigError("\(at).service: the ssh provisioner makes a follower a server in its node (auto, none) or with a systemd unit of its own (systemd), not a Debian cluster")
+        case nil:
+            throw ConfigError("\(at): unknown service \"\(word)\" (known: auto, none, systemd)")
+        }
     }
 
     static func absolute(_ path: String, base: String) -> String {

@@ -10,13 +10,17 @@ public struct SSHHost: Sendable, Equatable {
     public var labels: [String: String]
     /// Where follower directories are made on this host; nil: the provisioner's `root`.
     public var root: String?
+    /// Whether a follower made on this host gets a unit of its own; nil: the provisioner's `service`.
+    public var service: FleetConfig.ProvisionerConfig.Service?
 
-    public init(name: String, address: String, port: Int = 22, labels: [String: String] = [:], root: String? = nil) {
+    public init(name: String, address: String, port: Int = 22, labels: [String: String] = [:], root: String? = nil,
+                service: FleetConfig.ProvisionerConfig.Service? = nil) {
         self.name = name
         self.address = address
         self.port = port
         self.labels = labels
         self.root = root
+        self.service = service
     }
 }
 

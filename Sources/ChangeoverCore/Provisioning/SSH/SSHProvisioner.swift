@@ -85,6 +85,7 @@ public struct SSHProvisioner: Sendable {
     }
 
     func rootDirectory(on host: SSHHost) -> String { host.root ?? root }
+    func service(on host: SSHHost) -> FleetConfig.ProvisionerConfig.Service { host.service ?? service }
     func nodeDirectory(for changeover: String, on host: SSHHost) -> String { "\(rootDirectory(on: host))/\(changeover)" }
 
     public var listenAddress: String { listen ?? ((try? follower())?.address ?? "?") }
@@ -175,7 +176,7 @@ extension SSHProvisioner: Provisioner {
         guard let host = try? follower() else { return "on no host (\(followerHost().why))" }
         let node = nodeDirectory(for: changeover, on: host)
         return "on host \(host.name) (\(host.address)) in \(engine == .postgres ? "\(node)/data" : node)"
-            + (service == .systemd ? ", started at boot by a unit of its own (\(SystemdUnit.name(changeover: changeover)))" : "")
+            + (service(on: host) == .systemd ? ", started at boot by a unit of its own (\(SystemdUnit.name(changeover: changeover)))" : "")
     }
 
     // MARK: images
@@ -314,7 +315,7 @@ extension SSHProvisioner: Provisioner {
             "follower.dataDirectory": data, "follower.pid": String(pid), "follower.sshHost": host.name,
             "basebackup.seconds": String(format: "%.2f", seconds),
         ]
-        if service == .systemd {
+        if service(on: host) == .systemd {
             var unit = SystemdUnit(changeover: changeover, summary: "PostgreSQL server in \(data) (made by changeover \(changeover))",
                                    user: runAs, execStart: argv)
             unit.environment = image.environment
@@ -418,7 +419,7 @@ extension SSHProvisioner: Provisioner {
             try await Task.sleep(for: .milliseconds(5))
         }
         var facts = ["follower.node": node, "follower.pid": String(pid), "follower.sshHost": host.name]
-        if service == .systemd {
+        if service(on: host) == .systemd {
             var unit = SystemdUnit(changeover: changeover, summary: "Redis server in \(node) (made by changeover \(changeover))",
                                    user: runAs, execStart: ["\(image.binDirectory)/redis-server", conf, "--supervised", "systemd", "--daemonize", "no"])
             unit.environment = image.environment
