@@ -20,8 +20,7 @@ struct PrepareCommand: AsyncParsableCommand {
         try await reporting {
             let json = self.json
             var runner = ChangeoverRunner(config: try fleet.load()) { Output.progress($0, json: json) }
-            runner.stop = await Signals.stopOnTermination()
-            RunnerSetup.install(&runner)
+            await RunnerSetup.driving(&runner)
             let summary = try await runner.run(database: database, image: image, policy: SwitchPolicy(mode: .hold))
             try RunCommand.report(summary, json: json, config: runner.config)
         }

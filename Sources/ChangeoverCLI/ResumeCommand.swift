@@ -15,8 +15,7 @@ struct ResumeCommand: AsyncParsableCommand {
         try await reporting {
             let json = self.json
             var runner = ChangeoverRunner(config: try fleet.load()) { Output.progress($0, json: json) }
-            runner.stop = await Signals.stopOnTermination()
-            RunnerSetup.install(&runner)
+            await RunnerSetup.driving(&runner)
             let summary = try await runner.resume(id: id)
             try RunCommand.report(summary, json: json, config: runner.config)
         }

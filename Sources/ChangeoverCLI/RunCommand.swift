@@ -40,8 +40,7 @@ struct RunCommand: AsyncParsableCommand {
             } else {
                 runner = ChangeoverRunner(config: config) { event in Output.progress(event, json: json) }
             }
-            runner.stop = await Signals.stopOnTermination()
-            RunnerSetup.install(&runner)
+            await RunnerSetup.driving(&runner)
             guard inWindow else {
                 return try RunCommand.report(try await runner.run(database: database, image: image), json: json, config: runner.config)
             }

@@ -31,8 +31,7 @@ struct SwitchCommand: AsyncParsableCommand {
             guard ChangeoverStep.forward.firstIndex(of: record.machine.step).map({ $0 <= ChangeoverStep.forward.firstIndex(of: .awaitWindow)! }) ?? true else {
                 throw Failure(.badInput, "changeover \(id) is already switching over (\(record.machine.step)); \(runner.config.command("resume", id)) finishes it")
             }
-            runner.stop = await Signals.stopOnTermination()
-            RunnerSetup.install(&runner)
+            await RunnerSetup.driving(&runner)
             let policy = now ? SwitchPolicy.now : SwitchPolicy(mode: .window, deadline: try deadline.map(Deadline.parse) ?? record.policy?.deadline)
             let summary = try await runner.resume(id: id, policy: policy)
             try RunCommand.report(summary, json: json, config: runner.config)

@@ -305,8 +305,10 @@ public actor PostgresEngine: Engine {
         let old = try oldPrimaryServer(facts)
         let clock = ContinuousClock()
         let started = clock.now
+        let armed = armedStop
+        armedStop = nil
         var read: [String: String]?
-        if let armed = armedStop, case .stopped(let control) = try await { armedStop = nil; return try await armed.fire() }() {
+        if let armed, case .stopped(let control) = try await armed.fire() {
             read = control
             facts["stop.armed"] = "true"
         } else {

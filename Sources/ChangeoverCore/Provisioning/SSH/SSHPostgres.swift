@@ -79,7 +79,6 @@ public struct SSHPostgres: ManagedPostgres {
             """ : ""
         return """
             \(functions)
-            now() { local t=${EPOCHREALTIME//[!0-9]/}; echo $((10#$t / 1000)); }
             exec 9<> <(:)
             \(wait)pid=
             [ -r \(data)/postmaster.pid ] && read -r pid < \(data)/postmaster.pid
