@@ -2,7 +2,7 @@
 SWIFT ?= swift
 APT_PACKAGES := postgresql-15 postgresql-client-15 libpq-dev pkg-config libhiredis-dev libsqlite3-dev redis-server pgbouncer haproxy util-linux python3 openssh-server openssh-client chromium chromium-driver binutils
 
-.PHONY: deps build install uninstall test demo bench faults-table clean docker-deps docker-engine docker-images docker-test docker-clean
+.PHONY: deps lint build install uninstall test demo bench faults-table clean docker-deps docker-engine docker-images docker-test docker-clean
 
 # Installs what a fresh Debian 12 machine lacks; a second run installs nothing.
 deps:
@@ -36,6 +36,11 @@ endef
 
 build: deps
 	$(call stamped_build,)
+
+# The toolchain's formatter, with the rules of .swift-format; any warning fails. `swift format
+# format -i -r Sources Tests Package.swift` mends most of what it finds.
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests Package.swift
 
 # The `changeover` binary into $(DESTDIR)$(PREFIX)/bin.
 install: deps

@@ -40,7 +40,9 @@ let package = Package(
         // Throwaway local databases and the acknowledged-writes probe: used by the tests,
         // `changeover-demo` and the benchmark. Nothing in it is a fake database. The shipped
         // `changeover` does not link it (`.ci/no-lab-symbols` checks).
-        .target(name: "ChangeoverLab", dependencies: ["ChangeoverCore", "PostgresClient", "RedisClient"], swiftSettings: settings),
+        .target(
+            name: "ChangeoverLab", dependencies: ["ChangeoverCore", "PostgresClient", "RedisClient"],
+            swiftSettings: settings),
         // The scheduler daemon: runs scheduled changeovers, serves status and metrics over HTTP.
         .target(
             name: "ChangeoverDaemon",
@@ -74,22 +76,30 @@ let package = Package(
             swiftSettings: settings),
         // The command tree as the tests run it when they kill the controller at a step boundary
         // (CHANGEOVER_FAULT). Not installed.
-        .executableTarget(name: "ChangeoverTesting", dependencies: ["ChangeoverCLI", "ChangeoverCore"], swiftSettings: settings),
+        .executableTarget(
+            name: "ChangeoverTesting", dependencies: ["ChangeoverCLI", "ChangeoverCore"], swiftSettings: settings),
         .executableTarget(
             name: "ChangeoverBench",
             dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient"],
             swiftSettings: settings),
-        .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "ChangeoverCore", "ChangeoverLab"], swiftSettings: settings),
-        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "ChangeoverCore"], swiftSettings: settings),
+        .testTarget(
+            name: "PostgresClientTests", dependencies: ["PostgresClient", "ChangeoverCore", "ChangeoverLab"],
+            swiftSettings: settings),
+        .testTarget(
+            name: "RedisClientTests", dependencies: ["RedisClient", "ChangeoverCore"], swiftSettings: settings),
         .testTarget(
             name: "ChangeoverCoreTests",
             dependencies: ["ChangeoverCore", "ChangeoverLab", .product(name: "Yams", package: "Yams")],
             swiftSettings: settings),
-        .testTarget(name: "ChangeoverDaemonTests", dependencies: ["ChangeoverDaemon", "ChangeoverCore", "ChangeoverLab"], swiftSettings: settings),
+        .testTarget(
+            name: "ChangeoverDaemonTests", dependencies: ["ChangeoverDaemon", "ChangeoverCore", "ChangeoverLab"],
+            swiftSettings: settings),
         .testTarget(
             name: "ChangeoverIntegrationTests",
-            dependencies: ["ChangeoverCore", "ChangeoverDaemon", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover",
-                           "ChangeoverTesting"],
+            dependencies: [
+                "ChangeoverCore", "ChangeoverDaemon", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover",
+                "ChangeoverTesting",
+            ],
             // The exec provisioner script the tests plug in, run from the source tree.
             exclude: ["Resources"],
             swiftSettings: settings),
@@ -98,7 +108,9 @@ let package = Package(
         // unless CHANGEOVER_DOCKER_HOST names it.
         .testTarget(
             name: "ChangeoverDockerTests",
-            dependencies: ["ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover", "ChangeoverTesting"],
+            dependencies: [
+                "ChangeoverCore", "ChangeoverLab", "PostgresClient", "RedisClient", "changeover", "ChangeoverTesting",
+            ],
             swiftSettings: settings),
     ]
 )

@@ -55,7 +55,8 @@ enum DaemonMemoryBench {
 
     /// The `changeover` executable beside this one (`make bench` builds both).
     static var executable: String {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let me =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("changeover").path
     }
 
@@ -67,8 +68,11 @@ enum DaemonMemoryBench {
         guard FileManager.default.isExecutableFile(atPath: cli) else {
             throw LabError("\(cli) is missing: build it first (swift build -c release --product changeover)")
         }
-        var template = Array("\(FileManager.default.temporaryDirectory.path)/changeover-bench-daemon-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw LabError("mkdtemp failed: \(String(cString: strerror(errno)))") }
+        var template = Array(
+            "\(FileManager.default.temporaryDirectory.path)/changeover-bench-daemon-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw LabError("mkdtemp failed: \(String(cString: strerror(errno)))")
+        }
         let root = String(cString: made)
         var pid: pid_t?
         func cleanUp() {
@@ -79,7 +83,9 @@ enum DaemonMemoryBench {
             try? FileManager.default.removeItem(atPath: root)
         }
         do {
-            let row = try await measure(cli: cli, root: root, databases: databases, scheduleEach: scheduleEach, inventory: inventory) { pid = $0 }
+            let row = try await measure(
+                cli: cli, root: root, databases: databases, scheduleEach: scheduleEach, inventory: inventory
+            ) { pid = $0 }
             cleanUp()
             return row
         } catch {
@@ -88,30 +94,38 @@ enum DaemonMemoryBench {
         }
     }
 
-    private static func measure(cli: String, root: String, databases: Int, scheduleEach: Bool, inventory: Inventory,
-                                started: (pid_t) -> Void) async throws -> DaemonMemoryRow {
+    private static func measure(
+        cli: String, root: String, databases: Int, scheduleEach: Bool, inventory: Inventory,
+        started: (pid_t) -> Void
+    ) async throws -> DaemonMemoryRow {
         let port = FreePort.next()
         // Primaries on loopback ports nothing listens on: the data-size probe is refused at once.
         let closed = (0..<4).map { _ in FreePort.next() }
         let token = "bench-\(UUID().uuidString)"
         let config = "\(root)/fleet.yaml"
         let fleet = fleet(databases: databases, closedPorts: closed, now: Date())
-        try fleetConfig(root: root, fleet: inventory == .file ? fleet : [], listen: port,
-                        schedule: scheduleEach ? fleet.map { ($0.name, $0.redis ? "redis7-patched" : "pg15-patched") } : [])
-            .write(toFile: config, atomically: true, encoding: .utf8)
+        try fleetConfig(
+            root: root, fleet: inventory == .file ? fleet : [], listen: port,
+            schedule: scheduleEach ? fleet.map { ($0.name, $0.redis ? "redis7-patched" : "pg15-patched") } : []
+        )
+        .write(toFile: config, atomically: true, encoding: .utf8)
         var inventorySeconds: Double?
         if inventory == .store {
             let began = ContinuousClock.now
-            try StateStore(directory: "\(root)/state").saveInventory(fleet.map {
-                InventoryEntry(name: $0.name, stanza: $0.stanza.joined(separator: "\n") + "\n", addedAt: Date(), addedBy: "changeover-bench")
-            })
+            try StateStore(directory: "\(root)/state").saveInventory(
+                fleet.map {
+                    InventoryEntry(
+                        name: $0.name, stanza: $0.stanza.joined(separator: "\n") + "\n", addedAt: Date(),
+                        addedBy: "changeover-bench")
+                })
             inventorySeconds = (ContinuousClock.now - began).seconds
         }
         let log = "\(root)/daemon.log"
 
         let spawned = ContinuousClock.now
-        let pid = try Subprocess.spawn([cli, "daemon", "--config", config],
-                                       environment: ["BENCH_DAEMON_TOKEN": token, "BENCH_DB_PASSWORD": "unused"], outputPath: log)
+        let pid = try Subprocess.spawn(
+            [cli, "daemon", "--config", config],
+            environment: ["BENCH_DAEMON_TOKEN": token, "BENCH_DB_PASSWORD": "unused"], outputPath: log)
         started(pid)
         func exited() throws {
             if let status = Subprocess.reap(pid) {
@@ -124,8 +138,13 @@ enum DaemonMemoryBench {
         var firstAnswer: Duration?
         while firstAnswer == nil {
             try exited()
-            if await status(port: port, token: token) != nil { firstAnswer = ContinuousClock.now - spawned; break }
-            if ContinuousClock.now - spawned > .seconds(300) { throw LabError("the daemon did not answer within 300 s") }
+            if await status(port: port, token: token) != nil {
+                firstAnswer = ContinuousClock.now - spawned
+                break
+            }
+            if ContinuousClock.now - spawned > .seconds(300) {
+                throw LabError("the daemon did not answer within 300 s")
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
 
@@ -138,15 +157,19 @@ enum DaemonMemoryBench {
             while true {
                 try exited()
                 let audit = (try? Data(contentsOf: URL(fileURLWithPath: "\(root)/state/audit.jsonl"))) ?? Data()
-                let count = String(decoding: audit, as: UTF8.self).components(separatedBy: "\"outcome\":\"recorded\"").count - 1
+                let count =
+                    String(decoding: audit, as: UTF8.self).components(separatedBy: "\"outcome\":\"recorded\"").count - 1
                 if count >= databases {
                     let stored = (try? store.changeovers().count) ?? 0
-                    guard stored >= databases else { throw LabError("the audit log has \(count) scheduled changeovers, the store \(stored)") }
+                    guard stored >= databases else {
+                        throw LabError("the audit log has \(count) scheduled changeovers, the store \(stored)")
+                    }
                     ready = ContinuousClock.now - spawned
                     break
                 }
                 if ContinuousClock.now - spawned > readyLimit {
-                    note = "only \(count) of \(databases) scheduled changeovers recorded after \(Int(readyLimit.seconds)) s"
+                    note =
+                        "only \(count) of \(databases) scheduled changeovers recorded after \(Int(readyLimit.seconds)) s"
                     break
                 }
                 try await Task.sleep(for: .seconds(2))
@@ -173,7 +196,8 @@ enum DaemonMemoryBench {
                 metricsSamples.append((ContinuousClock.now - scraped).seconds * 1000)
             }
             if let daemon = answer?["daemon"] as? [String: Any],
-               let ticks = daemon["ticks"] as? Int {
+                let ticks = daemon["ticks"] as? Int
+            {
                 if firstTicks == nil { firstTicks = ticks }
                 if firstTick == nil, let ms = daemon["firstTickMs"] as? Double { firstTick = ms }
                 if ticks != lastTicks, let ms = daemon["lastTickMs"] as? Double {
@@ -184,7 +208,8 @@ enum DaemonMemoryBench {
             let watched = ContinuousClock.now - watchStart
             if lastTicks - (firstTicks ?? lastTicks) >= watchTicks && watched >= watchAtLeast { break }
             if watched >= watchLimit {
-                note = [note, "\(lastTicks - (firstTicks ?? lastTicks)) ticks in \(Int(watchLimit.seconds)) s"].compactMap { $0 }.joined(separator: "; ")
+                note = [note, "\(lastTicks - (firstTicks ?? lastTicks)) ticks in \(Int(watchLimit.seconds)) s"]
+                    .compactMap { $0 }.joined(separator: "; ")
                 break
             }
             // `/status` reads every record: asked rarely enough that answering it is at most a
@@ -205,25 +230,30 @@ enum DaemonMemoryBench {
             if status == nil { try await Task.sleep(for: .milliseconds(20)) }
         }
         guard status == 0 else {
-            throw LabError(status.map { "the daemon exited with \($0) after SIGTERM" } ?? "the daemon did not stop within 120 s of SIGTERM")
+            throw LabError(
+                status.map { "the daemon exited with \($0) after SIGTERM" }
+                    ?? "the daemon did not stop within 120 s of SIGTERM")
         }
 
         let sorted = tickSamples.sorted()
         let statusSorted = statusSamples.sorted()
         let metricsSorted = metricsSamples.sorted()
         return DaemonMemoryRow(
-            databases: databases, inventory: inventory, inventorySeconds: inventorySeconds, scheduled: scheduleEach ? databases : 0, records: records, ticks: lastTicks - (firstTicks ?? lastTicks),
+            databases: databases, inventory: inventory, inventorySeconds: inventorySeconds,
+            scheduled: scheduleEach ? databases : 0, records: records, ticks: lastTicks - (firstTicks ?? lastTicks),
             firstTickMs: firstTick,
             tickP50Ms: sorted.isEmpty ? nil : sorted[sorted.count / 2], tickMaxMs: sorted.last,
             rssMB: memory.rss, hwmMB: memory.hwm, cpuPercent: cpu, firstAnswerSeconds: firstAnswer?.seconds ?? .nan,
-            readySeconds: ready?.seconds, statusP50Ms: statusSorted.isEmpty ? nil : statusSorted[statusSorted.count / 2],
+            readySeconds: ready?.seconds,
+            statusP50Ms: statusSorted.isEmpty ? nil : statusSorted[statusSorted.count / 2],
             metricsP50Ms: metricsSorted.isEmpty ? nil : metricsSorted[metricsSorted.count / 2],
             watchedSeconds: watched, note: note)
     }
 
     /// `GET /status` as JSON, nil when it does not answer (yet).
     static func status(port: Int, token: String) async -> [String: Any]? {
-        guard let response = try? await LabHTTP.get(port: port, path: "/status", token: token), response.status == 200 else { return nil }
+        guard let response = try? await LabHTTP.get(port: port, path: "/status", token: token), response.status == 200
+        else { return nil }
         return (try? JSONSerialization.jsonObject(with: Data(response.body.utf8))) as? [String: Any]
     }
 
@@ -232,15 +262,21 @@ enum DaemonMemoryBench {
         let text = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
         func field(_ name: String) -> Double? {
             guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("\(name):") }) else { return nil }
-            return line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap { Double($0) }.map { $0 * 1024 / 1e6 }
+            return line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap { Double($0) }.map {
+                $0 * 1024 / 1e6
+            }
         }
-        guard let rss = field("VmRSS"), let hwm = field("VmHWM") else { throw LabError("no VmRSS/VmHWM in /proc/\(pid)/status") }
+        guard let rss = field("VmRSS"), let hwm = field("VmHWM") else {
+            throw LabError("no VmRSS/VmHWM in /proc/\(pid)/status")
+        }
         return (rss, hwm)
     }
 
     /// User and system CPU time of `pid` so far, in seconds.
     static func cpuSeconds(_ pid: pid_t) -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = text.lastIndex(of: ")") else { return 0 }
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return 0 }
         // After the command: state is field 3, utime and stime are fields 14 and 15.
         let fields = text[text.index(after: close)...].split(separator: " ")
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
@@ -259,7 +295,8 @@ enum DaemonMemoryBench {
     /// Redis; a tenth `tier: staging`, the rest production; one or two weekly windows each, in
     /// three spellings and fifteen zones, all on weekdays three to six days from `now` (so that
     /// no window opens, and no provisioning is due, while the benchmark runs).
-    static func fleet(databases: Int, closedPorts: [Int], now: Date) -> [(name: String, redis: Bool, stanza: [String])] {
+    static func fleet(databases: Int, closedPorts: [Int], now: Date) -> [(name: String, redis: Bool, stanza: [String])]
+    {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let today = calendar.component(.weekday, from: now) - 1  // 0 = Sunday
@@ -277,28 +314,44 @@ enum DaemonMemoryBench {
                 let hour = Int.random(in: 0...20, using: &random)
                 let minute = Bool.random(using: &random) ? "00" : "30"
                 switch Int.random(in: 0..<3, using: &random) {
-                case 0: windows.append("\"\(day.capitalized)s \(String(format: "%02d", hour)):\(minute) \(zone) for \([1, 2, 4].randomElement(using: &random)!)h\"")
-                case 1: windows.append("\"\(day.prefix(3)):\(String(format: "%02d", hour)):\(minute)-\(day.prefix(3)):\(String(format: "%02d", hour + 3)):\(minute) \(zone)\"")
-                default: windows.append("{day: \(day), start: \"\(String(format: "%02d", hour)):\(minute)\", duration: \([90, 120, 180].randomElement(using: &random)!)m, zone: \(zone)}")
+                case 0:
+                    windows.append(
+                        "\"\(day.capitalized)s \(String(format: "%02d", hour)):\(minute) \(zone) for \([1, 2, 4].randomElement(using: &random)!)h\""
+                    )
+                case 1:
+                    windows.append(
+                        "\"\(day.prefix(3)):\(String(format: "%02d", hour)):\(minute)-\(day.prefix(3)):\(String(format: "%02d", hour + 3)):\(minute) \(zone)\""
+                    )
+                default:
+                    windows.append(
+                        "{day: \(day), start: \"\(String(format: "%02d", hour)):\(minute)\", duration: \([90, 120, 180].randomElement(using: &random)!)m, zone: \(zone)}"
+                    )
                 }
             }
             var stanza: [String]
             if redis {
                 stanza = ["engine: redis", "image: redis7", "primary: \"127.0.0.1:\(port)\""]
             } else {
-                stanza = ["engine: postgres", "image: pg15", "primary: \"host=127.0.0.1 port=\(port) user=postgres dbname=postgres\"",
-                          "replication: {user: replicator, password: {env: BENCH_DB_PASSWORD}}"]
+                stanza = [
+                    "engine: postgres", "image: pg15",
+                    "primary: \"host=127.0.0.1 port=\(port) user=postgres dbname=postgres\"",
+                    "replication: {user: replicator, password: {env: BENCH_DB_PASSWORD}}",
+                ]
             }
-            stanza += ["password: {env: BENCH_DB_PASSWORD}", "labels: {tier: \(index % 10 == 0 ? "staging" : "production")}",
-                       "windows: [\(windows.joined(separator: ", "))]"]
+            stanza += [
+                "password: {env: BENCH_DB_PASSWORD}", "labels: {tier: \(index % 10 == 0 ? "staging" : "production")}",
+                "windows: [\(windows.joined(separator: ", "))]",
+            ]
             return (name, redis, stanza)
         }
     }
 
     /// The daemon's config: local images, the `fleet`'s stanzas under `databases:` (none when
     /// they are in the store), a `schedule:` entry for each of `schedule`.
-    static func fleetConfig(root: String, fleet: [(name: String, redis: Bool, stanza: [String])], listen: Int,
-                            schedule: [(database: String, image: String)]) -> String {
+    static func fleetConfig(
+        root: String, fleet: [(name: String, redis: Bool, stanza: [String])], listen: Int,
+        schedule: [(database: String, image: String)]
+    ) -> String {
         var lines = [
             "stateDirectory: \(root)/state",
             "provisioner: {kind: local, root: \(root)/nodes}",

@@ -13,8 +13,12 @@ func benchSSHChangeovers(_ engine: DatabaseConfig.EngineKind) async throws -> Ro
     let lab = try Lab()
     var writer: (any WriteProbe)?
     do {
-        let hosts = [try await LabSSHHost.create(lab: lab, name: "a"), try await LabSSHHost.create(lab: lab, name: "b")]
-        let primary = engine == .postgres ? try await lab.startPrimary(on: hosts[0].network) : try await lab.startRedisPrimary(on: hosts[0].network)
+        let hosts = [
+            try await LabSSHHost.create(lab: lab, name: "a"), try await LabSSHHost.create(lab: lab, name: "b"),
+        ]
+        let primary =
+            engine == .postgres
+            ? try await lab.startPrimary(on: hosts[0].network) : try await lab.startRedisPrimary(on: hosts[0].network)
         // Follower i goes on the host the primary of changeover i is not on: b, a, b, …
         let followers = (0..<count).map { (host: hosts[($0 + 1) % 2], port: FreePort.next()) }
         let servers = [(host: hosts[0], port: primary.port)] + followers
@@ -25,7 +29,8 @@ func benchSSHChangeovers(_ engine: DatabaseConfig.EngineKind) async throws -> Ro
         let environment = ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword]
         let images = engine == .postgres ? ["pg15", "pg15-patched"] : ["redis7", "redis7-patched"]
         for (index, follower) in followers.enumerated() {
-            let text = sshBenchConfig(lab: lab, hosts: hosts, engine: engine, primary: primary, followerPort: follower.port)
+            let text = sshBenchConfig(
+                lab: lab, hosts: hosts, engine: engine, primary: primary, followerPort: follower.port)
             let path = "\(lab.root)/fleet.yaml"
             try text.write(toFile: path, atomically: true, encoding: .utf8)
             let runner = ChangeoverRunner(config: try FleetConfig.load(path: path), environment: environment)
@@ -38,18 +43,25 @@ func benchSSHChangeovers(_ engine: DatabaseConfig.EngineKind) async throws -> Ro
             row.controllerPauses.append(summary.writePauseMilliseconds ?? .nan)
             row.totals.append(summary.totalMilliseconds / 1000)
             if summary.outcome != .completed { row.failures += 1 }
-            let steps = summary.timings.filter { [.fence, .finalSync, .promote, .repoint].contains($0.step) }
+            let steps =
+                summary.timings.filter { [.fence, .finalSync, .promote, .repoint].contains($0.step) }
                 .map { "\($0.step) \(String(format: "%.1f", $0.milliseconds))" }.joined(separator: ", ")
-                + ["stop.ms", "controldata.ms", "promote.ms"].compactMap { key in summary.facts[key].map { " \(key) \($0)" } }.joined()
+                + ["stop.ms", "controldata.ms", "promote.ms"].compactMap { key in
+                    summary.facts[key].map { " \(key) \($0)" }
+                }.joined()
                 + (summary.facts["stop.armed"] == "true" ? " (stop armed)" : "")
-            print(String(format: "%4d  %15.1f  %19.1f  %7.2f  ", index + 1, pause, summary.writePauseMilliseconds ?? .nan,
-                         summary.totalMilliseconds / 1000) + summary.outcome.rawValue + "  on host \(follower.host.name)  " + steps)
+            print(
+                String(
+                    format: "%4d  %15.1f  %19.1f  %7.2f  ", index + 1, pause, summary.writePauseMilliseconds ?? .nan,
+                    summary.totalMilliseconds / 1000) + summary.outcome.rawValue + "  on host \(follower.host.name)  "
+                    + steps)
         }
         let report = await probe.stop()
         writer = nil
         row.errors = report.errors
         let last = followers.last!
-        row.lost = try await lab.missing(report.acknowledged, engine: engine, host: last.host.address, port: last.port).count
+        row.lost = try await lab.missing(report.acknowledged, engine: engine, host: last.host.address, port: last.port)
+            .count
     } catch {
         print("changeover over ssh failed: \(error)")
         row.failures += 1
@@ -59,14 +71,19 @@ func benchSSHChangeovers(_ engine: DatabaseConfig.EngineKind) async throws -> Ro
     return row
 }
 
-func sshBenchConfig(lab: Lab, hosts: [LabSSHHost], engine: DatabaseConfig.EngineKind, primary: Lab.Server, followerPort: Int) -> String {
-    let database = engine == .postgres ? """
+func sshBenchConfig(
+    lab: Lab, hosts: [LabSSHHost], engine: DatabaseConfig.EngineKind, primary: Lab.Server, followerPort: Int
+) -> String {
+    let database =
+        engine == .postgres
+        ? """
             engine: postgres
             image: pg15
             primary: "host=\(hosts[0].address) port=\(primary.port) user=postgres dbname=postgres"
             password: {env: LAB_PG_PASSWORD}
             replication: {user: replicator, password: {env: LAB_REPL_PASSWORD}}
-        """ : """
+        """
+        : """
             engine: redis
             image: redis7
             primary: "\(hosts[0].address):\(primary.port)"

@@ -92,17 +92,19 @@ func benchWindowPlanner(databaseCount: Int = 100_000) throws -> (build: Duration
 func benchCampaignPlanner(databaseCount: Int = 100_000) throws -> (plan: Duration, members: Int, waves: Int) {
     let (fleet, _) = try benchFleet(databaseCount: databaseCount)
     let entries = fleet.enumerated().map { index, job in
-        CampaignEntry(database: "db\(index)", engine: index % 3 == 0 ? .redis : .postgres,
-                      image: index % 10 == 7 ? "patched" : "current",
-                      tier: index % 20 == 0 ? "staging" : "production",
-                      host: "host\(index % 500)", schedule: job.schedule, needed: job.needed)
+        CampaignEntry(
+            database: "db\(index)", engine: index % 3 == 0 ? .redis : .postgres,
+            image: index % 10 == 7 ? "patched" : "current",
+            tier: index % 20 == 0 ? "staging" : "production",
+            host: "host\(index % 500)", schedule: job.schedule, needed: job.needed)
     }
     let waves = try CampaignWave.parse("staging,canary:5%,production")
     let clock = ContinuousClock()
     var plan: CampaignPlan?
     let elapsed = try clock.measure {
-        plan = try CampaignPlanner.plan(entries: entries, waves: waves, image: "patched", from: "current",
-                                        now: fleet[0].now, margin: .seconds(600))
+        plan = try CampaignPlanner.plan(
+            entries: entries, waves: waves, image: "patched", from: "current",
+            now: fleet[0].now, margin: .seconds(600))
     }
     return (elapsed, plan?.memberCount ?? 0, plan?.waves.count ?? 0)
 }

@@ -25,7 +25,8 @@ struct Options {
             case "--json": json = rest.popFirst()
             case "--daemon-databases":
                 guard let number = rest.popFirst().flatMap({ Int($0) }), number > 0 else {
-                    FileHandle.standardError.write(Data("changeover-bench: --daemon-databases needs a positive number\n".utf8))
+                    FileHandle.standardError.write(
+                        Data("changeover-bench: --daemon-databases needs a positive number\n".utf8))
                     exit(2)
                 }
                 daemonDatabases = number
@@ -70,16 +71,18 @@ enum Front: String { case direct, pgbouncer, haproxy }
 /// `count` changeovers of one engine with clients in front of it as `front` says, each timed
 /// by the writer and by the controller.
 func benchChangeovers(_ engine: DatabaseConfig.EngineKind, via front: Front) async throws -> Row {
-    let method = switch (engine, front) {
-    case (.postgres, .direct): "direct, libpq multi-host client"
-    case (.redis, .direct): "direct, client follows ROLE"
-    default: "via \(front.rawValue)"
-    }
+    let method =
+        switch (engine, front) {
+        case (.postgres, .direct): "direct, libpq multi-host client"
+        case (.redis, .direct): "direct, client follows ROLE"
+        default: "via \(front.rawValue)"
+        }
     var row = Row(engine: engine.rawValue, method: method)
     print("\n\(engine.rawValue) \(method): \(count) changeovers")
     print("   #  writer pause ms  controller pause ms  total s  outcome  breakdown")
-    let scenario = try await LabScenario.start(engine: engine, database: "bench", changeovers: count,
-                                               startWriter: front == .direct)
+    let scenario = try await LabScenario.start(
+        engine: engine, database: "bench", changeovers: count,
+        startWriter: front == .direct)
     var bouncer: LabPgBouncer?
     var proxy: LabHAProxy?
     var writer: any WriteProbe = scenario.writer
@@ -95,7 +98,9 @@ func benchChangeovers(_ engine: DatabaseConfig.EngineKind, via front: Front) asy
             router = bouncer!.routerConfig
         case .haproxy:
             proxy = try await LabHAProxy.start(lab: scenario.lab, inFrontOf: scenario.primary)
-            writer = engine == .postgres ? AckedWriter(conninfo: proxy!.clientConnInfo(lab: scenario.lab))
+            writer =
+                engine == .postgres
+                ? AckedWriter(conninfo: proxy!.clientConnInfo(lab: scenario.lab))
                 : RedisAckedWriter(endpoints: [scenario.lab.redisEndpoint(port: proxy!.port)])
             router = (proxy!.routerConfig, [:])
         }
@@ -105,25 +110,33 @@ func benchChangeovers(_ engine: DatabaseConfig.EngineKind, via front: Front) asy
         }
         for index in 0..<count {
             let began = ContinuousClock.now
-            let summary = if let router {
-                try await scenario.changeover(index, router: router.yaml, environment: router.environment)
-            } else {
-                try await scenario.changeover(index)
-            }
+            let summary =
+                if let router {
+                    try await scenario.changeover(index, router: router.yaml, environment: router.environment)
+                } else {
+                    try await scenario.changeover(index)
+                }
             try await writer.waitForAcknowledgements(200)
             let pause = await writer.longestGap(since: began)
             row.pauses.append(pause)
             row.controllerPauses.append(summary.writePauseMilliseconds ?? .nan)
             row.totals.append(summary.totalMilliseconds / 1000)
             if summary.outcome != .completed { row.failures += 1 }
-            if let bytes = Double(summary.facts["basebackup.bytes"] ?? ""), let seconds = Double(summary.facts["basebackup.seconds"] ?? "") {
+            if let bytes = Double(summary.facts["basebackup.bytes"] ?? ""),
+                let seconds = Double(summary.facts["basebackup.seconds"] ?? "")
+            {
                 row.backupRates.append(bytes / seconds)
             }
-            let steps = summary.timings.filter { [.fence, .finalSync, .promote, .repoint].contains($0.step) }
+            let steps =
+                summary.timings.filter { [.fence, .finalSync, .promote, .repoint].contains($0.step) }
                 .map { "\($0.step) \(String(format: "%.1f", $0.milliseconds))" }.joined(separator: ", ")
-                + ["stop.ms", "controldata.ms", "promote.ms"].compactMap { key in summary.facts[key].map { " \(key) \($0)" } }.joined()
-            print(String(format: "%4d  %15.1f  %19.1f  %7.2f  ", index + 1, pause, summary.writePauseMilliseconds ?? .nan,
-                         summary.totalMilliseconds / 1000) + summary.outcome.rawValue + "  " + steps)
+                + ["stop.ms", "controldata.ms", "promote.ms"].compactMap { key in
+                    summary.facts[key].map { " \(key) \($0)" }
+                }.joined()
+            print(
+                String(
+                    format: "%4d  %15.1f  %19.1f  %7.2f  ", index + 1, pause, summary.writePauseMilliseconds ?? .nan,
+                    summary.totalMilliseconds / 1000) + summary.outcome.rawValue + "  " + steps)
         }
     } catch {
         print("changeover failed: \(error)")
@@ -152,18 +165,26 @@ func benchBaseBackup() async throws -> (plain: Double, changeover: Double) {
         try LocalFiles.makeDirectory(target, owner: scenario.lab.runAs, mode: 0o700)
         let started = ContinuousClock.now
         let plain = try await Subprocess.run(
-            Subprocess.runAsPrefix(scenario.lab.runAs) + ["\(scenario.lab.binDirectory)/pg_basebackup", "-h", "127.0.0.1",
-                "-p", String(scenario.primary.port), "-U", "replicator", "-D", "\(target)/data", "-X", "stream", "-c", "fast", "-w"],
+            Subprocess.runAsPrefix(scenario.lab.runAs) + [
+                "\(scenario.lab.binDirectory)/pg_basebackup", "-h", "127.0.0.1",
+                "-p", String(scenario.primary.port), "-U", "replicator", "-D", "\(target)/data", "-X", "stream", "-c",
+                "fast", "-w",
+            ],
             environment: ["PGPASSWORD": scenario.lab.replicationPassword], timeout: .seconds(600))
         let plainSeconds = (ContinuousClock.now - started).seconds
         guard plain.succeeded else { throw LabError("pg_basebackup failed: \(plain.lastErrorLine)") }
         let bytes = Double(Subprocess.directoryBytes("\(target)/data"))
         try? FileManager.default.removeItem(atPath: target)
         let summary = try await scenario.changeover(0)
-        let ours = (Double(summary.facts["basebackup.bytes"] ?? "") ?? 0) / (Double(summary.facts["basebackup.seconds"] ?? "") ?? .infinity)
-        print(String(format: "  plain pg_basebackup: %.0f MB in %.2f s = %.0f MB/s; changeover: %@ bytes in %@ s = %.0f MB/s",
-                     bytes / 1e6, plainSeconds, bytes / plainSeconds / 1e6, summary.facts["basebackup.bytes"] ?? "?",
-                     summary.facts["basebackup.seconds"] ?? "?", ours / 1e6))
+        let ours =
+            (Double(summary.facts["basebackup.bytes"] ?? "") ?? 0)
+            / (Double(summary.facts["basebackup.seconds"] ?? "") ?? .infinity)
+        print(
+            String(
+                format:
+                    "  plain pg_basebackup: %.0f MB in %.2f s = %.0f MB/s; changeover: %@ bytes in %@ s = %.0f MB/s",
+                bytes / 1e6, plainSeconds, bytes / plainSeconds / 1e6, summary.facts["basebackup.bytes"] ?? "?",
+                summary.facts["basebackup.seconds"] ?? "?", ours / 1e6))
         await scenario.lab.shutdown()
         return (bytes / plainSeconds, ours)
     } catch {
@@ -196,7 +217,8 @@ func benchRedisFailover() async throws -> Row {
             let deadline = ContinuousClock.now + .seconds(30)
             while ContinuousClock.now < deadline {
                 if let check = try? await RedisConnection.connect(endpoints[other], timeout: .seconds(1)),
-                   let reply = try? await check.command(["ROLE"], timeout: .seconds(1)) {
+                    let reply = try? await check.command(["ROLE"], timeout: .seconds(1))
+                {
                     check.close()
                     if case .master = try RedisRole(reply) { break }
                 }
@@ -225,18 +247,22 @@ func waitUntilReplicaOnline(_ endpoint: RedisEndpoint) async throws {
     defer { connection.close() }
     let deadline = ContinuousClock.now + .seconds(30)
     while ContinuousClock.now < deadline {
-        let info = RedisInfo(parsing: try await connection.command(["INFO", "replication"], timeout: .seconds(5)).string ?? "")
+        let info = RedisInfo(
+            parsing: try await connection.command(["INFO", "replication"], timeout: .seconds(5)).string ?? "")
         if info.replicas.contains(where: { $0.state == "online" }) { return }
         try await Task.sleep(for: .milliseconds(20))
     }
     throw LabError("the replica did not come online")
 }
 
-print("changeover benchmark on \(ProcessInfo.processInfo.activeProcessorCount) cores: the write pause is the longest gap")
+print(
+    "changeover benchmark on \(ProcessInfo.processInfo.activeProcessorCount) cores: the write pause is the longest gap")
 print("between two acknowledged writes of a writer that writes as fast as the server answers.")
 var rows: [Row] = []
-for (engine, front) in [(DatabaseConfig.EngineKind.postgres, Front.direct), (.postgres, .pgbouncer), (.postgres, .haproxy),
-                        (.redis, .direct), (.redis, .haproxy)] where options.wants("\(engine.rawValue)-\(front.rawValue)") {
+for (engine, front) in [
+    (DatabaseConfig.EngineKind.postgres, Front.direct), (.postgres, .pgbouncer), (.postgres, .haproxy),
+    (.redis, .direct), (.redis, .haproxy),
+] where options.wants("\(engine.rawValue)-\(front.rawValue)") {
     rows.append(try await benchChangeovers(engine, via: front))
 }
 for engine in [DatabaseConfig.EngineKind.postgres, .redis] where options.wants("\(engine.rawValue)-ssh") {
@@ -245,15 +271,22 @@ for engine in [DatabaseConfig.EngineKind.postgres, .redis] where options.wants("
 if options.wants("redis-failover") { rows.append(try await benchRedisFailover()) }
 let backup = options.wants("basebackup") ? try await benchBaseBackup() : nil
 
-let header = ["engine", "method", "runs", "write pause p50", "p90", "max", "controller p50", "client errors", "lost writes", "total p50"]
+let header = [
+    "engine", "method", "runs", "write pause p50", "p90", "max", "controller p50", "client errors", "lost writes",
+    "total p50",
+]
 let table = rows.map { row in
-    [row.engine, row.method, String(row.pauses.count), ms(percentile(row.pauses, 50)), ms(percentile(row.pauses, 90)),
-     ms(row.pauses.max() ?? .nan), ms(percentile(row.controllerPauses, 50)), String(row.errors), String(row.lost),
-     String(format: "%.2f s", percentile(row.totals, 50))]
+    [
+        row.engine, row.method, String(row.pauses.count), ms(percentile(row.pauses, 50)),
+        ms(percentile(row.pauses, 90)),
+        ms(row.pauses.max() ?? .nan), ms(percentile(row.controllerPauses, 50)), String(row.errors), String(row.lost),
+        String(format: "%.2f s", percentile(row.totals, 50)),
+    ]
 }
 let widths = header.indices.map { column in ([header] + table).map { $0[column].count }.max() ?? 0 }
 func line(_ cells: [String]) -> String {
-    "| " + zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: " | ") + " |"
+    "| " + zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: " | ")
+        + " |"
 }
 if !rows.isEmpty {
     print()
@@ -261,62 +294,90 @@ if !rows.isEmpty {
     print("|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "|") + "|")
     for cells in table { print(line(cells)) }
     print()
-    print("client errors: failed attempts while the primary moved (the writer retries them; they were never acknowledged).")
+    print(
+        "client errors: failed attempts while the primary moved (the writer retries them; they were never acknowledged)."
+    )
 }
 if let backup {
-    print(String(format: "base backup throughput: changeover %.0f MB/s, plain pg_basebackup %.0f MB/s (%.0f%%)",
-                 backup.changeover / 1e6, backup.plain / 1e6, backup.changeover / backup.plain * 100))
+    print(
+        String(
+            format: "base backup throughput: changeover %.0f MB/s, plain pg_basebackup %.0f MB/s (%.0f%%)",
+            backup.changeover / 1e6, backup.plain / 1e6, backup.changeover / backup.plain * 100))
 }
 let windows = options.wants("windows") ? try benchWindowPlanner() : nil
 if let windows {
-    print(String(format: "maintenance windows: next fitting window for 100000 databases (mixed zones, freezes) in %.0f ms (fleet built in %.0f ms, %d found)",
-                 windows.plan.milliseconds, windows.build.milliseconds, windows.found))
+    print(
+        String(
+            format:
+                "maintenance windows: next fitting window for 100000 databases (mixed zones, freezes) in %.0f ms (fleet built in %.0f ms, %d found)",
+            windows.plan.milliseconds, windows.build.milliseconds, windows.found))
 }
 let campaign = options.wants("campaign") ? try benchCampaignPlanner() : nil
 if let campaign {
-    print(String(format: "campaign: planned over 100000 inventory entries (2 tiers, waves staging,canary:5%%,production) in %.0f ms (%d databases in %d waves)",
-                 campaign.plan.milliseconds, campaign.members, campaign.waves))
+    print(
+        String(
+            format:
+                "campaign: planned over 100000 inventory entries (2 tiers, waves staging,canary:5%%,production) in %.0f ms (%d databases in %d waves)",
+            campaign.plan.milliseconds, campaign.members, campaign.waves))
 }
 var daemonFailures = 0
 var daemonRows: [DaemonMemoryRow] = []
 if options.wants("daemon-memory") {
     let databases = options.daemonDatabases
-    print("\ndaemon memory: the built `changeover daemon` over a generated fleet of \(databases) databases (tick \(DaemonMemoryBench.tickText))")
+    print(
+        "\ndaemon memory: the built `changeover daemon` over a generated fleet of \(databases) databases (tick \(DaemonMemoryBench.tickText))"
+    )
     for (scheduleEach, inventory) in [(false, DaemonMemoryBench.Inventory.file), (false, .store), (true, .file)] {
         do {
-            let row = try await DaemonMemoryBench.run(databases: databases, scheduleEach: scheduleEach, inventory: inventory)
+            let row = try await DaemonMemoryBench.run(
+                databases: databases, scheduleEach: scheduleEach, inventory: inventory)
             daemonRows.append(row)
-            print(String(format: "  %@, %@: up in %.2f s, %d ticks in %.0f s, RSS %.1f MB, peak %.1f MB",
-                         inventory.rawValue, scheduleEach ? "a scheduled changeover each" : "nothing scheduled", row.firstAnswerSeconds, row.ticks,
-                         row.watchedSeconds, row.rssMB, row.hwmMB) + (row.note.map { " (\($0))" } ?? ""))
+            print(
+                String(
+                    format: "  %@, %@: up in %.2f s, %d ticks in %.0f s, RSS %.1f MB, peak %.1f MB",
+                    inventory.rawValue, scheduleEach ? "a scheduled changeover each" : "nothing scheduled",
+                    row.firstAnswerSeconds, row.ticks,
+                    row.watchedSeconds, row.rssMB, row.hwmMB) + (row.note.map { " (\($0))" } ?? ""))
         } catch {
             print("daemon memory benchmark failed: \(error)")
             daemonFailures += 1
         }
     }
     if !daemonRows.isEmpty {
-        let header = ["databases", "kept in", "scheduled changeovers", "ticks observed", "first tick", "tick p50", "tick max", "RSS", "peak (HWM)",
-                      "target", "daemon CPU", "GET /status", "GET /metrics", "start to first answer", "start to all scheduled"]
+        let header = [
+            "databases", "kept in", "scheduled changeovers", "ticks observed", "first tick", "tick p50", "tick max",
+            "RSS", "peak (HWM)",
+            "target", "daemon CPU", "GET /status", "GET /metrics", "start to first answer", "start to all scheduled",
+        ]
         let cells = daemonRows.map { row in
-            [String(row.databases), row.inventory.rawValue + (row.inventorySeconds.map { String(format: " (added in %.1f s)", $0) } ?? ""),
-             row.scheduled == 0 ? "none" : "\(row.records) of \(row.scheduled)", String(row.ticks),
-             ms(row.firstTickMs ?? .nan), ms(row.tickP50Ms ?? .nan), ms(row.tickMaxMs ?? .nan), String(format: "%.1f MB", row.rssMB), String(format: "%.1f MB", row.hwmMB),
-             "< \(Int(DaemonMemoryBench.targetMB)) MB: " + (row.hwmMB < DaemonMemoryBench.targetMB ? "met" : "missed"),
-             String(format: "%.0f%% of a core", row.cpuPercent), ms(row.statusP50Ms ?? .nan), ms(row.metricsP50Ms ?? .nan), String(format: "%.2f s", row.firstAnswerSeconds),
-             row.readySeconds.map { String(format: "%.1f s", $0) } ?? (row.scheduled == 0 ? "–" : "not reached")]
+            [
+                String(row.databases),
+                row.inventory.rawValue + (row.inventorySeconds.map { String(format: " (added in %.1f s)", $0) } ?? ""),
+                row.scheduled == 0 ? "none" : "\(row.records) of \(row.scheduled)", String(row.ticks),
+                ms(row.firstTickMs ?? .nan), ms(row.tickP50Ms ?? .nan), ms(row.tickMaxMs ?? .nan),
+                String(format: "%.1f MB", row.rssMB), String(format: "%.1f MB", row.hwmMB),
+                "< \(Int(DaemonMemoryBench.targetMB)) MB: "
+                    + (row.hwmMB < DaemonMemoryBench.targetMB ? "met" : "missed"),
+                String(format: "%.0f%% of a core", row.cpuPercent), ms(row.statusP50Ms ?? .nan),
+                ms(row.metricsP50Ms ?? .nan), String(format: "%.2f s", row.firstAnswerSeconds),
+                row.readySeconds.map { String(format: "%.1f s", $0) } ?? (row.scheduled == 0 ? "–" : "not reached"),
+            ]
         }
         let widths = header.indices.map { column in ([header] + cells).map { $0[column].count }.max() ?? 0 }
         func line(_ cells: [String]) -> String {
-            "| " + zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: " | ") + " |"
+            "| "
+                + zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(
+                    separator: " | ") + " |"
         }
         print()
         print(line(header))
         print("|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "|") + "|")
         for row in cells { print(line(row)) }
         print()
-        print("tick: one look at every scheduled changeover, the \(DaemonMemoryBench.tickText) sleep between two not counted "
-              + "(the first also records the config's schedule: entries; p50 and max are of the later ones seen); "
-              + "RSS and peak: VmRSS and VmHWM of /proc/PID/status after the ticks observed.")
+        print(
+            "tick: one look at every scheduled changeover, the \(DaemonMemoryBench.tickText) sleep between two not counted "
+                + "(the first also records the config's schedule: entries; p50 and max are of the later ones seen); "
+                + "RSS and peak: VmRSS and VmHWM of /proc/PID/status after the ticks observed.")
         for row in daemonRows where row.note != nil { print("note: \(row.note!)") }
     }
 }
@@ -346,14 +407,20 @@ if let path = options.json {
         date: ISO8601DateFormatter().string(from: Date()), cores: ProcessInfo.processInfo.activeProcessorCount,
         changeoversPerRow: count,
         rows: rows.map { row in
-            .init(engine: row.engine, method: row.method, runs: row.pauses.count,
-                  pauseP50Ms: number(percentile(row.pauses, 50)), pauseP90Ms: number(percentile(row.pauses, 90)),
-                  pauseMaxMs: number(row.pauses.max() ?? .nan), controllerPauseP50Ms: number(percentile(row.controllerPauses, 50)),
-                  totalP50Seconds: number(percentile(row.totals, 50)), pausesMs: row.pauses.compactMap(number),
-                  clientErrors: row.errors, lostWrites: row.lost, failures: row.failures)
+            .init(
+                engine: row.engine, method: row.method, runs: row.pauses.count,
+                pauseP50Ms: number(percentile(row.pauses, 50)), pauseP90Ms: number(percentile(row.pauses, 90)),
+                pauseMaxMs: number(row.pauses.max() ?? .nan),
+                controllerPauseP50Ms: number(percentile(row.controllerPauses, 50)),
+                totalP50Seconds: number(percentile(row.totals, 50)), pausesMs: row.pauses.compactMap(number),
+                clientErrors: row.errors, lostWrites: row.lost, failures: row.failures)
         },
-        baseBackup: backup.map { ["changeoverMBps": $0.changeover / 1e6, "plainMBps": $0.plain / 1e6,
-                                  "ratio": $0.changeover / $0.plain] },
+        baseBackup: backup.map {
+            [
+                "changeoverMBps": $0.changeover / 1e6, "plainMBps": $0.plain / 1e6,
+                "ratio": $0.changeover / $0.plain,
+            ]
+        },
         windowPlannerMs: windows.map { $0.plan.milliseconds },
         campaignPlannerMs: campaign.map { $0.plan.milliseconds },
         daemonMemory: daemonRows.isEmpty ? nil : daemonRows)

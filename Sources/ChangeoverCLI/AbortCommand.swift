@@ -13,14 +13,18 @@ struct AbortCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            try Confirmation.require(yes, verb: "abort", question: "Roll changeover \(id) back and remove its follower?")
+            try Confirmation.require(
+                yes, verb: "abort", question: "Roll changeover \(id) back and remove its follower?")
             let json = self.json
             var runner = ChangeoverRunner(config: try fleet.load()) { Output.progress($0, json: json) }
             RunnerSetup.install(&runner)
             let summary = try await runner.abort(id: id, reason: "aborted by \(runner.actor)")
             if json { try Output.json(summary) } else { Output.summary(summary) }
             guard summary.outcome == .aborted else {
-                throw Failure(.failed, "the rollback did not finish: \(summary.failure ?? "unknown"); changeover \(summary.id) needs an operator")
+                throw Failure(
+                    .failed,
+                    "the rollback did not finish: \(summary.failure ?? "unknown"); changeover \(summary.id) needs an operator"
+                )
             }
         }
     }

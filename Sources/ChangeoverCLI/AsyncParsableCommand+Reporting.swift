@@ -13,14 +13,17 @@ extension AsyncParsableCommand {
         } catch let error as ExitCode {
             throw error
         } catch {
-            let kind: Failure.Kind = switch error {
-            case is ConfigError, is ChangeoverRefused: .badInput
-            case is DatabaseBusy, is DatabaseLeased: .busy
-            default: .failed
-            }
+            let kind: Failure.Kind =
+                switch error {
+                case is ConfigError, is ChangeoverRefused: .badInput
+                case is DatabaseBusy, is DatabaseLeased: .busy
+                default: .failed
+                }
             // A config error may be several problems, one line each; anything else is one line.
-            Output.error(error is ConfigError ? String(describing: error)
-                : String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " "))
+            Output.error(
+                error is ConfigError
+                    ? String(describing: error)
+                    : String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " "))
             throw ExitCode(kind.rawValue)
         }
     }

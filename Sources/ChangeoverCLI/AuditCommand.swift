@@ -9,7 +9,10 @@ struct AuditCommand: AsyncParsableCommand {
 
     /// The audit log comes from the config or is named directly.
     struct Source: ParsableArguments {
-        @Option(help: "The fleet's YAML config file, whose auditLog is read (default: $CHANGEOVER_CONFIG, else \(FleetOptions.defaultPath)).")
+        @Option(
+            help:
+                "The fleet's YAML config file, whose auditLog is read (default: $CHANGEOVER_CONFIG, else \(FleetOptions.defaultPath))."
+        )
         var config: String?
         @Option(help: "An audit log file, instead of the config's.") var log: String?
 
@@ -31,7 +34,9 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                let records = try AuditLog.read(path: try source.path()).filter { changeover == nil || $0.changeover == changeover }
+                let records = try AuditLog.read(path: try source.path()).filter {
+                    changeover == nil || $0.changeover == changeover
+                }
                 for record in records {
                     if json {
                         let encoder = JSONEncoder()
@@ -40,7 +45,8 @@ struct AuditCommand: AsyncParsableCommand {
                         continue
                     }
                     let time = ISO8601DateFormatter().string(from: record.time)
-                    var line = "\(String(format: "%4d", record.seq))  \(time)  \(record.database)  \(record.step) \(record.outcome)"
+                    var line =
+                        "\(String(format: "%4d", record.seq))  \(time)  \(record.database)  \(record.step) \(record.outcome)"
                     if let message = record.message { line += ": \(message)" }
                     let facts = record.facts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
                     if !facts.isEmpty { line += "  [\(facts.joined(separator: " "))]" }
@@ -51,7 +57,8 @@ struct AuditCommand: AsyncParsableCommand {
     }
 
     struct Verify: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Check every record's hash and the chain; name the first bad record.")
+        static let configuration = CommandConfiguration(
+            abstract: "Check every record's hash and the chain; name the first bad record.")
         @OptionGroup var source: Source
 
         func run() async throws {
@@ -61,7 +68,9 @@ struct AuditCommand: AsyncParsableCommand {
                 if let problem = result.problem {
                     throw Failure(.audit, "audit log \(path) does not verify: \(problem.description)")
                 }
-                Output.line("audit log \(path): \(result.records) records, chain intact, last hash \(result.lastHash ?? "none")")
+                Output.line(
+                    "audit log \(path): \(result.records) records, chain intact, last hash \(result.lastHash ?? "none")"
+                )
             }
         }
     }

@@ -6,7 +6,8 @@ extension CampaignCommand {
     struct Pause: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "pause",
-            abstract: "Schedule nothing more and start no changeover of the campaign not started yet; those under way go on.")
+            abstract:
+                "Schedule nothing more and start no changeover of the campaign not started yet; those under way go on.")
 
         @OptionGroup var fleet: FleetOptions
         @Argument(help: "The campaign id.") var id: String
@@ -14,7 +15,9 @@ extension CampaignCommand {
         func run() async throws {
             try await reporting {
                 let campaign = try CampaignCommand.control(.pause, of: id, fleet: fleet)
-                Output.line("campaign \(id) paused (it was \(campaign.effectiveState)); changeovers under way go on; `campaign resume` continues it")
+                Output.line(
+                    "campaign \(id) paused (it was \(campaign.effectiveState)); changeovers under way go on; `campaign resume` continues it"
+                )
             }
         }
     }
@@ -22,7 +25,9 @@ extension CampaignCommand {
     struct Resume: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "resume",
-            abstract: "Continue a paused or halted campaign: a failed gate runs again; failures so far no longer count against --max-failures.")
+            abstract:
+                "Continue a paused or halted campaign: a failed gate runs again; failures so far no longer count against --max-failures."
+        )
 
         @OptionGroup var fleet: FleetOptions
         @Argument(help: "The campaign id.") var id: String
@@ -48,7 +53,8 @@ extension CampaignCommand {
 
         func run() async throws {
             try await reporting {
-                try Confirmation.require(yes, verb: "campaign abort", question: "End campaign \(id) and cancel its changeovers not started?")
+                try Confirmation.require(
+                    yes, verb: "campaign abort", question: "End campaign \(id) and cancel its changeovers not started?")
                 _ = try CampaignCommand.control(.abort, of: id, fleet: fleet)
                 // Acted on at once when no daemon is moving it on this instant (else by the daemon).
                 let config = try fleet.load()
@@ -57,8 +63,9 @@ extension CampaignCommand {
                 guard let campaign = try store.campaign(id) else { return }
                 let under = campaign.members.filter(\.inFlight).compactMap(\.changeover)
                     .filter { (try? store.changeover($0))?.machine.step != .pending }
-                Output.line("campaign \(id) \(campaign.state == .aborted ? "aborted" : "is aborting (the daemon finishes it)")"
-                            + (under.isEmpty ? "" : "; under way, left to finish or roll back: \(Start.list(under))"))
+                Output.line(
+                    "campaign \(id) \(campaign.state == .aborted ? "aborted" : "is aborting (the daemon finishes it)")"
+                        + (under.isEmpty ? "" : "; under way, left to finish or roll back: \(Start.list(under))"))
             }
         }
     }

@@ -16,7 +16,9 @@ struct CampaignCommand: AsyncParsableCommand {
     struct Plan: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "plan",
-            abstract: "Print the waves a campaign would run: which databases, in which windows, and what it leaves out. Touches nothing.")
+            abstract:
+                "Print the waves a campaign would run: which databases, in which windows, and what it leaves out. Touches nothing."
+        )
 
         @OptionGroup var fleet: FleetOptions
         @OptionGroup var planning: CampaignPlanning
@@ -27,7 +29,9 @@ struct CampaignCommand: AsyncParsableCommand {
                 let config = try fleet.load()
                 let plan = try planning.plan(config: config, at: Date())
                 if json { return try Output.json(CampaignPlanText(plan)) }
-                Output.line("campaign to \(planning.image)\(planning.from.map { " from \($0)" } ?? ""): \(plan.memberCount) database(s) in \(plan.waves.count) wave(s), \(plan.skipped.count) left out")
+                Output.line(
+                    "campaign to \(planning.image)\(planning.from.map { " from \($0)" } ?? ""): \(plan.memberCount) database(s) in \(plan.waves.count) wave(s), \(plan.skipped.count) left out"
+                )
                 CampaignPlanText.print(plan)
             }
         }

@@ -4,12 +4,16 @@ import Foundation
 
 /// What `campaign plan` and `campaign start` take to plan.
 struct CampaignPlanning: ParsableArguments {
-    @Option(help: "The image to roll out (a name from the config's images), or each old image's successor: pg15=pg15-patched,redis7=redis7-patched.")
+    @Option(
+        help:
+            "The image to roll out (a name from the config's images), or each old image's successor: pg15=pg15-patched,redis7=redis7-patched."
+    )
     var image: String
     @Option(help: "Only databases on this image.") var from: String?
     @Option(help: "The waves in order, e.g. staging,canary:5%,production (tiers are the databases' tier label).")
     var waves: String
-    @Option(help: "Switch every database by then, in a window or forced at it (ISO 8601, or +2h).") var deadline: String?
+    @Option(help: "Switch every database by then, in a window or forced at it (ISO 8601, or +2h).") var deadline:
+        String?
 
     var deadlineDate: Date? {
         get throws { try deadline.map(Deadline.parse) }

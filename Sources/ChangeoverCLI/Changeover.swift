@@ -17,8 +17,11 @@ package struct Changeover: AsyncParsableCommand {
             resumable (`resume` continues).
             """,
         version: BuildStamp.versionLine,
-        subcommands: [CheckCommand.self, PlanCommand.self, RunCommand.self, ScheduleCommand.self, PrepareCommand.self, SwitchCommand.self,
-                      StatusCommand.self, ResumeCommand.self, AbortCommand.self, RetireCommand.self,
-                      WindowsCommand.self, AuditCommand.self, StepsCommand.self, DaemonCommand.self,
-                      CampaignCommand.self, InventoryCommand.self, DemoMovedCommand.self])
+        subcommands: [
+            CheckCommand.self, PlanCommand.self, RunCommand.self, ScheduleCommand.self, PrepareCommand.self,
+            SwitchCommand.self,
+            StatusCommand.self, ResumeCommand.self, AbortCommand.self, RetireCommand.self,
+            WindowsCommand.self, AuditCommand.self, StepsCommand.self, DaemonCommand.self,
+            CampaignCommand.self, InventoryCommand.self, DemoMovedCommand.self,
+        ])
 }

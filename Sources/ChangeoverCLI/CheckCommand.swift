@@ -38,19 +38,28 @@ struct CheckCommand: AsyncParsableCommand {
             if let database { _ = try config.database(database) }
             let environment = ProcessInfo.processInfo.environment
             let campaigns = try StateStore(config: config, environment: environment).campaigns()
-            var checks = [FleetCheck(.config, config.path ?? fleet.config, passed: true,
-                                     "\(config.databases.count) database(s), \(config.images.count) image(s), provisioner \(config.provisioner.kind.rawValue)")]
-            checks += FleetCheck.offline(config, only: database, campaigns: campaigns, now: Date(), environment: environment)
+            var checks = [
+                FleetCheck(
+                    .config, config.path ?? fleet.config, passed: true,
+                    "\(config.databases.count) database(s), \(config.images.count) image(s), provisioner \(config.provisioner.kind.rawValue)"
+                )
+            ]
+            checks += FleetCheck.offline(
+                config, only: database, campaigns: campaigns, now: Date(), environment: environment)
             let offlineFailed = checks.contains { !$0.passed }
             if connect {
                 let names = database.map { [$0] } ?? config.databases.keys.sorted()
-                checks += await FleetCheck.preflight(names, runner: ChangeoverRunner(config: config, environment: environment), parallel: parallel)
+                checks += await FleetCheck.preflight(
+                    names, runner: ChangeoverRunner(config: config, environment: environment), parallel: parallel)
             }
             if json {
-                try Output.json(Report(config: config.path ?? fleet.config, passed: checks.allSatisfy(\.passed), checks: checks))
+                try Output.json(
+                    Report(config: config.path ?? fleet.config, passed: checks.allSatisfy(\.passed), checks: checks))
             } else {
                 for check in checks {
-                    Output.line("\(check.passed ? "ok  " : "FAIL") \(check.scope.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(check.subject): \(check.detail)")
+                    Output.line(
+                        "\(check.passed ? "ok  " : "FAIL") \(check.scope.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(check.subject): \(check.detail)"
+                    )
                 }
             }
             let failed = checks.filter { !$0.passed }

@@ -27,11 +27,15 @@ struct DaemonCommand: AsyncParsableCommand {
             let config = try fleet.load()
             ChangeoverDaemon.returnFreeMemory()
             guard let settings = config.daemon else {
-                throw Failure(.badInput, "config \(fleet.config) has no daemon: section (listen, tokenEnv, concurrency)")
+                throw Failure(
+                    .badInput, "config \(fleet.config) has no daemon: section (listen, tokenEnv, concurrency)")
             }
             let environment = ProcessInfo.processInfo.environment
             guard let token = environment[settings.tokenEnvironment], !token.isEmpty else {
-                throw Failure(.badInput, "environment variable \(settings.tokenEnvironment) (daemon.tokenEnv) is not set: the HTTP endpoints need a bearer token")
+                throw Failure(
+                    .badInput,
+                    "environment variable \(settings.tokenEnvironment) (daemon.tokenEnv) is not set: the HTTP endpoints need a bearer token"
+                )
             }
             let level: Logger.Level = verbose ? .debug : .info
             logFormat.bootstrap(level: level)
@@ -40,20 +44,25 @@ struct DaemonCommand: AsyncParsableCommand {
             func announce(_ text: String) {
                 if logFormat == .json { logger.notice("\(text)") } else { Output.line(text) }
             }
-            let daemon = ChangeoverDaemon(configPath: fleet.config, config: config, environment: environment, logger: logger,
-                                          build: .init(version: BuildStamp.version, commit: BuildStamp.commit))
+            let daemon = ChangeoverDaemon(
+                configPath: fleet.config, config: config, environment: environment, logger: logger,
+                build: .init(version: BuildStamp.version, commit: BuildStamp.commit))
             let server: StatusServer
             do {
-                server = try StatusServer(host: settings.host, port: settings.port, token: token, logger: logger,
-                                      open: daemon.handleOpen, handler: daemon.handle)
+                server = try StatusServer(
+                    host: settings.host, port: settings.port, token: token, logger: logger,
+                    open: daemon.handleOpen, handler: daemon.handle)
             } catch {
                 throw Failure(.badInput, "daemon.listen: \(error)")
             }
-            announce("changeover daemon: pid \(getpid()), http://\(settings.host):\(server.port) (the page at /, GET /status, GET /metrics; bearer token from \(settings.tokenEnvironment)); SIGHUP reloads \(fleet.config), SIGTERM stops")
+            announce(
+                "changeover daemon: pid \(getpid()), http://\(settings.host):\(server.port) (the page at /, GET /status, GET /metrics; bearer token from \(settings.tokenEnvironment)); SIGHUP reloads \(fleet.config), SIGTERM stops"
+            )
             // Shut down in reverse: the scheduler first (its changeovers stop or finish), the status last.
-            let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-                services: [.init(service: server), .init(service: daemon)],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: [.init(service: server), .init(service: daemon)],
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
             announce("changeover daemon: stopped")
         }

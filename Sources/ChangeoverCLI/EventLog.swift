@@ -62,7 +62,10 @@ final class EventLog: Sendable {
             }
         }
         let now = context.withLock { $0 }
-        output(JSONLogHandler.Line(level: level, changeover: now.changeover, database: now.database, step: now.step,
-                                   message: message, metadata: JSONLogHandler.redacted(metadata)).encoded)
+        output(
+            JSONLogHandler.Line(
+                level: level, changeover: now.changeover, database: now.database, step: now.step,
+                message: message, metadata: JSONLogHandler.redacted(metadata)
+            ).encoded)
     }
 }

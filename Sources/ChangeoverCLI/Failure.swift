@@ -1,7 +1,13 @@
 /// A one-line error and the exit code that goes with it.
 package struct Failure: Error {
     package enum Kind: Int32 {
-        case badInput = 2, preflight = 3, aborted = 4, failed = 5, audit = 6, busy = 7, stopped = 8
+        case badInput = 2
+        case preflight = 3
+        case aborted = 4
+        case failed = 5
+        case audit = 6
+        case busy = 7
+        case stopped = 8
     }
     package var kind: Kind
     package var message: String

@@ -4,8 +4,11 @@ import Foundation
 
 /// What every verb that reads the fleet takes.
 struct FleetOptions: ParsableArguments {
-    @Option(name: .customLong("config"), help: ArgumentHelp(
-        "The fleet's YAML config file (default: $CHANGEOVER_CONFIG, else \(FleetOptions.defaultPath)).", valueName: "config"))
+    @Option(
+        name: .customLong("config"),
+        help: ArgumentHelp(
+            "The fleet's YAML config file (default: $CHANGEOVER_CONFIG, else \(FleetOptions.defaultPath)).",
+            valueName: "config"))
     var configFile: String?
 
     static let defaultPath = "/etc/changeover/fleet.yaml"
@@ -14,7 +17,9 @@ struct FleetOptions: ParsableArguments {
     var config: String { Self.resolve(configFile).path }
 
     /// The path to read and where it came from, for errors that name the path tried.
-    static func resolve(_ given: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> (path: String, origin: String?) {
+    static func resolve(_ given: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> (
+        path: String, origin: String?
+    ) {
         if let given { return (given, nil) }
         if let path = environment["CHANGEOVER_CONFIG"], !path.isEmpty { return (path, "from CHANGEOVER_CONFIG") }
         return (defaultPath, "the default; give --config FILE or set CHANGEOVER_CONFIG")

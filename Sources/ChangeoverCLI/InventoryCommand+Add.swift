@@ -5,7 +5,8 @@ import Foundation
 extension InventoryCommand {
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add a database to the inventory, from a stanza (--file) or from flags; checked as the config's own first.",
+            abstract:
+                "Add a database to the inventory, from a stanza (--file) or from flags; checked as the config's own first.",
             discussion: """
                 The stanza is YAML: engine, image, primary, password: {env: NAME}, labels: {tier: …}, windows, and \
                 any other key of a config database. Secrets come from the environment only. With flags instead of a \
@@ -19,26 +20,33 @@ extension InventoryCommand {
         @Option(help: "A file holding the stanza (YAML); - reads it from stdin.") var file: String?
         @Option(help: "postgres (the default) or redis.") var engine: String?
         @Option(help: "The image it runs now (a name from the config's images).") var image: String?
-        @Option(help: "The primary: a libpq conninfo (postgres) or host:port (redis), without a password.") var primary: String?
-        @Option(name: .customLong("password-env"), help: "The environment variable holding its password.") var passwordEnv: String?
+        @Option(help: "The primary: a libpq conninfo (postgres) or host:port (redis), without a password.") var primary:
+            String?
+        @Option(name: .customLong("password-env"), help: "The environment variable holding its password.")
+        var passwordEnv: String?
         @Option(help: "Its tier label (campaigns order their waves by it).") var tier: String?
-        @Option(name: .customLong("window"), help: "A maintenance window, e.g. \"Sundays 02:00 UTC for 2h\" (repeatable).")
+        @Option(
+            name: .customLong("window"), help: "A maintenance window, e.g. \"Sundays 02:00 UTC for 2h\" (repeatable).")
         var windows: [String] = []
         @Option(name: .customLong("label"), help: "A label KEY=VALUE (repeatable).") var labels: [String] = []
         @Flag(help: "Replace the inventory's database of that name (not one of the config file's).") var replace = false
 
         func validate() throws {
             try InventoryCommand.validateName(name)
-            let flags = engine != nil || image != nil || primary != nil || passwordEnv != nil || tier != nil
+            let flags =
+                engine != nil || image != nil || primary != nil || passwordEnv != nil || tier != nil
                 || !windows.isEmpty || !labels.isEmpty
             if file != nil {
                 guard !flags else {
-                    throw ValidationError("--file does not go with --engine, --image, --primary, --password-env, --tier, --window, --label")
+                    throw ValidationError(
+                        "--file does not go with --engine, --image, --primary, --password-env, --tier, --window, --label"
+                    )
                 }
                 return
             }
             guard image != nil, primary != nil else {
-                throw ValidationError("give the stanza with --file PATH (- for stdin), or at least --image and --primary")
+                throw ValidationError(
+                    "give the stanza with --file PATH (- for stdin), or at least --image and --primary")
             }
             if let engine, DatabaseConfig.EngineKind(rawValue: engine) == nil {
                 throw ValidationError("--engine must be postgres or redis, not \"\(engine)\"")
@@ -47,7 +55,9 @@ extension InventoryCommand {
                 guard let equals = label.firstIndex(of: "="), equals != label.startIndex else {
                     throw ValidationError("--label takes KEY=VALUE, not \"\(label)\"")
                 }
-                if tier != nil, label[..<equals] == "tier" { throw ValidationError("give the tier once: --tier or --label tier=…") }
+                if tier != nil, label[..<equals] == "tier" {
+                    throw ValidationError("give the tier once: --tier or --label tier=…")
+                }
             }
         }
 
@@ -56,8 +66,10 @@ extension InventoryCommand {
                 let config = try fleet.loadFile()
                 let stanza = try self.stanza()
                 if config.databases[name] != nil {
-                    throw Failure(.badInput, "database \(name) is in config \(fleet.config); the inventory keeps databases the file "
-                        + "does not have (edit the file, or remove it there first)")
+                    throw Failure(
+                        .badInput,
+                        "database \(name) is in config \(fleet.config); the inventory keeps databases the file "
+                            + "does not have (edit the file, or remove it there first)")
                 }
                 let database: DatabaseConfig
                 do {
@@ -69,23 +81,32 @@ extension InventoryCommand {
                 let actor = ChangeoverRunner.defaultActor()
                 let existing = try store.inventoryEntry(name)
                 if let existing, !replace {
-                    throw Failure(.badInput, "database \(name) is already in the inventory (added by \(existing.addedBy) at "
-                        + "\(ScheduleText.iso(existing.addedAt))); --replace replaces it")
+                    throw Failure(
+                        .badInput,
+                        "database \(name) is already in the inventory (added by \(existing.addedBy) at "
+                            + "\(ScheduleText.iso(existing.addedAt))); --replace replaces it")
                 }
                 let lock = try store.lock(database: name, changeover: "db add", actor: actor)
                 defer { withExtendedLifetime(lock) {} }
-                if existing != nil { try InventoryCommand.refuseWhileChangingOver(name, store: store, doing: "replace") }
+                if existing != nil {
+                    try InventoryCommand.refuseWhileChangingOver(name, store: store, doing: "replace")
+                }
                 let outcome = existing == nil ? "added" : "replaced"
                 let done = existing == nil ? "added to" : "replaced in"
                 var facts = ["engine": database.engine.rawValue, "image": database.image, "source": "store"]
                 if let tier = database.labels["tier"] { facts["tier"] = tier }
                 // Audited before the write it authorises, as a changeover's steps are.
                 try Journal(auditLog: config.auditLog, actor: actor).record(
-                    AuditEntry(changeover: "", database: name, step: "inventory", outcome: outcome,
-                               message: "\(done) the inventory: \(database.engine.rawValue) on \(database.image)", facts: facts)
-                ) { try store.saveInventory(InventoryEntry(name: name, stanza: stanza, addedAt: Date(), addedBy: actor)) }
-                Output.line("database \(name) \(done) the inventory: \(database.engine.rawValue) on \(database.image)"
-                    + (database.labels["tier"].map { ", tier \($0)" } ?? ""))
+                    AuditEntry(
+                        changeover: "", database: name, step: "inventory", outcome: outcome,
+                        message: "\(done) the inventory: \(database.engine.rawValue) on \(database.image)", facts: facts
+                    )
+                ) {
+                    try store.saveInventory(InventoryEntry(name: name, stanza: stanza, addedAt: Date(), addedBy: actor))
+                }
+                Output.line(
+                    "database \(name) \(done) the inventory: \(database.engine.rawValue) on \(database.image)"
+                        + (database.labels["tier"].map { ", tier \($0)" } ?? ""))
             }
         }
 
@@ -97,15 +118,18 @@ extension InventoryCommand {
                     let equals = label.firstIndex(of: "=")!
                     pairs.append((String(label[..<equals]), String(label[label.index(after: equals)...])))
                 }
-                return InventoryEntry.stanza(engine: engine, image: image!, primary: primary!, passwordEnvironment: passwordEnv,
-                                             labels: pairs, windows: windows)
+                return InventoryEntry.stanza(
+                    engine: engine, image: image!, primary: primary!, passwordEnvironment: passwordEnv,
+                    labels: pairs, windows: windows)
             }
             let limit = FleetConfig.maximumStanzaSize
             let data: Data
             if file == "-" {
                 data = (try? FileHandle.standardInput.read(upToCount: limit + 1)) ?? Data()
             } else {
-                guard let handle = FileHandle(forReadingAtPath: file) else { throw Failure(.badInput, "cannot read the stanza file \(file)") }
+                guard let handle = FileHandle(forReadingAtPath: file) else {
+                    throw Failure(.badInput, "cannot read the stanza file \(file)")
+                }
                 defer { try? handle.close() }
                 do {
                     data = try handle.read(upToCount: limit + 1) ?? Data()
@@ -114,8 +138,12 @@ extension InventoryCommand {
                 }
             }
             let from = file == "-" ? "the stanza on stdin" : "the stanza file \(file)"
-            guard data.count <= limit else { throw Failure(.badInput, "\(from) is larger than \(limit / 1024) KiB; a stanza is a few lines") }
-            guard let text = String(data: data, encoding: .utf8) else { throw Failure(.badInput, "\(from) is not UTF-8 text") }
+            guard data.count <= limit else {
+                throw Failure(.badInput, "\(from) is larger than \(limit / 1024) KiB; a stanza is a few lines")
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw Failure(.badInput, "\(from) is not UTF-8 text")
+            }
             return text
         }
     }

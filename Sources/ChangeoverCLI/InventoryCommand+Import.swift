@@ -33,8 +33,10 @@ extension InventoryCommand {
                 databases.reserveCapacity(stanzas.count)
                 for (name, stanza) in stanzas {
                     if config.databases[name] != nil {
-                        throw Failure(.badInput, "database \(name) is in config \(fleet.config); the inventory keeps databases the file "
-                            + "does not have (nothing imported)")
+                        throw Failure(
+                            .badInput,
+                            "database \(name) is in config \(fleet.config); the inventory keeps databases the file "
+                                + "does not have (nothing imported)")
                     }
                     do {
                         databases.append((name, stanza, try config.resolveInventory(name: name, stanza: stanza)))
@@ -46,35 +48,51 @@ extension InventoryCommand {
                 let existing = Set(try store.inventory().map(\.name))
                 let replaced = databases.map(\.name).filter(existing.contains)
                 if !replaced.isEmpty && !replace {
-                    throw Failure(.badInput, "\(replaced.count) of the file's databases are already in the inventory ("
-                        + replaced.prefix(5).joined(separator: ", ") + (replaced.count > 5 ? ", …" : "")
-                        + "); --replace replaces them (nothing imported)")
+                    throw Failure(
+                        .badInput,
+                        "\(replaced.count) of the file's databases are already in the inventory ("
+                            + replaced.prefix(5).joined(separator: ", ") + (replaced.count > 5 ? ", …" : "")
+                            + "); --replace replaces them (nothing imported)")
                 }
                 let actor = ChangeoverRunner.defaultActor()
                 var locks: [DatabaseLock] = []
-                for name in replaced { locks.append(try store.lock(database: name, changeover: "db import", actor: actor)) }
+                for name in replaced {
+                    locks.append(try store.lock(database: name, changeover: "db import", actor: actor))
+                }
                 defer { withExtendedLifetime(locks) {} }
                 if !replaced.isEmpty {
                     let replacing = Set(replaced)
-                    if let active = try store.changeovers().first(where: { replacing.contains($0.database) && $0.machine.canContinue }) {
-                        throw Failure(.badInput, "cannot replace database \(active.database): changeover \(active.id) (\(active.machine.step)) "
-                            + "has not ended; let it finish, or abort it first (nothing imported)")
+                    if let active = try store.changeovers().first(where: {
+                        replacing.contains($0.database) && $0.machine.canContinue
+                    }) {
+                        throw Failure(
+                            .badInput,
+                            "cannot replace database \(active.database): changeover \(active.id) (\(active.machine.step)) "
+                                + "has not ended; let it finish, or abort it first (nothing imported)")
                     }
                 }
                 // Audited before the write they authorise, as `db add` is: one sync for all.
                 let now = Date()
                 let entries = databases.map { name, _, database in
-                    var facts = ["engine": database.engine.rawValue, "image": database.image, "source": "store", "import": source]
+                    var facts = [
+                        "engine": database.engine.rawValue, "image": database.image, "source": "store",
+                        "import": source,
+                    ]
                     if let tier = database.labels["tier"] { facts["tier"] = tier }
                     let (outcome, done) = existing.contains(name) ? ("replaced", "replaced in") : ("added", "added to")
-                    return AuditEntry(changeover: "", database: name, step: "inventory", outcome: outcome,
-                                      message: "\(done) the inventory: \(database.engine.rawValue) on \(database.image) (imported)", facts: facts)
+                    return AuditEntry(
+                        changeover: "", database: name, step: "inventory", outcome: outcome,
+                        message: "\(done) the inventory: \(database.engine.rawValue) on \(database.image) (imported)",
+                        facts: facts)
                 }
                 try Journal(auditLog: config.auditLog, actor: actor).record(entries, at: now) {
-                    try store.saveInventory(databases.map { InventoryEntry(name: $0.name, stanza: $0.stanza, addedAt: now, addedBy: actor) })
+                    try store.saveInventory(
+                        databases.map { InventoryEntry(name: $0.name, stanza: $0.stanza, addedAt: now, addedBy: actor) }
+                    )
                 }
-                Output.line("\(databases.count) database(s) imported into the inventory: \(databases.count - replaced.count) added, "
-                    + "\(replaced.count) replaced")
+                Output.line(
+                    "\(databases.count) database(s) imported into the inventory: \(databases.count - replaced.count) added, "
+                        + "\(replaced.count) replaced")
             }
         }
 
@@ -84,13 +102,18 @@ extension InventoryCommand {
                 do {
                     return try FleetConfig.readText(file)
                 } catch {
-                    throw Failure(.badInput, error.description.replacingOccurrences(of: "config file", with: "import file"))
+                    throw Failure(
+                        .badInput, error.description.replacingOccurrences(of: "config file", with: "import file"))
                 }
             }
             let limit = FleetConfig.maximumFileSize
             let data = (try? FileHandle.standardInput.read(upToCount: limit + 1)) ?? Data()
-            guard data.count <= limit else { throw Failure(.badInput, "the file on stdin is larger than \(limit >> 20) MiB") }
-            guard let text = String(data: data, encoding: .utf8) else { throw Failure(.badInput, "the file on stdin is not UTF-8 text") }
+            guard data.count <= limit else {
+                throw Failure(.badInput, "the file on stdin is larger than \(limit >> 20) MiB")
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw Failure(.badInput, "the file on stdin is not UTF-8 text")
+            }
             return text
         }
     }

@@ -5,7 +5,9 @@ import Foundation
 extension InventoryCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List every database, the config file's and the inventory's, and the inventory's that do not resolve, with why.")
+            abstract:
+                "List every database, the config file's and the inventory's, and the inventory's that do not resolve, with why."
+        )
 
         @OptionGroup var fleet: FleetOptions
         @Flag(help: "Print JSON.") var json = false
@@ -21,23 +23,32 @@ extension InventoryCommand {
                 for (name, database) in config.databases {
                     let entry = config.inventory.names.contains(name) ? byName[name] : nil
                     let state = try store.database(name)
-                    rows.append(Row(name: name, engine: database.engine.rawValue, image: state?.image ?? database.image,
-                                    primary: Output.hostPort(state?.primary ?? database.primary.address, engine: database.engine),
-                                    tier: database.labels["tier"], source: entry == nil ? "config" : "store",
-                                    addedAt: entry?.addedAt, addedBy: entry?.addedBy))
+                    rows.append(
+                        Row(
+                            name: name, engine: database.engine.rawValue, image: state?.image ?? database.image,
+                            primary: Output.hostPort(
+                                state?.primary ?? database.primary.address, engine: database.engine),
+                            tier: database.labels["tier"], source: entry == nil ? "config" : "store",
+                            addedAt: entry?.addedAt, addedBy: entry?.addedBy))
                 }
                 for invalid in config.inventory.invalid {
                     let entry = byName[invalid.name]
-                    rows.append(Row(name: invalid.name, source: "store", addedAt: entry?.addedAt, addedBy: entry?.addedBy,
-                                    invalid: invalid.reason))
+                    rows.append(
+                        Row(
+                            name: invalid.name, source: "store", addedAt: entry?.addedAt, addedBy: entry?.addedBy,
+                            invalid: invalid.reason))
                 }
                 rows.sort { ($0.name, $0.source) < ($1.name, $1.source) }
                 if json { return try Output.json(rows) }
                 if rows.isEmpty { return Output.line("no databases") }
-                Output.table(["DATABASE", "ENGINE", "IMAGE", "PRIMARY", "TIER", "SOURCE"], rows.map {
-                    [$0.name, $0.engine ?? "-", $0.image ?? "-", $0.primary ?? "-", $0.tier ?? "-",
-                     $0.source + ($0.invalid.map { "  invalid: \($0)" } ?? "")]
-                })
+                Output.table(
+                    ["DATABASE", "ENGINE", "IMAGE", "PRIMARY", "TIER", "SOURCE"],
+                    rows.map {
+                        [
+                            $0.name, $0.engine ?? "-", $0.image ?? "-", $0.primary ?? "-", $0.tier ?? "-",
+                            $0.source + ($0.invalid.map { "  invalid: \($0)" } ?? ""),
+                        ]
+                    })
             }
         }
 
@@ -58,7 +69,9 @@ extension InventoryCommand {
             var invalid: String?
             var valid: Bool { invalid == nil }
 
-            enum CodingKeys: String, CodingKey { case name, engine, image, primary, tier, source, addedAt, addedBy, invalid, valid }
+            enum CodingKeys: String, CodingKey {
+                case name, engine, image, primary, tier, source, addedAt, addedBy, invalid, valid
+            }
 
             func encode(to encoder: any Encoder) throws {
                 var container = encoder.container(keyedBy: CodingKeys.self)

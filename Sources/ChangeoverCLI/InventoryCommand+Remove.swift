@@ -20,7 +20,9 @@ extension InventoryCommand {
                 let store = StateStore(config: config)
                 guard try store.inventoryEntry(name) != nil else {
                     if config.databases[name] != nil {
-                        throw Failure(.badInput, "database \(name) is in config \(fleet.config), not in the inventory: edit the config file")
+                        throw Failure(
+                            .badInput,
+                            "database \(name) is in config \(fleet.config), not in the inventory: edit the config file")
                     }
                     throw Failure(.badInput, "no database \(name) in the inventory")
                 }
@@ -29,8 +31,9 @@ extension InventoryCommand {
                 defer { withExtendedLifetime(lock) {} }
                 try InventoryCommand.refuseWhileChangingOver(name, store: store, doing: "remove")
                 try Journal(auditLog: config.auditLog, actor: actor).record(
-                    AuditEntry(changeover: "", database: name, step: "inventory", outcome: "removed",
-                               message: "removed from the inventory", facts: ["source": "store"])
+                    AuditEntry(
+                        changeover: "", database: name, step: "inventory", outcome: "removed",
+                        message: "removed from the inventory", facts: ["source": "store"])
                 ) { try store.removeInventory(name) }
                 Output.line("database \(name) removed from the inventory")
             }

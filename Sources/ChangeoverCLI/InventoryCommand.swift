@@ -26,8 +26,10 @@ extension InventoryCommand {
     /// resumable, or a rollback left unfinished): its stanza is what that changeover acts on.
     static func refuseWhileChangingOver(_ name: String, store: StateStore, doing verb: String) throws {
         if let active = try store.changeovers().first(where: { $0.database == name && $0.machine.canContinue }) {
-            throw Failure(.badInput, "cannot \(verb) database \(name): changeover \(active.id) (\(active.machine.step)) has not ended; "
-                + "let it finish, or abort it first (changeover abort \(active.id) --yes)")
+            throw Failure(
+                .badInput,
+                "cannot \(verb) database \(name): changeover \(active.id) (\(active.machine.step)) has not ended; "
+                    + "let it finish, or abort it first (changeover abort \(active.id) --yes)")
         }
     }
 }

@@ -17,7 +17,9 @@ struct PlanCommand: AsyncParsableCommand {
             if json {
                 try Output.json(plan)
             } else {
-                Output.line("changeover plan for \(plan.database): \(plan.fromImage) → \(plan.toImage), primary \(plan.primary)")
+                Output.line(
+                    "changeover plan for \(plan.database): \(plan.fromImage) → \(plan.toImage), primary \(plan.primary)"
+                )
                 Output.line()
                 Output.line("checks:")
                 for check in plan.checks {

@@ -4,7 +4,8 @@ import ChangeoverCore
 struct PrepareCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prepare",
-        abstract: "Provision a follower on the new image and let it catch up, without switching; `switch` cuts over later.",
+        abstract:
+            "Provision a follower on the new image and let it catch up, without switching; `switch` cuts over later.",
         discussion: """
             Ends once the follower has caught up (exit 0): it keeps streaming from the primary. \
             `changeover switch ID --now` cuts over at once, `changeover switch ID` in the next maintenance \

@@ -5,7 +5,9 @@ import Foundation
 struct RetireCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retire",
-        abstract: "Let go of old primaries whose grace period (retireAfter) is over: a Redis replica is shut down, a stopped Postgres node this controller made is removed.")
+        abstract:
+            "Let go of old primaries whose grace period (retireAfter) is over: a Redis replica is shut down, a stopped Postgres node this controller made is removed."
+    )
 
     @OptionGroup var fleet: FleetOptions
     @Option(help: "Only this database's changeovers.") var database: String?

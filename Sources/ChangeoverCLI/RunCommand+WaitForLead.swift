@@ -3,7 +3,8 @@ import Foundation
 
 extension RunCommand {
     /// Waits until a scheduled changeover's provisioning is due (its lead time before the window).
-    static func waitForLead(_ record: ChangeoverRecord, runner: ChangeoverRunner, write: (String) -> Void) async throws {
+    static func waitForLead(_ record: ChangeoverRecord, runner: ChangeoverRunner, write: (String) -> Void) async throws
+    {
         let database = try runner.config.database(record.database)
         let zone = ChangeoverRunner.zone(of: database)
         var shown: (String, ContinuousClock.Instant)?
@@ -19,10 +20,13 @@ extension RunCommand {
                 shown = (text, ContinuousClock.now)
             }
             do {
-                try await runner.stop.sleep(for: .milliseconds(Int64(max(10, min(startAt.timeIntervalSince(now), 1) * 1000))))
+                try await runner.stop.sleep(
+                    for: .milliseconds(Int64(max(10, min(startAt.timeIntervalSince(now), 1) * 1000))))
             } catch let stopped as ChangeoverStopped {
-                throw Failure(.stopped, "\(stopped.reason) before the changeover started; \(record.id) stays scheduled: "
-                    + "\(runner.config.command("resume", record.id)) (or the daemon) starts it")
+                throw Failure(
+                    .stopped,
+                    "\(stopped.reason) before the changeover started; \(record.id) stays scheduled: "
+                        + "\(runner.config.command("resume", record.id)) (or the daemon) starts it")
             }
         }
     }

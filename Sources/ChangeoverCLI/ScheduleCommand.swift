@@ -29,12 +29,18 @@ struct ScheduleCommand: AsyncParsableCommand {
             let config = try fleet.load()
             let runner = ChangeoverRunner(config: config) { Output.progress($0, json: true) }
             let policy = SwitchPolicy(mode: .window, deadline: try deadline.map(Deadline.parse))
-            let record = try runner.schedule(database: database, image: image, policy: policy, source: "schedule by \(runner.actor)")
+            let record = try runner.schedule(
+                database: database, image: image, policy: policy, source: "schedule by \(runner.actor)")
             await runner.notifyScheduled(record)
             let plan = runner.startPlan(for: record, dataBytes: nil)
-            let text = plan.describe(gate: runner.gate(for: record, database: try config.database(database)), at: runner.now(),
-                                     zone: ChangeoverRunner.zone(of: try config.database(database)))
-            if json { return try Output.json(ChangeoverStatus(record, store: runner.store, now: runner.now(), plan: text, config: runner.config.path)) }
+            let text = plan.describe(
+                gate: runner.gate(for: record, database: try config.database(database)), at: runner.now(),
+                zone: ChangeoverRunner.zone(of: try config.database(database)))
+            if json {
+                return try Output.json(
+                    ChangeoverStatus(
+                        record, store: runner.store, now: runner.now(), plan: text, config: runner.config.path))
+            }
             Output.line("changeover \(record.id) scheduled: \(database) \(record.fromImage) → \(record.toImage)")
             Output.line("  \(text)")
         }

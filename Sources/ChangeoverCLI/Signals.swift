@@ -11,8 +11,10 @@ enum Signals {
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         Task {
             for await signal in signals {
-                FileHandle.standardError.write(Data(
-                    "changeover: \(signal) received: stopping before the switchover (a switchover that began is finished first)\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "changeover: \(signal) received: stopping before the switchover (a switchover that began is finished first)\n"
+                            .utf8))
                 stop.request("\(signal) received")
             }
         }

@@ -14,7 +14,8 @@ struct StepsCommand: AsyncParsableCommand {
         Output.line("transitions:")
         for t in ChangeoverMachine.transitions {
             let arrow = "\(t.from) → \(t.to)".padding(toLength: 26, withPad: " ", startingAt: 0)
-            Output.line("  \(arrow) on \(t.trigger.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(t.note)")
+            Output.line(
+                "  \(arrow) on \(t.trigger.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(t.note)")
         }
     }
 }

@@ -28,11 +28,21 @@ struct SwitchCommand: AsyncParsableCommand {
             guard record.machine.canContinue, !record.machine.step.isTerminal else {
                 throw Failure(.badInput, "changeover \(id) already ended (\(record.machine.step))")
             }
-            guard ChangeoverStep.forward.firstIndex(of: record.machine.step).map({ $0 <= ChangeoverStep.forward.firstIndex(of: .awaitWindow)! }) ?? true else {
-                throw Failure(.badInput, "changeover \(id) is already switching over (\(record.machine.step)); \(runner.config.command("resume", id)) finishes it")
+            guard
+                ChangeoverStep.forward.firstIndex(of: record.machine.step).map({
+                    $0 <= ChangeoverStep.forward.firstIndex(of: .awaitWindow)!
+                }) ?? true
+            else {
+                throw Failure(
+                    .badInput,
+                    "changeover \(id) is already switching over (\(record.machine.step)); \(runner.config.command("resume", id)) finishes it"
+                )
             }
             await RunnerSetup.driving(&runner)
-            let policy = now ? SwitchPolicy.now : SwitchPolicy(mode: .window, deadline: try deadline.map(Deadline.parse) ?? record.policy?.deadline)
+            let policy =
+                now
+                ? SwitchPolicy.now
+                : SwitchPolicy(mode: .window, deadline: try deadline.map(Deadline.parse) ?? record.policy?.deadline)
             let summary = try await runner.resume(id: id, policy: policy)
             try RunCommand.report(summary, json: json, config: runner.config)
         }

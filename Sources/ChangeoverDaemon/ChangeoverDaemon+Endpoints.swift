@@ -40,9 +40,13 @@ extension ChangeoverDaemon {
 
     public func status(now: Date = Date()) throws -> Status {
         let snapshot = state.withLock { state in
-            (config: state.config, running: state.running.keys.sorted(), shuttingDown: state.shuttingDown, reloads: state.reloads,
-             reloadFailures: state.reloadFailures, lastReloadError: state.lastReloadError, plans: state.plans, lastTick: state.lastTick,
-             ticks: state.ticks, lastTickMs: state.lastTickMilliseconds, firstTickMs: state.firstTickMilliseconds)
+            (
+                config: state.config, running: state.running.keys.sorted(), shuttingDown: state.shuttingDown,
+                reloads: state.reloads,
+                reloadFailures: state.reloadFailures, lastReloadError: state.lastReloadError, plans: state.plans,
+                lastTick: state.lastTick,
+                ticks: state.ticks, lastTickMs: state.lastTickMilliseconds, firstTickMs: state.firstTickMilliseconds
+            )
         }
         let store = StateStore(config: snapshot.config, environment: environment)
         // Every changeover under way and the 50 newest ended ones (read now: the index keeps only
@@ -63,17 +67,25 @@ extension ChangeoverDaemon {
                 pending.append(record)
             }
         }
-        let read = Dictionary(try store.changeovers(ids: endedIDs).map { ($0.record.id, $0.record) }, uniquingKeysWith: { a, _ in a })
+        let read = Dictionary(
+            try store.changeovers(ids: endedIDs).map { ($0.record.id, $0.record) }, uniquingKeysWith: { a, _ in a })
         let ended = endedIDs.compactMap { read[$0] }
         let shown = underWay + ended + pending.prefix(max(0, 100 - underWay.count - ended.count))
         return Status(
-            daemon: DaemonInfo(pid: getpid(), startedAt: startedAt, config: configPath, concurrency: (snapshot.config.daemon ?? DaemonSettings()).concurrency,
-                               running: snapshot.running, shuttingDown: snapshot.shuttingDown, reloads: snapshot.reloads,
-                               reloadFailures: snapshot.reloadFailures, lastReloadError: snapshot.lastReloadError, lastTick: snapshot.lastTick,
-                               ticks: snapshot.ticks, lastTickMs: snapshot.lastTickMs.map { ($0 * 10).rounded() / 10 },
-                               firstTickMs: snapshot.firstTickMs.map { ($0 * 10).rounded() / 10 }),
+            daemon: DaemonInfo(
+                pid: getpid(), startedAt: startedAt, config: configPath,
+                concurrency: (snapshot.config.daemon ?? DaemonSettings()).concurrency,
+                running: snapshot.running, shuttingDown: snapshot.shuttingDown, reloads: snapshot.reloads,
+                reloadFailures: snapshot.reloadFailures, lastReloadError: snapshot.lastReloadError,
+                lastTick: snapshot.lastTick,
+                ticks: snapshot.ticks, lastTickMs: snapshot.lastTickMs.map { ($0 * 10).rounded() / 10 },
+                firstTickMs: snapshot.firstTickMs.map { ($0 * 10).rounded() / 10 }),
             changeovers: shown.sorted { $0.startedAt > $1.startedAt }
-                .map { ChangeoverStatus($0, store: store, now: now, plan: snapshot.plans[$0.id]?.text(at: now), config: snapshot.config.path) },
+                .map {
+                    ChangeoverStatus(
+                        $0, store: store, now: now, plan: snapshot.plans[$0.id]?.text(at: now),
+                        config: snapshot.config.path)
+                },
             campaigns: Self.shownCampaigns(try store.campaigns())
                 .map { CampaignStatus($0, store: store, config: snapshot.config, now: now, detail: false) })
     }
@@ -87,7 +99,9 @@ extension ChangeoverDaemon {
             case "/timeline":
                 return try Self.json(timeline())
             case "/metrics":
-                return StatusServer.Response(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(try metrics().utf8))
+                return StatusServer.Response(
+                    status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                    body: Array(try metrics().utf8))
             default:
                 if let id = Self.auditID(path) {
                     guard let records = try audit(of: id) else { return .text(404, "no audit records of \(id)\n") }
@@ -105,11 +119,14 @@ extension ChangeoverDaemon {
     public func handleOpen(_ path: String) -> StatusServer.Response? {
         switch path {
         case "/", "/index.html":
-            return StatusServer.Response(status: 200, contentType: "text/html; charset=utf-8", body: Array(StatusPage.html.utf8))
+            return StatusServer.Response(
+                status: 200, contentType: "text/html; charset=utf-8", body: Array(StatusPage.html.utf8))
         case "/app.js":
-            return StatusServer.Response(status: 200, contentType: "text/javascript; charset=utf-8", body: Array(StatusPage.script.utf8))
+            return StatusServer.Response(
+                status: 200, contentType: "text/javascript; charset=utf-8", body: Array(StatusPage.script.utf8))
         case "/app.css":
-            return StatusServer.Response(status: 200, contentType: "text/css; charset=utf-8", body: Array(StatusPage.style.utf8))
+            return StatusServer.Response(
+                status: 200, contentType: "text/css; charset=utf-8", body: Array(StatusPage.style.utf8))
         case "/healthz":
             let stopping = state.withLock { $0.shuttingDown }
             return stopping ? .text(503, "stopping\n") : .text(200, "running\n")
@@ -122,7 +139,7 @@ extension ChangeoverDaemon {
     static func auditID(_ path: String) -> String? {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0].isEmpty, parts[1] == "changeovers", parts[3] == "audit", !parts[2].isEmpty,
-              let id = String(parts[2]).removingPercentEncoding, !id.contains("/")
+            let id = String(parts[2]).removingPercentEncoding, !id.contains("/")
         else { return nil }
         return id
     }
@@ -131,21 +148,27 @@ extension ChangeoverDaemon {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        return StatusServer.Response(status: 200, contentType: "application/json", body: Array(try encoder.encode(value)) + [10])
+        return StatusServer.Response(
+            status: 200, contentType: "application/json", body: Array(try encoder.encode(value)) + [10])
     }
 
     /// What "fleet-wide" means in a HELP line: read from the state store, which several daemons
     /// may share. Each of them exports the same figure; `sum()` over daemons would count it
     /// once per daemon.
-    static let fleetWide = " Fleet-wide (read from the state store): daemons sharing a store export the same value; aggregate with max(), not sum()."
+    static let fleetWide =
+        " Fleet-wide (read from the state store): daemons sharing a store export the same value; aggregate with max(), not sum()."
 
     /// The metrics as Prometheus text. Label values never hold spaces, and no series is kept per
     /// changeover (ids grow without bound): per database, step, state or campaign at most.
     public func metrics() throws -> String {
         let snapshot = state.withLock { state in
-            (config: state.config, running: state.running.count, reloads: state.reloads, reloadFailures: state.reloadFailures,
-             outcomes: state.outcomes, windows: state.windows, windowsGeneration: state.windowsGeneration, rendered: state.renderedWindows,
-             ticks: state.tickDurations, lastTickMs: state.lastTickMilliseconds)
+            (
+                config: state.config, running: state.running.count, reloads: state.reloads,
+                reloadFailures: state.reloadFailures,
+                outcomes: state.outcomes, windows: state.windows, windowsGeneration: state.windowsGeneration,
+                rendered: state.renderedWindows,
+                ticks: state.tickDurations, lastTickMs: state.lastTickMilliseconds
+            )
         }
         let store = StateStore(config: snapshot.config, environment: environment)
         // The index the tick and `/status` keep: only records whose row changed are decoded.
@@ -153,63 +176,95 @@ extension ChangeoverDaemon {
         let now = Date()
         var text = MetricsText()
         text.gauge("changeover_up", "Whether the daemon runs.", [([:], 1)])
-        text.gauge("changeover_build_info", "The daemon's version and the commit it was built from (unknown: built without make).",
-                   [(["version": build.version, "commit": build.commit ?? "unknown"], 1)])
+        text.gauge(
+            "changeover_build_info",
+            "The daemon's version and the commit it was built from (unknown: built without make).",
+            [(["version": build.version, "commit": build.commit ?? "unknown"], 1)])
         var byStep: [String: Int] = [:]
         for step in ChangeoverStep.allCases { byStep[step.rawValue] = 0 }
         for record in records { byStep[record.step.rawValue, default: 0] += 1 }
-        text.gauge("changeover_changeovers", "Changeovers in the state store, by step (pending = scheduled, not started)." + Self.fleetWide,
-                   byStep.sorted { $0.key < $1.key }.map { (["step": $0.key], Double($0.value)) })
-        var byState: [String: Int] = ["scheduled": 0, "running": 0, "stopped": 0, "prepared": 0, "interrupted": 0, "ended": 0,
-                                      "rollback unfinished": 0]
+        text.gauge(
+            "changeover_changeovers",
+            "Changeovers in the state store, by step (pending = scheduled, not started)." + Self.fleetWide,
+            byStep.sorted { $0.key < $1.key }.map { (["step": $0.key], Double($0.value)) })
+        var byState: [String: Int] = [
+            "scheduled": 0, "running": 0, "stopped": 0, "prepared": 0, "interrupted": 0, "ended": 0,
+            "rollback unfinished": 0,
+        ]
         for entry in records {
             // Lock, notes and retries are read only for changeovers under way: a pending one with
             // a policy is scheduled (a controller that holds it this instant is about to start it).
             let state: String
             if let record = entry.record {
-                state = record.machine.step == .pending && record.policy != nil ? "scheduled" : ChangeoverStatus(record, store: store, now: now).state
+                state =
+                    record.machine.step == .pending && record.policy != nil
+                    ? "scheduled" : ChangeoverStatus(record, store: store, now: now).state
             } else {
                 state = entry.rollbackUnfinished ? "rollback unfinished" : "ended"
             }
             byState[state, default: 0] += 1
         }
-        text.gauge("changeover_changeovers_by_state", "Changeovers in the state store, by state as `status` says it (spaces as _)." + Self.fleetWide,
-                   byState.sorted { $0.key < $1.key }.map { (["state": MetricsText.labelValue($0.key)], Double($0.value)) })
+        text.gauge(
+            "changeover_changeovers_by_state",
+            "Changeovers in the state store, by state as `status` says it (spaces as _)." + Self.fleetWide,
+            byState.sorted { $0.key < $1.key }.map { (["state": MetricsText.labelValue($0.key)], Double($0.value)) })
         text.gauge("changeover_running", "Changeovers this daemon drives now.", [([:], Double(snapshot.running))])
-        text.gauge("changeover_concurrency_limit", "The most changeovers the daemon drives at once.",
-                   [([:], Double((snapshot.config.daemon ?? DaemonSettings()).concurrency))])
+        text.gauge(
+            "changeover_concurrency_limit", "The most changeovers the daemon drives at once.",
+            [([:], Double((snapshot.config.daemon ?? DaemonSettings()).concurrency))])
         var pauses: [(String, Double)] = []
         var seen = Set<String>()
         var pauseHistogram = Histogram(bounds: Histogram.pauseBounds)
         var stepHistograms: [String: Histogram] = [:]
         for record in records {
             for timing in record.timings {
-                stepHistograms[timing.step.rawValue, default: Histogram(bounds: Histogram.stepBounds)].observe(timing.milliseconds / 1000)
+                stepHistograms[timing.step.rawValue, default: Histogram(bounds: Histogram.stepBounds)].observe(
+                    timing.milliseconds / 1000)
             }
             guard let ms = record.writePauseMilliseconds else { continue }
             pauseHistogram.observe(ms / 1000)
             if seen.insert(record.database).inserted { pauses.append((record.database, ms / 1000)) }
         }
-        text.histogram("changeover_write_pause_seconds",
-                       "Write pauses (fence to clients repointed) of the completed changeovers in the state store." + Self.fleetWide,
-                       [([:], pauseHistogram)])
-        text.histogram("changeover_step_duration_seconds", "How long each step took, over the changeovers in the state store." + Self.fleetWide,
-                       stepHistograms.sorted { $0.key < $1.key }.map { (["step": $0.key], $0.value) })
-        text.histogram("changeover_tick_duration_seconds", "How long this daemon's ticks took (the sleep between two not counted).",
-                       [([:], snapshot.ticks)])
-        text.gauge("changeover_last_tick_duration_seconds", "How long this daemon's last tick took.",
-                   snapshot.lastTickMs.map { [([:], $0 / 1000)] } ?? [])
-        text.gauge("changeover_last_write_pause_seconds", "The write pause (fence to clients repointed) of each database's last completed changeover." + Self.fleetWide,
-                   pauses.sorted { $0.0 < $1.0 }.map { (["database": $0.0], $0.1) })
+        text.histogram(
+            "changeover_write_pause_seconds",
+            "Write pauses (fence to clients repointed) of the completed changeovers in the state store."
+                + Self.fleetWide,
+            [([:], pauseHistogram)])
+        text.histogram(
+            "changeover_step_duration_seconds",
+            "How long each step took, over the changeovers in the state store." + Self.fleetWide,
+            stepHistograms.sorted { $0.key < $1.key }.map { (["step": $0.key], $0.value) })
+        text.histogram(
+            "changeover_tick_duration_seconds",
+            "How long this daemon's ticks took (the sleep between two not counted).",
+            [([:], snapshot.ticks)])
+        text.gauge(
+            "changeover_last_tick_duration_seconds", "How long this daemon's last tick took.",
+            snapshot.lastTickMs.map { [([:], $0 / 1000)] } ?? [])
+        text.gauge(
+            "changeover_last_write_pause_seconds",
+            "The write pause (fence to clients repointed) of each database's last completed changeover."
+                + Self.fleetWide,
+            pauses.sorted { $0.0 < $1.0 }.map { (["database": $0.0], $0.1) })
         let retries = records.reduce(0) { $0 + $1.timings.reduce(0) { $0 + ($1.retries ?? 0) } }
-        text.counter("changeover_retries_total", "Remote calls tried again after a transient failure, over the changeovers in the state store." + Self.fleetWide,
-                     [([:], Double(retries))])
+        text.counter(
+            "changeover_retries_total",
+            "Remote calls tried again after a transient failure, over the changeovers in the state store."
+                + Self.fleetWide,
+            [([:], Double(retries))])
         let forced = records.filter(\.forced).count
-        text.counter("changeover_forced_total", "Switchovers a deadline forced outside a maintenance window." + Self.fleetWide, [([:], Double(forced))])
-        text.counter("changeover_daemon_outcomes_total", "Changeovers this daemon drove until they ended or stopped, by outcome.",
-                     ["completed", "aborted", "failed", "stopped", "error"].map { (["outcome": $0], Double(snapshot.outcomes[$0] ?? 0)) })
-        text.counter("changeover_config_reloads_total", "Config reloads (SIGHUP), by result.",
-                     [(["result": "ok"], Double(snapshot.reloads)), (["result": "refused"], Double(snapshot.reloadFailures))])
+        text.counter(
+            "changeover_forced_total", "Switchovers a deadline forced outside a maintenance window." + Self.fleetWide,
+            [([:], Double(forced))])
+        text.counter(
+            "changeover_daemon_outcomes_total",
+            "Changeovers this daemon drove until they ended or stopped, by outcome.",
+            ["completed", "aborted", "failed", "stopped", "error"].map {
+                (["outcome": $0], Double(snapshot.outcomes[$0] ?? 0))
+            })
+        text.counter(
+            "changeover_config_reloads_total", "Config reloads (SIGHUP), by result.",
+            [(["result": "ok"], Double(snapshot.reloads)), (["result": "refused"], Double(snapshot.reloadFailures))])
         // Unfinished campaigns only: a finished one's figures no longer change.
         let campaigns = try store.campaigns().filter { !$0.isFinished }
         var members: [([String: String], Double)] = []
@@ -218,12 +273,23 @@ extension ChangeoverDaemon {
             for member in campaign.members {
                 counts[member.outcome?.rawValue ?? (member.inFlight ? "in_flight" : "waiting"), default: 0] += 1
             }
-            members += counts.sorted { $0.key < $1.key }.map { (["campaign": campaign.id, "outcome": $0.key], Double($0.value)) }
+            members += counts.sorted { $0.key < $1.key }.map {
+                (["campaign": campaign.id, "outcome": $0.key], Double($0.value))
+            }
         }
-        text.gauge("changeover_campaign_members", "Members of each unfinished campaign, by outcome (in_flight: a changeover under way; waiting: none yet)." + Self.fleetWide,
-                   members)
-        text.gauge("changeover_campaign_wave", "The wave each unfinished campaign is at, from 1." + Self.fleetWide,
-                   campaigns.map { (["campaign": $0.id, "state": MetricsText.labelValue($0.effectiveState)], Double(min($0.current + 1, $0.waves.count))) })
+        text.gauge(
+            "changeover_campaign_members",
+            "Members of each unfinished campaign, by outcome (in_flight: a changeover under way; waiting: none yet)."
+                + Self.fleetWide,
+            members)
+        text.gauge(
+            "changeover_campaign_wave", "The wave each unfinished campaign is at, from 1." + Self.fleetWide,
+            campaigns.map {
+                (
+                    ["campaign": $0.id, "state": MetricsText.labelValue($0.effectiveState)],
+                    Double(min($0.current + 1, $0.waves.count))
+                )
+            })
         // One series per database: thousands, which change only when a tick plans again, so
         // written once per plan.
         if let rendered = snapshot.rendered, rendered.generation == snapshot.windowsGeneration {
@@ -231,7 +297,9 @@ extension ChangeoverDaemon {
         } else {
             let rendered = Self.nextWindowMetrics(snapshot.windows)
             state.withLock { state in
-                if state.windowsGeneration == snapshot.windowsGeneration { state.renderedWindows = (snapshot.windowsGeneration, rendered) }
+                if state.windowsGeneration == snapshot.windowsGeneration {
+                    state.renderedWindows = (snapshot.windowsGeneration, rendered)
+                }
             }
             text.append(rendered)
         }
@@ -243,10 +311,14 @@ extension ChangeoverDaemon {
     static func nextWindowMetrics(_ windows: [String: (database: String, start: Date)]) -> MetricsText {
         var nextWindow: [String: Date] = [:]
         nextWindow.reserveCapacity(windows.count)
-        for window in windows.values { nextWindow[window.database] = min(nextWindow[window.database] ?? window.start, window.start) }
+        for window in windows.values {
+            nextWindow[window.database] = min(nextWindow[window.database] ?? window.start, window.start)
+        }
         var text = MetricsText()
-        text.gauge("changeover_next_window_timestamp_seconds", "When the window the database's scheduled changeover targets opens (its deadline if no window fits first), Unix time; as this daemon planned it.",
-                   label: "database", nextWindow.sorted { $0.key < $1.key }.map { ($0.key, $0.value.timeIntervalSince1970) })
+        text.gauge(
+            "changeover_next_window_timestamp_seconds",
+            "When the window the database's scheduled changeover targets opens (its deadline if no window fits first), Unix time; as this daemon planned it.",
+            label: "database", nextWindow.sorted { $0.key < $1.key }.map { ($0.key, $0.value.timeIntervalSince1970) })
         return text
     }
 }
@@ -304,13 +376,16 @@ struct MetricsText {
         value.split(whereSeparator: \.isWhitespace).joined(separator: "_")
     }
 
-    private mutating func family(_ name: String, _ type: String, _ help: String, _ samples: [([String: String], Double)]) {
+    private mutating func family(
+        _ name: String, _ type: String, _ help: String, _ samples: [([String: String], Double)]
+    ) {
         header(name, type, help)
         for (labels, value) in samples { sample(name, labels, value) }
     }
 
     private mutating func header(_ name: String, _ type: String, _ help: String) {
-        text += "# HELP \(name) \(help.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n"))\n"
+        text +=
+            "# HELP \(name) \(help.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n"))\n"
         text += "# TYPE \(name) \(type)\n"
     }
 
@@ -334,7 +409,11 @@ struct MetricsText {
 
     static func escape(_ value: String) -> String {
         // Most values (database names, steps) need nothing: looked at once, not copied three times.
-        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") }) else {
+        guard
+            value.utf8.contains(where: {
+                $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n")
+            })
+        else {
             return value
         }
         return value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")

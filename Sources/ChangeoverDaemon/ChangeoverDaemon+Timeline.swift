@@ -41,13 +41,15 @@ extension ChangeoverDaemon {
         let end = now.addingTimeInterval(Double(Self.timelineDays) * 86_400)
         var planned: [String: [Timeline.Planned]] = [:]
         for (id, made) in plans {
-            let switchAt: Date? = switch made.plan.decision {
-            case .open: now
-            case .forced: now
-            case .wait(let until, let opening, _): opening?.start ?? until
-            case .never: nil
-            }
-            planned[made.database, default: []].append(.init(id: id, provisionAt: made.plan.startAt, switchAt: switchAt))
+            let switchAt: Date? =
+                switch made.plan.decision {
+                case .open: now
+                case .forced: now
+                case .wait(let until, let opening, _): opening?.start ?? until
+                case .never: nil
+                }
+            planned[made.database, default: []].append(
+                .init(id: id, provisionAt: made.plan.startAt, switchAt: switchAt))
         }
         let rows = config.databases.values.sorted { $0.name < $1.name }.map { database in
             let openings = config.schedule(for: database).openings(after: now, count: 64).prefix { $0.start < end }
@@ -55,9 +57,10 @@ extension ChangeoverDaemon {
             let freezes = (config.freezes + database.freezes).filter { $0.start < end && $0.end > now }
                 .map { Timeline.Span(start: max($0.start, now), end: min($0.end, end), reason: $0.reason) }
                 .sorted { $0.start < $1.start }
-            return Timeline.Row(database: database.name, engine: database.engine.rawValue, image: database.image,
-                                openings: Array(openings), freezes: freezes,
-                                planned: (planned[database.name] ?? []).sorted { $0.id < $1.id })
+            return Timeline.Row(
+                database: database.name, engine: database.engine.rawValue, image: database.image,
+                openings: Array(openings), freezes: freezes,
+                planned: (planned[database.name] ?? []).sorted { $0.id < $1.id })
         }
         return Timeline(from: now, to: end, databases: rows)
     }

@@ -1,5 +1,5 @@
-import ChangeoverCore
 import CSystem
+import ChangeoverCore
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -138,7 +138,8 @@ public final class ChangeoverDaemon: Service, Sendable {
         /// The database whose changeover it plans (for the page's timeline).
         let database: String
 
-        init(inputs: PlanInputs, plan: StartPlan, gate: SwitchoverGate, zone: TimeZone, madeAt: Date, database: String) {
+        init(inputs: PlanInputs, plan: StartPlan, gate: SwitchoverGate, zone: TimeZone, madeAt: Date, database: String)
+        {
             self.inputs = inputs
             self.database = database
             self.plan = plan
@@ -151,7 +152,8 @@ public final class ChangeoverDaemon: Service, Sendable {
         /// (which window fits, and when to provision for it, only change with them), and not
         /// older than `planMaxAge`.
         func stands(for inputs: PlanInputs, at now: Date) -> Bool {
-            self.inputs == inputs && !plan.isDue(at: now) && now >= madeAt && now.timeIntervalSince(madeAt) < ChangeoverDaemon.planMaxAge
+            self.inputs == inputs && !plan.isDue(at: now) && now >= madeAt
+                && now.timeIntervalSince(madeAt) < ChangeoverDaemon.planMaxAge
         }
     }
 
@@ -176,8 +178,10 @@ public final class ChangeoverDaemon: Service, Sendable {
 
     public let build: Build
 
-    public init(configPath: String, config: FleetConfig, environment: [String: String], logger: Logger,
-                build: Build = Build(version: "unknown", commit: nil)) {
+    public init(
+        configPath: String, config: FleetConfig, environment: [String: String], logger: Logger,
+        build: Build = Build(version: "unknown", commit: nil)
+    ) {
         self.build = build
         self.configPath = configPath
         self.environment = environment
@@ -190,7 +194,9 @@ public final class ChangeoverDaemon: Service, Sendable {
     public var config: FleetConfig { state.withLock { $0.config } }
 
     public func run() async throws {
-        logger.info("scheduler started", metadata: ["daemon.config": "\(configPath)", "daemon.concurrency": "\(settings.concurrency)"])
+        logger.info(
+            "scheduler started",
+            metadata: ["daemon.config": "\(configPath)", "daemon.concurrency": "\(settings.concurrency)"])
         await withTaskGroup(of: Void.self) { group in
             let hangups = await UnixSignalsSequence(trapping: .sighup)
             group.addTask { [self] in
@@ -232,11 +238,17 @@ public final class ChangeoverDaemon: Service, Sendable {
             // a reload that moves them would orphan every changeover of the old store.
             let current = self.config
             var moved: [String] = []
-            if config.stateDirectory != current.stateDirectory { moved.append("stateDirectory (\(current.stateDirectory) → \(config.stateDirectory))") }
-            if config.auditLog != current.auditLog { moved.append("auditLog (\(current.auditLog) → \(config.auditLog))") }
+            if config.stateDirectory != current.stateDirectory {
+                moved.append("stateDirectory (\(current.stateDirectory) → \(config.stateDirectory))")
+            }
+            if config.auditLog != current.auditLog {
+                moved.append("auditLog (\(current.auditLog) → \(config.auditLog))")
+            }
             if config.store != current.store { moved.append("store") }
             if !moved.isEmpty {
-                throw ConfigError("the reload moves \(moved.joined(separator: ", ")): restart the daemon to change where its state lives")
+                throw ConfigError(
+                    "the reload moves \(moved.joined(separator: ", ")): restart the daemon to change where its state lives"
+                )
             }
             state.withLock {
                 $0.config = config
@@ -248,14 +260,17 @@ public final class ChangeoverDaemon: Service, Sendable {
             }
             logger.info("config reloaded", metadata: ["daemon.config": "\(configPath)"])
             for invalid in config.inventory.invalid {
-                logger.warning("inventory database left out", metadata: ["db.name": "\(invalid.name)", "error": "\(invalid.reason)"])
+                logger.warning(
+                    "inventory database left out",
+                    metadata: ["db.name": "\(invalid.name)", "error": "\(invalid.reason)"])
             }
         } catch {
             state.withLock {
                 $0.reloadFailures += 1
                 $0.lastReloadError = error.description
             }
-            logger.error("config reload refused; keeping the previous config", metadata: ["error": "\(error.description)"])
+            logger.error(
+                "config reload refused; keeping the previous config", metadata: ["error": "\(error.description)"])
         }
         Self.returnFreeMemory()
     }
@@ -273,8 +288,9 @@ public final class ChangeoverDaemon: Service, Sendable {
             state.shuttingDown = true
             return Array(state.running.values)
         }
-        logger.info("shutting down: changeovers before their switchover stop resumable, a switchover that began finishes",
-                    metadata: ["daemon.running": "\(running.map(\.id).joined(separator: ","))"])
+        logger.info(
+            "shutting down: changeovers before their switchover stop resumable, a switchover that began finishes",
+            metadata: ["daemon.running": "\(running.map(\.id).joined(separator: ","))"])
         for changeover in running { changeover.stop.request("the daemon is shutting down (SIGTERM)") }
         shutdown.request("shutdown")
     }
@@ -295,7 +311,9 @@ public final class ChangeoverDaemon: Service, Sendable {
         runner.isDaemon = true
         // What the tick itself sends: scheduled notices and reminders of changeovers not started yet.
         runner.events = { event in
-            if case .notified(let event, let failure) = event { Self.log(notified: event, failure: failure, id: nil, logger: logger) }
+            if case .notified(let event, let failure) = event {
+                Self.log(notified: event, failure: failure, id: nil, logger: logger)
+            }
         }
         return runner
     }
@@ -303,7 +321,8 @@ public final class ChangeoverDaemon: Service, Sendable {
     func campaignDriver(_ config: FleetConfig) -> CampaignDriver {
         let logger = self.logger
         return CampaignDriver(runner: runner(config)) { message, metadata in
-            let level: Logger.Level = metadata["error"] != nil ? .error : message == "campaign halted" ? .warning : .info
+            let level: Logger.Level =
+                metadata["error"] != nil ? .error : message == "campaign halted" ? .warning : .info
             logger.log(level: level, "\(message)", metadata: metadata.mapValues { "\($0)" })
         }
     }
@@ -348,11 +367,15 @@ public final class ChangeoverDaemon: Service, Sendable {
                 state.historyGeneration += 1
             }
             let inputs = version.map {
-                LookInputs(version: $0, config: configGeneration, history: state.historyGeneration, sizes: state.sizesGeneration)
+                LookInputs(
+                    version: $0, config: configGeneration, history: state.historyGeneration,
+                    sizes: state.sizesGeneration)
             }
-            let quiet = state.running.isEmpty && !state.shuttingDown && inputs != nil && state.quietLook.map {
-                $0.inputs == inputs && now >= $0.at && now < $0.holdsUntil
-            } == true
+            let quiet =
+                state.running.isEmpty && !state.shuttingDown && inputs != nil
+                && state.quietLook.map {
+                    $0.inputs == inputs && now >= $0.at && now < $0.holdsUntil
+                } == true
             return (state.fleetBaseBackups, state.historyGeneration, state.planCache, inputs, quiet)
         }
         if quiet {
@@ -415,10 +438,15 @@ public final class ChangeoverDaemon: Service, Sendable {
         for entry in records.reversed() {
             guard let record = entry.record else { continue }
             let (running, stopping, busy) = state.withLock { state in
-                (state.running[record.id] != nil, state.shuttingDown, state.running.count >= (state.config.daemon ?? DaemonSettings()).concurrency)
+                (
+                    state.running[record.id] != nil, state.shuttingDown,
+                    state.running.count >= (state.config.daemon ?? DaemonSettings()).concurrency
+                )
             }
-            if running, record.policy?.mode == .window, [.preflight, .provision, .catchUp, .awaitWindow].contains(record.machine.step),
-               let database = try? runner.currentDatabase(record.database, state: states[record.database]) {
+            if running, record.policy?.mode == .window,
+                [.preflight, .provision, .catchUp, .awaitWindow].contains(record.machine.step),
+                let database = try? runner.currentDatabase(record.database, state: states[record.database])
+            {
                 // Still bound for its window: the metric an operator watches while it waits there.
                 switch runner.gate(for: record, database: database).decide(at: now) {
                 case .wait(let until, let opening, _): windows[record.id] = (record.database, opening?.start ?? until)
@@ -428,23 +456,29 @@ public final class ChangeoverDaemon: Service, Sendable {
             }
             if running || stopping { continue }
             let scheduled = record.machine.step == .pending && record.policy?.mode == .window
-            let stoppedHere = record.stopped?.daemon == true && record.stopped?.kind == .stopped && record.machine.canContinue
+            let stoppedHere =
+                record.stopped?.daemon == true && record.stopped?.kind == .stopped && record.machine.canContinue
                 && !record.machine.step.isTerminal && record.policy?.mode == .window
             let abandoned = !scheduled && !stoppedHere ? await isAbandoned(record, store: runner.store) : false
             guard scheduled || stoppedHere || abandoned else { continue }
             // A scheduled changeover's lock is looked at once it is due (below): with thousands
             // scheduled, a lock file read for each on every tick was most of the tick.
             if !scheduled, let holder = runner.store.lockHolder(database: record.database) {
-                plans[record.id] = .reason("another controller works on \(record.database): \(holder.changeover) (\(holder.actor))")
+                plans[record.id] = .reason(
+                    "another controller works on \(record.database): \(holder.changeover) (\(holder.actor))")
                 continue
             }
             if runner.store.isShared, let leased = try? await runner.store.lease(of: record.database),
-               !leased.released, !leased.expired, leased.lease.holder != actor {
-                plans[record.id] = .reason("another controller holds the lease on \(record.database): \(leased.lease.holder) "
-                    + "(fencing token \(leased.lease.token))")
+                !leased.released, !leased.expired, leased.lease.holder != actor
+            {
+                plans[record.id] = .reason(
+                    "another controller holds the lease on \(record.database): \(leased.lease.holder) "
+                        + "(fencing token \(leased.lease.token))")
                 continue
             }
-            if scheduled, let id = record.facts["campaign"], let campaign = campaigns[id], !campaign.letsChangeoversStart {
+            if scheduled, let id = record.facts["campaign"], let campaign = campaigns[id],
+                !campaign.letsChangeoversStart
+            {
                 plans[record.id] = .reason("campaign \(id) is \(campaign.effectiveState): it starts no changeover")
                 continue
             }
@@ -454,8 +488,9 @@ public final class ChangeoverDaemon: Service, Sendable {
                     continue
                 }
                 let bytes = dataSize(of: database)
-                let inputs = PlanInputs(record: entry.stamp, config: configGeneration, bytes: bytes,
-                                        history: historyGeneration, lastEnded: lastEnded[record.database])
+                let inputs = PlanInputs(
+                    record: entry.stamp, config: configGeneration, bytes: bytes,
+                    history: historyGeneration, lastEnded: lastEnded[record.database])
                 let made: CachedPlan
                 if let cached = cache[record.id], cached.stands(for: inputs, at: now) {
                     made = cached
@@ -463,8 +498,9 @@ public final class ChangeoverDaemon: Service, Sendable {
                     let history = runner.estimateHistory(record.database, fleetBaseBackups: fleetBaseBackups)
                     let plan = runner.startPlan(for: record, dataBytes: bytes, at: now, history: history)
                     let gate = runner.gate(for: record, database: database, history: history)
-                    made = CachedPlan(inputs: inputs, plan: plan, gate: gate, zone: ChangeoverRunner.zone(of: database), madeAt: now,
-                                      database: record.database)
+                    made = CachedPlan(
+                        inputs: inputs, plan: plan, gate: gate, zone: ChangeoverRunner.zone(of: database), madeAt: now,
+                        database: record.database)
                     await announce(made, of: record, at: now, runner: runner)
                 }
                 planCache[record.id] = made
@@ -472,7 +508,8 @@ public final class ChangeoverDaemon: Service, Sendable {
                 if case .wait(let until, let opening, _) = made.plan.decision {
                     windows[record.id] = (record.database, opening?.start ?? until)
                 }
-                holdsUntil = min(holdsUntil, made.madeAt.addingTimeInterval(Self.planMaxAge), made.plan.startAt ?? .distantFuture)
+                holdsUntil = min(
+                    holdsUntil, made.madeAt.addingTimeInterval(Self.planMaxAge), made.plan.startAt ?? .distantFuture)
                 // It reads the record again: only where reminders are configured.
                 if database.notify.sends(.reminder) {
                     eventful = true
@@ -480,7 +517,8 @@ public final class ChangeoverDaemon: Service, Sendable {
                 }
                 guard made.plan.isDue(at: now) else { continue }
                 if let holder = runner.store.lockHolder(database: record.database) {
-                    plans[record.id] = .reason("another controller works on \(record.database): \(holder.changeover) (\(holder.actor))")
+                    plans[record.id] = .reason(
+                        "another controller works on \(record.database): \(holder.changeover) (\(holder.actor))")
                     continue
                 }
             }
@@ -493,7 +531,8 @@ public final class ChangeoverDaemon: Service, Sendable {
             let sent = ContinuousClock.now
             let lease: Lease?
             do {
-                lease = try await runner.store.claim(database: record.database, changeover: record.id, holder: actor, daemon: true)
+                lease = try await runner.store.claim(
+                    database: record.database, changeover: record.id, holder: actor, daemon: true)
             } catch {
                 logger.error("cannot claim a lease", metadata: ["changeover.id": "\(record.id)", "error": "\(error)"])
                 continue
@@ -504,9 +543,12 @@ public final class ChangeoverDaemon: Service, Sendable {
             }
             eventful = true
             if abandoned {
-                logger.warning("resuming a changeover whose daemon stopped renewing its lease",
-                               metadata: ["changeover.id": "\(record.id)", "changeover.step": "\(record.machine.step)",
-                                          "lease.token": "\(lease.token)"])
+                logger.warning(
+                    "resuming a changeover whose daemon stopped renewing its lease",
+                    metadata: [
+                        "changeover.id": "\(record.id)", "changeover.step": "\(record.machine.step)",
+                        "lease.token": "\(lease.token)",
+                    ])
             }
             launch(record, config: config, lease: (lease, sent))
         }
@@ -516,7 +558,11 @@ public final class ChangeoverDaemon: Service, Sendable {
         state.withLock {
             $0.plans = plans
             $0.planCache = planCache
-            if $0.windows.count != windows.count || !$0.windows.allSatisfy({ windows[$0.key]?.database == $0.value.database && windows[$0.key]?.start == $0.value.start }) {
+            if $0.windows.count != windows.count
+                || !$0.windows.allSatisfy({
+                    windows[$0.key]?.database == $0.value.database && windows[$0.key]?.start == $0.value.start
+                })
+            {
                 $0.windowsGeneration += 1
             }
             $0.windows = windows
@@ -553,13 +599,15 @@ public final class ChangeoverDaemon: Service, Sendable {
 
     /// Leaves `daemon.json` in the state directory for `status`; `stopped` once it stops.
     func beat(at now: Date, config: FleetConfig, stopped: Bool = false) {
-        let beat = DaemonHeartbeat(pid: getpid(), host: host, actor: actor, tickSeconds: settings.tick.seconds, lastTick: now,
-                                   stoppedAt: stopped ? Date() : nil)
+        let beat = DaemonHeartbeat(
+            pid: getpid(), host: host, actor: actor, tickSeconds: settings.tick.seconds, lastTick: now,
+            stoppedAt: stopped ? Date() : nil)
         do {
             try beat.write(stateDirectory: config.stateDirectory)
         } catch {
             if state.withLock({ $0.announced.insert("heartbeat not written").inserted }) {
-                logger.warning("cannot write the daemon's heartbeat; status will not see it", metadata: ["error": "\(error)"])
+                logger.warning(
+                    "cannot write the daemon's heartbeat; status will not see it", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -568,9 +616,10 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// lost the store): the lease expired without being released. Only with a shared store: on
     /// one host a crashed daemon's changeover waits for `resume`, as it always did.
     func isAbandoned(_ record: ChangeoverRecord, store: StateStore) async -> Bool {
-        guard store.isShared, record.machine.canContinue, !record.machine.step.isTerminal, record.machine.step != .pending,
-              record.policy?.mode == .window,
-              let leased = try? await store.lease(of: record.database)
+        guard store.isShared, record.machine.canContinue, !record.machine.step.isTerminal,
+            record.machine.step != .pending,
+            record.policy?.mode == .window,
+            let leased = try? await store.lease(of: record.database)
         else { return false }
         return leased.abandoned && leased.lease.daemon && leased.lease.changeover == record.id
     }
@@ -585,12 +634,14 @@ public final class ChangeoverDaemon: Service, Sendable {
         // Claimed only when there is something to record: a claim takes the lease row over,
         // and an abandoned changeover's row must stay as its dead daemon left it.
         guard let database = try? runner.currentDatabase(entry.database), database.image != entry.image,
-              let records = try? runner.store.changeovers(database: entry.database),
-              !records.contains(where: { $0.machine.canContinue })
+            let records = try? runner.store.changeovers(database: entry.database),
+            !records.contains(where: { $0.machine.canContinue })
         else { return false }
         var lease: Lease?
         if runner.store.isShared {
-            guard let claimed = try? await runner.store.claim(database: entry.database, changeover: "schedule", holder: actor, daemon: false)
+            guard
+                let claimed = try? await runner.store.claim(
+                    database: entry.database, changeover: "schedule", holder: actor, daemon: false)
             else { return false }
             lease = claimed
         }
@@ -607,7 +658,9 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// the databases' states read once, then recorded in batches — one audit append and sync,
     /// then one store transaction per batch (`ChangeoverRunner.schedule(batch:)`).
     /// Returns whether it recorded any.
-    func materialize(batch entries: [ScheduledChangeover], records: [ChangeoverIndex.Entry], runner: ChangeoverRunner) async -> Bool {
+    func materialize(batch entries: [ScheduledChangeover], records: [ChangeoverIndex.Entry], runner: ChangeoverRunner)
+        async -> Bool
+    {
         let states: [String: DatabaseState]
         do {
             states = try databaseStates(runner.store)
@@ -622,16 +675,24 @@ public final class ChangeoverDaemon: Service, Sendable {
         }
         var requests: [ChangeoverRunner.ScheduleRequest] = []
         for entry in entries {
-            guard let database = try? runner.currentDatabase(entry.database, state: states[entry.database]), database.image != entry.image
+            guard let database = try? runner.currentDatabase(entry.database, state: states[entry.database]),
+                database.image != entry.image
             else { continue }
             if let last = lastTo["\(entry.database)\u{0}\(entry.image)"], last.step != .done {
                 if state.withLock({ $0.announced.insert("config-not-retried \(last.id)").inserted }) {
-                    logger.warning("the config schedules a changeover whose last try did not complete; not retried",
-                                   metadata: ["db.name": "\(entry.database)", "changeover.id": "\(last.id)", "changeover.step": "\(last.step)"])
+                    logger.warning(
+                        "the config schedules a changeover whose last try did not complete; not retried",
+                        metadata: [
+                            "db.name": "\(entry.database)", "changeover.id": "\(last.id)",
+                            "changeover.step": "\(last.step)",
+                        ])
                 }
                 continue
             }
-            requests.append(.init(database: entry.database, image: entry.image, policy: SwitchPolicy(mode: .window, deadline: entry.deadline)))
+            requests.append(
+                .init(
+                    database: entry.database, image: entry.image,
+                    policy: SwitchPolicy(mode: .window, deadline: entry.deadline)))
         }
         var recorded = 0
         var start = 0
@@ -645,12 +706,16 @@ public final class ChangeoverDaemon: Service, Sendable {
                 switch result {
                 case .success(let record):
                     recorded += 1
-                    logger.debug("changeover scheduled from the config", metadata: ["changeover.id": "\(record.id)", "db.name": "\(record.database)"])
+                    logger.debug(
+                        "changeover scheduled from the config",
+                        metadata: ["changeover.id": "\(record.id)", "db.name": "\(record.database)"])
                     await runner.notifyScheduled(record)
                 case .failure(let error):
                     let key = "config-refused \(request.database) \(error)"
                     if state.withLock({ $0.announced.insert(key).inserted }) {
-                        logger.error("cannot schedule the config's changeover", metadata: ["db.name": "\(request.database)", "error": "\(error)"])
+                        logger.error(
+                            "cannot schedule the config's changeover",
+                            metadata: ["db.name": "\(request.database)", "error": "\(error)"])
                     }
                 }
             }
@@ -659,34 +724,45 @@ public final class ChangeoverDaemon: Service, Sendable {
             // resident on top of the last one's.
             Self.returnFreeMemory()
         }
-        if recorded > 0 { logger.info("changeovers scheduled from the config", metadata: ["daemon.scheduled": "\(recorded)"]) }
+        if recorded > 0 {
+            logger.info("changeovers scheduled from the config", metadata: ["daemon.scheduled": "\(recorded)"])
+        }
         return recorded > 0
     }
 
     private func materializeHeld(_ entry: ScheduledChangeover, runner: ChangeoverRunner) async -> Bool {
         guard let database = try? runner.currentDatabase(entry.database), database.image != entry.image,
-              let records = try? runner.store.changeovers(database: entry.database)
+            let records = try? runner.store.changeovers(database: entry.database)
         else { return false }
         if records.contains(where: { $0.machine.canContinue }) { return false }
         if let last = records.first(where: { $0.toImage == entry.image }), last.machine.step != .done {
             let key = "config-not-retried \(last.id)"
             let fresh = state.withLock { $0.announced.insert(key).inserted }
             if fresh {
-                logger.warning("the config schedules a changeover whose last try did not complete; not retried",
-                               metadata: ["db.name": "\(entry.database)", "changeover.id": "\(last.id)", "changeover.step": "\(last.machine.step)"])
+                logger.warning(
+                    "the config schedules a changeover whose last try did not complete; not retried",
+                    metadata: [
+                        "db.name": "\(entry.database)", "changeover.id": "\(last.id)",
+                        "changeover.step": "\(last.machine.step)",
+                    ])
             }
             return false
         }
         do {
-            let record = try runner.schedule(database: entry.database, image: entry.image,
-                                             policy: SwitchPolicy(mode: .window, deadline: entry.deadline), source: "config schedule (daemon)")
-            logger.info("changeover scheduled from the config", metadata: ["changeover.id": "\(record.id)", "db.name": "\(entry.database)"])
+            let record = try runner.schedule(
+                database: entry.database, image: entry.image,
+                policy: SwitchPolicy(mode: .window, deadline: entry.deadline), source: "config schedule (daemon)")
+            logger.info(
+                "changeover scheduled from the config",
+                metadata: ["changeover.id": "\(record.id)", "db.name": "\(entry.database)"])
             await runner.notifyScheduled(record)
             return true
         } catch {
             let key = "config-refused \(entry.database) \(error)"
             if state.withLock({ $0.announced.insert(key).inserted }) {
-                logger.error("cannot schedule the config's changeover", metadata: ["db.name": "\(entry.database)", "error": "\(error)"])
+                logger.error(
+                    "cannot schedule the config's changeover",
+                    metadata: ["db.name": "\(entry.database)", "error": "\(error)"])
             }
             return false
         }
@@ -694,15 +770,21 @@ public final class ChangeoverDaemon: Service, Sendable {
 
     /// The audit records a plan made now calls for, once each: the changeover was moved past
     /// windows too short for it, or no window will ever fit.
-    private func announce(_ made: CachedPlan, of record: ChangeoverRecord, at now: Date, runner: ChangeoverRunner) async {
+    private func announce(_ made: CachedPlan, of record: ChangeoverRecord, at now: Date, runner: ChangeoverRunner) async
+    {
         let (plan, gate, zone) = (made.plan, made.gate, made.zone)
         // Written only when there is something to announce: thousands of plans are made at once.
         var text: String { plan.describe(gate: gate, at: now, zone: zone) }
         if case .wait(let until, let opening, let skipped) = plan.decision, !skipped.isEmpty {
-            let moved = skipped.map { gate.skippedText($0, now: now, zone: zone) }.joined(separator: "; ")
-                + (opening.map { ": moved to the window \(ScheduleText.local($0.start, zone)) (\(ScheduleText.iso($0.start)))" }
+            let moved =
+                skipped.map { gate.skippedText($0, now: now, zone: zone) }.joined(separator: "; ")
+                + (opening.map {
+                    ": moved to the window \(ScheduleText.local($0.start, zone)) (\(ScheduleText.iso($0.start)))"
+                }
                     ?? ": no window with room before the deadline \(ScheduleText.iso(until))")
-            if announce(record, "moved", text, key: "moved \(skipped.map(\.start)) \(opening?.start ?? until)", runner: runner) {
+            if announce(
+                record, "moved", text, key: "moved \(skipped.map(\.start)) \(opening?.start ?? until)", runner: runner)
+            {
                 await remember(moved, of: record.id, runner: runner)
             }
         }
@@ -715,12 +797,14 @@ public final class ChangeoverDaemon: Service, Sendable {
     private func remember(_ moved: String, of id: String, runner: ChangeoverRunner) async {
         let store = runner.store
         guard let pending = try? store.changeover(id), pending.machine.step == .pending,
-              let lock = try? store.lock(database: pending.database, changeover: id, actor: actor)
+            let lock = try? store.lock(database: pending.database, changeover: id, actor: actor)
         else { return }
         defer { withExtendedLifetime(lock) {} }
         var lease: Lease?
         if store.isShared {
-            guard let claimed = try? await store.claim(database: pending.database, changeover: id, holder: actor, daemon: false)
+            guard
+                let claimed = try? await store.claim(
+                    database: pending.database, changeover: id, holder: actor, daemon: false)
             else { return }
             lease = claimed
         }
@@ -736,19 +820,25 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// An audit record about a scheduled changeover's plan, once per distinct `key`. Returns
     /// whether it was new and written: what it records (`remember`) is saved only then.
     @discardableResult
-    private func announce(_ record: ChangeoverRecord, _ outcome: String, _ message: String, key: String, runner: ChangeoverRunner) -> Bool {
+    private func announce(
+        _ record: ChangeoverRecord, _ outcome: String, _ message: String, key: String, runner: ChangeoverRunner
+    ) -> Bool {
         let fresh = state.withLock { $0.announced.insert("\(record.id) \(key)").inserted }
         guard fresh else { return false }
         do {
             try runner.journal.record([
-                AuditEntry(changeover: record.id, database: record.database, step: "schedule", outcome: outcome, message: message)
+                AuditEntry(
+                    changeover: record.id, database: record.database, step: "schedule", outcome: outcome,
+                    message: message)
             ])
         } catch {
             logger.error("cannot write the audit log", metadata: ["error": "\(error)"])
             _ = state.withLock { $0.announced.remove("\(record.id) \(key)") }
             return false
         }
-        logger.info("scheduled changeover re-planned", metadata: ["changeover.id": "\(record.id)", "schedule.plan": "\(message)"])
+        logger.info(
+            "scheduled changeover re-planned",
+            metadata: ["changeover.id": "\(record.id)", "schedule.plan": "\(message)"])
         return true
     }
 
@@ -761,7 +851,8 @@ public final class ChangeoverDaemon: Service, Sendable {
         let (cached, start) = state.withLock { state -> ((bytes: Int64?, at: Date)?, Bool) in
             let cached = state.sizes[database.name]
             guard cached.map({ now.timeIntervalSince($0.at) >= Self.sizeMaxAge }) ?? true,
-                  state.sizeProbes.insert(database.name).inserted else { return (cached, false) }
+                state.sizeProbes.insert(database.name).inserted
+            else { return (cached, false) }
             state.sizeQueue.append(database)
             let start = !state.sizeProbing
             state.sizeProbing = true
@@ -846,7 +937,8 @@ public final class ChangeoverDaemon: Service, Sendable {
     /// or resume what a dead daemon abandoned).
     private func launch(_ record: ChangeoverRecord, config: FleetConfig, lease: (Lease, ContinuousClock.Instant)) {
         var databaseLogger = self.logger
-        databaseLogger[metadataKey: "db.name"] = "\(record.database)"  // every line of the changeover names its database
+        // Every line of the changeover names its database.
+        databaseLogger[metadataKey: "db.name"] = "\(record.database)"
         let logger = databaseLogger
         var runner = runner(config)
         runner.claimed = (lease.0, lease.1)
@@ -855,14 +947,19 @@ public final class ChangeoverDaemon: Service, Sendable {
             case .stepStarted(let step):
                 logger.info("step started", metadata: ["changeover.id": "\(record.id)", "changeover.step": "\(step)"])
             case .stepFinished(let step, let ms, let error):
-                var metadata: Logger.Metadata = ["changeover.id": "\(record.id)", "changeover.step": "\(step)",
-                                                 "step.ms": "\(String(format: "%.1f", ms))"]
+                var metadata: Logger.Metadata = [
+                    "changeover.id": "\(record.id)", "changeover.step": "\(step)",
+                    "step.ms": "\(String(format: "%.1f", ms))",
+                ]
                 if let error { metadata["error"] = "\(error)" }
                 logger.info(error == nil ? "step succeeded" : "step failed", metadata: metadata)
             case .stopped(let step, let reason):
-                logger.info("changeover stopped", metadata: ["changeover.id": "\(record.id)", "changeover.step": "\(step)", "reason": "\(reason)"])
+                logger.info(
+                    "changeover stopped",
+                    metadata: ["changeover.id": "\(record.id)", "changeover.step": "\(step)", "reason": "\(reason)"])
             case .retry(let note):
-                logger.warning("retrying a remote call", metadata: ["changeover.id": "\(record.id)", "retry": "\(note)"])
+                logger.warning(
+                    "retrying a remote call", metadata: ["changeover.id": "\(record.id)", "retry": "\(note)"])
             case .progress(let text):
                 logger.debug("progress", metadata: ["changeover.id": "\(record.id)", "progress": "\(text)"])
             case .notified(let event, let failure):
@@ -885,18 +982,23 @@ public final class ChangeoverDaemon: Service, Sendable {
                 do {
                     let summary = try await configured.start(id: record.id)
                     outcome = summary.outcome.rawValue
-                    logger.info("changeover ended", metadata: ["changeover.id": "\(record.id)", "changeover.outcome": "\(outcome)"])
+                    logger.info(
+                        "changeover ended",
+                        metadata: ["changeover.id": "\(record.id)", "changeover.outcome": "\(outcome)"])
                 } catch {
                     outcome = "error"
-                    logger.error("changeover could not run", metadata: ["changeover.id": "\(record.id)", "error": "\(error)"])
+                    logger.error(
+                        "changeover could not run", metadata: ["changeover.id": "\(record.id)", "error": "\(error)"])
                 }
                 state.withLock {
                     $0.running[record.id] = nil
                     $0.outcomes[outcome, default: 0] += 1
                 }
             }
-            current.running[record.id] = Running(id: record.id, database: record.database, stop: stop, task: task, since: Date())
-            logger.info("changeover starting", metadata: ["changeover.id": "\(record.id)", "db.name": "\(record.database)"])
+            current.running[record.id] = Running(
+                id: record.id, database: record.database, stop: stop, task: task, since: Date())
+            logger.info(
+                "changeover starting", metadata: ["changeover.id": "\(record.id)", "db.name": "\(record.database)"])
         }
     }
 }

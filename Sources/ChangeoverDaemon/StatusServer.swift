@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A minimal HTTP/1.1 server on a loopback POSIX socket for the daemon's status and metrics:
 /// one request per connection (`Connection: close`), GET only, every request must carry
@@ -46,9 +47,11 @@ public final class StatusServer: Service, Sendable {
 
     /// Binds and listens at once, so that a port in use fails before the daemon starts anything.
     /// `open` answers the paths served without the token (nil: the token is needed).
-    public init(host: String, port: Int, token: String, logger: Logger,
-                open: @escaping @Sendable (_ path: String) -> Response? = { _ in nil },
-                handler: @escaping @Sendable (_ path: String) -> Response) throws {
+    public init(
+        host: String, port: Int, token: String, logger: Logger,
+        open: @escaping @Sendable (_ path: String) -> Response? = { _ in nil },
+        handler: @escaping @Sendable (_ path: String) -> Response
+    ) throws {
         guard !token.isEmpty else { throw ServerError("the bearer token is empty") }
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ServerError("socket: \(String(cString: strerror(errno)))") }
@@ -63,7 +66,9 @@ public final class StatusServer: Service, Sendable {
             throw ServerError("\(host) is not an IPv4 address")
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0, listen(fd, 16) == 0 else {
             let reason = String(cString: strerror(errno))
@@ -144,7 +149,9 @@ public final class StatusServer: Service, Sendable {
             guard let colon = line.firstIndex(of: ":") else { continue }
             guard line[..<colon].trimmingCharacters(in: .whitespaces).lowercased() == "authorization" else { continue }
             let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            if value.lowercased().hasPrefix("bearer ") { presented = Array(value.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8) }
+            if value.lowercased().hasPrefix("bearer ") {
+                presented = Array(value.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)
+            }
         }
         let response: Response
         if method == "GET", let free = open(path) {
@@ -156,7 +163,9 @@ public final class StatusServer: Service, Sendable {
         } else {
             response = handler(path)
         }
-        logger.debug("HTTP request served", metadata: ["http.method": "\(method)", "http.path": "\(path)", "http.status": "\(response.status)"])
+        logger.debug(
+            "HTTP request served",
+            metadata: ["http.method": "\(method)", "http.path": "\(path)", "http.status": "\(response.status)"])
         return response
     }
 
@@ -169,17 +178,23 @@ public final class StatusServer: Service, Sendable {
     }
 
     /// No inline script or style, no other origin, no plugins, no framing, no form posts.
-    static let contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+    static let contentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
         + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
     private func send(_ response: Response, to client: Int32) {
-        let reason = [200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-                      500: "Internal Server Error", 503: "Service Unavailable"][response.status] ?? "Status"
-        var head = "HTTP/1.1 \(response.status) \(reason)\r\nContent-Type: \(response.contentType)\r\n"
+        let reason =
+            [
+                200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+                500: "Internal Server Error", 503: "Service Unavailable",
+            ][response.status] ?? "Status"
+        var head =
+            "HTTP/1.1 \(response.status) \(reason)\r\nContent-Type: \(response.contentType)\r\n"
             + "Content-Length: \(response.body.count)\r\nConnection: close\r\nCache-Control: no-store\r\n"
         // Every response: the page loads scripts and styles from this origin only, nothing sniffs
         // a type, and nothing frames it or gets a referrer.
-        head += "Content-Security-Policy: \(Self.contentSecurityPolicy)\r\nX-Content-Type-Options: nosniff\r\n"
+        head +=
+            "Content-Security-Policy: \(Self.contentSecurityPolicy)\r\nX-Content-Type-Options: nosniff\r\n"
             + "Referrer-Policy: no-referrer\r\nX-Frame-Options: DENY\r\n"
         for (name, value) in response.headers.sorted(by: { $0.key < $1.key }) { head += "\(name): \(value)\r\n" }
         if response.status == 401 { head += "WWW-Authenticate: Bearer realm=\"changeover\"\r\n" }
@@ -187,7 +202,9 @@ public final class StatusServer: Service, Sendable {
         let bytes = Array((head + "\r\n").utf8) + response.body
         var sent = 0
         while sent < bytes.count {
-            let count = bytes[sent...].withUnsafeBytes { Glibc.send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let count = bytes[sent...].withUnsafeBytes {
+                Glibc.send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             guard count > 0 else { return }
             sent += count
         }

@@ -9,7 +9,8 @@ import Foundation
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "changeover-demo",
-        abstract: "Rehearse on throwaway local servers: a primary under a steady writer, a real changeover, its audit log.")
+        abstract:
+            "Rehearse on throwaway local servers: a primary under a steady writer, a real changeover, its audit log.")
 
     static func main() async { await mainExitingTwoOnBadUsage() }
 
@@ -27,22 +28,26 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let engines: [DatabaseConfig.EngineKind] = switch engine {
-            case .postgres: [.postgres]
-            case .redis: [.redis]
-            case .both: [.postgres, .redis]
-            }
+            let engines: [DatabaseConfig.EngineKind] =
+                switch engine {
+                case .postgres: [.postgres]
+                case .redis: [.redis]
+                case .both: [.postgres, .redis]
+                }
             for kind in engines { try await rehearse(kind) }
         }
     }
 
     func rehearse(_ kind: DatabaseConfig.EngineKind) async throws {
-        let what = kind == .postgres ? "PostgreSQL primary and a writer that records every acknowledged commit"
+        let what =
+            kind == .postgres
+            ? "PostgreSQL primary and a writer that records every acknowledged commit"
             : "Redis primary and a writer that records every acknowledged SADD"
         Output.line("── \(kind.rawValue) ──")
         Output.line("starting a throwaway \(what)…")
-        let scenario = try await LabScenario.start(engine: kind, database: kind == .postgres ? "orders" : "sessions",
-                                                   changeovers: changeovers)
+        let scenario = try await LabScenario.start(
+            engine: kind, database: kind == .postgres ? "orders" : "sessions",
+            changeovers: changeovers)
         var failure: (any Error)?
         do {
             try await rehearse(scenario)
@@ -74,22 +79,29 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let report = await scenario.writer.stop()
         let missing = try await scenario.missing(report.acknowledged)
-        Output.line("writer: \(report.acknowledged.count) acknowledged writes, \(missing.count) lost, "
-            + "\(report.errors) failed attempts while the primary moved")
-        Output.line("write pause seen by the writer (longest gap between acknowledged writes): \(Output.ms(report.longestGapMilliseconds))")
+        Output.line(
+            "writer: \(report.acknowledged.count) acknowledged writes, \(missing.count) lost, "
+                + "\(report.errors) failed attempts while the primary moved")
+        Output.line(
+            "write pause seen by the writer (longest gap between acknowledged writes): \(Output.ms(report.longestGapMilliseconds))"
+        )
         Output.line()
         let config = try scenario.config()
         Output.line("audit log \(config.auditLog):")
         for record in try AuditLog.read(path: config.auditLog) {
             let facts = record.facts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            Output.line("  \(record.seq) \(record.step) \(record.outcome)\(record.message.map { ": \($0)" } ?? "")\(facts.isEmpty ? "" : "  [\(facts)]")")
+            Output.line(
+                "  \(record.seq) \(record.step) \(record.outcome)\(record.message.map { ": \($0)" } ?? "")\(facts.isEmpty ? "" : "  [\(facts)]")"
+            )
         }
         let verification = AuditLog.verify(path: config.auditLog)
-        Output.line(verification.isIntact
-            ? "audit verify: \(verification.records) records, chain intact"
-            : "audit verify FAILED: \(verification.problem!.description)")
+        Output.line(
+            verification.isIntact
+                ? "audit verify: \(verification.records) records, chain intact"
+                : "audit verify FAILED: \(verification.problem!.description)")
         guard missing.isEmpty, verification.isIntact else {
-            throw Failure(.failed, "the demo lost \(missing.count) acknowledged writes or its audit log does not verify")
+            throw Failure(
+                .failed, "the demo lost \(missing.count) acknowledged writes or its audit log does not verify")
         }
     }
 }

@@ -41,7 +41,9 @@ public actor AckedWriter: WriteProbe {
         let target = acknowledged.count + count
         let deadline = ContinuousClock.now + timeout
         while acknowledged.count < target {
-            if ContinuousClock.now >= deadline { throw LabError("the writer got fewer than \(count) acknowledgements in \(timeout)") }
+            if ContinuousClock.now >= deadline {
+                throw LabError("the writer got fewer than \(count) acknowledgements in \(timeout)")
+            }
             try await Task.sleep(for: .milliseconds(5))
         }
     }
@@ -59,8 +61,9 @@ public actor AckedWriter: WriteProbe {
         stopping = true
         await loop?.value
         loop = nil
-        return Report(acknowledged: acknowledged, errors: errors, reconnects: reconnects,
-                      longestGapMilliseconds: WriteProbeMath.longestGap(ackTimes, since: nil))
+        return Report(
+            acknowledged: acknowledged, errors: errors, reconnects: reconnects,
+            longestGapMilliseconds: WriteProbeMath.longestGap(ackTimes, since: nil))
     }
 
     private func run() async {
@@ -79,8 +82,9 @@ public actor AckedWriter: WriteProbe {
             }
             seq += 1
             do {
-                _ = try await connection!.query("INSERT INTO \(Self.table) (seq) VALUES ($1)", [String(seq)],
-                                                timeout: .seconds(5))
+                _ = try await connection!.query(
+                    "INSERT INTO \(Self.table) (seq) VALUES ($1)", [String(seq)],
+                    timeout: .seconds(5))
                 acknowledged.append(seq)
                 ackTimes.append(.now)
             } catch {

@@ -55,13 +55,17 @@ public final class DockerLab: Sendable {
         let name = uniqueName("pg")
         let port = FreePort.next()
         try await client.createVolume(name, labels: labels)
-        _ = try await client.createContainer(name, DockerContainerSpec(
-            image: image,
-            command: ["primary", "-p", String(port), "-c", "listen_addresses=127.0.0.1", "-c", "max_wal_senders=10",
-                      "-c", "max_replication_slots=10", "-c", "wal_level=replica"],
-            environment: ["POSTGRES_PASSWORD=\(superuserPassword)", "POSTGRES_INITDB_ARGS=--no-sync"],
-            labels: labels.merging(["org.changeover.role": "test-primary"]) { _, new in new }, stopSignal: "SIGINT",
-            networkMode: "host", volumes: [(name, "/var/lib/postgresql/data")]))
+        _ = try await client.createContainer(
+            name,
+            DockerContainerSpec(
+                image: image,
+                command: [
+                    "primary", "-p", String(port), "-c", "listen_addresses=127.0.0.1", "-c", "max_wal_senders=10",
+                    "-c", "max_replication_slots=10", "-c", "wal_level=replica",
+                ],
+                environment: ["POSTGRES_PASSWORD=\(superuserPassword)", "POSTGRES_INITDB_ARGS=--no-sync"],
+                labels: labels.merging(["org.changeover.role": "test-primary"]) { _, new in new }, stopSignal: "SIGINT",
+                networkMode: "host", volumes: [(name, "/var/lib/postgresql/data")]))
         try await client.start(name)
         let conninfo = try ConnInfo("host=127.0.0.1 port=\(port) user=postgres dbname=postgres")
         let connection = try await connectWhenReady(conninfo, container: name)
@@ -73,23 +77,30 @@ public final class DockerLab: Sendable {
 
     /// Connects as the superuser once the server in `container` accepts connections (initdb and
     /// start take seconds on a busy disk).
-    public func connectWhenReady(_ conninfo: ConnInfo, container: String, timeout: Duration = .seconds(120)) async throws -> PostgresConnection {
+    public func connectWhenReady(_ conninfo: ConnInfo, container: String, timeout: Duration = .seconds(120))
+        async throws -> PostgresConnection
+    {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while true {
             if let connection = try? await connect(conninfo) { return connection }
             let inspected = try await client.container(container)
             guard inspected.running else {
-                throw LabError("container \(container) exited (code \(inspected.exitCode)): \(try await client.logs(container, tail: 5))")
+                throw LabError(
+                    "container \(container) exited (code \(inspected.exitCode)): \(try await client.logs(container, tail: 5))"
+                )
             }
-            guard clock.now < deadline else { throw LabError("postgres in \(container) did not accept connections in \(timeout)") }
+            guard clock.now < deadline else {
+                throw LabError("postgres in \(container) did not accept connections in \(timeout)")
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
     }
 
     public func connect(_ conninfo: ConnInfo) async throws -> PostgresConnection {
-        try await PostgresConnection.connect(conninfo.with("password", superuserPassword).with("connect_timeout", "2"),
-                                             timeout: .seconds(5))
+        try await PostgresConnection.connect(
+            conninfo.with("password", superuserPassword).with("connect_timeout", "2"),
+            timeout: .seconds(5))
     }
 
     /// A Redis primary on `image` with `requirepass` (the lab's superuser password).
@@ -97,13 +108,17 @@ public final class DockerLab: Sendable {
         let name = uniqueName("redis")
         let port = FreePort.next()
         try await client.createVolume(name, labels: labels)
-        _ = try await client.createContainer(name, DockerContainerSpec(
-            image: image,
-            command: ["--port", String(port), "--bind", "127.0.0.1", "--requirepass", superuserPassword,
-                      "--masterauth", superuserPassword, "--save", "", "--appendonly", "no",
-                      "--repl-diskless-sync-delay", "0", "--repl-backlog-size", "64mb"],
-            labels: labels.merging(["org.changeover.role": "test-primary"]) { _, new in new },
-            networkMode: "host", volumes: [(name, "/data")]))
+        _ = try await client.createContainer(
+            name,
+            DockerContainerSpec(
+                image: image,
+                command: [
+                    "--port", String(port), "--bind", "127.0.0.1", "--requirepass", superuserPassword,
+                    "--masterauth", superuserPassword, "--save", "", "--appendonly", "no",
+                    "--repl-diskless-sync-delay", "0", "--repl-backlog-size", "64mb",
+                ],
+                labels: labels.merging(["org.changeover.role": "test-primary"]) { _, new in new },
+                networkMode: "host", volumes: [(name, "/data")]))
         try await client.start(name)
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(60)
@@ -146,34 +161,38 @@ public final class DockerLab: Sendable {
 
     /// The fleet config: the docker provisioner on this lab's engine, two images per engine.
     /// `catchUp` lines replace the defaults (YAML, indented 6).
-    public func configText(engine: DatabaseConfig.EngineKind, primary: Server, followerPort: Int, catchUp: String? = nil,
-                           images: [String: String]? = nil) -> String {
-        let images = images ?? [
-            "pg15": Self.postgresOld, "pg15-patched": Self.postgresPatched,
-            "redis7": Self.redisOld, "redis7-patched": Self.redisPatched,
-        ]
-        let databaseLines = switch engine {
-        case .postgres:
-            """
-                engine: postgres
-                image: pg15
-                primary: "host=127.0.0.1 port=\(primary.port) user=postgres dbname=postgres"
-                container: \(primary.container)
-                password: {env: DOCKER_LAB_PASSWORD}
-                replication:
-                  user: replicator
-                  password: {env: DOCKER_LAB_REPL_PASSWORD}
-            """
-        case .redis:
-            """
-                engine: redis
-                image: redis7
-                primary: "127.0.0.1:\(primary.port)"
-                container: \(primary.container)
-                password: {env: DOCKER_LAB_PASSWORD}
-                retireAfter: 0s
-            """
-        }
+    public func configText(
+        engine: DatabaseConfig.EngineKind, primary: Server, followerPort: Int, catchUp: String? = nil,
+        images: [String: String]? = nil
+    ) -> String {
+        let images =
+            images ?? [
+                "pg15": Self.postgresOld, "pg15-patched": Self.postgresPatched,
+                "redis7": Self.redisOld, "redis7-patched": Self.redisPatched,
+            ]
+        let databaseLines =
+            switch engine {
+            case .postgres:
+                """
+                    engine: postgres
+                    image: pg15
+                    primary: "host=127.0.0.1 port=\(primary.port) user=postgres dbname=postgres"
+                    container: \(primary.container)
+                    password: {env: DOCKER_LAB_PASSWORD}
+                    replication:
+                      user: replicator
+                      password: {env: DOCKER_LAB_REPL_PASSWORD}
+                """
+            case .redis:
+                """
+                    engine: redis
+                    image: redis7
+                    primary: "127.0.0.1:\(primary.port)"
+                    container: \(primary.container)
+                    password: {env: DOCKER_LAB_PASSWORD}
+                    retireAfter: 0s
+                """
+            }
         return """
             stateDirectory: \(root)/state
             provisioner:

@@ -31,8 +31,10 @@ public enum LabCLI {
     }
 
     /// Runs `changeover`, or `changeover-testing` when `environment` sets CHANGEOVER_FAULT.
-    public static func run(_ arguments: [String], environment: [String: String] = [:],
-                           timeout: Duration = .seconds(300)) async throws -> Result {
+    public static func run(
+        _ arguments: [String], environment: [String: String] = [:],
+        timeout: Duration = .seconds(300)
+    ) async throws -> Result {
         let program = environment["CHANGEOVER_FAULT"] == nil ? executable : testingExecutable
         let outcome = try await Subprocess.run([program] + arguments, environment: environment, timeout: timeout)
         return Result(status: outcome.status, stdout: outcome.stdout, stderr: outcome.stderr)

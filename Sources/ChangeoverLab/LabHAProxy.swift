@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ChangeoverCore
 import Foundation
 import PostgresClient
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A real HAProxy in `mode tcp` in front of a lab primary: one frontend on a free loopback port,
 /// backend `pg` with one server `primary`, and the runtime API on a unix socket at admin level.
@@ -34,29 +35,29 @@ public final class LabHAProxy: Sendable {
         let layout = LabHAProxy(directory: directory, port: port, pid: 0)
         let config = "\(directory)/haproxy.cfg"
         try """
-            global
-                stats socket \(layout.socket) mode 600 level admin
-                maxconn 2000
+        global
+            stats socket \(layout.socket) mode 600 level admin
+            maxconn 2000
 
-            defaults
-                mode tcp
-                # A refused connect (the old primary is fenced, the new one not yet promoted) is
-                # retried every 100 ms for up to 2 s, at the server's address of the moment: a
-                # client that connects during the switchover waits instead of failing.
-                timeout connect 100ms
-                retries 20
-                option redispatch 1
-                timeout client 1h
-                timeout server 1h
+        defaults
+            mode tcp
+            # A refused connect (the old primary is fenced, the new one not yet promoted) is
+            # retried every 100 ms for up to 2 s, at the server's address of the moment: a
+            # client that connects during the switchover waits instead of failing.
+            timeout connect 100ms
+            retries 20
+            option redispatch 1
+            timeout client 1h
+            timeout server 1h
 
-            frontend postgres
-                bind 127.0.0.1:\(port)
-                default_backend \(layout.backend)
+        frontend postgres
+            bind 127.0.0.1:\(port)
+            default_backend \(layout.backend)
 
-            backend \(layout.backend)
-                server \(layout.server) 127.0.0.1:\(front.port)
+        backend \(layout.backend)
+            server \(layout.server) 127.0.0.1:\(front.port)
 
-            """.write(toFile: config, atomically: false, encoding: .utf8)
+        """.write(toFile: config, atomically: false, encoding: .utf8)
         let pid = try Subprocess.spawn(["haproxy", "-f", config, "-db"], outputPath: layout.logFile, newSession: true)
         let started = LabHAProxy(directory: directory, port: port, pid: pid)
         let deadline = ContinuousClock.now + .seconds(20)

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ChangeoverCore
 import Foundation
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A test host: a network namespace joined to this machine by a veth pair, so that a server
 /// started inside it (`argv(_:)`) is reachable only at `address`, through a link a test can cut
@@ -50,8 +51,10 @@ public final class LabNetworkHost: Sendable, CustomStringConvertible {
     static let guardMetric = 4242
     private static let counter = Mutex(0)
 
-    private init(name: String, address: String, hostAddress: String, hostInterface: String, guardInterface: String,
-                 subnet: String) {
+    private init(
+        name: String, address: String, hostAddress: String, hostInterface: String, guardInterface: String,
+        subnet: String
+    ) {
         self.name = name
         self.address = address
         self.hostAddress = hostAddress
@@ -152,7 +155,7 @@ public final class LabNetworkHost: Sendable, CustomStringConvertible {
         for name in names where name.hasPrefix(namePrefix) {
             let parts = name.dropFirst(namePrefix.count).split(separator: "-")
             guard parts.count == 2, let pid = pid_t(parts[0]), Int(parts[1]) != nil,
-                  pid != getpid(), !Subprocess.isAlive(pid)
+                pid != getpid(), !Subprocess.isAlive(pid)
             else { continue }
             killProcesses(inNamespace: name)
             if runNow([ipTool, "netns", "delete", name]) { removed.append(name) }
@@ -194,7 +197,8 @@ public final class LabNetworkHost: Sendable, CustomStringConvertible {
         for line in addresses.stdout.split(separator: "\n") {
             let words = line.split(separator: " ")
             if let index = words.firstIndex(of: "inet"), index + 1 < words.count,
-               let prefix = parsePrefix(String(words[index + 1])) {
+                let prefix = parsePrefix(String(words[index + 1]))
+            {
                 taken.append((prefix.0 & 0xFFFF_FFFC, 0xFFFF_FFFC))  // its own address's /30
                 taken.append(prefix)
             }
@@ -202,8 +206,9 @@ public final class LabNetworkHost: Sendable, CustomStringConvertible {
         for line in routes.stdout.split(separator: "\n") {
             let words = line.split(separator: " ").map(String.init)
             guard let first = words.first else { continue }
-            let destination = ["unreachable", "blackhole", "prohibit", "throw", "local", "broadcast", "unicast", "multicast"]
-                .contains(first) && words.count > 1 ? words[1] : first
+            let destination =
+                ["unreachable", "blackhole", "prohibit", "throw", "local", "broadcast", "unicast", "multicast"]
+                    .contains(first) && words.count > 1 ? words[1] : first
             if destination != "default", let prefix = parsePrefix(destination), prefix.1 != 0 { taken.append(prefix) }
         }
         let first = UInt32((pid & 0xFFFF) << 6 | (number & 63))

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ChangeoverCore
 import Foundation
 import PostgresClient
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A real PgBouncer in front of a lab primary, run as the lab's server user (pgbouncer refuses
 /// root) in the foreground, its files under `<lab root>/pgbouncer`: transaction pooling, SCRAM
@@ -37,50 +38,57 @@ public final class LabPgBouncer: Sendable {
         try LocalFiles.makeDirectory(directory, owner: lab.runAs, mode: 0o700)
         let port = FreePort.next()
         let adminPassword = "pb-" + UUID().uuidString.prefix(13).lowercased()
-        let bouncer = LabPgBouncer(directory: directory, port: port, pid: 0, database: database, adminPassword: adminPassword)
+        let bouncer = LabPgBouncer(
+            directory: directory, port: port, pid: 0, database: database, adminPassword: adminPassword)
         let files = [
             bouncer.includeFile: """
-                [databases]
-                \(database) = host=127.0.0.1 port=\(front.port) dbname=postgres
+            [databases]
+            \(database) = host=127.0.0.1 port=\(front.port) dbname=postgres
 
-                """,
+            """,
             "\(directory)/userlist.txt": """
-                "postgres" "\(lab.superuserPassword)"
-                "\(bouncer.adminUser)" "\(adminPassword)"
+            "postgres" "\(lab.superuserPassword)"
+            "\(bouncer.adminUser)" "\(adminPassword)"
 
-                """,
+            """,
             "\(directory)/pgbouncer.ini": """
-                [pgbouncer]
-                listen_addr = 127.0.0.1
-                listen_port = \(port)
-                unix_socket_dir =
-                auth_type = scram-sha-256
-                auth_file = \(directory)/userlist.txt
-                admin_users = \(bouncer.adminUser)
-                pool_mode = transaction
-                default_pool_size = 10
-                server_login_retry = 1
-                pidfile =
-                logfile =
+            [pgbouncer]
+            listen_addr = 127.0.0.1
+            listen_port = \(port)
+            unix_socket_dir =
+            auth_type = scram-sha-256
+            auth_file = \(directory)/userlist.txt
+            admin_users = \(bouncer.adminUser)
+            pool_mode = transaction
+            default_pool_size = 10
+            server_login_retry = 1
+            pidfile =
+            logfile =
 
-                %include \(bouncer.includeFile)
+            %include \(bouncer.includeFile)
 
-                """,
+            """,
         ]
         for (path, text) in files {
             try text.write(toFile: path, atomically: false, encoding: .utf8)
             chmod(path, 0o600)
-            if let user = lab.runAs, getuid() == 0, let pw = getpwnam(user) { chown(path, pw.pointee.pw_uid, pw.pointee.pw_gid) }
+            if let user = lab.runAs, getuid() == 0, let pw = getpwnam(user) {
+                chown(path, pw.pointee.pw_uid, pw.pointee.pw_gid)
+            }
         }
-        let pid = try Subprocess.spawn(Subprocess.runAsPrefix(lab.runAs) + ["pgbouncer", "\(directory)/pgbouncer.ini"],
-                                       outputPath: bouncer.logFile, newSession: true)
-        let started = LabPgBouncer(directory: directory, port: port, pid: pid, database: database, adminPassword: adminPassword)
+        let pid = try Subprocess.spawn(
+            Subprocess.runAsPrefix(lab.runAs) + ["pgbouncer", "\(directory)/pgbouncer.ini"],
+            outputPath: bouncer.logFile, newSession: true)
+        let started = LabPgBouncer(
+            directory: directory, port: port, pid: pid, database: database, adminPassword: adminPassword)
         let deadline = ContinuousClock.now + .seconds(20)
         while true {
             if let status = Subprocess.reap(pid) {
                 throw LabError("pgbouncer exited during start-up (status \(status)); see \(started.logFile)")
             }
-            if let log = try? String(contentsOfFile: started.logFile, encoding: .utf8), log.contains("process up") { break }
+            if let log = try? String(contentsOfFile: started.logFile, encoding: .utf8), log.contains("process up") {
+                break
+            }
             if ContinuousClock.now >= deadline {
                 await started.stop()
                 throw LabError("pgbouncer did not start within 20 s; see \(started.logFile)")
@@ -103,23 +111,29 @@ public final class LabPgBouncer: Sendable {
 
     /// The `router:` lines of a fleet config (indented 6) and the environment they refer to.
     public var routerConfig: (yaml: String, environment: [String: String]) {
-        ("""
-              kind: pgbouncer
-              admin: "\(adminConnInfo.description)"
-              password: {env: LAB_PGBOUNCER_PASSWORD}
-              include: \(includeFile)
-              timeout: 10s
-        """, ["LAB_PGBOUNCER_PASSWORD": adminPassword])
+        (
+            """
+                  kind: pgbouncer
+                  admin: "\(adminConnInfo.description)"
+                  password: {env: LAB_PGBOUNCER_PASSWORD}
+                  include: \(includeFile)
+                  timeout: 10s
+            """, ["LAB_PGBOUNCER_PASSWORD": adminPassword]
+        )
     }
 
     /// `SHOW DATABASES` for the database: where pgbouncer sends it and whether it is paused.
     public func show() async throws -> (host: String, port: Int, paused: Bool) {
-        let connection = try await PostgresConnection.connect(adminConnInfo.with("password", adminPassword), timeout: .seconds(5))
+        let connection = try await PostgresConnection.connect(
+            adminConnInfo.with("password", adminPassword), timeout: .seconds(5))
         defer { connection.close() }
         guard let result = try await connection.simpleQuery("SHOW DATABASES", timeout: .seconds(5)).last,
-              let row = result.rows.indices.first(where: { result.value($0, "name") == database })
+            let row = result.rows.indices.first(where: { result.value($0, "name") == database })
         else { throw LabError("pgbouncer does not list \(database)") }
-        return (result.value(row, "host") ?? "", Int(result.value(row, "port") ?? "") ?? 0, result.value(row, "paused") == "1")
+        return (
+            result.value(row, "host") ?? "", Int(result.value(row, "port") ?? "") ?? 0,
+            result.value(row, "paused") == "1"
+        )
     }
 
     /// Stops pgbouncer (SIGTERM: immediate shutdown; SIGKILL after 10 s). Idempotent.

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ChangeoverCore
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A test host reached over ssh: a network namespace (`LabNetworkHost`) with an `sshd` of its
 /// own on the host's address, a per-host host key, the lab's client key authorized, and a
@@ -62,8 +63,9 @@ public struct LabSSHHost: Sendable {
             """
         try config.write(toFile: "\(root)/sshd_config", atomically: true, encoding: .utf8)
         try LocalFiles.makeDirectory("/run/sshd", owner: nil, mode: 0o755)
-        _ = try Subprocess.spawn(network.argv(["/usr/sbin/sshd", "-D", "-e", "-f", "\(root)/sshd_config"]),
-                                 outputPath: "\(root)/sshd.log", newSession: true)
+        _ = try Subprocess.spawn(
+            network.argv(["/usr/sbin/sshd", "-D", "-e", "-f", "\(root)/sshd_config"]),
+            outputPath: "\(root)/sshd.log", newSession: true)
         let deadline = ContinuousClock.now + .seconds(10)
         while !FreePort.accepts(22, host: network.address) {
             guard ContinuousClock.now < deadline else {
@@ -84,9 +86,12 @@ public struct LabSSHHost: Sendable {
             try FileManager.default.copyItem(atPath: setting, toPath: saved)
         }
         try "1\n".write(toFile: setting, atomically: false, encoding: .utf8)
-        let added = try await Subprocess.run([LabNetworkHost.ipTool, "-n", network.name, "route", "add", "default", "via", network.hostAddress],
-                                             timeout: .seconds(10))
-        guard added.succeeded else { throw LabError("cannot route \(network.name) through \(network.hostAddress): \(added.stderr)") }
+        let added = try await Subprocess.run(
+            [LabNetworkHost.ipTool, "-n", network.name, "route", "add", "default", "via", network.hostAddress],
+            timeout: .seconds(10))
+        guard added.succeeded else {
+            throw LabError("cannot route \(network.name) through \(network.hostAddress): \(added.stderr)")
+        }
     }
 
     /// Puts back the forwarding setting the lab found.
@@ -97,8 +102,9 @@ public struct LabSSHHost: Sendable {
     }
 
     private static func keygen(_ path: String) async throws {
-        let made = try await Subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "changeover lab", "-f", path],
-                                            timeout: .seconds(30))
+        let made = try await Subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "changeover lab", "-f", path],
+            timeout: .seconds(30))
         guard made.succeeded else { throw LabError("ssh-keygen failed: \(made.stderr)") }
     }
 
@@ -117,7 +123,9 @@ public struct LabSSHHost: Sendable {
         try? FileManager.default.removeItem(atPath: key)
         try? FileManager.default.removeItem(atPath: "\(key).pub")
         try await Self.keygen(key)
-        if let pid = (try? String(contentsOfFile: "\(root)/sshd.pid", encoding: .utf8)).flatMap({ pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+        if let pid = (try? String(contentsOfFile: "\(root)/sshd.pid", encoding: .utf8)).flatMap({
+            pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }) {
             kill(pid, SIGHUP)  // sshd re-execs itself and reads its host keys again
         }
         try await Task.sleep(for: .milliseconds(300))

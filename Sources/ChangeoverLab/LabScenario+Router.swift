@@ -28,7 +28,8 @@ extension LabScenario {
         _ index: Int, router: String, environment extra: [String: String] = [:], switchover: String? = nil,
         events: @escaping @Sendable (ChangeoverEvent) -> Void = { _ in }
     ) async throws -> ChangeoverSummary {
-        try await changeover(configText: configText(followerPort: followerPorts[index], router: router, switchover: switchover),
-                             environment: extra, events: events)
+        try await changeover(
+            configText: configText(followerPort: followerPorts[index], router: router, switchover: switchover),
+            environment: extra, events: events)
     }
 }

@@ -29,12 +29,15 @@ public struct LabScenario: Sendable {
 
     /// Starts a primary and the writer; `changeovers` follower ports are reserved (on
     /// 127.0.0.1). With `networkHost` the primary runs on a new test host.
-    public static func start(engine: DatabaseConfig.EngineKind = .postgres, database: String = "orders", changeovers: Int,
-                             startWriter: Bool = true, networkHost: Bool = false) async throws -> LabScenario {
+    public static func start(
+        engine: DatabaseConfig.EngineKind = .postgres, database: String = "orders", changeovers: Int,
+        startWriter: Bool = true, networkHost: Bool = false
+    ) async throws -> LabScenario {
         let lab = try Lab()
         do {
             let host = networkHost ? try await lab.makeNetworkHost() : nil
-            let primary = engine == .postgres ? try await lab.startPrimary(on: host) : try await lab.startRedisPrimary(on: host)
+            let primary =
+                engine == .postgres ? try await lab.startPrimary(on: host) : try await lab.startRedisPrimary(on: host)
             var ports: [Int] = []
             while ports.count < changeovers {
                 let port = FreePort.next()
@@ -48,9 +51,11 @@ public struct LabScenario: Sendable {
                 let connection = try await lab.connect(primary.conninfo)
                 try await AckedWriter.prepare(on: connection)
                 connection.close()
-                writer = AckedWriter(conninfo: try ConnInfo(
-                    "host=\(all.map(\.0).joined(separator: ",")) port=\(all.map { String($0.1) }.joined(separator: ",")) "
-                        + "user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=2")
+                writer = AckedWriter(
+                    conninfo: try ConnInfo(
+                        "host=\(all.map(\.0).joined(separator: ",")) port=\(all.map { String($0.1) }.joined(separator: ",")) "
+                            + "user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=2"
+                    )
                     .with("password", lab.superuserPassword))
             case .redis:
                 writer = RedisAckedWriter(endpoints: all.map { lab.redisEndpoint(host: $0.0, port: $0.1) })
@@ -73,26 +78,27 @@ public struct LabScenario: Sendable {
 
     /// The fleet config for this lab. `catchUp` lines replace the defaults (YAML, indented 6).
     public func configText(followerPort: Int?, catchUp: String? = nil, extra: String = "") -> String {
-        let databaseLines = switch engine {
-        case .postgres:
-            """
-                engine: postgres
-                image: pg15
-                primary: "host=\(primary.host) port=\(primary.port) user=postgres dbname=postgres"
-                password: {env: LAB_PG_PASSWORD}
-                replication:
-                  user: replicator
-                  password: {env: LAB_REPL_PASSWORD}
-            """
-        case .redis:
-            """
-                engine: redis
-                image: redis7
-                primary: "\(primary.host):\(primary.port)"
-                password: {env: LAB_PG_PASSWORD}
-                retireAfter: 0s
-            """
-        }
+        let databaseLines =
+            switch engine {
+            case .postgres:
+                """
+                    engine: postgres
+                    image: pg15
+                    primary: "host=\(primary.host) port=\(primary.port) user=postgres dbname=postgres"
+                    password: {env: LAB_PG_PASSWORD}
+                    replication:
+                      user: replicator
+                      password: {env: LAB_REPL_PASSWORD}
+                """
+            case .redis:
+                """
+                    engine: redis
+                    image: redis7
+                    primary: "\(primary.host):\(primary.port)"
+                    password: {env: LAB_PG_PASSWORD}
+                    retireAfter: 0s
+                """
+            }
         return """
             stateDirectory: \(lab.root)/state
             provisioner:
@@ -132,17 +138,22 @@ public struct LabScenario: Sendable {
     public func config() throws -> FleetConfig { try FleetConfig.load(path: configPath, environment: environment) }
 
     /// Performs changeover number `index` (0-based) to the other image, in process.
-    public func changeover(_ index: Int, events: @escaping @Sendable (ChangeoverEvent) -> Void = { _ in }) async throws -> ChangeoverSummary {
+    public func changeover(_ index: Int, events: @escaping @Sendable (ChangeoverEvent) -> Void = { _ in }) async throws
+        -> ChangeoverSummary
+    {
         try await changeover(configText: configText(followerPort: followerPorts[index]), events: events)
     }
 
     /// Writes `configText` as the fleet config and changes the database over to its other image.
     /// `extra` adds secrets to the scenario's environment.
-    public func changeover(configText: String, environment extra: [String: String] = [:],
-                           events: @escaping @Sendable (ChangeoverEvent) -> Void = { _ in }) async throws -> ChangeoverSummary {
+    public func changeover(
+        configText: String, environment extra: [String: String] = [:],
+        events: @escaping @Sendable (ChangeoverEvent) -> Void = { _ in }
+    ) async throws -> ChangeoverSummary {
         try configText.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let runner = ChangeoverRunner(config: try config(), environment: environment.merging(extra) { _, new in new },
-                                      events: events)
+        let runner = ChangeoverRunner(
+            config: try config(), environment: environment.merging(extra) { _, new in new },
+            events: events)
         let current = try runner.store.database(database)?.image ?? images[0]
         let next = images.first { $0 != current }!
         return try await runner.run(database: database, image: next)

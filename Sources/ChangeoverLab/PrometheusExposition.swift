@@ -29,7 +29,9 @@ public enum PrometheusExposition {
         var samples: [(family: String, sample: Sample)] = []
         func enter(_ family: String, line: Int) {
             if current != family {
-                if finished.contains(family) { problems.append("line \(line): the samples of \(family) are not together") }
+                if finished.contains(family) {
+                    problems.append("line \(line): the samples of \(family) are not together")
+                }
                 if let current { finished.insert(current) }
                 current = family
             }
@@ -56,9 +58,13 @@ public enum PrometheusExposition {
                         continue
                     }
                     if types[name] != nil { problems.append("line \(number): a second TYPE for \(name)") }
-                    if samples.contains(where: { $0.family == name }) { problems.append("line \(number): the TYPE of \(name) after its samples") }
+                    if samples.contains(where: { $0.family == name }) {
+                        problems.append("line \(number): the TYPE of \(name) after its samples")
+                    }
                     types[name] = type
-                    if type == "counter", !name.hasSuffix("_total") { problems.append("line \(number): counter \(name) does not end in _total") }
+                    if type == "counter", !name.hasSuffix("_total") {
+                        problems.append("line \(number): counter \(name) does not end in _total")
+                    }
                 }
                 continue
             }
@@ -72,13 +78,21 @@ public enum PrometheusExposition {
                 if types[base] == "histogram" || types[base] == "summary" { family = base }
             }
             enter(family, line: number)
-            let key = sample.name + "{" + sample.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") + "}"
+            let key =
+                sample.name + "{"
+                + sample.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") + "}"
             if !seen.insert(key).inserted { problems.append("line \(number): \(key) twice") }
             for (label, value) in sample.labels {
-                if value.contains(where: \.isWhitespace) { problems.append("line \(number): label \(label)=\"\(value)\" holds whitespace") }
-                if perChangeoverLabels.contains(label) { problems.append("line \(number): label \(label) makes a series per changeover") }
+                if value.contains(where: \.isWhitespace) {
+                    problems.append("line \(number): label \(label)=\"\(value)\" holds whitespace")
+                }
+                if perChangeoverLabels.contains(label) {
+                    problems.append("line \(number): label \(label) makes a series per changeover")
+                }
             }
-            if types[family] == "counter", sample.value < 0 { problems.append("line \(number): counter \(sample.name) is negative") }
+            if types[family] == "counter", sample.value < 0 {
+                problems.append("line \(number): counter \(sample.name) is negative")
+            }
             samples.append((family, sample))
         }
         for (family, type) in types where type == "histogram" {
@@ -115,8 +129,12 @@ public enum PrometheusExposition {
                 }
                 buckets.append((le, sample.value))
             }
-            if buckets.map(\.le) != buckets.map(\.le).sorted() { problems.append("\(name): buckets not in ascending le") }
-            if zip(buckets, buckets.dropFirst()).contains(where: { $0.count > $1.count }) { problems.append("\(name): bucket counts fall") }
+            if buckets.map(\.le) != buckets.map(\.le).sorted() {
+                problems.append("\(name): buckets not in ascending le")
+            }
+            if zip(buckets, buckets.dropFirst()).contains(where: { $0.count > $1.count }) {
+                problems.append("\(name): bucket counts fall")
+            }
             guard let infinity = buckets.last, infinity.le == .infinity else {
                 problems.append("\(name): no +Inf bucket")
                 continue
@@ -125,7 +143,9 @@ public enum PrometheusExposition {
                 problems.append("\(name): no _count")
                 continue
             }
-            if count.value != infinity.count { problems.append("\(name): _count \(count.value) is not the +Inf bucket's \(infinity.count)") }
+            if count.value != infinity.count {
+                problems.append("\(name): _count \(count.value) is not the +Inf bucket's \(infinity.count)")
+            }
             if !group.contains(where: { $0.name == "\(family)_sum" }) { problems.append("\(name): no _sum") }
         }
         return problems
@@ -133,12 +153,18 @@ public enum PrometheusExposition {
 
     static func isMetricName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
-        return name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == ":" }
+        return name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == ":"
+        }
     }
 
     static func isLabelName(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, !("0"..."9").contains(first), !name.hasPrefix("__") else { return false }
-        return name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+        guard let first = name.unicodeScalars.first, !("0"..."9").contains(first), !name.hasPrefix("__") else {
+            return false
+        }
+        return name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_"
+        }
     }
 
     /// `name{label="value",…} value [timestamp]`.
@@ -160,7 +186,8 @@ public enum PrometheusExposition {
                     label.unicodeScalars.append(scalars[index])
                     index += 1
                 }
-                guard isLabelName(label), labels[label] == nil, index + 1 < scalars.count, scalars[index + 1] == "\"" else { return nil }
+                guard isLabelName(label), labels[label] == nil, index + 1 < scalars.count, scalars[index + 1] == "\""
+                else { return nil }
                 index += 2
                 var value = ""
                 while index < scalars.count, scalars[index] != "\"" {
@@ -181,12 +208,17 @@ public enum PrometheusExposition {
                 guard index < scalars.count else { return nil }
                 index += 1
                 labels[label] = value
-                if index < scalars.count, scalars[index] == "," { index += 1 } else if index < scalars.count, scalars[index] != "}" { return nil }
+                if index < scalars.count, scalars[index] == "," {
+                    index += 1
+                } else if index < scalars.count, scalars[index] != "}" {
+                    return nil
+                }
             }
             guard index < scalars.count else { return nil }
             index += 1
         }
-        let rest = String(String.UnicodeScalarView(scalars[index...])).split(separator: " ", omittingEmptySubsequences: true)
+        let rest = String(String.UnicodeScalarView(scalars[index...])).split(
+            separator: " ", omittingEmptySubsequences: true)
         guard (1...2).contains(rest.count), let value = number(String(rest[0])) else { return nil }
         if rest.count == 2, Int64(rest[1]) == nil { return nil }
         return Sample(name: name, labels: labels, value: value)

@@ -30,7 +30,9 @@ public struct PropertyGenerator: RandomNumberGenerator {
     }
 
     /// Runs `count` cases, each with its own generator; `body` gets the case's seed for messages.
-    public static func forAll(_ name: String, count: Int, _ body: (inout PropertyGenerator, UInt64) throws -> Void) rethrows {
+    public static func forAll(_ name: String, count: Int, _ body: (inout PropertyGenerator, UInt64) throws -> Void)
+        rethrows
+    {
         for index in 0..<count {
             let seed = seed(name, index)
             var random = PropertyGenerator(seed: seed)
@@ -91,8 +93,10 @@ public struct PropertyGenerator: RandomNumberGenerator {
         case 0: lines.remove(at: i)
         case 1: lines.insert(lines[i], at: j)
         case 2: lines.swapAt(i, j)
-        case 3: lines[i] = String(repeating: pick([" ", "  ", "\t", "    "]), count: int(0...6))
-            + lines[i].trimmingCharacters(in: .whitespaces)
+        case 3:
+            lines[i] =
+                String(repeating: pick([" ", "  ", "\t", "    "]), count: int(0...6))
+                + lines[i].trimmingCharacters(in: .whitespaces)
         case 4: lines[i] = String(lines[i].prefix(int(0...lines[i].count)))
         case 5: lines[i] += noise(maxLength: 12)
         case 6: lines.insert(noise(maxLength: 40), at: j)
@@ -109,5 +113,8 @@ public struct PropertyGenerator: RandomNumberGenerator {
 
 extension String {
     /// True when the text holds no line break of any kind (LF, CR, NEL, LS, PS).
-    public var isOneLine: Bool { !contains(where: \.isNewline) && !unicodeScalars.contains { $0 == "\u{85}" || $0 == "\u{2028}" || $0 == "\u{2029}" } }
+    public var isOneLine: Bool {
+        !contains(where: \.isNewline)
+            && !unicodeScalars.contains { $0 == "\u{85}" || $0 == "\u{2028}" || $0 == "\u{2029}" }
+    }
 }

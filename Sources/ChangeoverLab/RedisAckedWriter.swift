@@ -30,7 +30,9 @@ public actor RedisAckedWriter: WriteProbe {
         let target = acknowledged.count + count
         let deadline = ContinuousClock.now + timeout
         while acknowledged.count < target {
-            if ContinuousClock.now >= deadline { throw LabError("the writer got fewer than \(count) acknowledgements in \(timeout)") }
+            if ContinuousClock.now >= deadline {
+                throw LabError("the writer got fewer than \(count) acknowledgements in \(timeout)")
+            }
             try await Task.sleep(for: .milliseconds(5))
         }
     }
@@ -45,14 +47,17 @@ public actor RedisAckedWriter: WriteProbe {
         stopping = true
         await loop?.value
         loop = nil
-        return WriteProbeReport(acknowledged: acknowledged, errors: errors, reconnects: reconnects,
-                                longestGapMilliseconds: WriteProbeMath.longestGap(ackTimes, since: nil))
+        return WriteProbeReport(
+            acknowledged: acknowledged, errors: errors, reconnects: reconnects,
+            longestGapMilliseconds: WriteProbeMath.longestGap(ackTimes, since: nil))
     }
 
     private func connectToMaster() async -> RedisConnection? {
         for endpoint in endpoints {
             guard let connection = try? await RedisConnection.connect(endpoint, timeout: .seconds(1)) else { continue }
-            if let reply = try? await connection.command(["ROLE"], timeout: .seconds(1)), case .master = try? RedisRole(reply) {
+            if let reply = try? await connection.command(["ROLE"], timeout: .seconds(1)),
+                case .master = try? RedisRole(reply)
+            {
                 return connection
             }
             connection.close()

@@ -23,12 +23,16 @@ public struct ConnInfo: Sendable, Equatable, CustomStringConvertible {
         guard string.utf8.count <= Self.maximumLength else {
             throw PostgresError(
                 code: .badConninfo,
-                message: "connection info is \(string.utf8.count) bytes long; more than \(Self.maximumLength) is not a conninfo")
+                message:
+                    "connection info is \(string.utf8.count) bytes long; more than \(Self.maximumLength) is not a conninfo"
+            )
         }
         var errorMessage: UnsafeMutablePointer<CChar>?
         guard let options = PQconninfoParse(string, &errorMessage) else {
             defer { PQfreemem(errorMessage) }
-            let text = errorMessage.flatMap { Self.masking(passwordsIn: string, from: PostgresError.oneLine(String(cString: $0))) }
+            let text = errorMessage.flatMap {
+                Self.masking(passwordsIn: string, from: PostgresError.oneLine(String(cString: $0)))
+            }
             throw PostgresError(
                 code: .badConninfo,
                 message: text.flatMap { $0.isEmpty ? nil : $0 } ?? "could not parse connection info"
@@ -133,7 +137,7 @@ public struct ConnInfo: Sendable, Equatable, CustomStringConvertible {
     static func masking(passwordsIn input: String, from message: String) -> String? {
         let places = 16
         guard input.ranges(of: ":/").prefix(places + 1).count <= places,
-              input.lowercased().ranges(of: "password").prefix(places + 1).count <= places
+            input.lowercased().ranges(of: "password").prefix(places + 1).count <= places
         else { return nil }
         var candidates: [Substring] = []
         // scheme://user:password@host, also misspelt (one slash, no host): libpq takes the
@@ -146,7 +150,9 @@ public struct ConnInfo: Sendable, Equatable, CustomStringConvertible {
             let ats = [firstAt, token.lastIndex(of: "@")].compactMap { $0 }
             for at in ats.isEmpty ? [token.endIndex] : ats {
                 let userinfo = whole[..<at]
-                if let colon = userinfo.firstIndex(of: ":") { candidates.append(userinfo[userinfo.index(after: colon)...]) }
+                if let colon = userinfo.firstIndex(of: ":") {
+                    candidates.append(userinfo[userinfo.index(after: colon)...])
+                }
             }
             rest = rest[scheme.upperBound...]
         }

@@ -3,9 +3,9 @@ import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One libpq connection: the documented handle wrapper of this module.
@@ -128,7 +128,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Connects like `connect`, for a caller that may block its thread: the work runs on the
     /// connection's own queue and the caller waits for it (at most `timeout`). Never call it on
     /// Swift's cooperative pool where a wait of that length matters.
-    public static func connectBlocking(_ info: ConnInfo, timeout: Duration) throws(PostgresError) -> PostgresConnection {
+    public static func connectBlocking(_ info: ConnInfo, timeout: Duration) throws(PostgresError) -> PostgresConnection
+    {
         let connection = try PostgresConnection(endpoint: info.endpoint)
         let deadline = ContinuousClock.now + timeout
         try connection.queue.sync {
@@ -141,7 +142,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// through the session run back to back, with nothing else of this connection between them
     /// (a transaction), each within what is left of `timeout`.
     public func blocking<T>(timeout: Duration, _ body: (BlockingSession) throws -> T) throws -> T {
-        let session = BlockingSession(connection: self, deadline: .now + timeout, timeout: timeout, operation: blockingOperation())
+        let session = BlockingSession(
+            connection: self, deadline: .now + timeout, timeout: timeout, operation: blockingOperation())
         return try queue.sync { try body(session) }
     }
 
@@ -186,7 +188,9 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: On the queue
 
-    fileprivate func establish(_ info: ConnInfo, deadline: ContinuousClock.Instant, timeout: Duration, operation: UInt64)
+    fileprivate func establish(
+        _ info: ConnInfo, deadline: ContinuousClock.Instant, timeout: Duration, operation: UInt64
+    )
         -> Result<Void, PostgresError>
     {
         let started = withCStrings(info.parameters.map(\.key)) { keywords in
@@ -284,7 +288,8 @@ public final class PostgresConnection: @unchecked Sendable {
             if PQstatus(conn) != CONNECTION_OK {
                 let lost =
                     failure.map {
-                        PostgresError(code: .connectionClosed, message: $0.message, sqlState: $0.sqlState, endpoint: endpoint)
+                        PostgresError(
+                            code: .connectionClosed, message: $0.message, sqlState: $0.sqlState, endpoint: endpoint)
                     } ?? .connection(conn, code: .connectionClosed, endpoint: endpoint)
                 releaseHandle()
                 return .failure(lost)
@@ -457,7 +462,9 @@ public struct BlockingSession {
 
     /// One statement with `PQsendQueryParams`, like `PostgresConnection.query`.
     public func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresResult {
-        let results = try connection.execute(.extended(sql, parameters), deadline: deadline, timeout: timeout, operation: operation).get()
+        let results = try connection.execute(
+            .extended(sql, parameters), deadline: deadline, timeout: timeout, operation: operation
+        ).get()
         return results.last ?? PostgresResult(columns: [], rows: [], commandTag: "", affectedRows: nil)
     }
 }
@@ -474,7 +481,7 @@ private func milliseconds(_ duration: Duration) -> String {
 /// NUL-terminated array of C strings (`nil` entries stay NULL), valid during `body`.
 private func withCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
     let copies: [UnsafeMutablePointer<CChar>?] = strings.map { $0.flatMap { strdup($0) } } + [nil]
-    defer { copies.forEach { free($0) } }
+    defer { for copy in copies { free(copy) } }
     let pointers = copies.map { $0.map { UnsafePointer($0) } }
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }

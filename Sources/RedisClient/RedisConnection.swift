@@ -139,7 +139,7 @@ public final class RedisConnection: @unchecked Sendable {
         auth.append(Array(password.utf8))
         do {
             _ = try execute(auth, timeout: remaining)
-        } catch where error.code == .serverError {
+        } catch  where error.code == .serverError {
             releaseContext()
             throw RedisError(
                 code: .authenticationFailed, message: error.message, endpoint: endpoint.description)
@@ -245,7 +245,7 @@ public final class RedisConnection: @unchecked Sendable {
         var buffers: [UnsafeMutablePointer<CChar>] = []
         buffers.reserveCapacity(arguments.count)
         defer {
-            buffers.forEach { $0.deallocate() }
+            for buffer in buffers { buffer.deallocate() }
             lengths.deallocate()
             argv.deallocate()
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ChangeoverCore
 
 /// A temporary directory removed when the test finishes.
@@ -18,23 +19,33 @@ private final class AuditTestDirectory {
 private final class AuditTestCollector: @unchecked Sendable {
     private let lock = NSLock()
     private var errors: [String] = []
-    func add(_ error: String) { lock.lock(); errors.append(error); lock.unlock() }
-    var all: [String] { lock.lock(); defer { lock.unlock() }; return errors }
+    func add(_ error: String) {
+        lock.lock()
+        errors.append(error)
+        lock.unlock()
+    }
+    var all: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return errors
+    }
 }
 
-private let auditTestBaseTime = Date(timeIntervalSince1970: 1_795_926_600.123) // 2026-11-29T04:30:00.123Z
+private let auditTestBaseTime = Date(timeIntervalSince1970: 1_795_926_600.123)  // 2026-11-29T04:30:00.123Z
 
 private func auditTestEntry(_ n: Int) -> AuditEntry {
-    AuditEntry(changeover: "co-42", database: "orders", step: "catch-up", outcome: "succeeded",
-               message: "step \(n) done", facts: ["lsn": "0/\(n)A0", "port": "5432"])
+    AuditEntry(
+        changeover: "co-42", database: "orders", step: "catch-up", outcome: "succeeded",
+        message: "step \(n) done", facts: ["lsn": "0/\(n)A0", "port": "5432"])
 }
 
 @discardableResult
 private func auditTestWrite(_ count: Int, to path: String) throws -> [AuditRecord] {
     let log = try AuditLog(path: path)
     return try (1...count).map { n in
-        try log.append(auditTestEntry(n), actor: "root@host pid 1234",
-                       time: auditTestBaseTime.addingTimeInterval(Double(n)))
+        try log.append(
+            auditTestEntry(n), actor: "root@host pid 1234",
+            time: auditTestBaseTime.addingTimeInterval(Double(n)))
     }
 }
 
@@ -145,7 +156,8 @@ struct AuditLogTests {
         #expect(result.problem?.kind == .truncated)
         #expect(result.problem?.record == 5)
         #expect(result.records == 4)
-        #expect(result.problem?.description == "the log ends at record 4 but 5 were written: record 5 onward is missing")
+        #expect(
+            result.problem?.description == "the log ends at record 4 but 5 were written: record 5 onward is missing")
     }
 
     @Test func lastLineCutMidwayIsMalformed() throws {
@@ -184,8 +196,10 @@ struct AuditLogTests {
         let entry = AuditEntry(
             changeover: "co-1", database: "orders", step: "provision", outcome: "started",
             message: "connecting with PASSWORD=hunter2",
-            facts: ["password": "s3cr3t-a", "Replication_Token": "s3cr3t-b", "clientSecret": "s3cr3t-c",
-                    "dsn": "host=db1 password=s3cr3t-d", "note": "password= not set", "port": "5432"])
+            facts: [
+                "password": "s3cr3t-a", "Replication_Token": "s3cr3t-b", "clientSecret": "s3cr3t-c",
+                "dsn": "host=db1 password=s3cr3t-d", "note": "password= not set", "port": "5432",
+            ])
         let record = try log.append(entry, actor: "tester", time: auditTestBaseTime)
         #expect(record.facts["password"] == "[redacted]")
         #expect(record.facts["Replication_Token"] == "[redacted]")
@@ -204,7 +218,8 @@ struct AuditLogTests {
         let dir = try AuditTestDirectory()
         let path = dir.path("nested/dir/audit.jsonl")
         _ = try AuditLog(path: path)
-        let workers = 8, perWorker = 25
+        let workers = 8
+        let perWorker = 25
         let errors = AuditTestCollector()
         let group = DispatchGroup()
         for worker in 0..<workers {
@@ -362,7 +377,9 @@ struct AuditLogTests {
         let missing = AuditLog.verify(path: path)
         #expect(missing.problem?.kind == .headMismatch)
         #expect(missing.records == 5)
-        #expect(throws: AuditError.self) { try AuditLog(path: path).append(auditTestEntry(6), actor: "x", time: Date()) }
+        #expect(throws: AuditError.self) {
+            try AuditLog(path: path).append(auditTestEntry(6), actor: "x", time: Date())
+        }
 
         // Head one record behind (append interrupted before the head update): tolerated and repaired.
         try #"{"hash":"\#(written[3].hash)","records":4}"#.write(toFile: headPath, atomically: false, encoding: .utf8)
@@ -380,7 +397,9 @@ struct AuditLogTests {
         // Head behind, naming a hash that is not that record's: not explained by a crash.
         try #"{"hash":"\#(written[2].hash)","records":4}"#.write(toFile: headPath, atomically: false, encoding: .utf8)
         #expect(AuditLog.verify(path: path).problem?.kind == .headMismatch)
-        #expect(throws: AuditError.self) { try AuditLog(path: path).append(auditTestEntry(7), actor: "x", time: Date()) }
+        #expect(throws: AuditError.self) {
+            try AuditLog(path: path).append(auditTestEntry(7), actor: "x", time: Date())
+        }
     }
 
     @Test func batchAppendChainsEveryRecordWithOneHeadUpdate() throws {

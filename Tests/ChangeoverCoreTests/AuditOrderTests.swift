@@ -9,7 +9,9 @@ import Testing
 /// poller on a thread of its own stands in for the daemon's look.
 @Suite(.serialized) struct AuditOrderTests {
     /// Runs `poll` over and over on a thread of its own until `body` returns.
-    static func whilePolling(_ poll: @escaping @Sendable () async -> Void, _ body: () async throws -> Void) async rethrows {
+    static func whilePolling(_ poll: @escaping @Sendable () async -> Void, _ body: () async throws -> Void)
+        async rethrows
+    {
         let stop = Mutex(false)
         let poller = Task.detached {
             while !stop.withLock({ $0 }) { await poll() }
@@ -37,19 +39,25 @@ import Testing
         let driver = fleet.driver
         let operations = CampaignOperations(store: fleet.store, journal: fleet.runner.journal)
         var ids: [String] = []
-        try await Self.whilePolling({ await driver.tick() }) {
-            for index in 0..<50 {
-                var campaign = try fleet.campaign(waves: "staging,production", gate: "true")
-                campaign.id = "campaign-order-\(index)"  // ids made within one second may share a stamp
-                try operations.start(campaign, waves: "staging,production")
-                ids.append(campaign.id)
-                // Give the poller a look at each one before the next is recorded.
-                try await Task.sleep(for: .milliseconds(Int.random(in: 0...8)))
-            }
-            // The driver saw them: each has its first wave begun.
-            let store = fleet.store
-            #expect(await Self.eventually { ids.allSatisfy { id in (try? store.campaign(id))?.waves[0].startedAt != nil } })
-        }
+        try await Self.whilePolling(
+            { await driver.tick() },
+            {
+                for index in 0..<50 {
+                    var campaign = try fleet.campaign(waves: "staging,production", gate: "true")
+                    // Ids made within one second may share a stamp.
+                    campaign.id = "campaign-order-\(index)"
+                    try operations.start(campaign, waves: "staging,production")
+                    ids.append(campaign.id)
+                    // Give the poller a look at each one before the next is recorded.
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...8)))
+                }
+                // The driver saw them: each has its first wave begun.
+                let store = fleet.store
+                #expect(
+                    await Self.eventually {
+                        ids.allSatisfy { id in (try? store.campaign(id))?.waves[0].startedAt != nil }
+                    })
+            })
         let records = try AuditLog.read(path: fleet.config.auditLog)
         #expect(AuditLog.verify(path: fleet.config.auditLog).isIntact)
         for id in ids {
@@ -96,14 +104,17 @@ import Testing
                 _ = try operations.control(round.isMultiple(of: 2) ? .pause : .abort, of: campaign.id)
                 let database = ["s1", "s2", "p1", "p2", "p3", "p4"][round % 6]
                 if try store.changeovers(database: database).allSatisfy({ !$0.machine.canContinue }) {
-                    _ = try runner.schedule(database: database, image: "pg15-patched", policy: SwitchPolicy(mode: .window, deadline: nil),
-                                            source: "test")
+                    _ = try runner.schedule(
+                        database: database, image: "pg15-patched", policy: SwitchPolicy(mode: .window, deadline: nil),
+                        source: "test")
                 }
                 try await Task.sleep(for: .milliseconds(2))
             }
         }
         #expect(seen.withLock { $0 } > 0, "the reader never looked")
-        #expect(unaudited.withLock { $0 }.isEmpty, "in the store before the audit log: \(unaudited.withLock { $0 }.prefix(5))")
+        #expect(
+            unaudited.withLock { $0 }.isEmpty,
+            "in the store before the audit log: \(unaudited.withLock { $0 }.prefix(5))")
     }
 
     /// Scheduling in batches (one audit sync per batch): while a reader polls the store, every
@@ -115,16 +126,22 @@ import Testing
         let runner = fleet.runner
         let store = fleet.store
         let auditLog = fleet.config.auditLog
-        _ = try runner.schedule(database: "p4", image: "pg15-patched", policy: SwitchPolicy(mode: .window), source: "test")
+        _ = try runner.schedule(
+            database: "p4", image: "pg15-patched", policy: SwitchPolicy(mode: .window), source: "test")
         let unaudited = Mutex<[String]>([])
-        try await Self.whilePolling({
+        let poll: @Sendable () async -> Void = {
             // The store first, then the log: what the store held must be in the log read after it.
             let seen = ((try? store.changeovers()) ?? []).map(\.id)
-            let audited = Set(((try? AuditLog.read(path: auditLog)) ?? []).filter { $0.step == "schedule" && $0.outcome == "recorded" }.map(\.changeover))
+            let audited = Set(
+                ((try? AuditLog.read(path: auditLog)) ?? []).filter {
+                    $0.step == "schedule" && $0.outcome == "recorded"
+                }.map(\.changeover))
             unaudited.withLock { $0 += seen.filter { !audited.contains($0) } }
-        }) {
+        }
+        try await Self.whilePolling(poll) {
             let requests = ["s1", "s2", "p1", "p2", "p3", "p4"].map {
-                ChangeoverRunner.ScheduleRequest(database: $0, image: "pg15-patched", policy: SwitchPolicy(mode: .window))
+                ChangeoverRunner.ScheduleRequest(
+                    database: $0, image: "pg15-patched", policy: SwitchPolicy(mode: .window))
             }
             let results = runner.schedule(batch: requests, source: "test batch")
             #expect(results.filter { if case .success = $0 { true } else { false } }.count == 5)
@@ -134,7 +151,9 @@ import Testing
                 Issue.record("p4 was scheduled twice")
             }
         }
-        #expect(unaudited.withLock { $0 }.isEmpty, "seen in the store before their audit record: \(unaudited.withLock { $0 })")
+        #expect(
+            unaudited.withLock { $0 }.isEmpty,
+            "seen in the store before their audit record: \(unaudited.withLock { $0 })")
         let records = try AuditLog.read(path: auditLog).filter { $0.message?.isEmpty == false && $0.step == "schedule" }
         #expect(records.count == 6)
         #expect(try store.changeovers().filter { $0.machine.step == .pending }.count == 6)

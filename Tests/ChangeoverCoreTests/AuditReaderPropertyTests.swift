@@ -1,7 +1,8 @@
-@testable import ChangeoverCore
 import ChangeoverLab
 import Foundation
 import Testing
+
+@testable import ChangeoverCore
 
 /// Hostile audit logs: whatever happened to the bytes of the log or its head file, `verify`
 /// names a problem in one line at a sensible record, and `read` shows what it can.
@@ -16,7 +17,8 @@ import Testing
     }
 
     static func makeFixture() throws -> Fixture {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("audit-property-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "audit-property-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("audit.jsonl").path
         let log = try AuditLog(path: path)
@@ -24,11 +26,14 @@ import Testing
         var records: [AuditRecord] = []
         for (index, step) in steps.enumerated() {
             let time = Date(timeIntervalSince1970: 1_796_000_000 + Double(index) * 1.25)
-            records.append(try log.append(
-                AuditEntry(changeover: "orders-1", database: "orders", step: step, outcome: index == 3 ? "failed" : "succeeded",
-                           message: index == 3 ? "timed out \"quoted\" — ünïcode" : nil,
-                           facts: ["ms": "\(index).5", "lsn": "0/30\(index)9050"]),
-                actor: "root@host pid 42", time: time))
+            records.append(
+                try log.append(
+                    AuditEntry(
+                        changeover: "orders-1", database: "orders", step: step,
+                        outcome: index == 3 ? "failed" : "succeeded",
+                        message: index == 3 ? "timed out \"quoted\" — ünïcode" : nil,
+                        facts: ["ms": "\(index).5", "lsn": "0/30\(index)9050"]),
+                    actor: "root@host pid 42", time: time))
         }
         let logBytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         let headBytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path + ".head")))
@@ -36,7 +41,10 @@ import Testing
         return Fixture(directory: directory, path: path, log: logBytes, head: headBytes, acceptableHeads: heads)
     }
 
-    struct HeadFile: Decodable { var records: Int; var hash: String }
+    struct HeadFile: Decodable {
+        var records: Int
+        var hash: String
+    }
 
     static func lines(_ bytes: [UInt8]) -> [[UInt8]] {
         var lines = bytes.split(separator: 10, omittingEmptySubsequences: false).map(Array.init)
@@ -52,13 +60,22 @@ import Testing
 
     static func randomJSON(_ random: inout PropertyGenerator, depth: Int = 0) -> String {
         if depth > 3 || random.chance(0.4) {
-            return random.pick(["1", "-1", "1e999", "null", "true", "\"x\"", "\"\(String(repeating: "0", count: 64))\"", "9223372036854775808", "\"2026-11-29T04:23:27.912Z\"", "{}", "[]"])
+            return random.pick([
+                "1", "-1", "1e999", "null", "true", "\"x\"", "\"\(String(repeating: "0", count: 64))\"",
+                "9223372036854775808", "\"2026-11-29T04:23:27.912Z\"", "{}", "[]",
+            ])
         }
         if random.chance(0.5) {
-            let keys = ["version", "seq", "time", "actor", "changeover", "database", "step", "outcome", "message", "facts", "prev", "hash", "records", "x"]
-            return "{" + (0..<random.int(0...8)).map { _ in "\"\(random.pick(keys))\":" + randomJSON(&random, depth: depth + 1) }.joined(separator: ",") + "}"
+            let keys = [
+                "version", "seq", "time", "actor", "changeover", "database", "step", "outcome", "message", "facts",
+                "prev", "hash", "records", "x",
+            ]
+            return "{"
+                + (0..<random.int(0...8)).map { _ in "\"\(random.pick(keys))\":" + randomJSON(&random, depth: depth + 1)
+                }.joined(separator: ",") + "}"
         }
-        return "[" + (0..<random.int(0...4)).map { _ in randomJSON(&random, depth: depth + 1) }.joined(separator: ",") + "]"
+        return "[" + (0..<random.int(0...4)).map { _ in randomJSON(&random, depth: depth + 1) }.joined(separator: ",")
+            + "]"
     }
 
     /// One random corruption of `bytes`, seen as lines.
@@ -88,13 +105,24 @@ import Testing
         case 6: if !lines.isEmpty { lines.swapAt(i, j) }
         case 7: lines.insert(Array(randomJSON(&random).utf8), at: random.int(0...lines.count))
         case 8:  // invalid UTF-8 inside a line
-            if !lines.isEmpty { lines[i].insert(contentsOf: [0xC3, 0x28, 0xFF, 0xFE, 0xED, 0xA0, 0x80].prefix(random.int(1...7)), at: random.int(0...lines[i].count)) }
+            if !lines.isEmpty {
+                lines[i].insert(
+                    contentsOf: [0xC3, 0x28, 0xFF, 0xFE, 0xED, 0xA0, 0x80].prefix(random.int(1...7)),
+                    at: random.int(0...lines[i].count))
+            }
         case 9:  // a huge line
-            lines.insert(Array(repeating: random.pick([UInt8(ascii: "a"), UInt8(ascii: "{"), UInt8(ascii: "[")]), count: random.int(10_000...100_000)), at: random.int(0...lines.count))
+            lines.insert(
+                Array(
+                    repeating: random.pick([UInt8(ascii: "a"), UInt8(ascii: "{"), UInt8(ascii: "[")]),
+                    count: random.int(10_000...100_000)), at: random.int(0...lines.count))
         case 10:  // CRLF line ends
             return Array(bytes.map { $0 == 10 ? [13, 10] : [$0] }.joined())
         default:  // edit a value inside a record: change one digit or letter
-            if !lines.isEmpty, let k = lines[i].indices.filter({ (48...57).contains(lines[i][$0]) || (97...122).contains(lines[i][$0]) }).randomElement(using: &random) {
+            if !lines.isEmpty,
+                let k = lines[i].indices.filter({
+                    (48...57).contains(lines[i][$0]) || (97...122).contains(lines[i][$0])
+                }).randomElement(using: &random)
+            {
                 lines[i][k] = lines[i][k] == 48 ? 49 : 48
             }
         }
@@ -136,10 +164,12 @@ import Testing
             let lineCount = Self.lines(log).count
             let verification = AuditLog.verify(path: fixture.path)
             if let problem = verification.problem {
-                #expect((1...(lineCount + 1)).contains(problem.record),
-                        "seed \(seed): record \(problem.record) of \(lineCount) lines: \(problem.description)")
-                #expect(!problem.description.isEmpty && problem.description.isOneLine,
-                        "seed \(seed): \(problem.description.debugDescription)")
+                #expect(
+                    (1...(lineCount + 1)).contains(problem.record),
+                    "seed \(seed): record \(problem.record) of \(lineCount) lines: \(problem.description)")
+                #expect(
+                    !problem.description.isEmpty && problem.description.isOneLine,
+                    "seed \(seed): \(problem.description.debugDescription)")
             }
             let headStillAcceptable: Bool = {
                 if removeHead { return false }
@@ -150,12 +180,16 @@ import Testing
                 changedLogs += 1
                 #expect(!verification.isIntact, "seed \(seed): a changed log verifies")
             } else if !headStillAcceptable {
-                #expect(!verification.isIntact, "seed \(seed): a wrong head verifies: \(String(decoding: head, as: UTF8.self).debugDescription)")
+                #expect(
+                    !verification.isIntact,
+                    "seed \(seed): a wrong head verifies: \(String(decoding: head, as: UTF8.self).debugDescription)")
             }
 
             do {
                 let records = try AuditLog.read(path: fixture.path)
-                #expect(records.count <= max(lineCount, 0), "seed \(seed): \(records.count) records from \(lineCount) lines")
+                #expect(
+                    records.count <= max(lineCount, 0), "seed \(seed): \(records.count) records from \(lineCount) lines"
+                )
             } catch {
                 Issue.record("seed \(seed): read threw for an existing file: \(error)")
             }

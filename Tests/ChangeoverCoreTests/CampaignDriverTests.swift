@@ -17,11 +17,16 @@ import Testing
 
         /// Databases `s1 s2` (staging), `p1…p4` (production, p3 and p4 on host h2).
         init() throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("campaign-\(UUID().uuidString)").path
+            directory =
+                FileManager.default.temporaryDirectory.appendingPathComponent("campaign-\(UUID().uuidString)").path
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let databases = [("s1", "staging", "h1"), ("s2", "staging", "h1"), ("p1", "production", "h1"), ("p2", "production", "h1"),
-                             ("p3", "production", "h2"), ("p4", "production", "h2")]
-            config = try FleetConfig.parse("""
+            let databases = [
+                ("s1", "staging", "h1"), ("s2", "staging", "h1"), ("p1", "production", "h1"),
+                ("p2", "production", "h1"),
+                ("p3", "production", "h2"), ("p4", "production", "h2"),
+            ]
+            config = try FleetConfig.parse(
+                """
                 stateDirectory: \(directory)/state
                 provisioner: {root: \(directory)/nodes}
                 images:
@@ -38,21 +43,28 @@ import Testing
                 """)
         }
 
-        func start(waves: String = "staging,production", gate: String? = nil, maxParallel: Int? = nil, perHost: Int? = nil,
-                   maxFailures: Int = 0) throws -> Campaign {
-            let campaign = try self.campaign(waves: waves, gate: gate, maxParallel: maxParallel, perHost: perHost, maxFailures: maxFailures)
+        func start(
+            waves: String = "staging,production", gate: String? = nil, maxParallel: Int? = nil, perHost: Int? = nil,
+            maxFailures: Int = 0
+        ) throws -> Campaign {
+            let campaign = try self.campaign(
+                waves: waves, gate: gate, maxParallel: maxParallel, perHost: perHost, maxFailures: maxFailures)
             try store.save(campaign)
             return campaign
         }
 
         /// A campaign as `campaign start` plans it, not yet recorded.
-        func campaign(waves: String, gate: String?, maxParallel: Int? = nil, perHost: Int? = nil, maxFailures: Int = 0) throws -> Campaign {
-            let plan = try CampaignPlanner.plan(entries: try CampaignEntry.inventory(config: config, store: store),
-                                                waves: try CampaignWave.parse(waves), image: "pg15-patched", now: Date(),
-                                                margin: .seconds(60))
-            let campaign = Campaign(id: Campaign.newID(at: Date()), plan: plan, image: "pg15-patched", from: nil, at: Date(), by: "test",
-                                    gate: gate, gateTimeout: .seconds(10), deadline: nil, maxParallel: maxParallel,
-                                    maxParallelPerHost: perHost, maxFailures: maxFailures)
+        func campaign(waves: String, gate: String?, maxParallel: Int? = nil, perHost: Int? = nil, maxFailures: Int = 0)
+            throws -> Campaign
+        {
+            let plan = try CampaignPlanner.plan(
+                entries: try CampaignEntry.inventory(config: config, store: store),
+                waves: try CampaignWave.parse(waves), image: "pg15-patched", now: Date(),
+                margin: .seconds(60))
+            let campaign = Campaign(
+                id: Campaign.newID(at: Date()), plan: plan, image: "pg15-patched", from: nil, at: Date(), by: "test",
+                gate: gate, gateTimeout: .seconds(10), deadline: nil, maxParallel: maxParallel,
+                maxParallelPerHost: perHost, maxFailures: maxFailures)
             return campaign
         }
 
@@ -63,12 +75,16 @@ import Testing
 
         /// Ends a scheduled changeover as a controller would: `done` records the new image.
         func end(_ database: String, _ step: ChangeoverStep) throws {
-            var record = try #require(try store.changeovers().first { $0.database == database && $0.machine.canContinue })
-            record.machine = ChangeoverMachine(step: step, failure: step == .done ? nil : "the follower did not catch up")
+            var record = try #require(
+                try store.changeovers().first { $0.database == database && $0.machine.canContinue })
+            record.machine = ChangeoverMachine(
+                step: step, failure: step == .done ? nil : "the follower did not catch up")
             try store.save(record)
             if step == .done {
-                try store.save(DatabaseState(database: database, primary: "host=new port=5432", image: record.toImage,
-                                             changeover: record.id, changedAt: Date()))
+                try store.save(
+                    DatabaseState(
+                        database: database, primary: "host=new port=5432", image: record.toImage,
+                        changeover: record.id, changedAt: Date()))
             }
         }
 
@@ -78,11 +94,13 @@ import Testing
 
         func control(_ command: Campaign.Control.Command, _ id: String) throws {
             // After the driver's last halt, whatever the clock's resolution.
-            _ = try store.setControl(Campaign.Control(command: command, at: Date().addingTimeInterval(0.01), by: "operator"), of: id)
+            _ = try store.setControl(
+                Campaign.Control(command: command, at: Date().addingTimeInterval(0.01), by: "operator"), of: id)
         }
 
         func audit(_ id: String) throws -> [String] {
-            try AuditLog.read(path: config.auditLog).filter { $0.changeover == id && $0.step == "campaign" }.map(\.outcome)
+            try AuditLog.read(path: config.auditLog).filter { $0.changeover == id && $0.step == "campaign" }.map(
+                \.outcome)
         }
 
         func remove() { try? FileManager.default.removeItem(atPath: directory) }
@@ -91,11 +109,17 @@ import Testing
     @Test func wavesGoInOrderWithTheGateBetweenAndTheCampaignCompletes() async throws {
         let fleet = try Fleet()
         defer { fleet.remove() }
-        let started = try fleet.start(gate: "echo \"$CHANGEOVER_WAVE $CHANGEOVER_WAVE_NUMBER/$CHANGEOVER_WAVES $CHANGEOVER_DATABASES\" >> \(fleet.gateLog)")
+        let started = try fleet.start(
+            gate:
+                "echo \"$CHANGEOVER_WAVE $CHANGEOVER_WAVE_NUMBER/$CHANGEOVER_WAVES $CHANGEOVER_DATABASES\" >> \(fleet.gateLog)"
+        )
         var campaign = try await fleet.look(started.id)
         #expect(fleet.scheduled(campaign) == ["s1", "s2"], "only staging is scheduled first")
         let records = try fleet.store.changeovers()
-        #expect(records.allSatisfy { $0.facts["campaign"] == started.id && $0.policy?.mode == .window && $0.toImage == "pg15-patched" })
+        #expect(
+            records.allSatisfy {
+                $0.facts["campaign"] == started.id && $0.policy?.mode == .window && $0.toImage == "pg15-patched"
+            })
 
         try fleet.end("s1", .done)
         campaign = try await fleet.look(started.id)
@@ -108,19 +132,23 @@ import Testing
         campaign = try await fleet.look(started.id)
         #expect(campaign.state == .completed && campaign.members.allSatisfy { $0.outcome == .done })
         #expect(try String(contentsOfFile: fleet.gateLog, encoding: .utf8).hasSuffix("production 2/2 p1 p2 p3 p4\n"))
-        #expect(try fleet.audit(started.id) == ["wave-started", "gate-passed", "wave-started", "gate-passed", "completed"])
+        #expect(
+            try fleet.audit(started.id) == ["wave-started", "gate-passed", "wave-started", "gate-passed", "completed"])
     }
 
     @Test func aFailingGateHaltsBeforeTheNextWaveAndResumeRunsItAgain() async throws {
         let fleet = try Fleet()
         defer { fleet.remove() }
         let flag = "\(fleet.directory)/tests-pass"
-        let started = try fleet.start(gate: "echo checking; test -e \(flag) || { echo 'smoke test failed: p99 latency 900ms' >&2; exit 3; }")
+        let started = try fleet.start(
+            gate: "echo checking; test -e \(flag) || { echo 'smoke test failed: p99 latency 900ms' >&2; exit 3; }")
         _ = try await fleet.look(started.id)
         for name in ["s1", "s2"] { try fleet.end(name, .done) }
         var campaign = try await fleet.look(started.id)
         #expect(campaign.state == .halted && campaign.halt?.kind == .gate && campaign.current == 0)
-        #expect(campaign.halt?.reason.contains("exited with status 3: smoke test failed: p99 latency 900ms") == true, "\(campaign.halt?.reason ?? "")")
+        #expect(
+            campaign.halt?.reason.contains("exited with status 3: smoke test failed: p99 latency 900ms") == true,
+            "\(campaign.halt?.reason ?? "")")
         #expect(campaign.waves[0].gates.last?.output == "checking\nsmoke test failed: p99 latency 900ms")
         #expect(fleet.scheduled(campaign).isEmpty, "the next wave began after a failed gate")
         campaign = try await fleet.look(started.id)
@@ -129,9 +157,14 @@ import Testing
         FileManager.default.createFile(atPath: flag, contents: nil)
         try fleet.control(.run, started.id)
         campaign = try await fleet.look(started.id)
-        #expect(campaign.halt == nil && campaign.state == .running && campaign.waves[0].gates.map(\.passed) == [false, true])
+        #expect(
+            campaign.halt == nil && campaign.state == .running
+                && campaign.waves[0].gates.map(\.passed) == [false, true])
         #expect(fleet.scheduled(campaign).count == 4)
-        #expect(try fleet.audit(started.id) == ["wave-started", "gate-failed", "halted", "resumed", "gate-passed", "wave-started"])
+        #expect(
+            try fleet.audit(started.id) == [
+                "wave-started", "gate-failed", "halted", "resumed", "gate-passed", "wave-started",
+            ])
     }
 
     @Test func moreFailuresThanAllowedHaltAndResumeAcknowledgesThem() async throws {
@@ -145,8 +178,11 @@ import Testing
         try fleet.end("p2", .failed)
         campaign = try await fleet.look(started.id)
         #expect(campaign.state == .halted && campaign.halt?.kind == .failures)
-        #expect(campaign.halt?.reason.contains("2 failed changeover(s), more than --max-failures 1: p1 (aborted: the follower did not catch up), p2 (failed") == true,
-                "\(campaign.halt?.reason ?? "")")
+        #expect(
+            campaign.halt?.reason.contains(
+                "2 failed changeover(s), more than --max-failures 1: p1 (aborted: the follower did not catch up), p2 (failed"
+            ) == true,
+            "\(campaign.halt?.reason ?? "")")
         #expect(!campaign.letsChangeoversStart && campaign.effectiveState == "halted")
 
         try fleet.control(.run, started.id)
@@ -197,7 +233,9 @@ import Testing
         try fleet.control(.abort, started.id)
         campaign = try await fleet.look(started.id)
         #expect(campaign.state == .aborted && campaign.isFinished)
-        let steps = Dictionary(try fleet.store.changeovers().filter { $0.database.hasPrefix("p") }.map { ($0.database, $0.machine.step) }) { a, _ in a }
+        let steps = Dictionary(
+            try fleet.store.changeovers().filter { $0.database.hasPrefix("p") }.map { ($0.database, $0.machine.step) }
+        ) { a, _ in a }
         #expect(steps == ["p1": .catchUp, "p2": .aborted, "p3": .aborted, "p4": .aborted])
         #expect(try fleet.audit(started.id).last == "aborted")
     }
@@ -206,8 +244,12 @@ import Testing
         let fleet = try Fleet()
         defer { fleet.remove() }
         let started = try fleet.start()
-        try fleet.store.save(DatabaseState(database: "s1", primary: "host=x port=5432", image: "pg15-patched", changeover: "by-hand", changedAt: Date()))
-        let byHand = try fleet.runner.schedule(database: "s2", image: "pg15-patched", policy: SwitchPolicy(mode: .window), source: "by hand")
+        try fleet.store.save(
+            DatabaseState(
+                database: "s1", primary: "host=x port=5432", image: "pg15-patched", changeover: "by-hand",
+                changedAt: Date()))
+        let byHand = try fleet.runner.schedule(
+            database: "s2", image: "pg15-patched", policy: SwitchPolicy(mode: .window), source: "by hand")
         let campaign = try await fleet.look(started.id)
         #expect(campaign.waves[0].members.map(\.outcome) == [.skipped, nil])
         #expect(campaign.waves[0].members[0].note == "already on pg15-patched")

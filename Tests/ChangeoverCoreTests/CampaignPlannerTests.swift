@@ -5,8 +5,11 @@ import Testing
 @Suite struct CampaignWaveTests {
     @Test func parsesTiersSharesAndSamples() throws {
         let waves = try CampaignWave.parse("staging, canary:5%,production:10%,production")
-        #expect(waves == [CampaignWave(name: "staging"), CampaignWave(name: "canary", share: 5),
-                          CampaignWave(name: "production", share: 10), CampaignWave(name: "production")])
+        #expect(
+            waves == [
+                CampaignWave(name: "staging"), CampaignWave(name: "canary", share: 5),
+                CampaignWave(name: "production", share: 10), CampaignWave(name: "production"),
+            ])
         #expect(waves.map(\.text) == ["staging", "canary:5%", "production:10%", "production"])
         #expect(try CampaignWave.parse("canary:0.5%").first?.share == 0.5)
     }
@@ -37,17 +40,22 @@ import Testing
         "mon", "tue", "wed", "thu", "fri", "sat", "sun",
     ].map { try MaintenanceWindow.parse("\($0):22:00-\($0):23:00") }
 
-    static func entry(_ name: String, tier: String?, image: String = "old", host: String = "h1",
-                      windows: [MaintenanceWindow] = daily) -> CampaignEntry {
-        CampaignEntry(database: name, engine: .postgres, image: image, tier: tier, host: host,
-                      schedule: WindowSchedule(windows: windows), needed: .seconds(60))
+    static func entry(
+        _ name: String, tier: String?, image: String = "old", host: String = "h1",
+        windows: [MaintenanceWindow] = daily
+    ) -> CampaignEntry {
+        CampaignEntry(
+            database: name, engine: .postgres, image: image, tier: tier, host: host,
+            schedule: WindowSchedule(windows: windows), needed: .seconds(60))
     }
 
     static var fleet: [CampaignEntry] {
         (1...3).map { entry("stage\($0)", tier: "staging") }
             + (1...40).map { entry("prod\($0)", tier: "production", host: "h\($0 % 4)") }
-            + [entry("done1", tier: "production", image: "new"), entry("other1", tier: "production", image: "older"),
-               entry("lab1", tier: "lab"), entry("bare1", tier: nil)]
+            + [
+                entry("done1", tier: "production", image: "new"), entry("other1", tier: "production", image: "older"),
+                entry("lab1", tier: "lab"), entry("bare1", tier: nil),
+            ]
     }
 
     /// One image for the whole fleet: a database of the other engine is left out, named as such,
@@ -55,13 +63,19 @@ import Testing
     @Test func aDatabaseOfAnotherEngineIsLeftOutOfTheImagesWaves() throws {
         var cache = Self.entry("cache1", tier: "staging", image: "redis7")
         cache.engine = .redis
-        let plan = try CampaignPlanner.plan(entries: [Self.entry("stage1", tier: "staging"), cache], waves: CampaignWave.parse("staging"),
-                                            image: "new", now: Self.now, margin: .seconds(600)) { $0 == "new" ? .postgres : nil }
+        let plan = try CampaignPlanner.plan(
+            entries: [Self.entry("stage1", tier: "staging"), cache], waves: CampaignWave.parse("staging"),
+            image: "new", now: Self.now, margin: .seconds(600)
+        ) { $0 == "new" ? .postgres : nil }
         #expect(plan.waves.flatMap(\.members).map(\.database) == ["stage1"])
-        #expect(plan.skipped.map { "\($0.database): \($0.reason)" } == ["cache1: engine: new is a postgres image, the database runs redis"])
+        #expect(
+            plan.skipped.map { "\($0.database): \($0.reason)" } == [
+                "cache1: engine: new is a postgres image, the database runs redis"
+            ])
 
         // The image's engine, as the config tells it: by the databases on it, else by its binaries.
-        let config = try FleetConfig.parse("""
+        let config = try FleetConfig.parse(
+            """
             provisioner: {root: /tmp/nodes}
             images:
               pg15: {binDirectory: /usr/lib/postgresql/15/bin}
@@ -74,13 +88,15 @@ import Testing
               cache: {engine: redis, image: redis7, primary: "h:6379"}
             """)
         #expect(config.engine(ofImage: "pg15") == .postgres && config.engine(ofImage: "redis7") == .redis)
-        #expect(config.engine(ofImage: "pg15-patched") == .postgres && config.engine(ofImage: "redis7-patched") == .redis)
+        #expect(
+            config.engine(ofImage: "pg15-patched") == .postgres && config.engine(ofImage: "redis7-patched") == .redis)
         #expect(config.engine(ofImage: "bare") == nil)
     }
 
     @Test func wavesFollowTiersAndTheSampleComesOutOfTheLaterWaves() throws {
-        let plan = try CampaignPlanner.plan(entries: Self.fleet, waves: CampaignWave.parse("staging,canary:5%,production"),
-                                            image: "new", from: "old", now: Self.now, margin: .seconds(600))
+        let plan = try CampaignPlanner.plan(
+            entries: Self.fleet, waves: CampaignWave.parse("staging,canary:5%,production"),
+            image: "new", from: "old", now: Self.now, margin: .seconds(600))
         #expect(plan.waves.map(\.wave.name) == ["staging", "canary", "production"])
         #expect(plan.waves[0].members.map(\.database).sorted() == ["stage1", "stage2", "stage3"])
         // 5% of 40, rounded up: 2 production databases go first, and not again.
@@ -97,8 +113,9 @@ import Testing
     }
 
     @Test func eachWaveStartsAfterThePreviousIsExpectedDone() throws {
-        let plan = try CampaignPlanner.plan(entries: Self.fleet, waves: CampaignWave.parse("staging,canary:5%,production"),
-                                            image: "new", now: Self.now, margin: .seconds(600))
+        let plan = try CampaignPlanner.plan(
+            entries: Self.fleet, waves: CampaignWave.parse("staging,canary:5%,production"),
+            image: "new", now: Self.now, margin: .seconds(600))
         // Staging switches in tonight's window, the canary the next night, production the night after.
         #expect(plan.waves[0].members.allSatisfy { $0.opening?.start == utc("2026-12-01T22:00:00Z") })
         #expect(plan.waves[1].notBefore == utc("2026-12-01T22:01:00Z"))
@@ -108,23 +125,28 @@ import Testing
         #expect(plan.expectedEnd == utc("2026-12-01T22:03:00Z"))
         // Members of a wave are ordered by their window.
         let tight = try CampaignPlanner.plan(
-            entries: [Self.entry("late", tier: "t", windows: [try MaintenanceWindow.parse("sat:10:00-sat:11:00")]),
-                      Self.entry("early", tier: "t", windows: [try MaintenanceWindow.parse("wed:10:00-wed:11:00")])],
+            entries: [
+                Self.entry("late", tier: "t", windows: [try MaintenanceWindow.parse("sat:10:00-sat:11:00")]),
+                Self.entry("early", tier: "t", windows: [try MaintenanceWindow.parse("wed:10:00-wed:11:00")]),
+            ],
             waves: CampaignWave.parse("t"), image: "new", now: Self.now, margin: .seconds(600))
         #expect(tight.waves[0].members.map(\.database) == ["early", "late"])
     }
 
     @Test func aShareOfATierLeavesTheRestToALaterWaveOfIt() throws {
-        let plan = try CampaignPlanner.plan(entries: Self.fleet, waves: CampaignWave.parse("production:10%,production"),
-                                            image: "new", from: "old", now: Self.now, margin: .seconds(600))
+        let plan = try CampaignPlanner.plan(
+            entries: Self.fleet, waves: CampaignWave.parse("production:10%,production"),
+            image: "new", from: "old", now: Self.now, margin: .seconds(600))
         #expect(plan.waves.map { $0.members.count } == [4, 36])
         #expect(plan.skipped.contains { $0.database == "stage1" && $0.reason == "tier staging is in no wave" })
     }
 
     @Test func theSampleIsTheSameOnEveryRunAndSpreadOverHosts() throws {
         let waves = try CampaignWave.parse("canary:10%,production")
-        let one = try CampaignPlanner.plan(entries: Self.fleet, waves: waves, image: "new", now: Self.now, margin: .seconds(600))
-        let two = try CampaignPlanner.plan(entries: Self.fleet.reversed(), waves: waves, image: "new", now: Self.now, margin: .seconds(600))
+        let one = try CampaignPlanner.plan(
+            entries: Self.fleet, waves: waves, image: "new", now: Self.now, margin: .seconds(600))
+        let two = try CampaignPlanner.plan(
+            entries: Self.fleet.reversed(), waves: waves, image: "new", now: Self.now, margin: .seconds(600))
         #expect(one.waves[0].members.map(\.database) == two.waves[0].members.map(\.database))
         #expect(Set(one.waves[0].members.map(\.host)).count > 1)
         #expect(one.waves[0].members.map(\.database) != ["prod1", "prod10", "prod11", "prod12"])
@@ -134,12 +156,14 @@ import Testing
         let weekly = [try MaintenanceWindow.parse("sun:22:00-sun:23:00")]
         let entries = [Self.entry("a", tier: "t", windows: weekly), Self.entry("b", tier: "t", windows: [])]
         let deadline = utc("2026-12-03T12:00:00Z")
-        let plan = try CampaignPlanner.plan(entries: entries, waves: CampaignWave.parse("t"), image: "new", now: Self.now,
-                                            margin: .seconds(600), deadline: deadline)
+        let plan = try CampaignPlanner.plan(
+            entries: entries, waves: CampaignWave.parse("t"), image: "new", now: Self.now,
+            margin: .seconds(600), deadline: deadline)
         #expect(plan.waves[0].members.map(\.forcedAt) == [deadline, deadline])
         #expect(plan.waves[0].members.allSatisfy { $0.opening == nil })
-        let open = try CampaignPlanner.plan(entries: entries, waves: CampaignWave.parse("t"), image: "new", now: Self.now,
-                                            margin: .seconds(600))
+        let open = try CampaignPlanner.plan(
+            entries: entries, waves: CampaignWave.parse("t"), image: "new", now: Self.now,
+            margin: .seconds(600))
         #expect(open.waves[0].members.first { $0.database == "a" }?.opening?.start == utc("2026-12-06T22:00:00Z"))
         #expect(open.waves[0].members.first { $0.database == "b" }?.opening == nil)
         #expect(open.waves[0].expectedEnd == nil, "a member without a window leaves the wave's end unknown")
@@ -147,10 +171,12 @@ import Testing
 
     @Test func aWaveThatNamesNoTierAndTakesAllIsAnError() throws {
         #expect {
-            try CampaignPlanner.plan(entries: Self.fleet, waves: CampaignWave.parse("staging,prod"), image: "new",
-                                     now: Self.now, margin: .seconds(600))
+            try CampaignPlanner.plan(
+                entries: Self.fleet, waves: CampaignWave.parse("staging,prod"), image: "new",
+                now: Self.now, margin: .seconds(600))
         } throws: { error in
-            String(describing: error).contains("wave prod names no tier of the inventory (tiers: lab, production, staging)")
+            String(describing: error).contains(
+                "wave prod names no tier of the inventory (tiers: lab, production, staging)")
         }
     }
 }

@@ -1,5 +1,6 @@
-@testable import ChangeoverCore
 import Testing
+
+@testable import ChangeoverCore
 
 @Suite struct ChangeoverMachineTests {
     @Test func happyPathPerformsEveryForwardStepThenCompletes() throws {
@@ -110,14 +111,18 @@ import Testing
     /// makes the changeover aborted. A failure past the promotion cannot be aborted; resume does its step again.
     @Test func anUnfinishedRollbackCanBeTriedAgain() throws {
         var machine = ChangeoverMachine(step: .catchUp)
-        #expect(try machine.handle(.stepFailed("primary unreachable")) == .rollBack(failedStep: .catchUp, reason: "primary unreachable"))
+        #expect(
+            try machine.handle(.stepFailed("primary unreachable"))
+                == .rollBack(failedStep: .catchUp, reason: "primary unreachable"))
         #expect(try machine.handle(.stepFailed("cannot drop the slot")) == .finish(.failed))
         #expect(machine.step == .failed && machine.rollbackUnfinished == true && machine.canContinue)
         #expect(machine.failure == "primary unreachable; rollback failed: cannot drop the slot")
-        #expect(try machine.handle(.abortRequested("again")) == .rollBack(failedStep: .catchUp, reason: machine.failure!))
+        #expect(
+            try machine.handle(.abortRequested("again")) == .rollBack(failedStep: .catchUp, reason: machine.failure!))
         #expect(try machine.handle(.stepFailed("still unreachable")) == .finish(.failed))
         #expect(machine.failure == "primary unreachable; rollback failed: still unreachable", "reasons do not pile up")
-        #expect(try machine.handle(.resumed(promoted: false)) == .rollBack(failedStep: .catchUp, reason: machine.failure!))
+        #expect(
+            try machine.handle(.resumed(promoted: false)) == .rollBack(failedStep: .catchUp, reason: machine.failure!))
         #expect(try machine.handle(.stepSucceeded) == .finish(.aborted))
         #expect(machine.step == .aborted && machine.rollbackUnfinished == nil && !machine.canContinue)
 
@@ -136,27 +141,34 @@ import Testing
     @Test func transitionTableAndMachineAgree() throws {
         var taken = Set<String>()
         for step in ChangeoverStep.allCases {
-            let events: [ChangeoverMachine.Event] = [.begin, .stepSucceeded, .stepFailed("x"), .abortRequested("x"),
-                                                      .resumed(promoted: false), .resumed(promoted: true), .promotionNotRequested("x")]
+            let events: [ChangeoverMachine.Event] = [
+                .begin, .stepSucceeded, .stepFailed("x"), .abortRequested("x"),
+                .resumed(promoted: false), .resumed(promoted: true), .promotionNotRequested("x"),
+            ]
             let failedSteps: [ChangeoverStep?] = step == .failed ? [nil] + ChangeoverStep.afterPromotion : [nil]
-            for (event, unfinished, failedStep) in events.flatMap({ event in failedSteps.flatMap { failed in
-                [(event, nil, failed), (event, true, failed)] as [(ChangeoverMachine.Event, Bool?, ChangeoverStep?)] } }) {
+            for (event, unfinished, failedStep) in events.flatMap({ event in
+                failedSteps.flatMap { failed in
+                    [(event, nil, failed), (event, true, failed)] as [(ChangeoverMachine.Event, Bool?, ChangeoverStep?)]
+                }
+            }) {
                 var machine = ChangeoverMachine(step: step, failedStep: failedStep, rollbackUnfinished: unfinished)
                 guard (try? machine.handle(event)) != nil, machine.step != step else { continue }
-                let trigger: Transition.Trigger = switch event {
-                case .stepFailed, .promotionNotRequested: .failure
-                case .abortRequested: .abort
-                case .resumed: step == .pending ? .success : .resume
-                default: .success
-                }
+                let trigger: Transition.Trigger =
+                    switch event {
+                    case .stepFailed, .promotionNotRequested: .failure
+                    case .abortRequested: .abort
+                    case .resumed: step == .pending ? .success : .resume
+                    default: .success
+                    }
                 let key = "\(step)->\(machine.step)/\(trigger)"
                 #expect(ChangeoverMachine.transitions.contains { "\($0.from)->\($0.to)/\($0.trigger)" == key })
                 taken.insert(key)
             }
         }
         for transition in ChangeoverMachine.transitions {
-            #expect(taken.contains("\(transition.from)->\(transition.to)/\(transition.trigger)"),
-                    "no input takes \(transition.from) → \(transition.to)")
+            #expect(
+                taken.contains("\(transition.from)->\(transition.to)/\(transition.trigger)"),
+                "no input takes \(transition.from) → \(transition.to)")
         }
         for step in ChangeoverStep.allCases where !step.isTerminal {
             #expect(ChangeoverMachine.transitions.contains { $0.from == step }, "\(step) has no way out")

@@ -1,8 +1,9 @@
-@testable import ChangeoverCore
 import ChangeoverLab
 import Foundation
 import Testing
 import Yams
+
+@testable import ChangeoverCore
 
 /// Hostile config files: whatever the bytes, `FleetConfig.parse` returns a config or throws a
 /// `ConfigError` that is one short line and never repeats a password it was shown.
@@ -53,7 +54,8 @@ import Yams
         """
 
     /// The valid config with a password where none belongs: in a conninfo, a URL and a Redis URL.
-    static let withSecrets = valid
+    static let withSecrets =
+        valid
         .replacingOccurrences(of: "dbname=postgres\"", with: "dbname=postgres password=\(secret)\"")
         .replacingOccurrences(of: "redis://app@", with: "redis://app:\(secret)@")
         .replacingOccurrences(of: "postgres://app@", with: "postgres://app:\(secret)@")
@@ -71,8 +73,12 @@ import Yams
             let lines = d.split(separator: "\n", omittingEmptySubsequences: false)
             #expect(lines.count <= ConfigError.maximumProblems + 1, "seed \(seed): \(lines.count) lines")
             for line in lines {
-                #expect(!line.isEmpty && String(line).isOneLine, "seed \(seed): error is not one line a problem: \(d.debugDescription)")
-                #expect(line.count <= 300, "seed \(seed): an error line is \(line.count) characters: \(line.prefix(400).debugDescription)")
+                #expect(
+                    !line.isEmpty && String(line).isOneLine,
+                    "seed \(seed): error is not one line a problem: \(d.debugDescription)")
+                #expect(
+                    line.count <= 300,
+                    "seed \(seed): an error line is \(line.count) characters: \(line.prefix(400).debugDescription)")
             }
             #expect(!d.contains(secret), "seed \(seed): error shows the password: \(d.debugDescription)")
             return false
@@ -135,11 +141,15 @@ import Yams
         for depth in [10, 100, 1_000, 100_000] {
             Self.check(String(repeating: "[", count: depth) + String(repeating: "]", count: depth), seed: UInt64(depth))
             Self.check(String(repeating: "[", count: depth), seed: UInt64(depth))
-            Self.check(String(repeating: "{a: ", count: depth) + String(repeating: "}", count: depth), seed: UInt64(depth))
+            Self.check(
+                String(repeating: "{a: ", count: depth) + String(repeating: "}", count: depth), seed: UInt64(depth))
             Self.check(String(repeating: "- ", count: depth) + "x", seed: UInt64(depth))
             // Indented one column a line: 1,400 lines is as deep as fits in the size limit.
-            let indented = (0..<min(depth, 1_400)).map { String(repeating: " ", count: $0) + "k:" }.joined(separator: "\n")
-            Self.check("databases:\n" + indented.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"), seed: UInt64(depth))
+            let indented = (0..<min(depth, 1_400)).map { String(repeating: " ", count: $0) + "k:" }.joined(
+                separator: "\n")
+            Self.check(
+                "databases:\n" + indented.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"),
+                seed: UInt64(depth))
         }
     }
 
@@ -164,21 +174,32 @@ import Yams
                 if random.chance(0.5), at < characters.count {
                     characters.remove(at: at)
                 } else {
-                    characters.insert(random.pick(["[", "]", "{", "}", "-", " ", "\n", ":", "\"", "'", "#", "|", "*", "&", "?", "\t", ","]), at: at)
+                    characters.insert(
+                        random.pick([
+                            "[", "]", "{", "}", "-", " ", "\n", ":", "\"", "'", "#", "|", "*", "&", "?", "\t", ",",
+                        ]), at: at)
                 }
                 text = String(characters)
             }
-            if random.chance(0.1) { text = text.replacingOccurrences(of: "\n", with: random.pick(["\r\n", "\u{85}", "\u{2028}", "\r"])) }
+            if random.chance(0.1) {
+                text = text.replacingOccurrences(of: "\n", with: random.pick(["\r\n", "\u{85}", "\u{2028}", "\r"]))
+            }
             Self.check(text, seed: seed)
             let counted = YAMLPrescan.nesting(in: text)
             if counted.deepest > FleetConfig.maximumNesting { deep += 1 }
             // Below an alias Yams puts the anchored node: the tree is deeper than the text.
             // Aliases are refused before parsing; their documents say nothing here.
-            guard counted.aliases == 0 else { aliased += 1; return }
+            guard counted.aliases == 0 else {
+                aliased += 1
+                return
+            }
             guard let node = try? Yams.compose(yaml: text) else { return }
             built += 1
             let depth = Self.depth(of: node)
-            #expect(depth == counted.deepest, "seed \(seed): Yams built \(depth) levels, the pass counted \(counted.deepest): \(text.prefix(300).debugDescription)")
+            #expect(
+                depth == counted.deepest,
+                "seed \(seed): Yams built \(depth) levels, the pass counted \(counted.deepest): \(text.prefix(300).debugDescription)"
+            )
         }
         // Enough of each kind for the property to mean something.
         #expect(built > 500 && deep > 100 && aliased > 100, "built \(built), too deep \(deep), aliased \(aliased)")
@@ -206,10 +227,13 @@ import Yams
 
     /// A node `levels` collections deep whose block lines start at column `indent`. A block
     /// collection begins with a line break; anything else is written where it stands.
-    static func deepNode(_ random: inout PropertyGenerator, levels: Int, indent: Int, inFlow: Bool, aliases: Bool) -> String {
+    static func deepNode(_ random: inout PropertyGenerator, levels: Int, indent: Int, inFlow: Bool, aliases: Bool)
+        -> String
+    {
         if levels == 0 { return deepScalar(&random, indent: indent, inFlow: inFlow, aliases: aliases) }
         let pad = String(repeating: " ", count: indent)
-        let property = random.chance(0.1) ? random.pick(["&a ", "!t ", "&b !t ", "&x "] + (aliases ? ["*a "] : [])) : ""
+        let property =
+            random.chance(0.1) ? random.pick(["&a ", "!t ", "&b !t ", "&x "] + (aliases ? ["*a "] : [])) : ""
         if inFlow || random.chance(0.4) {
             let child = deepNode(&random, levels: levels - 1, indent: indent + 1, inFlow: true, aliases: aliases)
             switch random.int(0...4) {
@@ -256,7 +280,8 @@ import Yams
         if aliases { options += ["*a", "*a", "*b"] }
         if !inFlow {
             options += [
-                "|\n\(pad)[[[ *x\n\n\(pad)- - -", ">-\n\(pad) {{{ ? :\n", "plain [ text *c - d", "plain\n\(pad)*cont [[[ - -",
+                "|\n\(pad)[[[ *x\n\n\(pad)- - -", ">-\n\(pad) {{{ ? :\n", "plain [ text *c - d",
+                "plain\n\(pad)*cont [[[ - -",
                 "|2-\n\(pad)  [[[\n", "# [[[ *c\n\(pad)x",
             ]
         }
@@ -273,8 +298,11 @@ import Yams
             switch random.int(0...2) {
             case 0: text = random.noise(maxLength: 40)
             default:
-                let user = random.pick(["", "app", "app:\(Self.secret)", ":\(Self.secret)", "a@b", random.noise(maxLength: 6)])
-                text = (random.chance(0.6) ? random.pick(["redis://", "REDIS://", "rediss://", "redis:/"]) : "")
+                let user = random.pick([
+                    "", "app", "app:\(Self.secret)", ":\(Self.secret)", "a@b", random.noise(maxLength: 6),
+                ])
+                text =
+                    (random.chance(0.6) ? random.pick(["redis://", "REDIS://", "rediss://", "redis:/"]) : "")
                     + (user.isEmpty && random.chance(0.5) ? "" : user + "@")
                     + random.pick(hosts) + (random.chance(0.9) ? ":" : "") + random.pick(ports)
                     + (random.chance(0.2) ? random.pick(["/", "//", "/0", "?x=1", " ", "\n"]) : "")
@@ -339,25 +367,31 @@ import Yams
         case 0:
             let count = random.int(0...5)
             let items = (0..<count).map { _ in node(&random, depth: depth + 1, indent: 0) }
-            return "[" + items.map { $0.replacingOccurrences(of: "\n", with: " ") }.joined(separator: random.pick([", ", ",", " , "])) + "]"
+            return "["
+                + items.map { $0.replacingOccurrences(of: "\n", with: " ") }.joined(
+                    separator: random.pick([", ", ",", " , "])) + "]"
         case 1:
             let count = random.int(0...5)
-            let items = (0..<count).map { _ in random.pick(keys) + ": " + scalar(&random).replacingOccurrences(of: "\n", with: " ") }
+            let items = (0..<count).map { _ in
+                random.pick(keys) + ": " + scalar(&random).replacingOccurrences(of: "\n", with: " ")
+            }
             return "{" + items.joined(separator: ", ") + "}"
         case 2:
             let count = random.int(1...5)
-            return "\n" + (0..<count).map { _ in
-                pad + "- " + node(&random, depth: depth + 1, indent: indent + 2)
-            }.joined(separator: "\n")
+            return "\n"
+                + (0..<count).map { _ in
+                    pad + "- " + node(&random, depth: depth + 1, indent: indent + 2)
+                }.joined(separator: "\n")
         default:
             let count = random.int(1...6)
             var keys = (0..<count).map { _ in random.pick(Self.keys) }
             if random.chance(0.2), let first = keys.first { keys.append(first) }  // duplicate key
-            return "\n" + keys.map { key in
-                let anchor = random.chance(0.1) ? " &a" : ""
-                let sep = random.chance(0.05) ? ":\t" : ": "
-                return pad + key + sep + anchor + node(&random, depth: depth + 1, indent: indent + 2)
-            }.joined(separator: "\n")
+            return "\n"
+                + keys.map { key in
+                    let anchor = random.chance(0.1) ? " &a" : ""
+                    let sep = random.chance(0.05) ? ":\t" : ": "
+                    return pad + key + sep + anchor + node(&random, depth: depth + 1, indent: indent + 2)
+                }.joined(separator: "\n")
         }
     }
 

@@ -1,6 +1,7 @@
-@testable import ChangeoverCore
 import Foundation
 import Testing
+
+@testable import ChangeoverCore
 
 /// The docker provisioner's config keys, and bad input about them in one line each.
 @Suite struct DockerProvisionerConfigTests {
@@ -28,19 +29,34 @@ import Testing
         #expect(config.provisioner.labels == ["team": "databases"])
         #expect(try config.image("pg15-patched").docker == "changeover/postgres:15-patched")
         #expect(try config.database("orders").container == "orders-pg")
-        let url = try FleetConfig.parse(Self.valid.replacingOccurrences(of: "socket: /var", with: "socket: unix:///var"))
+        let url = try FleetConfig.parse(
+            Self.valid.replacingOccurrences(of: "socket: /var", with: "socket: unix:///var"))
         #expect(url.provisioner.socket == "/var/lib/changeover-docker/docker.sock")
     }
 
     @Test(arguments: [
-        ("  socket: /var/lib/changeover-docker/docker.sock\n", "",
-         "the docker provisioner needs provisioner.socket (the Docker engine's unix socket)"),
-        ("pg15-patched: {docker: {image: \"changeover/postgres:15-patched\"}}", "pg15-patched: {binDirectory: /usr/lib/postgresql/15/bin}",
-         "image pg15-patched: the docker provisioner needs docker.image"),
-        ("    container: orders-pg\n", "", "database orders: the docker provisioner needs the primary's container (container: NAME)"),
-        ("container: orders-pg", "container: ../../images/x", "container \"../../images/x\" is not a Docker container name"),
+        (
+            "  socket: /var/lib/changeover-docker/docker.sock\n", "",
+            "the docker provisioner needs provisioner.socket (the Docker engine's unix socket)"
+        ),
+        (
+            "pg15-patched: {docker: {image: \"changeover/postgres:15-patched\"}}",
+            "pg15-patched: {binDirectory: /usr/lib/postgresql/15/bin}",
+            "image pg15-patched: the docker provisioner needs docker.image"
+        ),
+        (
+            "    container: orders-pg\n", "",
+            "database orders: the docker provisioner needs the primary's container (container: NAME)"
+        ),
+        (
+            "container: orders-pg", "container: ../../images/x",
+            "container \"../../images/x\" is not a Docker container name"
+        ),
         ("changeover/postgres:15-old", "changeover/postgres:15 old?x=1", "is not an image reference"),
-        ("kind: docker", "kind: kubernetes", "unknown provisioner kind \"kubernetes\" (known: local, docker, exec, ssh)"),
+        (
+            "kind: docker", "kind: kubernetes",
+            "unknown provisioner kind \"kubernetes\" (known: local, docker, exec, ssh)"
+        ),
         ("kind: docker", "kind: local", "the local provisioner needs provisioner.root"),
     ])
     func badDockerInputIsOneLine(_ replaced: String, _ replacement: String, _ expected: String) {
@@ -61,9 +77,14 @@ import Testing
               orders: {image: pg15, primary: "host=h", container: orders-pg}
             """
         let error = #expect(throws: ConfigError.self) { try FleetConfig.parse(local, source: "f.yaml") }
-        #expect(error?.description == "config f.yaml, database orders: container: needs the docker provisioner (provisioner: {kind: docker, socket: …})")
-        let dockerOnly = local.replacingOccurrences(of: "pg15-patched: {binDirectory: /b}", with: "pg15-patched: {docker: {image: x}}")
-            .replacingOccurrences(of: ", container: orders-pg", with: "")
+        #expect(
+            error?.description
+                == "config f.yaml, database orders: container: needs the docker provisioner (provisioner: {kind: docker, socket: …})"
+        )
+        let dockerOnly = local.replacingOccurrences(
+            of: "pg15-patched: {binDirectory: /b}", with: "pg15-patched: {docker: {image: x}}"
+        )
+        .replacingOccurrences(of: ", container: orders-pg", with: "")
         let image = #expect(throws: ConfigError.self) { try FleetConfig.parse(dockerOnly, source: "f.yaml") }
         #expect(image?.description == "config f.yaml, image pg15-patched: the local provisioner needs binDirectory")
     }
@@ -72,17 +93,23 @@ import Testing
         let name = DockerNames.follower(changeover: "orders-20261129-101500-1a2b")
         #expect(name == "changeover-orders-20261129-101500-1a2b")
         #expect(DockerNames.isContainerName(DockerNames.follower(changeover: "a/b c:ü")))
-        #expect(!DockerNames.isContainerName("-x") && !DockerNames.isContainerName("a/b") && !DockerNames.isContainerName(""))
+        #expect(
+            !DockerNames.isContainerName("-x") && !DockerNames.isContainerName("a/b")
+                && !DockerNames.isContainerName(""))
         #expect(DockerNames.isImageReference("changeover/postgres:15-patched"))
         #expect(DockerNames.isImageReference("sha256:e11210b8fbc4"))
-        #expect(!DockerNames.isImageReference("../x") && !DockerNames.isImageReference("x?y") && !DockerNames.isImageReference("a b"))
+        #expect(
+            !DockerNames.isImageReference("../x") && !DockerNames.isImageReference("x?y")
+                && !DockerNames.isImageReference("a b"))
     }
 }
 
 /// The Engine API's HTTP framing, read without an engine.
 @Suite struct DockerHTTPTests {
     @Test func chunkedRepliesAreJoined() throws {
-        let raw = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n5\r\n:\"b\"}\r\n0\r\n\r\n".utf8)
+        let raw = Array(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n5\r\n:\"b\"}\r\n0\r\n\r\n"
+                .utf8)
         let response = try DockerHTTP.parse(raw)
         #expect(response.status == 200)
         #expect(String(decoding: response.body, as: UTF8.self) == "{\"a\":\"b\"}")
@@ -100,7 +127,8 @@ import Testing
         func frame(_ stream: UInt8, _ text: String) -> [UInt8] {
             let payload = Array(text.utf8)
             let n = UInt32(payload.count)
-            return [stream, 0, 0, 0, UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)] + payload
+            return [stream, 0, 0, 0, UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
+                + payload
         }
         let streams = DockerHTTP.demultiplex(frame(1, "out ") + frame(2, "err") + frame(1, "put") + [1, 0, 0])
         #expect(String(decoding: streams.stdout, as: UTF8.self) == "out put")
@@ -109,7 +137,8 @@ import Testing
 
     /// The engine's message, one line, and never the request body.
     @Test func errorsAreOneLine() {
-        let error = DockerError(code: .conflict, call: "create container x", status: 409, message: "Conflict.\nThe name is in use")
+        let error = DockerError(
+            code: .conflict, call: "create container x", status: 409, message: "Conflict.\nThe name is in use")
         #expect(error.description == "docker: create container x failed: Conflict. The name is in use (HTTP 409)")
     }
 }

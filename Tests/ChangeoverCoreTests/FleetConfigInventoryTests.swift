@@ -1,31 +1,35 @@
-@testable import ChangeoverCore
 import Foundation
 import PostgresClient
 import Testing
+
+@testable import ChangeoverCore
 
 /// The inventory kept in the state store (a real SQLite store in a temporary directory) and how
 /// a config load merges it: resolved by the file's rules, a name in both is an error, a row
 /// that no longer resolves is left out with its reason, errors quote no secret.
 @Suite struct FleetConfigInventoryTests {
     /// A config file in a new temporary directory whose state directory does not exist yet.
-    func fleet(images: String = "pg15: {binDirectory: /usr/lib/postgresql/15/bin}\n  pg15-patched: {binDirectory: /usr/lib/postgresql/15/bin}",
-               extra: String = "") throws -> (root: String, config: String) {
+    func fleet(
+        images: String =
+            "pg15: {binDirectory: /usr/lib/postgresql/15/bin}\n  pg15-patched: {binDirectory: /usr/lib/postgresql/15/bin}",
+        extra: String = ""
+    ) throws -> (root: String, config: String) {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("inventory-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let config = "\(root)/fleet.yaml"
         try """
-            stateDirectory: \(root)/state
-            provisioner: {kind: local, root: \(root)/nodes}
-            notify: {command: /bin/true, before: [1h]}
-            images:
-              \(images)
-            databases:
-              orders:
-                image: pg15
-                primary: "host=10.0.0.5 port=5432 user=postgres"
-                password: {env: ORDERS_PW}
-            \(extra)
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        stateDirectory: \(root)/state
+        provisioner: {kind: local, root: \(root)/nodes}
+        notify: {command: /bin/true, before: [1h]}
+        images:
+          \(images)
+        databases:
+          orders:
+            image: pg15
+            primary: "host=10.0.0.5 port=5432 user=postgres"
+            password: {env: ORDERS_PW}
+        \(extra)
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         return (root, config)
     }
 
@@ -40,7 +44,9 @@ import Testing
         catchUp: {maxLagBytes: 4MB}
         """
 
-    func entry(_ name: String, _ stanza: String, at: Date = Date(timeIntervalSince1970: 1_800_000_000.25)) -> InventoryEntry {
+    func entry(_ name: String, _ stanza: String, at: Date = Date(timeIntervalSince1970: 1_800_000_000.25))
+        -> InventoryEntry
+    {
         InventoryEntry(name: name, stanza: stanza, addedAt: at, addedBy: "ops@host pid 1")
     }
 
@@ -55,7 +61,9 @@ import Testing
         let billing = try config.database("billing")
         #expect(billing.engine == .postgres && billing.image == "pg15-patched")
         #expect(billing.primary.host == "10.0.0.7" && billing.primary.port == 5433)
-        #expect(billing.password == .environment("BILLING_PW") && billing.replicationPassword == .environment("BILLING_REPL_PW"))
+        #expect(
+            billing.password == .environment("BILLING_PW")
+                && billing.replicationPassword == .environment("BILLING_REPL_PW"))
         #expect(billing.replicationUser == "replicator")
         #expect(billing.labels == ["tier": "production"])
         #expect(billing.windows.count == 1 && billing.windows[0].duration == .seconds(7200))
@@ -74,8 +82,9 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         try StateStore(directory: "\(root)/state").saveInventory(entry("orders", Self.billing))
         let error = #expect(throws: ConfigError.self) { try FleetConfig.load(path: path) }
-        #expect(error?.description == "database orders is both in config \(path) and in the state store's inventory; "
-            + "remove one (changeover db remove orders, or edit the config file)")
+        #expect(
+            error?.description == "database orders is both in config \(path) and in the state store's inventory; "
+                + "remove one (changeover db remove orders, or edit the config file)")
 
         // `db list`'s view: the file's database stays, the store's row is invalid with that reason.
         var config = try FleetConfig.load(path: path, mergingInventory: false)
@@ -101,10 +110,13 @@ import Testing
         let config = try FleetConfig.load(path: path)
         #expect(Set(config.databases.keys) == ["orders"])
         #expect(config.inventory.names.isEmpty)
-        #expect(config.inventory.invalid == [
-            InvalidInventoryEntry(name: "billing", reason: "unknown image \"pg15-patched\" (the config defines: pg15)"),
-            InvalidInventoryEntry(name: "stock", reason: "unknown image \"pg15-patched\" (the config defines: pg15)"),
-        ])
+        #expect(
+            config.inventory.invalid == [
+                InvalidInventoryEntry(
+                    name: "billing", reason: "unknown image \"pg15-patched\" (the config defines: pg15)"),
+                InvalidInventoryEntry(
+                    name: "stock", reason: "unknown image \"pg15-patched\" (the config defines: pg15)"),
+            ])
     }
 
     @Test func manyRowsAreSavedInOneTransactionEachReplacingItsName() throws {
@@ -112,7 +124,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         let store = StateStore(directory: "\(root)/state")
         try store.saveInventory(entry("billing", Self.billing))
-        let batch = (0..<500).map { entry(String(format: "shard%03d", $0), Self.billing) }
+        let batch =
+            (0..<500).map { entry(String(format: "shard%03d", $0), Self.billing) }
             + [entry("billing", Self.billing.replacingOccurrences(of: "10.0.0.7", with: "10.0.0.9"))]
         try store.saveInventory(batch)
         try store.saveInventory([InventoryEntry]())
@@ -139,7 +152,9 @@ import Testing
         let (root, _) = try fleet()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let store = StateStore(directory: "\(root)/state")
-        for name in ["stock", "Billing", "a-1", "billing"] { try store.saveInventory(entry(name, "image: pg15\nprimary: \"host=\(name)\"\n")) }
+        for name in ["stock", "Billing", "a-1", "billing"] {
+            try store.saveInventory(entry(name, "image: pg15\nprimary: \"host=\(name)\"\n"))
+        }
         #expect(try store.inventory().map(\.name) == ["Billing", "a-1", "billing", "stock"])
         let replaced = entry("stock", Self.billing, at: Date(timeIntervalSince1970: 1_800_000_999.5))
         try store.saveInventory(replaced)
@@ -164,8 +179,14 @@ import Testing
         ("image: pg15\nprimary: \"host=db1 password=s3cret\"\n", "primary conninfo holds a password"),
         ("image: pg15\nprimary: \"host=db1\"\npassword: s3cret\n", "malformed stanza: wrong type at password"),
         ("image: pg15\nprimary: \"host=db1\"\npassword: {file: /etc/s3cret}\n", "password is read from a file"),
-        ("image: pg15\nprimary: \"host=db1\"\nreplication: {password: {file: /etc/s3cret}}\n", "replication.password is read from a file"),
-        ("engine: redis\nimage: pg15\nprimary: \"redis://app:s3cret@db1:6379\"\n", "the primary address holds a password"),
+        (
+            "image: pg15\nprimary: \"host=db1\"\nreplication: {password: {file: /etc/s3cret}}\n",
+            "replication.password is read from a file"
+        ),
+        (
+            "engine: redis\nimage: pg15\nprimary: \"redis://app:s3cret@db1:6379\"\n",
+            "the primary address holds a password"
+        ),
         ("image: pg15\nprimary: \"postgresql://app:s3cret@db1/x\"\n", "primary conninfo holds a password"),
         ("image: pg15\nprimary: [\"host=db1 password=s3cret\"\n", "malformed stanza: line"),
         ("- image: pg15\n- primary: \"password=s3cret\"\n", "the stanza is a list"),
@@ -177,8 +198,14 @@ import Testing
         ("image: pg15\nprimary: \"host=db1\"\ncontainer: db1\n", "container: needs the docker provisioner"),
         ("image: pg15\nprimary: \"host=db1\"\nnotify: {webhook: \"http://u:s3cret@hooks/x\"}\n", "notify.webhook"),
         ("a: &x s3cret\nimage: *x\n", "alias *x"),
-        ("image: pg15\nprimary: \"host=db1\"\ncatchup: {maxLagBytes: 1MB}\n", ", line 3: catchup: unknown key; did you mean catchUp?"),
-        ("image: pg15\nprimary: \"host=db1\"\nrouter: {kind: hook, command: /bin/true, timout: 5s}\n", ", line 3: timout: unknown key; did you mean timeout?"),
+        (
+            "image: pg15\nprimary: \"host=db1\"\ncatchup: {maxLagBytes: 1MB}\n",
+            ", line 3: catchup: unknown key; did you mean catchUp?"
+        ),
+        (
+            "image: pg15\nprimary: \"host=db1\"\nrouter: {kind: hook, command: /bin/true, timout: 5s}\n",
+            ", line 3: timout: unknown key; did you mean timeout?"
+        ),
     ])
     func aBadStanzaIsOneLineNamingTheDatabaseAndQuotesNoSecret(stanza: String, expected: String) throws {
         let (root, path) = try fleet()
@@ -186,7 +213,8 @@ import Testing
         let config = try FleetConfig.load(path: path)
         let error = #expect(throws: ConfigError.self) { try config.resolveInventory(name: "billing", stanza: stanza) }
         let text = error?.description ?? ""
-        #expect(text.hasPrefix("inventory database billing: ") || text.hasPrefix("inventory database billing, "), "\(text)")
+        #expect(
+            text.hasPrefix("inventory database billing: ") || text.hasPrefix("inventory database billing, "), "\(text)")
         #expect(text.contains(expected), "\(text)")
         #expect(!text.contains("\n") && !text.contains("s3cret"), "\(text)")
 
@@ -212,10 +240,11 @@ import Testing
                 windwos: ["sun:02:00-sun:04:00"]
             """
         let error = #expect(throws: ConfigError.self) { try FleetConfig.importStanzas(text, source: "more.yaml") }
-        #expect(error?.lines == [
-            "import file more.yaml line 5: catchup: unknown key; did you mean catchUp?",
-            "import file more.yaml line 9: windwos: unknown key; did you mean windows?",
-        ])
+        #expect(
+            error?.lines == [
+                "import file more.yaml line 5: catchup: unknown key; did you mean catchUp?",
+                "import file more.yaml line 9: windwos: unknown key; did you mean windows?",
+            ])
     }
 
     @Test func aStanzaWithSeveralUnknownKeysNamesEachAndIsOneReasonInTheInventory() throws {
@@ -224,14 +253,17 @@ import Testing
         let stanza = "image: pg15\nprimary: \"host=db1\"\ncatchup: {maxLagBytes: 1MB}\nwindwos: []\n"
         let config = try FleetConfig.load(path: path)
         let error = #expect(throws: ConfigError.self) { try config.resolveInventory(name: "billing", stanza: stanza) }
-        #expect(error?.lines == [
-            "inventory database billing, line 3: catchup: unknown key; did you mean catchUp?",
-            "inventory database billing, line 4: windwos: unknown key; did you mean windows?",
-        ])
+        #expect(
+            error?.lines == [
+                "inventory database billing, line 3: catchup: unknown key; did you mean catchUp?",
+                "inventory database billing, line 4: windwos: unknown key; did you mean windows?",
+            ])
         try StateStore(directory: "\(root)/state").saveInventory(entry("billing", stanza))
         let merged = try FleetConfig.load(path: path)
-        #expect(merged.inventory.invalid.first?.reason
-            == "line 3: catchup: unknown key; did you mean catchUp?; line 4: windwos: unknown key; did you mean windows?")
+        #expect(
+            merged.inventory.invalid.first?.reason
+                == "line 3: catchup: unknown key; did you mean catchUp?; line 4: windwos: unknown key; did you mean windows?"
+        )
     }
 
     @Test func aBadNameIsRefused() throws {
@@ -248,16 +280,20 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         let config = try FleetConfig.load(path: path)
         let primary = #"host=db7 port=5432 user=app application_name='it\'s "quoted" \\ here'"#
-        let stanza = InventoryEntry.stanza(engine: "postgres", image: "pg15", primary: primary, passwordEnvironment: "BILLING_PW",
-                                           labels: [("tier", "production"), ("team", "payments")],
-                                           windows: ["Sundays 02:00 UTC for 2h", "sun:22:00-sun:23:30"])
+        let stanza = InventoryEntry.stanza(
+            engine: "postgres", image: "pg15", primary: primary, passwordEnvironment: "BILLING_PW",
+            labels: [("tier", "production"), ("team", "payments")],
+            windows: ["Sundays 02:00 UTC for 2h", "sun:22:00-sun:23:30"])
         let database = try config.resolveInventory(name: "billing", stanza: stanza)
         #expect(database.primary == .postgres(try ConnInfo(primary)))
         #expect(database.password == .environment("BILLING_PW"))
         #expect(database.labels == ["tier": "production", "team": "payments"])
         #expect(database.windows.count == 2)
-        let redis = InventoryEntry.stanza(engine: "redis", image: "pg15", primary: "10.0.0.9:6380", passwordEnvironment: nil,
-                                          labels: [], windows: [])
-        #expect(try config.resolveInventory(name: "cache", stanza: redis).primary == .redis(host: "10.0.0.9", port: 6380, user: nil))
+        let redis = InventoryEntry.stanza(
+            engine: "redis", image: "pg15", primary: "10.0.0.9:6380", passwordEnvironment: nil,
+            labels: [], windows: [])
+        #expect(
+            try config.resolveInventory(name: "cache", stanza: redis).primary
+                == .redis(host: "10.0.0.9", port: 6380, user: nil))
     }
 }

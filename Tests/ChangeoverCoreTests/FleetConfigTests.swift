@@ -1,6 +1,7 @@
-@testable import ChangeoverCore
 import Foundation
 import Testing
+
+@testable import ChangeoverCore
 
 @Suite struct FleetConfigTests {
     static let valid = """
@@ -43,7 +44,9 @@ import Testing
     }
 
     @Test func malformedYAMLIsOneLine() {
-        let error = #expect(throws: ConfigError.self) { try FleetConfig.parse("databases: [orders\n  image: : :", source: "f.yaml") }
+        let error = #expect(throws: ConfigError.self) {
+            try FleetConfig.parse("databases: [orders\n  image: : :", source: "f.yaml")
+        }
         #expect(error?.description.hasPrefix("malformed config f.yaml") == true)
         #expect(error?.description.contains("\n") == false)
     }
@@ -96,17 +99,25 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("secrets-\(UUID())").path
         try FileManager.default.createDirectory(atPath: "\(directory)/keys", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        for (name, value) in [("open.pw", "open-secret"), ("keys/repl.pw", "repl-secret"), ("bouncer.pw", "bouncer-secret"),
-                              ("store.pw", "store-secret")] {
+        for (name, value) in [
+            ("open.pw", "open-secret"), ("keys/repl.pw", "repl-secret"), ("bouncer.pw", "bouncer-secret"),
+            ("store.pw", "store-secret"),
+        ] {
             let path = "\(directory)/\(name)"
             try "\(value)\n".write(toFile: path, atomically: true, encoding: .utf8)
             chmod(path, 0o600)
         }
-        let text = Self.valid
+        let text =
+            Self.valid
             .replacingOccurrences(of: "password: {env: ORDERS_PASSWORD}", with: "password: {file: open.pw}")
-            .replacingOccurrences(of: "password: {file: /etc/changeover/repl}", with: "password: {file: ./keys/repl.pw}")
-            .replacingOccurrences(of: "router: {kind: hook, command: \"/usr/local/bin/repoint\", timeout: 5s}",
-                                  with: #"router: {kind: pgbouncer, admin: "host=127.0.0.1 port=6432 user=pgbouncer", password: {file: bouncer.pw}, include: db.ini}"#)
+            .replacingOccurrences(
+                of: "password: {file: /etc/changeover/repl}", with: "password: {file: ./keys/repl.pw}"
+            )
+            .replacingOccurrences(
+                of: "router: {kind: hook, command: \"/usr/local/bin/repoint\", timeout: 5s}",
+                with:
+                    #"router: {kind: pgbouncer, admin: "host=127.0.0.1 port=6432 user=pgbouncer", password: {file: bouncer.pw}, include: db.ini}"#
+            )
             + "\nstore: {kind: postgres, conninfo: \"host=db1 dbname=changeover user=ctl\", password: {file: store.pw}}\n"
         let path = "\(directory)/fleet.yaml"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -124,19 +135,22 @@ import Testing
             .write(toFile: path, atomically: true, encoding: .utf8)
         let missing = try FleetConfig.load(path: path, mergingInventory: false).database("orders")
         let error = #expect(throws: ConfigError.self) { try missing.password?.value() }
-        #expect(error?.description == "cannot read the secret file \(directory)/missing.pw", "\(error?.description ?? "")")
+        #expect(
+            error?.description == "cannot read the secret file \(directory)/missing.pw", "\(error?.description ?? "")")
     }
 
     @Test func windowsAndFreezesParseInEveryForm() throws {
-        let text = Self.valid.replacingOccurrences(of: "    switchover: {replayTimeout: 20s}", with: """
-                switchover: {replayTimeout: 20s}
-                windows:
-                  - "Sundays 22:00 Europe/Berlin"
-                  - "sat:23:00-sun:01:00"
-                  - {day: wednesday, start: "03:30", duration: 90m, zone: America/New_York}
-                freezes: ["2026-12-24..2026-12-26 Europe/Berlin"]
-            freezes: ["2026-12-31..2027-01-01"]
-            """)
+        let text = Self.valid.replacingOccurrences(
+            of: "    switchover: {replayTimeout: 20s}",
+            with: """
+                    switchover: {replayTimeout: 20s}
+                    windows:
+                      - "Sundays 22:00 Europe/Berlin"
+                      - "sat:23:00-sun:01:00"
+                      - {day: wednesday, start: "03:30", duration: 90m, zone: America/New_York}
+                    freezes: ["2026-12-24..2026-12-26 Europe/Berlin"]
+                freezes: ["2026-12-31..2027-01-01"]
+                """)
         let config = try FleetConfig.parse(text)
         let db = try config.database("orders")
         #expect(db.windows.count == 3)
@@ -149,23 +163,28 @@ import Testing
         let openings = config.schedule(for: db).openings(after: christmas, count: 4)
         #expect(!openings.isEmpty)
         for opening in openings {
-            #expect(!(opening.start < Date(timeIntervalSince1970: 1_798_326_000) && opening.end > christmas),
-                    "an opening inside the Berlin freeze: \(opening)")
+            #expect(
+                !(opening.start < Date(timeIntervalSince1970: 1_798_326_000) && opening.end > christmas),
+                "an opening inside the Berlin freeze: \(opening)")
         }
     }
 
     @Test func malformedWindowNamesTheBadPart() {
-        let text = Self.valid.replacingOccurrences(of: "    switchover: {replayTimeout: 20s}",
-                                                   with: "    switchover: {replayTimeout: 20s}\n    windows: [\"sux:22:00-sun:23:30\"]")
+        let text = Self.valid.replacingOccurrences(
+            of: "    switchover: {replayTimeout: 20s}",
+            with: "    switchover: {replayTimeout: 20s}\n    windows: [\"sux:22:00-sun:23:30\"]")
         let error = #expect(throws: ConfigError.self) { try FleetConfig.parse(text, source: "f.yaml") }
         #expect(error?.description.contains("bad day \"sux\"") == true, "\(error?.description ?? "")")
         #expect(error?.description.contains("\n") == false)
     }
 
     @Test func postmasterOptsAreSplitLikePgCtlWritesThem() {
-        let text = "/usr/lib/postgresql/15/bin/postgres \"-D\" \"/tmp/a b/data\" \"-p\" \"5432\" \"-c\" \"listen_addresses=127.0.0.1\"\n"
-        #expect(LocalPostgres.parseOptions(text) == [
-            "/usr/lib/postgresql/15/bin/postgres", "-D", "/tmp/a b/data", "-p", "5432", "-c", "listen_addresses=127.0.0.1",
-        ])
+        let text =
+            "/usr/lib/postgresql/15/bin/postgres \"-D\" \"/tmp/a b/data\" \"-p\" \"5432\" \"-c\" \"listen_addresses=127.0.0.1\"\n"
+        #expect(
+            LocalPostgres.parseOptions(text) == [
+                "/usr/lib/postgresql/15/bin/postgres", "-D", "/tmp/a b/data", "-p", "5432", "-c",
+                "listen_addresses=127.0.0.1",
+            ])
     }
 }

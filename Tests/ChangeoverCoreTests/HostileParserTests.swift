@@ -1,7 +1,8 @@
-@testable import ChangeoverCore
 import ChangeoverLab
 import Foundation
 import Testing
+
+@testable import ChangeoverCore
 
 /// The other parsers of outside input, abused the way the config was: megabytes on one line,
 /// deep nesting, numbers past every limit. Each answers with one line (or skips what it cannot
@@ -34,25 +35,34 @@ import Testing
     static func maskedByRegex(_ text: String) -> String {
         var text = text
         for (pattern, keep) in regexes {
-            text = text.replacing(pattern) { match in String(text[match.range].prefix(match.output[1].substring?.count ?? 0)) + "********" + keep }
+            text = text.replacing(pattern) { match in
+                String(text[match.range].prefix(match.output[1].substring?.count ?? 0)) + "********" + keep
+            }
         }
         return text
     }
 
     @Test func passwordMaskingMatchesTheRegexes() {
-        let pieces = ["password", "PassWord", "pass", "=", " = ", " ", "'", "\\", "\\'", "\"", "://", ":", "/", "@", "a", "s3cret",
-                      "postgres://u:p@h", "redis://", "\t", "é", "🦀", "e\u{301}", "ſ", "x=y"]
+        let pieces = [
+            "password", "PassWord", "pass", "=", " = ", " ", "'", "\\", "\\'", "\"", "://", ":", "/", "@", "a",
+            "s3cret",
+            "postgres://u:p@h", "redis://", "\t", "é", "🦀", "e\u{301}", "ſ", "x=y",
+        ]
         PropertyGenerator.forAll("config.masking", count: 1500) { random, seed in
             let text = random.string(from: pieces, count: random.int(0...14))
-            #expect(ConfigError.maskingPasswords(in: text) == Self.maskedByRegex(text), "seed \(seed): \(text.debugDescription)")
+            #expect(
+                ConfigError.maskingPasswords(in: text) == Self.maskedByRegex(text),
+                "seed \(seed): \(text.debugDescription)")
         }
     }
 
     @Test func maskingAMegabyteOfURLsTakesOnePass() {
         // Quadratic in the regex engine: a megabyte of "://a:" ran for minutes, 256 kB for tens of seconds.
         let clock = ContinuousClock()
-        for text in [Self.repeated("://a:", 50_000), Self.repeated("password=", 30_000),
-                     "://u:" + Self.repeated("x", 250_000) + "@h"] {
+        for text in [
+            Self.repeated("://a:", 50_000), Self.repeated("password=", 30_000),
+            "://u:" + Self.repeated("x", 250_000) + "@h",
+        ] {
             let started = clock.now
             let error = ConfigError("unknown engine \"\(text)\"")
             #expect(clock.now - started < .seconds(20))
@@ -64,10 +74,14 @@ import Testing
     // MARK: - Primary addresses
 
     @Test func hugeConninfosAreRefusedWithoutQuotingThem() throws {
-        for text in [Self.repeated("x:/a:b@", 1_500_000), "host=" + Self.repeated("h", Self.megabytes10),
-                     Self.repeated("password=", 1_000_000)] {
+        for text in [
+            Self.repeated("x:/a:b@", 1_500_000), "host=" + Self.repeated("h", Self.megabytes10),
+            Self.repeated("password=", 1_000_000),
+        ] {
             let error = #expect(throws: ConfigError.self) { try DatabasePrimary.parse(text, engine: .postgres) }
-            #expect(error?.description.hasPrefix("bad primary conninfo: connection info is ") == true, "\(error?.description ?? "")")
+            #expect(
+                error?.description.hasPrefix("bad primary conninfo: connection info is ") == true,
+                "\(error?.description ?? "")")
             #expect(error?.description.hasSuffix("bytes long; more than 65536 is not a conninfo") == true)
         }
         // Under the size limit, a conninfo with too many places a password could hide gets
@@ -81,10 +95,15 @@ import Testing
     }
 
     @Test func hugeRedisAddressesAreOneLine() {
-        for text in ["redis://" + Self.repeated("u", Self.megabytes10) + "@h", Self.repeated(":", Self.megabytes10),
-                     "h:" + Self.repeated("9", Self.megabytes10), Self.repeated("@", Self.megabytes10)] {
+        for text in [
+            "redis://" + Self.repeated("u", Self.megabytes10) + "@h", Self.repeated(":", Self.megabytes10),
+            "h:" + Self.repeated("9", Self.megabytes10), Self.repeated("@", Self.megabytes10),
+        ] {
             let error = #expect(throws: ConfigError.self) { try DatabasePrimary.parse(text, engine: .redis) }
-            #expect(error?.description == "bad Redis primary address of \(text.utf8.count) bytes (use host:port or redis://[user@]host:port)")
+            #expect(
+                error?.description
+                    == "bad Redis primary address of \(text.utf8.count) bytes (use host:port or redis://[user@]host:port)"
+            )
         }
         // No part of an overlong address is quoted: it could be the start of a password.
         let secret = #expect(throws: ConfigError.self) {
@@ -106,7 +125,8 @@ import Testing
         ]
         for spec in specs {
             let error = #expect(throws: WindowError.self) { try MaintenanceWindow.parse(spec) }
-            #expect(error?.description == "window spec of \(spec.utf8.count) bytes (a window is a few words; at most 1000)")
+            #expect(
+                error?.description == "window spec of \(spec.utf8.count) bytes (a window is a few words; at most 1000)")
         }
         // At the limit the spec is parsed, and its error quotes it on one line.
         let long = "Sundays 22:00 " + Self.repeated("x", MaintenanceWindow.maximumSpecLength - 14)
@@ -125,7 +145,9 @@ import Testing
             let error = #expect(throws: WindowError.self) { try FreezePeriod.parse(spec) }
             #expect(error?.description.isOneLine == true)
             if spec.utf8.count > MaintenanceWindow.maximumSpecLength {
-                #expect(error?.description == "freeze spec of \(spec.utf8.count) bytes (a freeze is a few words; at most 1000)")
+                #expect(
+                    error?.description
+                        == "freeze spec of \(spec.utf8.count) bytes (a freeze is a few words; at most 1000)")
             }
         }
     }
@@ -133,7 +155,8 @@ import Testing
     // MARK: - The audit log
 
     static func temporaryLog() throws -> (directory: URL, path: String) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("audit-hostile-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "audit-hostile-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         return (directory, directory.appendingPathComponent("audit.jsonl").path)
     }
@@ -147,7 +170,8 @@ import Testing
 
     static func body(seq: String = "1", facts: String = "{}") -> String {
         #"{"actor":"a","changeover":"c","database":"d","facts":"# + facts + #","outcome":"o","prev":""#
-            + AuditRecord.genesisHash + #"","seq":"# + seq + #","step":"s","time":"2026-11-29T04:23:27.912Z","version":1}"#
+            + AuditRecord.genesisHash + #"","seq":"# + seq
+            + #","step":"s","time":"2026-11-29T04:23:27.912Z","version":1}"#
     }
 
     @Test func hostileAuditLinesAreMalformedRecords() throws {
@@ -156,8 +180,15 @@ import Testing
         let deep = 100_000
         let lines: [(String, [UInt8])] = [
             ("a 10 MB line", Array(repeating: UInt8(ascii: "a"), count: Self.megabytes10) + [10]),
-            ("deeply nested facts", Self.hashedLine(Self.body(facts: Self.repeated("[", deep) + Self.repeated("]", deep)))),
-            ("deeply nested objects", Self.hashedLine(Self.body(facts: String(repeating: "{\"a\":", count: deep) + "1" + Self.repeated("}", deep)))),
+            (
+                "deeply nested facts",
+                Self.hashedLine(Self.body(facts: Self.repeated("[", deep) + Self.repeated("]", deep)))
+            ),
+            (
+                "deeply nested objects",
+                Self.hashedLine(
+                    Self.body(facts: String(repeating: "{\"a\":", count: deep) + "1" + Self.repeated("}", deep)))
+            ),
             ("unclosed nesting", Self.hashedLine(Self.body(facts: Self.repeated("[", deep)))),
             ("a 100,000-digit seq", Self.hashedLine(Self.body(seq: Self.repeated("9", 100_000)))),
             ("seq 1e999", Self.hashedLine(Self.body(seq: "1e999"))),
@@ -167,13 +198,17 @@ import Testing
             try Data(line).write(to: URL(fileURLWithPath: path))
             try? FileManager.default.removeItem(atPath: path + ".head")
             let verification = AuditLog.verify(path: path)
-            #expect(verification.problem?.kind == .malformed, "\(name): \(verification.problem?.description ?? "intact")")
+            #expect(
+                verification.problem?.kind == .malformed, "\(name): \(verification.problem?.description ?? "intact")")
             #expect(verification.problem?.record == 1, "\(name)")
-            #expect(verification.problem?.description.isOneLine == true && verification.problem!.description.count < 200, "\(name)")
+            #expect(
+                verification.problem?.description.isOneLine == true && verification.problem!.description.count < 200,
+                "\(name)")
             #expect(try AuditLog.read(path: path).isEmpty, "\(name)")
         }
         // A record that is merely big is a record.
-        let big = Self.hashedLine(Self.body().replacingOccurrences(of: "\"o\"", with: "\"\(Self.repeated("o", 1 << 20))\""))
+        let big = Self.hashedLine(
+            Self.body().replacingOccurrences(of: "\"o\"", with: "\"\(Self.repeated("o", 1 << 20))\""))
         try Data(big).write(to: URL(fileURLWithPath: path))
         #expect(try AuditLog.read(path: path).first?.outcome.count == 1 << 20)
         #expect(AuditLog.verify(path: path).records == 1)
@@ -182,17 +217,21 @@ import Testing
     @Test func aLastRecordNumberedIntMaxIsRefusedNotATrap() throws {
         let (directory, path) = try Self.temporaryLog()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let body = AuditRecordBody(version: 1, seq: Int.max, time: "2026-11-29T04:23:27.912Z", actor: "a", changeover: "c",
-                                   database: "d", step: "s", outcome: "o", message: nil, facts: [:], prev: AuditRecord.genesisHash)
+        let body = AuditRecordBody(
+            version: 1, seq: Int.max, time: "2026-11-29T04:23:27.912Z", actor: "a", changeover: "c",
+            database: "d", step: "s", outcome: "o", message: nil, facts: [:], prev: AuditRecord.genesisHash)
         let (line, hash) = try AuditLineFormat.encodeLine(body)
         try Data(line).write(to: URL(fileURLWithPath: path))
         try AuditFileIO.writeHead(AuditHead(records: Int.max, hash: hash), logPath: path)
         let log = try AuditLog(path: path)
         let error = #expect(throws: AuditError.self) {
-            try log.append(AuditEntry(changeover: "c", database: "d", step: "s", outcome: "o"), actor: "a", time: Date())
+            try log.append(
+                AuditEntry(changeover: "c", database: "d", step: "s", outcome: "o"), actor: "a", time: Date())
         }
-        #expect(error?.description.contains("its last record is numbered 9223372036854775807, the largest number there is") == true,
-                "\(error?.description ?? "")")
+        #expect(
+            error?.description.contains("its last record is numbered 9223372036854775807, the largest number there is")
+                == true,
+            "\(error?.description ?? "")")
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(line), "the log was changed")
         #expect(AuditLog.verify(path: path).problem?.kind == .gap)
     }

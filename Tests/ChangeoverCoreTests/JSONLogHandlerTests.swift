@@ -1,8 +1,9 @@
-@testable import ChangeoverCore
 import Foundation
 import Logging
 import Synchronization
 import Testing
+
+@testable import ChangeoverCore
 
 @Suite struct JSONLogHandlerTests {
     /// The lines a logger with this handler writes.
@@ -17,8 +18,12 @@ import Testing
         var logger = Logger(label: "test") { _ in JSONLogHandler(write: written.append) }
         logger.logLevel = .debug
         logger[metadataKey: "db.name"] = "orders"
-        logger.info("step started", metadata: ["changeover.id": "orders-1", "changeover.step": "fence", "step.ms": "1.5",
-                                               "daemon.token": "s3cret", "replication.password": "hunter2"])
+        logger.info(
+            "step started",
+            metadata: [
+                "changeover.id": "orders-1", "changeover.step": "fence", "step.ms": "1.5",
+                "daemon.token": "s3cret", "replication.password": "hunter2",
+            ])
         logger.debug("progress with \"quotes\"\nand a newline")
         let lines = written.all
         #expect(lines.count == 2)
@@ -27,11 +32,14 @@ import Testing
         #expect(first.level == "info")
         #expect(first.changeover == "orders-1" && first.database == "orders" && first.step == "fence")
         #expect(first.message == "step started")
-        #expect(first.metadata == ["step.ms": "1.5", "daemon.token": "(redacted)", "replication.password": "(redacted)"])
+        #expect(
+            first.metadata == ["step.ms": "1.5", "daemon.token": "(redacted)", "replication.password": "(redacted)"])
         #expect(!lines[0].contains("s3cret") && !lines[0].contains("hunter2"))
         let second = try JSONDecoder().decode(JSONLogHandler.Line.self, from: Data(lines[1].utf8))
         #expect(second.message == "progress with \"quotes\"\nand a newline")
-        #expect(second.level == "debug" && second.changeover == nil && second.database == "orders" && second.metadata == nil)
+        #expect(
+            second.level == "debug" && second.changeover == nil && second.database == "orders" && second.metadata == nil
+        )
         let time = try Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(second.time)
         #expect(abs(time.timeIntervalSinceNow) < 60)
     }

@@ -12,7 +12,9 @@ import Testing
         #expect(window.timeZone == zone("UTC"))
     }
 
-    @Test(arguments: ["Sunday 22:00", "sundays 22:00", "SUNDAYS 22:00", "SuNdAy 22:00", "sun 22:00", "  Sundays   22:00  "])
+    @Test(arguments: [
+        "Sunday 22:00", "sundays 22:00", "SUNDAYS 22:00", "SuNdAy 22:00", "sun 22:00", "  Sundays   22:00  ",
+    ])
     func herokuDayNamesIgnoreCaseAndPlural(_ text: String) throws {
         #expect(try MaintenanceWindow.parse(text) == MaintenanceWindow.parse("Sundays 22:00"))
     }
@@ -87,12 +89,13 @@ import Testing
     @Test func decodesStringsInBothForms() throws {
         let json = #"["Sundays 22:00 for 2h", "sat:23:00-sun:01:00 Europe/Berlin"]"#
         let windows = try JSONDecoder().decode([MaintenanceWindow].self, from: Data(json.utf8))
-        #expect(windows == [
-            try MaintenanceWindow(day: .sunday, hour: 22, minute: 0, duration: hours(2)),
-            try MaintenanceWindow(
-                day: .saturday, hour: 23, minute: 0, duration: hours(2),
-                timeZone: zone("Europe/Berlin")),
-        ])
+        #expect(
+            windows == [
+                try MaintenanceWindow(day: .sunday, hour: 22, minute: 0, duration: hours(2)),
+                try MaintenanceWindow(
+                    day: .saturday, hour: 23, minute: 0, duration: hours(2),
+                    timeZone: zone("Europe/Berlin")),
+            ])
     }
 
     @Test func encodesTheObjectFormAndReadsItBack() throws {
@@ -116,19 +119,37 @@ import Testing
         ("sun:22:00-mnn:23:30", .badDay, #"bad day "mnn" in "sun:22:00-mnn:23:30" (use mon…sun)"#),
         ("Sundayz 22:00", .badDay, #"bad day "Sundayz" in "Sundayz 22:00" (use Monday…Sunday)"#),
         ("Sundays 25:00", .badTime, #"bad time "25:00" in "Sundays 25:00" (use HH:MM from 00:00 to 23:59)"#),
-        ("sun:22:60-sun:23:30", .badTime, #"bad time "22:60" in "sun:22:60-sun:23:30" (use HH:MM from 00:00 to 23:59)"#),
+        (
+            "sun:22:60-sun:23:30", .badTime,
+            #"bad time "22:60" in "sun:22:60-sun:23:30" (use HH:MM from 00:00 to 23:59)"#
+        ),
         ("Sundays 2200", .badTime, #"bad time "2200" in "Sundays 2200" (use HH:MM from 00:00 to 23:59)"#),
-        ("Sundays 22:00 Europe/Berln", .unknownTimeZone, #"unknown time zone "Europe/Berln" in "Sundays 22:00 Europe/Berln" (use an IANA name like Europe/Berlin)"#),
-        ("sun:22:00-sun:23:30 Mars/Olympus", .unknownTimeZone, #"unknown time zone "Mars/Olympus" in "sun:22:00-sun:23:30 Mars/Olympus" (use an IANA name like Europe/Berlin)"#),
+        (
+            "Sundays 22:00 Europe/Berln", .unknownTimeZone,
+            #"unknown time zone "Europe/Berln" in "Sundays 22:00 Europe/Berln" (use an IANA name like Europe/Berlin)"#
+        ),
+        (
+            "sun:22:00-sun:23:30 Mars/Olympus", .unknownTimeZone,
+            #"unknown time zone "Mars/Olympus" in "sun:22:00-sun:23:30 Mars/Olympus" (use an IANA name like Europe/Berlin)"#
+        ),
         ("sun:22:00-sun:22:20", .tooShort, #"window shorter than 30 minutes (20m) in "sun:22:00-sun:22:20""#),
         ("sun:22:00-sun:22:00", .tooShort, #"window shorter than 30 minutes (0m) in "sun:22:00-sun:22:00""#),
         ("Sundays 22:00 for 20m", .tooShort, #"window shorter than 30 minutes (20m) in "Sundays 22:00 for 20m""#),
         ("Sundays 22:00 for 8d", .tooLong, #"window longer than 7 days (192h) in "Sundays 22:00 for 8d""#),
-        ("Sundays 22:00 for 2x", .badDuration, #"bad duration "2x" in "Sundays 22:00 for 2x" (use e.g. 30m, 2h, 1h30m)"#),
-        ("Sundays 22:00 for", .badDuration, #"missing duration after "for" in "Sundays 22:00 for" (use e.g. 30m, 2h, 1h30m)"#),
+        (
+            "Sundays 22:00 for 2x", .badDuration,
+            #"bad duration "2x" in "Sundays 22:00 for 2x" (use e.g. 30m, 2h, 1h30m)"#
+        ),
+        (
+            "Sundays 22:00 for", .badDuration,
+            #"missing duration after "for" in "Sundays 22:00 for" (use e.g. 30m, 2h, 1h30m)"#
+        ),
         ("Sundays", .badSyntax, #"missing start time in "Sundays" (use e.g. "Sundays 22:00")"#),
         ("Sundays 22:00 UTC extra", .badSyntax, #"unexpected "extra" in "Sundays 22:00 UTC extra""#),
-        ("sun:22:00", .badSyntax, #"bad range "sun:22:00" in "sun:22:00" (use ddd:hh:mm-ddd:hh:mm, e.g. sun:22:00-sun:23:30)"#),
+        (
+            "sun:22:00", .badSyntax,
+            #"bad range "sun:22:00" in "sun:22:00" (use ddd:hh:mm-ddd:hh:mm, e.g. sun:22:00-sun:23:30)"#
+        ),
         ("  ", .badSyntax, #"empty window spec (use e.g. "Sundays 22:00" or "sun:22:00-sun:23:30")"#),
     ]
 
@@ -159,7 +180,10 @@ import Testing
             _ = try JSONDecoder().decode(MaintenanceWindow.self, from: Data(tooShort.utf8))
             Issue.record("decoded a 25-minute window")
         } catch let DecodingError.dataCorrupted(context) {
-            #expect(context.debugDescription == #"window shorter than 30 minutes (25m) in "{day: sunday, start: 22:00, duration: 25m, zone: Europe/Berlin}""#)
+            #expect(
+                context.debugDescription
+                    == #"window shorter than 30 minutes (25m) in "{day: sunday, start: 22:00, duration: 25m, zone: Europe/Berlin}""#
+            )
         }
         let badZone = #"["Sundays 22:00 Europe/Berln"]"#
         do {

@@ -1,8 +1,9 @@
-@testable import ChangeoverCore
 import Foundation
 import PostgresClient
 import Testing
 import Yams
+
+@testable import ChangeoverCore
 
 /// The config is decoded from composed nodes a part at a time (`NodeDecoder`); it must read
 /// every document as Yams's own `YAMLDecoder` reads the whole text.
@@ -26,7 +27,9 @@ import Yams
 
     /// What each decoder makes of `text`: the value, or that it failed.
     static func both(_ text: String) -> (yams: Result<Sample, DecodeFailure>, ours: Result<Sample, DecodeFailure>) {
-        let yams = Result { try YAMLDecoder().decode(Sample.self, from: text) }.mapError { DecodeFailure(String(describing: $0)) }
+        let yams = Result { try YAMLDecoder().decode(Sample.self, from: text) }.mapError {
+            DecodeFailure(String(describing: $0))
+        }
         let ours = Result { () throws -> Sample in
             guard let node = try NodeDecoder.compose(text) else { throw DecodeFailure("empty") }
             return try NodeDecoder.decode(Sample.self, from: node)
@@ -79,7 +82,8 @@ import Yams
     @Test func errorsNameThePathFromThePrefixGivenAndNeverTheValue() throws {
         let node = try #require(try NodeDecoder.compose("name: a\nnested: {size: hunter2}"))
         do {
-            _ = try NodeDecoder.decode(Sample.self, from: node, codingPath: [NodeDecoder.Key("databases"), NodeDecoder.Key("orders")])
+            _ = try NodeDecoder.decode(
+                Sample.self, from: node, codingPath: [NodeDecoder.Key("databases"), NodeDecoder.Key("orders")])
             Issue.record("decoded")
         } catch let error as DecodingError {
             let text = FleetConfig.describe(error)
@@ -90,21 +94,30 @@ import Yams
 
     @Test func aDatabaseNamedTwiceKeepsItsLastStanzaAndDatabasesMustBeAMapping() throws {
         let head = "provisioner: {root: /n}\nimages: {pg15: {binDirectory: /b}}\n"
-        let config = try FleetConfig.parse(head + """
-            databases:
-              b: {image: pg15, primary: "host=first"}
-              a: {image: pg15, primary: "host=a"}
-              b: {image: pg15, primary: "host=second"}
-            """)
+        let config = try FleetConfig.parse(
+            head + """
+                databases:
+                  b: {image: pg15, primary: "host=first"}
+                  a: {image: pg15, primary: "host=a"}
+                  b: {image: pg15, primary: "host=second"}
+                """)
         #expect(config.databases.keys.sorted() == ["a", "b"])
         #expect(config.databases["b"]?.primary == .postgres(try ConnInfo("host=second")))
 
         #expect(try FleetConfig.parse(head + "databases:\n").databases.isEmpty)
         func error(_ text: String) -> String? {
-            do { _ = try FleetConfig.parse(head + text); return nil } catch { return error.description }
+            do {
+                _ = try FleetConfig.parse(head + text)
+                return nil
+            } catch { return error.description }
         }
-        #expect(error("databases: [a, b]") == "malformed config config: wrong type at databases: a mapping of database names to their settings is expected")
+        #expect(
+            error("databases: [a, b]")
+                == "malformed config config: wrong type at databases: a mapping of database names to their settings is expected"
+        )
         // The first bad stanza in name order is the one named, whatever the file's order.
-        #expect(error("databases:\n  z: {image: pg15}\n  a: {image: pg15}\n") == "malformed config config: missing key \"primary\" in databases.a")
+        #expect(
+            error("databases:\n  z: {image: pg15}\n  a: {image: pg15}\n")
+                == "malformed config config: missing key \"primary\" in databases.a")
     }
 }

@@ -1,6 +1,7 @@
-@testable import ChangeoverCore
 import Foundation
 import Testing
+
+@testable import ChangeoverCore
 
 /// The config's notify: section, fleet-wide and per database.
 @Suite struct NotifyConfigTests {
@@ -19,17 +20,19 @@ import Testing
 
     /// `base` with `orders` given its own notify section.
     static func withOrders(_ section: String) -> String {
-        base.replacingOccurrences(of: "port=5432 user=postgres\"", with: "port=5432 user=postgres\"\n    notify: \(section)")
+        base.replacingOccurrences(
+            of: "port=5432 user=postgres\"", with: "port=5432 user=postgres\"\n    notify: \(section)")
     }
 
     @Test func parsesTheFleetSectionAndItsDefaults() throws {
-        let config = try FleetConfig.parse(Self.base + """
+        let config = try FleetConfig.parse(
+            Self.base + """
 
-            notify:
-              command: /usr/local/bin/page-oncall
-              webhook: http://127.0.0.1:9000/hook?token=abc
-              before: [1h, 24h, 30s, 1h]
-            """)
+                notify:
+                  command: /usr/local/bin/page-oncall
+                  webhook: http://127.0.0.1:9000/hook?token=abc
+                  before: [1h, 24h, 30s, 1h]
+                """)
         #expect(config.notify.command == "/usr/local/bin/page-oncall")
         #expect(config.notify.webhook == NotifyConfig.Webhook(host: "127.0.0.1", port: 9000, path: "/hook?token=abc"))
         #expect(config.notify.before == [.seconds(86_400), .seconds(3600), .seconds(30)])
@@ -47,10 +50,12 @@ import Testing
     }
 
     @Test func aDatabaseOverridesKeyByKey() throws {
-        let config = try FleetConfig.parse(Self.withOrders("{webhook: \"http://hooks.internal/orders\", on: [completed, failed], before: [], timeout: 2s}") + """
+        let config = try FleetConfig.parse(
+            Self.withOrders(
+                "{webhook: \"http://hooks.internal/orders\", on: [completed, failed], before: [], timeout: 2s}") + """
 
-            notify: {command: /bin/true, before: [1h], on: [reminder, completed], timeout: 5s}
-            """)
+                    notify: {command: /bin/true, before: [1h], on: [reminder, completed], timeout: 5s}
+                    """)
         let orders = try config.database("orders").notify
         #expect(orders.command == "/bin/true")
         #expect(orders.webhook == NotifyConfig.Webhook(host: "hooks.internal", port: 80, path: "/orders"))
@@ -84,7 +89,10 @@ import Testing
         ("notify: {before: [1h, soon]}", "notify.before[1]: \"soon\" is not a duration"),
         ("notify: {before: [0s]}", "notify.before[0]: must be more than 0"),
         ("notify: {before: 1h}", "wrong type at notify.before"),
-        ("notify: {on: [completed, finished]}", "notify.on: unknown event \"finished\" (known: scheduled, reminder, forced, completed, failed, aborted)"),
+        (
+            "notify: {on: [completed, finished]}",
+            "notify.on: unknown event \"finished\" (known: scheduled, reminder, forced, completed, failed, aborted)"
+        ),
         ("notify: {before: [1h], on: [completed]}", "asks for reminders but notify.on leaves out reminder"),
         ("notify: {timeout: 50ms}", "notify.timeout: \"50ms\" is out of range (100ms…10m)"),
         ("notify: {timeout: 1h}", "is out of range"),
@@ -108,7 +116,8 @@ import Testing
     }
 
     @Test func anEmptyEventListTurnsADatabaseOff() throws {
-        let config = try FleetConfig.parse(Self.withOrders("{on: [], before: []}") + "\nnotify: {command: /bin/true, before: [1h]}")
+        let config = try FleetConfig.parse(
+            Self.withOrders("{on: [], before: []}") + "\nnotify: {command: /bin/true, before: [1h]}")
         #expect(NotifyEvent.allCases.allSatisfy { !(try! config.database("orders")).notify.sends($0) })
         #expect(try config.database("billing").notify.sends(.reminder))
     }
@@ -117,13 +126,19 @@ import Testing
         let error = #expect(throws: ConfigError.self) {
             try FleetConfig.parse(Self.withOrders("{on: [completed]}") + "\nnotify: {command: /bin/true, before: [1h]}")
         }
-        #expect(error?.description.contains("database orders, notify.before asks for reminders but notify.on leaves out reminder") == true,
-                "\(error?.description ?? "")")
+        #expect(
+            error?.description.contains(
+                "database orders, notify.before asks for reminders but notify.on leaves out reminder") == true,
+            "\(error?.description ?? "")")
     }
 
     @Test func tooManyRemindersAreRefused() {
         let list = (1...17).map { "\($0)h" }.joined(separator: ", ")
-        let error = #expect(throws: ConfigError.self) { try FleetConfig.parse(Self.base + "\nnotify: {before: [\(list)]}") }
-        #expect(error?.description.contains("notify.before: 17 reminders; at most 16") == true, "\(error?.description ?? "")")
+        let error = #expect(throws: ConfigError.self) {
+            try FleetConfig.parse(Self.base + "\nnotify: {before: [\(list)]}")
+        }
+        #expect(
+            error?.description.contains("notify.before: 17 reminders; at most 16") == true,
+            "\(error?.description ?? "")")
     }
 }

@@ -1,6 +1,7 @@
-@testable import ChangeoverCore
 import Foundation
 import Testing
+
+@testable import ChangeoverCore
 
 /// Which reminder is due when: pure, the instant passed in.
 @Suite struct NotifyReminderPlanTests {
@@ -9,16 +10,21 @@ import Testing
 
     @Test func nothingIsDueBeforeTheFirstReminder() {
         #expect(plan.due(at: window.addingTimeInterval(-25 * 3600), sent: []) == nil)
-        #expect(plan.nextDue(after: window.addingTimeInterval(-25 * 3600), sent: []) == window.addingTimeInterval(-24 * 3600))
+        #expect(
+            plan.nextDue(after: window.addingTimeInterval(-25 * 3600), sent: [])
+                == window.addingTimeInterval(-24 * 3600))
     }
 
     @Test func eachReminderIsDueOnceAtItsMoment() throws {
         var facts: Facts = [:]
-        let first = try #require(plan.due(at: window.addingTimeInterval(-24 * 3600), sent: ReminderPlan.sent(in: facts)))
+        let first = try #require(
+            plan.due(at: window.addingTimeInterval(-24 * 3600), sent: ReminderPlan.sent(in: facts)))
         #expect(first.reminder == hours(24) && first.keys == ["24h@2026-05-03T20:00:00Z"])
         ReminderPlan.record(first.keys, in: &facts)
         #expect(plan.due(at: window.addingTimeInterval(-2 * 3600), sent: ReminderPlan.sent(in: facts)) == nil)
-        #expect(plan.nextDue(after: window.addingTimeInterval(-2 * 3600), sent: ReminderPlan.sent(in: facts)) == window.addingTimeInterval(-3600))
+        #expect(
+            plan.nextDue(after: window.addingTimeInterval(-2 * 3600), sent: ReminderPlan.sent(in: facts))
+                == window.addingTimeInterval(-3600))
         let second = try #require(plan.due(at: window.addingTimeInterval(-3599), sent: ReminderPlan.sent(in: facts)))
         #expect(second.reminder == hours(1))
         ReminderPlan.record(second.keys, in: &facts)

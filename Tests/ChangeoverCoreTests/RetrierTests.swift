@@ -1,24 +1,31 @@
-@testable import ChangeoverCore
 import Foundation
 import PostgresClient
 import RedisClient
 import Synchronization
 import Testing
 
+@testable import ChangeoverCore
+
 /// Retries: only transient failures are tried again, with doubling delays, each reported, and
 /// the final error says how many tries failed over how long.
 @Suite struct RetrierTests {
     @Test func delaysDoubleUpToTheCap() {
         let policy = RetryPolicy(attempts: 10, firstDelay: .milliseconds(100), maxDelay: .milliseconds(1000))
-        #expect((1...6).map { policy.delay(after: $0) }
-            == [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .milliseconds(1000), .milliseconds(1000)])
+        #expect(
+            (1...6).map { policy.delay(after: $0) }
+                == [
+                    .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .milliseconds(1000),
+                    .milliseconds(1000),
+                ])
     }
 
     @Test func transientFailuresAreTriedAgainAndReported() async throws {
         let notes = Mutex<[RetryNote]>([])
         let retrier = Retrier { note in notes.withLock { $0.append(note) } }
         var calls = 0
-        let value = try await retrier.run("read the lag", policy: RetryPolicy(attempts: 5, firstDelay: .milliseconds(1), maxDelay: .milliseconds(4))) {
+        let value = try await retrier.run(
+            "read the lag", policy: RetryPolicy(attempts: 5, firstDelay: .milliseconds(1), maxDelay: .milliseconds(4))
+        ) {
             calls += 1
             if calls < 3 { throw PostgresError(code: .timeout, message: "no answer", endpoint: "10.0.0.2:5432") }
             return 42
@@ -50,7 +57,9 @@ import Testing
             }
         }
         #expect(redisCalls == 1)
-        #expect(Retrier.isTransient(PostgresError(code: .queryFailed, message: "terminating connection", sqlState: "57P01")))
+        #expect(
+            Retrier.isTransient(PostgresError(code: .queryFailed, message: "terminating connection", sqlState: "57P01"))
+        )
         #expect(Retrier.isTransient(RedisError(code: .connectionClosed, message: "gone", endpoint: nil)))
         #expect(!Retrier.isTransient(PostgresError(code: .authenticationFailed, message: "password")))
         #expect(Retrier.isTransient(RouterError(description: "haproxy's runtime API: no reply", transient: true)))
@@ -61,7 +70,10 @@ import Testing
         let retrier = Retrier()
         var calls = 0
         do {
-            _ = try await retrier.run("drop the slot", policy: RetryPolicy(attempts: 3, firstDelay: .milliseconds(1), maxDelay: .milliseconds(1))) {
+            _ = try await retrier.run(
+                "drop the slot",
+                policy: RetryPolicy(attempts: 3, firstDelay: .milliseconds(1), maxDelay: .milliseconds(1))
+            ) {
                 calls += 1
                 throw PostgresError(code: .connectionFailed, message: "no route to host", endpoint: "10.0.0.2:5432")
             }

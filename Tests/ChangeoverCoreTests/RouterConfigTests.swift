@@ -1,6 +1,7 @@
-@testable import ChangeoverCore
 import PostgresClient
 import Testing
+
+@testable import ChangeoverCore
 
 @Suite struct RouterConfigTests {
     static func config(router: String) -> String {
@@ -18,14 +19,15 @@ import Testing
     }
 
     @Test func parsesAPgBouncerRouter() throws {
-        let text = Self.config(router: """
-                  kind: pgbouncer
-                  admin: "host=127.0.0.1 port=6432 user=pgbouncer"
-                  password: {env: PGBOUNCER_PASSWORD}
-                  database: orders_pool
-                  include: pgbouncer/databases.ini
-                  timeout: 5s
-            """)
+        let text = Self.config(
+            router: """
+                      kind: pgbouncer
+                      admin: "host=127.0.0.1 port=6432 user=pgbouncer"
+                      password: {env: PGBOUNCER_PASSWORD}
+                      database: orders_pool
+                      include: pgbouncer/databases.ini
+                      timeout: 5s
+                """)
         let router = try FleetConfig.parse(text, relativeTo: "/etc/changeover").database("orders").router
         #expect(router.kind == .pgbouncer)
         #expect(router.admin?.host == "127.0.0.1")
@@ -38,12 +40,13 @@ import Testing
     }
 
     @Test func parsesAnHAProxyRouter() throws {
-        let text = Self.config(router: """
-                  kind: haproxy
-                  socket: /run/haproxy/admin.sock
-                  backend: pg
-                  server: primary
-            """)
+        let text = Self.config(
+            router: """
+                      kind: haproxy
+                      socket: /run/haproxy/admin.sock
+                      backend: pg
+                      server: primary
+                """)
         let router = try FleetConfig.parse(text).database("orders").router
         #expect(router.kind == .haproxy)
         #expect(router.socket == "/run/haproxy/admin.sock")
@@ -67,11 +70,12 @@ import Testing
     }
 
     @Test func adminConninfoMustNotHoldAPasswordAndMustBeTheConsole() {
-        let withPassword = Self.config(router: """
-                  kind: pgbouncer
-                  admin: "host=127.0.0.1 port=6432 user=pgbouncer password=hunter2"
-                  include: /x.ini
-            """)
+        let withPassword = Self.config(
+            router: """
+                      kind: pgbouncer
+                      admin: "host=127.0.0.1 port=6432 user=pgbouncer password=hunter2"
+                      include: /x.ini
+                """)
         let error = #expect(throws: ConfigError.self) { try FleetConfig.parse(withPassword) }
         #expect(error?.description.contains("router.admin holds a password") == true)
         #expect(error?.description.contains("hunter2") == false)
@@ -81,32 +85,39 @@ import Testing
     }
 
     @Test func unknownKindListsTheKnownOnes() {
-        let error = #expect(throws: ConfigError.self) { try FleetConfig.parse(Self.config(router: "      kind: envoy")) }
-        #expect(error?.description.contains("(known: haproxy, hook, none, pgbouncer)") == true, "\(error?.description ?? "")")
+        let error = #expect(throws: ConfigError.self) {
+            try FleetConfig.parse(Self.config(router: "      kind: envoy"))
+        }
+        #expect(
+            error?.description.contains("(known: haproxy, hook, none, pgbouncer)") == true,
+            "\(error?.description ?? "")")
     }
 }
 
 @Suite struct PgBouncerDatabasesFileTests {
     @Test func repointRewritesOnlyHostAndPortOfTheOneLine() throws {
-        var file = PgBouncerDatabasesFile(path: "/x.ini", text: """
-            ; managed by the platform
-            [databases]
-            billing = host=10.0.0.9 port=5432 dbname=billing
-            orders = host=10.0.0.5 port=5432 dbname=orders user=app application_name='orders pool' pool_size=20
-            [pgbouncer]
-            orders = not a database line
+        var file = PgBouncerDatabasesFile(
+            path: "/x.ini",
+            text: """
+                ; managed by the platform
+                [databases]
+                billing = host=10.0.0.9 port=5432 dbname=billing
+                orders = host=10.0.0.5 port=5432 dbname=orders user=app application_name='orders pool' pool_size=20
+                [pgbouncer]
+                orders = not a database line
 
-            """)
+                """)
         try file.point("orders", host: "10.0.0.6", port: 5433)
-        #expect(file.text == """
-            ; managed by the platform
-            [databases]
-            billing = host=10.0.0.9 port=5432 dbname=billing
-            orders = host=10.0.0.6 port=5433 dbname=orders user=app application_name='orders pool' pool_size=20
-            [pgbouncer]
-            orders = not a database line
+        #expect(
+            file.text == """
+                ; managed by the platform
+                [databases]
+                billing = host=10.0.0.9 port=5432 dbname=billing
+                orders = host=10.0.0.6 port=5433 dbname=orders user=app application_name='orders pool' pool_size=20
+                [pgbouncer]
+                orders = not a database line
 
-            """)
+                """)
     }
 
     @Test func aLineWithoutHostOrPortGetsThem() throws {

@@ -1,7 +1,8 @@
-@testable import ChangeoverCore
 import Foundation
 import Synchronization
 import Testing
+
+@testable import ChangeoverCore
 
 /// The SQLite state store: records, history, notes, the import of a JSON state directory, and
 /// what several connections (as several processes have) see. Serialized: the latency figures
@@ -11,18 +12,27 @@ import Testing
         FileManager.default.temporaryDirectory.appendingPathComponent("state-store-\(UUID().uuidString)").path
     }
 
-    func record(_ id: String, database: String = "orders", started: Date, step: ChangeoverStep = .catchUp,
-                timings: [ChangeoverRecord.StepTiming] = [], facts: Facts = [:]) -> ChangeoverRecord {
+    func record(
+        _ id: String, database: String = "orders", started: Date, step: ChangeoverStep = .catchUp,
+        timings: [ChangeoverRecord.StepTiming] = [], facts: Facts = [:]
+    ) -> ChangeoverRecord {
         ChangeoverRecord(
-            id: id, database: database, fromImage: "pg15", toImage: "pg15-patched", machine: ChangeoverMachine(step: step),
+            id: id, database: database, fromImage: "pg15", toImage: "pg15-patched",
+            machine: ChangeoverMachine(step: step),
             startedAt: started, updatedAt: started.addingTimeInterval(90),
-            facts: ["slot": "changeover_\(id)", "follower.port": "54321", "final.position": "0/3000148"].merging(facts) { _, new in new },
+            facts: ["slot": "changeover_\(id)", "follower.port": "54321", "final.position": "0/3000148"].merging(facts)
+            { _, new in new },
             timings: timings, policy: SwitchPolicy(mode: .window, deadline: utc("2026-02-01T00:00:00Z")))
     }
 
     func switchover(_ ms: [Double]) -> [ChangeoverRecord.StepTiming] {
-        [.init(step: .preflight, milliseconds: 20, outcome: "succeeded"), .init(step: .catchUp, milliseconds: 3000, outcome: "succeeded", retries: 2)]
-            + zip([ChangeoverStep.fence, .finalSync, .promote, .repoint, .verify, .settle], ms).map { .init(step: $0, milliseconds: $1, outcome: "succeeded") }
+        [
+            .init(step: .preflight, milliseconds: 20, outcome: "succeeded"),
+            .init(step: .catchUp, milliseconds: 3000, outcome: "succeeded", retries: 2),
+        ]
+            + zip([ChangeoverStep.fence, .finalSync, .promote, .repoint, .verify, .settle], ms).map {
+                .init(step: $0, milliseconds: $1, outcome: "succeeded")
+            }
     }
 
     @Test func aSavedRecordReadsBackAsItWasWritten() throws {
@@ -30,8 +40,9 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = StateStore(directory: directory)
         var saved = record("orders-1", started: utc("2026-01-05T10:00:00Z"), timings: switchover([10, 5]))
-        saved.stopped = StopNote(kind: .stopped, reason: "SIGTERM received", step: .catchUp, by: "ops@host pid 1", daemon: true,
-                                 at: utc("2026-01-05T10:01:00Z"))
+        saved.stopped = StopNote(
+            kind: .stopped, reason: "SIGTERM received", step: .catchUp, by: "ops@host pid 1", daemon: true,
+            at: utc("2026-01-05T10:01:00Z"))
         try store.save(saved)
         #expect(try store.changeover("orders-1") == saved)
         saved.facts["lsn"] = "0/4000000"
@@ -41,9 +52,10 @@ import Testing
         #expect(try store.changeovers() == [saved])
         #expect(try store.changeover("missing") == nil)
 
-        let state = DatabaseState(database: "orders", image: "pg15-patched", primary: "host=127.0.0.1 port=54321 user=postgres",
-                                  dataDirectory: "/srv/nodes/f1", changedAt: utc("2026-01-05T10:02:00Z"), changeover: "orders-1",
-                                  container: "orders-f1")
+        let state = DatabaseState(
+            database: "orders", image: "pg15-patched", primary: "host=127.0.0.1 port=54321 user=postgres",
+            dataDirectory: "/srv/nodes/f1", changedAt: utc("2026-01-05T10:02:00Z"), changeover: "orders-1",
+            container: "orders-f1")
         try store.save(state)
         #expect(try store.database("orders") == state)
         #expect(try store.database("billing") == nil)
@@ -74,11 +86,16 @@ import Testing
         let newer = record("billing-1", database: "billing", started: utc("2026-01-05T11:00:00Z"), step: .done)
         try store.save(older)
         try store.save(newer)
-        #expect(try store.changeoverStamps() == [ChangeoverStamp(id: "billing-1", updatedAt: newer.updatedAt.timeIntervalSince1970),
-                                                 ChangeoverStamp(id: "orders-1", updatedAt: older.updatedAt.timeIntervalSince1970)])
+        #expect(
+            try store.changeoverStamps() == [
+                ChangeoverStamp(id: "billing-1", updatedAt: newer.updatedAt.timeIntervalSince1970),
+                ChangeoverStamp(id: "orders-1", updatedAt: older.updatedAt.timeIntervalSince1970),
+            ])
         var entries = try index.look(store)
         #expect(entries.map(\.id) == ["billing-1", "orders-1"])
-        #expect(entries[0].record == nil && entries[0].step == .done && entries[0].toImage == "pg15-patched" && !entries[0].canContinue)
+        #expect(
+            entries[0].record == nil && entries[0].step == .done && entries[0].toImage == "pg15-patched"
+                && !entries[0].canContinue)
         #expect(entries[1].record == older)
 
         // Saved with the same stamp (no writer does): the kept record stands.
@@ -115,8 +132,10 @@ import Testing
         #expect(try store.changeVersion() == version)
 
         // A database's state counts as a change too (a finished changeover writes one).
-        try store.save(DatabaseState(database: "orders", primary: "host=127.0.0.1 port=5433", image: "pg15-patched",
-                                     changeover: "orders-1", changedAt: utc("2026-01-05T10:30:00Z")))
+        try store.save(
+            DatabaseState(
+                database: "orders", primary: "host=127.0.0.1 port=5433", image: "pg15-patched",
+                changeover: "orders-1", changedAt: utc("2026-01-05T10:30:00Z")))
         let moved = try #require(try store.changeVersion())
         #expect(moved != version)
         #expect(try index.look(store).map(\.id) == ["orders-1"])
@@ -148,7 +167,10 @@ import Testing
         let store = StateStore(directory: directory)
         let days = [3, 1, 4, 2, 5]
         for day in days {
-            try store.save(record("c\(day)", database: day % 2 == 0 ? "orders" : "billing", started: utc("2026-01-0\(day)T00:00:00Z")))
+            try store.save(
+                record(
+                    "c\(day)", database: day % 2 == 0 ? "orders" : "billing", started: utc("2026-01-0\(day)T00:00:00Z"))
+            )
         }
         #expect(try store.changeovers().map(\.id) == ["c5", "c4", "c3", "c2", "c1"])
         // An update does not move a changeover in the list.
@@ -188,7 +210,9 @@ import Testing
                 while !done.withLock({ $0 }) {
                     do {
                         let seen = try reader.changeovers()
-                        if seen.count < last { failures.withLock { $0.append("reader \(index) saw \(seen.count) after \(last)") } }
+                        if seen.count < last {
+                            failures.withLock { $0.append("reader \(index) saw \(seen.count) after \(last)") }
+                        }
                         last = seen.count
                         _ = try reader.note(.progress, of: "w0")
                     } catch {
@@ -228,20 +252,24 @@ import Testing
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path,
-                                                withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path,
+            withIntermediateDirectories: true)
         try encoder.encode(value).write(to: URL(fileURLWithPath: path))
     }
 
     @Test func aJSONStateDirectoryIsImportedOnceOnFirstOpen() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let finished = record("orders-old", started: utc("2026-01-01T00:00:00Z"), step: .done, timings: switchover([400, 100, 200, 100, 100, 100]),
-                              facts: ["basebackup.bytes": "1000000000", "basebackup.seconds": "10"])
+        let finished = record(
+            "orders-old", started: utc("2026-01-01T00:00:00Z"), step: .done,
+            timings: switchover([400, 100, 200, 100, 100, 100]),
+            facts: ["basebackup.bytes": "1000000000", "basebackup.seconds": "10"])
         var interrupted = record("orders-new", started: utc("2026-01-02T00:00:00Z"), step: .promote)
         interrupted.policy = nil  // written before scheduling existed
-        let state = DatabaseState(database: "orders", image: "pg15", primary: "host=127.0.0.1 port=5432", dataDirectory: nil,
-                                  changedAt: utc("2026-01-01T00:05:00Z"), changeover: "orders-old")
+        let state = DatabaseState(
+            database: "orders", image: "pg15", primary: "host=127.0.0.1 port=5432", dataDirectory: nil,
+            changedAt: utc("2026-01-01T00:05:00Z"), changeover: "orders-old")
         try writeJSON(finished, to: "\(directory)/changeovers/orders-old.json")
         try writeJSON(interrupted, to: "\(directory)/changeovers/orders-new.json")
         try writeJSON(state, to: "\(directory)/databases/orders.json")
@@ -253,8 +281,11 @@ import Testing
         #expect(try store.database("orders") == state)
         // The finished one's durations join the history: the estimate is 3 × its 1 s switchover.
         let history = try store.estimateHistory(database: "orders")
-        #expect(SwitchoverEstimate.switchover(history: history, database: "orders", policy: SchedulingPolicy()).duration == .seconds(3))
-        #expect(SwitchoverEstimate.throughput(history: history, policy: SchedulingPolicy()).bytesPerSecond == 100_000_000)
+        #expect(
+            SwitchoverEstimate.switchover(history: history, database: "orders", policy: SchedulingPolicy()).duration
+                == .seconds(3))
+        #expect(
+            SwitchoverEstimate.throughput(history: history, policy: SchedulingPolicy()).bytesPerSecond == 100_000_000)
 
         // Once: a changed record is not overwritten by its old file when the file is opened again.
         interrupted.facts["new.port"] = "54322"
@@ -283,15 +314,17 @@ import Testing
         var policy = SchedulingPolicy()
         policy.switchoverEstimate = .seconds(300)
         func estimate() throws -> SwitchoverEstimate.Estimate {
-            SwitchoverEstimate.switchover(history: try store.estimateHistory(database: "orders"), database: "orders", policy: policy)
+            SwitchoverEstimate.switchover(
+                history: try store.estimateHistory(database: "orders"), database: "orders", policy: policy)
         }
         #expect(try estimate().duration == .seconds(300), "the default without history")
 
         // Six completed changeovers: the estimate is 3 × the longest of the last five.
         let seconds = [9.0, 0.5, 1.0, 2.0, 1.5, 0.8]
         for (n, total) in seconds.enumerated() {
-            var finished = record("orders-\(n)", started: utc("2026-01-0\(n + 1)T00:00:00Z"), step: .done,
-                                  timings: switchover([total * 1000 / 2, total * 1000 / 2]))
+            var finished = record(
+                "orders-\(n)", started: utc("2026-01-0\(n + 1)T00:00:00Z"), step: .done,
+                timings: switchover([total * 1000 / 2, total * 1000 / 2]))
             finished.updatedAt = finished.startedAt.addingTimeInterval(60)
             try store.finish(finished, engine: "postgres")
             try store.finish(finished, engine: "postgres")  // finishing again replaces, never adds
@@ -299,33 +332,48 @@ import Testing
         #expect(try estimate().duration == .seconds(6), "3 × 2 s; the 9 s one is older than the last five")
         #expect(try estimate().basis.contains("the last 5 switchovers"))
         #expect(try store.durations(database: "orders", step: DurationSample.switchover, limit: 100).count == 6)
-        #expect(try store.durations(step: ChangeoverStep.catchUp.rawValue, limit: 100).allSatisfy { $0.engine == "postgres" && $0.outcome == "succeeded" })
+        #expect(
+            try store.durations(step: ChangeoverStep.catchUp.rawValue, limit: 100).allSatisfy {
+                $0.engine == "postgres" && $0.outcome == "succeeded"
+            })
 
         // A failed changeover keeps its step durations but measures no switchover; other databases do not count.
-        let failed = record("orders-failed", started: utc("2026-01-08T00:00:00Z"), step: .failed,
-                            timings: [.init(step: .fence, milliseconds: 60_000, outcome: "failed")])
+        let failed = record(
+            "orders-failed", started: utc("2026-01-08T00:00:00Z"), step: .failed,
+            timings: [.init(step: .fence, milliseconds: 60_000, outcome: "failed")])
         try store.finish(failed, engine: "postgres")
-        try store.finish(record("billing-1", database: "billing", started: utc("2026-01-09T00:00:00Z"), step: .done,
-                                timings: switchover([50_000])), engine: "redis")
+        try store.finish(
+            record(
+                "billing-1", database: "billing", started: utc("2026-01-09T00:00:00Z"), step: .done,
+                timings: switchover([50_000])), engine: "redis")
         #expect(try estimate().duration == .seconds(6))
-        #expect(try store.durations(database: "orders", step: ChangeoverStep.fence.rawValue, limit: 1).first?.outcome == "failed")
+        #expect(
+            try store.durations(database: "orders", step: ChangeoverStep.fence.rawValue, limit: 1).first?.outcome
+                == "failed")
     }
 
     @Test func aFileThatIsNotADatabaseGivesOneLine() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try String(repeating: "not an sqlite file\n", count: 300).write(toFile: "\(directory)/state.sqlite", atomically: true, encoding: .utf8)
+        try String(repeating: "not an sqlite file\n", count: 300).write(
+            toFile: "\(directory)/state.sqlite", atomically: true, encoding: .utf8)
         let error = #expect(throws: StoreError.self) { try StateStore(directory: directory).changeovers() }
         let text = error?.description ?? ""
-        #expect(text == "cannot use the state store \(directory)/state.sqlite: file is not a database (SQLite error 26)", "\(text)")
+        #expect(
+            text == "cannot use the state store \(directory)/state.sqlite: file is not a database (SQLite error 26)",
+            "\(text)")
 
         // A directory where the file should be.
         let other = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: other) }
         try FileManager.default.createDirectory(atPath: "\(other)/state.sqlite", withIntermediateDirectories: true)
-        let refused = #expect(throws: StoreError.self) { try StateStore(directory: other).save(record("x", started: Date())) }
-        #expect(refused?.description.hasPrefix("cannot open the state store \(other)/state.sqlite: ") == true, "\(refused?.description ?? "")")
+        let refused = #expect(throws: StoreError.self) {
+            try StateStore(directory: other).save(record("x", started: Date()))
+        }
+        #expect(
+            refused?.description.hasPrefix("cannot open the state store \(other)/state.sqlite: ") == true,
+            "\(refused?.description ?? "")")
         #expect(refused?.description.contains("\n") == false)
     }
 
@@ -337,8 +385,9 @@ import Testing
         store.saveProgress("copied 20%", of: "orders-1")
         #expect(store.progress(of: "orders-1") == "copied 20%")
         #expect(store.progress(of: "orders-2") == nil)
-        let note = RetryNote(call: "read the follower's lag", attempt: 2, attempts: 5, error: "connection refused",
-                             delayMilliseconds: 200, at: utc("2026-01-01T00:00:00Z"))
+        let note = RetryNote(
+            call: "read the follower's lag", attempt: 2, attempts: 5, error: "connection refused",
+            delayMilliseconds: 200, at: utc("2026-01-01T00:00:00Z"))
         store.saveRetry(note, of: "orders-1")
         #expect(store.lastRetry(of: "orders-1") == note)
         #expect(try #require(store.progressNote(of: "orders-1")).at.timeIntervalSinceNow > -60)
@@ -350,8 +399,10 @@ import Testing
         let storage = try SQLiteStateStorage(directory: directory)
         try storage.save(record("orders-1", started: utc("2026-01-01T00:00:00Z")), durable: false)
         let (journal, synchronous, checkpoint, timeout) = try storage.pool.write { db in
-            (try String.fetchOne(db, sql: "PRAGMA journal_mode"), try Int.fetchOne(db, sql: "PRAGMA synchronous"),
-             try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint"), try Int.fetchOne(db, sql: "PRAGMA busy_timeout"))
+            (
+                try String.fetchOne(db, sql: "PRAGMA journal_mode"), try Int.fetchOne(db, sql: "PRAGMA synchronous"),
+                try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint"), try Int.fetchOne(db, sql: "PRAGMA busy_timeout")
+            )
         }
         #expect(journal == "wal")
         #expect(synchronous == 2, "FULL")
@@ -366,8 +417,9 @@ import Testing
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = StateStore(directory: directory)
-        var saved = record("orders-1", started: utc("2026-01-01T00:00:00Z"), timings: switchover([1, 2, 3, 4, 5, 6]),
-                           facts: Dictionary(uniqueKeysWithValues: (0..<20).map { ("fact.\($0)", "value \($0)") }))
+        var saved = record(
+            "orders-1", started: utc("2026-01-01T00:00:00Z"), timings: switchover([1, 2, 3, 4, 5, 6]),
+            facts: Dictionary(uniqueKeysWithValues: (0..<20).map { ("fact.\($0)", "value \($0)") }))
         try store.save(saved)
         func measure(sync: Bool) throws -> (median: Double, p99: Double) {
             let clock = ContinuousClock()
@@ -383,8 +435,10 @@ import Testing
         }
         let synced = try measure(sync: true)
         let unsynced = try measure(sync: false)
-        print(String(format: "state store save: synced median %.3f ms p99 %.3f ms; unsynced median %.3f ms p99 %.3f ms",
-                     synced.median, synced.p99, unsynced.median, unsynced.p99))
+        print(
+            String(
+                format: "state store save: synced median %.3f ms p99 %.3f ms; unsynced median %.3f ms p99 %.3f ms",
+                synced.median, synced.p99, unsynced.median, unsynced.p99))
         #expect(unsynced.median < 5, "an unsynced save took \(unsynced.median) ms")
         #expect(try store.changeover("orders-1")?.facts["n"] == "199")
     }
@@ -394,17 +448,22 @@ import Testing
 /// succeeds with the next token; a superseded token still fails its fenced writes.
 @Suite struct SQLiteLeaseTests {
     @Test func claimsNumberTheTokensAndFenceTheSupersededHolder() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("state-lease-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "state-lease-\(UUID().uuidString)"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = StateStore(directory: directory)
         #expect(!store.isShared)
         #expect(try await store.lease(of: "orders") == nil)
-        let first = try #require(try await store.claim(database: "orders", changeover: "c1", holder: "ops pid 1", daemon: false))
-        let record = ChangeoverRecord(id: "c1", database: "orders", fromImage: "pg15", toImage: "pg15-patched", machine: ChangeoverMachine(),
-                                      startedAt: Date(), updatedAt: Date(), facts: [:], timings: [])
+        let first = try #require(
+            try await store.claim(database: "orders", changeover: "c1", holder: "ops pid 1", daemon: false))
+        let record = ChangeoverRecord(
+            id: "c1", database: "orders", fromImage: "pg15", toImage: "pg15-patched", machine: ChangeoverMachine(),
+            startedAt: Date(), updatedAt: Date(), facts: [:], timings: [])
         try store.save(record, lease: first)
         #expect(try await store.renew(first)?.token == 1)
-        let second = try #require(try await store.claim(database: "orders", changeover: "c1", holder: "ops pid 2", daemon: true))
+        let second = try #require(
+            try await store.claim(database: "orders", changeover: "c1", holder: "ops pid 2", daemon: true))
         #expect(second.token == 2)
         #expect(try await store.renew(first) == nil)
         #expect(throws: LeaseLost.self) { try store.save(record, lease: first) }
@@ -420,15 +479,20 @@ import Testing
     /// A campaign's progress is written under its lease as a changeover's is: a holder whose
     /// lease was taken over writes nothing.
     @Test func aCampaignsProgressIsFencedByItsLease() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("state-lease-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "state-lease-\(UUID().uuidString)"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = StateStore(directory: directory)
-        var campaign = Campaign(id: "campaign-1", image: "pg15-patched", from: nil, createdAt: Date(), createdBy: "ops", gate: nil,
-                                gateTimeout: .seconds(60), deadline: nil, maxParallel: nil, maxParallelPerHost: nil, maxFailures: 0,
-                                waves: [], leftOut: [])
-        let first = try #require(try await store.claim(database: campaign.id, changeover: campaign.id, holder: "daemon A", daemon: true))
+        var campaign = Campaign(
+            id: "campaign-1", image: "pg15-patched", from: nil, createdAt: Date(), createdBy: "ops", gate: nil,
+            gateTimeout: .seconds(60), deadline: nil, maxParallel: nil, maxParallelPerHost: nil, maxFailures: 0,
+            waves: [], leftOut: [])
+        let first = try #require(
+            try await store.claim(database: campaign.id, changeover: campaign.id, holder: "daemon A", daemon: true))
         try store.save(campaign, fencedBy: first)
-        let second = try #require(try await store.claim(database: campaign.id, changeover: campaign.id, holder: "daemon B", daemon: true))
+        let second = try #require(
+            try await store.claim(database: campaign.id, changeover: campaign.id, holder: "daemon B", daemon: true))
         campaign.current = 1
         #expect(throws: LeaseLost.self) { try store.save(campaign, fencedBy: first) }
         #expect(try store.campaign(campaign.id)?.current == 0)

@@ -1,6 +1,7 @@
-@testable import ChangeoverCore
 import Foundation
 import Testing
+
+@testable import ChangeoverCore
 
 /// A key no setting reads is an error naming it, its line and the key it is a slip of, at every
 /// level of the config; all of a file's are reported at once.
@@ -49,26 +50,57 @@ import Testing
     }
 
     static let slips: [Slip] = [
-        Slip(section: "top", original: "stateDirectory:", replacement: "stateDirectry:", key: "stateDirectry", suggestion: "stateDirectory"),
-        Slip(section: "database", original: "    catchUp:", replacement: "    catchup:", key: "catchup", suggestion: "catchUp"),
-        Slip(section: "database windows", original: "    windows:", replacement: "    windwos:", key: "windwos", suggestion: "windows"),
-        Slip(section: "router", original: "timeout: 5s}", replacement: "timout: 5s}", key: "timout", suggestion: "timeout"),
-        Slip(section: "provisioner", original: "  root:", replacement: "  runAs: postgres\n  rot:", key: "rot", suggestion: "root"),
-        Slip(section: "store", original: "leaseTtl:", replacement: "leaseTTL:", key: "leaseTTL", suggestion: "leaseTtl"),
-        Slip(section: "daemon", original: "tokenEnv:", replacement: "tokenEnvv:", key: "tokenEnvv", suggestion: "tokenEnv"),
+        Slip(
+            section: "top", original: "stateDirectory:", replacement: "stateDirectry:", key: "stateDirectry",
+            suggestion: "stateDirectory"),
+        Slip(
+            section: "database", original: "    catchUp:", replacement: "    catchup:", key: "catchup",
+            suggestion: "catchUp"),
+        Slip(
+            section: "database windows", original: "    windows:", replacement: "    windwos:", key: "windwos",
+            suggestion: "windows"),
+        Slip(
+            section: "router", original: "timeout: 5s}", replacement: "timout: 5s}", key: "timout",
+            suggestion: "timeout"),
+        Slip(
+            section: "provisioner", original: "  root:", replacement: "  runAs: postgres\n  rot:", key: "rot",
+            suggestion: "root"),
+        Slip(
+            section: "store", original: "leaseTtl:", replacement: "leaseTTL:", key: "leaseTTL", suggestion: "leaseTtl"),
+        Slip(
+            section: "daemon", original: "tokenEnv:", replacement: "tokenEnvv:", key: "tokenEnvv",
+            suggestion: "tokenEnv"),
         Slip(section: "notify", original: "{webhook:", replacement: "{webhok:", key: "webhok", suggestion: "webhook"),
-        Slip(section: "database notify", original: "{before:", replacement: "{befor:", key: "befor", suggestion: "before"),
+        Slip(
+            section: "database notify", original: "{before:", replacement: "{befor:", key: "befor", suggestion: "before"
+        ),
         Slip(section: "scheduling", original: "{margin:", replacement: "{marign:", key: "marign", suggestion: "margin"),
         Slip(section: "catchUp", original: "holdFor:", replacement: "holdFr:", key: "holdFr", suggestion: "holdFor"),
-        Slip(section: "switchover", original: "fenceTimeout:", replacement: "fenceTimout:", key: "fenceTimout", suggestion: "fenceTimeout"),
-        Slip(section: "follower", original: "{port: 6543}", replacement: "{prot: 6543}", key: "prot", suggestion: "port"),
-        Slip(section: "images", original: "    environment:", replacement: "    enviroment:", key: "enviroment", suggestion: "environment"),
-        Slip(section: "replication", original: "{user: replicator", replacement: "{usr: replicator", key: "usr", suggestion: "user"),
-        Slip(section: "secret", original: "{env: ORDERS_PASSWORD}", replacement: "{evn: ORDERS_PASSWORD}", key: "evn", suggestion: "env"),
-        Slip(section: "window", original: "duration: 90m", replacement: "durtion: 90m", key: "durtion", suggestion: "duration"),
-        Slip(section: "freeze", original: "reason: holidays", replacement: "Reason: holidays", key: "Reason", suggestion: "reason"),
-        Slip(section: "schedule", original: "deadline:", replacement: "dedline:", key: "dedline", suggestion: "deadline"),
-        Slip(section: "nothing close", original: "scheduling:", replacement: "zzyzx: 1\nscheduling:", key: "zzyzx", suggestion: nil),
+        Slip(
+            section: "switchover", original: "fenceTimeout:", replacement: "fenceTimout:", key: "fenceTimout",
+            suggestion: "fenceTimeout"),
+        Slip(
+            section: "follower", original: "{port: 6543}", replacement: "{prot: 6543}", key: "prot", suggestion: "port"),
+        Slip(
+            section: "images", original: "    environment:", replacement: "    enviroment:", key: "enviroment",
+            suggestion: "environment"),
+        Slip(
+            section: "replication", original: "{user: replicator", replacement: "{usr: replicator", key: "usr",
+            suggestion: "user"),
+        Slip(
+            section: "secret", original: "{env: ORDERS_PASSWORD}", replacement: "{evn: ORDERS_PASSWORD}", key: "evn",
+            suggestion: "env"),
+        Slip(
+            section: "window", original: "duration: 90m", replacement: "durtion: 90m", key: "durtion",
+            suggestion: "duration"),
+        Slip(
+            section: "freeze", original: "reason: holidays", replacement: "Reason: holidays", key: "Reason",
+            suggestion: "reason"),
+        Slip(
+            section: "schedule", original: "deadline:", replacement: "dedline:", key: "dedline", suggestion: "deadline"),
+        Slip(
+            section: "nothing close", original: "scheduling:", replacement: "zzyzx: 1\nscheduling:", key: "zzyzx",
+            suggestion: nil),
     ]
 
     /// The line `text` has `key:` on, counting from 1.
@@ -88,7 +120,8 @@ import Testing
         #expect(Self.base.contains(slip.original), "\(slip.section): the base config lacks \(slip.original)")
         let text = Self.base.replacingOccurrences(of: slip.original, with: slip.replacement)
         let error = #expect(throws: ConfigError.self) { try FleetConfig.parse(text, source: "fleet.yaml") }
-        let expected = "config fleet.yaml line \(Self.line(of: slip.key, in: text)): \(slip.key): unknown key"
+        let expected =
+            "config fleet.yaml line \(Self.line(of: slip.key, in: text)): \(slip.key): unknown key"
             + (slip.suggestion.map { "; did you mean \($0)?" } ?? "")
         #expect(error?.lines.first == expected, "\(slip.section): \(error?.description ?? "no error")")
     }
@@ -99,23 +132,28 @@ import Testing
             .replacingOccurrences(of: "{margin:", with: "{marign:")
             .replacingOccurrences(of: "  root:", with: "  runas: postgres\n  root:")
         let error = #expect(throws: ConfigError.self) { try FleetConfig.parse(text, source: "fleet.yaml") }
-        #expect(error?.lines == [
-            "config fleet.yaml line 3: runas: unknown key; did you mean runAs?",
-            "config fleet.yaml line 19: catchup: unknown key; did you mean catchUp?",
-            "config fleet.yaml line 25: marign: unknown key; did you mean margin?",
-        ])
+        #expect(
+            error?.lines == [
+                "config fleet.yaml line 3: runas: unknown key; did you mean runAs?",
+                "config fleet.yaml line 19: catchup: unknown key; did you mean catchUp?",
+                "config fleet.yaml line 25: marign: unknown key; did you mean margin?",
+            ])
     }
 
     @Test func unknownKeysInEveryDatabaseAreFoundEvenAfterAnotherError() throws {
         // orders (resolved first, in name order) has an image the config lacks: zebra's
         // unknown key is still reported, before that error.
-        let zebra = "  zebra:\n    image: pg15\n    primary: \"host=10.0.0.6\"\n    windwos: [\"sun:22:00-sun:23:30\"]\n"
+        let zebra =
+            "  zebra:\n    image: pg15\n    primary: \"host=10.0.0.6\"\n    windwos: [\"sun:22:00-sun:23:30\"]\n"
         let text = Self.base.replacingOccurrences(of: "    image: pg15\n", with: "    image: pg14\n")
             .replacingOccurrences(of: "databases:\n", with: "databases:\n" + zebra)
         let error = #expect(throws: ConfigError.self) { try FleetConfig.parse(text, source: "fleet.yaml") }
         let lines = error?.lines ?? []
         #expect(lines.count == 2, "\(lines)")
-        #expect(lines.first == "config fleet.yaml line \(Self.line(of: "windwos", in: text)): windwos: unknown key; did you mean windows?")
+        #expect(
+            lines.first
+                == "config fleet.yaml line \(Self.line(of: "windwos", in: text)): windwos: unknown key; did you mean windows?"
+        )
         #expect(lines.last?.contains("unknown image \"pg14\"") == true, "\(lines)")
     }
 
@@ -127,13 +165,15 @@ import Testing
     }
 
     @Test func mapsOfDataTakeAnyKey() throws {
-        let text = Self.base.replacingOccurrences(of: "labels: {tier: production, team/owner: billing}",
-                                                  with: "labels: {tier: production, catchup: x, windwos: y}")
+        let text = Self.base.replacingOccurrences(
+            of: "labels: {tier: production, team/owner: billing}",
+            with: "labels: {tier: production, catchup: x, windwos: y}")
         #expect(try FleetConfig.parse(text).database("orders").labels["windwos"] == "y")
     }
 
     @Test func aSecretIsAnEnvironmentVariableOrAFileNotBoth() {
-        let text = Self.base.replacingOccurrences(of: "{env: ORDERS_PASSWORD}", with: "{env: ORDERS_PASSWORD, file: /etc/pw}")
+        let text = Self.base.replacingOccurrences(
+            of: "{env: ORDERS_PASSWORD}", with: "{env: ORDERS_PASSWORD, file: /etc/pw}")
         let error = #expect(throws: ConfigError.self) { try FleetConfig.parse(text) }
         #expect(error?.description.contains("not both") == true, "\(error?.description ?? "")")
     }

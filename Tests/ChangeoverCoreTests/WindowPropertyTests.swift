@@ -1,7 +1,8 @@
-@testable import ChangeoverCore
 import ChangeoverLab
 import Foundation
 import Testing
+
+@testable import ChangeoverCore
 
 /// Hostile window and freeze specs, and random schedules: parsing never crashes, what parses
 /// prints back to itself, what does not is one line naming the input; openings are ordered,
@@ -11,14 +12,20 @@ import Testing
         "sunday", "Sundays", "SUN", "sun", "mon", "Monday", "tuesdays", "wed", "Thursday", "fri", "saturday",
         "sundae", "Sun.", "mo", "", "dimanche", "ſun",
     ]
-    static let times = ["22:00", "0:00", "00:00", "23:59", "9:05", "24:00", "12:60", "1:5", "123:00", "-1:00", "12:", ":30", "٢:٣٠", "12:00:00"]
+    static let times = [
+        "22:00", "0:00", "00:00", "23:59", "9:05", "24:00", "12:60", "1:5", "123:00", "-1:00", "12:", ":30", "٢:٣٠",
+        "12:00:00",
+    ]
     static let zones = [
         "UTC", "utc", "Z", "GMT", "Europe/Berlin", "europe/berlin", "America/New_York", "Asia/Kathmandu",
         "Australia/Lord_Howe", "Pacific/Chatham", "America/St_Johns", "Asia/Tehran", "Africa/Casablanca",
         "Mars/Olympus", "Europe/Berlin/", "../etc/passwd", "GMT+5", "GMT+05:30", "UTC+14", "EST", "CET",
         "Etc/GMT-14", "Etc/GMT+12", "America/Argentina/Buenos_Aires", "🦀/Zone",
     ]
-    static let durations = ["30m", "2h", "90m", "1h30m", "1d", "7d", "168h", "10080m", "29m", "8d", "0m", "1h0m", "9999999m", "10000000m", "m", "1x", "h1", "1H", "10081m"]
+    static let durations = [
+        "30m", "2h", "90m", "1h30m", "1d", "7d", "168h", "10080m", "29m", "8d", "0m", "1h0m", "9999999m", "10000000m",
+        "m", "1x", "h1", "1H", "10081m",
+    ]
 
     /// Mostly well-formed parts, so that about half the specs parse and the round trip is tested.
     static func part(_ items: [String], validCount: Int, _ random: inout PropertyGenerator) -> String {
@@ -43,7 +50,10 @@ import Testing
             if random.chance(0.5) { tokens.append(zones(&random)) }
             if random.chance(0.1) { tokens += ["for", durations(&random)] }
         case 2:
-            let alphabet = Self.days + Self.times + Self.zones + Self.durations + ["for", "FOR", ":", "-", "0", "9", " ", "\t", "\n", "..", "…"]
+            let alphabet =
+                Self.days + Self.times + Self.zones + Self.durations + [
+                    "for", "FOR", ":", "-", "0", "9", " ", "\t", "\n", "..", "…",
+                ]
             tokens = (0..<random.int(0...6)).map { _ in random.pick(alphabet) }
         default:
             tokens = [random.noise(maxLength: 30)]
@@ -61,8 +71,9 @@ import Testing
         // Foundation trims a few more characters (U+200B) than Character.isWhitespace splits on.
         let words = spec.split(whereSeparator: { $0.isWhitespace })
             .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
-        #expect(words.isEmpty || words.contains { d.contains($0) },
-                "seed \(seed): error names nothing of \(spec.debugDescription): \(d.debugDescription)")
+        #expect(
+            words.isEmpty || words.contains { d.contains($0) },
+            "seed \(seed): error names nothing of \(spec.debugDescription): \(d.debugDescription)")
     }
 
     @Test func windowSpecsRoundTripOrFailInOneLine() {
@@ -73,7 +84,10 @@ import Testing
                 let window = try MaintenanceWindow.parse(spec)
                 parsed += 1
                 let again = try? MaintenanceWindow.parse(window.description)
-                #expect(again == window, "seed \(seed): \(spec.debugDescription) → \(window.description.debugDescription) → \(String(describing: again))")
+                #expect(
+                    again == window,
+                    "seed \(seed): \(spec.debugDescription) → \(window.description.debugDescription) → \(String(describing: again))"
+                )
             } catch {
                 Self.checkRejection(error, spec: spec, seed: seed)
             }
@@ -86,14 +100,22 @@ import Testing
         var parsed = 0
         PropertyGenerator.forAll("window.freeze", count: 10000) { random, seed in
             let date = { (r: inout PropertyGenerator) -> String in
-                if r.chance(0.15) { return r.pick(["2026-02-29", "2024-02-29", "0000-01-01", "9999-12-31", "2026-13-01", "2026-1-1", "+2026-01-01", "2026-00-10", "２０２６-01-01", ""]) }
+                if r.chance(0.15) {
+                    return r.pick([
+                        "2026-02-29", "2024-02-29", "0000-01-01", "9999-12-31", "2026-13-01", "2026-1-1", "+2026-01-01",
+                        "2026-00-10", "２０２６-01-01", "",
+                    ])
+                }
                 return String(format: "%04d-%02d-%02d", r.int(1990...2040), r.int(1...12), r.int(1...31))
             }
             var spec: String
             switch random.int(0...3) {
             case 0: spec = date(&random)
             case 1: spec = date(&random) + random.pick(["..", "…", " to ", " TO ", "...", "-", ".."]) + date(&random)
-            case 2: spec = date(&random) + ".." + date(&random) + random.pick([" ", "\t", "\n", "  "]) + random.pick(Self.zones)
+            case 2:
+                spec =
+                    date(&random) + ".." + date(&random) + random.pick([" ", "\t", "\n", "  "])
+                    + random.pick(Self.zones)
             default: spec = random.noise(maxLength: 30)
             }
             if random.chance(0.05) { spec += " " + random.pick(Self.zones) }
@@ -103,7 +125,8 @@ import Testing
                 #expect(freeze.first <= freeze.last, "seed \(seed)")
                 #expect(freeze.start < freeze.end, "seed \(seed): \(freeze)")
                 let again = try? FreezePeriod.parse(freeze.description)
-                #expect(again == freeze, "seed \(seed): \(spec.debugDescription) → \(freeze.description.debugDescription)")
+                #expect(
+                    again == freeze, "seed \(seed): \(spec.debugDescription) → \(freeze.description.debugDescription)")
             } catch {
                 Self.checkRejection(error, spec: spec, seed: seed)
             }
@@ -123,7 +146,9 @@ import Testing
                 }
             }
             var object: [String: Any] = [:]
-            let fields: [(String, [String])] = [("day", Self.days), ("start", Self.times), ("duration", Self.durations), ("zone", Self.zones)]
+            let fields: [(String, [String])] = [
+                ("day", Self.days), ("start", Self.times), ("duration", Self.durations), ("zone", Self.zones),
+            ]
             for (key, items) in fields where random.chance(0.85) { object[key] = value(items) }
             if random.chance(0.1) { object[random.noise(maxLength: 5)] = value(Self.days) }
             let json: Any = random.chance(0.05) ? [object] : object
@@ -134,9 +159,11 @@ import Testing
                 #expect(again == window, "seed \(seed): \(String(decoding: data, as: UTF8.self))")
                 #expect(try MaintenanceWindow.parse(window.description) == window, "seed \(seed)")
             } catch DecodingError.dataCorrupted(let context) {
-                #expect(context.debugDescription.isOneLine, "seed \(seed): \(context.debugDescription.debugDescription)")
+                #expect(
+                    context.debugDescription.isOneLine, "seed \(seed): \(context.debugDescription.debugDescription)")
                 if let windowError = context.underlyingError as? WindowError {
-                    #expect(windowError.description.isOneLine, "seed \(seed): \(windowError.description.debugDescription)")
+                    #expect(
+                        windowError.description.isOneLine, "seed \(seed): \(windowError.description.debugDescription)")
                 }
             } catch is DecodingError {
                 // A missing key or a number where text belongs: Foundation's own wording.
@@ -147,8 +174,10 @@ import Testing
             // The freeze object form too.
             var freeze: [String: Any] = [:]
             let date = String(format: "%04d-%02d-%02d", random.int(2020...2030), random.int(0...13), random.int(0...32))
-            for (key, v) in [("first", date as Any), ("last", random.chance(0.5) ? date : random.noise(maxLength: 10)),
-                             ("zone", random.pick(Self.zones)), ("reason", random.noise(maxLength: 10))] where random.chance(0.8) {
+            for (key, v) in [
+                ("first", date as Any), ("last", random.chance(0.5) ? date : random.noise(maxLength: 10)),
+                ("zone", random.pick(Self.zones)), ("reason", random.noise(maxLength: 10)),
+            ] where random.chance(0.8) {
                 freeze[key] = random.chance(0.1) ? 7 : v
             }
             if let data = try? JSONSerialization.data(withJSONObject: freeze) {
@@ -156,7 +185,9 @@ import Testing
                     let period = try JSONDecoder().decode(FreezePeriod.self, from: data)
                     #expect(period.first <= period.last, "seed \(seed)")
                 } catch DecodingError.dataCorrupted(let context) {
-                    #expect(context.debugDescription.isOneLine, "seed \(seed): \(context.debugDescription.debugDescription)")
+                    #expect(
+                        context.debugDescription.isOneLine, "seed \(seed): \(context.debugDescription.debugDescription)"
+                    )
                 } catch {}
             }
         }
@@ -164,13 +195,17 @@ import Testing
 
     // MARK: - Schedules
 
-    static let scheduleZones = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu",
-                                "Pacific/Chatham", "America/Santiago", "Africa/Casablanca", "Asia/Tehran", "Pacific/Apia"]
+    static let scheduleZones = [
+        "UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu",
+        "Pacific/Chatham", "America/Santiago", "Africa/Casablanca", "Asia/Tehran", "Pacific/Apia",
+    ]
 
     static func randomSchedule(_ random: inout PropertyGenerator) -> WindowSchedule {
         var windows: [MaintenanceWindow] = []
         for _ in 0..<random.int(0...4) {
-            let minutes = random.chance(0.1) ? random.pick([30, 7 * 24 * 60, 7 * 24 * 60 - 1, 3 * 24 * 60]) : random.int(30...600)
+            let minutes =
+                random.chance(0.1)
+                ? random.pick([30, 7 * 24 * 60, 7 * 24 * 60 - 1, 3 * 24 * 60]) : random.int(30...600)
             if let window = try? MaintenanceWindow(
                 day: random.pick(MaintenanceWindow.Day.allCases), hour: random.int(0...23),
                 minute: random.chance(0.5) ? random.pick([0, 30]) : random.int(0...59),
@@ -186,11 +221,15 @@ import Testing
             let span = random.chance(0.1) ? random.int(0...800) : random.int(0...20)
             let lastDay = Calendar(identifier: .gregorian).date(
                 byAdding: .day, value: span,
-                to: DateComponents(calendar: Calendar(identifier: .gregorian), timeZone: TimeZone(identifier: "UTC"),
-                                   year: first.year, month: first.month, day: first.day).date!)!
+                to: DateComponents(
+                    calendar: Calendar(identifier: .gregorian), timeZone: TimeZone(identifier: "UTC"),
+                    year: first.year, month: first.month, day: first.day
+                ).date!)!
             let parts = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: lastDay)
             let last = try! FreezePeriod.CalendarDate(year: parts.year!, month: parts.month!, day: parts.day!)
-            freezes.append(try! FreezePeriod(first: first, last: last, timeZone: TimeZone(identifier: random.pick(scheduleZones))!))
+            freezes.append(
+                try! FreezePeriod(first: first, last: last, timeZone: TimeZone(identifier: random.pick(scheduleZones))!)
+            )
         }
         return WindowSchedule(windows: windows, freezes: freezes)
     }
@@ -205,8 +244,9 @@ import Testing
             let after = Date(timeIntervalSince1970: seconds)
             let openings = schedule.openings(after: after, count: random.int(1...16))
             let frozen = schedule.freezes.map { ($0.start, $0.end) }
-            #expect(schedule.windows.isEmpty == openings.isEmpty,
-                    "seed \(seed): \(schedule.windows.count) windows gave \(openings.count) openings")
+            #expect(
+                schedule.windows.isEmpty == openings.isEmpty,
+                "seed \(seed): \(schedule.windows.count) windows gave \(openings.count) openings")
             var previous: WindowOpening?
             for opening in openings {
                 #expect(opening.end > opening.start, "seed \(seed): empty opening \(opening)")

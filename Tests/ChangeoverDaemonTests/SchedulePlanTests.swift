@@ -1,9 +1,10 @@
 import ChangeoverCore
-@testable import ChangeoverDaemon
 import ChangeoverLab
 import Foundation
 import Logging
 import Testing
+
+@testable import ChangeoverDaemon
 
 /// The daemon's plans of scheduled changeovers, in process: a plan is made once and stands, tick
 /// after tick, until what it was made from changes. No server runs: the primary's port is
@@ -15,17 +16,17 @@ import Testing
     func writeConfig(windowAt start: Date) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try """
-            stateDirectory: \(directory)/state
-            provisioner: {root: \(directory)/nodes}
-            images:
-              pg15: {binDirectory: /usr/lib/postgresql/15/bin}
-              pg15-patched: {binDirectory: /usr/lib/postgresql/15/bin}
-            databases:
-              orders:
-                image: pg15
-                primary: "host=127.0.0.1 port=\(FreePort.next()) user=postgres dbname=postgres"
-                oneOffWindows: ["\(ScheduleText.iso(start)) for 60m"]
-            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        stateDirectory: \(directory)/state
+        provisioner: {root: \(directory)/nodes}
+        images:
+          pg15: {binDirectory: /usr/lib/postgresql/15/bin}
+          pg15-patched: {binDirectory: /usr/lib/postgresql/15/bin}
+        databases:
+          orders:
+            image: pg15
+            primary: "host=127.0.0.1 port=\(FreePort.next()) user=postgres dbname=postgres"
+            oneOffWindows: ["\(ScheduleText.iso(start)) for 60m"]
+        """.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
     func made(_ daemon: ChangeoverDaemon, _ id: String) throws -> (at: Date, text: String) {
@@ -42,9 +43,11 @@ import Testing
         let first = Date(timeIntervalSince1970: (now.timeIntervalSince1970 / 60).rounded(.down) * 60 + 3 * 86_400)
         try writeConfig(windowAt: first)
         let config = try FleetConfig.load(path: configPath)
-        let daemon = ChangeoverDaemon(configPath: configPath, config: config, environment: [:], logger: Logger(label: "test"))
-        let record = try ChangeoverRunner(config: config).schedule(database: "orders", image: "pg15-patched",
-                                                                     policy: SwitchPolicy(mode: .window), source: "test")
+        let daemon = ChangeoverDaemon(
+            configPath: configPath, config: config, environment: [:], logger: Logger(label: "test"))
+        let record = try ChangeoverRunner(config: config).schedule(
+            database: "orders", image: "pg15-patched",
+            policy: SwitchPolicy(mode: .window), source: "test")
 
         await daemon.tick()
         let made = try made(daemon, record.id)

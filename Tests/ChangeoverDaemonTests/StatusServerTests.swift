@@ -1,15 +1,18 @@
 import ChangeoverCore
-@testable import ChangeoverDaemon
 import ChangeoverLab
 import Foundation
 import Logging
 import Testing
 
+@testable import ChangeoverDaemon
+
 /// The daemon's HTTP endpoints, in process: the token gate, the routes, the Prometheus text.
 @Suite struct StatusServerTests {
     func withServer(token: String = "s3cret-token", _ body: (StatusServer) async throws -> Void) async throws {
         let server = try StatusServer(host: "127.0.0.1", port: 0, token: token, logger: Logger(label: "test")) { path in
-            path == "/status" ? .init(status: 200, contentType: "application/json", body: Array("{\"ok\":true}".utf8)) : .text(404, "nope\n")
+            path == "/status"
+                ? .init(status: 200, contentType: "application/json", body: Array("{\"ok\":true}".utf8))
+                : .text(404, "nope\n")
         }
         let running = Task { try await server.run() }
         do {
@@ -31,7 +34,10 @@ import Testing
             #expect(!none.body.contains("s3cret"))
             #expect(try await LabHTTP.get(port: server.port, path: "/status", token: "s3cret-tokeX").status == 401)
             #expect(try await LabHTTP.get(port: server.port, path: "/status", token: "s3cret").status == 401)
-            #expect(try await LabHTTP.get(port: server.port, path: "/status", extraHeaders: ["Authorization: Basic czNjcmV0LXRva2Vu"]).status == 401)
+            #expect(
+                try await LabHTTP.get(
+                    port: server.port, path: "/status", extraHeaders: ["Authorization: Basic czNjcmV0LXRva2Vu"]
+                ).status == 401)
             // Not even a 404 leaks without the token.
             #expect(try await LabHTTP.get(port: server.port, path: "/elsewhere").status == 401)
         }
@@ -44,16 +50,22 @@ import Testing
             #expect(ok.headers["content-type"] == "application/json")
             #expect(ok.body == "{\"ok\":true}")
             #expect(try await LabHTTP.get(port: server.port, path: "/elsewhere", token: "s3cret-token").status == 404)
-            let lowercase = try await LabHTTP.get(port: server.port, path: "/status", extraHeaders: ["authorization: bearer s3cret-token"])
+            let lowercase = try await LabHTTP.get(
+                port: server.port, path: "/status", extraHeaders: ["authorization: bearer s3cret-token"])
             #expect(lowercase.status == 200)
         }
     }
 
     @Test func aServerRefusesAnEmptyTokenAndAPortInUse() async throws {
-        #expect(throws: ServerError.self) { try StatusServer(host: "127.0.0.1", port: 0, token: "", logger: Logger(label: "test")) { _ in .text(200, "") } }
+        #expect(throws: ServerError.self) {
+            try StatusServer(host: "127.0.0.1", port: 0, token: "", logger: Logger(label: "test")) { _ in .text(200, "")
+            }
+        }
         try await withServer { server in
             let error = #expect(throws: ServerError.self) {
-                try StatusServer(host: "127.0.0.1", port: server.port, token: "x", logger: Logger(label: "test")) { _ in .text(200, "") }
+                try StatusServer(host: "127.0.0.1", port: server.port, token: "x", logger: Logger(label: "test")) { _ in
+                    .text(200, "")
+                }
             }
             #expect(error?.description.contains("cannot listen on 127.0.0.1:\(server.port)") == true)
         }
@@ -61,14 +73,17 @@ import Testing
 
     @Test func metricsTextEscapesLabelsAndFormatsNumbers() {
         var text = MetricsText()
-        text.gauge("changeover_x", "Help with a \\ backslash.", [(["database": "a\"b\nc", "step": "fence"], 0.0625), ([:], 3)])
-        #expect(text.text == """
-            # HELP changeover_x Help with a \\\\ backslash.
-            # TYPE changeover_x gauge
-            changeover_x{database="a\\"b\\nc",step="fence"} 0.0625
-            changeover_x 3
+        text.gauge(
+            "changeover_x", "Help with a \\ backslash.",
+            [(["database": "a\"b\nc", "step": "fence"], 0.0625), ([:], 3)])
+        #expect(
+            text.text == """
+                # HELP changeover_x Help with a \\\\ backslash.
+                # TYPE changeover_x gauge
+                changeover_x{database="a\\"b\\nc",step="fence"} 0.0625
+                changeover_x 3
 
-            """)
+                """)
     }
 }
 
@@ -76,8 +91,10 @@ import Testing
 /// headers that keep the page to its own script and style.
 @Suite struct StatusServerOpenPathTests {
     @Test func openPathsNeedNoTokenAndEveryResponseCarriesTheSecurityHeaders() async throws {
-        let server = try StatusServer(host: "127.0.0.1", port: 0, token: "s3cret-token", logger: Logger(label: "test"),
-                                      open: { $0 == "/healthz" ? .text(200, "running\n") : nil }) { _ in .text(200, "data\n") }
+        let server = try StatusServer(
+            host: "127.0.0.1", port: 0, token: "s3cret-token", logger: Logger(label: "test"),
+            open: { $0 == "/healthz" ? .text(200, "running\n") : nil },
+            handler: { _ in .text(200, "data\n") })
         let running = Task { try await server.run() }
         defer { running.cancel() }
         let health = try await LabHTTP.get(port: server.port, path: "/healthz")
@@ -94,10 +111,14 @@ import Testing
         let html = StatusPage.html
         #expect(html.contains("<script src=\"/app.js\" defer></script>"))
         #expect(html.contains("<link rel=\"stylesheet\" href=\"/app.css\">"))
-        #expect(!html.contains("<script>") && !html.contains("<style") && !html.contains(" style=") && !html.contains(" onclick"))
+        #expect(
+            !html.contains("<script>") && !html.contains("<style") && !html.contains(" style=")
+                && !html.contains(" onclick"))
         // The script writes data as text, never as markup.
         #expect(!StatusPage.script.contains("innerHTML") && !StatusPage.script.contains("eval("))
-        #expect(StatusPage.script.contains("sessionStorage") && !StatusPage.script.contains("document.cookie") && !StatusPage.script.contains("localStorage"))
+        #expect(
+            StatusPage.script.contains("sessionStorage") && !StatusPage.script.contains("document.cookie")
+                && !StatusPage.script.contains("localStorage"))
         #expect(StatusPage.script.contains("[\"preflight\",\"provision\",\"catch-up\",\"await-window\""))
     }
 

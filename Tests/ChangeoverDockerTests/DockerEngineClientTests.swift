@@ -14,10 +14,17 @@ struct DockerEngineClientTests {
         let name = "chg-test-client-\(UUID().uuidString.prefix(8).lowercased())"
         let labels = ["org.changeover.test": DockerTestEnvironment.run, "org.changeover.test.lab": name]
         try await client.createVolume(name, labels: labels)
-        defer { Task { try? await client.removeContainer(name); try? await client.removeVolume(name) } }
-        _ = try await client.createContainer(name, DockerContainerSpec(
-            image: DockerLab.redisOld, command: ["sh", "-c", "trap 'exit 3' INT; while :; do sleep 0.05; done"],
-            labels: labels, networkMode: "none", volumes: [(name, "/data")]))
+        defer {
+            Task {
+                try? await client.removeContainer(name)
+                try? await client.removeVolume(name)
+            }
+        }
+        _ = try await client.createContainer(
+            name,
+            DockerContainerSpec(
+                image: DockerLab.redisOld, command: ["sh", "-c", "trap 'exit 3' INT; while :; do sleep 0.05; done"],
+                labels: labels, networkMode: "none", volumes: [(name, "/data")]))
         try await client.start(name)
         #expect(try await client.container(name).running)
         let result = try await client.exec(name, ["sh", "-c", "echo out; echo err >&2; exit 7"], timeout: .seconds(10))
@@ -42,9 +49,11 @@ struct DockerEngineClientTests {
     /// does not hold the cooperative pool meanwhile.
     @Test func waitingRequestsHonourTheirDeadlineOffThePool() async throws {
         let name = "chg-test-wait-\(UUID().uuidString.prefix(8).lowercased())"
-        _ = try await client.createContainer(name, DockerContainerSpec(
-            image: DockerLab.redisOld, command: ["sh", "-c", "sleep 60"],
-            labels: ["org.changeover.test": DockerTestEnvironment.run], networkMode: "none"))
+        _ = try await client.createContainer(
+            name,
+            DockerContainerSpec(
+                image: DockerLab.redisOld, command: ["sh", "-c", "sleep 60"],
+                labels: ["org.changeover.test": DockerTestEnvironment.run], networkMode: "none"))
         try await client.start(name)
         let clock = ContinuousClock()
         let started = clock.now

@@ -8,7 +8,9 @@ import Testing
 /// Where the tests find a Docker engine: `make docker-test` sets CHANGEOVER_DOCKER_HOST (and a
 /// run name in CHANGEOVER_DOCKER_TEST_RUN, whose containers and volumes it sweeps afterwards).
 enum DockerTestEnvironment {
-    static let socket: String? = ProcessInfo.processInfo.environment["CHANGEOVER_DOCKER_HOST"].flatMap { $0.isEmpty ? nil : $0 }
+    static let socket: String? = ProcessInfo.processInfo.environment["CHANGEOVER_DOCKER_HOST"].flatMap {
+        $0.isEmpty ? nil : $0
+    }
     static let run = ProcessInfo.processInfo.environment["CHANGEOVER_DOCKER_TEST_RUN"] ?? "swift-test-\(getpid())"
     static var available: Bool { socket != nil }
     static let skipped: Comment = "CHANGEOVER_DOCKER_HOST names no Docker engine (make docker-test sets it)"
@@ -24,7 +26,9 @@ struct DockerScenario {
     let followerPorts: [Int]
     let writer: any WriteProbe
 
-    static func start(engine: DatabaseConfig.EngineKind, changeovers: Int, lab: DockerLab) async throws -> DockerScenario {
+    static func start(engine: DatabaseConfig.EngineKind, changeovers: Int, lab: DockerLab) async throws
+        -> DockerScenario
+    {
         let primary = engine == .postgres ? try await lab.startPostgresPrimary() : try await lab.startRedisPrimary()
         var ports: [Int] = []
         while ports.count < changeovers {
@@ -38,9 +42,11 @@ struct DockerScenario {
             let connection = try await lab.connect(try #require(primary.conninfo))
             try await AckedWriter.prepare(on: connection)
             connection.close()
-            writer = AckedWriter(conninfo: try ConnInfo(
-                "host=\(all.map { _ in "127.0.0.1" }.joined(separator: ",")) port=\(all.map(String.init).joined(separator: ",")) "
-                    + "user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=2")
+            writer = AckedWriter(
+                conninfo: try ConnInfo(
+                    "host=\(all.map { _ in "127.0.0.1" }.joined(separator: ",")) port=\(all.map(String.init).joined(separator: ",")) "
+                        + "user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=2"
+                )
                 .with("password", lab.superuserPassword))
         case .redis:
             writer = RedisAckedWriter(endpoints: all.map { lab.redisEndpoint(port: $0) })
@@ -53,8 +59,10 @@ struct DockerScenario {
     var configPath: String { lab.configPath }
 
     func writeConfig(followerPort: Int, catchUp: String? = nil, images: [String: String]? = nil) throws {
-        try lab.configText(engine: engine, primary: primary, followerPort: followerPort, catchUp: catchUp, images: images)
-            .write(toFile: lab.configPath, atomically: true, encoding: .utf8)
+        try lab.configText(
+            engine: engine, primary: primary, followerPort: followerPort, catchUp: catchUp, images: images
+        )
+        .write(toFile: lab.configPath, atomically: true, encoding: .utf8)
     }
 
     /// Changes the database over to `image`, in process.
@@ -82,8 +90,10 @@ struct DockerScenario {
 /// Runs `body` on a fresh scenario. `body` returns the containers the test knowingly leaves (the
 /// primaries, old and new); they are removed with their volumes, and then nothing else made for
 /// the test may be left — no follower of an aborted changeover, no probe, no volume.
-func withDockerScenario(_ engine: DatabaseConfig.EngineKind, changeovers: Int,
-                        _ body: (DockerScenario) async throws -> [String]) async throws {
+func withDockerScenario(
+    _ engine: DatabaseConfig.EngineKind, changeovers: Int,
+    _ body: (DockerScenario) async throws -> [String]
+) async throws {
     let lab = try DockerLab(socket: try #require(DockerTestEnvironment.socket), run: DockerTestEnvironment.run)
     var failure: (any Error)?
     var kept: [String] = []
@@ -99,13 +109,15 @@ func withDockerScenario(_ engine: DatabaseConfig.EngineKind, changeovers: Int,
     await lab.remove(containers: kept)
     let left = await lab.sweep()
     if let failure { throw failure }
-    #expect(left.containers.isEmpty && left.volumes.isEmpty,
-            "left behind: containers \(left.containers), volumes \(left.volumes)")
+    #expect(
+        left.containers.isEmpty && left.volumes.isEmpty,
+        "left behind: containers \(left.containers), volumes \(left.volumes)")
 }
 
 /// The provision step's record in the audit log of a changeover.
 func provisionRecord(_ path: String, changeover: String) throws -> AuditRecord {
-    try #require(try AuditLog.read(path: path).first {
-        $0.changeover == changeover && $0.step == "provision" && $0.outcome == "succeeded"
-    })
+    try #require(
+        try AuditLog.read(path: path).first {
+            $0.changeover == changeover && $0.step == "provision" && $0.outcome == "succeeded"
+        })
 }

@@ -15,9 +15,11 @@ import Testing
         let path = "\(directory)/audit.jsonl"
         let log = try AuditLog(path: path)
         for (index, step) in ["preflight", "provision", "catch-up", "fence", "promote", "settle"].enumerated() {
-            try log.append(AuditEntry(changeover: "orders-1", database: "orders", step: step, outcome: "succeeded",
-                                      message: "step \(index + 1)", facts: ["ms": "\(index * 10)"]),
-                           actor: "test", time: Date())
+            try log.append(
+                AuditEntry(
+                    changeover: "orders-1", database: "orders", step: step, outcome: "succeeded",
+                    message: "step \(index + 1)", facts: ["ms": "\(index * 10)"]),
+                actor: "test", time: Date())
         }
         return (directory, path)
     }
@@ -38,7 +40,9 @@ import Testing
     func tamperedLogFailsNamingTheFirstBadRecord(_ tampering: Tampering) async throws {
         let (directory, path) = try Self.makeLog()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var lines = try String(contentsOfFile: path, encoding: .utf8).split(
+            separator: "\n", omittingEmptySubsequences: false
+        ).map(String.init)
         lines.removeLast()  // the empty string after the final newline
         let expected: String
         switch tampering {

@@ -7,14 +7,16 @@ import Testing
 @Suite struct CampaignCLITests {
     static func fleet(in directory: String) throws -> String {
         var databases = ""
-        func add(_ name: String, tier: String?, image: String = "pg15", windows: String = "[\"Sundays 22:00 Europe/Berlin\"]") {
+        func add(
+            _ name: String, tier: String?, image: String = "pg15", windows: String = "[\"Sundays 22:00 Europe/Berlin\"]"
+        ) {
             databases += """
-              \(name):
-                image: \(image)
-                primary: "host=127.0.0.1 port=5432 user=postgres"
-                windows: \(windows)
-            \(tier.map { "    labels: {tier: \($0)}\n" } ?? "")
-            """
+                  \(name):
+                    image: \(image)
+                    primary: "host=127.0.0.1 port=5432 user=postgres"
+                    windows: \(windows)
+                \(tier.map { "    labels: {tier: \($0)}\n" } ?? "")
+                """
         }
         add("stage-a", tier: "staging", windows: "[\"Mondays 09:00 UTC\"]")
         add("stage-b", tier: "staging")
@@ -23,20 +25,21 @@ import Testing
         add("lab-1", tier: "lab")
         let path = "\(directory)/fleet.yaml"
         try """
-            stateDirectory: \(directory)/state
-            auditLog: \(directory)/audit.jsonl
-            provisioner: {kind: local, root: \(directory)/nodes}
-            images:
-              pg15: {binDirectory: /usr/lib/postgresql/15/bin}
-              pg15-patched: {binDirectory: /usr/lib/postgresql/15/bin}
-            databases:
-            \(databases)
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        stateDirectory: \(directory)/state
+        auditLog: \(directory)/audit.jsonl
+        provisioner: {kind: local, root: \(directory)/nodes}
+        images:
+          pg15: {binDirectory: /usr/lib/postgresql/15/bin}
+          pg15-patched: {binDirectory: /usr/lib/postgresql/15/bin}
+        databases:
+        \(databases)
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
     static func scratch() throws -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("campaign-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("campaign-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         return directory
     }
@@ -45,8 +48,10 @@ import Testing
         let directory = try Self.scratch()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let config = try Self.fleet(in: directory)
-        let plan = try await CLI.run(["campaign", "plan", "--config", config, "--image", "pg15-patched", "--from", "pg15",
-                                      "--waves", "staging,canary:25%,production", "--json"])
+        let plan = try await CLI.run([
+            "campaign", "plan", "--config", config, "--image", "pg15-patched", "--from", "pg15",
+            "--waves", "staging,canary:25%,production", "--json",
+        ])
         #expect(plan.status == 0, "\(plan.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])
         let waves = try #require(json["waves"] as? [[String: Any]])
@@ -67,10 +72,13 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/state"), "a plan created the state directory")
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/audit.jsonl"))
 
-        let text = try await CLI.run(["campaign", "plan", "--config", config, "--image", "pg15-patched",
-                                      "--waves", "staging,production"])
+        let text = try await CLI.run([
+            "campaign", "plan", "--config", config, "--image", "pg15-patched",
+            "--waves", "staging,production",
+        ])
         #expect(text.status == 0, "\(text.stderr)")
-        #expect(text.stdout.contains("campaign to pg15-patched: 10 database(s) in 2 wave(s), 2 left out"), "\(text.stdout)")
+        #expect(
+            text.stdout.contains("campaign to pg15-patched: 10 database(s) in 2 wave(s), 2 left out"), "\(text.stdout)")
         #expect(text.stdout.contains("left out: prod-done: already on pg15-patched"))
     }
 
@@ -101,16 +109,23 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let config = try Self.fleet(in: directory)
         let run = { (arguments: [String]) in try await CLI.run(["campaign"] + arguments + ["--config", config]) }
-        let start = try await run(["start", "--image", "pg15-patched", "--waves", "staging,production", "--gate", "exit 0",
-                                   "--max-parallel", "3", "--max-failures", "1"])
+        let start = try await run([
+            "start", "--image", "pg15-patched", "--waves", "staging,production", "--gate", "exit 0",
+            "--max-parallel", "3", "--max-failures", "1",
+        ])
         #expect(start.status == 0, "\(start.stderr)")
         let id = try #require(start.stdout.split(separator: " ").dropFirst().first.map(String.init))
-        #expect(start.stdout.hasPrefix("campaign \(id) started: 10 database(s) to pg15-patched in 2 wave(s), 2 left out"), "\(start.stdout)")
+        #expect(
+            start.stdout.hasPrefix("campaign \(id) started: 10 database(s) to pg15-patched in 2 wave(s), 2 left out"),
+            "\(start.stdout)")
         #expect(id.hasPrefix("campaign-"))
 
         let again = try await run(["start", "--image", "pg15-patched", "--waves", "production"])
         #expect(again.status == 2 && again.stderrLines.count == 1, "\(again.stderr)")
-        #expect(again.stderr.contains("campaign \(id) (to pg15-patched, running) already has prod-1, prod-2, prod-3, prod-4, prod-5 and 3 more"), "\(again.stderr)")
+        #expect(
+            again.stderr.contains(
+                "campaign \(id) (to pg15-patched, running) already has prod-1, prod-2, prod-3, prod-4, prod-5 and 3 more"
+            ), "\(again.stderr)")
 
         let status = try await run(["status", id])
         #expect(status.status == 0, "\(status.stderr)")
@@ -118,16 +133,21 @@ import Testing
         #expect(status.stdout.contains("progress: 0/10 changed over, 0 failed (halts above 1)"), "\(status.stdout)")
         #expect(status.stdout.contains("wave 1 staging: not begun: 2 to-schedule"), "\(status.stdout)")
         let list = try await run(["status"])
-        #expect(list.stdout.hasPrefix("\(id)  to pg15-patched  running  0/10 done, 0 failed  wave staging"), "\(list.stdout)")
+        #expect(
+            list.stdout.hasPrefix("\(id)  to pg15-patched  running  0/10 done, 0 failed  wave staging"),
+            "\(list.stdout)")
         let json = try await run(["status", id, "--json"])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
-        #expect(object["state"] as? String == "running" && object["total"] as? Int == 10 && object["eta"] is String, "\(json.stdout)")
+        #expect(
+            object["state"] as? String == "running" && object["total"] as? Int == 10 && object["eta"] is String,
+            "\(json.stdout)")
 
         let pause = try await run(["pause", id])
         #expect(pause.status == 0 && pause.stdout.contains("paused (it was running)"), "\(pause.stdout)\(pause.stderr)")
         #expect(try await run(["status", id]).stdout.contains(": paused"))
         let resume = try await run(["resume", id])
-        #expect(resume.status == 0 && resume.stdout.contains("resumed (it was paused)"), "\(resume.stdout)\(resume.stderr)")
+        #expect(
+            resume.status == 0 && resume.stdout.contains("resumed (it was paused)"), "\(resume.stdout)\(resume.stderr)")
 
         let refused = try await run(["abort", id])
         #expect(refused.status == 2 && refused.stderr.contains("needs --yes"), "\(refused.stderr)")
@@ -135,7 +155,9 @@ import Testing
         #expect(abort.status == 0 && abort.stdout.contains("campaign \(id) aborted"), "\(abort.stdout)\(abort.stderr)")
         #expect(try await run(["status", id]).stdout.contains(": aborted"))
         let late = try await run(["resume", id])
-        #expect(late.status == 2 && late.stderr.contains("campaign \(id) already aborted; there is nothing to resume"), "\(late.stderr)")
+        #expect(
+            late.status == 2 && late.stderr.contains("campaign \(id) already aborted; there is nothing to resume"),
+            "\(late.stderr)")
 
         let audit = try AuditLog.read(path: "\(directory)/audit.jsonl").filter { $0.changeover == id }.map(\.outcome)
         #expect(audit == ["started", "pause-requested", "resume-requested", "abort-requested", "aborted"], "\(audit)")
@@ -170,7 +192,9 @@ import Testing
         let config = try Self.fleet(in: directory)
         for verb in ["status", "pause", "resume"] {
             let run = try await CLI.run(["campaign", verb, "campaign-nope", "--config", config])
-            #expect(run.status == 2 && run.stderr.contains("no campaign campaign-nope in the state store"), "\(verb): \(run.stderr)")
+            #expect(
+                run.status == 2 && run.stderr.contains("no campaign campaign-nope in the state store"),
+                "\(verb): \(run.stderr)")
         }
     }
 }

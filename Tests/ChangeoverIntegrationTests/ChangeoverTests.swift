@@ -24,14 +24,19 @@ import Testing
                 defer { connection.close() }
                 let missing = try await AckedWriter.missing(acknowledged, on: connection)
                 #expect(missing.isEmpty, "changeover \(index + 1) lost \(missing.count) acknowledged commits")
-                #expect(try await connection.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar == "false")
+                #expect(
+                    try await connection.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar
+                        == "false")
                 let written = try await connection.query(
-                    "INSERT INTO acked_writes (seq) VALUES ($1) RETURNING seq::text", [String(-1 - index)], timeout: .seconds(5))
+                    "INSERT INTO acked_writes (seq) VALUES ($1) RETURNING seq::text", [String(-1 - index)],
+                    timeout: .seconds(5))
                 #expect(written.scalar == String(-1 - index))
 
                 let old = LocalPostgres(binDirectory: scenario.lab.binDirectory, dataDirectory: previousData)
                 #expect(!old.isRunning, "the old primary of changeover \(index + 1) is still running")
-                #expect(!FileManager.default.fileExists(atPath: "\(previousData)/pg_replslot/\(summary.facts["slot"] ?? "?")"))
+                #expect(
+                    !FileManager.default.fileExists(
+                        atPath: "\(previousData)/pg_replslot/\(summary.facts["slot"] ?? "?")"))
                 previousData = try #require(summary.facts["follower.dataDirectory"])
 
                 let audit = AuditLog.verify(path: try scenario.config().auditLog)
@@ -44,7 +49,9 @@ import Testing
             #expect(report.acknowledged.count > 300)
             let records = try AuditLog.read(path: try scenario.config().auditLog)
             #expect(records.filter { $0.step == "changeover" && $0.outcome == "completed" }.count == 3)
-            print("three changeovers: \(report.acknowledged.count) acknowledged commits, 0 lost, longest writer gap \(String(format: "%.1f", report.longestGapMilliseconds)) ms")
+            print(
+                "three changeovers: \(report.acknowledged.count) acknowledged commits, 0 lost, longest writer gap \(String(format: "%.1f", report.longestGapMilliseconds)) ms"
+            )
         }
     }
 
@@ -52,8 +59,9 @@ import Testing
     /// primary and writable, the audit log says aborted and why, the exit code is not 0.
     @Test func catchUpTimeoutAbortsAndLeavesThePrimaryServing() async throws {
         try await withScenario(changeovers: 1) { scenario in
-            try scenario.writeConfig(followerPort: scenario.followerPorts[0],
-                                     catchUp: "      holdFor: 10s\n      pollEvery: 50ms\n      timeout: 1500ms")
+            try scenario.writeConfig(
+                followerPort: scenario.followerPorts[0],
+                catchUp: "      holdFor: 10s\n      pollEvery: 50ms\n      timeout: 1500ms")
             let result = try await CLI.run(
                 ["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--now"],
                 environment: scenario.environment)
@@ -65,8 +73,11 @@ import Testing
             #expect(nodes.isEmpty, "follower left behind: \(nodes)")
             let connection = try await scenario.lab.connect(scenario.primary.conninfo)
             defer { connection.close() }
-            #expect(try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5)).scalar == "0")
-            #expect(try await connection.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar == "false")
+            #expect(
+                try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5))
+                    .scalar == "0")
+            #expect(
+                try await connection.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar == "false")
             try await scenario.writer.waitForAcknowledgements(50)
             let report = await scenario.writer.stop()
             #expect(try await AckedWriter.missing(report.acknowledged, on: connection).isEmpty)
@@ -84,8 +95,10 @@ import Testing
 
 /// Runs `body` on a fresh scenario, then stops the writer and every server and checks that
 /// nothing is left behind, whether `body` passed or threw.
-func withScenario(engine: DatabaseConfig.EngineKind = .postgres, changeovers: Int, startWriter: Bool = true,
-                  _ body: (LabScenario) async throws -> Void) async throws {
+func withScenario(
+    engine: DatabaseConfig.EngineKind = .postgres, changeovers: Int, startWriter: Bool = true,
+    _ body: (LabScenario) async throws -> Void
+) async throws {
     let scenario = try await LabScenario.start(engine: engine, changeovers: changeovers, startWriter: startWriter)
     var failure: (any Error)?
     do {

@@ -1,7 +1,8 @@
-@testable import ChangeoverCore
 import ChangeoverLab
 import Foundation
 import Testing
+
+@testable import ChangeoverCore
 
 /// The fence reads `global/pg_control` itself instead of spawning `pg_controldata`: both must
 /// say the same of a real cluster, running and shut down, and a damaged file must not be read.
@@ -10,7 +11,8 @@ import Testing
         let lab = try Lab()
         do {
             let primary = try await lab.startPrimary()
-            let server = LocalPostgres(binDirectory: lab.binDirectory, dataDirectory: primary.dataDirectory, runAs: lab.runAs)
+            let server = LocalPostgres(
+                binDirectory: lab.binDirectory, dataDirectory: primary.dataDirectory, runAs: lab.runAs)
             let keys = ["Database cluster state", "Latest checkpoint location"]
             for expectedState in ["in production", "shut down"] {
                 if expectedState == "shut down" { try await server.stop(timeout: .seconds(30)) }
@@ -19,7 +21,8 @@ import Testing
                 #expect(direct["Database cluster state"] == expectedState)
                 for key in keys { #expect(direct[key] == tool[key], "\(key)") }
             }
-            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(primary.dataDirectory)/global/pg_control")))
+            var bytes = [UInt8](
+                try Data(contentsOf: URL(fileURLWithPath: "\(primary.dataDirectory)/global/pg_control")))
             #expect(ControlFile.parse(bytes) != nil)
             bytes[33] ^= 0x01  // inside the checkpoint location: the CRC no longer matches
             #expect(ControlFile.parse(bytes) == nil)

@@ -11,18 +11,24 @@ struct DaemonProcess {
     let log: String
 
     /// Starts the daemon and waits until its status endpoint answers.
-    static func start(config: String, port: Int, environment: [String: String], token: String, log: String,
-                      arguments: [String] = []) async throws -> DaemonProcess {
-        let pid = try Subprocess.spawn([CLI.executable, "daemon", "--config", config] + arguments,
-                                       environment: environment.merging(["TEST_DAEMON_TOKEN": token]) { _, new in new },
-                                       outputPath: log)
+    static func start(
+        config: String, port: Int, environment: [String: String], token: String, log: String,
+        arguments: [String] = []
+    ) async throws -> DaemonProcess {
+        let pid = try Subprocess.spawn(
+            [CLI.executable, "daemon", "--config", config] + arguments,
+            environment: environment.merging(["TEST_DAEMON_TOKEN": token]) { _, new in new },
+            outputPath: log)
         let daemon = DaemonProcess(pid: pid, port: port, token: token, log: log)
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             if let status = Subprocess.reap(pid) {
                 throw LabHTTP.Failure(description: "the daemon exited with \(status): \(daemon.output)")
             }
-            if let response = try? await LabHTTP.get(port: port, path: "/status", token: token), response.status == 200 { return daemon }
+            if let response = try? await LabHTTP.get(port: port, path: "/status", token: token), response.status == 200
+            {
+                return daemon
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         kill(pid, SIGKILL)
@@ -59,7 +65,8 @@ struct DaemonProcess {
 
     func status() async throws -> [String: Any] {
         let response = try await LabHTTP.get(port: port, path: "/status", token: token)
-        guard response.status == 200, let object = try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any]
+        guard response.status == 200,
+            let object = try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any]
         else { throw LabHTTP.Failure(description: "status \(response.status): \(response.body)") }
         return object
     }

@@ -25,19 +25,25 @@ import Testing
 
     @Test func followerKilledDuringCatchUpAbortsCleanly() async throws {
         try await withScenario(changeovers: 1) { scenario in
-            try scenario.writeConfig(followerPort: scenario.followerPorts[0],
-                                     catchUp: "      holdFor: 30s\n      pollEvery: 50ms\n      timeout: 2m")
+            try scenario.writeConfig(
+                followerPort: scenario.followerPorts[0],
+                catchUp: "      holdFor: 30s\n      pollEvery: 50ms\n      timeout: 2m")
             let lab = scenario.lab
-            let summary = try await scenario.changeover(configText: try String(contentsOfFile: scenario.configPath, encoding: .utf8)) { event in
+            let summary = try await scenario.changeover(
+                configText: try String(contentsOfFile: scenario.configPath, encoding: .utf8)
+            ) { event in
                 if case .progress(let text) = event, text.hasPrefix("lag") { Self.killFollower(lab) }
             }
             #expect(summary.outcome == .aborted)
             #expect(summary.failedStep == .catchUp)
-            #expect(summary.failure?.contains("the follower stopped during catch-up") == true, "\(summary.failure ?? "")")
+            #expect(
+                summary.failure?.contains("the follower stopped during catch-up") == true, "\(summary.failure ?? "")")
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged, port: scenario.primary.port).isEmpty)
             let status = try await Self.status(scenario, summary.id)
-            #expect(status.contains("state    ended") && status.contains("step     aborted") && status.contains("the follower stopped"), "\(status)")
+            #expect(
+                status.contains("state    ended") && status.contains("step     aborted")
+                    && status.contains("the follower stopped"), "\(status)")
         }
     }
 
@@ -59,8 +65,11 @@ import Testing
             #expect(try await scenario.missing(report.acknowledged, port: scenario.primary.port).isEmpty)
             let connection = try await lab.connect(scenario.primary.conninfo)
             defer { connection.close() }
-            #expect(try await connection.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar == "false")
-            #expect(try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5)).scalar == "0")
+            #expect(
+                try await connection.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar == "false")
+            #expect(
+                try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5))
+                    .scalar == "0")
             let status = try await Self.status(scenario, summary.id)
             #expect(status.contains("step     aborted") && status.contains("error"), "\(status)")
         }
@@ -70,10 +79,14 @@ import Testing
     /// old primary running again.
     @Test func oldPrimaryKilledDuringCatchUpAbortsAndReportsIt() async throws {
         try await withScenario(changeovers: 1) { scenario in
-            try scenario.writeConfig(followerPort: scenario.followerPorts[0],
-                                     catchUp: "      holdFor: 30s\n      pollEvery: 50ms\n      timeout: 2m")
-            let primary = LocalPostgres(binDirectory: scenario.lab.binDirectory, dataDirectory: scenario.primary.dataDirectory)
-            let summary = try await scenario.changeover(configText: try String(contentsOfFile: scenario.configPath, encoding: .utf8)) { event in
+            try scenario.writeConfig(
+                followerPort: scenario.followerPorts[0],
+                catchUp: "      holdFor: 30s\n      pollEvery: 50ms\n      timeout: 2m")
+            let primary = LocalPostgres(
+                binDirectory: scenario.lab.binDirectory, dataDirectory: scenario.primary.dataDirectory)
+            let summary = try await scenario.changeover(
+                configText: try String(contentsOfFile: scenario.configPath, encoding: .utf8)
+            ) { event in
                 if case .progress(let text) = event, text.hasPrefix("lag"), let pid = primary.pidFile()?.pid {
                     kill(pid, SIGKILL)
                 }
@@ -97,7 +110,8 @@ import Testing
     @Test func failedPromotionEndsFailedAndStatusSaysSo() async throws {
         try await withScenario(changeovers: 1) { scenario in
             let lab = scenario.lab
-            let text = scenario.configText(followerPort: scenario.followerPorts[0], extra: "    switchover: {promoteTimeout: 1s}")
+            let text = scenario.configText(
+                followerPort: scenario.followerPorts[0], extra: "    switchover: {promoteTimeout: 1s}")
             let summary = try await scenario.changeover(configText: text) { event in
                 if case .stepStarted(.promote) = event { Self.signalFollower(lab, SIGSTOP) }
             }

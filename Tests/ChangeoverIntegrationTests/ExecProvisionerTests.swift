@@ -18,7 +18,8 @@ import Testing
             let exec = ExecScript(scenario)
             var previousData = scenario.primary.dataDirectory
             for index in 0..<2 {
-                let summary = try await scenario.changeover(configText: exec.configText(followerPort: scenario.followerPorts[index]))
+                let summary = try await scenario.changeover(
+                    configText: exec.configText(followerPort: scenario.followerPorts[index]))
                 try #require(summary.outcome == .completed, "changeover \(index + 1): \(summary.failure ?? "")")
                 try await scenario.writer.waitForAcknowledgements(100)
                 let acknowledged = await scenario.writer.acknowledgedSoFar()
@@ -29,30 +30,44 @@ import Testing
 
                 let old = LocalPostgres(binDirectory: scenario.lab.binDirectory, dataDirectory: previousData)
                 #expect(!old.isRunning, "the old primary of changeover \(index + 1) is still running")
-                #expect(!FileManager.default.fileExists(atPath: "\(previousData)/pg_replslot/\(summary.facts["slot"] ?? "?")"))
+                #expect(
+                    !FileManager.default.fileExists(
+                        atPath: "\(previousData)/pg_replslot/\(summary.facts["slot"] ?? "?")"))
                 let data = try #require(summary.facts["follower.dataDirectory"])
                 #expect(data == "\(exec.root)/\(summary.id)/data")
                 previousData = data
 
                 let record = try exec.provisionRecord(summary.id)
-                let (from, to) = index == 0 ? ("postgres:15", "postgres:15-patched") : ("postgres:15-patched", "postgres:15")
+                let (from, to) =
+                    index == 0 ? ("postgres:15", "postgres:15-patched") : ("postgres:15-patched", "postgres:15")
                 #expect(record.facts["image.from.tag"] == from && record.facts["image.to.tag"] == to)
                 #expect(record.facts["image.to.libc6"].map { !$0.isEmpty && $0 != "unknown" } == true)
                 #expect(record.facts["image.to.version"]?.hasPrefix("15.") == true)
-                #expect(record.facts["image.from.id"] != nil && record.facts["image.from.id"] != record.facts["image.to.id"])
+                #expect(
+                    record.facts["image.from.id"] != nil && record.facts["image.from.id"] != record.facts["image.to.id"]
+                )
                 #expect(AuditLog.verify(path: exec.auditPath).isIntact)
-                print("exec changeover \(index + 1): \(from) → \(to) (libc6 \(record.facts["image.to.libc6"] ?? "?")), write pause \(summary.facts["writePause.ms"] ?? "?") ms (stop \(summary.facts["stop.ms"] ?? "?"), promote \(summary.facts["promote.ms"] ?? "?") ms)")
+                print(
+                    "exec changeover \(index + 1): \(from) → \(to) (libc6 \(record.facts["image.to.libc6"] ?? "?")), write pause \(summary.facts["writePause.ms"] ?? "?") ms (stop \(summary.facts["stop.ms"] ?? "?"), promote \(summary.facts["promote.ms"] ?? "?") ms)"
+                )
             }
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged, port: scenario.followerPorts[1]).isEmpty)
             #expect(report.acknowledged.count > 200)
             try exec.expectNoSecrets(in: exec.auditPath)
             let calls = exec.calls
-            for operation in ["describe-image", "check", "status old-primary", "describe", "create", "stop old-primary", "drop-slot old-primary"] {
+            for operation in [
+                "describe-image", "check", "status old-primary", "describe", "create", "stop old-primary",
+                "drop-slot old-primary",
+            ] {
                 #expect(calls.contains(operation), "the script was never asked to \(operation)")
             }
-            #expect(!calls.contains("controldata old-primary"), "the fence ran the script twice: stop brings the control data")
-            print("two exec changeovers: \(report.acknowledged.count) acknowledged commits, 0 lost, longest writer gap \(String(format: "%.1f", report.longestGapMilliseconds)) ms")
+            #expect(
+                !calls.contains("controldata old-primary"),
+                "the fence ran the script twice: stop brings the control data")
+            print(
+                "two exec changeovers: \(report.acknowledged.count) acknowledged commits, 0 lost, longest writer gap \(String(format: "%.1f", report.longestGapMilliseconds)) ms"
+            )
         }
     }
 
@@ -64,14 +79,17 @@ import Testing
             var previousPort = scenario.primary.port
             var ids: [String] = []
             for index in 0..<2 {
-                let summary = try await scenario.changeover(configText: exec.configText(followerPort: scenario.followerPorts[index]))
+                let summary = try await scenario.changeover(
+                    configText: exec.configText(followerPort: scenario.followerPorts[index]))
                 try #require(summary.outcome == .completed, "changeover \(index + 1): \(summary.failure ?? "")")
                 ids.append(summary.id)
                 try await scenario.writer.waitForAcknowledgements(200)
                 let acknowledged = await scenario.writer.acknowledgedSoFar()
                 let newPrimary = try #require(summary.newPrimary)
                 #expect(newPrimary.port == scenario.followerPorts[index])
-                #expect(try await scenario.missing(acknowledged, port: newPrimary.port).isEmpty, "changeover \(index + 1) lost acknowledged writes")
+                #expect(
+                    try await scenario.missing(acknowledged, port: newPrimary.port).isEmpty,
+                    "changeover \(index + 1) lost acknowledged writes")
                 #expect(!FreePort.accepts(previousPort), "the old primary on port \(previousPort) was not retired")
                 #expect(summary.facts["follower.node"] == "\(exec.root)/\(summary.id)")
                 let record = try exec.provisionRecord(summary.id)
@@ -80,7 +98,9 @@ import Testing
                 #expect(AuditLog.verify(path: exec.auditPath).isIntact)
                 previousPort = newPrimary.port
             }
-            #expect(!FileManager.default.fileExists(atPath: "\(exec.root)/\(ids[0])"), "the retired node of the first changeover is still there")
+            #expect(
+                !FileManager.default.fileExists(atPath: "\(exec.root)/\(ids[0])"),
+                "the retired node of the first changeover is still there")
             #expect(FileManager.default.fileExists(atPath: "\(exec.root)/\(ids[1])/redis.conf"))
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged, port: scenario.followerPorts[1]).isEmpty)
@@ -96,22 +116,29 @@ import Testing
     @Test func catchUpTimeoutDestroysTheFollower() async throws {
         try await withScenario(changeovers: 1) { scenario in
             let exec = ExecScript(scenario)
-            try exec.configText(followerPort: scenario.followerPorts[0],
-                                catchUp: "      holdFor: 10s\n      pollEvery: 50ms\n      timeout: 1500ms")
-                .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+            try exec.configText(
+                followerPort: scenario.followerPorts[0],
+                catchUp: "      holdFor: 10s\n      pollEvery: 50ms\n      timeout: 1500ms"
+            )
+            .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
             let result = try await CLI.run(
                 ["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--now"],
                 environment: scenario.environment)
             #expect(result.status == 4, "exit status \(result.status): \(result.stderr)")
             #expect(result.stderrLines.count == 1)
-            #expect(result.stderr.contains("catch-up failed: the follower did not catch up within 1.5 s"), "\(result.stderr)")
+            #expect(
+                result.stderr.contains("catch-up failed: the follower did not catch up within 1.5 s"),
+                "\(result.stderr)")
             #expect(exec.calls.contains("create") && exec.calls.contains("destroy"))
             #expect(exec.nodes.isEmpty, "follower left behind: \(exec.nodes)")
             #expect(!FreePort.accepts(scenario.followerPorts[0]), "the follower still listens")
             let connection = try await scenario.lab.connect(scenario.primary.conninfo)
             defer { connection.close() }
-            #expect(try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5)).scalar == "0")
-            #expect(try await connection.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar == "false")
+            #expect(
+                try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5))
+                    .scalar == "0")
+            #expect(
+                try await connection.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar == "false")
             try await scenario.writer.waitForAcknowledgements(50)
             let report = await scenario.writer.stop()
             #expect(try await AckedWriter.missing(report.acknowledged, on: connection).isEmpty)
@@ -134,8 +161,11 @@ import Testing
                 environment: scenario.environment)
             #expect(result.status == 4, "exit status \(result.status): \(result.stderr)")
             #expect(result.stderrLines.count == 1, "\(result.stderr)")
-            #expect(result.stderr.contains("exec provisioner: create failed (exec-provisioner.py exit status 1): create refused by the test (password [redacted])"),
-                    "\(result.stderr)")
+            #expect(
+                result.stderr.contains(
+                    "exec provisioner: create failed (exec-provisioner.py exit status 1): create refused by the test (password [redacted])"
+                ),
+                "\(result.stderr)")
             for secret in [scenario.lab.replicationPassword, scenario.lab.superuserPassword] {
                 #expect(!result.stderr.contains(secret) && !result.stdout.contains(secret))
             }
@@ -144,7 +174,9 @@ import Testing
             #expect(exec.nodes.isEmpty, "left behind: \(exec.nodes)")
             let connection = try await scenario.lab.connect(scenario.primary.conninfo)
             defer { connection.close() }
-            #expect(try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5)).scalar == "0")
+            #expect(
+                try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5))
+                    .scalar == "0")
         }
     }
 
@@ -158,7 +190,8 @@ import Testing
             let expected: String
             switch problem {
             case "missing":
-                config = config.replacingOccurrences(of: "  command: [\(ExecScript.script), --root, \(exec.root)]\n", with: "")
+                config = config.replacingOccurrences(
+                    of: "  command: [\(ExecScript.script), --root, \(exec.root)]\n", with: "")
                 expected = "the exec provisioner needs provisioner.command"
             case "not executable":
                 let plain = "\(scenario.lab.root)/provisioner.py"
@@ -181,7 +214,9 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: "\(scenario.lab.root)/state/databases/orders.json"))
             let connection = try await scenario.lab.connect(scenario.primary.conninfo)
             defer { connection.close() }
-            #expect(try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5)).scalar == "0")
+            #expect(
+                try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5))
+                    .scalar == "0")
         }
     }
 
@@ -192,14 +227,22 @@ import Testing
     func aResumedChangeoverAdoptsTheFollowerDescribeFinds(_ engine: DatabaseConfig.EngineKind) async throws {
         try await withScenario(engine: engine, changeovers: 1) { scenario in
             let exec = ExecScript(scenario)
-            try exec.configText(followerPort: scenario.followerPorts[0]).write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+            try exec.configText(followerPort: scenario.followerPorts[0]).write(
+                toFile: scenario.configPath, atomically: true, encoding: .utf8)
             let killed = try await CLI.run(
-                ["run", "--config", scenario.configPath, "--database", "orders", "--image", scenario.images[1], "--now"],
-                environment: scenario.environment.merging(["CHANGEOVER_FAULT": "kill-after:provision"]) { _, new in new })
-            #expect(killed.status == 128 + SIGKILL, "the controller was not killed (exit \(killed.status)): \(killed.stderr)")
+                [
+                    "run", "--config", scenario.configPath, "--database", "orders", "--image", scenario.images[1],
+                    "--now",
+                ],
+                environment: scenario.environment.merging(["CHANGEOVER_FAULT": "kill-after:provision"]) { _, new in new
+                })
+            #expect(
+                killed.status == 128 + SIGKILL,
+                "the controller was not killed (exit \(killed.status)): \(killed.stderr)")
             let store = StateStore(directory: "\(scenario.lab.root)/state")
             let id = try #require(try store.changeovers().first?.id)
-            let resumed = try await CLI.run(["resume", "--config", scenario.configPath, id], environment: scenario.environment)
+            let resumed = try await CLI.run(
+                ["resume", "--config", scenario.configPath, id], environment: scenario.environment)
             #expect(resumed.status == 0, "resume exited \(resumed.status): \(resumed.stderr)")
             #expect(try store.changeover(id)?.machine.step == .done)
             #expect(exec.calls.filter { $0 == "create" }.count == 1, "calls: \(exec.calls)")
@@ -217,15 +260,20 @@ import Testing
     @Test func abortAfterTheFenceRestartsTheOldPrimaryThroughStart() async throws {
         try await withScenario(changeovers: 1) { scenario in
             let exec = ExecScript(scenario)
-            try exec.configText(followerPort: scenario.followerPorts[0]).write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+            try exec.configText(followerPort: scenario.followerPorts[0]).write(
+                toFile: scenario.configPath, atomically: true, encoding: .utf8)
             let killed = try await CLI.run(
                 ["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--now"],
                 environment: scenario.environment.merging(["CHANGEOVER_FAULT": "kill-after:fence"]) { _, new in new })
-            #expect(killed.status == 128 + SIGKILL, "the controller was not killed (exit \(killed.status)): \(killed.stderr)")
-            let old = LocalPostgres(binDirectory: scenario.lab.binDirectory, dataDirectory: scenario.primary.dataDirectory)
+            #expect(
+                killed.status == 128 + SIGKILL,
+                "the controller was not killed (exit \(killed.status)): \(killed.stderr)")
+            let old = LocalPostgres(
+                binDirectory: scenario.lab.binDirectory, dataDirectory: scenario.primary.dataDirectory)
             #expect(!old.isRunning, "the fence did not stop the primary")
             let id = try #require(try StateStore(directory: "\(scenario.lab.root)/state").changeovers().first?.id)
-            let aborted = try await CLI.run(["abort", "--config", scenario.configPath, id, "--yes"], environment: scenario.environment)
+            let aborted = try await CLI.run(
+                ["abort", "--config", scenario.configPath, id, "--yes"], environment: scenario.environment)
             #expect(aborted.status == 0, "\(aborted.stderr)")
             #expect(old.isRunning, "the old primary was not started again")
             #expect(exec.calls.contains("destroy") && exec.calls.contains("start old-primary"), "calls: \(exec.calls)")
@@ -252,9 +300,13 @@ import Testing
         chmod(script, 0o755)
         let command = ExecCommand(argv: [script], timeout: .seconds(1))
         let error = await #expect(throws: ProvisionError.self) { _ = try await command.call("describe", [:]) }
-        #expect(error?.description == "exec provisioner: describe did not finish within 1.0 s; hang.sh and its process group were killed")
-        let child = try #require(pid_t((try String(contentsOfFile: "\(directory)/child.pid", encoding: .utf8))
-            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(
+            error?.description
+                == "exec provisioner: describe did not finish within 1.0 s; hang.sh and its process group were killed")
+        let child = try #require(
+            pid_t(
+                (try String(contentsOfFile: "\(directory)/child.pid", encoding: .utf8))
+                    .trimmingCharacters(in: .whitespacesAndNewlines)))
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(10)
         while Subprocess.isAlive(child) && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
@@ -276,36 +328,53 @@ struct ExecScript {
     /// on each image (what the script gives as the image's `tag` fact). With `failing`, the
     /// script fails that operation.
     func configText(followerPort: Int?, catchUp: String? = nil, failing: String? = nil) -> String {
-        let bin = scenario.lab.binDirectory, redisBin = Lab.redisBinDirectory
+        let bin = scenario.lab.binDirectory
+        let redisBin = Lab.redisBinDirectory
         return scenario.configText(followerPort: followerPort, catchUp: catchUp)
-            .replacingOccurrences(of: "  kind: local\n  root: \(scenario.lab.root)/nodes\n", with: """
-                  kind: exec
-                  command: [\(Self.script), --root, \(root)\(failing.map { ", --fail, \($0)" } ?? "")]
-                  timeout: 2m
+            .replacingOccurrences(
+                of: "  kind: local\n  root: \(scenario.lab.root)/nodes\n",
+                with: """
+                      kind: exec
+                      command: [\(Self.script), --root, \(root)\(failing.map { ", --fail, \($0)" } ?? "")]
+                      timeout: 2m
 
-                """)
-            .replacingOccurrences(of: "  pg15:\n    binDirectory: \(bin)\n", with: "  pg15:\n    binDirectory: \(bin)\n    labels: {tag: \"postgres:15\"}\n")
-            .replacingOccurrences(of: "  pg15-patched:\n    binDirectory: \(bin)\n",
-                                  with: "  pg15-patched:\n    binDirectory: \(bin)\n    labels: {tag: \"postgres:15-patched\"}\n")
-            .replacingOccurrences(of: "  redis7:\n    binDirectory: \(redisBin)\n", with: "  redis7:\n    binDirectory: \(redisBin)\n    labels: {tag: \"redis:7\"}\n")
-            .replacingOccurrences(of: "  redis7-patched:\n    binDirectory: \(redisBin)\n",
-                                  with: "  redis7-patched:\n    binDirectory: \(redisBin)\n    labels: {tag: \"redis:7-patched\"}\n")
+                    """
+            )
+            .replacingOccurrences(
+                of: "  pg15:\n    binDirectory: \(bin)\n",
+                with: "  pg15:\n    binDirectory: \(bin)\n    labels: {tag: \"postgres:15\"}\n"
+            )
+            .replacingOccurrences(
+                of: "  pg15-patched:\n    binDirectory: \(bin)\n",
+                with: "  pg15-patched:\n    binDirectory: \(bin)\n    labels: {tag: \"postgres:15-patched\"}\n"
+            )
+            .replacingOccurrences(
+                of: "  redis7:\n    binDirectory: \(redisBin)\n",
+                with: "  redis7:\n    binDirectory: \(redisBin)\n    labels: {tag: \"redis:7\"}\n"
+            )
+            .replacingOccurrences(
+                of: "  redis7-patched:\n    binDirectory: \(redisBin)\n",
+                with: "  redis7-patched:\n    binDirectory: \(redisBin)\n    labels: {tag: \"redis:7-patched\"}\n")
     }
 
     /// The operations the script was asked for ("create", "stop old-primary"), in order.
     var calls: [String] {
-        ((try? String(contentsOfFile: "\(root)/calls.log", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        ((try? String(contentsOfFile: "\(root)/calls.log", encoding: .utf8)) ?? "").split(separator: "\n").map(
+            String.init)
     }
 
     /// The follower directories the script has (its own bookkeeping aside).
     var nodes: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { $0 != "calls.log" && $0 != "pids" }
+        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter {
+            $0 != "calls.log" && $0 != "pids"
+        }
     }
 
     func provisionRecord(_ changeover: String) throws -> AuditRecord {
-        try #require(try AuditLog.read(path: auditPath).first {
-            $0.changeover == changeover && $0.step == "provision" && $0.outcome == "succeeded"
-        })
+        try #require(
+            try AuditLog.read(path: auditPath).first {
+                $0.changeover == changeover && $0.step == "provision" && $0.outcome == "succeeded"
+            })
     }
 
     func expectNoSecrets(in path: String) throws {

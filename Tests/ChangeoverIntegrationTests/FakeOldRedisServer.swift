@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ChangeoverCore
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A FAKE Redis server that claims to be version 6.0.16: no Redis older than 6.2 can be
 /// installed here, and the controller must refuse one before touching anything. It speaks just
@@ -21,9 +22,14 @@ final class FakeOldRedisServer: Sendable {
         inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
         }
-        guard bound, listen(fd, 8) == 0 else { close(fd); throw LabFailure("cannot listen for the fake Redis server") }
+        guard bound, listen(fd, 8) == 0 else {
+            close(fd)
+            throw LabFailure("cannot listen for the fake Redis server")
+        }
         listener = fd
         port = Int(UInt16(bigEndian: address.sin_port))
         Thread.detachNewThread { [fd] in
@@ -63,7 +69,8 @@ final class FakeOldRedisServer: Sendable {
         case "AUTH", "PING": text = "+OK\r\n"
         case "ROLE": text = "*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"
         case "INFO":
-            let body = "# Server\r\nredis_version:6.0.16\r\nredis_mode:standalone\r\n# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n"
+            let body =
+                "# Server\r\nredis_version:6.0.16\r\nredis_mode:standalone\r\n# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n"
             text = "$\(body.utf8.count)\r\n\(body)\r\n"
         case "CONFIG": text = "*0\r\n"
         default: text = "-ERR unknown command '\(name)'\r\n"
@@ -76,17 +83,20 @@ final class FakeOldRedisServer: Sendable {
         func line(from start: Int) -> (String, Int)? {
             var i = start
             while i + 1 < bytes.count {
-                if bytes[i] == 13 && bytes[i + 1] == 10 { return (String(decoding: bytes[start..<i], as: UTF8.self), i + 2) }
+                if bytes[i] == 13 && bytes[i + 1] == 10 {
+                    return (String(decoding: bytes[start..<i], as: UTF8.self), i + 2)
+                }
                 i += 1
             }
             return nil
         }
-        guard let (header, afterHeader) = line(from: 0), header.hasPrefix("*"), let count = Int(header.dropFirst()) else { return nil }
+        guard let (header, afterHeader) = line(from: 0), header.hasPrefix("*"), let count = Int(header.dropFirst())
+        else { return nil }
         var position = afterHeader
         var items: [String] = []
         for _ in 0..<count {
             guard let (size, afterSize) = line(from: position), size.hasPrefix("$"), let length = Int(size.dropFirst()),
-                  afterSize + length + 2 <= bytes.count
+                afterSize + length + 2 <= bytes.count
             else { return nil }
             items.append(String(decoding: bytes[afterSize..<(afterSize + length)], as: UTF8.self))
             position = afterSize + length + 2

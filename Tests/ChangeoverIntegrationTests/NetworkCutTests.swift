@@ -35,7 +35,9 @@ import Testing
         process.waitUntilExit()
     }
 
-    static func withCutScenario(_ engine: DatabaseConfig.EngineKind, _ body: (LabScenario, LabNetworkHost) async throws -> Void) async throws {
+    static func withCutScenario(
+        _ engine: DatabaseConfig.EngineKind, _ body: (LabScenario, LabNetworkHost) async throws -> Void
+    ) async throws {
         let scenario = try await LabScenario.start(engine: engine, changeovers: 1, networkHost: true)
         var failure: (any Error)?
         do {
@@ -64,10 +66,13 @@ import Testing
     @Test(arguments: [DatabaseConfig.EngineKind.postgres, .redis])
     func aCutDuringCatchUpIsRiddenOut(engine: DatabaseConfig.EngineKind) async throws {
         try await Self.withCutScenario(engine) { scenario, host in
-            let config = scenario.configText(followerPort: scenario.followerPorts[0], catchUp: Self.timeouts(catchUp: "2m"))
+            let config = scenario.configText(
+                followerPort: scenario.followerPorts[0], catchUp: Self.timeouts(catchUp: "2m"))
             let cut = Mutex<Task<String, any Error>?>(nil)
             let summary = try await scenario.changeover(configText: config) { event in
-                guard case .progress(let text) = event, text.hasPrefix("lag"), cut.withLock({ $0 == nil }) else { return }
+                guard case .progress(let text) = event, text.hasPrefix("lag"), cut.withLock({ $0 == nil }) else {
+                    return
+                }
                 Self.cutNow(host)
                 cut.withLock {
                     $0 = Task {
@@ -85,7 +90,10 @@ import Testing
             let catchUp = try #require(summary.timings.first { $0.step == .catchUp })
             #expect((catchUp.retries ?? 0) >= 2, "\(catchUp)")
             let records = try AuditLog.read(path: try scenario.config().auditLog).filter { $0.changeover == summary.id }
-            #expect(records.contains { $0.step == "catch-up" && $0.outcome == "succeeded" && Int($0.facts["retries"] ?? "") ?? 0 >= 2 })
+            #expect(
+                records.contains {
+                    $0.step == "catch-up" && $0.outcome == "succeeded" && Int($0.facts["retries"] ?? "") ?? 0 >= 2
+                })
             try await scenario.writer.waitForAcknowledgements(50)
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged).isEmpty)
@@ -99,7 +107,8 @@ import Testing
     @Test(arguments: [DatabaseConfig.EngineKind.postgres, .redis])
     func aCutThatOutlastsCatchUpLeavesARollbackThatAbortFinishes(engine: DatabaseConfig.EngineKind) async throws {
         try await Self.withCutScenario(engine) { scenario, host in
-            let config = scenario.configText(followerPort: scenario.followerPorts[0], catchUp: Self.timeouts(catchUp: "5s"))
+            let config = scenario.configText(
+                followerPort: scenario.followerPorts[0], catchUp: Self.timeouts(catchUp: "5s"))
             let cut = Mutex(false)
             let summary = try await scenario.changeover(configText: config) { event in
                 guard case .progress(let text) = event, text.hasPrefix("lag"), cut.withLock({ !$0 }) else { return }
@@ -116,7 +125,8 @@ import Testing
     @Test(arguments: [DatabaseConfig.EngineKind.postgres, .redis])
     func aCutAtTheSwitchoverFencesNothingAndAbortFinishes(engine: DatabaseConfig.EngineKind) async throws {
         try await Self.withCutScenario(engine) { scenario, host in
-            let config = scenario.configText(followerPort: scenario.followerPorts[0], catchUp: Self.timeouts(catchUp: "2m"))
+            let config = scenario.configText(
+                followerPort: scenario.followerPorts[0], catchUp: Self.timeouts(catchUp: "2m"))
             let summary = try await scenario.changeover(configText: config) { event in
                 if case .stepStarted(.fence) = event { Self.cutNow(host) }
             }
@@ -130,14 +140,17 @@ import Testing
     @Test func anOldPrimaryOnATestHostIsRestartedThereOnRollback() async throws {
         try await Self.withCutScenario(.postgres) { scenario, host in
             let lab = scenario.lab
-            let config = scenario.configText(followerPort: scenario.followerPorts[0], catchUp: Self.timeouts(catchUp: "2m"))
+            let config = scenario.configText(
+                followerPort: scenario.followerPorts[0], catchUp: Self.timeouts(catchUp: "2m"))
             let summary = try await scenario.changeover(configText: config) { event in
                 if case .stepStarted(.finalSync) = event { DatabaseFaultTests.killFollower(lab) }
             }
             #expect(summary.outcome == .aborted, "\(summary.outcome): \(summary.failure ?? "")")
             #expect(summary.facts["old.netns"] == host.name)
             #expect(summary.facts["old.restarted"] == "true")
-            let pid = try #require(LocalPostgres(binDirectory: lab.binDirectory, dataDirectory: scenario.primary.dataDirectory).pidFile()?.pid)
+            let pid = try #require(
+                LocalPostgres(binDirectory: lab.binDirectory, dataDirectory: scenario.primary.dataDirectory).pidFile()?
+                    .pid)
             #expect(host.processes().contains(pid), "the restarted postmaster \(pid) is not inside \(host.name)")
             try await scenario.writer.waitForAcknowledgements(50)
             let report = await scenario.writer.stop()
@@ -145,23 +158,30 @@ import Testing
         }
     }
 
-    static func expectUnfinishedRollbackThenAbort(_ scenario: LabScenario, _ host: LabNetworkHost, _ summary: ChangeoverSummary,
-                                                  failedStep: ChangeoverStep) async throws {
+    static func expectUnfinishedRollbackThenAbort(
+        _ scenario: LabScenario, _ host: LabNetworkHost, _ summary: ChangeoverSummary,
+        failedStep: ChangeoverStep
+    ) async throws {
         #expect(summary.outcome == .failed)
         #expect(summary.failedStep == failedStep)
         #expect(summary.rollbackUnfinished)
         #expect(summary.failure?.contains("rollback failed: ") == true, "\(summary.failure ?? "")")
-        #expect(summary.failure?.contains(" failed ") == true && summary.failure?.contains(" times over ") == true,
-                "the failure says the calls were retried: \(summary.failure ?? "")")
+        #expect(
+            summary.failure?.contains(" failed ") == true && summary.failure?.contains(" times over ") == true,
+            "the failure says the calls were retried: \(summary.failure ?? "")")
         // The follower is gone already: nothing of this changeover runs on this side of the cut.
         let nodes = (try? FileManager.default.contentsOfDirectory(atPath: "\(scenario.lab.root)/nodes")) ?? []
         #expect(nodes.isEmpty, "\(nodes)")
         // The primary was never stopped.
         if scenario.engine == .postgres {
-            #expect(LocalPostgres(binDirectory: scenario.lab.binDirectory, dataDirectory: scenario.primary.dataDirectory).isRunning)
+            #expect(
+                LocalPostgres(binDirectory: scenario.lab.binDirectory, dataDirectory: scenario.primary.dataDirectory)
+                    .isRunning)
         }
         let status = try await Self.status(scenario, summary.id)
-        #expect(status.contains("state    rollback unfinished") && status.contains("changeover abort \(summary.id)"), "\(status)")
+        #expect(
+            status.contains("state    rollback unfinished") && status.contains("changeover abort \(summary.id)"),
+            "\(status)")
         // The hint runs as it is printed.
         let hint = try #require(CLI.hints(in: status).first, "\(status)")
         #expect(hint == ["abort", summary.id, "--yes", "--config", scenario.configPath], "\(hint)")
@@ -175,15 +195,19 @@ import Testing
         case .postgres:
             let connection = try await scenario.lab.connect(scenario.primary.conninfo)
             defer { connection.close() }
-            #expect(try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5)).scalar == "0")
+            #expect(
+                try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5))
+                    .scalar == "0")
         case .redis:
-            let connection = try await RedisConnection.connect(scenario.lab.redisEndpoint(host: host.address, port: scenario.primary.port),
-                                                               timeout: .seconds(5))
+            let connection = try await RedisConnection.connect(
+                scenario.lab.redisEndpoint(host: host.address, port: scenario.primary.port),
+                timeout: .seconds(5))
             defer { connection.close() }
             // Not paused: a write is answered at once.
             _ = try await connection.command(["SET", "changeover:test:unpaused", "1"], timeout: .seconds(2))
         }
-        let audit = try await CLI.run(["audit", "verify", "--config", scenario.configPath], environment: scenario.environment)
+        let audit = try await CLI.run(
+            ["audit", "verify", "--config", scenario.configPath], environment: scenario.environment)
         #expect(audit.status == 0, "\(audit.stdout) \(audit.stderr)")
         try await scenario.writer.waitForAcknowledgements(50)
         let report = await scenario.writer.stop()

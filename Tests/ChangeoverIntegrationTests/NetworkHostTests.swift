@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ChangeoverCore
 import ChangeoverLab
 import Foundation
 import PostgresClient
 import RedisClient
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Test hosts (`LabNetworkHost`): a primary in a network namespace, reachable only across a veth
 /// link that a test cuts and restores.
@@ -25,23 +26,29 @@ import Testing
             defer { open.close() }
             let stalled = try await lab.connect(primary.conninfo)
             defer { stalled.close() }
-            let addresses = try await open.query("SELECT host(inet_server_addr()), host(inet_client_addr())", timeout: .seconds(5))
+            let addresses = try await open.query(
+                "SELECT host(inet_server_addr()), host(inet_client_addr())", timeout: .seconds(5))
             #expect(addresses.rows.first?[0] == host.address)
             #expect(addresses.rows.first?[1] == host.hostAddress)
             let socketDirectory = URL(fileURLWithPath: primary.dataDirectory).deletingLastPathComponent().path
             let listener = try Listener(host: host.hostAddress)
             defer { listener.close() }
-            #expect(try await reaches(from: host, host.hostAddress, port: listener.port), "the test host cannot reach this machine")
+            #expect(
+                try await reaches(from: host, host.hostAddress, port: listener.port),
+                "the test host cannot reach this machine")
 
             try await host.cut()
             #expect(!host.isReachable())
             #expect(!FreePort.accepts(primary.port, host: host.address))
-            #expect(try await !reaches(from: host, host.hostAddress, port: listener.port), "the test host reaches this machine across the cut")
+            #expect(
+                try await !reaches(from: host, host.hostAddress, port: listener.port),
+                "the test host reaches this machine across the cut")
             let clock = ContinuousClock()
             var started = clock.now
             await #expect(throws: PostgresError.self) {
                 _ = try await PostgresConnection.connect(
-                    primary.conninfo.with("connect_timeout", "1").with("password", lab.superuserPassword), timeout: .seconds(1))
+                    primary.conninfo.with("connect_timeout", "1").with("password", lab.superuserPassword),
+                    timeout: .seconds(1))
             }
             let connectFailed = clock.now - started
             #expect(connectFailed < .seconds(5), "a 1 s connect timeout is kept, not TCP's minutes")
@@ -58,7 +65,8 @@ import Testing
             started = clock.now
             let waiting = Task { try await stalled.query("SELECT 'answered'", timeout: .seconds(15)) }
             // Local admin does not need the network.
-            let local = try await lab.connect(try ConnInfo("host=\(socketDirectory) port=\(primary.port) user=postgres dbname=postgres"))
+            let local = try await lab.connect(
+                try ConnInfo("host=\(socketDirectory) port=\(primary.port) user=postgres dbname=postgres"))
             #expect(try await local.query("SELECT 1::text", timeout: .seconds(5)).scalar == "1")
             local.close()
             try await Task.sleep(for: .seconds(1))
@@ -71,7 +79,9 @@ import Testing
             #expect(try await waiting.value.scalar == "answered")
             let stalledFor = clock.now - started
             #expect(stalledFor >= .seconds(1))
-            print("postgres on \(host.address) cut: connect failed after \(ms(connectFailed)), a 1 s query gave up after \(ms(queryFailed)), a query sent during a 1 s cut was answered after \(ms(stalledFor))")
+            print(
+                "postgres on \(host.address) cut: connect failed after \(ms(connectFailed)), a 1 s query gave up after \(ms(queryFailed)), a query sent during a 1 s cut was answered after \(ms(stalledFor))"
+            )
         }
     }
 
@@ -94,7 +104,9 @@ import Testing
             #expect(!FreePort.accepts(primary.port, host: host.address))
             let clock = ContinuousClock()
             var started = clock.now
-            await #expect(throws: RedisError.self) { _ = try await RedisConnection.connect(endpoint, timeout: .seconds(1)) }
+            await #expect(throws: RedisError.self) {
+                _ = try await RedisConnection.connect(endpoint, timeout: .seconds(1))
+            }
             let connectFailed = clock.now - started
             #expect(connectFailed < .seconds(5), "a 1 s connect timeout is kept, not TCP's minutes")
             started = clock.now
@@ -116,7 +128,9 @@ import Testing
             #expect(try await again.command(["PING"], timeout: .seconds(5)).string == "PONG")
             #expect(try await waiting.value.string == "answered")
             let stalledFor = clock.now - started
-            print("redis on \(host.address) cut: connect failed after \(ms(connectFailed)), a 1 s command gave up after \(ms(commandFailed)), a command sent during a 1 s cut was answered after \(ms(stalledFor))")
+            print(
+                "redis on \(host.address) cut: connect failed after \(ms(connectFailed)), a 1 s command gave up after \(ms(commandFailed)), a command sent during a 1 s cut was answered after \(ms(stalledFor))"
+            )
         }
     }
 
@@ -126,8 +140,10 @@ import Testing
         let host = try await lab.makeNetworkHost()
         let postgres = try await lab.startPrimary(on: host)
         let redis = try await lab.startRedisPrimary(on: host)
-        let postgresPid = try #require(LocalPostgres(binDirectory: lab.binDirectory, dataDirectory: postgres.dataDirectory).pidFile()?.pid)
-        let redisPid = try #require(LocalRedis(binDirectory: Lab.redisBinDirectory, nodeDirectory: redis.dataDirectory).pid)
+        let postgresPid = try #require(
+            LocalPostgres(binDirectory: lab.binDirectory, dataDirectory: postgres.dataDirectory).pidFile()?.pid)
+        let redisPid = try #require(
+            LocalRedis(binDirectory: Lab.redisBinDirectory, nodeDirectory: redis.dataDirectory).pid)
         #expect(host.processes().contains(postgresPid), "postgres does not run in the test host's namespace")
         #expect(host.processes().contains(redisPid), "redis-server does not run in the test host's namespace")
         #expect(lab.runningServers().count == 1)
@@ -158,7 +174,11 @@ import Testing
                 _ = Subprocess.reap(sleeper)
             }
             // `ip netns exec` execs sleep once it has entered the namespace: seconds on a loaded machine.
-            try await waitUntil(.seconds(30)) { FileManager.default.fileExists(atPath: "/proc/\(sleeper)/exe") && (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(sleeper)/exe"))?.hasSuffix("sleep") == true }
+            try await waitUntil(.seconds(30)) {
+                FileManager.default.fileExists(atPath: "/proc/\(sleeper)/exe")
+                    && (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(sleeper)/exe"))?.hasSuffix(
+                        "sleep") == true
+            }
 
             // Every new Lab sweeps too, so a test starting beside this one may have deleted it
             // first: what counts is that it is gone and the live host is not.
@@ -176,34 +196,47 @@ import Testing
     /// up and streams from the host's address, and the switch loses nothing.
     @Test func postgresChangeoverFromATestHost() async throws {
         try await withNetworkScenario(engine: .postgres) { scenario, host in
-            #expect(scenario.configText(followerPort: nil).contains("host=\(host.address) port=\(scenario.primary.port)"))
+            #expect(
+                scenario.configText(followerPort: nil).contains("host=\(host.address) port=\(scenario.primary.port)"))
             let summary = try await scenario.changeover(0)
             try #require(summary.outcome == .completed, "\(summary.failure ?? "")")
             #expect(summary.facts["follower.host"] == "127.0.0.1")
             let followerData = try #require(summary.facts["follower.dataDirectory"])
             let recovery = try String(contentsOfFile: "\(followerData)/postgresql.auto.conf", encoding: .utf8)
-            #expect(recovery.contains("host=\(host.address)"), "the follower did not stream from the test host: \(recovery)")
-            #expect(!LocalPostgres(binDirectory: scenario.lab.binDirectory, dataDirectory: scenario.primary.dataDirectory).isRunning)
+            #expect(
+                recovery.contains("host=\(host.address)"), "the follower did not stream from the test host: \(recovery)"
+            )
+            #expect(
+                !LocalPostgres(binDirectory: scenario.lab.binDirectory, dataDirectory: scenario.primary.dataDirectory)
+                    .isRunning)
             try await scenario.writer.waitForAcknowledgements(100)
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged).isEmpty)
             #expect(try await scenario.missing(report.acknowledged, port: scenario.followerPorts[0]).isEmpty)
-            print("postgres changeover from \(host.address): \(report.acknowledged.count) acknowledged commits, 0 lost, longest writer gap \(String(format: "%.1f", report.longestGapMilliseconds)) ms")
+            print(
+                "postgres changeover from \(host.address): \(report.acknowledged.count) acknowledged commits, 0 lost, longest writer gap \(String(format: "%.1f", report.longestGapMilliseconds)) ms"
+            )
         }
     }
 
     /// The same for Redis: the replica on 127.0.0.1 syncs from the host's address.
     @Test func redisChangeoverFromATestHost() async throws {
         try await withNetworkScenario(engine: .redis) { scenario, host in
-            #expect(scenario.configText(followerPort: nil).contains("primary: \"\(host.address):\(scenario.primary.port)\""))
+            #expect(
+                scenario.configText(followerPort: nil).contains("primary: \"\(host.address):\(scenario.primary.port)\"")
+            )
             let summary = try await scenario.changeover(0)
             try #require(summary.outcome == .completed, "\(summary.failure ?? "")")
             #expect(summary.facts["follower.host"] == "127.0.0.1")
-            #expect(!FreePort.accepts(scenario.primary.port, host: host.address), "the old primary on the test host was not retired")
+            #expect(
+                !FreePort.accepts(scenario.primary.port, host: host.address),
+                "the old primary on the test host was not retired")
             try await scenario.writer.waitForAcknowledgements(200)
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged).isEmpty)
-            print("redis changeover from \(host.address): \(report.acknowledged.count) acknowledged writes, 0 lost, longest writer gap \(String(format: "%.1f", report.longestGapMilliseconds)) ms")
+            print(
+                "redis changeover from \(host.address): \(report.acknowledged.count) acknowledged writes, 0 lost, longest writer gap \(String(format: "%.1f", report.longestGapMilliseconds)) ms"
+            )
         }
     }
 
@@ -213,7 +246,9 @@ import Testing
             let host = try await lab.makeNetworkHost()
             let primary = try await lab.startPrimary(on: host)
             let standby = try await lab.startStandby(of: primary)
-            let writer = try await lab.connect(primary.conninfo.with("host", URL(fileURLWithPath: primary.dataDirectory).deletingLastPathComponent().path))
+            let writer = try await lab.connect(
+                primary.conninfo.with(
+                    "host", URL(fileURLWithPath: primary.dataDirectory).deletingLastPathComponent().path))
             defer { writer.close() }
             let reader = try await lab.connect(standby.conninfo)
             defer { reader.close() }
@@ -221,7 +256,8 @@ import Testing
             try await waitUntil(.seconds(10)) {
                 try await reader.query("SELECT to_regclass('t') IS NOT NULL", timeout: .seconds(5)).scalar == "t"
             }
-            let sender = try await writer.query("SELECT host(client_addr), state FROM pg_stat_replication", timeout: .seconds(5))
+            let sender = try await writer.query(
+                "SELECT host(client_addr), state FROM pg_stat_replication", timeout: .seconds(5))
             #expect(sender.rows.first?[0] == host.hostAddress)
 
             try await host.cut()
@@ -238,7 +274,9 @@ import Testing
                 try await reader.query("SELECT count(*)::text FROM t", timeout: .seconds(5)).scalar == "1"
             }
             let resumedAfter = clock.now - restored
-            print("standby across a 2 s cut: wal receiver \(during.scalar ?? "?") during the cut, caught up \(ms(resumedAfter)) after restore")
+            print(
+                "standby across a 2 s cut: wal receiver \(during.scalar ?? "?") during the cut, caught up \(ms(resumedAfter)) after restore"
+            )
         }
     }
 }
@@ -258,8 +296,10 @@ private func withLab(_ body: (Lab) async throws -> Void) async throws {
     try expectNothingLeft(lab)
 }
 
-private func withNetworkScenario(engine: DatabaseConfig.EngineKind,
-                                 _ body: (LabScenario, LabNetworkHost) async throws -> Void) async throws {
+private func withNetworkScenario(
+    engine: DatabaseConfig.EngineKind,
+    _ body: (LabScenario, LabNetworkHost) async throws -> Void
+) async throws {
     let scenario = try await LabScenario.start(engine: engine, changeovers: 1, networkHost: true)
     var failure: (any Error)?
     do {
@@ -317,7 +357,9 @@ private final class Listener: Sendable {
         inet_pton(AF_INET, host, &address.sin_addr)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0
+            }
         }
         guard bound else {
             Glibc.close(fd)

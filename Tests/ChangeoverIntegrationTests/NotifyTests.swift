@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ChangeoverCore
 import ChangeoverLab
 import Foundation
 import Synchronization
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Notifications from real runs of the CLI: a notify command that appends each notice to a
 /// file, and a webhook received by a loopback HTTP listener of the test's own.
@@ -13,11 +14,14 @@ import Testing
     /// The scenario's config with `notify` (YAML, a top-level section) and `orders` (lines for
     /// the database, indented 4).
     func writeConfig(_ scenario: LabScenario, orders: String = "", catchUp: String? = nil, notify: String) throws {
-        try scenario.configText(followerPort: scenario.followerPorts[0], catchUp: catchUp, extra: """
-            \(orders)
-            scheduling: {switchoverEstimate: 2s, margin: 1s, minimumLead: 1h, recheckEvery: 1s}
-            \(notify)
-            """).write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        try scenario.configText(
+            followerPort: scenario.followerPorts[0], catchUp: catchUp,
+            extra: """
+                \(orders)
+                scheduling: {switchoverEstimate: 2s, margin: 1s, minimumLead: 1h, recheckEvery: 1s}
+                \(notify)
+                """
+        ).write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
     }
 
     /// The notify command: appends its stdin (one line of JSON) and a newline to `file`.
@@ -35,7 +39,9 @@ import Testing
         #expect(!text.contains(scenario.lab.replicationPassword), "a password in: \(text)")
     }
 
-    func records(_ scenario: LabScenario) throws -> [AuditRecord] { try AuditLog.read(path: try scenario.config().auditLog) }
+    func records(_ scenario: LabScenario) throws -> [AuditRecord] {
+        try AuditLog.read(path: try scenario.config().auditLog)
+    }
 
     /// `run --in-window` with a window 25 s ahead and reminders 1 h and 12 s before it: scheduled,
     /// the 1 h reminder at once (it is past due, the window has not opened), the 12 s one before
@@ -45,10 +51,15 @@ import Testing
         try await withScenario(changeovers: 1) { scenario in
             let file = "\(scenario.lab.root)/notices.jsonl"
             let windowStart = wholeSecond(in: 25)
-            try writeConfig(scenario, orders: "    oneOffWindows: [\"\(iso(windowStart)) for 60s\"]",
-                            notify: "notify: {\(appending(to: file)), before: [12s, 1h]}")
-            let run = try await CLI.run(["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--in-window"],
-                                        environment: scenario.environment)
+            try writeConfig(
+                scenario, orders: "    oneOffWindows: [\"\(iso(windowStart)) for 60s\"]",
+                notify: "notify: {\(appending(to: file)), before: [12s, 1h]}")
+            let run = try await CLI.run(
+                [
+                    "run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched",
+                    "--in-window",
+                ],
+                environment: scenario.environment)
             #expect(run.status == 0, "\(run.stderr)")
             #expect(!run.stderr.contains("warning"), "\(run.stderr)")
             let all = try notices(file)
@@ -89,7 +100,8 @@ import Testing
             #expect((completed["writePauseMs"] as? Double ?? 0) > 0, "\(completed)")
             #expect((completed["newPrimary"] as? [String: Any])?["port"] as? Int == scenario.followerPorts[0])
             #expect((completed["window"] as? [String: Any])?["start"] as? String == iso(windowStart))
-            let completedAt = try #require((completed["at"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) })
+            let completedAt = try #require(
+                (completed["at"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) })
             #expect(completedAt >= windowStart)
 
             // Each delivery is audited; the reminder is in the record's facts, so a resumed changeover would not send it again.
@@ -110,11 +122,16 @@ import Testing
         try await withScenario(changeovers: 1) { scenario in
             let file = "\(scenario.lab.root)/notices.jsonl"
             let windowStart = wholeSecond(in: 25)
-            try writeConfig(scenario, orders: "    oneOffWindows: [\"\(iso(windowStart)) for 60s\"]",
-                            catchUp: "      maxLagBytes: 1MB\n      holdFor: 8s\n      pollEvery: 50ms\n      timeout: 2m",
-                            notify: "notify: {\(appending(to: file)), before: [20s], on: [reminder]}")
-            let run = try await CLI.run(["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--in-window"],
-                                        environment: scenario.environment)
+            try writeConfig(
+                scenario, orders: "    oneOffWindows: [\"\(iso(windowStart)) for 60s\"]",
+                catchUp: "      maxLagBytes: 1MB\n      holdFor: 8s\n      pollEvery: 50ms\n      timeout: 2m",
+                notify: "notify: {\(appending(to: file)), before: [20s], on: [reminder]}")
+            let run = try await CLI.run(
+                [
+                    "run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched",
+                    "--in-window",
+                ],
+                environment: scenario.environment)
             #expect(run.status == 0, "\(run.stderr)")
             let all = try notices(file)
             #expect(all.map { $0["event"] as? String } == ["reminder"], "\(all)")
@@ -138,13 +155,17 @@ import Testing
     @Test func anAbortedChangeoverIsReported() async throws {
         try await withScenario(changeovers: 1) { scenario in
             let file = "\(scenario.lab.root)/notices.jsonl"
-            try writeConfig(scenario, orders: "    windows: [\"\(weeklyWindowDaysAway())\"]", notify: "notify: {\(appending(to: file))}")
-            let prepared = try await CLI.run(["prepare", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched"],
-                                             environment: scenario.environment)
+            try writeConfig(
+                scenario, orders: "    windows: [\"\(weeklyWindowDaysAway())\"]",
+                notify: "notify: {\(appending(to: file))}")
+            let prepared = try await CLI.run(
+                ["prepare", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched"],
+                environment: scenario.environment)
             #expect(prepared.status == 0, "\(prepared.stderr)")
             #expect(try notices(file).isEmpty)
             let id = try #require(try StateStore(directory: "\(scenario.lab.root)/state").changeovers().first?.id)
-            let aborted = try await CLI.run(["abort", "--config", scenario.configPath, id, "--yes"], environment: scenario.environment)
+            let aborted = try await CLI.run(
+                ["abort", "--config", scenario.configPath, id, "--yes"], environment: scenario.environment)
             #expect(aborted.status == 0, "\(aborted.stderr)")
             let all = try notices(file)
             #expect(all.count == 1)
@@ -166,10 +187,15 @@ import Testing
     @Test func aForcedSwitchoverIsAnnouncedBeforeTheFence() async throws {
         try await withScenario(changeovers: 1) { scenario in
             let file = "\(scenario.lab.root)/notices.jsonl"
-            try writeConfig(scenario, orders: "    windows: [\"\(weeklyWindowDaysAway())\"]", notify: "notify: {\(appending(to: file))}")
+            try writeConfig(
+                scenario, orders: "    windows: [\"\(weeklyWindowDaysAway())\"]",
+                notify: "notify: {\(appending(to: file))}")
             let deadline = wholeSecond(in: 20)
-            let run = try await CLI.run(["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched",
-                                         "--in-window", "--deadline", iso(deadline)], environment: scenario.environment)
+            let run = try await CLI.run(
+                [
+                    "run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched",
+                    "--in-window", "--deadline", iso(deadline),
+                ], environment: scenario.environment)
             #expect(run.status == 0, "\(run.stderr)")
             let all = try notices(file)
             let events = all.map { $0["event"] as? String ?? "?" }
@@ -180,8 +206,9 @@ import Testing
             #expect((forced["reason"] as? String)?.contains("no maintenance window") == true, "\(forced)")
             // Sent before the fence started, never inside the write pause.
             let audit = try records(scenario)
-            let sent = try #require(audit.first { $0.step == "notify" && $0.outcome == "sent" && $0.message?.contains("forced") == true },
-                                    "\(audit.filter { $0.step == "notify" })")
+            let sent = try #require(
+                audit.first { $0.step == "notify" && $0.outcome == "sent" && $0.message?.contains("forced") == true },
+                "\(audit.filter { $0.step == "notify" })")
             let fence = try #require(audit.first { $0.step == "fence" && $0.outcome == "started" })
             #expect(sent.time <= fence.time)
             expectNoSecret(try String(contentsOfFile: file, encoding: .utf8), scenario)
@@ -196,19 +223,26 @@ import Testing
         try await withScenario(changeovers: 1) { scenario in
             let envFile = "\(scenario.lab.root)/notify.env"
             let closed = FreePort.next()
-            try writeConfig(scenario, notify: """
-                notify:
-                  command: 'env > \(envFile); echo "page-oncall: no route" >&2; exit 3'
-                  webhook: http://127.0.0.1:\(closed)/hook
-                  on: [completed]
-                  timeout: 2s
-                """)
-            let run = try await CLI.run(["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--now"],
-                                        environment: scenario.environment)
+            try writeConfig(
+                scenario,
+                notify: """
+                    notify:
+                      command: 'env > \(envFile); echo "page-oncall: no route" >&2; exit 3'
+                      webhook: http://127.0.0.1:\(closed)/hook
+                      on: [completed]
+                      timeout: 2s
+                    """)
+            let run = try await CLI.run(
+                ["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--now"],
+                environment: scenario.environment)
             #expect(run.status == 0, "\(run.stderr)")
-            #expect(run.stderr.contains("warning: the completed notification was not delivered: the notify command exited with status 3: page-oncall: no route"),
-                    "\(run.stderr)")
-            #expect(run.stderr.contains("the webhook http://127.0.0.1:\(closed) failed: cannot connect"), "\(run.stderr)")
+            #expect(
+                run.stderr.contains(
+                    "warning: the completed notification was not delivered: the notify command exited with status 3: page-oncall: no route"
+                ),
+                "\(run.stderr)")
+            #expect(
+                run.stderr.contains("the webhook http://127.0.0.1:\(closed) failed: cannot connect"), "\(run.stderr)")
             let store = StateStore(directory: "\(scenario.lab.root)/state")
             #expect(try store.changeovers().first?.machine.step == .done)
             let audit = try records(scenario)
@@ -220,7 +254,9 @@ import Testing
             #expect(audit.firstIndex { $0.step == "notify" }! > ended)
             #expect(AuditLog.verify(path: try scenario.config().auditLog).isIntact)
             let environment = try String(contentsOfFile: envFile, encoding: .utf8)
-            #expect(environment.contains("CHANGEOVER_EVENT=completed") && environment.contains("CHANGEOVER_DATABASE=orders"))
+            #expect(
+                environment.contains("CHANGEOVER_EVENT=completed") && environment.contains("CHANGEOVER_DATABASE=orders")
+            )
             #expect(!environment.contains("LAB_PG_PASSWORD") && !environment.contains("LAB_REPL_PASSWORD"))
             expectNoSecret(environment, scenario)
             expectNoSecret(run.stdout + run.stderr, scenario)
@@ -232,14 +268,20 @@ import Testing
     /// A command slower than notify.timeout is killed and reported; the changeover goes on.
     @Test func aNotifyCommandPastItsTimeoutIsKilled() async throws {
         try await withScenario(changeovers: 1, startWriter: false) { scenario in
-            try writeConfig(scenario, orders: "    windows: [\"\(weeklyWindowDaysAway())\"]",
-                            notify: "notify: {command: 'sleep 30', timeout: 300ms}")
+            try writeConfig(
+                scenario, orders: "    windows: [\"\(weeklyWindowDaysAway())\"]",
+                notify: "notify: {command: 'sleep 30', timeout: 300ms}")
             let began = ContinuousClock.now
-            let scheduled = try await CLI.run(["schedule", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched"])
+            let scheduled = try await CLI.run([
+                "schedule", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched",
+            ])
             #expect(scheduled.status == 0, "\(scheduled.stderr)")
             #expect(ContinuousClock.now - began < .seconds(20))
-            #expect(scheduled.stderr.contains("warning: the scheduled notification was not delivered: the notify command did not finish within 300 ms"),
-                    "\(scheduled.stderr)")
+            #expect(
+                scheduled.stderr.contains(
+                    "warning: the scheduled notification was not delivered: the notify command did not finish within 300 ms"
+                ),
+                "\(scheduled.stderr)")
             let audit = try records(scenario)
             #expect(audit.contains { $0.step == "notify" && $0.outcome == "failed" })
             #expect(audit.contains { $0.step == "schedule" && $0.outcome == "recorded" })
@@ -252,10 +294,12 @@ import Testing
         try await withScenario(changeovers: 1, startWriter: false) { scenario in
             let listener = try LoopbackHTTPListener()
             defer { listener.stop() }
-            try writeConfig(scenario, orders: "    windows: [\"\(weeklyWindowDaysAway()) Europe/Berlin\"]",
-                            notify: "notify: {webhook: \"http://127.0.0.1:\(listener.port)/hook?token=t0k\"}")
-            let scheduled = try await CLI.run(["schedule", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched"],
-                                              environment: scenario.environment)
+            try writeConfig(
+                scenario, orders: "    windows: [\"\(weeklyWindowDaysAway()) Europe/Berlin\"]",
+                notify: "notify: {webhook: \"http://127.0.0.1:\(listener.port)/hook?token=t0k\"}")
+            let scheduled = try await CLI.run(
+                ["schedule", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched"],
+                environment: scenario.environment)
             #expect(scheduled.status == 0, "\(scheduled.stderr)")
             #expect(!scheduled.stderr.contains("warning"), "\(scheduled.stderr)")
             let requests = listener.requests
@@ -277,7 +321,8 @@ import Testing
             expectNoSecret(String(decoding: request.body, as: UTF8.self), scenario)
             let audit = try records(scenario)
             let sent = try #require(audit.first { $0.step == "notify" })
-            #expect(sent.outcome == "sent" && sent.message == "scheduled sent to webhook http://127.0.0.1:\(listener.port)")
+            #expect(
+                sent.outcome == "sent" && sent.message == "scheduled sent to webhook http://127.0.0.1:\(listener.port)")
             #expect(!(sent.message ?? "").contains("t0k"))
         }
     }
@@ -306,7 +351,9 @@ final class LoopbackHTTPListener: Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard fd >= 0, bound == 0, listen(fd, 8) == 0 else { throw ListenFailure() }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -338,10 +385,13 @@ final class LoopbackHTTPListener: Sendable {
                 data += buffer[..<n]
                 guard let end = data.firstRange(of: [13, 10, 13, 10]) else { continue }
                 let head = String(decoding: data[..<end.lowerBound], as: UTF8.self)
-                let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                let length =
+                    head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
                     .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
                 if data.count - end.upperBound >= length {
-                    received.withLock { $0.append(Request(head: head, body: Array(data[end.upperBound..<end.upperBound + length]))) }
+                    received.withLock {
+                        $0.append(Request(head: head, body: Array(data[end.upperBound..<end.upperBound + length])))
+                    }
                     break
                 }
             }

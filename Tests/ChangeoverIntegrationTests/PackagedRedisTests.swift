@@ -31,26 +31,38 @@ import Testing
             let store = StateStore(directory: "\(lab.root)/state")
             var current = primary
             for (index, image) in ["redis7-patched", "redis7"].enumerated() {
-                try Self.config(lab: lab, port: current.port, followerPort: followers[index], image: index == 0 ? "redis7" : "redis7-patched")
-                    .write(toFile: config, atomically: true, encoding: .utf8)
+                try Self.config(
+                    lab: lab, port: current.port, followerPort: followers[index],
+                    image: index == 0 ? "redis7" : "redis7-patched"
+                )
+                .write(toFile: config, atomically: true, encoding: .utf8)
                 if index == 0 {
-                    let plan = try await CLI.run(["plan", "--config", config, "--database", "cache", "--image", image],
-                                                 environment: ["LAB_PG_PASSWORD": lab.superuserPassword])
+                    let plan = try await CLI.run(
+                        ["plan", "--config", config, "--database", "cache", "--image", image],
+                        environment: ["LAB_PG_PASSWORD": lab.superuserPassword])
                     #expect(plan.stdout.contains("Debian instance \(primary.instance.unit)"), "\(plan.stdout)")
                 }
-                let run = try await CLI.run(["run", "--config", config, "--database", "cache", "--image", image, "--now"],
-                                            environment: ["LAB_PG_PASSWORD": lab.superuserPassword])
+                let run = try await CLI.run(
+                    ["run", "--config", config, "--database", "cache", "--image", image, "--now"],
+                    environment: ["LAB_PG_PASSWORD": lab.superuserPassword])
                 #expect(run.status == 0, "changeover \(index + 1): \(run.stdout)\(run.stderr)")
                 let records = try store.changeovers()
-                let record = try #require(records.first { $0.facts["new.port"] == String(followers[index]) }, "\(records.map(\.facts))")
+                let record = try #require(
+                    records.first { $0.facts["new.port"] == String(followers[index]) }, "\(records.map(\.facts))")
                 let unit = try #require(record.facts["follower.instance"], "\(record.facts)")
-                let made = try #require(DebianRedis.of(configFile: "/etc/redis/redis-\(unit.dropFirst("redis-server@".count).dropLast(".service".count)).conf"))
+                let made = try #require(
+                    DebianRedis.of(
+                        configFile:
+                            "/etc/redis/redis-\(unit.dropFirst("redis-server@".count).dropLast(".service".count)).conf")
+                )
                 let new = PackagedRedis(name: made.name ?? "", port: followers[index])
                 #expect(made.name?.hasPrefix(primary.name + "-") == true, "\(unit)")
                 #expect(FileManager.default.fileExists(atPath: made.configFile), "\(made.configFile)")
                 #expect(Self.owner(made.configFile) == "redis", "\(made.configFile)")
                 #expect(await SystemdService.state(made.unit) == "enabled")
-                #expect(await SystemdService.state(current.instance.unit) == "disabled", "the old instance \(current.instance.unit) still starts at boot")
+                #expect(
+                    await SystemdService.state(current.instance.unit) == "disabled",
+                    "the old instance \(current.instance.unit) still starts at boot")
                 // The old primary's own file makes it a replica of the new one, should anything start it.
                 let oldFile = try String(contentsOfFile: current.instance.configFile, encoding: .utf8)
                 #expect(oldFile.contains("replicaof 127.0.0.1 \(followers[index])"), "\(oldFile.suffix(400))")
@@ -61,17 +73,22 @@ import Testing
                     try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
                     try await new.stop()
                     try await new.start()
-                    let connection = try await RedisConnection.connect(lab.redisEndpoint(port: new.port), timeout: .seconds(5))
+                    let connection = try await RedisConnection.connect(
+                        lab.redisEndpoint(port: new.port), timeout: .seconds(5))
                     let role = try RedisRole(try await connection.command(["ROLE"], timeout: .seconds(5)))
                     connection.close()
-                    guard case .master = role else { Issue.record("restarted, \(made.unit) is \(role), not a primary"); break }
+                    guard case .master = role else {
+                        Issue.record("restarted, \(made.unit) is \(role), not a primary")
+                        break
+                    }
                 }
                 try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
                 current = new
             }
             let report = await probe.stop()
             writer = nil
-            let missing = try await RedisAckedWriter.missing(report.acknowledged, on: lab.redisEndpoint(port: followers[1]))
+            let missing = try await RedisAckedWriter.missing(
+                report.acknowledged, on: lab.redisEndpoint(port: followers[1]))
             #expect(missing.isEmpty, "lost \(missing.count) of \(report.acknowledged.count) acknowledged writes")
             #expect(AuditLog.verify(path: "\(lab.root)/state/audit.jsonl").isIntact)
         } catch {
@@ -118,7 +135,9 @@ struct PackagedRedis {
     var instance: DebianRedis { DebianRedis(name: name) }
     var node: String { "/tmp/changeover-\(name)" }
     var server: LocalRedis {
-        guard host != nil else { return instance.server(binDirectory: Lab.redisBinDirectory, node: node, environment: [:]) }
+        guard host != nil else {
+            return instance.server(binDirectory: Lab.redisBinDirectory, node: node, environment: [:])
+        }
         // A launcher that enters the host's namespace as root, then becomes redis.
         var server = instance.server(binDirectory: "\(node)/netns-bin", node: node, environment: [:])
         server.runAs = nil
@@ -144,11 +163,16 @@ struct PackagedRedis {
             """
         if let host {
             try LocalFiles.makeDirectory("\(node)/netns-bin", owner: nil, mode: 0o755)
-            let script = host.launcherScript(Subprocess.runAsPrefix(DebianRedis.user) + ["\(Lab.redisBinDirectory)/redis-server"])
-            guard FileManager.default.createFile(atPath: "\(node)/netns-bin/redis-server", contents: Data(script.utf8),
-                                                 attributes: [.posixPermissions: 0o755]) else { throw LabError("cannot write the launcher") }
+            let script = host.launcherScript(
+                Subprocess.runAsPrefix(DebianRedis.user) + ["\(Lab.redisBinDirectory)/redis-server"])
+            guard
+                FileManager.default.createFile(
+                    atPath: "\(node)/netns-bin/redis-server", contents: Data(script.utf8),
+                    attributes: [.posixPermissions: 0o755])
+            else { throw LabError("cannot write the launcher") }
         }
-        try instance.server(binDirectory: "", node: node, environment: [:]).writePrivateFile(instance.configFile, base + own)
+        try instance.server(binDirectory: "", node: node, environment: [:]).writePrivateFile(
+            instance.configFile, base + own)
         try await SystemdService.run("enable", instance.unit)
         try await start()
     }
@@ -171,8 +195,11 @@ struct PackagedRedis {
             let redis = PackagedRedis(name: name, port: 0)
             try? await redis.server.stop(timeout: .seconds(30), signal: SIGKILL)
             try? await SystemdService.run("disable", redis.instance.unit)
-            for path in [redis.instance.configFile, redis.instance.aclFile, "\(DebianRedis.dataDirectory)/\(redis.instance.dumpFile)",
-                         redis.instance.logFile, redis.instance.runtimeDirectory, "/tmp/changeover-\(name)"] {
+            for path in [
+                redis.instance.configFile, redis.instance.aclFile,
+                "\(DebianRedis.dataDirectory)/\(redis.instance.dumpFile)",
+                redis.instance.logFile, redis.instance.runtimeDirectory, "/tmp/changeover-\(name)",
+            ] {
                 try? FileManager.default.removeItem(atPath: path)
             }
         }

@@ -25,14 +25,17 @@ import Testing
             let followers = [FreePort.next(), FreePort.next()]
             let conninfo = try ConnInfo("host=127.0.0.1 port=\(cluster.port) user=postgres dbname=postgres")
             let connection = try await lab.connect(conninfo)
-            #expect(try await connection.query("SELECT current_setting('config_file')", timeout: .seconds(5)).scalar
+            #expect(
+                try await connection.query("SELECT current_setting('config_file')", timeout: .seconds(5)).scalar
                     == "/etc/postgresql/15/\(cluster.name)/postgresql.conf")
             try await AckedWriter.prepare(on: connection)
             connection.close()
             let ports = [cluster.port] + followers
-            let probe = AckedWriter(conninfo: try ConnInfo(
-                "host=\(ports.map { _ in "127.0.0.1" }.joined(separator: ",")) port=\(ports.map(String.init).joined(separator: ",")) "
-                    + "user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=2")
+            let probe = AckedWriter(
+                conninfo: try ConnInfo(
+                    "host=\(ports.map { _ in "127.0.0.1" }.joined(separator: ",")) port=\(ports.map(String.init).joined(separator: ",")) "
+                        + "user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=2"
+                )
                 .with("password", lab.superuserPassword))
             writer = probe
             await probe.start()
@@ -46,22 +49,35 @@ import Testing
                     .write(toFile: config, atomically: true, encoding: .utf8)
                 if index == 0 {
                     // plan names the layout it found and what the follower will be made.
-                    let plan = try await CLI.run(["plan", "--config", config, "--database", "orders", "--image", image], environment: environment)
-                    #expect(plan.stdout.contains("layout: Debian cluster 15/\(cluster.name) (configuration in /etc/postgresql/15/\(cluster.name)"),
-                            "\(plan.stdout)")
-                    #expect(plan.stdout.contains(service == "auto" ? "the follower becomes cluster 15/\(cluster.name)-STAMP"
-                                                     : "the follower runs as a server process in its node, with a copy of that configuration"),
-                            "\(plan.stdout)")
+                    let plan = try await CLI.run(
+                        ["plan", "--config", config, "--database", "orders", "--image", image], environment: environment
+                    )
+                    #expect(
+                        plan.stdout.contains(
+                            "layout: Debian cluster 15/\(cluster.name) (configuration in /etc/postgresql/15/\(cluster.name)"
+                        ),
+                        "\(plan.stdout)")
+                    #expect(
+                        plan.stdout.contains(
+                            service == "auto"
+                                ? "the follower becomes cluster 15/\(cluster.name)-STAMP"
+                                : "the follower runs as a server process in its node, with a copy of that configuration"
+                        ),
+                        "\(plan.stdout)")
                 }
-                let run = try await CLI.run(["run", "--config", config, "--database", "orders", "--image", image, "--now"], environment: environment)
+                let run = try await CLI.run(
+                    ["run", "--config", config, "--database", "orders", "--image", image, "--now"],
+                    environment: environment)
                 #expect(run.status == 0, "changeover \(index + 1): \(run.stdout)\(run.stderr)")
                 guard index == 0 else { continue }
                 let record = try #require(try store.changeovers().first)
                 let clusters = try await PackagedCluster.list()
                 #expect(clusters[cluster.name]?.status == "down", "the old cluster is not down: \(clusters)")
                 let new = try await lab.connect(conninfo.with("port", String(followers[0])))
-                let file = try await new.query("SELECT current_setting('config_file'), current_setting('external_pid_file')",
-                                               timeout: .seconds(5)).rows.first
+                let file = try await new.query(
+                    "SELECT current_setting('config_file'), current_setting('external_pid_file')",
+                    timeout: .seconds(5)
+                ).rows.first
                 new.close()
                 if service == "auto" {
                     let made = try #require(record.facts["follower.cluster"], "\(record.facts)")
@@ -75,12 +91,16 @@ import Testing
                     #expect(try await PackagedCluster.list()[name]?.status == "down")
                     try await cluster.run(["pg_ctlcluster", "15", name, "start"])
                     let again = try await lab.connect(conninfo.with("port", String(followers[0])))
-                    #expect(try await again.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar == "false")
+                    #expect(
+                        try await again.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar
+                            == "false")
                     again.close()
                 } else {
                     #expect(record.facts["follower.cluster"] == nil)
-                    #expect(file?[0]?.hasSuffix("/conf/postgresql.conf") == true && file?[0]?.hasPrefix("\(lab.root)/nodes/") == true,
-                            "\(file ?? [])")
+                    #expect(
+                        file?[0]?.hasSuffix("/conf/postgresql.conf") == true
+                            && file?[0]?.hasPrefix("\(lab.root)/nodes/") == true,
+                        "\(file ?? [])")
                     #expect(file?[1] == "", "\(file ?? [])")
                 }
                 try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
@@ -113,19 +133,30 @@ import Testing
             let admin = try await scenario.lab.connect(scenario.primary.conninfo)
             defer { admin.close() }
             // Applies at the next start only: the primary runs on; the base backup copies it.
-            _ = try await admin.simpleQuery("ALTER SYSTEM SET shared_preload_libraries = 'changeover_missing_library'", timeout: .seconds(10))
-            let run = try await CLI.run(["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--now"],
-                                        environment: scenario.environment)
+            _ = try await admin.simpleQuery(
+                "ALTER SYSTEM SET shared_preload_libraries = 'changeover_missing_library'", timeout: .seconds(10))
+            let run = try await CLI.run(
+                ["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--now"],
+                environment: scenario.environment)
             _ = try await admin.simpleQuery("ALTER SYSTEM RESET shared_preload_libraries", timeout: .seconds(10))
             #expect(run.status == 4, "\(run.stderr)")
-            #expect(run.stderr.contains("the follower did not start") && run.stderr.contains("changeover_missing_library"), "\(run.stderr)")
-            let kept = try #require(run.stderr.range(of: #"kept at (\S+)\)"#, options: .regularExpression).map {
-                String(run.stderr[$0].dropFirst("kept at ".count).dropLast())
-            }, "\(run.stderr)")
-            #expect(kept.hasPrefix("\(scenario.lab.root)/state/logs/") && FileManager.default.fileExists(atPath: kept), "\(kept)")
+            #expect(
+                run.stderr.contains("the follower did not start") && run.stderr.contains("changeover_missing_library"),
+                "\(run.stderr)")
+            let kept = try #require(
+                run.stderr.range(of: #"kept at (\S+)\)"#, options: .regularExpression).map {
+                    String(run.stderr[$0].dropFirst("kept at ".count).dropLast())
+                }, "\(run.stderr)")
+            #expect(
+                kept.hasPrefix("\(scenario.lab.root)/state/logs/") && FileManager.default.fileExists(atPath: kept),
+                "\(kept)")
             #expect(try String(contentsOfFile: kept, encoding: .utf8).contains("changeover_missing_library"))
             let audit = try AuditLog.read(path: try scenario.config().auditLog)
-            #expect(audit.contains { $0.step == "provision" && $0.outcome == "failed" && $0.message?.contains("changeover_missing_library") == true })
+            #expect(
+                audit.contains {
+                    $0.step == "provision" && $0.outcome == "failed"
+                        && $0.message?.contains("changeover_missing_library") == true
+                })
             // The primary serves: the writer goes on, nothing lost.
             try await scenario.writer.waitForAcknowledgements(50)
             let report = await scenario.writer.stop()
@@ -142,12 +173,21 @@ import Testing
             let tls = "\(scenario.lab.root)/tls"
             try FileManager.default.createDirectory(atPath: tls, withIntermediateDirectories: true)
             for argv in [
-                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=changeover test CA",
-                 "-keyout", "\(tls)/ca.key", "-out", "\(tls)/ca.crt"],
-                ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "\(tls)/server.key",
-                 "-out", "\(tls)/server.csr"],
-                ["sh", "-c", "printf 'subjectAltName=IP:127.0.0.1\\n' > \(tls)/san.ext && openssl x509 -req -in \(tls)/server.csr "
-                    + "-CA \(tls)/ca.crt -CAkey \(tls)/ca.key -CAcreateserial -days 2 -extfile \(tls)/san.ext -out \(tls)/server.crt"],
+                [
+                    "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=changeover test CA",
+                    "-keyout", "\(tls)/ca.key", "-out", "\(tls)/ca.crt",
+                ],
+                [
+                    "openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+                    "\(tls)/server.key",
+                    "-out", "\(tls)/server.csr",
+                ],
+                [
+                    "sh", "-c",
+                    "printf 'subjectAltName=IP:127.0.0.1\\n' > \(tls)/san.ext && openssl x509 -req -in \(tls)/server.csr "
+                        + "-CA \(tls)/ca.crt -CAkey \(tls)/ca.key -CAcreateserial -days 2 -extfile \(tls)/san.ext -out \(tls)/server.crt",
+                ],
             ] {
                 let made = try await Subprocess.run(argv, timeout: .seconds(60))
                 try #require(made.succeeded, "\(argv[0]): \(made.stderr)")
@@ -157,14 +197,16 @@ import Testing
             }
             chmod("\(tls)/server.key", 0o600)
             try """
-                local all all trust
-                hostssl all all 127.0.0.1/32 scram-sha-256
-                hostssl replication all 127.0.0.1/32 scram-sha-256
+            local all all trust
+            hostssl all all 127.0.0.1/32 scram-sha-256
+            hostssl replication all 127.0.0.1/32 scram-sha-256
 
-                """.write(toFile: "\(scenario.primary.dataDirectory)/pg_hba.conf", atomically: false, encoding: .utf8)
+            """.write(toFile: "\(scenario.primary.dataDirectory)/pg_hba.conf", atomically: false, encoding: .utf8)
             let admin = try await scenario.lab.connect(scenario.primary.conninfo)
-            for sql in ["ALTER SYSTEM SET ssl = on", "ALTER SYSTEM SET ssl_cert_file = '\(tls)/server.crt'",
-                        "ALTER SYSTEM SET ssl_key_file = '\(tls)/server.key'", "SELECT pg_reload_conf()"] {
+            for sql in [
+                "ALTER SYSTEM SET ssl = on", "ALTER SYSTEM SET ssl_cert_file = '\(tls)/server.crt'",
+                "ALTER SYSTEM SET ssl_key_file = '\(tls)/server.key'", "SELECT pg_reload_conf()",
+            ] {
                 _ = try await admin.simpleQuery(sql, timeout: .seconds(10))
             }
             admin.close()
@@ -172,28 +214,38 @@ import Testing
             await #expect(throws: (any Error).self) {
                 _ = try await scenario.lab.connect(scenario.primary.conninfo.with("sslmode", "disable"))
             }
-            let verified = "host=127.0.0.1 port=\(scenario.primary.port) user=postgres dbname=postgres sslmode=verify-full sslrootcert=\(tls)/ca.crt"
+            let verified =
+                "host=127.0.0.1 port=\(scenario.primary.port) user=postgres dbname=postgres sslmode=verify-full sslrootcert=\(tls)/ca.crt"
             try scenario.configText(followerPort: scenario.followerPorts[0])
-                .replacingOccurrences(of: "primary: \"host=\(scenario.primary.host) port=\(scenario.primary.port) user=postgres dbname=postgres\"",
-                                      with: "primary: \"\(verified)\"")
+                .replacingOccurrences(
+                    of:
+                        "primary: \"host=\(scenario.primary.host) port=\(scenario.primary.port) user=postgres dbname=postgres\"",
+                    with: "primary: \"\(verified)\""
+                )
                 .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
             #expect(try String(contentsOfFile: scenario.configPath, encoding: .utf8).contains("sslmode=verify-full"))
 
-            let prepared = try await CLI.run(["prepare", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched"],
-                                             environment: scenario.environment)
-            let primaryLog = ((try? String(contentsOfFile: "\(scenario.primary.dataDirectory)/../postgres.log", encoding: .utf8)) ?? "").suffix(3000)
+            let prepared = try await CLI.run(
+                ["prepare", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched"],
+                environment: scenario.environment)
+            let primaryLog =
+                ((try? String(contentsOfFile: "\(scenario.primary.dataDirectory)/../postgres.log", encoding: .utf8))
+                ?? "").suffix(3000)
             #expect(prepared.status == 0, "\(prepared.stdout)\(prepared.stderr)\n\(primaryLog)")
             // The follower streams over TLS.
             let primary = try await scenario.lab.connect(try ConnInfo(verified))
             let streams = try await primary.query(
-                "SELECT s.ssl::text FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)", timeout: .seconds(5)).rows
+                "SELECT s.ssl::text FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)", timeout: .seconds(5)
+            ).rows
             primary.close()
             #expect(streams.count == 1 && streams.first?[0] == "true", "\(streams)")
             let id = try #require(try StateStore(directory: "\(scenario.lab.root)/state").changeovers().first?.id)
-            let switched = try await CLI.run(["switch", id, "--now", "--config", scenario.configPath], environment: scenario.environment)
+            let switched = try await CLI.run(
+                ["switch", id, "--now", "--config", scenario.configPath], environment: scenario.environment)
             #expect(switched.status == 0, "\(switched.stdout)\(switched.stderr)")
             // The new primary answers with its name verified, as every controller connection did.
-            let new = try await scenario.lab.connect(try ConnInfo(verified).with("port", String(scenario.followerPorts[0])))
+            let new = try await scenario.lab.connect(
+                try ConnInfo(verified).with("port", String(scenario.followerPorts[0])))
             #expect(try await new.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar == "false")
             new.close()
             try await scenario.writer.waitForAcknowledgements(50)
@@ -211,24 +263,31 @@ import Testing
         try await withScenario(changeovers: 1) { scenario in
             let host = try await scenario.lab.makeNetworkHost()
             let port = scenario.followerPorts[0]
-            try scenario.configText(followerPort: nil, extra: "    follower: {port: \(port), listen: 0.0.0.0, advertise: 127.0.0.1}")
-                .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
-            let run = try await CLI.run(["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--now"],
-                                        environment: scenario.environment)
+            try scenario.configText(
+                followerPort: nil, extra: "    follower: {port: \(port), listen: 0.0.0.0, advertise: 127.0.0.1}"
+            )
+            .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+            let run = try await CLI.run(
+                ["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--now"],
+                environment: scenario.environment)
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
             let record = try #require(try StateStore(directory: "\(scenario.lab.root)/state").changeovers().first)
-            #expect(record.facts["new.host"] == "127.0.0.1" && record.facts["new.port"] == String(port), "\(record.facts)")
+            #expect(
+                record.facts["new.host"] == "127.0.0.1" && record.facts["new.port"] == String(port), "\(record.facts)")
             // From the other host, over its link, to this machine's end of it.
-            let psql = try await Subprocess.run(host.argv([
-                "\(scenario.lab.binDirectory)/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At",
-                "host=\(host.hostAddress) port=\(port) user=postgres dbname=postgres connect_timeout=5",
-                "-c", "CREATE TABLE IF NOT EXISTS from_elsewhere (note text)",
-                "-c", "INSERT INTO from_elsewhere VALUES ('written from \(host.address)')",
-            ]), environment: ["PGPASSWORD": scenario.lab.superuserPassword], timeout: .seconds(60))
+            let psql = try await Subprocess.run(
+                host.argv([
+                    "\(scenario.lab.binDirectory)/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At",
+                    "host=\(host.hostAddress) port=\(port) user=postgres dbname=postgres connect_timeout=5",
+                    "-c", "CREATE TABLE IF NOT EXISTS from_elsewhere (note text)",
+                    "-c", "INSERT INTO from_elsewhere VALUES ('written from \(host.address)')",
+                ]), environment: ["PGPASSWORD": scenario.lab.superuserPassword], timeout: .seconds(60))
             #expect(psql.succeeded, "\(psql.stderr)")
             let new = try await scenario.lab.connect(scenario.primary.conninfo.with("port", String(port)))
             defer { new.close() }
-            #expect(try await new.query("SELECT note FROM from_elsewhere", timeout: .seconds(5)).scalar == "written from \(host.address)")
+            #expect(
+                try await new.query("SELECT note FROM from_elsewhere", timeout: .seconds(5)).scalar
+                    == "written from \(host.address)")
             try await scenario.writer.waitForAcknowledgements(50)
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged).isEmpty)
@@ -245,20 +304,26 @@ import Testing
             let host = try await lab.makeNetworkHost()
             let followerPort = FreePort.next()
             let config = "\(lab.root)/fleet.yaml"
-            try Self.config(lab: lab, port: primary.port, followerPort: followerPort).write(toFile: config, atomically: true, encoding: .utf8)
-            let run = try await CLI.run(["run", "--config", config, "--database", "orders", "--image", "pg15-patched", "--now"],
-                                        environment: ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword])
+            try Self.config(lab: lab, port: primary.port, followerPort: followerPort).write(
+                toFile: config, atomically: true, encoding: .utf8)
+            let run = try await CLI.run(
+                ["run", "--config", config, "--database", "orders", "--image", "pg15-patched", "--now"],
+                environment: ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword])
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
             let new = try await lab.connect(primary.conninfo.with("port", String(followerPort)))
             defer { new.close() }
-            #expect(try await new.query("SELECT current_setting('listen_addresses')", timeout: .seconds(5)).scalar == "*")
-            let psql = try await Subprocess.run(host.argv([
-                "\(lab.binDirectory)/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At",
-                "host=\(host.hostAddress) port=\(followerPort) user=postgres dbname=postgres connect_timeout=5",
-                "-c", "CREATE TABLE from_elsewhere (note text)", "-c", "INSERT INTO from_elsewhere VALUES ('over the link')",
-            ]), environment: ["PGPASSWORD": lab.superuserPassword], timeout: .seconds(60))
+            #expect(
+                try await new.query("SELECT current_setting('listen_addresses')", timeout: .seconds(5)).scalar == "*")
+            let psql = try await Subprocess.run(
+                host.argv([
+                    "\(lab.binDirectory)/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At",
+                    "host=\(host.hostAddress) port=\(followerPort) user=postgres dbname=postgres connect_timeout=5",
+                    "-c", "CREATE TABLE from_elsewhere (note text)", "-c",
+                    "INSERT INTO from_elsewhere VALUES ('over the link')",
+                ]), environment: ["PGPASSWORD": lab.superuserPassword], timeout: .seconds(60))
             #expect(psql.succeeded, "\(psql.stderr)")
-            #expect(try await new.query("SELECT note FROM from_elsewhere", timeout: .seconds(5)).scalar == "over the link")
+            #expect(
+                try await new.query("SELECT note FROM from_elsewhere", timeout: .seconds(5)).scalar == "over the link")
         } catch {
             Issue.record(error)
         }
@@ -300,18 +365,22 @@ struct PackagedCluster {
             let configuration = DebianCluster(version: "15", name: cluster.name).configDirectory
             if let host {
                 try cluster.append("listen_addresses = '\(host.address)'\n", to: "\(configuration)/postgresql.conf")
-                try cluster.append("host all all 10.0.0.0/8 scram-sha-256\nhost replication all 10.0.0.0/8 scram-sha-256\n",
-                                   to: "\(configuration)/pg_hba.conf")
+                try cluster.append(
+                    "host all all 10.0.0.0/8 scram-sha-256\nhost replication all 10.0.0.0/8 scram-sha-256\n",
+                    to: "\(configuration)/pg_hba.conf")
             }
             try await cluster.run((host?.argv([]) ?? []) + ["pg_ctlcluster", "15", cluster.name, "start"])
             // The passwords go in on stdin, not on a command line.
-            try await cluster.run(Subprocess.runAsPrefix("postgres") + [
-                "/usr/lib/postgresql/15/bin/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "/var/run/postgresql", "-p", String(cluster.port),
-                "-d", "postgres", "-f", "-",
-            ], stdin: """
-                ALTER ROLE postgres PASSWORD '\(lab.superuserPassword)';
-                CREATE ROLE replicator REPLICATION LOGIN PASSWORD '\(lab.replicationPassword)';
-                """)
+            try await cluster.run(
+                Subprocess.runAsPrefix("postgres") + [
+                    "/usr/lib/postgresql/15/bin/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "/var/run/postgresql",
+                    "-p", String(cluster.port),
+                    "-d", "postgres", "-f", "-",
+                ],
+                stdin: """
+                    ALTER ROLE postgres PASSWORD '\(lab.superuserPassword)';
+                    CREATE ROLE replicator REPLICATION LOGIN PASSWORD '\(lab.replicationPassword)';
+                    """)
         } catch {
             await cluster.drop()
             throw error
@@ -336,7 +405,8 @@ struct PackagedCluster {
     func drop() async {
         let names = ((try? await Self.list()) ?? [:]).keys.filter { $0 == name || $0.hasPrefix(name + "-") }
         for name in Set(names + [name]) {
-            _ = try? await Subprocess.run(["pg_ctlcluster", "15", name, "stop", "-m", "immediate"], timeout: .seconds(60))
+            _ = try? await Subprocess.run(
+                ["pg_ctlcluster", "15", name, "stop", "-m", "immediate"], timeout: .seconds(60))
             _ = try? await Subprocess.run(["pg_dropcluster", "--stop", "15", name], timeout: .seconds(60))
         }
     }

@@ -1,9 +1,10 @@
-@testable import ChangeoverCore
 import ChangeoverLab
 import Foundation
 import PostgresClient
 import Synchronization
 import Testing
+
+@testable import ChangeoverCore
 
 /// The Postgres state store against a real server the lab starts: records, and the leases that
 /// keep several daemons off one database (claim, SKIP LOCKED, expiry, takeover, fencing).
@@ -26,10 +27,13 @@ import Testing
         try PostgresStateStorage(conninfo: server.conninfo, password: lab.superuserPassword)
     }
 
-    func record(_ id: String, database: String, step: ChangeoverStep = .catchUp, at: Date = Date()) -> ChangeoverRecord {
-        ChangeoverRecord(id: id, database: database, fromImage: "pg15", toImage: "pg15-patched", machine: ChangeoverMachine(step: step),
-                         startedAt: at, updatedAt: at, facts: ["old.address": "host=127.0.0.1 port=5432"], timings: [],
-                         policy: SwitchPolicy(mode: .window, deadline: nil))
+    func record(_ id: String, database: String, step: ChangeoverStep = .catchUp, at: Date = Date()) -> ChangeoverRecord
+    {
+        ChangeoverRecord(
+            id: id, database: database, fromImage: "pg15", toImage: "pg15-patched",
+            machine: ChangeoverMachine(step: step),
+            startedAt: at, updatedAt: at, facts: ["old.address": "host=127.0.0.1 port=5432"], timings: [],
+            policy: SwitchPolicy(mode: .window, deadline: nil))
     }
 
     @Test func recordsHistoryAndNotesReadBackAsWritten() async throws {
@@ -47,8 +51,11 @@ import Testing
             #expect(try store.changeover("orders-1") == older)
             #expect(try b.changeovers().map(\.id) == ["billing-1", "orders-1"])
             // The stamps read back exactly as written (a double precision printed as text).
-            #expect(try b.changeoverStamps() == [ChangeoverStamp(id: "billing-1", updatedAt: newer.updatedAt.timeIntervalSince1970),
-                                                 ChangeoverStamp(id: "orders-1", updatedAt: older.updatedAt.timeIntervalSince1970)])
+            #expect(
+                try b.changeoverStamps() == [
+                    ChangeoverStamp(id: "billing-1", updatedAt: newer.updatedAt.timeIntervalSince1970),
+                    ChangeoverStamp(id: "orders-1", updatedAt: older.updatedAt.timeIntervalSince1970),
+                ])
             #expect(try b.changeovers(ids: ["orders-1", "missing"]).map(\.record) == [older])
             #expect(try ChangeoverIndex().look(store).map(\.id) == ["billing-1", "orders-1"])
             #expect(try store.changeover("missing") == nil)
@@ -56,24 +63,31 @@ import Testing
             var saved = older
             saved.updatedAt = Date(timeIntervalSince1970: 1_800_000_000.123456789)
             try store.save(saved)
-            #expect(try b.changeoverStamps().last == ChangeoverStamp(id: "orders-1", updatedAt: saved.updatedAt.timeIntervalSince1970))
+            #expect(
+                try b.changeoverStamps().last
+                    == ChangeoverStamp(id: "orders-1", updatedAt: saved.updatedAt.timeIntervalSince1970))
             try store.save(older)
 
             newer.machine = ChangeoverMachine(step: .done)
-            newer.timings = [.init(step: .fence, milliseconds: 12, outcome: "succeeded"), .init(step: .promote, milliseconds: 30, outcome: "succeeded")]
+            newer.timings = [
+                .init(step: .fence, milliseconds: 12, outcome: "succeeded"),
+                .init(step: .promote, milliseconds: 30, outcome: "succeeded"),
+            ]
             try store.finish(newer, engine: "postgres")
             #expect(try b.changeover("billing-1") == newer)
             let switchovers = try store.durations(database: "billing", step: DurationSample.switchover, limit: 5)
             #expect(switchovers.map(\.milliseconds) == [42])
             #expect(try store.durations(step: "fence", limit: 5).map(\.changeover) == ["billing-1"])
 
-            let state = DatabaseState(database: "orders", image: "pg15-patched", primary: "host=127.0.0.1 port=6000",
-                                      dataDirectory: "/srv/f1", changedAt: Date(timeIntervalSince1970: 1_800_000_200), changeover: "orders-1")
+            let state = DatabaseState(
+                database: "orders", image: "pg15-patched", primary: "host=127.0.0.1 port=6000",
+                dataDirectory: "/srv/f1", changedAt: Date(timeIntervalSince1970: 1_800_000_200), changeover: "orders-1")
             try store.save(state)
             #expect(try b.database("orders") == state)
             #expect(try b.databases() == [state])
             #expect(try store.databases() == ["orders": state])
-            try a.save(ChangeoverNote(changeover: "orders-1", kind: .progress, text: "caught up: 0 bytes behind", at: Date()))
+            try a.save(
+                ChangeoverNote(changeover: "orders-1", kind: .progress, text: "caught up: 0 bytes behind", at: Date()))
             #expect(store.progress(of: "orders-1") == "caught up: 0 bytes behind")
         }
     }
@@ -85,7 +99,9 @@ import Testing
             let won = try await withThrowingTaskGroup(of: Lease?.self) { group in
                 for holder in 0..<8 {
                     group.addTask {
-                        try await storage.claim(database: "orders", changeover: "c1", holder: "daemon \(holder)", ttl: .seconds(30), daemon: true)
+                        try await storage.claim(
+                            database: "orders", changeover: "c1", holder: "daemon \(holder)", ttl: .seconds(30),
+                            daemon: true)
                     }
                 }
                 return try await group.reduce(into: [Lease]()) { if let lease = $1 { $0.append(lease) } }
@@ -97,17 +113,24 @@ import Testing
 
             // A claimer that holds the row locked (mid-claim) is skipped, not waited for, even once
             // the lease has expired.
-            let expired = try #require(try await storage.claim(database: "billing", changeover: "c2", holder: "a", ttl: .milliseconds(200), daemon: true))
+            let expired = try #require(
+                try await storage.claim(
+                    database: "billing", changeover: "c2", holder: "a", ttl: .milliseconds(200), daemon: true))
             try await Task.sleep(for: .milliseconds(400))
             let other = try await lab.connect(server.conninfo)
             defer { other.close() }
             _ = try await other.query("BEGIN", timeout: .seconds(5))
-            _ = try await other.query("SELECT token FROM changeover.leases WHERE database_name = 'billing' FOR UPDATE", timeout: .seconds(5))
+            _ = try await other.query(
+                "SELECT token FROM changeover.leases WHERE database_name = 'billing' FOR UPDATE", timeout: .seconds(5))
             let began = ContinuousClock.now
-            #expect(try await storage.claim(database: "billing", changeover: "c2", holder: "b", ttl: .seconds(30), daemon: true) == nil)
+            #expect(
+                try await storage.claim(
+                    database: "billing", changeover: "c2", holder: "b", ttl: .seconds(30), daemon: true) == nil)
             #expect(ContinuousClock.now - began < .seconds(4), "the claim waited for the locked row")
             _ = try await other.query("ROLLBACK", timeout: .seconds(5))
-            let taken = try #require(try await storage.claim(database: "billing", changeover: "c2", holder: "b", ttl: .seconds(30), daemon: true))
+            let taken = try #require(
+                try await storage.claim(
+                    database: "billing", changeover: "c2", holder: "b", ttl: .seconds(30), daemon: true))
             #expect(taken.token == expired.token + 1)
         }
     }
@@ -115,10 +138,14 @@ import Testing
     @Test func anExpiredLeaseIsTakenOverAndTheStaleHolderIsFenced() async throws {
         try await withStoreServer { lab, server in
             let storage = try storage(lab, server)
-            let first = try #require(try await storage.claim(database: "orders", changeover: "c1", holder: "daemon A", ttl: .seconds(3), daemon: true))
+            let first = try #require(
+                try await storage.claim(
+                    database: "orders", changeover: "c1", holder: "daemon A", ttl: .seconds(3), daemon: true))
             #expect(first.token == 1)
             // Held: another holder cannot claim it; the holder renews and writes under it.
-            #expect(try await storage.claim(database: "orders", changeover: "c1", holder: "daemon B", ttl: .seconds(3), daemon: true) == nil)
+            #expect(
+                try await storage.claim(
+                    database: "orders", changeover: "c1", holder: "daemon B", ttl: .seconds(3), daemon: true) == nil)
             let renewed = try #require(try await storage.renew(first, ttl: .seconds(3)))
             #expect(renewed.token == 1 && renewed.expiresAt > first.expiresAt)
             try storage.save(record("c1", database: "orders", step: .provision), durable: true, fencedBy: renewed)
@@ -127,12 +154,16 @@ import Testing
             try await Task.sleep(for: .milliseconds(3300))
             let abandoned = try #require(try await storage.lease(of: "orders"))
             #expect(abandoned.abandoned && abandoned.lease.daemon && abandoned.lease.changeover == "c1")
-            let second = try #require(try await storage.claim(database: "orders", changeover: "c1", holder: "daemon B", ttl: .seconds(30), daemon: true))
+            let second = try #require(
+                try await storage.claim(
+                    database: "orders", changeover: "c1", holder: "daemon B", ttl: .seconds(30), daemon: true))
             #expect(second.token == 2)
 
             // The stale holder: its renewal and its conditional write fail, and its record is not written.
             #expect(try await storage.renew(renewed, ttl: .seconds(3)) == nil)
-            #expect(throws: LeaseLost.self) { try storage.save(record("c1", database: "orders", step: .fence), durable: true, fencedBy: renewed) }
+            #expect(throws: LeaseLost.self) {
+                try storage.save(record("c1", database: "orders", step: .fence), durable: true, fencedBy: renewed)
+            }
             #expect(try storage.changeover("c1")?.machine.step == .provision)
             try storage.save(record("c1", database: "orders", step: .catchUp), durable: true, fencedBy: second)
             #expect(try storage.changeover("c1")?.machine.step == .catchUp)
@@ -144,18 +175,29 @@ import Testing
             try await storage.release(second)
             let released = try #require(try await storage.lease(of: "orders"))
             #expect(released.released && !released.abandoned)
-            #expect(throws: LeaseLost.self) { try storage.save(record("c1", database: "orders"), durable: true, fencedBy: second) }
-            let third = try #require(try await storage.claim(database: "orders", changeover: "c3", holder: "daemon A", ttl: .seconds(30), daemon: false))
+            #expect(throws: LeaseLost.self) {
+                try storage.save(record("c1", database: "orders"), durable: true, fencedBy: second)
+            }
+            let third = try #require(
+                try await storage.claim(
+                    database: "orders", changeover: "c3", holder: "daemon A", ttl: .seconds(30), daemon: false))
             #expect(third.token == 3)
 
             // A campaign's progress is fenced the same way, by the lease on its own name.
-            var campaign = Campaign(id: "campaign-1", image: "pg15-patched", from: nil, createdAt: Date(), createdBy: "ops", gate: nil,
-                                    gateTimeout: .seconds(60), deadline: nil, maxParallel: nil, maxParallelPerHost: nil, maxFailures: 0,
-                                    waves: [], leftOut: [])
-            let held = try #require(try await storage.claim(database: campaign.id, changeover: campaign.id, holder: "daemon A", ttl: .seconds(30), daemon: true))
+            var campaign = Campaign(
+                id: "campaign-1", image: "pg15-patched", from: nil, createdAt: Date(), createdBy: "ops", gate: nil,
+                gateTimeout: .seconds(60), deadline: nil, maxParallel: nil, maxParallelPerHost: nil, maxFailures: 0,
+                waves: [], leftOut: [])
+            let held = try #require(
+                try await storage.claim(
+                    database: campaign.id, changeover: campaign.id, holder: "daemon A", ttl: .seconds(30), daemon: true)
+            )
             try storage.save(campaign, fencedBy: held)
             try await storage.release(held)
-            let taken = try #require(try await storage.claim(database: campaign.id, changeover: campaign.id, holder: "daemon B", ttl: .seconds(30), daemon: true))
+            let taken = try #require(
+                try await storage.claim(
+                    database: campaign.id, changeover: campaign.id, holder: "daemon B", ttl: .seconds(30), daemon: true)
+            )
             campaign.current = 1
             #expect(throws: LeaseLost.self) { try storage.save(campaign, fencedBy: held) }
             #expect(try storage.campaign(campaign.id)?.current == 0)
@@ -169,7 +211,8 @@ import Testing
             let storage = try storage(lab, server)
             let store = StateStore(directory: "\(lab.root)/state", storage: storage, leaseTTL: .seconds(10))
             let sent = ContinuousClock.now
-            let lease = try #require(try await store.claim(database: "orders", changeover: "c1", holder: "daemon A", daemon: true))
+            let lease = try #require(
+                try await store.claim(database: "orders", changeover: "c1", holder: "daemon A", daemon: true))
             let stop = StopSignal()
             let keeper = LeaseKeeper(lease: lease, store: store, claimedAt: sent) { stop.request($0.description) }
             keeper.start()
@@ -178,13 +221,15 @@ import Testing
             // took seconds.)
             try await Task.sleep(for: .seconds(12))
             try keeper.check()
-            #expect(try await store.claim(database: "orders", changeover: "c1", holder: "daemon B", daemon: true) == nil)
+            #expect(
+                try await store.claim(database: "orders", changeover: "c1", holder: "daemon B", daemon: true) == nil)
             #expect(keeper.lease.expiresAt > lease.expiresAt)
 
             // Taken over behind its back (as if it had been cut off past its ttl): its next renewal
             // finds the token changed and stops the holder; the check throws from then on.
             _ = try await storage.release(keeper.lease)
-            let taken = try #require(try await store.claim(database: "orders", changeover: "c1", holder: "daemon B", daemon: true))
+            let taken = try #require(
+                try await store.claim(database: "orders", changeover: "c1", holder: "daemon B", daemon: true))
             #expect(taken.token == lease.token + 1)
             await #expect(throws: LeaseLost.self) { try await keeper.confirm() }
             #expect(stop.reason?.contains("fencing token \(lease.token)") == true)

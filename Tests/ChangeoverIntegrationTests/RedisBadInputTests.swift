@@ -46,14 +46,18 @@ import Testing
             #expect(result.stderrLines.count == 1, "\(badInput): \(result.stderr)")
             #expect(result.stderr.hasPrefix("changeover: error: preflight failed: "))
             #expect(result.stderr.contains(expected), "\(badInput): \(result.stderr)")
-            #expect(!result.stderr.contains(scenario.lab.superuserPassword) && !result.stdout.contains(scenario.lab.superuserPassword))
+            #expect(
+                !result.stderr.contains(scenario.lab.superuserPassword)
+                    && !result.stdout.contains(scenario.lab.superuserPassword))
 
             let nodes = (try? FileManager.default.contentsOfDirectory(atPath: "\(scenario.lab.root)/nodes")) ?? []
             #expect(nodes.isEmpty, "\(badInput): provisioned \(nodes)")
-            let connection = try await RedisConnection.connect(scenario.lab.redisEndpoint(port: scenario.primary.port), timeout: .seconds(5))
+            let connection = try await RedisConnection.connect(
+                scenario.lab.redisEndpoint(port: scenario.primary.port), timeout: .seconds(5))
             defer { connection.close() }
             _ = try await connection.command(["SET", "still-writable", "yes"], timeout: .seconds(2))
-            let info = RedisInfo(parsing: try await connection.command(["INFO", "replication"], timeout: .seconds(5)).string ?? "")
+            let info = RedisInfo(
+                parsing: try await connection.command(["INFO", "replication"], timeout: .seconds(5)).string ?? "")
             #expect(info["role"] == "master")
             let expectedReplicas = badInput == .replicaGivenAsPrimary ? 1 : 0
             #expect(info.replicas.count == expectedReplicas)

@@ -18,9 +18,11 @@ import Testing
                 let acknowledged = await scenario.writer.acknowledgedSoFar()
                 let newPrimary = try #require(summary.newPrimary)
                 #expect(newPrimary.port == scenario.followerPorts[index])
-                #expect(try await scenario.missing(acknowledged, port: newPrimary.port).isEmpty,
-                        "changeover \(index + 1) lost acknowledged writes")
-                let connection = try await RedisConnection.connect(scenario.lab.redisEndpoint(port: newPrimary.port), timeout: .seconds(5))
+                #expect(
+                    try await scenario.missing(acknowledged, port: newPrimary.port).isEmpty,
+                    "changeover \(index + 1) lost acknowledged writes")
+                let connection = try await RedisConnection.connect(
+                    scenario.lab.redisEndpoint(port: newPrimary.port), timeout: .seconds(5))
                 defer { connection.close() }
                 guard case .master = try RedisRole(try await connection.command(["ROLE"], timeout: .seconds(5))) else {
                     Issue.record("the new primary is not a master")
@@ -34,7 +36,9 @@ import Testing
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged).isEmpty)
             #expect(report.acknowledged.count > 600)
-            print("three Redis changeovers: \(report.acknowledged.count) acknowledged writes, 0 lost, longest writer gap \(String(format: "%.1f", report.longestGapMilliseconds)) ms")
+            print(
+                "three Redis changeovers: \(report.acknowledged.count) acknowledged writes, 0 lost, longest writer gap \(String(format: "%.1f", report.longestGapMilliseconds)) ms"
+            )
         }
     }
 
@@ -42,8 +46,9 @@ import Testing
     /// the audit log says why, exit status 4.
     @Test func redisCatchUpTimeoutAbortsCleanly() async throws {
         try await withScenario(engine: .redis, changeovers: 1) { scenario in
-            try scenario.writeConfig(followerPort: scenario.followerPorts[0],
-                                     catchUp: "      holdFor: 10s\n      pollEvery: 50ms\n      timeout: 1500ms")
+            try scenario.writeConfig(
+                followerPort: scenario.followerPorts[0],
+                catchUp: "      holdFor: 10s\n      pollEvery: 50ms\n      timeout: 1500ms")
             let result = try await CLI.run(
                 ["run", "--config", scenario.configPath, "--database", "orders", "--image", "redis7-patched", "--now"],
                 environment: scenario.environment)
@@ -57,7 +62,10 @@ import Testing
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged).isEmpty)
             let records = try AuditLog.read(path: try scenario.config().auditLog)
-            #expect(records.contains { $0.step == "catch-up" && $0.outcome == "failed" && $0.message?.contains("did not catch up") == true })
+            #expect(
+                records.contains {
+                    $0.step == "catch-up" && $0.outcome == "failed" && $0.message?.contains("did not catch up") == true
+                })
             #expect(records.last?.outcome == "aborted")
             #expect(AuditLog.verify(path: try scenario.config().auditLog).isIntact)
         }
@@ -66,7 +74,8 @@ import Testing
     /// 200 MB of data: the initial sync shows progress and nothing acknowledged is lost.
     @Test func largeDatasetShowsSyncProgressAndLosesNothing() async throws {
         try await withScenario(engine: .redis, changeovers: 1) { scenario in
-            let connection = try await RedisConnection.connect(scenario.lab.redisEndpoint(port: scenario.primary.port), timeout: .seconds(5))
+            let connection = try await RedisConnection.connect(
+                scenario.lab.redisEndpoint(port: scenario.primary.port), timeout: .seconds(5))
             let value = [UInt8](repeating: 0x61, count: 100_000)
             for batch in 0..<40 {
                 var arguments: [[UInt8]] = [Array("MSET".utf8)]
@@ -88,7 +97,8 @@ import Testing
             try await scenario.writer.waitForAcknowledgements(100)
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged).isEmpty)
-            let check = try await RedisConnection.connect(scenario.lab.redisEndpoint(port: scenario.followerPorts[0]), timeout: .seconds(5))
+            let check = try await RedisConnection.connect(
+                scenario.lab.redisEndpoint(port: scenario.followerPorts[0]), timeout: .seconds(5))
             defer { check.close() }
             #expect(try await check.command(["STRLEN", "blob:39:49"], timeout: .seconds(5)).integer == 100_000)
             print("200 MB sync progress: \(lines.filter { $0.contains("initial sync") })")
@@ -112,19 +122,26 @@ final class ProgressLog: Sendable {
                 .replacingOccurrences(of: "retireAfter: 0s", with: "retireAfter: 1h")
             let summary = try await scenario.changeover(configText: text)
             try #require(summary.outcome == .completed, "\(summary.failure ?? "")")
-            let old = try await RedisConnection.connect(scenario.lab.redisEndpoint(port: scenario.primary.port), timeout: .seconds(5))
+            let old = try await RedisConnection.connect(
+                scenario.lab.redisEndpoint(port: scenario.primary.port), timeout: .seconds(5))
             defer { old.close() }
-            guard case .replica(_, let masterPort, _, _) = try RedisRole(try await old.command(["ROLE"], timeout: .seconds(5))) else {
+            guard
+                case .replica(_, let masterPort, _, _) = try RedisRole(
+                    try await old.command(["ROLE"], timeout: .seconds(5)))
+            else {
                 Issue.record("the old primary is not a replica")
                 return
             }
             #expect(masterPort == scenario.followerPorts[0])
-            await #expect(throws: RedisError.self) { try await old.command(["SET", "stray", "write"], timeout: .seconds(5)) }
+            await #expect(throws: RedisError.self) {
+                try await old.command(["SET", "stray", "write"], timeout: .seconds(5))
+            }
 
             let early = try await CLI.run(["retire", "--config", scenario.configPath])
             #expect(early.status == 0 && early.stdout.contains("kept until"), "\(early.stdout)\(early.stderr)")
             #expect(FreePort.accepts(scenario.primary.port))
-            let forced = try await CLI.run(["retire", "--config", scenario.configPath, "--now"], environment: scenario.environment)
+            let forced = try await CLI.run(
+                ["retire", "--config", scenario.configPath, "--now"], environment: scenario.environment)
             #expect(forced.status == 0 && forced.stdout.contains("was shut down"), "\(forced.stdout)\(forced.stderr)")
             #expect(!FreePort.accepts(scenario.primary.port), "the old primary still listens")
             let records = try AuditLog.read(path: try scenario.config().auditLog)

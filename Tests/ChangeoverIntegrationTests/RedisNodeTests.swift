@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ChangeoverCore
 import ChangeoverLab
 import Foundation
 import RedisClient
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The local provisioner's Redis node: who its server runs as and who can read its files
 /// (redis.conf holds `masterauth` and the ACL users' hashes, dump.rdb the data).
@@ -16,17 +17,22 @@ import Testing
     func redisFollowerRunsAsTheConfiguredUser(runAs: String?) async throws {
         try await withScenario(engine: .redis, changeovers: 1) { scenario in
             var text = scenario.configText(followerPort: scenario.followerPorts[0])
-            if let runAs { text = text.replacingOccurrences(of: "  kind: local\n", with: "  kind: local\n  runAs: \(runAs)\n") }
+            if let runAs {
+                text = text.replacingOccurrences(of: "  kind: local\n", with: "  kind: local\n  runAs: \(runAs)\n")
+            }
             let user = runAs ?? "postgres"
             // A root the user cannot enter is no reason to refuse: the provisioner makes it 0755.
-            try FileManager.default.createDirectory(atPath: "\(scenario.lab.root)/nodes", withIntermediateDirectories: false)
+            try FileManager.default.createDirectory(
+                atPath: "\(scenario.lab.root)/nodes", withIntermediateDirectories: false)
             chmod("\(scenario.lab.root)/nodes", 0o700)
             let summary = try await scenario.changeover(configText: text)
             try #require(summary.outcome == .completed, "\(summary.failure ?? "")")
             let node = try #require(summary.facts["follower.node"])
             let pid = try #require(LocalRedis(binDirectory: Lab.redisBinDirectory, nodeDirectory: node).pid)
             let expected = try #require(getpwnam(user)).pointee.pw_uid
-            #expect(processUser(pid) == expected, "the new primary runs as uid \(processUser(pid).map(String.init) ?? "?"), not \(user)")
+            #expect(
+                processUser(pid) == expected,
+                "the new primary runs as uid \(processUser(pid).map(String.init) ?? "?"), not \(user)")
             #expect(fileStatus(node)?.st_uid == expected, "the node directory is not \(user)'s")
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged).isEmpty)
@@ -46,8 +52,9 @@ import Testing
             let summary = try await scenario.changeover(configText: text)
             #expect(summary.outcome == .aborted)
             #expect(summary.failedStep == .preflight)
-            #expect(summary.failure?.contains("provisioner: servers run as redis, who cannot reach \(hidden)") == true,
-                    "\(summary.failure ?? "")")
+            #expect(
+                summary.failure?.contains("provisioner: servers run as redis, who cannot reach \(hidden)") == true,
+                "\(summary.failure ?? "")")
             #expect(!FileManager.default.fileExists(atPath: "\(hidden)/nodes"))
             #expect(!FreePort.accepts(scenario.followerPorts[0]), "a follower was started")
             let report = await scenario.writer.stop()
@@ -74,8 +81,11 @@ import Testing
             try await server.stop(timeout: .seconds(10))
             let provisioner = LocalProvisioner(root: "\(scenario.lab.root)/nodes", runAs: "postgres")
             let image = try scenario.config().image("redis7-patched")
-            let restarted = try await provisioner.restartRedisFollower(changeover: summary.id, image: image, timeout: .seconds(30))
-            #expect(processUser(restarted) == getpwnam("postgres")?.pointee.pw_uid, "the restarted server does not run as postgres")
+            let restarted = try await provisioner.restartRedisFollower(
+                changeover: summary.id, image: image, timeout: .seconds(30))
+            #expect(
+                processUser(restarted) == getpwnam("postgres")?.pointee.pw_uid,
+                "the restarted server does not run as postgres")
             try await onServer(scenario, port) { connection in
                 guard case .master = try RedisRole(try await connection.command(["ROLE"], timeout: .seconds(5))) else {
                     Issue.record("the restarted new primary is not a master")
@@ -99,17 +109,21 @@ import Testing
             let image = FleetConfig.Image(name: "redis7", binDirectory: Lab.redisBinDirectory, environment: [:])
             let follower = try await provisioner.createRedisFollower(
                 changeover: "no-user", image: image, port: nil,
-                settings: [("replicaof", "127.0.0.1 \(primary.port)"),
-                           ("masterauth", LocalRedis.quote(lab.superuserPassword)),
-                           ("requirepass", LocalRedis.quote(lab.superuserPassword))],
+                settings: [
+                    ("replicaof", "127.0.0.1 \(primary.port)"),
+                    ("masterauth", LocalRedis.quote(lab.superuserPassword)),
+                    ("requirepass", LocalRedis.quote(lab.superuserPassword)),
+                ],
                 acl: nil, primaryConfigFile: nil, primaryBind: nil, timeout: .seconds(30))
             let pid = try #require(follower.facts["follower.pid"].flatMap { pid_t($0) })
             #expect(processUser(pid) == getuid())
-            let connection = try await RedisConnection.connect(lab.redisEndpoint(port: follower.port), timeout: .seconds(5))
+            let connection = try await RedisConnection.connect(
+                lab.redisEndpoint(port: follower.port), timeout: .seconds(5))
             _ = try await connection.command(["CONFIG", "REWRITE"], timeout: .seconds(5))
             connection.close()
             expectPrivate(provisioner.nodeDirectory(for: "no-user"), "without runAs")
-            try await provisioner.removeRedisFollower(changeover: "no-user", facts: follower.facts, timeout: .seconds(10))
+            try await provisioner.removeRedisFollower(
+                changeover: "no-user", facts: follower.facts, timeout: .seconds(10))
         } catch {
             await lab.shutdown()
             throw error
@@ -122,7 +136,9 @@ import Testing
 /// The node directory is 0700 and every file in it 0600 or stricter.
 private func expectPrivate(_ node: String, _ when: String, sourceLocation: SourceLocation = #_sourceLocation) {
     let mode = fileStatus(node).map { $0.st_mode & 0o777 }
-    #expect(mode == 0o700, "\(when): \(node) is mode \(mode.map { String($0, radix: 8) } ?? "?")", sourceLocation: sourceLocation)
+    #expect(
+        mode == 0o700, "\(when): \(node) is mode \(mode.map { String($0, radix: 8) } ?? "?")",
+        sourceLocation: sourceLocation)
     let names = (try? FileManager.default.contentsOfDirectory(atPath: node)) ?? []
     #expect(names.contains("redis.conf"), sourceLocation: sourceLocation)
     for name in names {
@@ -140,14 +156,16 @@ private func fileStatus(_ path: String) -> stat? {
 /// The real user ID of a running process.
 private func processUser(_ pid: pid_t) -> uid_t? {
     guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") })
+        let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") })
     else { return nil }
     return line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap { uid_t($0) }
 }
 
 /// `body` on a connection to the lab's Redis server on `port`.
-private func onServer(_ scenario: LabScenario, _ port: Int,
-                      _ body: (RedisConnection) async throws -> Void) async throws {
+private func onServer(
+    _ scenario: LabScenario, _ port: Int,
+    _ body: (RedisConnection) async throws -> Void
+) async throws {
     let connection = try await RedisConnection.connect(scenario.lab.redisEndpoint(port: port), timeout: .seconds(5))
     defer { connection.close() }
     try await body(connection)

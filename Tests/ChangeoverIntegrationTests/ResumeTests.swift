@@ -30,7 +30,9 @@ import Testing
             let killed = try await CLI.run(
                 ["run", "--config", scenario.configPath, "--database", "orders", "--image", image, "--now"],
                 environment: scenario.environment.merging(["CHANGEOVER_FAULT": boundary.fault]) { _, new in new })
-            #expect(killed.status == 128 + SIGKILL, "\(boundary.fault): the controller was not killed (exit \(killed.status)): \(killed.stderr)")
+            #expect(
+                killed.status == 128 + SIGKILL,
+                "\(boundary.fault): the controller was not killed (exit \(killed.status)): \(killed.stderr)")
             let store = StateStore(directory: "\(scenario.lab.root)/state")
             let record = try #require(try store.changeovers().first)
             #expect(store.lockHolder(database: "orders") == nil, "a killed controller still holds the lock")
@@ -40,8 +42,12 @@ import Testing
 
             // The status hints run as printed: resume (run here) or abort, each with --config.
             let hints = CLI.hints(in: status.stdout)
-            #expect(hints == [["resume", record.id, "--config", scenario.configPath], ["abort", record.id, "--yes", "--config", scenario.configPath]],
-                    "\(status.stdout)")
+            #expect(
+                hints == [
+                    ["resume", record.id, "--config", scenario.configPath],
+                    ["abort", record.id, "--yes", "--config", scenario.configPath],
+                ],
+                "\(status.stdout)")
             let resumed = try await CLI.run(try #require(hints.first), environment: scenario.environment)
             #expect(resumed.status == 0, "\(boundary.fault): resume exited \(resumed.status): \(resumed.stderr)")
             let final = try #require(try store.changeover(record.id))
@@ -76,7 +82,8 @@ import Testing
 
             if let table = ProcessInfo.processInfo.environment["CHANGEOVER_FAULTS_TABLE"] {
                 let resumedAt = records.last { $0.outcome == "resumed" }?.facts["step"] ?? "?"
-                let row = "| \(boundary.engine.rawValue) | SIGKILL \(boundary.fault.replacingOccurrences(of: "kill-", with: "").replacingOccurrences(of: ":", with: " ")) | \(resumedAt) | completed | \(missing.count) | \(AuditLog.verify(path: auditPath).isIntact ? "verifies" : "BROKEN") |\n"
+                let row =
+                    "| \(boundary.engine.rawValue) | SIGKILL \(boundary.fault.replacingOccurrences(of: "kill-", with: "").replacingOccurrences(of: ":", with: " ")) | \(resumedAt) | completed | \(missing.count) | \(AuditLog.verify(path: auditPath).isIntact ? "verifies" : "BROKEN") |\n"
                 if let handle = FileHandle(forWritingAtPath: table) {
                     handle.seekToEndOfFile()
                     handle.write(Data(row.utf8))
@@ -94,14 +101,18 @@ import Testing
     func interruptedChangeoverIsAborted(_ engine: DatabaseConfig.EngineKind) async throws {
         try await withScenario(engine: engine, changeovers: 1) { scenario in
             let killed = try await CLI.run(
-                ["run", "--config", scenario.configPath, "--database", "orders", "--image", scenario.images[1], "--now"],
+                [
+                    "run", "--config", scenario.configPath, "--database", "orders", "--image", scenario.images[1],
+                    "--now",
+                ],
                 environment: scenario.environment.merging(["CHANGEOVER_FAULT": "kill-before:fence"]) { _, new in new })
             #expect(killed.status == 128 + SIGKILL)
             let store = StateStore(directory: "\(scenario.lab.root)/state")
             let id = try #require(try store.changeovers().first?.id)
             let refused = try await CLI.run(["abort", "--config", scenario.configPath, id])
             #expect(refused.status == 2 && refused.stderr.contains("--yes"), "\(refused.stderr)")
-            let aborted = try await CLI.run(["abort", "--config", scenario.configPath, id, "--yes"], environment: scenario.environment)
+            let aborted = try await CLI.run(
+                ["abort", "--config", scenario.configPath, id, "--yes"], environment: scenario.environment)
             #expect(aborted.status == 0, "\(aborted.stderr)")
             #expect(try store.changeover(id)?.machine.step == .aborted)
             let nodes = (try? FileManager.default.contentsOfDirectory(atPath: "\(scenario.lab.root)/nodes")) ?? []
@@ -112,7 +123,9 @@ import Testing
             if engine == .postgres {
                 let connection = try await scenario.lab.connect(scenario.primary.conninfo)
                 defer { connection.close() }
-                #expect(try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5)).scalar == "0")
+                #expect(
+                    try await connection.query("SELECT count(*)::text FROM pg_replication_slots", timeout: .seconds(5))
+                        .scalar == "0")
             }
             let records = try AuditLog.read(path: try scenario.config().auditLog)
             #expect(records.contains { $0.outcome == "abort-requested" })
@@ -130,10 +143,12 @@ import Testing
                 environment: scenario.environment.merging(["CHANGEOVER_FAULT": "kill-after:promote"]) { _, new in new })
             #expect(killed.status == 128 + SIGKILL)
             let id = try #require(try StateStore(directory: "\(scenario.lab.root)/state").changeovers().first?.id)
-            let refused = try await CLI.run(["abort", "--config", scenario.configPath, id, "--yes"], environment: scenario.environment)
+            let refused = try await CLI.run(
+                ["abort", "--config", scenario.configPath, id, "--yes"], environment: scenario.environment)
             #expect(refused.status == 2)
             #expect(refused.stderr.contains("past the point of no return"), "\(refused.stderr)")
-            let resumed = try await CLI.run(["resume", "--config", scenario.configPath, id], environment: scenario.environment)
+            let resumed = try await CLI.run(
+                ["resume", "--config", scenario.configPath, id], environment: scenario.environment)
             #expect(resumed.status == 0, "\(resumed.stderr)")
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged).isEmpty)
@@ -156,11 +171,14 @@ import Testing
             encoder.dateEncodingStrategy = .iso8601
             try FileManager.default.createDirectory(atPath: "\(state)/changeovers", withIntermediateDirectories: true)
             try encoder.encode(record).write(to: URL(fileURLWithPath: "\(state)/changeovers/\(record.id).json"))
-            for suffix in ["", "-wal", "-shm"] { try FileManager.default.removeItem(atPath: "\(state)/state.sqlite\(suffix)") }
+            for suffix in ["", "-wal", "-shm"] {
+                try FileManager.default.removeItem(atPath: "\(state)/state.sqlite\(suffix)")
+            }
 
             let status = try await CLI.run(["status", "--config", scenario.configPath, record.id])
             #expect(status.stdout.contains("step     promote"), "\(status.stdout)\(status.stderr)")
-            let resumed = try await CLI.run(["resume", "--config", scenario.configPath, record.id], environment: scenario.environment)
+            let resumed = try await CLI.run(
+                ["resume", "--config", scenario.configPath, record.id], environment: scenario.environment)
             #expect(resumed.status == 0, "\(resumed.stderr)")
             #expect(try StateStore(directory: state).changeover(record.id)?.machine.step == .done)
             #expect(try StateStore(directory: state).database("orders")?.changeover == record.id)
@@ -173,9 +191,12 @@ import Testing
     /// the first. `status` tells the truth about the running one.
     @Test func secondControllerOnTheSameDatabaseIsRefused() async throws {
         try await withScenario(changeovers: 1) { scenario in
-            try scenario.writeConfig(followerPort: scenario.followerPorts[0],
-                                     catchUp: "      holdFor: 60s\n      pollEvery: 50ms\n      timeout: 2m")
-            let arguments = ["run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--now"]
+            try scenario.writeConfig(
+                followerPort: scenario.followerPorts[0],
+                catchUp: "      holdFor: 60s\n      pollEvery: 50ms\n      timeout: 2m")
+            let arguments = [
+                "run", "--config", scenario.configPath, "--database", "orders", "--image", "pg15-patched", "--now",
+            ]
             async let first = CLI.run(arguments, environment: scenario.environment)
             let store = StateStore(directory: "\(scenario.lab.root)/state")
             var holder: LockHolder?
@@ -203,8 +224,9 @@ import Testing
             #expect(result.status == 128 + SIGKILL)
             let after = try await CLI.run(["status", "--config", scenario.configPath, running.changeover])
             #expect(after.stdout.contains("state    interrupted"), "\(after.stdout)")
-            let aborted = try await CLI.run(["abort", "--config", scenario.configPath, running.changeover, "--yes"],
-                                            environment: scenario.environment)
+            let aborted = try await CLI.run(
+                ["abort", "--config", scenario.configPath, running.changeover, "--yes"],
+                environment: scenario.environment)
             #expect(aborted.status == 0, "\(aborted.stderr)")
             let report = await scenario.writer.stop()
             #expect(try await scenario.missing(report.acknowledged, port: scenario.primary.port).isEmpty)

@@ -21,24 +21,34 @@ import Testing
             let a = try await LabSSHHost.create(lab: lab, name: "a")
             let b = try await LabSSHHost.create(lab: lab, name: "b")
             let followerPort = FreePort.next()
-            let primary = engine == .postgres ? try await lab.startPrimary(on: a.network) : try await lab.startRedisPrimary(on: a.network)
+            let primary =
+                engine == .postgres
+                ? try await lab.startPrimary(on: a.network) : try await lab.startRedisPrimary(on: a.network)
             let probe = try await lab.writer(engine, over: [(a.address, primary.port), (b.address, followerPort)])
             writer = probe
             await probe.start()
             try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
 
             let config = "\(lab.root)/fleet.yaml"
-            try Self.config(lab: lab, hosts: [a, b], engine: engine, primaryPort: primary.port, followerPort: followerPort)
-                .write(toFile: config, atomically: true, encoding: .utf8)
+            try Self.config(
+                lab: lab, hosts: [a, b], engine: engine, primaryPort: primary.port, followerPort: followerPort
+            )
+            .write(toFile: config, atomically: true, encoding: .utf8)
             let environment = ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword]
             let image = engine == .postgres ? "pg15-patched" : "redis7-patched"
-            let plan = try await CLI.run(["plan", "--config", config, "--database", "db", "--image", image], environment: environment)
-            #expect(plan.status == 0 && plan.stdout.contains("the follower goes on host b (\(b.address)): not the primary's host a, zone z1 as the primary's"),
-                    "\(plan.stdout)\(plan.stderr)")
+            let plan = try await CLI.run(
+                ["plan", "--config", config, "--database", "db", "--image", image], environment: environment)
+            #expect(
+                plan.status == 0
+                    && plan.stdout.contains(
+                        "the follower goes on host b (\(b.address)): not the primary's host a, zone z1 as the primary's"
+                    ),
+                "\(plan.stdout)\(plan.stderr)")
 
             let sampler = CommandLineSampler(secrets: [lab.superuserPassword, lab.replicationPassword])
             let sampling = Task { await sampler.run() }
-            let run = try await CLI.run(["run", "--config", config, "--database", "db", "--image", image, "--now"], environment: environment)
+            let run = try await CLI.run(
+                ["run", "--config", config, "--database", "db", "--image", image, "--now"], environment: environment)
             sampler.stop()
             let seen = await sampling.value
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
@@ -46,28 +56,42 @@ import Testing
             #expect(seen.leaks.isEmpty, "a password on a command line: \(seen.leaks)")
 
             let record = try #require(try StateStore(directory: "\(lab.root)/state").changeovers().first)
-            #expect(record.facts["new.host"] == b.address && record.facts["new.port"] == String(followerPort), "\(record.facts)")
+            #expect(
+                record.facts["new.host"] == b.address && record.facts["new.port"] == String(followerPort),
+                "\(record.facts)")
             #expect(record.facts["follower.sshHost"] == "b")
             if engine == .postgres {
-                #expect(record.facts["stop.armed"] == "true", "the fence did not use the stop made ready before the pause")
+                #expect(
+                    record.facts["stop.armed"] == "true", "the fence did not use the stop made ready before the pause")
             }
             try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
             let report = await probe.stop()
             writer = nil
             switch engine {
             case .postgres:
-                let missing = try await AckedWriter.missing(report.acknowledged, on: try await lab.connect(
-                    try ConnInfo("host=\(b.address) port=\(followerPort) user=postgres dbname=postgres")))
+                let missing = try await AckedWriter.missing(
+                    report.acknowledged,
+                    on: try await lab.connect(
+                        try ConnInfo("host=\(b.address) port=\(followerPort) user=postgres dbname=postgres")))
                 #expect(missing.isEmpty, "lost \(missing.count) of \(report.acknowledged.count) acknowledged writes")
-                #expect(!FreePort.accepts(primary.port, host: a.address), "the old primary on host a still takes connections")
-                #expect(try String(contentsOfFile: "\(b.nodes)/\(record.id)/data/PG_VERSION", encoding: .utf8).hasPrefix("15"))
+                #expect(
+                    !FreePort.accepts(primary.port, host: a.address),
+                    "the old primary on host a still takes connections")
+                #expect(
+                    try String(contentsOfFile: "\(b.nodes)/\(record.id)/data/PG_VERSION", encoding: .utf8).hasPrefix(
+                        "15"))
             case .redis:
-                let missing = try await RedisAckedWriter.missing(report.acknowledged, on: lab.redisEndpoint(host: b.address, port: followerPort))
+                let missing = try await RedisAckedWriter.missing(
+                    report.acknowledged, on: lab.redisEndpoint(host: b.address, port: followerPort))
                 #expect(missing.isEmpty, "lost \(missing.count) of \(report.acknowledged.count) acknowledged writes")
-                let old = try await RedisConnection.connect(lab.redisEndpoint(host: a.address, port: primary.port), timeout: .seconds(5))
+                let old = try await RedisConnection.connect(
+                    lab.redisEndpoint(host: a.address, port: primary.port), timeout: .seconds(5))
                 let role = try RedisRole(try await old.command(["ROLE"], timeout: .seconds(5)))
                 old.close()
-                guard case .replica(let host, let port, _, _) = role else { Issue.record("the old primary is \(role)"); break }
+                guard case .replica(let host, let port, _, _) = role else {
+                    Issue.record("the old primary is \(role)")
+                    break
+                }
                 #expect(host == b.address && port == followerPort)
             }
             #expect(AuditLog.verify(path: "\(lab.root)/state/audit.jsonl").isIntact)
@@ -96,26 +120,36 @@ import Testing
             let connection = try await lab.connect(conninfo)
             try await AckedWriter.prepare(on: connection)
             connection.close()
-            let probe = AckedWriter(conninfo: try ConnInfo(
-                "host=\(a.address),\(b.address) port=\(made.port),\(followerPort) user=postgres dbname=postgres "
-                    + "target_session_attrs=read-write connect_timeout=2").with("password", lab.superuserPassword))
+            let probe = AckedWriter(
+                conninfo: try ConnInfo(
+                    "host=\(a.address),\(b.address) port=\(made.port),\(followerPort) user=postgres dbname=postgres "
+                        + "target_session_attrs=read-write connect_timeout=2"
+                ).with("password", lab.superuserPassword))
             writer = probe
             await probe.start()
             try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
             let config = "\(lab.root)/fleet.yaml"
-            try Self.config(lab: lab, hosts: [a, b], engine: .postgres,
-                            primaryPort: made.port, followerPort: followerPort)
-                .write(toFile: config, atomically: true, encoding: .utf8)
+            try Self.config(
+                lab: lab, hosts: [a, b], engine: .postgres,
+                primaryPort: made.port, followerPort: followerPort
+            )
+            .write(toFile: config, atomically: true, encoding: .utf8)
             let environment = ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword]
-            let run = try await CLI.run(["run", "--config", config, "--database", "db", "--image", "pg15-patched", "--now"], environment: environment)
+            let run = try await CLI.run(
+                ["run", "--config", config, "--database", "db", "--image", "pg15-patched", "--now"],
+                environment: environment)
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
             let record = try #require(try StateStore(directory: "\(lab.root)/state").changeovers().first)
-            #expect(record.facts["old.cluster"] == "15/\(made.name)" && record.facts["old.service"]?.contains("host a") == true, "\(record.facts)")
+            #expect(
+                record.facts["old.cluster"] == "15/\(made.name)"
+                    && record.facts["old.service"]?.contains("host a") == true, "\(record.facts)")
             #expect(PackagedServerTests.startConf(made.name) == "manual")
             #expect(try await PackagedCluster.list()[made.name]?.status == "down")
-            let new = try await lab.connect(try ConnInfo("host=\(b.address) port=\(followerPort) user=postgres dbname=postgres"))
+            let new = try await lab.connect(
+                try ConnInfo("host=\(b.address) port=\(followerPort) user=postgres dbname=postgres"))
             defer { new.close() }
-            #expect(try await new.query("SELECT current_setting('config_file')", timeout: .seconds(5)).scalar
+            #expect(
+                try await new.query("SELECT current_setting('config_file')", timeout: .seconds(5)).scalar
                     == "\(b.nodes)/\(record.id)/conf/postgresql.conf")
             try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
             let report = await probe.stop()
@@ -140,30 +174,39 @@ import Testing
         do {
             let a = try await LabSSHHost.create(lab: lab, name: "a")
             let b = try await LabSSHHost.create(lab: lab, name: "b")
-            let primary = PackagedRedis(name: "chg" + UUID().uuidString.prefix(8).lowercased(), port: FreePort.next(), host: a.network)
+            let primary = PackagedRedis(
+                name: "chg" + UUID().uuidString.prefix(8).lowercased(), port: FreePort.next(), host: a.network)
             instance = primary
             try await primary.create(password: lab.superuserPassword)
             let followerPort = FreePort.next()
-            let probe = RedisAckedWriter(endpoints: [lab.redisEndpoint(host: a.address, port: primary.port),
-                                                     lab.redisEndpoint(host: b.address, port: followerPort)])
+            let probe = RedisAckedWriter(endpoints: [
+                lab.redisEndpoint(host: a.address, port: primary.port),
+                lab.redisEndpoint(host: b.address, port: followerPort),
+            ])
             writer = probe
             await probe.start()
             try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
             let config = "\(lab.root)/fleet.yaml"
-            try Self.config(lab: lab, hosts: [a, b], engine: .redis, primaryPort: primary.port, followerPort: followerPort)
-                .write(toFile: config, atomically: true, encoding: .utf8)
-            let run = try await CLI.run(["run", "--config", config, "--database", "db", "--image", "redis7-patched", "--now"],
-                                        environment: ["LAB_PG_PASSWORD": lab.superuserPassword])
+            try Self.config(
+                lab: lab, hosts: [a, b], engine: .redis, primaryPort: primary.port, followerPort: followerPort
+            )
+            .write(toFile: config, atomically: true, encoding: .utf8)
+            let run = try await CLI.run(
+                ["run", "--config", config, "--database", "db", "--image", "redis7-patched", "--now"],
+                environment: ["LAB_PG_PASSWORD": lab.superuserPassword])
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
             let record = try #require(try StateStore(directory: "\(lab.root)/state").changeovers().first)
-            #expect(record.facts["old.service"] == "\(primary.instance.unit) on host a no longer starts at boot", "\(record.facts)")
+            #expect(
+                record.facts["old.service"] == "\(primary.instance.unit) on host a no longer starts at boot",
+                "\(record.facts)")
             #expect(await SystemdService.state(primary.instance.unit) == "disabled")
             let file = try String(contentsOfFile: primary.instance.configFile, encoding: .utf8)
             #expect(file.contains("replicaof \(b.address) \(followerPort)"), "\(file.suffix(300))")
             try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
             let report = await probe.stop()
             writer = nil
-            let missing = try await RedisAckedWriter.missing(report.acknowledged, on: lab.redisEndpoint(host: b.address, port: followerPort))
+            let missing = try await RedisAckedWriter.missing(
+                report.acknowledged, on: lab.redisEndpoint(host: b.address, port: followerPort))
             #expect(missing.isEmpty, "lost \(missing.count) of \(report.acknowledged.count) acknowledged writes")
         } catch {
             Issue.record(error)
@@ -183,17 +226,26 @@ import Testing
             let primary = try await lab.startPrimary(on: a.network)
             try await b.replaceHostKey()
             let config = "\(lab.root)/fleet.yaml"
-            try Self.config(lab: lab, hosts: [a, b], engine: .postgres, primaryPort: primary.port, followerPort: FreePort.next())
-                .write(toFile: config, atomically: true, encoding: .utf8)
+            try Self.config(
+                lab: lab, hosts: [a, b], engine: .postgres, primaryPort: primary.port, followerPort: FreePort.next()
+            )
+            .write(toFile: config, atomically: true, encoding: .utf8)
             let environment = ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword]
-            let run = try await CLI.run(["run", "--config", config, "--database", "db", "--image", "pg15-patched", "--now"], environment: environment)
+            let run = try await CLI.run(
+                ["run", "--config", config, "--database", "db", "--image", "pg15-patched", "--now"],
+                environment: environment)
             #expect(run.status != 0)
-            #expect(run.stderr.contains("host b (\(b.address)): its host key is not the one in") && run.stderr.contains("it offers ED25519 SHA256:"),
-                    "\(run.stderr)")
-            #expect(try FileManager.default.contentsOfDirectory(atPath: b.nodes).isEmpty, "something was made on host b")
+            #expect(
+                run.stderr.contains("host b (\(b.address)): its host key is not the one in")
+                    && run.stderr.contains("it offers ED25519 SHA256:"),
+                "\(run.stderr)")
+            #expect(
+                try FileManager.default.contentsOfDirectory(atPath: b.nodes).isEmpty, "something was made on host b")
             let connection = try await lab.connect(primary.conninfo)
             defer { connection.close() }
-            #expect(try await connection.query("SELECT count(*) FROM pg_replication_slots", timeout: .seconds(5)).scalar == "0")
+            #expect(
+                try await connection.query("SELECT count(*) FROM pg_replication_slots", timeout: .seconds(5)).scalar
+                    == "0")
         } catch {
             Issue.record(error)
         }
@@ -211,9 +263,12 @@ import Testing
         do {
             let a = try await LabSSHHost.create(lab: lab, name: "a")
             let b = try await LabSSHHost.create(lab: lab, name: "b")
-            let primary = engine == .postgres ? try await lab.startPrimary(on: a.network) : try await lab.startRedisPrimary(on: a.network)
+            let primary =
+                engine == .postgres
+                ? try await lab.startPrimary(on: a.network) : try await lab.startRedisPrimary(on: a.network)
             let ports = [FreePort.next(), FreePort.next()]
-            let probe = try await lab.writer(engine, over: [(a.address, primary.port), (b.address, ports[0]), (a.address, ports[1])])
+            let probe = try await lab.writer(
+                engine, over: [(a.address, primary.port), (b.address, ports[0]), (a.address, ports[1])])
             writer = probe
             await probe.start()
             try await probe.waitForAcknowledgements(50, timeout: .seconds(60))
@@ -222,13 +277,17 @@ import Testing
             let images = engine == .postgres ? ["pg15-patched", "pg15"] : ["redis7-patched", "redis7"]
             // From a to b, then from b back to a: the primary's host is the first listed.
             for (index, (hosts, primaryPort)) in [([a, b], primary.port), ([b, a], ports[0])].enumerated() {
-                let text = Self.config(lab: lab, hosts: hosts, engine: engine, primaryPort: primaryPort, followerPort: ports[index])
-                    .replacingOccurrences(of: "  runAs: postgres\n", with: "  runAs: postgres\n  service: systemd\n")
+                let text = Self.config(
+                    lab: lab, hosts: hosts, engine: engine, primaryPort: primaryPort, followerPort: ports[index]
+                )
+                .replacingOccurrences(of: "  runAs: postgres\n", with: "  runAs: postgres\n  service: systemd\n")
                 try #require(text.contains("service: systemd"))
                 try text.write(toFile: path, atomically: true, encoding: .utf8)
                 let runner = ChangeoverRunner(config: try FleetConfig.load(path: path), environment: environment)
                 let plan = try await runner.plan(database: "db", image: images[index])
-                #expect(plan.resources.joined(separator: "\n").contains("started at boot by a unit of its own (changeover-"), "\(plan.resources)")
+                #expect(
+                    plan.resources.joined(separator: "\n").contains(
+                        "started at boot by a unit of its own (changeover-"), "\(plan.resources)")
                 let summary = try await runner.run(database: "db", image: images[index])
                 try #require(summary.outcome == .completed, "changeover \(index + 1): \(summary.failure ?? "")")
                 #expect(summary.facts["follower.sshHost"] == hosts[1].name)
@@ -237,11 +296,16 @@ import Testing
                 #expect(await SystemdUnit.verify("\(SystemdUnit.directory)/\(unit)") == nil)
                 #expect(await SystemdService.state(unit) == "enabled")
                 let unitText = try String(contentsOfFile: "\(SystemdUnit.directory)/\(unit)", encoding: .utf8)
-                let program = engine == .postgres ? "\(lab.binDirectory)/postgres" : "\(Lab.redisBinDirectory)/redis-server"
-                #expect(unitText.contains("ExecStart=\"\(program)\"") && unitText.contains("User=postgres"), "\(unitText)")
+                let program =
+                    engine == .postgres ? "\(lab.binDirectory)/postgres" : "\(Lab.redisBinDirectory)/redis-server"
+                #expect(
+                    unitText.contains("ExecStart=\"\(program)\"") && unitText.contains("User=postgres"), "\(unitText)")
                 if index == 1 {
-                    #expect(await SystemdService.state(written[0]) == "disabled", "the unit of the primary replaced on b still starts at boot")
-                    #expect(summary.facts["old.service"]?.contains("\(written[0]) on host b") == true, "\(summary.facts)")
+                    #expect(
+                        await SystemdService.state(written[0]) == "disabled",
+                        "the unit of the primary replaced on b still starts at boot")
+                    #expect(
+                        summary.facts["old.service"]?.contains("\(written[0]) on host b") == true, "\(summary.facts)")
                 }
             }
             try await probe.waitForAcknowledgements(50, timeout: .seconds(60))
@@ -268,10 +332,12 @@ import Testing
         do {
             let a = try await LabSSHHost.create(lab: lab, name: "a")
             let primary = try await lab.startPrimary(on: a.network)
-            let login = SSHLogin(user: "root", identity: LabSSHHost.identity(lab: lab), knownHosts: LabSSHHost.knownHosts(lab: lab),
-                                 controlDirectory: "\(lab.root)/ssh-control")
-            let server = SSHPostgres(host: SSHHost(name: "a", address: a.address), login: login, binDirectory: lab.binDirectory,
-                                     dataDirectory: primary.dataDirectory, runAs: "postgres")
+            let login = SSHLogin(
+                user: "root", identity: LabSSHHost.identity(lab: lab), knownHosts: LabSSHHost.knownHosts(lab: lab),
+                controlDirectory: "\(lab.root)/ssh-control")
+            let server = SSHPostgres(
+                host: SSHHost(name: "a", address: a.address), login: login, binDirectory: lab.binDirectory,
+                dataDirectory: primary.dataDirectory, runAs: "postgres")
             func serves() async -> Bool {
                 guard let connection = try? await lab.connect(primary.conninfo) else { return false }
                 defer { connection.close() }
@@ -303,10 +369,18 @@ import Testing
     @Test func aCutToThePrimarysHostDuringCatchUpIsRiddenOut() async throws {
         try await Self.withCut { lab, a, config, environment, probe in
             let cut = Mutex<Task<Void, any Error>?>(nil)
-            let runner = ChangeoverRunner(config: try FleetConfig.load(path: config), environment: environment) { event in
-                guard case .progress(let text) = event, text.hasPrefix("lag"), cut.withLock({ $0 == nil }) else { return }
+            let runner = ChangeoverRunner(config: try FleetConfig.load(path: config), environment: environment) {
+                event in
+                guard case .progress(let text) = event, text.hasPrefix("lag"), cut.withLock({ $0 == nil }) else {
+                    return
+                }
                 NetworkCutTests.cutNow(a.network)
-                cut.withLock { $0 = Task { try await Task.sleep(for: .seconds(4)); try await a.network.restore() } }
+                cut.withLock {
+                    $0 = Task {
+                        try await Task.sleep(for: .seconds(4))
+                        try await a.network.restore()
+                    }
+                }
             }
             let summary = try await runner.run(database: "db", image: "pg15-patched")
             try await cut.withLock { $0 }?.value
@@ -321,18 +395,25 @@ import Testing
     /// link is back `resume` finishes it, 0 lost.
     @Test func aCutAfterTheFenceStopsAtSettleAndResumeFinishes() async throws {
         try await Self.withCut { lab, a, config, environment, probe in
-            let runner = ChangeoverRunner(config: try FleetConfig.load(path: config), environment: environment) { event in
+            let runner = ChangeoverRunner(config: try FleetConfig.load(path: config), environment: environment) {
+                event in
                 if case .stepStarted(.finalSync) = event { NetworkCutTests.cutNow(a.network) }
             }
             let summary = try await runner.run(database: "db", image: "pg15-patched")
-            #expect(summary.outcome == .failed && summary.failedStep == .settle, "\(summary.outcome) at \(String(describing: summary.failedStep)): \(summary.failure ?? "")")
+            #expect(
+                summary.outcome == .failed && summary.failedStep == .settle,
+                "\(summary.outcome) at \(String(describing: summary.failedStep)): \(summary.failure ?? "")")
             #expect(summary.failure?.contains("host a (\(a.address))") == true, "\(summary.failure ?? "")")
             #expect(!summary.rollbackUnfinished)
             let status = try await CLI.run(["status", "--config", config, summary.id], environment: environment).stdout
-            #expect(status.contains("the new primary serves, but settle failed") && status.contains("resume \(summary.id)"), "\(status)")
+            #expect(
+                status.contains("the new primary serves, but settle failed") && status.contains("resume \(summary.id)"),
+                "\(status)")
             try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
             try await a.network.restore()
-            let resumed = try await ChangeoverRunner(config: try FleetConfig.load(path: config), environment: environment).resume(id: summary.id)
+            let resumed = try await ChangeoverRunner(
+                config: try FleetConfig.load(path: config), environment: environment
+            ).resume(id: summary.id)
             #expect(resumed.outcome == .completed, "\(resumed.failure ?? "")")
             #expect(resumed.facts["slot.released"] == "true")
         }
@@ -340,7 +421,9 @@ import Testing
 
     /// A Postgres primary on host a, a follower port for host b, a writer over both, a config
     /// with short timeouts; afterwards the acknowledged writes are checked on b.
-    static func withCut(_ body: (Lab, LabSSHHost, String, [String: String], AckedWriter) async throws -> Void) async throws {
+    static func withCut(_ body: (Lab, LabSSHHost, String, [String: String], AckedWriter) async throws -> Void)
+        async throws
+    {
         let lab = try Lab()
         var writer: AckedWriter?
         var failure: (any Error)?
@@ -354,22 +437,27 @@ import Testing
             let connection = try await lab.connect(primary.conninfo)
             try await AckedWriter.prepare(on: connection)
             connection.close()
-            let probe = AckedWriter(conninfo: try ConnInfo(
-                "host=\(a.address),\(b.address) port=\(primary.port),\(followerPort) user=postgres dbname=postgres "
-                    + "target_session_attrs=read-write connect_timeout=2").with("password", lab.superuserPassword))
+            let probe = AckedWriter(
+                conninfo: try ConnInfo(
+                    "host=\(a.address),\(b.address) port=\(primary.port),\(followerPort) user=postgres dbname=postgres "
+                        + "target_session_attrs=read-write connect_timeout=2"
+                ).with("password", lab.superuserPassword))
             writer = probe
             await probe.start()
             try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
             let config = "\(lab.root)/fleet.yaml"
-            try Self.config(lab: lab, hosts: [a, b], engine: .postgres, primaryPort: primary.port, followerPort: followerPort,
-                            catchUp: NetworkCutTests.timeouts(catchUp: "2m"))
-                .write(toFile: config, atomically: true, encoding: .utf8)
+            try Self.config(
+                lab: lab, hosts: [a, b], engine: .postgres, primaryPort: primary.port, followerPort: followerPort,
+                catchUp: NetworkCutTests.timeouts(catchUp: "2m")
+            )
+            .write(toFile: config, atomically: true, encoding: .utf8)
             let environment = ["LAB_PG_PASSWORD": lab.superuserPassword, "LAB_REPL_PASSWORD": lab.replicationPassword]
             try await body(lab, a, config, environment, probe)
             try await probe.waitForAcknowledgements(50, timeout: .seconds(30))
             let report = await probe.stop()
             writer = nil
-            let new = try await lab.connect(try ConnInfo("host=\(b.address) port=\(followerPort) user=postgres dbname=postgres"))
+            let new = try await lab.connect(
+                try ConnInfo("host=\(b.address) port=\(followerPort) user=postgres dbname=postgres"))
             defer { new.close() }
             let missing = try await AckedWriter.missing(report.acknowledged, on: new)
             #expect(missing.isEmpty, "lost \(missing.count) of \(report.acknowledged.count) acknowledged writes")
@@ -382,15 +470,20 @@ import Testing
         if let failure { throw failure }
     }
 
-    static func config(lab: Lab, hosts: [LabSSHHost], engine: DatabaseConfig.EngineKind, primaryPort: Int, followerPort: Int,
-                       catchUp: String = "      maxLagBytes: 1MB\n      holdFor: 300ms\n      pollEvery: 50ms\n      timeout: 2m") -> String {
-        let database = engine == .postgres ? """
+    static func config(
+        lab: Lab, hosts: [LabSSHHost], engine: DatabaseConfig.EngineKind, primaryPort: Int, followerPort: Int,
+        catchUp: String = "      maxLagBytes: 1MB\n      holdFor: 300ms\n      pollEvery: 50ms\n      timeout: 2m"
+    ) -> String {
+        let database =
+            engine == .postgres
+            ? """
                 engine: postgres
                 image: pg15
                 primary: "host=\(hosts[0].address) port=\(primaryPort) user=postgres dbname=postgres"
                 password: {env: LAB_PG_PASSWORD}
                 replication: {user: replicator, password: {env: LAB_REPL_PASSWORD}}
-            """ : """
+            """
+            : """
                 engine: redis
                 image: redis7
                 primary: "\(hosts[0].address):\(primaryPort)"

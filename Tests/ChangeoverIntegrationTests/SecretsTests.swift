@@ -11,11 +11,13 @@ import Testing
         try await withScenario(changeovers: 1) { scenario in
             let config = ["--config", scenario.configPath]
             var outputs: [String] = []
-            let plan = try await CLI.run(["plan"] + config + ["--database", "orders", "--image", "pg15-patched"],
-                                         environment: scenario.environment)
+            let plan = try await CLI.run(
+                ["plan"] + config + ["--database", "orders", "--image", "pg15-patched"],
+                environment: scenario.environment)
             #expect(plan.status == 0, "\(plan.stderr)")
-            let run = try await CLI.run(["run"] + config + ["--database", "orders", "--image", "pg15-patched", "--now"],
-                                        environment: scenario.environment)
+            let run = try await CLI.run(
+                ["run"] + config + ["--database", "orders", "--image", "pg15-patched", "--now"],
+                environment: scenario.environment)
             #expect(run.status == 0, "\(run.stderr)")
             let json = try await CLI.run(["status", "--json"] + config, environment: scenario.environment)
             let show = try await CLI.run(["audit", "show", "--json"] + config)
@@ -31,7 +33,9 @@ import Testing
                     let path = "\(scenario.lab.root)/\(item)"
                     if item.hasPrefix("state/") || item.hasSuffix(".log") || item == "endpoint.log" {
                         var isDirectory: ObjCBool = false
-                        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+                        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory),
+                            !isDirectory.boolValue
+                        {
                             files.append(path)
                         }
                     }

@@ -1,7 +1,8 @@
-@testable import ChangeoverCore
 import Foundation
 import Synchronization
 import Testing
+
+@testable import ChangeoverCore
 
 /// The SQLite state store shared by processes: `status` reading while another process writes,
 /// and a store that is not a database, as the CLI reports them.
@@ -11,9 +12,9 @@ import Testing
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let config = "\(root)/changeover.yaml"
         try """
-            stateDirectory: \(root)/state
-            provisioner: {kind: local, root: \(root)/nodes}
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        stateDirectory: \(root)/state
+        provisioner: {kind: local, root: \(root)/nodes}
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         return (root, config)
     }
 
@@ -23,10 +24,11 @@ import Testing
         let store = StateStore(directory: "\(root)/state")
         let start = Date(timeIntervalSince1970: 1_790_000_000)
         let record: @Sendable (Int) -> ChangeoverRecord = { n in
-            ChangeoverRecord(id: "orders-\(n)", database: "orders", fromImage: "pg15", toImage: "pg15-patched",
-                             machine: ChangeoverMachine(step: n % 3 == 0 ? .done : .catchUp),
-                             startedAt: start.addingTimeInterval(Double(n)), updatedAt: start.addingTimeInterval(Double(n)),
-                             facts: ["slot": "changeover_\(n)"], timings: [])
+            ChangeoverRecord(
+                id: "orders-\(n)", database: "orders", fromImage: "pg15", toImage: "pg15-patched",
+                machine: ChangeoverMachine(step: n % 3 == 0 ? .done : .catchUp),
+                startedAt: start.addingTimeInterval(Double(n)), updatedAt: start.addingTimeInterval(Double(n)),
+                facts: ["slot": "changeover_\(n)"], timings: [])
         }
         try store.save(record(0))
         // This process writes on a thread of its own, synced and unsynced, as a controller does,
@@ -70,10 +72,14 @@ import Testing
         let (root, config) = try fleet()
         defer { try? FileManager.default.removeItem(atPath: root) }
         try FileManager.default.createDirectory(atPath: "\(root)/state", withIntermediateDirectories: true)
-        try String(repeating: "garbage ", count: 1000).write(toFile: "\(root)/state/state.sqlite", atomically: true, encoding: .utf8)
+        try String(repeating: "garbage ", count: 1000).write(
+            toFile: "\(root)/state/state.sqlite", atomically: true, encoding: .utf8)
         let result = try await CLI.run(["status", "--config", config])
         #expect(result.status != 0)
-        #expect(result.stderrLines == ["changeover: error: cannot use the state store \(root)/state/state.sqlite: file is not a database (SQLite error 26)"],
-                "\(result.stderr)")
+        #expect(
+            result.stderrLines == [
+                "changeover: error: cannot use the state store \(root)/state/state.sqlite: file is not a database (SQLite error 26)"
+            ],
+            "\(result.stderr)")
     }
 }

@@ -10,33 +10,37 @@ import Testing
     static let screenshots = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent(".build/page-screenshots").path
 
-    func config(_ scenario: LabScenario, billingPort: Int, ledgerPort: Int, daemonPort: Int, ordersWindow: Date?) -> String {
+    func config(_ scenario: LabScenario, billingPort: Int, ledgerPort: Int, daemonPort: Int, ordersWindow: Date?)
+        -> String
+    {
         let weekly = weeklyWindowDaysAway()
         let freezeDay = ScheduleText.iso(Date().addingTimeInterval(6 * 86_400)).prefix(10)
         // Catch-up held for 4 s: long enough that a page polling every second sees the step.
-        return scenario.configText(followerPort: scenario.followerPorts[0],
-                                   catchUp: "      maxLagBytes: 1MB\n      holdFor: 4s\n      pollEvery: 50ms\n      timeout: 2m", extra: """
-                windows: ["\(weekly)"]
-            \(ordersWindow.map { "    oneOffWindows: [\"\(iso($0)) for 60s\"]" } ?? "")
-              billing:
-                engine: postgres
-                image: pg15
-                primary: "host=127.0.0.1 port=\(billingPort) user=postgres dbname=postgres"
-                password: {env: LAB_PG_PASSWORD}
-                replication: {user: replicator, password: {env: LAB_REPL_PASSWORD}}
-                windows: ["\(weekly)", "sun:01:00-sun:03:00"]
-              ledger:
-                engine: postgres
-                image: pg15
-                primary: "host=127.0.0.1 port=\(ledgerPort) user=postgres dbname=postgres"
-                password: {env: LAB_PG_PASSWORD}
-                replication: {user: replicator, password: {env: LAB_REPL_PASSWORD}}
-                windows: ["\(weekly)", "wed:04:00-wed:06:00"]
-                freezes: ["\(freezeDay)"]
-            scheduling: {switchoverEstimate: 5s, margin: 2s, minimumLead: 1h, recheckEvery: 2s}
-            daemon: {listen: "127.0.0.1:\(daemonPort)", tokenEnv: TEST_DAEMON_TOKEN, concurrency: 2, tick: 200ms}
-            \(ordersWindow == nil ? "" : "schedule:\n  - {database: orders, image: pg15-patched}")
-            """)
+        return scenario.configText(
+            followerPort: scenario.followerPorts[0],
+            catchUp: "      maxLagBytes: 1MB\n      holdFor: 4s\n      pollEvery: 50ms\n      timeout: 2m",
+            extra: """
+                    windows: ["\(weekly)"]
+                \(ordersWindow.map { "    oneOffWindows: [\"\(iso($0)) for 60s\"]" } ?? "")
+                  billing:
+                    engine: postgres
+                    image: pg15
+                    primary: "host=127.0.0.1 port=\(billingPort) user=postgres dbname=postgres"
+                    password: {env: LAB_PG_PASSWORD}
+                    replication: {user: replicator, password: {env: LAB_REPL_PASSWORD}}
+                    windows: ["\(weekly)", "sun:01:00-sun:03:00"]
+                  ledger:
+                    engine: postgres
+                    image: pg15
+                    primary: "host=127.0.0.1 port=\(ledgerPort) user=postgres dbname=postgres"
+                    password: {env: LAB_PG_PASSWORD}
+                    replication: {user: replicator, password: {env: LAB_REPL_PASSWORD}}
+                    windows: ["\(weekly)", "wed:04:00-wed:06:00"]
+                    freezes: ["\(freezeDay)"]
+                scheduling: {switchoverEstimate: 5s, margin: 2s, minimumLead: 1h, recheckEvery: 2s}
+                daemon: {listen: "127.0.0.1:\(daemonPort)", tokenEnv: TEST_DAEMON_TOKEN, concurrency: 2, tick: 200ms}
+                \(ordersWindow == nil ? "" : "schedule:\n  - {database: orders, image: pg15-patched}")
+                """)
     }
 
     /// Must-show 1: the token refused shows a message and no data; the right one shows three
@@ -48,11 +52,14 @@ import Testing
             let billing = try await scenario.lab.startPrimary(name: "billing")
             let ledger = try await scenario.lab.startPrimary(name: "ledger")
             let port = FreePort.next()
-            try config(scenario, billingPort: billing.port, ledgerPort: ledger.port, daemonPort: port, ordersWindow: nil)
-                .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+            try config(
+                scenario, billingPort: billing.port, ledgerPort: ledger.port, daemonPort: port, ordersWindow: nil
+            )
+            .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
             let token = "t0ken-\(UUID().uuidString)"
-            let daemon = try await DaemonProcess.start(config: scenario.configPath, port: port, environment: scenario.environment,
-                                                       token: token, log: "\(scenario.lab.root)/daemon.log")
+            let daemon = try await DaemonProcess.start(
+                config: scenario.configPath, port: port, environment: scenario.environment,
+                token: token, log: "\(scenario.lab.root)/daemon.log")
             defer { daemon.kill9() }
 
             // What is served without the token holds no data, and the health check says only that it runs.
@@ -67,10 +74,12 @@ import Testing
             #expect(try await LabHTTP.get(port: port, path: "/timeline").status == 401)
             #expect(try await LabHTTP.get(port: port, path: "/changeovers/x/audit").status == 401)
 
-            let browser = try await WebDriver.start(width: 1280, height: 800, log: "\(scenario.lab.root)/chromedriver.log")
+            let browser = try await WebDriver.start(
+                width: 1280, height: 800, log: "\(scenario.lab.root)/chromedriver.log")
             do {
-                try await follow(browser: browser, daemon: daemon, scenario: scenario, port: port, token: token,
-                                 billingPort: billing.port, ledgerPort: ledger.port)
+                try await follow(
+                    browser: browser, daemon: daemon, scenario: scenario, port: port, token: token,
+                    billingPort: billing.port, ledgerPort: ledger.port)
             } catch {
                 await browser.quit()
                 throw error
@@ -81,8 +90,10 @@ import Testing
         }
     }
 
-    private func follow(browser: WebDriver, daemon: DaemonProcess, scenario: LabScenario, port: Int, token: String,
-                        billingPort: Int, ledgerPort: Int) async throws {
+    private func follow(
+        browser: WebDriver, daemon: DaemonProcess, scenario: LabScenario, port: Int, token: String,
+        billingPort: Int, ledgerPort: Int
+    ) async throws {
         try await browser.navigate("http://127.0.0.1:\(port)/")
         func script(_ body: String) async throws -> String { (try await browser.run(body) as? String) ?? "" }
         func visibleText() async throws -> String { try await script("return document.body.innerText;") }
@@ -90,17 +101,22 @@ import Testing
         // A wrong token: a clear message, no database name anywhere, nothing kept.
         try await browser.type("wrong-\(token)", into: "#token")
         try await browser.click("#token-submit")
-        let toldRefused = try await eventually(.seconds(10)) { try await script("return document.getElementById('message').textContent;").contains("refused") }
+        let toldRefused = try await eventually(.seconds(10)) {
+            try await script("return document.getElementById('message').textContent;").contains("refused")
+        }
         let afterRefusal = try await visibleText()
         #expect(toldRefused, "no refusal shown: \(afterRefusal)")
         let refused = try await script("return document.documentElement.outerHTML;")
-        for name in ["orders", "billing", "ledger"] { #expect(!refused.contains(name), "\(name) shown after a wrong token") }
+        for name in ["orders", "billing", "ledger"] {
+            #expect(!refused.contains(name), "\(name) shown after a wrong token")
+        }
         #expect(try await script("return String(sessionStorage.getItem('changeover.token'));") == "null")
 
         // The right one, submitted from the keyboard (Enter): three rows, each with window bars.
         try await browser.type(token + "\u{E007}", into: "#token")
         func rowsWithBars() async throws -> [String] {
-            let listed = try await script("""
+            let listed = try await script(
+                """
                 const rows = [...document.querySelectorAll('#timeline tbody tr')];
                 return rows.filter(r => r.querySelectorAll('.window').length > 0).map(r => r.dataset.database).sort().join(',');
                 """)
@@ -116,36 +132,44 @@ import Testing
 
         // Schedule a changeover of orders while the page is open: window 30 s ahead.
         let windowStart = wholeSecond(in: 30)
-        try config(scenario, billingPort: billingPort, ledgerPort: ledgerPort, daemonPort: port, ordersWindow: windowStart)
-            .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        try config(
+            scenario, billingPort: billingPort, ledgerPort: ledgerPort, daemonPort: port, ordersWindow: windowStart
+        )
+        .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
         kill(daemon.pid, SIGHUP)
 
         // Its step as the page shows it, until it is in the ended list.
         var steps: [String] = []
         var endedRow = ""
         let ended = try await eventually(.seconds(90)) {
-            let seen = try await script("""
+            let seen = try await script(
+                """
                 const row = [...document.querySelectorAll('#running tbody tr')].find(r => r.querySelector('.db').textContent === 'orders');
                 return row ? row.querySelector('.step').textContent : '';
                 """)
             if !seen.isEmpty, steps.last != seen {
                 steps.append(seen)
-                if seen == "await-window" { try await browser.screenshot(to: "\(Self.screenshots)/desktop-1280x800-running.png") }
+                if seen == "await-window" {
+                    try await browser.screenshot(to: "\(Self.screenshots)/desktop-1280x800-running.png")
+                }
             }
-            endedRow = try await script("""
+            endedRow = try await script(
+                """
                 const row = [...document.querySelectorAll('#ended tbody tr')].find(r => r.querySelector('.db').textContent === 'orders');
                 return row ? [row.querySelector('.outcome').textContent, row.querySelector('.pause').textContent].join('|') : '';
                 """)
             return !endedRow.isEmpty
         }
         #expect(ended, "orders never showed as ended; steps seen: \(steps); \(daemon.output.suffix(2000))")
-        #expect(steps.count >= 2 && steps.contains("catch-up") && steps.contains("await-window"), "steps seen: \(steps)")
+        #expect(
+            steps.count >= 2 && steps.contains("catch-up") && steps.contains("await-window"), "steps seen: \(steps)")
         let store = StateStore(directory: "\(scenario.lab.root)/state")
         let record = try #require(try store.changeovers().first { $0.database == "orders" })
         #expect(record.machine.step == .done)
         let pause = try #require(Double(record.facts["writePause.ms"] ?? ""))
         #expect(endedRow == "✓ completed|\(String(format: "%.1f", pause)) ms", "\(endedRow)")
-        #expect(try await script("return String(document.documentElement.dataset.probe);") == "kept", "the page reloaded")
+        #expect(
+            try await script("return String(document.documentElement.dataset.probe);") == "kept", "the page reloaded")
 
         // Screenshots: desktop, then phone width, where the page must not scroll sideways.
         _ = try await browser.run("window.scrollTo(0, 0); return null;")
@@ -153,17 +177,26 @@ import Testing
 
         // Its audit records, fetched with the token from the link.
         try await browser.click("#ended tbody tr .audit-link")
-        #expect(try await eventually(.seconds(10)) { try await script("return document.getElementById('audit-text').textContent;").contains("completed") })
+        #expect(
+            try await eventually(.seconds(10)) {
+                try await script("return document.getElementById('audit-text').textContent;").contains("completed")
+            })
         try await browser.click("#audit-close")
         _ = try await browser.run("window.scrollTo(0, 0); return null;")
         try await browser.resize(width: 390, height: 844)
-        #expect(try await eventually(.seconds(5)) {
-            try await script("return String(document.documentElement.scrollWidth <= window.innerWidth + 1 && window.innerWidth < 500);") == "true"
-        }, "the page is wider than a phone's screen")
+        #expect(
+            try await eventually(.seconds(5)) {
+                try await script(
+                    "return String(document.documentElement.scrollWidth <= window.innerWidth + 1 && window.innerWidth < 500);"
+                ) == "true"
+            }, "the page is wider than a phone's screen")
         try await browser.screenshot(to: "\(Self.screenshots)/phone-390.png")
 
         // Forgetting the token: the data goes with it.
         try await browser.click("#forget")
-        #expect(try await eventually(.seconds(5)) { !(try await script("return document.body.innerText;")).contains("ledger") })
+        #expect(
+            try await eventually(.seconds(5)) {
+                !(try await script("return document.body.innerText;")).contains("ledger")
+            })
     }
 }

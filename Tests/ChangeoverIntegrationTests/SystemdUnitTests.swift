@@ -16,38 +16,44 @@ import Testing
         var written: [String] = []
         var failure: (any Error)?
         do {
-        try await withScenario(engine: engine, changeovers: 2) { scenario in
-            for index in 0..<2 {
-                let nodes = "  root: \(scenario.lab.root)/nodes\n"
-                let text = scenario.configText(followerPort: scenario.followerPorts[index])
-                    .replacingOccurrences(of: nodes, with: nodes + "  service: systemd\n")
-                try #require(text.contains("service: systemd"))
-                let summary = try await scenario.changeover(configText: text)
-                try #require(summary.outcome == .completed, "changeover \(index + 1): \(summary.failure ?? "")")
-                let unit = try #require(summary.facts["follower.unit"], "\(summary.facts)")
-                written.append(unit)
-                let path = "\(SystemdUnit.directory)/\(unit)"
-                #expect(await SystemdUnit.verify(path) == nil)
-                #expect(await SystemdService.state(unit) == "enabled")
-                if index == 1 {
-                    #expect(await SystemdService.state(written[0]) == "disabled", "the unit of the primary replaced still starts at boot")
-                    #expect(summary.facts["old.service"]?.contains(written[0]) == true, "\(summary.facts)")
-                    continue
+            try await withScenario(engine: engine, changeovers: 2) { scenario in
+                for index in 0..<2 {
+                    let nodes = "  root: \(scenario.lab.root)/nodes\n"
+                    let text = scenario.configText(followerPort: scenario.followerPorts[index])
+                        .replacingOccurrences(of: nodes, with: nodes + "  service: systemd\n")
+                    try #require(text.contains("service: systemd"))
+                    let summary = try await scenario.changeover(configText: text)
+                    try #require(summary.outcome == .completed, "changeover \(index + 1): \(summary.failure ?? "")")
+                    let unit = try #require(summary.facts["follower.unit"], "\(summary.facts)")
+                    written.append(unit)
+                    let path = "\(SystemdUnit.directory)/\(unit)"
+                    #expect(await SystemdUnit.verify(path) == nil)
+                    #expect(await SystemdService.state(unit) == "enabled")
+                    if index == 1 {
+                        #expect(
+                            await SystemdService.state(written[0]) == "disabled",
+                            "the unit of the primary replaced still starts at boot")
+                        #expect(summary.facts["old.service"]?.contains(written[0]) == true, "\(summary.facts)")
+                        continue
+                    }
+                    // Stopped, then started as its unit starts it: a primary, with every acknowledged write.
+                    let port = scenario.followerPorts[0]
+                    try await scenario.writer.waitForAcknowledgements(50)
+                    try await Self.stop(summary.facts, engine: engine, lab: scenario.lab, port: port)
+                    let unitText = try String(contentsOfFile: path, encoding: .utf8)
+                    try await Self.startAsUnit(unitText, log: "\(scenario.lab.root)/unit-start.log", port: port)
+                    let acknowledged = await scenario.writer.acknowledgedSoFar()
+                    #expect(
+                        try await Self.isPrimary(engine: engine, lab: scenario.lab, port: port),
+                        "restarted from \(unit), not a primary")
+                    #expect(
+                        try await scenario.missing(acknowledged, port: port).isEmpty,
+                        "writes lost over the restart from \(unit)")
                 }
-                // Stopped, then started as its unit starts it: a primary, with every acknowledged write.
-                let port = scenario.followerPorts[0]
                 try await scenario.writer.waitForAcknowledgements(50)
-                try await Self.stop(summary.facts, engine: engine, lab: scenario.lab, port: port)
-                let unitText = try String(contentsOfFile: path, encoding: .utf8)
-                try await Self.startAsUnit(unitText, log: "\(scenario.lab.root)/unit-start.log", port: port)
-                let acknowledged = await scenario.writer.acknowledgedSoFar()
-                #expect(try await Self.isPrimary(engine: engine, lab: scenario.lab, port: port), "restarted from \(unit), not a primary")
-                #expect(try await scenario.missing(acknowledged, port: port).isEmpty, "writes lost over the restart from \(unit)")
+                let report = await scenario.writer.stop()
+                #expect(try await scenario.missing(report.acknowledged).isEmpty)
             }
-            try await scenario.writer.waitForAcknowledgements(50)
-            let report = await scenario.writer.stop()
-            #expect(try await scenario.missing(report.acknowledged).isEmpty)
-        }
         } catch {
             failure = error
         }
@@ -64,7 +70,8 @@ import Testing
         switch engine {
         case .postgres:
             let data = try #require(facts["follower.dataDirectory"])
-            try await LocalPostgres(binDirectory: lab.binDirectory, dataDirectory: data, runAs: "postgres").stop(timeout: .seconds(60), signal: SIGINT)
+            try await LocalPostgres(binDirectory: lab.binDirectory, dataDirectory: data, runAs: "postgres").stop(
+                timeout: .seconds(60), signal: SIGINT)
         case .redis:
             let connection = try await RedisConnection.connect(lab.redisEndpoint(port: port), timeout: .seconds(5))
             _ = try await connection.command(["CONFIG", "SET", "save", "3600 1"], timeout: .seconds(5))
@@ -83,19 +90,33 @@ import Testing
         _ = try Subprocess.spawn(Subprocess.runAsPrefix(user) + argv, outputPath: log, newSession: true)
         let deadline = ContinuousClock.now + .seconds(60)
         while !FreePort.accepts(port) {
-            guard ContinuousClock.now < deadline else { throw LabError("nothing listens on \(port) after starting from the unit") }
+            guard ContinuousClock.now < deadline else {
+                throw LabError("nothing listens on \(port) after starting from the unit")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
     }
 
     /// ExecStart's arguments: each double-quoted, as `SystemdUnit` writes them.
     static func words(_ line: String) throws -> [String] {
-        var words: [String] = [], word = "", quoted = false, escaped = false
+        var words: [String] = []
+        var word = ""
+        var quoted = false
+        var escaped = false
         for character in line {
-            if escaped { word.append(character); escaped = false; continue }
+            if escaped {
+                word.append(character)
+                escaped = false
+                continue
+            }
             switch character {
             case "\\" where quoted: escaped = true
-            case "\"": if quoted { words.append(word); word = "" }; quoted.toggle()
+            case "\"":
+                if quoted {
+                    words.append(word)
+                    word = ""
+                }
+                quoted.toggle()
             case " " where !quoted: continue
             default: word.append(character)
             }
@@ -116,11 +137,14 @@ import Testing
             }
             guard let connection else { return false }
             defer { connection.close() }
-            return try await connection.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar == "false"
+            return try await connection.query("SELECT pg_is_in_recovery()::text", timeout: .seconds(5)).scalar
+                == "false"
         case .redis:
             let connection = try await RedisConnection.connect(lab.redisEndpoint(port: port), timeout: .seconds(5))
             defer { connection.close() }
-            if case .master = try RedisRole(try await connection.command(["ROLE"], timeout: .seconds(5))) { return true }
+            if case .master = try RedisRole(try await connection.command(["ROLE"], timeout: .seconds(5))) {
+                return true
+            }
             return false
         }
     }

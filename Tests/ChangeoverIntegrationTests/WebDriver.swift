@@ -29,7 +29,11 @@ struct WebDriver {
         let deadline = ContinuousClock.now + .seconds(20)
         var ready = false
         while ContinuousClock.now < deadline, !ready {
-            if let response = try? await LabHTTP.request("GET", port: port, path: "/status", timeout: 5), response.status == 200 { ready = true } else {
+            if let response = try? await LabHTTP.request("GET", port: port, path: "/status", timeout: 5),
+                response.status == 200
+            {
+                ready = true
+            } else {
                 try await Task.sleep(for: .milliseconds(100))
             }
         }
@@ -39,12 +43,21 @@ struct WebDriver {
             throw Failure(description: "chromedriver did not answer on port \(port)")
         }
         let profile = NSTemporaryDirectory() + "changeover-chromium-\(UUID().uuidString)"
-        let capabilities: [String: Any] = ["capabilities": ["alwaysMatch": [
-            "browserName": "chrome",
-            "goog:chromeOptions": ["binary": chromium, "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--user-data-dir=\(profile)", "--window-size=\(width),\(height)", "--hide-scrollbars"]],
-        ]]]
+        let capabilities: [String: Any] = [
+            "capabilities": [
+                "alwaysMatch": [
+                    "browserName": "chrome",
+                    "goog:chromeOptions": [
+                        "binary": chromium,
+                        "args": [
+                            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                            "--no-first-run",
+                            "--user-data-dir=\(profile)", "--window-size=\(width),\(height)", "--hide-scrollbars",
+                        ],
+                    ],
+                ]
+            ]
+        ]
         do {
             let created = try await call(port: port, "POST", "/session", capabilities, timeout: 60)
             guard let session = (created as? [String: Any])?["sessionId"] as? String else {
@@ -60,12 +73,20 @@ struct WebDriver {
     }
 
     /// One WebDriver command; returns its `value`, throws its error.
-    static func call(port: Int, _ method: String, _ path: String, _ body: [String: Any]? = nil, timeout: Int = 30) async throws -> Any? {
-        let data = try body.map { try JSONSerialization.data(withJSONObject: $0) } ?? (method == "POST" ? Data("{}".utf8) : nil)
+    static func call(port: Int, _ method: String, _ path: String, _ body: [String: Any]? = nil, timeout: Int = 30)
+        async throws -> Any?
+    {
+        let data =
+            try body.map { try JSONSerialization.data(withJSONObject: $0) }
+            ?? (method == "POST" ? Data("{}".utf8) : nil)
         let response = try await LabHTTP.request(method, port: port, path: path, json: data, timeout: timeout)
-        let object = try? JSONSerialization.jsonObject(with: Data(response.body.utf8), options: [.fragmentsAllowed]) as? [String: Any]
+        let object =
+            try? JSONSerialization.jsonObject(with: Data(response.body.utf8), options: [.fragmentsAllowed])
+            as? [String: Any]
         guard response.status == 200 else {
-            let error = (object?["value"] as? [String: Any]).map { "\($0["error"] ?? ""): \($0["message"] ?? "")" } ?? response.body
+            let error =
+                (object?["value"] as? [String: Any]).map { "\($0["error"] ?? ""): \($0["message"] ?? "")" }
+                ?? response.body
             throw Failure(description: "WebDriver \(method) \(path): HTTP \(response.status) \(error.prefix(400))")
         }
         let value = object?["value"]
@@ -79,12 +100,16 @@ struct WebDriver {
 
     func navigate(_ url: String) async throws { try await call("POST", "/url", ["url": url]) }
 
-    func resize(width: Int, height: Int) async throws { try await call("POST", "/window/rect", ["width": width, "height": height]) }
+    func resize(width: Int, height: Int) async throws {
+        try await call("POST", "/window/rect", ["width": width, "height": height])
+    }
 
     /// The element `css` selects (the first), as WebDriver's reference.
     func element(_ css: String) async throws -> String {
         let found = try await call("POST", "/element", ["using": "css selector", "value": css])
-        guard let reference = (found as? [String: Any])?[Self.elementKey] as? String else { throw Failure(description: "no element \(css)") }
+        guard let reference = (found as? [String: Any])?[Self.elementKey] as? String else {
+            throw Failure(description: "no element \(css)")
+        }
         return reference
     }
 
@@ -118,7 +143,8 @@ struct WebDriver {
         guard let base64 = try await call("GET", "/screenshot") as? String, let png = Data(base64Encoded: base64) else {
             throw Failure(description: "no screenshot")
         }
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try png.write(to: URL(fileURLWithPath: path))
     }
 

@@ -30,13 +30,18 @@ import Testing
         for _ in 0..<random.int(0...6) {
             let key = random.pick(keys)
             var value = random.chance(0.7) ? random.pick(values) : random.noise(maxLength: 10)
-            if random.chance(0.3) { value = "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'" }
+            if random.chance(0.3) {
+                value =
+                    "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
+                    + "'"
+            }
             pairs.append(key + random.pick(["=", " = ", "=", "==", " =", ""]) + value)
         }
         if random.chance(0.6) {
             let pw = password(&random)
             given = pw
-            let quoted = "'" + pw.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+            let quoted =
+                "'" + pw.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
             pairs.insert("password=" + (random.chance(0.5) ? quoted : pw), at: random.int(0...pairs.count))
         }
         return (pairs.joined(separator: random.pick([" ", "  ", "\t", "\n", " "])), given)
@@ -44,31 +49,40 @@ import Testing
 
     static func urlForm(_ random: inout PropertyGenerator) -> (String, String?) {
         var given: String?
-        var text = random.pick(["postgres://", "postgresql://", "POSTGRES://", "postgres:/", "postgresql://", "postgres://"])
+        var text = random.pick([
+            "postgres://", "postgresql://", "POSTGRES://", "postgres:/", "postgresql://", "postgres://",
+        ])
         if random.chance(0.7) {
             text += random.pick(["app", "", "a%40b", "us er", "%zz", "🦀"])
             if random.chance(0.7) {
                 let pw = password(&random)
                 given = pw
-                let encoded = random.chance(0.5) ? pw : (pw.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? pw)
+                let encoded =
+                    random.chance(0.5) ? pw : (pw.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? pw)
                 text += ":" + encoded
             }
             text += "@"
         }
-        let hosts = ["db1", "10.0.0.5", "[::1]", "[fe80::1%25eth0]", "[::1", "::1]", "[]", "", "%2Ftmp%2Fsock", "h-ö", "a.b.c"]
+        let hosts = [
+            "db1", "10.0.0.5", "[::1]", "[fe80::1%25eth0]", "[::1", "::1]", "[]", "", "%2Ftmp%2Fsock", "h-ö", "a.b.c",
+        ]
         let hostCount = random.int(0...3)
         text += (0..<hostCount).map { _ in
-            random.pick(hosts) + (random.chance(0.5) ? ":" + random.pick(["5432", "0", "65536", "", "x", "99999999999"]) : "")
+            random.pick(hosts)
+                + (random.chance(0.5) ? ":" + random.pick(["5432", "0", "65536", "", "x", "99999999999"]) : "")
         }.joined(separator: ",")
         if random.chance(0.7) { text += "/" + random.pick(["orders", "", "a%2Fb", "%", "db?x", "🦀"]) }
         if random.chance(0.6) {
             var params = (0..<random.int(1...4)).map { _ in
-                random.pick(keys) + random.pick(["=", "", "=="]) + random.pick(values).addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed)!
+                random.pick(keys) + random.pick(["=", "", "=="]) + random.pick(values).addingPercentEncoding(
+                    withAllowedCharacters: .urlQueryAllowed)!
             }
             if given == nil, random.chance(0.4) {
                 let pw = password(&random)
                 given = pw
-                params.append("password=" + (random.chance(0.5) ? pw : pw.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!))
+                params.append(
+                    "password="
+                        + (random.chance(0.5) ? pw : pw.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!))
             }
             text += "?" + params.joined(separator: random.pick(["&", "&&", ";"]))
         }
@@ -91,26 +105,38 @@ import Testing
                 let info = try ConnInfo(text)
                 parsed += 1
                 if let password = info["password"], !password.isEmpty,
-                   info.parameters.allSatisfy({ $0.key == "password" || !$0.value.contains(password) }) {
-                    #expect(!info.description.contains(password), "seed \(seed): description shows the password: \(info.description.debugDescription)")
+                    info.parameters.allSatisfy({ $0.key == "password" || !$0.value.contains(password) })
+                {
+                    #expect(
+                        !info.description.contains(password),
+                        "seed \(seed): description shows the password: \(info.description.debugDescription)")
                 }
                 // Unless the generator slid the secret into another parameter's value, it must not show.
                 if info.parameters.allSatisfy({ $0.key == "password" || !$0.value.contains(Self.secret) }) {
-                    #expect(!info.description.contains(Self.secret), "seed \(seed): description shows the password: \(info.description.debugDescription)")
+                    #expect(
+                        !info.description.contains(Self.secret),
+                        "seed \(seed): description shows the password: \(info.description.debugDescription)")
                 }
                 // What parsed renders to a string that parses back to the same parameters.
                 do {
                     let again = try ConnInfo(info.connectionString)
                     let sorted = { (c: ConnInfo) in c.parameters.map { "\($0.key)=\($0.value)" }.sorted() }
-                    #expect(sorted(again) == sorted(info), "seed \(seed): \(text.debugDescription) → \(info.connectionString.debugDescription)")
+                    #expect(
+                        sorted(again) == sorted(info),
+                        "seed \(seed): \(text.debugDescription) → \(info.connectionString.debugDescription)")
                 } catch {
                     Issue.record("seed \(seed): \(text.debugDescription) rendered as something libpq rejects: \(error)")
                 }
             } catch {
                 #expect(error.code == .badConninfo, "seed \(seed): code \(error.code)")
-                #expect(!error.message.isEmpty && error.message.isOneLine, "seed \(seed): \(error.message.debugDescription)")
+                #expect(
+                    !error.message.isEmpty && error.message.isOneLine, "seed \(seed): \(error.message.debugDescription)"
+                )
                 #expect(error.description.isOneLine, "seed \(seed)")
-                #expect(!error.description.contains(Self.secret), "seed \(seed): \(text.debugDescription) → error shows the password: \(error.description.debugDescription)")
+                #expect(
+                    !error.description.contains(Self.secret),
+                    "seed \(seed): \(text.debugDescription) → error shows the password: \(error.description.debugDescription)"
+                )
                 if let given, given.count > 3 {
                     #expect(!error.description.contains(given), "seed \(seed): error shows the password")
                 }

@@ -93,7 +93,9 @@ import Testing
         #expect(error?.message == "connection info is 10500000 bytes long; more than 65536 is not a conninfo")
         let clock = ContinuousClock()
         let started = clock.now
-        for text in [String(repeating: "x:/a:Hunter2@", count: 5_000), String(repeating: "password=Hunter2 '", count: 3_600)] {
+        for text in [
+            String(repeating: "x:/a:Hunter2@", count: 5_000), String(repeating: "password=Hunter2 '", count: 3_600),
+        ] {
             let riddled = #expect(throws: PostgresError.self) { try ConnInfo(text) }
             #expect(riddled?.message == "could not parse connection info")
         }

@@ -40,7 +40,7 @@ struct PostgresConnectionTests {
         let error = await #expect(throws: PostgresError.self) {
             try await connection.query("INSERT INTO t VALUES ($1)", ["1"], timeout: .seconds(5))
         }
-       #expect(error?.code == .queryFailed)
+        #expect(error?.code == .queryFailed)
         #expect(error?.sqlState == "23505")
         #expect(error?.message.contains("duplicate key") == true)
         #expect(connection.isOpen)
@@ -52,7 +52,7 @@ struct PostgresConnectionTests {
         let error = await #expect(throws: PostgresError.self) {
             try await connection.query("SELEC 1", timeout: .seconds(5))
         }
-       #expect(error?.code == .queryFailed)
+        #expect(error?.code == .queryFailed)
         #expect(error?.sqlState == "42601")
         #expect(error?.description.contains("(SQLSTATE 42601)") == true)
         #expect(try await connection.query("SELECT 1", timeout: .seconds(5)).scalar == "1")
@@ -63,7 +63,7 @@ struct PostgresConnectionTests {
         let error = await #expect(throws: PostgresError.self) {
             try await PostgresConnection.connect(server.app.with("password", secret), timeout: .seconds(5))
         }
-       #expect(error?.code == .authenticationFailed)
+        #expect(error?.code == .authenticationFailed)
         #expect(error?.sqlState == "28P01")
         #expect(error?.endpoint == "127.0.0.1:\(server.port)")
         #expect(error?.message.contains("password authentication failed") == true)
@@ -77,7 +77,7 @@ struct PostgresConnectionTests {
         let error = await #expect(throws: PostgresError.self) {
             try await PostgresConnection.connect(server.app.with("port", "\(port)"), timeout: .seconds(5))
         }
-       #expect(error?.code == .connectionFailed)
+        #expect(error?.code == .connectionFailed)
         #expect(error?.endpoint == "127.0.0.1:\(port)")
         // Well before the 5 s timeout: a refusal is not waited out (a loaded machine stretches it).
         #expect(ContinuousClock.now - started < .seconds(4))
@@ -102,7 +102,7 @@ struct PostgresConnectionTests {
         let error = await #expect(throws: PostgresError.self) {
             try await PostgresConnection.connect(server.app.with("port", "\(port)"), timeout: .milliseconds(300))
         }
-       #expect(error?.code == .timeout)
+        #expect(error?.code == .timeout)
         // The listener never answers, so only the 300 ms timeout ends the wait; the upper bound
         // is wide because a loaded machine stretches it (1.04 s was seen).
         let waited = ContinuousClock.now - started
@@ -118,7 +118,7 @@ struct PostgresConnectionTests {
             try await connection.query("SELECT pg_sleep(10)", timeout: .milliseconds(200))
         }
         let elapsed = ContinuousClock.now - started
-       #expect(error?.code == .timeout)
+        #expect(error?.code == .timeout)
         #expect(elapsed >= .milliseconds(200))
         #expect(elapsed < .seconds(5), "well before the 10 s sleep")
         #expect(connection.isOpen)
@@ -139,14 +139,14 @@ struct PostgresConnectionTests {
         try await Task.sleep(for: .milliseconds(200))
         task.cancel()
         let error = await #expect(throws: PostgresError.self) { try await task.value }
-       #expect(error?.code == .cancelled)
+        #expect(error?.code == .cancelled)
         #expect(ContinuousClock.now - started < .seconds(5), "well before the 10 s sleep")
         #expect(try await connection.query("SELECT 2", timeout: .seconds(5)).scalar == "2")
     }
 
     @Test func sixConcurrentSleepsDoNotBlockTheCooperativePool() async throws {
         var connections: [PostgresConnection] = []
-        defer { connections.forEach { $0.close() } }
+        defer { for connection in connections { connection.close() } }
         for _ in 0..<6 {
             connections.append(try await connectApp())
         }
@@ -173,7 +173,8 @@ struct PostgresConnectionTests {
     @Test func simpleQueryReturnsOneResultPerStatement() async throws {
         let connection = try await connectApp()
         defer { connection.close() }
-        let results = try await connection.simpleQuery("SELECT 1 AS one; SELECT 'x' AS two, NULL AS three", timeout: .seconds(5))
+        let results = try await connection.simpleQuery(
+            "SELECT 1 AS one; SELECT 'x' AS two, NULL AS three", timeout: .seconds(5))
         #expect(results.count == 2)
         #expect(results.first?.value(0, "one") == "1")
         #expect(results.last?.value(0, "two") == "x")
@@ -185,7 +186,8 @@ struct PostgresConnectionTests {
     }
 
     @Test func replicationConnectionRunsIdentifySystem() async throws {
-        let connection = try await PostgresConnection.connect(server.app.with("replication", "true"), timeout: .seconds(5))
+        let connection = try await PostgresConnection.connect(
+            server.app.with("replication", "true"), timeout: .seconds(5))
         defer { connection.close() }
         let results = try await connection.simpleQuery("IDENTIFY_SYSTEM", timeout: .seconds(5))
         #expect(results.count == 1)
@@ -204,7 +206,7 @@ struct PostgresConnectionTests {
         let error = await #expect(throws: PostgresError.self) {
             try await connection.query("SELECT 1", timeout: .seconds(5))
         }
-       #expect(error?.code == .connectionClosed)
+        #expect(error?.code == .connectionClosed)
     }
 
     @Test func stoppedServerGivesConnectionClosed() async throws {
@@ -217,7 +219,7 @@ struct PostgresConnectionTests {
         let error = await #expect(throws: PostgresError.self) {
             try await connection.query("SELECT 1", timeout: .seconds(5))
         }
-       #expect(error?.code == .connectionClosed)
+        #expect(error?.code == .connectionClosed)
         #expect(!connection.isOpen)
         let again = await #expect(throws: PostgresError.self) {
             try await connection.simpleQuery("SELECT 1", timeout: .seconds(5))

@@ -202,7 +202,7 @@ struct RedisConnectionTests {
             for _ in 0..<6 {
                 connections.append(try await RedisConnection.connect(server.endpoint, timeout: timeout))
             }
-            defer { connections.forEach { $0.close() } }
+            defer { for connection in connections { connection.close() } }
             let clock = ContinuousClock()
             let start = clock.now
             let all = connections

@@ -7,7 +7,7 @@ struct RedisRoleTests {
 
     @Test func masterWithReplicasIsParsed() throws {
         let reply: RedisReply = .array([
-            bulk("master"), .integer(3129659),
+            bulk("master"), .integer(3_129_659),
             .array([
                 .array([bulk("127.0.0.1"), bulk("9001"), bulk("3129242")]),
                 .array([bulk("127.0.0.1"), bulk("9002"), bulk("3129543")]),

@@ -103,7 +103,7 @@ final class RedisServer: Sendable {
                 defer { connection.close() }
                 _ = try await connection.command(["PING"], timeout: .milliseconds(500))
                 return true
-            } catch where error.code == .serverError {
+            } catch  where error.code == .serverError {
                 return true  // e.g. NOAUTH: the server is up and wants a password
             } catch {
                 try? await Task.sleep(for: .milliseconds(20))

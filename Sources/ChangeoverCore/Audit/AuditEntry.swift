@@ -25,7 +25,8 @@ public struct AuditEntry: Sendable, Equatable {
         self.message = message.map(AuditRedaction.redactValue)
         var cleaned: [String: String] = [:]
         for (key, value) in facts {
-            cleaned[key] = AuditRedaction.isSecretKey(key) ? AuditRedaction.placeholder : AuditRedaction.redactValue(value)
+            cleaned[key] =
+                AuditRedaction.isSecretKey(key) ? AuditRedaction.placeholder : AuditRedaction.redactValue(value)
         }
         self.facts = cleaned
     }

@@ -6,8 +6,8 @@ import Foundation
 /// A line is the record body (sorted keys, no `hash`) with
 /// `,"hash":"<64 hex>"` spliced in before the final `}`, then `\n`.
 enum AuditLineFormat {
-    static let hashKeyPrefix = Array(#","hash":""#.utf8)   // 9 bytes
-    static let hashSuffixTail = Array(#""}"#.utf8)          // 2 bytes
+    static let hashKeyPrefix = Array(#","hash":""#.utf8)  // 9 bytes
+    static let hashSuffixTail = Array(#""}"#.utf8)  // 2 bytes
     /// Length of `,"hash":"<64 hex>"}`.
     static let suffixLength = hashKeyPrefix.count + 64 + hashSuffixTail.count
     static let newline = UInt8(ascii: "\n")
@@ -66,7 +66,7 @@ enum AuditLineFormat {
         let suffixStart = line.count - suffixLength
         let hashStart = suffixStart + hashKeyPrefix.count
         guard Array(line[suffixStart..<hashStart]) == hashKeyPrefix,
-              Array(line[(hashStart + 64)...]) == hashSuffixTail
+            Array(line[(hashStart + 64)...]) == hashSuffixTail
         else {
             return .malformed("it does not end with a \"hash\" field")
         }

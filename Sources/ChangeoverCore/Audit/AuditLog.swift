@@ -1,10 +1,11 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An append-only, hash-chained audit log in JSON Lines format.
@@ -63,7 +64,9 @@ public final class AuditLog: Sendable {
             // A last record numbered Int.max (its hash is easy to forge) must not trap here.
             let (seq, overflow) = tail.seq.addingReportingOverflow(1)
             guard !overflow else {
-                throw AuditError("cannot append to audit log \(path): its last record is numbered \(tail.seq), the largest number there is")
+                throw AuditError(
+                    "cannot append to audit log \(path): its last record is numbered \(tail.seq), the largest number there is"
+                )
             }
             let body = AuditRecordBody(
                 version: AuditRecord.currentVersion,
@@ -197,7 +200,8 @@ extension AuditLog {
         guard let data = FileManager.default.contents(atPath: path) else { return false }
         let bytes = [UInt8](data)
         let (lines, _) = AuditLineFormat.splitLines(bytes)
-        guard head.records <= lines.count, case .valid(let record) = AuditLineFormat.check(bytes[lines[head.records - 1]])
+        guard head.records <= lines.count,
+            case .valid(let record) = AuditLineFormat.check(bytes[lines[head.records - 1]])
         else { return false }
         return record.seq == head.records && record.hash == head.hash
     }
@@ -223,7 +227,9 @@ enum AuditFileIO {
         let parent = parentDirectory(of: path)
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw AuditError("cannot create audit log \(path): \(parent) is not a directory") }
+            guard isDirectory.boolValue else {
+                throw AuditError("cannot create audit log \(path): \(parent) is not a directory")
+            }
             return
         }
         var current = parent.hasPrefix("/") ? "" : "."
@@ -268,7 +274,7 @@ enum AuditFileIO {
     /// Returns nil if the file does not end with a newline.
     static func readLastLine(_ fd: Int32, size: Int, path: String) throws -> [UInt8]? {
         let chunk = 4096
-        var end = size           // bytes[end...] already read into `collected`
+        var end = size  // bytes[end...] already read into `collected`
         var collected: [UInt8] = []
         while end > 0 {
             let start = max(0, end - chunk)
@@ -322,7 +328,9 @@ enum AuditFileIO {
         guard sync else { return }
         let directory = parentDirectory(of: logPath)
         let dirFD = retryingEINTR { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-        guard dirFD >= 0 else { throw AuditError.system("cannot open audit log directory", path: directory, errno: errno) }
+        guard dirFD >= 0 else {
+            throw AuditError.system("cannot open audit log directory", path: directory, errno: errno)
+        }
         defer { close(dirFD) }
         guard retryingEINTR({ fsync(dirFD) }) == 0 else {
             throw AuditError.system("cannot fsync audit log directory", path: directory, errno: errno)

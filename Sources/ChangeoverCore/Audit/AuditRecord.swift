@@ -151,18 +151,19 @@ enum AuditTime {
     static func parse(_ text: String) -> Date? {
         let b = Array(text.utf8)
         guard b.count >= 20, b.last == UInt8(ascii: "Z"),
-              b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T"),
-              b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"),
-              let y = number(b, 0, 4), let mo = number(b, 5, 2), let d = number(b, 8, 2),
-              let h = number(b, 11, 2), let mi = number(b, 14, 2), let s = number(b, 17, 2),
-              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61
+            b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T"),
+            b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"),
+            let y = number(b, 0, 4), let mo = number(b, 5, 2), let d = number(b, 8, 2),
+            let h = number(b, 11, 2), let mi = number(b, 14, 2), let s = number(b, 17, 2),
+            (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61
         else { return nil }
         var millis: Int64 = 0
         if b.count > 20 {
             guard b[19] == UInt8(ascii: "."), b.count > 21 else { return nil }
             let fraction = b[20..<(b.count - 1)]
             guard fraction.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
-            let digits = Array(fraction.prefix(3)) + Array(repeating: UInt8(ascii: "0"), count: max(0, 3 - fraction.count))
+            let digits =
+                Array(fraction.prefix(3)) + Array(repeating: UInt8(ascii: "0"), count: max(0, 3 - fraction.count))
             millis = Int64(number(digits, 0, 3) ?? 0)
         } else if b.count != 20 {
             return nil
@@ -189,7 +190,10 @@ enum AuditTime {
     private static func floorDivMod(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
         var q = a / b
         var r = a % b
-        if r < 0 { q -= 1; r += b }
+        if r < 0 {
+            q -= 1
+            r += b
+        }
         return (q, r)
     }
 

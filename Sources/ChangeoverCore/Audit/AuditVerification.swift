@@ -52,22 +52,24 @@ extension AuditLog {
 
         var count = 0
         var lastHash: String?
-        var previousHash = AuditRecord.genesisHash   // hash the next record must name as prev
-        var hashes = [AuditRecord.genesisHash]        // hashes[n] is record n's hash
+        var previousHash = AuditRecord.genesisHash  // hash the next record must name as prev
+        var hashes = [AuditRecord.genesisHash]  // hashes[n] is record n's hash
 
         for (index, range) in lines.enumerated() {
             let n = index + 1
             if partialLast && index == lines.count - 1 {
-                return failed(count, lastHash, .malformed, n,
-                              "record \(n) is incomplete: the log ends in the middle of it")
+                return failed(
+                    count, lastHash, .malformed, n,
+                    "record \(n) is incomplete: the log ends in the middle of it")
             }
             let record: AuditRecord
             switch AuditLineFormat.check(bytes[range]) {
             case .malformed(let reason):
                 return failed(count, lastHash, .malformed, n, "record \(n) is malformed: \(reason)")
             case .hashMismatch:
-                return failed(count, lastHash, .hashMismatch, n,
-                              "record \(n) was altered: its hash does not match its contents")
+                return failed(
+                    count, lastHash, .hashMismatch, n,
+                    "record \(n) was altered: its hash does not match its contents")
             case .valid(let r):
                 record = r
             }
@@ -78,18 +80,24 @@ extension AuditLog {
                     return nil
                 }
                 if record.seq > n && !laterSeqs.contains(n) {
-                    let follows = n == 1 ? "the log starts with the record numbered \(record.seq)"
+                    let follows =
+                        n == 1
+                        ? "the log starts with the record numbered \(record.seq)"
                         : "the record numbered \(record.seq) follows record \(n - 1)"
                     return failed(count, lastHash, .gap, n, "record \(n) is missing (\(follows))")
                 }
-                return failed(count, lastHash, .chainBroken, n,
-                              "record \(n) is out of order: line \(n) holds the record numbered \(record.seq)")
+                return failed(
+                    count, lastHash, .chainBroken, n,
+                    "record \(n) is out of order: line \(n) holds the record numbered \(record.seq)")
             }
             if record.prev != previousHash {
-                let detail = n == 1 ? "its prev hash is not 64 zeros"
+                let detail =
+                    n == 1
+                    ? "its prev hash is not 64 zeros"
                     : "its prev hash does not match record \(n - 1)"
-                return failed(count, lastHash, .chainBroken, n,
-                              "record \(n) does not continue the chain: \(detail)")
+                return failed(
+                    count, lastHash, .chainBroken, n,
+                    "record \(n) does not continue the chain: \(detail)")
             }
             hashes.append(record.hash)
             previousHash = record.hash
@@ -101,21 +109,25 @@ extension AuditLog {
         switch AuditHead.read(logPath: path) {
         case .missing:
             if count == 0 { return AuditVerification(records: 0, lastHash: nil, problem: nil) }
-            return failed(count, lastHash, .headMismatch, count,
-                          "the head file \(headPath) is missing, so records removed after record \(count) would go unnoticed")
+            return failed(
+                count, lastHash, .headMismatch, count,
+                "the head file \(headPath) is missing, so records removed after record \(count) would go unnoticed")
         case .unreadable(let reason):
             return failed(count, lastHash, .headMismatch, max(count, 1), reason)
         case .head(let head):
             if head.records > count {
                 let ends = count == 0 ? "the log is empty" : "the log ends at record \(count)"
-                return failed(count, lastHash, .truncated, count + 1,
-                              "\(ends) but \(head.records) were written: record \(count + 1) onward is missing")
+                return failed(
+                    count, lastHash, .truncated, count + 1,
+                    "\(ends) but \(head.records) were written: record \(count + 1) onward is missing")
             }
             if head.records == count {
                 if head.hash == (lastHash ?? AuditRecord.genesisHash) {
                     return AuditVerification(records: count, lastHash: lastHash, problem: nil)
                 }
-                let what = count == 0 ? "the log is empty but its head file names a record hash"
+                let what =
+                    count == 0
+                    ? "the log is empty but its head file names a record hash"
                     : "record \(count) is not the last record that was written: its hash differs from the head file"
                 return failed(count, lastHash, .headMismatch, max(count, 1), what)
             }
@@ -125,14 +137,19 @@ extension AuditLog {
             if head.records >= 0 && head.hash == hashes[head.records] {
                 return AuditVerification(records: count, lastHash: lastHash, problem: nil)
             }
-            return failed(count, lastHash, .headMismatch, head.records + 1,
-                          "the head file says \(head.records) records were written but the log has \(count): record \(head.records + 1) onward does not match the head")
+            return failed(
+                count, lastHash, .headMismatch, head.records + 1,
+                "the head file says \(head.records) records were written but the log has \(count): record \(head.records + 1) onward does not match the head"
+            )
         }
     }
 
-    private static func failed(_ records: Int, _ lastHash: String?, _ kind: AuditProblem.Kind,
-                               _ record: Int, _ description: String) -> AuditVerification {
-        AuditVerification(records: records, lastHash: lastHash,
-                          problem: AuditProblem(kind: kind, record: record, description: description))
+    private static func failed(
+        _ records: Int, _ lastHash: String?, _ kind: AuditProblem.Kind,
+        _ record: Int, _ description: String
+    ) -> AuditVerification {
+        AuditVerification(
+            records: records, lastHash: lastHash,
+            problem: AuditProblem(kind: kind, record: record, description: description))
     }
 }

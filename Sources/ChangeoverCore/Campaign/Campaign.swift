@@ -143,9 +143,11 @@ public struct Campaign: Sendable, Codable, Equatable {
     /// Written only by the operator's commands; see the type's comment.
     public var control: Control
 
-    public init(id: String, image: String, from: String?, createdAt: Date, createdBy: String, gate: String?,
-                gateTimeout: Duration, deadline: Date?, maxParallel: Int?, maxParallelPerHost: Int?, maxFailures: Int,
-                waves: [Wave], leftOut: [CampaignPlan.Skipped]) {
+    public init(
+        id: String, image: String, from: String?, createdAt: Date, createdBy: String, gate: String?,
+        gateTimeout: Duration, deadline: Date?, maxParallel: Int?, maxParallelPerHost: Int?, maxFailures: Int,
+        waves: [Wave], leftOut: [CampaignPlan.Skipped]
+    ) {
         self.id = id
         self.image = image
         self.from = from
@@ -164,16 +166,24 @@ public struct Campaign: Sendable, Codable, Equatable {
     }
 
     /// A campaign from its plan: each wave's members in the order they are expected to switch.
-    public init(id: String, plan: CampaignPlan, image: String, from: String?, at: Date, by: String, gate: String?,
-                gateTimeout: Duration, deadline: Date?, maxParallel: Int?, maxParallelPerHost: Int?, maxFailures: Int) {
-        self.init(id: id, image: image, from: from, createdAt: at, createdBy: by, gate: gate, gateTimeout: gateTimeout,
-                  deadline: deadline, maxParallel: maxParallel, maxParallelPerHost: maxParallelPerHost, maxFailures: maxFailures,
-                  waves: plan.waves.map { wave in
-                      Wave(wave: wave.wave, members: wave.members.map {
-                          Member(database: $0.database, host: $0.host, image: $0.image, expectedStart: $0.opening?.start ?? $0.forcedAt)
-                      })
-                  },
-                  leftOut: plan.skipped)
+    public init(
+        id: String, plan: CampaignPlan, image: String, from: String?, at: Date, by: String, gate: String?,
+        gateTimeout: Duration, deadline: Date?, maxParallel: Int?, maxParallelPerHost: Int?, maxFailures: Int
+    ) {
+        self.init(
+            id: id, image: image, from: from, createdAt: at, createdBy: by, gate: gate, gateTimeout: gateTimeout,
+            deadline: deadline, maxParallel: maxParallel, maxParallelPerHost: maxParallelPerHost,
+            maxFailures: maxFailures,
+            waves: plan.waves.map { wave in
+                Wave(
+                    wave: wave.wave,
+                    members: wave.members.map {
+                        Member(
+                            database: $0.database, host: $0.host, image: $0.image,
+                            expectedStart: $0.opening?.start ?? $0.forcedAt)
+                    })
+            },
+            leftOut: plan.skipped)
     }
 
     public static func newID(at date: Date) -> String {
@@ -217,6 +227,6 @@ public struct Campaign: Sendable, Codable, Equatable {
     // The control is kept apart from the rest (see the type's comment).
     enum CodingKeys: String, CodingKey {
         case id, image, from, createdAt, createdBy, gate, gateTimeoutSeconds, deadline, maxParallel, maxParallelPerHost,
-             maxFailures, waves, current, state, halt, forgivenFailures, finishedAt, leftOut, updatedAt, control
+            maxFailures, waves, current, state, halt, forgivenFailures, finishedAt, leftOut, updatedAt, control
     }
 }

@@ -60,7 +60,9 @@ public struct CampaignDriver: Sendable {
         var keeper: LeaseKeeper?
         if store.isShared {
             let sent = ContinuousClock.now
-            guard let lease = try await store.claim(database: Self.lockName(id), changeover: id, holder: runner.actor, daemon: true)
+            guard
+                let lease = try await store.claim(
+                    database: Self.lockName(id), changeover: id, holder: runner.actor, daemon: true)
             else { return }
             keeper = LeaseKeeper(lease: lease, store: store, claimedAt: sent)
             keeper?.start()
@@ -92,11 +94,14 @@ public struct CampaignDriver: Sendable {
         }
 
         if campaign.control.command == .abort {
-            let cancelled = await cancelPending(campaign, reason: "campaign \(campaign.id) aborted by \(campaign.control.by)")
+            let cancelled = await cancelPending(
+                campaign, reason: "campaign \(campaign.id) aborted by \(campaign.control.by)")
             campaign.state = .aborted
             campaign.finishedAt = now
-            try audit(campaign, "aborted", "aborted by \(campaign.control.by): \(cancelled) scheduled changeover(s) cancelled; "
-                      + "changeovers already under way go on", facts: ["cancelled": String(cancelled)], keeper: keeper)
+            try audit(
+                campaign, "aborted",
+                "aborted by \(campaign.control.by): \(cancelled) scheduled changeover(s) cancelled; "
+                    + "changeovers already under way go on", facts: ["cancelled": String(cancelled)], keeper: keeper)
             return try save()
         }
         if let halt = campaign.halt, campaign.resumed(from: halt) {
@@ -114,14 +119,19 @@ public struct CampaignDriver: Sendable {
             let name = campaign.waves[index].wave.text
             if campaign.waves[index].startedAt == nil {
                 campaign.waves[index].startedAt = now
-                try audit(campaign, "wave-started", "wave \(index + 1) of \(campaign.waves.count), \(name): "
-                      + "\(campaign.waves[index].members.count) database(s)", facts: ["wave": name], keeper: keeper)
+                try audit(
+                    campaign, "wave-started",
+                    "wave \(index + 1) of \(campaign.waves.count), \(name): "
+                        + "\(campaign.waves[index].members.count) database(s)", facts: ["wave": name], keeper: keeper)
             }
             let counted = campaign.failures - campaign.forgivenFailures
             if counted > campaign.maxFailures {
                 let failed = campaign.members.filter { $0.outcome == .failed }.suffix(counted)
                     .map { "\($0.database) (\($0.note ?? "failed"))" }.joined(separator: ", ")
-                campaign.halt(.failures, "\(counted) failed changeover(s), more than --max-failures \(campaign.maxFailures): \(failed)", at: now)
+                campaign.halt(
+                    .failures,
+                    "\(counted) failed changeover(s), more than --max-failures \(campaign.maxFailures): \(failed)",
+                    at: now)
                 try announceHalt(campaign, keeper: keeper)
                 return try save()
             }
@@ -136,9 +146,13 @@ public struct CampaignDriver: Sendable {
                 campaign.waves[index].gates.append(run)
                 let said = run.output.split(whereSeparator: \.isNewline).last.map { ": \($0)" } ?? ""
                 let result = run.status.map { "exited with status \($0)" } ?? "did not run to its end"
-                try audit(campaign, run.passed ? "gate-passed" : "gate-failed", "the gate after wave \(name) \(result)\(String(said.prefix(300)))",
-                      facts: ["wave": name, "gate.status": run.status.map(String.init) ?? "none",
-                              "gate.seconds": String(format: "%.1f", run.finishedAt.timeIntervalSince(run.startedAt))], keeper: keeper)
+                try audit(
+                    campaign, run.passed ? "gate-passed" : "gate-failed",
+                    "the gate after wave \(name) \(result)\(String(said.prefix(300)))",
+                    facts: [
+                        "wave": name, "gate.status": run.status.map(String.init) ?? "none",
+                        "gate.seconds": String(format: "%.1f", run.finishedAt.timeIntervalSince(run.startedAt)),
+                    ], keeper: keeper)
                 guard run.passed else {
                     campaign.halt(.gate, "the gate after wave \(name) \(result)\(String(said.prefix(300)))", at: Date())
                     try announceHalt(campaign, keeper: keeper)
@@ -152,15 +166,21 @@ public struct CampaignDriver: Sendable {
             campaign.finishedAt = Date()
             let members = campaign.members
             let count = { (outcome: Campaign.MemberOutcome) in members.filter { $0.outcome == outcome }.count }
-            try audit(campaign, "completed", "\(count(.done)) changed over, \(count(.failed)) failed, \(count(.skipped)) skipped",
-                  facts: ["done": String(count(.done)), "failed": String(count(.failed)), "skipped": String(count(.skipped))], keeper: keeper)
+            try audit(
+                campaign, "completed",
+                "\(count(.done)) changed over, \(count(.failed)) failed, \(count(.skipped)) skipped",
+                facts: [
+                    "done": String(count(.done)), "failed": String(count(.failed)), "skipped": String(count(.skipped)),
+                ], keeper: keeper)
         }
         try save()
     }
 
     private func announceHalt(_ campaign: Campaign, keeper: LeaseKeeper?) throws {
         let reason = campaign.halt?.reason ?? ""
-        try audit(campaign, "halted", "\(reason); \(runner.config.command("campaign", "resume", campaign.id)) continues it", keeper: keeper)
+        try audit(
+            campaign, "halted", "\(reason); \(runner.config.command("campaign", "resume", campaign.id)) continues it",
+            keeper: keeper)
         log("campaign halted", ["campaign.id": campaign.id, "reason": reason])
     }
 
@@ -177,7 +197,9 @@ public struct CampaignDriver: Sendable {
                 guard !record.machine.canContinue else { continue }
                 let done = record.machine.step == .done
                 campaign.waves[w].members[m].outcome = done ? .done : .failed
-                campaign.waves[w].members[m].note = done ? nil
+                campaign.waves[w].members[m].note =
+                    done
+                    ? nil
                     : "\(record.machine.step)\(record.machine.failure.map { ": \(String($0.prefix(200)))" } ?? "")"
             }
         }
@@ -211,7 +233,9 @@ public struct CampaignDriver: Sendable {
                 continue
             }
             if active == nil {
-                active = Dictionary(try store.changeovers().filter(\.machine.canContinue).map { ($0.database, $0) }) { newer, _ in newer }
+                active = Dictionary(try store.changeovers().filter(\.machine.canContinue).map { ($0.database, $0) }) {
+                    newer, _ in newer
+                }
             }
             if let other = active?[member.database] {
                 if other.toImage == member.image {
@@ -225,8 +249,10 @@ public struct CampaignDriver: Sendable {
                 let wave = campaign.waves[w].wave
                 do {
                     let record = try runner.schedule(
-                        database: member.database, image: member.image, policy: SwitchPolicy(mode: .window, deadline: campaign.deadline),
-                        source: "campaign \(campaign.id), wave \(wave.text)", facts: ["campaign": campaign.id, "campaign.wave": wave.text])
+                        database: member.database, image: member.image,
+                        policy: SwitchPolicy(mode: .window, deadline: campaign.deadline),
+                        source: "campaign \(campaign.id), wave \(wave.text)",
+                        facts: ["campaign": campaign.id, "campaign.wave": wave.text])
                     campaign.waves[w].members[m].changeover = record.id
                     campaign.waves[w].members[m].note = nil
                     count += 1
@@ -251,7 +277,7 @@ public struct CampaignDriver: Sendable {
         var cancelled = 0
         for member in campaign.members where member.inFlight {
             guard let id = member.changeover, let record = try? store.changeover(id), record.machine.step == .pending,
-                  record.facts["campaign"] == campaign.id
+                record.facts["campaign"] == campaign.id
             else { continue }
             if (try? await runner.abort(id: id, reason: reason)) != nil { cancelled += 1 }
         }
@@ -274,13 +300,16 @@ public struct CampaignDriver: Sendable {
         let timeout = Duration.milliseconds(Int64(campaign.gateTimeoutSeconds * 1000))
         log("running the gate", ["campaign.id": campaign.id, "wave": wave.wave.text])
         do {
-            let outcome = try await Subprocess.run(["/bin/sh", "-c", campaign.gate ?? "true"], environment: environment,
-                                                   unsetting: runner.secretVariables, processGroup: true, timeout: timeout)
+            let outcome = try await Subprocess.run(
+                ["/bin/sh", "-c", campaign.gate ?? "true"], environment: environment,
+                unsetting: runner.secretVariables, processGroup: true, timeout: timeout)
             let output = (outcome.stdout + outcome.stderr).trimmingCharacters(in: .whitespacesAndNewlines)
-            return Campaign.GateRun(startedAt: started, finishedAt: Date(), status: outcome.status,
-                                    output: ConfigError.maskingPasswords(in: String(output.suffix(2000))))
+            return Campaign.GateRun(
+                startedAt: started, finishedAt: Date(), status: outcome.status,
+                output: ConfigError.maskingPasswords(in: String(output.suffix(2000))))
         } catch {
-            let why = error.description.hasPrefix("sh did not finish")
+            let why =
+                error.description.hasPrefix("sh did not finish")
                 ? "did not finish within \(ScheduleText.duration(timeout)); killed" : error.description
             return Campaign.GateRun(startedAt: started, finishedAt: Date(), status: nil, output: why)
         }
@@ -289,8 +318,10 @@ public struct CampaignDriver: Sendable {
     /// An audit record about the campaign, written before the save of the change it records;
     /// under a lease, with its fencing token and holder (as a changeover's records carry theirs).
     /// When it cannot be written the look ends there, saving nothing.
-    private func audit(_ campaign: Campaign, _ outcome: String, _ message: String, facts: [String: String] = [:],
-                       keeper: LeaseKeeper? = nil) throws {
+    private func audit(
+        _ campaign: Campaign, _ outcome: String, _ message: String, facts: [String: String] = [:],
+        keeper: LeaseKeeper? = nil
+    ) throws {
         var facts = facts.merging(["image": campaign.image]) { ours, _ in ours }
         if let lease = keeper?.lease {
             try keeper?.check()
@@ -298,7 +329,9 @@ public struct CampaignDriver: Sendable {
             facts["lease.holder"] = lease.holder
         }
         try runner.journal.record([
-            AuditEntry(changeover: campaign.id, database: "", step: "campaign", outcome: outcome, message: message, facts: facts)
+            AuditEntry(
+                changeover: campaign.id, database: "", step: "campaign", outcome: outcome, message: message,
+                facts: facts)
         ])
         log("campaign \(outcome)", ["campaign.id": campaign.id, "message": message])
     }

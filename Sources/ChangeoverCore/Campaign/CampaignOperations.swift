@@ -17,22 +17,29 @@ public struct CampaignOperations: Sendable {
         let members = campaign.members.count
         let entry = AuditEntry(
             changeover: campaign.id, database: "", step: "campaign", outcome: "started",
-            message: "to \(campaign.image): \(members) database(s) in waves \(campaign.waves.map(\.wave.text).joined(separator: ","))",
-            facts: ["image": campaign.image, "waves": waves, "members": String(members), "gate": campaign.gate ?? "",
-                    "max-failures": String(campaign.maxFailures)])
+            message:
+                "to \(campaign.image): \(members) database(s) in waves \(campaign.waves.map(\.wave.text).joined(separator: ","))",
+            facts: [
+                "image": campaign.image, "waves": waves, "members": String(members), "gate": campaign.gate ?? "",
+                "max-failures": String(campaign.maxFailures),
+            ])
         try journal.record(entry) { try store.save(campaign) }
     }
 
     /// Writes the operator's word (`run` resumes, `pause`, `abort`) for the campaign's driver;
     /// returns the campaign as it was. Refused for a campaign that finished or is not there.
     public func control(_ command: Campaign.Control.Command, of id: String, at now: Date = Date()) throws -> Campaign {
-        guard let campaign = try store.campaign(id) else { throw ChangeoverRefused(description: "no campaign \(id) in the state store") }
+        guard let campaign = try store.campaign(id) else {
+            throw ChangeoverRefused(description: "no campaign \(id) in the state store")
+        }
         guard !campaign.isFinished else {
-            throw ChangeoverRefused(description: "campaign \(id) already \(campaign.state.rawValue); there is nothing to "
-                + (command == .run ? "resume" : command.rawValue))
+            throw ChangeoverRefused(
+                description: "campaign \(id) already \(campaign.state.rawValue); there is nothing to "
+                    + (command == .run ? "resume" : command.rawValue))
         }
         let entry = AuditEntry(
-            changeover: id, database: "", step: "campaign", outcome: command == .run ? "resume-requested" : "\(command.rawValue)-requested",
+            changeover: id, database: "", step: "campaign",
+            outcome: command == .run ? "resume-requested" : "\(command.rawValue)-requested",
             message: "by \(journal.actor), while \(campaign.effectiveState)", facts: ["image": campaign.image])
         try journal.record(entry, at: now) {
             _ = try store.setControl(Campaign.Control(command: command, at: now, by: journal.actor), of: id)

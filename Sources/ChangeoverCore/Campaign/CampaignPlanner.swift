@@ -14,8 +14,10 @@ public struct CampaignEntry: Sendable {
     /// How long its switchover is expected to take (its history, else the default).
     public var needed: Duration
 
-    public init(database: String, engine: DatabaseConfig.EngineKind, image: String, tier: String?, host: String,
-                schedule: WindowSchedule, needed: Duration) {
+    public init(
+        database: String, engine: DatabaseConfig.EngineKind, image: String, tier: String?, host: String,
+        schedule: WindowSchedule, needed: Duration
+    ) {
         self.database = database
         self.engine = engine
         self.image = image
@@ -78,12 +80,16 @@ public enum CampaignPlanner {
     /// `image` is one image for every database, or old=new pairs (see `CampaignImages`).
     /// `engineOf` tells an image's engine where it is known: a database of another engine is
     /// left out ("engine: …") rather than put in a wave bound for an image it cannot run.
-    public static func plan(entries: [CampaignEntry], waves: [CampaignWave], image: String, from: String? = nil,
-                            now: Date, margin: Duration, deadline: Date? = nil,
-                            engineOf: (String) -> DatabaseConfig.EngineKind? = { _ in nil }) throws(CampaignError) -> CampaignPlan {
+    public static func plan(
+        entries: [CampaignEntry], waves: [CampaignWave], image: String, from: String? = nil,
+        now: Date, margin: Duration, deadline: Date? = nil,
+        engineOf: (String) -> DatabaseConfig.EngineKind? = { _ in nil }
+    ) throws(CampaignError) -> CampaignPlan {
         let tiers = Set(entries.compactMap(\.tier))
         for wave in waves where wave.share == nil && !tiers.contains(wave.name) {
-            throw CampaignError("wave \(wave.name) names no tier of the inventory (tiers: \(tiers.isEmpty ? "none" : tiers.sorted().joined(separator: ", "))); give it a share (\(wave.name):5%) to sample the later waves")
+            throw CampaignError(
+                "wave \(wave.name) names no tier of the inventory (tiers: \(tiers.isEmpty ? "none" : tiers.sorted().joined(separator: ", "))); give it a share (\(wave.name):5%) to sample the later waves"
+            )
         }
         var skipped: [CampaignPlan.Skipped] = []
         var remaining: [String: [CampaignEntry]] = [:]  // by tier, in a stable spread order
@@ -103,14 +109,20 @@ public enum CampaignPlanner {
             if let reason = target.leftOut {
                 skipped.append(.init(database: entry.database, reason: reason))
             } else if let engine = engine(of: target.image), engine != entry.engine {
-                skipped.append(.init(database: entry.database,
-                                     reason: "engine: \(target.image) is a \(engine.rawValue) image, the database runs \(entry.engine.rawValue)"))
+                skipped.append(
+                    .init(
+                        database: entry.database,
+                        reason:
+                            "engine: \(target.image) is a \(engine.rawValue) image, the database runs \(entry.engine.rawValue)"
+                    ))
             } else if let tier = entry.tier, named.contains(tier) {
                 targetOf[entry.database] = target.image
                 remaining[tier, default: []].append(entry)
             } else {
-                skipped.append(.init(database: entry.database,
-                                     reason: entry.tier.map { "tier \($0) is in no wave" } ?? "it has no tier label"))
+                skipped.append(
+                    .init(
+                        database: entry.database,
+                        reason: entry.tier.map { "tier \($0) is in no wave" } ?? "it has no tier label"))
             }
         }
         for tier in remaining.keys { remaining[tier] = spread(remaining[tier]!) }
@@ -133,7 +145,8 @@ public enum CampaignPlanner {
                 for tier in later { remaining[tier]?.removeAll { picked.contains($0.database) } }
             }
             let members = taken.map { entry in
-                member(entry, image: targetOf[entry.database] ?? "", after: notBefore, margin: margin, deadline: deadline)
+                member(
+                    entry, image: targetOf[entry.database] ?? "", after: notBefore, margin: margin, deadline: deadline)
             }
             .map { (start: ($0.opening?.start ?? $0.forcedAt ?? .distantFuture).timeIntervalSince1970, member: $0) }
             .sorted { ($0.start, $0.member.database) < ($1.start, $1.member.database) }
@@ -150,13 +163,17 @@ public enum CampaignPlanner {
     /// from the current one on (members not ended), each in its next fitting window after the
     /// previous wave is expected done; a member already switching counts from `now`. Nil when a
     /// member has no fitting window.
-    public static func expectedEnd(waves: [[(entry: CampaignEntry, started: Bool)]], now: Date, margin: Duration,
-                                   deadline: Date?) -> Date? {
+    public static func expectedEnd(
+        waves: [[(entry: CampaignEntry, started: Bool)]], now: Date, margin: Duration,
+        deadline: Date?
+    ) -> Date? {
         var notBefore = now
         for wave in waves {
             var end = notBefore
             for (entry, started) in wave {
-                let memberEnd = started ? now.addingTimeInterval(WindowSchedule.seconds(entry.needed))
+                let memberEnd =
+                    started
+                    ? now.addingTimeInterval(WindowSchedule.seconds(entry.needed))
                     : member(entry, after: notBefore, margin: margin, deadline: deadline).expectedEnd
                 guard let memberEnd else { return nil }
                 end = max(end, memberEnd)
@@ -166,12 +183,16 @@ public enum CampaignPlanner {
         return notBefore
     }
 
-    private static func member(_ entry: CampaignEntry, image: String = "", after: Date, margin: Duration, deadline: Date?) -> CampaignPlan.Member {
+    private static func member(
+        _ entry: CampaignEntry, image: String = "", after: Date, margin: Duration, deadline: Date?
+    ) -> CampaignPlan.Member {
         let latestStart = deadline.map { $0.addingTimeInterval(-WindowSchedule.seconds(entry.needed + margin)) }
-        let opening = entry.schedule.nextFitting(after: after, needed: entry.needed, margin: margin, notAfter: latestStart)
+        let opening = entry.schedule.nextFitting(
+            after: after, needed: entry.needed, margin: margin, notAfter: latestStart)
         let forced: Date? = opening == nil ? deadline.map { max($0, after) } : nil
-        return .init(database: entry.database, tier: entry.tier, host: entry.host, opening: opening, forcedAt: forced,
-                     needed: entry.needed, image: image)
+        return .init(
+            database: entry.database, tier: entry.tier, host: entry.host, opening: opening, forcedAt: forced,
+            needed: entry.needed, image: image)
     }
 
     /// At least one of a non-empty pool: a share never rounds a wave away.
@@ -211,9 +232,12 @@ public struct CampaignImages: Sendable, Equatable {
         guard from == nil else { throw CampaignError("--from goes with one --image, not with old=new pairs (\(text))") }
         var pairs: [String: String] = [:]
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let sides = part.split(separator: "=", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let sides = part.split(separator: "=", omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
             guard sides.count == 2, !sides[0].isEmpty, !sides[1].isEmpty else {
-                throw CampaignError("--image: \"\(part)\" is not old=new (give pg15=pg15-patched,redis7=redis7-patched)")
+                throw CampaignError(
+                    "--image: \"\(part)\" is not old=new (give pg15=pg15-patched,redis7=redis7-patched)")
             }
             guard sides[0] != sides[1] else { throw CampaignError("--image: \(part) changes nothing") }
             guard pairs[sides[0]] == nil else { throw CampaignError("--image: \(sides[0]) is given twice") }
@@ -223,7 +247,9 @@ public struct CampaignImages: Sendable, Equatable {
     }
 
     /// Every image named, old and new, for checking against the config.
-    public var names: [String] { pairs.isEmpty ? [single, from].compactMap { $0 } : (Array(pairs.keys) + Array(pairs.values)).sorted() }
+    public var names: [String] {
+        pairs.isEmpty ? [single, from].compactMap { $0 } : (Array(pairs.keys) + Array(pairs.values)).sorted()
+    }
 
     /// The image a database on `current` changes over to, or why it is left out.
     public func target(from current: String) -> (image: String, leftOut: String?) {

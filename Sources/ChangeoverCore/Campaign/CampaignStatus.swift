@@ -61,26 +61,39 @@ public struct CampaignStatus: Encodable, Sendable {
         }
         waves = campaign.waves.map { wave in
             let members = wave.members.map {
-                Member(database: $0.database, changeover: $0.changeover, state: memberState($0), note: $0.note, expectedStart: $0.expectedStart)
+                Member(
+                    database: $0.database, changeover: $0.changeover, state: memberState($0), note: $0.note,
+                    expectedStart: $0.expectedStart)
             }
             var counts: [String: Int] = [:]
-            for member in members { counts[member.state.hasPrefix("running") ? "running" : member.state, default: 0] += 1 }
-            return Wave(wave: wave.wave.text, startedAt: wave.startedAt, finishedAt: wave.finishedAt, counts: counts, gates: wave.gates,
-                        members: detail ? members : nil)
+            for member in members {
+                counts[member.state.hasPrefix("running") ? "running" : member.state, default: 0] += 1
+            }
+            return Wave(
+                wave: wave.wave.text, startedAt: wave.startedAt, finishedAt: wave.finishedAt, counts: counts,
+                gates: wave.gates,
+                members: detail ? members : nil)
         }
-        eta = campaign.isFinished ? nil : detail ? Self.eta(campaign, steps: steps, store: store, config: config, now: now) : nil
+        eta =
+            campaign.isFinished
+            ? nil : detail ? Self.eta(campaign, steps: steps, store: store, config: config, now: now) : nil
     }
 
     /// When what remains is expected done: the remaining members of each wave from the current
     /// one, each in its next fitting window after the previous wave (gates not counted).
-    static func eta(_ campaign: Campaign, steps: [String: ChangeoverStep], store: StateStore, config: FleetConfig, now: Date) -> Date? {
+    static func eta(
+        _ campaign: Campaign, steps: [String: ChangeoverStep], store: StateStore, config: FleetConfig, now: Date
+    ) -> Date? {
         guard let entries = try? CampaignEntry.inventory(config: config, store: store) else { return nil }
         let byName = Dictionary(entries.map { ($0.database, $0) }) { first, _ in first }
         let remaining = campaign.waves[min(campaign.current, campaign.waves.count)...].map { wave in
             wave.members.filter { $0.outcome == nil }.compactMap { member in
-                byName[member.database].map { (entry: $0, started: member.changeover.flatMap { steps[$0] }.map { $0 != .pending } ?? false) }
+                byName[member.database].map {
+                    (entry: $0, started: member.changeover.flatMap { steps[$0] }.map { $0 != .pending } ?? false)
+                }
             }
         }
-        return CampaignPlanner.expectedEnd(waves: remaining, now: now, margin: config.scheduling.margin, deadline: campaign.deadline)
+        return CampaignPlanner.expectedEnd(
+            waves: remaining, now: now, margin: config.scheduling.margin, deadline: campaign.deadline)
     }
 }

@@ -22,7 +22,9 @@ public struct CampaignWave: Sendable, Equatable, Codable {
 
     /// Parses the `--waves` list; a one-line error names the bad part.
     public static func parse(_ text: String) throws(CampaignError) -> [CampaignWave] {
-        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
         guard !text.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw CampaignError("--waves is empty: give waves like staging,canary:5%,production")
         }
@@ -31,14 +33,16 @@ public struct CampaignWave: Sendable, Equatable, Codable {
             guard !part.isEmpty else { throw CampaignError("--waves: wave \(index + 1) is empty in \"\(text)\"") }
             let pieces = part.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let name = pieces[0]
-            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." })
+            else {
                 throw CampaignError("--waves: bad wave name \"\(name)\" in \"\(part)\" (letters, digits, - _ . only)")
             }
             var share: Double?
             if pieces.count == 2 {
                 let percent = pieces[1]
                 guard percent.hasSuffix("%"), let value = Double(percent.dropLast()), value.isFinite else {
-                    throw CampaignError("--waves: wave \(name) has share \"\(percent)\", which is not a percentage like 5%")
+                    throw CampaignError(
+                        "--waves: wave \(name) has share \"\(percent)\", which is not a percentage like 5%")
                 }
                 guard value > 0, value <= 100 else {
                     throw CampaignError("--waves: wave \(name) has share \(percent), outside 0% (excluded) to 100%")

@@ -9,8 +9,10 @@ public struct ChangeoverMachine: Sendable, Codable, Equatable {
     /// or `resume` tries the rollback again. Absent in records written before it existed.
     public private(set) var rollbackUnfinished: Bool?
 
-    public init(step: ChangeoverStep = .pending, failedStep: ChangeoverStep? = nil, failure: String? = nil,
-                rollbackUnfinished: Bool? = nil) {
+    public init(
+        step: ChangeoverStep = .pending, failedStep: ChangeoverStep? = nil, failure: String? = nil,
+        rollbackUnfinished: Bool? = nil
+    ) {
         self.step = step
         self.failedStep = failedStep
         self.failure = failure
@@ -163,38 +165,82 @@ extension ChangeoverMachine {
         .init(from: .provision, to: .catchUp, trigger: .success, note: "the follower streams from the slot"),
         .init(from: .provision, to: .rollback, trigger: .failure, note: "remove the partial follower and the slot"),
         .init(from: .catchUp, to: .awaitWindow, trigger: .success, note: "lag held under the thresholds"),
-        .init(from: .catchUp, to: .rollback, trigger: .failure, note: "timeout or lost follower: the primary was never touched"),
-        .init(from: .awaitWindow, to: .fence, trigger: .success, note: "the window is open with room for the switchover (or a deadline forced it, or --now) and the follower is still caught up"),
-        .init(from: .awaitWindow, to: .rollback, trigger: .failure, note: "the follower fell behind or died while waiting, or no window can ever fit: the primary was never touched"),
-        .init(from: .fence, to: .finalSync, trigger: .success, note: "the old primary takes no writes; its final position is known"),
+        .init(
+            from: .catchUp, to: .rollback, trigger: .failure,
+            note: "timeout or lost follower: the primary was never touched"),
+        .init(
+            from: .awaitWindow, to: .fence, trigger: .success,
+            note:
+                "the window is open with room for the switchover (or a deadline forced it, or --now) and the follower is still caught up"
+        ),
+        .init(
+            from: .awaitWindow, to: .rollback, trigger: .failure,
+            note:
+                "the follower fell behind or died while waiting, or no window can ever fit: the primary was never touched"
+        ),
+        .init(
+            from: .fence, to: .finalSync, trigger: .success,
+            note: "the old primary takes no writes; its final position is known"),
         .init(from: .fence, to: .rollback, trigger: .failure, note: "restart the old primary if it stopped"),
-        .init(from: .finalSync, to: .promote, trigger: .success, note: "the follower has everything up to the final position: nothing can be lost"),
-        .init(from: .finalSync, to: .rollback, trigger: .failure, note: "the follower fell short: the old primary comes back"),
+        .init(
+            from: .finalSync, to: .promote, trigger: .success,
+            note: "the follower has everything up to the final position: nothing can be lost"),
+        .init(
+            from: .finalSync, to: .rollback, trigger: .failure,
+            note: "the follower fell short: the old primary comes back"),
         .init(from: .promote, to: .repoint, trigger: .success, note: "the follower left recovery"),
-        .init(from: .promote, to: .failed, trigger: .failure, note: "a promotion was requested: only forward from here"),
-        .init(from: .promote, to: .rollback, trigger: .failure, note: "the follower was gone before the promotion was requested"),
+        .init(
+            from: .promote, to: .failed, trigger: .failure, note: "a promotion was requested: only forward from here"),
+        .init(
+            from: .promote, to: .rollback, trigger: .failure,
+            note: "the follower was gone before the promotion was requested"),
         .init(from: .repoint, to: .verify, trigger: .success, note: "clients are sent to the new primary"),
-        .init(from: .repoint, to: .failed, trigger: .failure, note: "the new primary serves but clients were not repointed"),
+        .init(
+            from: .repoint, to: .failed, trigger: .failure,
+            note: "the new primary serves but clients were not repointed"),
         .init(from: .verify, to: .settle, trigger: .success, note: "a real write committed on the new primary"),
         .init(from: .verify, to: .failed, trigger: .failure, note: "the new primary did not take a write"),
         .init(from: .settle, to: .done, trigger: .success, note: "slot released, old primary kept stopped"),
         .init(from: .settle, to: .failed, trigger: .failure, note: "the new primary serves; cleanup needs an operator"),
-        .init(from: .rollback, to: .aborted, trigger: .success, note: "the old primary serves, the follower and slot are gone"),
-        .init(from: .rollback, to: .failed, trigger: .failure, note: "the rollback could not finish (the old primary unreachable): abort or resume tries it again"),
-        .init(from: .failed, to: .rollback, trigger: .abort, note: "the operator aborted again: finish the rollback that could not finish"),
-        .init(from: .failed, to: .rollback, trigger: .resume, note: "resumed after a rollback that could not finish: finish it"),
+        .init(
+            from: .rollback, to: .aborted, trigger: .success,
+            note: "the old primary serves, the follower and slot are gone"),
+        .init(
+            from: .rollback, to: .failed, trigger: .failure,
+            note: "the rollback could not finish (the old primary unreachable): abort or resume tries it again"),
+        .init(
+            from: .failed, to: .rollback, trigger: .abort,
+            note: "the operator aborted again: finish the rollback that could not finish"),
+        .init(
+            from: .failed, to: .rollback, trigger: .resume,
+            note: "resumed after a rollback that could not finish: finish it"),
         .init(from: .failed, to: .repoint, trigger: .resume, note: "resumed after the repoint failed: repoint again"),
         .init(from: .failed, to: .verify, trigger: .resume, note: "resumed after the verify failed: verify again"),
-        .init(from: .failed, to: .settle, trigger: .resume, note: "resumed after the settle failed (the old primary's host unreachable): settle again"),
+        .init(
+            from: .failed, to: .settle, trigger: .resume,
+            note: "resumed after the settle failed (the old primary's host unreachable): settle again"),
         .init(from: .pending, to: .aborted, trigger: .abort, note: "the operator aborted before anything ran"),
         .init(from: .preflight, to: .aborted, trigger: .abort, note: "the operator aborted; preflight touches nothing"),
-        .init(from: .provision, to: .rollback, trigger: .abort, note: "the operator aborted: remove the follower and the slot"),
-        .init(from: .catchUp, to: .rollback, trigger: .abort, note: "the operator aborted: remove the follower and the slot"),
-        .init(from: .awaitWindow, to: .rollback, trigger: .abort, note: "the operator aborted while it waited for the window: remove the follower and the slot"),
+        .init(
+            from: .provision, to: .rollback, trigger: .abort,
+            note: "the operator aborted: remove the follower and the slot"),
+        .init(
+            from: .catchUp, to: .rollback, trigger: .abort,
+            note: "the operator aborted: remove the follower and the slot"),
+        .init(
+            from: .awaitWindow, to: .rollback, trigger: .abort,
+            note: "the operator aborted while it waited for the window: remove the follower and the slot"),
         .init(from: .fence, to: .rollback, trigger: .abort, note: "the operator aborted: the old primary comes back"),
-        .init(from: .finalSync, to: .rollback, trigger: .abort, note: "the operator aborted: the old primary comes back"),
-        .init(from: .finalSync, to: .fence, trigger: .resume, note: "resumed before the promotion: fence again for a fresh final position"),
-        .init(from: .promote, to: .fence, trigger: .resume, note: "resumed and the follower was not promoted: fence again"),
-        .init(from: .finalSync, to: .promote, trigger: .resume, note: "resumed and the follower was already promoted: only forward"),
+        .init(
+            from: .finalSync, to: .rollback, trigger: .abort, note: "the operator aborted: the old primary comes back"),
+        .init(
+            from: .finalSync, to: .fence, trigger: .resume,
+            note: "resumed before the promotion: fence again for a fresh final position"),
+        .init(
+            from: .promote, to: .fence, trigger: .resume, note: "resumed and the follower was not promoted: fence again"
+        ),
+        .init(
+            from: .finalSync, to: .promote, trigger: .resume,
+            note: "resumed and the follower was already promoted: only forward"),
     ]
 }

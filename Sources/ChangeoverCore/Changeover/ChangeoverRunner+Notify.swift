@@ -27,9 +27,12 @@ extension ChangeoverRunner {
     }
 
     /// A notice about `record` with what every event carries.
-    func notice(_ event: NotifyEvent, _ record: ChangeoverRecord, database: DatabaseConfig, summary: String) -> ChangeoverNotice {
-        var notice = ChangeoverNotice(event: event, at: Date(), summary: summary, changeover: record.id, database: record.database,
-                                      engine: database.engine.rawValue, fromImage: record.fromImage, toImage: record.toImage)
+    func notice(_ event: NotifyEvent, _ record: ChangeoverRecord, database: DatabaseConfig, summary: String)
+        -> ChangeoverNotice
+    {
+        var notice = ChangeoverNotice(
+            event: event, at: Date(), summary: summary, changeover: record.id, database: record.database,
+            engine: database.engine.rawValue, fromImage: record.fromImage, toImage: record.toImage)
         notice.deadline = record.policy?.deadline.map(ScheduleText.iso)
         if let old = record.facts["old.address"].flatMap({ try? DatabasePrimary.parse($0, engine: database.engine) }) {
             notice.oldPrimary = .init(host: old.host, port: old.port)
@@ -47,12 +50,14 @@ extension ChangeoverRunner {
         var auditFacts = facts
         auditFacts["event"] = notice.event.rawValue
         auditFacts["targets"] = deliveries.map(\.target).joined(separator: ", ")
-        let message = failure ?? "\(notice.event.rawValue) sent to \(deliveries.map(\.target).joined(separator: " and "))"
+        let message =
+            failure ?? "\(notice.event.rawValue) sent to \(deliveries.map(\.target).joined(separator: " and "))"
         do {
             // After the delivery it reports: a notice changes no state that a record must authorise.
             try journal.record([
-                AuditEntry(changeover: notice.changeover, database: notice.database, step: "notify",
-                           outcome: failure == nil ? "sent" : "failed", message: message, facts: auditFacts)
+                AuditEntry(
+                    changeover: notice.changeover, database: notice.database, step: "notify",
+                    outcome: failure == nil ? "sent" : "failed", message: message, facts: auditFacts)
             ])
         } catch {
             logger.error("cannot write the audit log", metadata: ["error": "\(Self.describe(error))"])
@@ -61,7 +66,9 @@ extension ChangeoverRunner {
     }
 
     /// Where a decision points: when the switchover is expected, in which window, whether the deadline forces it.
-    static func target(of decision: SwitchoverGate.Decision, at now: Date) -> (at: Date, window: WindowOpening?, forced: Bool)? {
+    static func target(of decision: SwitchoverGate.Decision, at now: Date) -> (
+        at: Date, window: WindowOpening?, forced: Bool
+    )? {
         switch decision {
         case .open(let opening): (now, opening, false)
         case .forced: (now, nil, true)
@@ -87,8 +94,11 @@ extension ChangeoverRunner {
         let zone = Self.zone(of: database)
         let plan = startPlan(for: record, dataBytes: nil)
         guard let target = Self.target(of: plan.decision, at: now) else { return }
-        var notice = notice(.scheduled, record, database: database,
-                            summary: "\(record.database): changeover \(record.fromImage) → \(record.toImage) scheduled for \(Self.targetText(target, zone: zone))")
+        var notice = notice(
+            .scheduled, record, database: database,
+            summary:
+                "\(record.database): changeover \(record.fromImage) → \(record.toImage) scheduled for \(Self.targetText(target, zone: zone))"
+        )
         notice.window = target.window.map { .init($0, zone: zone) }
         notice.switchoverAt = ScheduleText.iso(target.at)
         notice.forcedByDeadline = target.forced
@@ -98,8 +108,11 @@ extension ChangeoverRunner {
     /// Sends the reminder due at `now` for the switchover `decision` points to, if one is. The
     /// record's facts say it was sent, and are saved, before it is sent: a controller killed
     /// meanwhile does not send it again.
-    func remind(_ record: inout ChangeoverRecord, database: DatabaseConfig, decision: SwitchoverGate.Decision, now: Date) async {
-        guard database.notify.sends(.reminder), case .wait = decision, let target = Self.target(of: decision, at: now) else { return }
+    func remind(
+        _ record: inout ChangeoverRecord, database: DatabaseConfig, decision: SwitchoverGate.Decision, now: Date
+    ) async {
+        guard database.notify.sends(.reminder), case .wait = decision, let target = Self.target(of: decision, at: now)
+        else { return }
         let plan = ReminderPlan(before: database.notify.before, target: target.at)
         guard let due = plan.due(at: now, sent: ReminderPlan.sent(in: record.facts)) else { return }
         ReminderPlan.record(due.keys, in: &record.facts)
@@ -107,13 +120,18 @@ extension ChangeoverRunner {
         do {
             try store.save(record)
         } catch {
-            logger.error("cannot save the changeover; the reminder is not sent", metadata: ["changeover.id": "\(record.id)", "error": "\(Self.describe(error))"])
+            logger.error(
+                "cannot save the changeover; the reminder is not sent",
+                metadata: ["changeover.id": "\(record.id)", "error": "\(Self.describe(error))"])
             return
         }
         let zone = Self.zone(of: database)
         let text = ReminderPlan.text(due.reminder)
-        var notice = notice(.reminder, record, database: database,
-                            summary: "\(record.database): switchover to \(record.toImage) in \(ScheduleText.duration(since: now, until: target.at)), at \(Self.targetText(target, zone: zone))")
+        var notice = notice(
+            .reminder, record, database: database,
+            summary:
+                "\(record.database): switchover to \(record.toImage) in \(ScheduleText.duration(since: now, until: target.at)), at \(Self.targetText(target, zone: zone))"
+        )
         notice.window = target.window.map { .init($0, zone: zone) }
         notice.switchoverAt = ScheduleText.iso(target.at)
         notice.forcedByDeadline = target.forced
@@ -129,7 +147,9 @@ extension ChangeoverRunner {
     /// changes under it only here, while the step's own record is not saved).
     func startReminding(_ record: ChangeoverRecord, _ prepared: Prepared) -> Task<String?, Never>? {
         let database = prepared.database
-        guard record.policy?.mode == .window, database.notify.sends(.reminder), !database.notify.before.isEmpty else { return nil }
+        guard record.policy?.mode == .window, database.notify.sends(.reminder), !database.notify.before.isEmpty else {
+            return nil
+        }
         let gate = gate(for: record, database: database)
         let id = record.id
         return Task { [self] in
@@ -138,9 +158,10 @@ extension ChangeoverRunner {
                 let now = self.now()
                 let decision = gate.decide(at: now)
                 if case .wait = decision, let target = Self.target(of: decision, at: now),
-                   ReminderPlan(before: database.notify.before, target: target.at)
-                       .due(at: now, sent: ReminderPlan.sent(in: [ReminderPlan.fact: sent ?? ""])) != nil,
-                   var stored = try? store.changeover(id) {
+                    ReminderPlan(before: database.notify.before, target: target.at)
+                        .due(at: now, sent: ReminderPlan.sent(in: [ReminderPlan.fact: sent ?? ""])) != nil,
+                    var stored = try? store.changeover(id)
+                {
                     stored.facts[ReminderPlan.fact] = sent
                     await remind(&stored, database: database, decision: decision, now: now)
                     sent = stored.facts[ReminderPlan.fact]
@@ -159,14 +180,15 @@ extension ChangeoverRunner {
             guard record.machine.step == .pending else { return nil }
             let decision = gate(for: record, database: database).decide(at: now)
             guard case .wait = decision, let target = Self.target(of: decision, at: now),
-                  ReminderPlan(before: database.notify.before, target: target.at).due(at: now, sent: ReminderPlan.sent(in: record.facts)) != nil
+                ReminderPlan(before: database.notify.before, target: target.at).due(
+                    at: now, sent: ReminderPlan.sent(in: record.facts)) != nil
             else { return nil }
             return decision
         }
         // Looked at without the lock first: the lock is taken only when a reminder is due.
         guard let first = try? store.changeover(id), let database = try? config.database(first.database),
-              database.notify.sends(.reminder), due(first, database, at: now()) != nil,
-              let lock = try? store.lock(database: database.name, changeover: id, actor: actor)
+            database.notify.sends(.reminder), due(first, database, at: now()) != nil,
+            let lock = try? store.lock(database: database.name, changeover: id, actor: actor)
         else { return }
         defer { withExtendedLifetime(lock) {} }
         let now = self.now()
@@ -177,8 +199,10 @@ extension ChangeoverRunner {
     /// Tells that the deadline forced the switchover (`forced`), before the fence.
     func notifyForced(_ record: ChangeoverRecord, database: DatabaseConfig, reason: String) async {
         guard database.notify.sends(.forced) else { return }
-        var notice = notice(.forced, record, database: database,
-                            summary: "\(record.database): switchover to \(record.toImage) forced outside the maintenance windows: \(reason)")
+        var notice = notice(
+            .forced, record, database: database,
+            summary:
+                "\(record.database): switchover to \(record.toImage) forced outside the maintenance windows: \(reason)")
         notice.reason = reason
         notice.forcedByDeadline = true
         notice.switchoverAt = ScheduleText.iso(now())
@@ -186,8 +210,10 @@ extension ChangeoverRunner {
     }
 
     /// Tells how a run, resume or abort ended (`completed`, `failed`, `aborted`).
-    func notifyEnded(_ record: ChangeoverRecord, database: DatabaseConfig, outcome: ChangeoverMachine.Outcome,
-                     newPrimary: Endpoint?) async {
+    func notifyEnded(
+        _ record: ChangeoverRecord, database: DatabaseConfig, outcome: ChangeoverMachine.Outcome,
+        newPrimary: Endpoint?
+    ) async {
         let event: NotifyEvent
         switch outcome {
         case .completed: event = .completed
@@ -198,15 +224,16 @@ extension ChangeoverRunner {
         guard database.notify.sends(event) else { return }
         let failed = record.machine.failedStep.map { "\($0) failed: " } ?? ""
         let pause = record.facts["writePause.ms"].flatMap(Double.init)
-        let summary = switch outcome {
-        case .completed:
-            "\(record.database): changed over to \(record.toImage)\(pause.map { String(format: " (write pause %.1f ms)", $0) } ?? "")"
-                + (newPrimary.map { ", new primary \($0.host):\($0.port)" } ?? "")
-        case .failed:
-            "\(record.database): changeover to \(record.toImage) failed: \(failed)\(record.machine.failure ?? ""); it needs an operator"
-        default:
-            "\(record.database): changeover to \(record.toImage) aborted: \(failed)\(record.machine.failure ?? ""); rolled back, the old primary serves"
-        }
+        let summary =
+            switch outcome {
+            case .completed:
+                "\(record.database): changed over to \(record.toImage)\(pause.map { String(format: " (write pause %.1f ms)", $0) } ?? "")"
+                    + (newPrimary.map { ", new primary \($0.host):\($0.port)" } ?? "")
+            case .failed:
+                "\(record.database): changeover to \(record.toImage) failed: \(failed)\(record.machine.failure ?? ""); it needs an operator"
+            default:
+                "\(record.database): changeover to \(record.toImage) aborted: \(failed)\(record.machine.failure ?? ""); rolled back, the old primary serves"
+            }
         var notice = notice(event, record, database: database, summary: summary)
         notice.outcome = outcome.rawValue
         notice.failedStep = record.machine.failedStep?.rawValue
@@ -214,8 +241,10 @@ extension ChangeoverRunner {
         notice.writePauseMs = outcome == .completed ? pause : nil
         notice.newPrimary = outcome == .completed ? newPrimary.map { .init(host: $0.host, port: $0.port) } : nil
         let iso = ISO8601DateFormatter()
-        if let start = record.facts["window.start"].flatMap(iso.date(from:)), let end = record.facts["window.end"].flatMap(iso.date(from:)),
-           end > start {
+        if let start = record.facts["window.start"].flatMap(iso.date(from:)),
+            let end = record.facts["window.end"].flatMap(iso.date(from:)),
+            end > start
+        {
             notice.window = .init(WindowOpening(start: start, end: end), zone: Self.zone(of: database))
         }
         await send(notice, database: database)

@@ -10,8 +10,10 @@ extension ChangeoverRunner {
     /// policy, audited, not started. The daemon (or `run --in-window`, or `resume`) starts it.
     /// Refused while the database has another changeover that has not ended. `facts` are kept
     /// in the record (a campaign's id and wave).
-    public func schedule(database: String, image: String, policy: SwitchPolicy, source: String,
-                         facts extra: [String: String] = [:]) throws -> ChangeoverRecord {
+    public func schedule(
+        database: String, image: String, policy: SwitchPolicy, source: String,
+        facts extra: [String: String] = [:]
+    ) throws -> ChangeoverRecord {
         let made = try scheduled(database: database, image: image, policy: policy, source: source, facts: extra)
         defer { withExtendedLifetime(made.lock) {} }
         // Audited before it is saved: a daemon may start a pending changeover the moment it reads it.
@@ -43,8 +45,10 @@ extension ChangeoverRunner {
         let fleetBaseBackups = (try? store.durations(step: DurationSample.basebackup, limit: 10)) ?? []
         for (index, request) in requests.enumerated() {
             do {
-                let one = try scheduled(database: request.database, image: request.image, policy: request.policy, source: source, facts: [:],
-                                        fleetBaseBackups: fleetBaseBackups)
+                let one = try scheduled(
+                    database: request.database, image: request.image, policy: request.policy, source: source,
+                    facts: [:],
+                    fleetBaseBackups: fleetBaseBackups)
                 made.append((index, one.record, one.entry, one.lock))
                 results.append(.success(one.record))
             } catch {
@@ -63,15 +67,18 @@ extension ChangeoverRunner {
 
     /// A scheduled changeover's record and audit record, checked under the database's lock
     /// (returned: held until the record is saved); nothing written.
-    private func scheduled(database: String, image: String, policy: SwitchPolicy, source: String, facts extra: [String: String],
-                           fleetBaseBackups: [DurationSample]? = nil) throws -> (record: ChangeoverRecord, entry: AuditEntry, lock: DatabaseLock) {
+    private func scheduled(
+        database: String, image: String, policy: SwitchPolicy, source: String, facts extra: [String: String],
+        fleetBaseBackups: [DurationSample]? = nil
+    ) throws -> (record: ChangeoverRecord, entry: AuditEntry, lock: DatabaseLock) {
         let databaseConfig = try config.database(database)
         let toImage = try config.image(image)
         let id = Self.newID(database: database, at: now())
         let lock = try store.lock(database: database, changeover: id, actor: actor)
         if let active = try store.changeovers(database: database).first(where: { $0.machine.canContinue }) {
-            throw ChangeoverRefused(description: "database \(database) already has changeover \(active.id) (\(active.machine.step)); "
-                + "let it finish, or abort it first")
+            throw ChangeoverRefused(
+                description: "database \(database) already has changeover \(active.id) (\(active.machine.step)); "
+                    + "let it finish, or abort it first")
         }
         let current = try store.database(database)
         let fromImage = current?.image ?? databaseConfig.image
@@ -87,13 +94,17 @@ extension ChangeoverRunner {
         // One history read for the plan and its gate.
         let history = estimateHistory(database, fleetBaseBackups: fleetBaseBackups)
         let plan = startPlan(for: record, dataBytes: nil, history: history)
-        let message = plan.describe(gate: gate(for: record, database: databaseConfig, history: history), at: now(), zone: Self.zone(of: databaseConfig))
+        let message = plan.describe(
+            gate: gate(for: record, database: databaseConfig, history: history), at: now(),
+            zone: Self.zone(of: databaseConfig))
         if policy.mode == .window, plan.startAt == nil {
-            throw ChangeoverRefused(description: "cannot schedule \(database): \(message.replacingOccurrences(of: "never: ", with: ""))")
+            throw ChangeoverRefused(
+                description: "cannot schedule \(database): \(message.replacingOccurrences(of: "never: ", with: ""))")
         }
-        let entry = AuditEntry(changeover: id, database: database, step: "schedule", outcome: "recorded", message: message,
-                               facts: ["from": fromImage, "to": toImage.name, "source": source].merging(policy.auditFacts) { a, _ in a }
-                                .merging(extra) { a, _ in a })
+        let entry = AuditEntry(
+            changeover: id, database: database, step: "schedule", outcome: "recorded", message: message,
+            facts: ["from": fromImage, "to": toImage.name, "source": source].merging(policy.auditFacts) { a, _ in a }
+                .merging(extra) { a, _ in a })
         return (record, entry, lock)
     }
 
@@ -104,16 +115,24 @@ extension ChangeoverRunner {
 
     /// Drives a scheduled (`pending`) changeover from the database's current primary and image:
     /// the database may have moved since it was scheduled.
-    func start(_ record: inout ChangeoverRecord, lock: DatabaseLock, policy: SwitchPolicy?) async throws -> ChangeoverSummary {
+    func start(_ record: inout ChangeoverRecord, lock: DatabaseLock, policy: SwitchPolicy?) async throws
+        -> ChangeoverSummary
+    {
         if let policy { record.policy = policy }
         let prepared = try prepare(database: record.database, image: record.toImage, id: record.id)
         record.fromImage = prepared.fromImage.name
         record.facts["old.address"] = prepared.oldEndpoint.address
         let first = try record.machine.handle(.begin)
-        return try await ChangeoverExecutor.drive(self, record, prepared, lock: lock, first: first, opening: (
-            "started", "scheduled: \(prepared.fromImage.name) → \(prepared.toImage.name)",
-            ["from": prepared.fromImage.name, "to": prepared.toImage.name, "primary": prepared.oldEndpoint.description]
-                .merging((record.policy ?? .now).auditFacts) { a, _ in a }))
+        return try await ChangeoverExecutor.drive(
+            self, record, prepared, lock: lock, first: first,
+            opening: (
+                "started", "scheduled: \(prepared.fromImage.name) → \(prepared.toImage.name)",
+                [
+                    "from": prepared.fromImage.name, "to": prepared.toImage.name,
+                    "primary": prepared.oldEndpoint.description,
+                ]
+                .merging((record.policy ?? .now).auditFacts) { a, _ in a }
+            ))
     }
 
     // MARK: plans
@@ -130,10 +149,14 @@ extension ChangeoverRunner {
     }
 
     /// The fit rule, from a history the caller read (`estimateHistory`).
-    public func gate(for record: ChangeoverRecord, database: DatabaseConfig, history: [DurationSample]) -> SwitchoverGate {
-        let estimate = SwitchoverEstimate.switchover(history: history, database: record.database, policy: config.scheduling)
-        return SwitchoverGate(schedule: config.schedule(for: database), needed: estimate.duration,
-                              margin: config.scheduling.margin, deadline: record.policy?.deadline)
+    public func gate(for record: ChangeoverRecord, database: DatabaseConfig, history: [DurationSample])
+        -> SwitchoverGate
+    {
+        let estimate = SwitchoverEstimate.switchover(
+            history: history, database: record.database, policy: config.scheduling)
+        return SwitchoverGate(
+            schedule: config.schedule(for: database), needed: estimate.duration,
+            margin: config.scheduling.margin, deadline: record.policy?.deadline)
     }
 
     /// When a scheduled changeover's follower should be provisioned. `dataBytes` is the
@@ -146,16 +169,22 @@ extension ChangeoverRunner {
     }
 
     /// The plan, from a history the caller read (`estimateHistory`) and passes to `gate` too.
-    public func startPlan(for record: ChangeoverRecord, dataBytes: Int64?, at instant: Date? = nil, history: [DurationSample]) -> StartPlan {
+    public func startPlan(
+        for record: ChangeoverRecord, dataBytes: Int64?, at instant: Date? = nil, history: [DurationSample]
+    ) -> StartPlan {
         let now = instant ?? self.now()
         guard let database = try? config.database(record.database) else {
             let gate = SwitchoverGate(schedule: WindowSchedule(windows: []), needed: .zero, margin: .zero)
-            return StartPlan(gate: gate, estimate: .init(duration: .zero, basis: ""), lead: .init(duration: .zero, basis: ""), now: now)
+            return StartPlan(
+                gate: gate, estimate: .init(duration: .zero, basis: ""), lead: .init(duration: .zero, basis: ""),
+                now: now)
         }
         let gate = gate(for: record, database: database, history: history)
-        let estimate = SwitchoverEstimate.switchover(history: history, database: record.database, policy: config.scheduling)
-        let lead = SwitchoverEstimate.lead(dataBytes: dataBytes, history: history, database: record.database,
-                                           holdFor: database.catchUp.holdFor, policy: config.scheduling)
+        let estimate = SwitchoverEstimate.switchover(
+            history: history, database: record.database, policy: config.scheduling)
+        let lead = SwitchoverEstimate.lead(
+            dataBytes: dataBytes, history: history, database: record.database,
+            holdFor: database.catchUp.holdFor, policy: config.scheduling)
         return StartPlan(gate: gate, estimate: estimate, lead: lead, now: now)
     }
 
@@ -175,15 +204,18 @@ extension ChangeoverRunner {
     /// has just performed the catch-up step, so the follower's hold needs no second check before
     /// the window (a changeover resumed or switched from this step was caught up earlier, and
     /// may have fallen behind since).
-    func awaitWindow(_ record: inout ChangeoverRecord, _ prepared: Prepared, caughtUpJustNow: Bool,
-                     note: (String, String?, Facts) throws -> Void) async throws {
+    func awaitWindow(
+        _ record: inout ChangeoverRecord, _ prepared: Prepared, caughtUpJustNow: Bool,
+        note: (String, String?, Facts) throws -> Void
+    ) async throws {
         let policy = record.policy ?? .now
         let engine = prepared.engine
         let progress = ProgressWriter(store: store, changeover: record.id, events: events)
         switch policy.mode {
         case .hold:
             if !caughtUpJustNow { record.facts = try await caughtUp(record.facts, engine) }
-            throw ChangeoverStopped(.prepared, "prepared: the follower on \(prepared.toImage.name) has caught up and keeps streaming")
+            throw ChangeoverStopped(
+                .prepared, "prepared: the follower on \(prepared.toImage.name) has caught up and keeps streaming")
         case .now:
             // A changeover stopped or prepared earlier may have fallen behind meanwhile.
             if !caughtUpJustNow { record.facts = try await caughtUp(record.facts, engine) }
@@ -194,14 +226,17 @@ extension ChangeoverRunner {
         }
         let history = estimateHistory(record.database)
         let gate = gate(for: record, database: prepared.database, history: history)
-        let estimate = SwitchoverEstimate.switchover(history: history, database: record.database, policy: config.scheduling)
+        let estimate = SwitchoverEstimate.switchover(
+            history: history, database: record.database, policy: config.scheduling)
         let zone = Self.zone(of: prepared.database)
         let clock = ContinuousClock()
         var lastCheck: ContinuousClock.Instant? = caughtUpJustNow ? clock.now : nil
         var announced: String?
         var forcedNotified = false
-        var planFacts: Facts = ["estimate": ScheduleText.duration(estimate.duration), "estimate.basis": estimate.basis,
-                                "margin": ScheduleText.duration(config.scheduling.margin)]
+        var planFacts: Facts = [
+            "estimate": ScheduleText.duration(estimate.duration), "estimate.basis": estimate.basis,
+            "margin": ScheduleText.duration(config.scheduling.margin),
+        ]
         planFacts["deadline"] = policy.deadline.map(ScheduleText.iso)
         while true {
             let now = self.now()
@@ -215,7 +250,8 @@ extension ChangeoverRunner {
                     forcedNotified = true
                     await notifyForced(record, database: prepared.database, reason: reason)
                 }
-                progress("\(gate.describe(decision, at: now, zone: zone)); checking that the follower is still caught up")
+                progress(
+                    "\(gate.describe(decision, at: now, zone: zone)); checking that the follower is still caught up")
                 record.facts = try await caughtUp(record.facts, engine)
                 let checked = self.now()
                 let still = gate.decide(at: checked)
@@ -224,8 +260,12 @@ extension ChangeoverRunner {
                     record.facts["window.decision"] = "open"
                     record.facts["window.start"] = ScheduleText.iso(opening.start)
                     record.facts["window.end"] = ScheduleText.iso(opening.end)
-                    try note("open", gate.describe(still, at: checked, zone: zone),
-                             planFacts.merging(["window.start": ScheduleText.iso(opening.start), "window.end": ScheduleText.iso(opening.end)]) { a, _ in a })
+                    try note(
+                        "open", gate.describe(still, at: checked, zone: zone),
+                        planFacts.merging([
+                            "window.start": ScheduleText.iso(opening.start),
+                            "window.end": ScheduleText.iso(opening.end),
+                        ]) { a, _ in a })
                     return
                 case .forced(let reason):
                     record.facts["window.decision"] = "forced"

@@ -54,11 +54,13 @@ public enum ChangeoverStep: String, Sendable, Codable, CaseIterable, CustomStrin
         guard engine == .redis else { return summary }
         return switch self {
         case .provision: "start a replica on the new image (REPLICAOF the primary) and let it sync"
-        case .catchUp: "wait until the replica's link is up, no sync is in progress and its offset stays near the primary's"
+        case .catchUp:
+            "wait until the replica's link is up, no sync is in progress and its offset stays near the primary's"
         case .fence: "pause the router, CLIENT PAUSE WRITE on the old primary; read its replication offset"
         case .finalSync: "wait until the replica's offset equals the old primary's"
         case .promote: "REPLICAOF NO ONE on the replica (point of no return)"
-        case .settle: "make the old primary a replica of the new one (kept until retireAfter), CONFIG REWRITE, record the new primary"
+        case .settle:
+            "make the old primary a replica of the new one (kept until retireAfter), CONFIG REWRITE, record the new primary"
         case .rollback: "remove the replica, unpause the old primary"
         default: summary
         }
@@ -71,14 +73,19 @@ public enum ChangeoverStep: String, Sendable, Codable, CaseIterable, CustomStrin
         case .preflight: "check the primary, replication, the images and the provisioner; touch nothing"
         case .provision: "reserve a replication slot, base-backup a follower on the new image, start it"
         case .catchUp: "wait until the follower's lag stays under the thresholds"
-        case .awaitWindow: "wait until the maintenance window is open with room for the switchover (or a deadline forces it), keeping the follower caught up; at once with --now"
-        case .fence: "pause the router, stop the old primary taking writes (Postgres: CHECKPOINT first, then a fast shutdown; Redis: CLIENT PAUSE WRITE); read its final position"
-        case .finalSync: "wait until the follower has everything up to the final position (Postgres: replayed past the shutdown checkpoint; Redis: the same replication offset)"
+        case .awaitWindow:
+            "wait until the maintenance window is open with room for the switchover (or a deadline forces it), keeping the follower caught up; at once with --now"
+        case .fence:
+            "pause the router, stop the old primary taking writes (Postgres: CHECKPOINT first, then a fast shutdown; Redis: CLIENT PAUSE WRITE); read its final position"
+        case .finalSync:
+            "wait until the follower has everything up to the final position (Postgres: replayed past the shutdown checkpoint; Redis: the same replication offset)"
         case .promote: "promote the follower (point of no return)"
         case .repoint: "point the router at the new primary and resume it"
         case .verify: "make a real write on the new primary"
-        case .settle: "retire what the old primary held (Postgres: release the slot, keep it stopped for rollback; Redis: keep it as a replica until retireAfter), record the new primary"
-        case .rollback: "remove the follower, let the old primary take writes again (restart or unpause), release the slot"
+        case .settle:
+            "retire what the old primary held (Postgres: release the slot, keep it stopped for rollback; Redis: keep it as a replica until retireAfter), record the new primary"
+        case .rollback:
+            "remove the follower, let the old primary take writes again (restart or unpause), release the slot"
         case .done: "changed over"
         case .aborted: "rolled back; the old primary serves"
         case .failed: "stopped after the point of no return; needs an operator"

@@ -17,7 +17,9 @@ struct DatabaseResolver: Sendable {
 
     func resolve(_ raw: RawConfig.RawDatabase, name: String) throws(ConfigError) -> DatabaseConfig {
         var database = try raw.resolve(name: name, source: source, images: images, base: base)
-        database.notify = raw.notify == nil ? resolvedFleetNotify
+        database.notify =
+            raw.notify == nil
+            ? resolvedFleetNotify
             : try RawConfig.resolveNotify(fleet: fleetNotify, database: raw.notify, source: source, name: name)
         let at = "config \(source), database \(name)"
         switch (provisioner, database.container) {

@@ -15,9 +15,14 @@ extension FleetCheck {
                     do {
                         let checks = try await runner.preflight(database: name)
                         let failed = checks.filter { !$0.passed }
-                        return (index, FleetCheck(.preflight, name, passed: failed.isEmpty, failed.isEmpty
-                            ? "\(checks.count) checks passed (\(checks.map(\.name).joined(separator: ", ")))"
-                            : failed.map { "\($0.name): \($0.detail)" }.joined(separator: "; ")))
+                        return (
+                            index,
+                            FleetCheck(
+                                .preflight, name, passed: failed.isEmpty,
+                                failed.isEmpty
+                                    ? "\(checks.count) checks passed (\(checks.map(\.name).joined(separator: ", ")))"
+                                    : failed.map { "\($0.name): \($0.detail)" }.joined(separator: "; "))
+                        )
                     } catch {
                         let text = String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
                         return (index, FleetCheck(.preflight, name, passed: false, text))

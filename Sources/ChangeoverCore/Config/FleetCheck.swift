@@ -23,8 +23,10 @@ public struct FleetCheck: Sendable, Codable, Equatable {
     /// database's next window opening, the databases and images of unfinished campaigns. With
     /// `only`, the findings about that database (its secrets, its image, its windows) alone.
     /// Never holds a secret's value: a secret is named by where it comes from.
-    public static func offline(_ config: FleetConfig, only: String? = nil, campaigns: [Campaign] = [], now: Date,
-                               environment: [String: String]) -> [FleetCheck] {
+    public static func offline(
+        _ config: FleetConfig, only: String? = nil, campaigns: [Campaign] = [], now: Date,
+        environment: [String: String]
+    ) -> [FleetCheck] {
         let databases = config.databases.values.filter { only == nil || $0.name == only }.sorted { $0.name < $1.name }
         var checks: [FleetCheck] = []
 
@@ -52,9 +54,13 @@ public struct FleetCheck: Sendable, Codable, Equatable {
         var engines: [String: Set<DatabaseConfig.EngineKind>] = [:]
         for database in config.databases.values { engines[database.image, default: []].insert(database.engine) }
         for entry in config.scheduled {
-            if let database = config.databases[entry.database] { engines[entry.image, default: []].insert(database.engine) }
+            if let database = config.databases[entry.database] {
+                engines[entry.image, default: []].insert(database.engine)
+            }
         }
-        let images = only == nil ? Set(config.images.keys)
+        let images =
+            only == nil
+            ? Set(config.images.keys)
             : Set(databases.map(\.image) + config.scheduled.filter { $0.database == only }.map(\.image))
         if only == nil, config.provisioner.kind == .local, let problem = nodesUnreachable(config) {
             checks.append(FleetCheck(.config, "provisioner", passed: false, problem))
@@ -69,31 +75,48 @@ public struct FleetCheck: Sendable, Codable, Equatable {
         for database in databases {
             let schedule = config.schedule(for: database)
             guard !database.windows.isEmpty || !database.oneOffWindows.isEmpty else {
-                checks.append(FleetCheck(.windows, database.name, passed: true, "no maintenance windows: changeovers switch only with --now or a deadline"))
+                checks.append(
+                    FleetCheck(
+                        .windows, database.name, passed: true,
+                        "no maintenance windows: changeovers switch only with --now or a deadline"))
                 continue
             }
             let zone = ChangeoverRunner.zone(of: database)
             guard let next = schedule.openings(after: now, count: 1).first else {
-                checks.append(FleetCheck(.windows, database.name, passed: false, "no window opens within a year (freezes cover them all?)"))
+                checks.append(
+                    FleetCheck(
+                        .windows, database.name, passed: false,
+                        "no window opens within a year (freezes cover them all?)"))
                 continue
             }
             let open = next.contains(now) ? " (open now)" : ""
-            checks.append(FleetCheck(.windows, database.name, passed: true,
-                                     "next opening \(ScheduleText.local(next.start, zone)) (\(ScheduleText.iso(next.start))) for "
-                                         + "\(ScheduleText.duration(since: next.start, until: next.end))\(open)"))
+            checks.append(
+                FleetCheck(
+                    .windows, database.name, passed: true,
+                    "next opening \(ScheduleText.local(next.start, zone)) (\(ScheduleText.iso(next.start))) for "
+                        + "\(ScheduleText.duration(since: next.start, until: next.end))\(open)"))
         }
 
         for campaign in campaigns where campaign.state == .running || campaign.state == .halted {
-            let waiting = campaign.waves.flatMap(\.members).filter { $0.outcome == nil && (only == nil || $0.database == only) }
+            let waiting = campaign.waves.flatMap(\.members).filter {
+                $0.outcome == nil && (only == nil || $0.database == only)
+            }
             guard only == nil || !waiting.isEmpty else { continue }
             let problems = waiting.compactMap { member -> String? in
-                if config.databases[member.database] == nil { return "database \(member.database) is not in the config" }
-                if config.images[member.image] == nil { return "image \(member.image) (for \(member.database)) is not in the config" }
+                if config.databases[member.database] == nil {
+                    return "database \(member.database) is not in the config"
+                }
+                if config.images[member.image] == nil {
+                    return "image \(member.image) (for \(member.database)) is not in the config"
+                }
                 return nil
             }
-            checks.append(FleetCheck(.campaign, campaign.id, passed: problems.isEmpty, problems.isEmpty
-                ? "\(campaign.waves.count) wave(s), \(waiting.count) database(s) still to change over, all in the config"
-                : problems.joined(separator: "; ")))
+            checks.append(
+                FleetCheck(
+                    .campaign, campaign.id, passed: problems.isEmpty,
+                    problems.isEmpty
+                        ? "\(campaign.waves.count) wave(s), \(waiting.count) database(s) still to change over, all in the config"
+                        : problems.joined(separator: "; ")))
         }
         return checks
     }
@@ -106,7 +129,9 @@ public struct FleetCheck: Sendable, Codable, Equatable {
         let root = URL(fileURLWithPath: config.provisioner.root).standardizedFileURL.path
         guard root.hasPrefix(state.hasSuffix("/") ? state : state + "/") else { return nil }
         // One made otherwise beforehand (systemd's StateDirectoryMode=0711) is fine.
-        if let mode = (try? FileManager.default.attributesOfItem(atPath: state))?[.posixPermissions] as? Int, mode & 0o001 != 0 {
+        if let mode = (try? FileManager.default.attributesOfItem(atPath: state))?[.posixPermissions] as? Int,
+            mode & 0o001 != 0
+        {
             return nil
         }
         return "provisioner.root \(root) is inside stateDirectory \(state), which is made 0700: servers run as "
@@ -117,20 +142,32 @@ public struct FleetCheck: Sendable, Codable, Equatable {
     /// (for an image no database uses yet: the binaries of one engine or the other).
     static func imageCheck(_ image: FleetConfig.Image, engines: Set<DatabaseConfig.EngineKind>) -> FleetCheck {
         func missing(_ engine: DatabaseConfig.EngineKind) -> [String] {
-            LocalProvisioner.requiredBinaries(engine).filter { !FileManager.default.isExecutableFile(atPath: "\(image.binDirectory)/\($0)") }
+            LocalProvisioner.requiredBinaries(engine).filter {
+                !FileManager.default.isExecutableFile(atPath: "\(image.binDirectory)/\($0)")
+            }
         }
         guard !image.binDirectory.isEmpty else {
-            return FleetCheck(.image, image.name, passed: false, "no binDirectory: the local provisioner runs servers from one")
+            return FleetCheck(
+                .image, image.name, passed: false, "no binDirectory: the local provisioner runs servers from one")
         }
-        let wanted: [DatabaseConfig.EngineKind] = engines.isEmpty ? [.postgres, .redis] : engines.sorted { $0.rawValue < $1.rawValue }
+        let wanted: [DatabaseConfig.EngineKind] =
+            engines.isEmpty ? [.postgres, .redis] : engines.sorted { $0.rawValue < $1.rawValue }
         let found = wanted.filter { missing($0).isEmpty }
         if engines.isEmpty, let engine = found.first {
-            return FleetCheck(.image, image.name, passed: true, "\(image.binDirectory) holds \(LocalProvisioner.requiredBinaries(engine).joined(separator: ", ")) (used by no database yet)")
+            return FleetCheck(
+                .image, image.name, passed: true,
+                "\(image.binDirectory) holds \(LocalProvisioner.requiredBinaries(engine).joined(separator: ", ")) (used by no database yet)"
+            )
         }
         let lacking = wanted.flatMap(missing)
         guard lacking.isEmpty, !found.isEmpty else {
-            return FleetCheck(.image, image.name, passed: false, "bin directory \(image.binDirectory) lacks \(lacking.joined(separator: ", "))")
+            return FleetCheck(
+                .image, image.name, passed: false,
+                "bin directory \(image.binDirectory) lacks \(lacking.joined(separator: ", "))")
         }
-        return FleetCheck(.image, image.name, passed: true, "\(image.binDirectory) holds \(wanted.flatMap { LocalProvisioner.requiredBinaries($0) }.joined(separator: ", "))")
+        return FleetCheck(
+            .image, image.name, passed: true,
+            "\(image.binDirectory) holds \(wanted.flatMap { LocalProvisioner.requiredBinaries($0) }.joined(separator: ", "))"
+        )
     }
 }

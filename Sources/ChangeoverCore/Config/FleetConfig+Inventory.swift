@@ -83,7 +83,8 @@ extension FleetConfig {
                 databases[entry.name] = nil
                 inventory.names.remove(entry.name)
                 inventory.invalid.removeAll { $0.name == entry.name }
-                inventory.invalid.append(InvalidInventoryEntry(name: entry.name, reason: Self.reason(error, name: entry.name)))
+                inventory.invalid.append(
+                    InvalidInventoryEntry(name: entry.name, reason: Self.reason(error, name: entry.name)))
             }
         }
     }
@@ -96,11 +97,14 @@ extension FleetConfig {
         let at = Self.inventoryPrefix(name)
         guard let resolver else { throw ConfigError("\(at): the config was not read from a file") }
         let raw = try Self.decodeStanza(stanza, at: at)
-        for (key, secret) in [("password", raw.password), ("replication.password", raw.replication?.password),
-                              ("router.password", raw.router?.password)] {
+        for (key, secret) in [
+            ("password", raw.password), ("replication.password", raw.replication?.password),
+            ("router.password", raw.router?.password),
+        ] {
             if case .file? = secret {
-                throw ConfigError("\(at): \(key) is read from a file; a database in the store gives its secrets as {env: NAME} "
-                    + "(a file is one host's, the store is every host's)")
+                throw ConfigError(
+                    "\(at): \(key) is read from a file; a database in the store gives its secrets as {env: NAME} "
+                        + "(a file is one host's, the store is every host's)")
             }
         }
         do {
@@ -131,7 +135,9 @@ extension FleetConfig {
     /// YAML its node is (comments are not kept), read back as the file's own would be; checking
     /// them is `resolveInventory`'s. The file gets the config file's checks against text that
     /// would crash or swamp the YAML parser.
-    public static func importStanzas(_ text: String, source: String) throws(ConfigError) -> [(name: String, stanza: String)] {
+    public static func importStanzas(_ text: String, source: String) throws(ConfigError) -> [(
+        name: String, stanza: String
+    )] {
         try precheck(text, source: source)
         let composed = try compose(text, malformed: "malformed import file \(source)")
         let expected = "give a config's databases: section (databases:, then each database's name and stanza)"
@@ -147,8 +153,9 @@ extension FleetConfig {
         // checked again as texts of their own, whose lines are not.
         let unknownKeys = UnknownKeys()
         for (name, node) in stanzas {
-            _ = try? NodeDecoder.decode(RawConfig.RawDatabase.self, from: node,
-                                        codingPath: [NodeDecoder.Key("databases"), NodeDecoder.Key(name)], unknownKeys: unknownKeys)
+            _ = try? NodeDecoder.decode(
+                RawConfig.RawDatabase.self, from: node,
+                codingPath: [NodeDecoder.Key("databases"), NodeDecoder.Key(name)], unknownKeys: unknownKeys)
         }
         guard unknownKeys.isEmpty else { throw unknownKeysError(unknownKeys, at: "import file \(source) line ") }
         var texts: [(name: String, stanza: String)] = []
@@ -177,7 +184,8 @@ extension FleetConfig {
         } catch {
             let text = String(describing: error)
             let prefix = "malformed config stanza: "
-            throw ConfigError("\(at): malformed stanza: " + (text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count)) : text))
+            throw ConfigError(
+                "\(at): malformed stanza: " + (text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count)) : text))
         }
         let document = try compose(text, malformed: "\(at): malformed stanza")
         if let kind = kind(of: document) {
@@ -186,7 +194,9 @@ extension FleetConfig {
         let unknownKeys = UnknownKeys()
         let raw: RawConfig.RawDatabase
         do throws(ConfigError) {
-            raw = try decode(RawConfig.RawDatabase.self, from: document!, malformed: "\(at): malformed stanza", unknownKeys: unknownKeys)
+            raw = try decode(
+                RawConfig.RawDatabase.self, from: document!, malformed: "\(at): malformed stanza",
+                unknownKeys: unknownKeys)
         } catch {
             throw unknownKeys.isEmpty ? error : unknownKeysError(unknownKeys, at: "\(at), line ", then: error)
         }
@@ -199,8 +209,10 @@ extension InventoryEntry {
     /// The stanza the `db add` flags stand for, in the order an operator writes one:
     /// `engine`, `image`, `primary`, `password: {env: …}`, `labels`, `windows`. Values are
     /// double-quoted YAML strings, so that any text reads back as it was given.
-    public static func stanza(engine: String?, image: String, primary: String, passwordEnvironment: String?,
-                              labels: [(String, String)], windows: [String]) -> String {
+    public static func stanza(
+        engine: String?, image: String, primary: String, passwordEnvironment: String?,
+        labels: [(String, String)], windows: [String]
+    ) -> String {
         var lines: [String] = []
         if let engine { lines.append("engine: \(quoted(engine))") }
         lines.append("image: \(quoted(image))")
@@ -209,7 +221,8 @@ extension InventoryEntry {
         if !labels.isEmpty {
             lines.append("labels:")
             for (key, value) in labels {
-                let plain = key.first?.isLetter == true
+                let plain =
+                    key.first?.isLetter == true
                     && key.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_./".contains($0)) }
                 lines.append("  \(plain ? key : quoted(key)): \(quoted(value))")
             }

@@ -41,8 +41,10 @@ public struct FleetConfig: Sendable {
         /// The exec provisioner: whatever its command needs to know the image by (passed as they are).
         public var labels: [String: String]
 
-        public init(name: String, binDirectory: String, environment: [String: String], docker: String? = nil,
-                    labels: [String: String] = [:]) {
+        public init(
+            name: String, binDirectory: String, environment: [String: String], docker: String? = nil,
+            labels: [String: String] = [:]
+        ) {
             self.name = name
             self.binDirectory = binDirectory
             self.environment = environment
@@ -61,7 +63,11 @@ public struct FleetConfig: Sendable {
         /// How a follower is run (local): as the primary is (`auto`), as a bare server process in
         /// its node (`none`), as a Debian `postgresql-common` cluster or `redis-server@` instance
         /// (`debian-cluster`), or as a server process with a systemd unit of its own (`systemd`).
-        public enum Service: String, Sendable, CaseIterable { case auto, none, debianCluster = "debian-cluster", systemd }
+        public enum Service: String, Sendable, CaseIterable {
+            case auto, none
+            case debianCluster = "debian-cluster"
+            case systemd
+        }
         public var service: Service = .auto
         /// The Docker engine's unix socket (docker).
         public var socket: String? = nil
@@ -98,8 +104,10 @@ public struct FleetConfig: Sendable {
     /// and listed in `inventory.invalid`). `mergingInventory: false` reads the file alone.
     /// `environment` holds the Postgres store's password. Errors name the file and the problem
     /// in one line; a store that cannot be read is one too.
-    public static func load(path: String, mergingInventory: Bool = true,
-                            environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> FleetConfig {
+    public static func load(
+        path: String, mergingInventory: Bool = true,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigError) -> FleetConfig {
         let text = try readText(path)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
         var config = try parse(consume text, source: path, relativeTo: base)
@@ -140,7 +148,9 @@ public struct FleetConfig: Sendable {
             throw ConfigError("cannot read config file \(path)")
         }
         guard data.count <= maximumFileSize else {
-            throw ConfigError("config file \(path) is larger than \(maximumFileSize / (1 << 20)) MiB; a fleet config takes a few hundred bytes per database")
+            throw ConfigError(
+                "config file \(path) is larger than \(maximumFileSize / (1 << 20)) MiB; a fleet config takes a few hundred bytes per database"
+            )
         }
         return data
     }
@@ -169,22 +179,28 @@ public struct FleetConfig: Sendable {
     /// A key no setting reads (`catchup:` for `catchUp:`) is an error, and every one in the file
     /// is reported at once, one line each (`config F line 12: catchup: unknown key; did you mean
     /// catchUp?`), before any other problem the file has.
-    public static func parse(_ text: consuming String, source: String = "config", relativeTo base: String = ".") throws(ConfigError) -> FleetConfig {
+    public static func parse(_ text: consuming String, source: String = "config", relativeTo base: String = ".")
+        throws(ConfigError) -> FleetConfig
+    {
         try precheck(text, source: source)
         let malformed = "malformed config \(source)"
         let composed = try compose(text, malformed: malformed, apart: text.utf8.count > 1 << 16)
         _ = consume text  // the nodes hold what is needed of it
         guard let document = composed, kind(of: document) == nil else {
-            throw ConfigError("malformed config \(source): the document \(kind(of: composed) ?? ""), not a mapping of settings (provisioner:, images:, databases:, …)")
+            throw ConfigError(
+                "malformed config \(source): the document \(kind(of: composed) ?? ""), not a mapping of settings (provisioner:, images:, databases:, …)"
+            )
         }
         let unknownKeys = UnknownKeys()
         func stanzaPath(_ name: String) -> [any CodingKey] { [NodeDecoder.Key("databases"), NodeDecoder.Key(name)] }
         /// `error` after the file's unknown keys, the stanzas not yet decoded searched for theirs.
         func reporting(_ error: ConfigError, unread stanzas: [(name: String, node: Node)]) -> ConfigError {
             for (name, node) in stanzas {
-                _ = try? NodeDecoder.decode(RawConfig.RawDatabase.self, from: node, codingPath: stanzaPath(name), unknownKeys: unknownKeys)
+                _ = try? NodeDecoder.decode(
+                    RawConfig.RawDatabase.self, from: node, codingPath: stanzaPath(name), unknownKeys: unknownKeys)
             }
-            return unknownKeys.isEmpty ? error : unknownKeysError(unknownKeys, at: "config \(source) line ", then: error)
+            return unknownKeys.isEmpty
+                ? error : unknownKeysError(unknownKeys, at: "config \(source) line ", then: error)
         }
         let raw: RawConfig
         do throws(ConfigError) {
@@ -199,8 +215,9 @@ public struct FleetConfig: Sendable {
                 var databases: [String: DatabaseConfig] = [:]
                 databases.reserveCapacity(stanzas.count)
                 while let (name, node) = stanzas.popLast() {
-                    let stanza = try decode(RawConfig.RawDatabase.self, from: node, malformed: malformed,
-                                            codingPath: stanzaPath(name), unknownKeys: unknownKeys)
+                    let stanza = try decode(
+                        RawConfig.RawDatabase.self, from: node, malformed: malformed,
+                        codingPath: stanzaPath(name), unknownKeys: unknownKeys)
                     databases[name] = try resolver.resolve(stanza, name: name)
                 }
                 return databases
@@ -214,7 +231,8 @@ public struct FleetConfig: Sendable {
 
     /// One line per unknown key, each after `at` and its line number
     /// (`config F line 12: catchup: unknown key; did you mean catchUp?`), then `error`'s lines.
-    static func unknownKeysError(_ unknownKeys: UnknownKeys, at: String, then error: ConfigError? = nil) -> ConfigError {
+    static func unknownKeysError(_ unknownKeys: UnknownKeys, at: String, then error: ConfigError? = nil) -> ConfigError
+    {
         ConfigError(problems: unknownKeys.problems.map { "\(at)\($0.line): \($0.message)" } + (error?.lines ?? []))
     }
 
@@ -241,8 +259,10 @@ public struct FleetConfig: Sendable {
     }
 
     /// `node` decoded as `type`, a decoding error as a one-line config error.
-    static func decode<T: Decodable>(_ type: T.Type, from node: Node, malformed: String,
-                                     codingPath: [any CodingKey] = [], unknownKeys: UnknownKeys? = nil) throws(ConfigError) -> T {
+    static func decode<T: Decodable>(
+        _ type: T.Type, from node: Node, malformed: String,
+        codingPath: [any CodingKey] = [], unknownKeys: UnknownKeys? = nil
+    ) throws(ConfigError) -> T {
         do {
             return try NodeDecoder.decode(type, from: node, codingPath: codingPath, unknownKeys: unknownKeys)
         } catch let error as DecodingError {
@@ -255,17 +275,24 @@ public struct FleetConfig: Sendable {
     /// The stanzas of the document's `databases:` by name, the last of a name winning as in any
     /// mapping, in reverse order of their names (taken from the end, they come in name order).
     /// The document is consumed: the stanzas' nodes are then held by the list alone.
-    static func databaseStanzas(_ document: consuming Node, source: String) throws(ConfigError) -> [(name: String, node: Node)] {
+    static func databaseStanzas(_ document: consuming Node, source: String) throws(ConfigError) -> [(
+        name: String, node: Node
+    )] {
         guard case .mapping(let settings) = document,
-              let databases = NodeDecoder.pairs(of: settings).last(where: { $0.key.string == "databases" })?.value,
-              databases.null != NSNull() else { return [] }
+            let databases = NodeDecoder.pairs(of: settings).last(where: { $0.key.string == "databases" })?.value,
+            databases.null != NSNull()
+        else { return [] }
         guard case .mapping(let mapping) = databases else {
-            throw ConfigError("malformed config \(source): wrong type at databases: a mapping of database names to their settings is expected")
+            throw ConfigError(
+                "malformed config \(source): wrong type at databases: a mapping of database names to their settings is expected"
+            )
         }
         var byName: [String: Node] = [:]
         for (key, value) in NodeDecoder.pairs(of: mapping) {
             guard let name = key.scalar?.string else {
-                throw ConfigError("malformed config \(source): databases: a database's name must be text (line \(key.mark?.line ?? 0))")
+                throw ConfigError(
+                    "malformed config \(source): databases: a database's name must be text (line \(key.mark?.line ?? 0))"
+                )
             }
             byName[NodeDecoder.detached(name)] = value
         }
@@ -278,19 +305,22 @@ public struct FleetConfig: Sendable {
     /// a config never needs one).
     static func precheck(_ text: String, source: String) throws(ConfigError) {
         guard text.utf8.count <= maximumFileSize else {
-            throw ConfigError("config \(source) is larger than \(maximumFileSize / (1 << 20)) MiB; a fleet config takes a few hundred bytes per database")
+            throw ConfigError(
+                "config \(source) is larger than \(maximumFileSize / (1 << 20)) MiB; a fleet config takes a few hundred bytes per database"
+            )
         }
         guard let problem = YAMLPrescan.check(text, maximumDepth: maximumNesting) else { return }
-        let detail = switch problem {
-        case .nul(let line, let column):
-            "line \(line), column \(column): a NUL byte; a config is text"
-        case .controlCharacter(let value, let line, let column):
-            "line \(line), column \(column): control character U+\(String(value, radix: 16, uppercase: true).leftPadded(to: 4)) is not allowed"
-        case .tooDeep(let limit, let line, let column):
-            "line \(line), column \(column): nested more than \(limit) levels deep; a config needs a handful"
-        case .alias(let name, let line, let column):
-            "line \(line), column \(column): alias *\(name): YAML aliases are not accepted in a config; write the value out"
-        }
+        let detail =
+            switch problem {
+            case .nul(let line, let column):
+                "line \(line), column \(column): a NUL byte; a config is text"
+            case .controlCharacter(let value, let line, let column):
+                "line \(line), column \(column): control character U+\(String(value, radix: 16, uppercase: true).leftPadded(to: 4)) is not allowed"
+            case .tooDeep(let limit, let line, let column):
+                "line \(line), column \(column): nested more than \(limit) levels deep; a config needs a handful"
+            case .alias(let name, let line, let column):
+                "line \(line), column \(column): alias *\(name): YAML aliases are not accepted in a config; write the value out"
+            }
         throw ConfigError("malformed config \(source): \(detail)")
     }
 
@@ -329,11 +359,12 @@ public struct FleetConfig: Sendable {
             return "wrong type at \(path(context.codingPath)): \(oneLine(context.debugDescription))"
         case .dataCorrupted(let context):
             let at = path(context.codingPath)
-            let detail = switch context.underlyingError {
-            case let yaml as YamlError: describe(yaml, in: "")
-            case let other?: oneLine(String(describing: other))
-            case nil: oneLine(context.debugDescription)
-            }
+            let detail =
+                switch context.underlyingError {
+                case let yaml as YamlError: describe(yaml, in: "")
+                case let other?: oneLine(String(describing: other))
+                case nil: oneLine(context.debugDescription)
+                }
             return at.isEmpty ? detail : "\(at): \(detail)"
         @unknown default:
             return oneLine(String(describing: error))
@@ -348,13 +379,16 @@ public struct FleetConfig: Sendable {
         }
         switch error {
         case .scanner(let c, let problem, let mark, _), .parser(let c, let problem, let mark, _),
-             .composer(let c, let problem, let mark, _):
+            .composer(let c, let problem, let mark, _):
             return "line \(mark.line), column \(mark.column): \(context(c))\(oneLine(problem))"
         case .reader(let problem, let offset, _, _):
             guard let offset else { return oneLine(problem) }
             let before = text.utf8.prefix(offset)
             let line = before.count { $0 == UInt8(ascii: "\n") } + 1
-            let column = before.count - (before.lastIndex(of: UInt8(ascii: "\n")).map { before.distance(from: before.startIndex, to: $0) + 1 } ?? 0) + 1
+            let column =
+                before.count
+                - (before.lastIndex(of: UInt8(ascii: "\n")).map { before.distance(from: before.startIndex, to: $0) + 1 }
+                    ?? 0) + 1
             return "line \(line), column \(column): \(oneLine(problem))"
         default:
             return oneLine(error.description)
@@ -390,7 +424,9 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
     /// Several problems, one line each: at most ``maximumProblems`` of them, then how many more.
     public init(problems: [String]) {
         var lines = problems.prefix(Self.maximumProblems).map { ConfigError($0).description }
-        if problems.count > Self.maximumProblems { lines.append("… and \(problems.count - Self.maximumProblems) more problems") }
+        if problems.count > Self.maximumProblems {
+            lines.append("… and \(problems.count - Self.maximumProblems) more problems")
+        }
         description = lines.joined(separator: "\n")
     }
 
@@ -422,7 +458,7 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
         var i = 0
         while i < chars.count {
             guard i + word.count <= chars.count, isWordLetter(chars[i], "p"),
-                  (1..<word.count).allSatisfy({ isWordLetter(chars[i + $0], word[$0]) })
+                (1..<word.count).allSatisfy({ isWordLetter(chars[i + $0], word[$0]) })
             else {
                 out.append(chars[i])
                 i += 1
@@ -441,7 +477,10 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
             if end < chars.count && chars[end] == "'" {
                 end += 1
                 while end < chars.count {
-                    if chars[end] == "'" { end += 1; break }
+                    if chars[end] == "'" {
+                        end += 1
+                        break
+                    }
                     if chars[end] == "\\" {
                         guard end + 1 < chars.count else { break }
                         end += 2
@@ -477,7 +516,10 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
         while p < chars.count {
             if p + 3 <= chars.count, chars[p] == ":", chars[p + 1] == "/", chars[p + 2] == "/" {
                 var q = p + 3
-                while q < chars.count, !(chars[q] == ":" || chars[q] == "/" || chars[q] == "@" || chars[q] == "\"" || chars[q].isWhitespace) {
+                while q < chars.count,
+                    !(chars[q] == ":" || chars[q] == "/" || chars[q] == "@" || chars[q] == "\""
+                        || chars[q].isWhitespace)
+                {
                     q += 1
                 }
                 if q < chars.count, chars[q] == ":", lastAt[q + 1] >= 0 {
@@ -582,13 +624,15 @@ public enum DatabasePrimary: Sendable, Equatable {
                 throw ConfigError("bad primary conninfo: \(error.message)")
             }
             if conninfo["password"] != nil {
-                throw ConfigError("the primary conninfo holds a password; give it as password: {env: NAME} or {file: PATH}")
+                throw ConfigError(
+                    "the primary conninfo holds a password; give it as password: {env: NAME} or {file: PATH}")
             }
             return .postgres(conninfo)
         case .redis:
             // Not quoted: a cut-off quote could show the start of a password.
             guard text.utf8.count <= 1_000 else {
-                throw ConfigError("bad Redis primary address of \(text.utf8.count) bytes (use host:port or redis://[user@]host:port)")
+                throw ConfigError(
+                    "bad Redis primary address of \(text.utf8.count) bytes (use host:port or redis://[user@]host:port)")
             }
             var rest = Substring(text.trimmingCharacters(in: .whitespaces))
             if rest.hasPrefix("redis://") { rest = rest.dropFirst("redis://".count) }
@@ -597,17 +641,19 @@ public enum DatabasePrimary: Sendable, Equatable {
             if let at = rest.lastIndex(of: "@") {
                 let credentials = rest[..<at]
                 if credentials.contains(":") {
-                    throw ConfigError("the primary address holds a password; give it as password: {env: NAME} or {file: PATH}")
+                    throw ConfigError(
+                        "the primary address holds a password; give it as password: {env: NAME} or {file: PATH}")
                 }
                 user = credentials.isEmpty ? nil : String(credentials)
                 rest = rest[rest.index(after: at)...]
             }
             guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]),
-                  (1...65535).contains(port), colon > rest.startIndex
+                (1...65535).contains(port), colon > rest.startIndex
             else {
                 // "redis://user:secret" (the host forgotten) would otherwise be quoted back whole.
-                let shown = text.contains("://") && text.contains(where: { $0 == "@" }) == false
-                    && text.split(separator: "://", maxSplits: 1).last?.contains(":") == true
+                let shown =
+                    text.contains("://") && text.contains(where: { $0 == "@" }) == false
+                        && text.split(separator: "://", maxSplits: 1).last?.contains(":") == true
                     ? String(text[..<text.lastIndex(of: ":")!]) + ":…" : text
                 throw ConfigError("bad Redis primary address \"\(shown)\" (use host:port or redis://[user@]host:port)")
             }

@@ -39,8 +39,10 @@ enum NodeDecoder {
     /// `node` decoded as `type`; errors carry `codingPath` before the path inside the node.
     /// With `unknownKeys`, the keys of its mappings that `type` does not know are noted there
     /// (and decoding goes on, so that one pass finds them all).
-    static func decode<T: Decodable>(_ type: T.Type, from node: Node, codingPath: [any CodingKey] = [],
-                                     unknownKeys: UnknownKeys? = nil) throws -> T {
+    static func decode<T: Decodable>(
+        _ type: T.Type, from node: Node, codingPath: [any CodingKey] = [],
+        unknownKeys: UnknownKeys? = nil
+    ) throws -> T {
         try NodeDecoding(node: node, codingPath: codingPath, unknownKeys: unknownKeys).decode(type)
     }
 
@@ -96,7 +98,11 @@ private func describeKind(_ node: Node) -> String {
 }
 
 private func typeMismatch(_ expected: Any.Type, _ node: Node, at path: [any CodingKey]) -> DecodingError {
-    .typeMismatch(expected, .init(codingPath: path, debugDescription: "Expected to decode \(expected) but found \(describeKind(node)) instead."))
+    .typeMismatch(
+        expected,
+        .init(
+            codingPath: path,
+            debugDescription: "Expected to decode \(expected) but found \(describeKind(node)) instead."))
 }
 
 private struct NodeDecoding: Decoder, SingleValueDecodingContainer {
@@ -112,8 +118,10 @@ private struct NodeDecoding: Decoder, SingleValueDecodingContainer {
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         guard case .mapping(let mapping) = node else { throw typeMismatch(Node.Mapping.self, node, at: codingPath) }
         let pairs = NodeDecoder.pairs(of: mapping)
-        return KeyedDecodingContainer(NodeKeyedContainer<Key>(decoder: self, pairs: pairs,
-                                                              unknown: unknownKeys?.check(pairs, keyedBy: type)))
+        return KeyedDecodingContainer(
+            NodeKeyedContainer<Key>(
+                decoder: self, pairs: pairs,
+                unknown: unknownKeys?.check(pairs, keyedBy: type)))
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
@@ -131,7 +139,11 @@ private struct NodeDecoding: Decoder, SingleValueDecodingContainer {
         if type == String.self, let text = NodeDecoder.detached(scalar.string) as? T { return text }
         // The scalar is not quoted: it may be a password put where a number belongs.
         guard let value = constructible.construct(from: scalar) as? T else {
-            throw DecodingError.valueNotFound(type, .init(codingPath: codingPath, debugDescription: "Expected \(type) value but found a scalar that is not one."))
+            throw DecodingError.valueNotFound(
+                type,
+                .init(
+                    codingPath: codingPath,
+                    debugDescription: "Expected \(type) value but found a scalar that is not one."))
         }
         return value
     }
@@ -156,7 +168,9 @@ private struct NodeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
 
     private func child(_ key: Key) throws -> NodeDecoding {
         guard let node = value(key) else {
-            throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "No value associated with key \(key.stringValue)."))
+            throw DecodingError.keyNotFound(
+                key, .init(codingPath: codingPath, debugDescription: "No value associated with key \(key.stringValue).")
+            )
         }
         return decoder.child(node, key)
     }
@@ -164,10 +178,14 @@ private struct NodeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
     func contains(_ key: Key) -> Bool { value(key) != nil }
     func decodeNil(forKey key: Key) throws -> Bool { try child(key).decodeNil() }
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try child(key).decode(type) }
-    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
+    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws
+        -> KeyedDecodingContainer<NestedKey>
+    {
         try child(key).container(keyedBy: type)
     }
-    func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer { try child(key).unkeyedContainer() }
+    func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
+        try child(key).unkeyedContainer()
+    }
     func superDecoder() throws -> any Decoder { try child(Key(stringValue: "super")!) }
     func superDecoder(forKey key: Key) throws -> any Decoder { try child(key) }
 }
@@ -189,7 +207,8 @@ private struct NodeUnkeyedContainer: UnkeyedDecodingContainer {
     private mutating func next<T>(_ type: T.Type, _ body: (NodeDecoding) throws -> T) throws -> T {
         let key = NodeDecoder.Key(index: currentIndex)
         guard !isAtEnd else {
-            throw DecodingError.valueNotFound(type, .init(codingPath: codingPath + [key], debugDescription: "Unkeyed container is at end."))
+            throw DecodingError.valueNotFound(
+                type, .init(codingPath: codingPath + [key], debugDescription: "Unkeyed container is at end."))
         }
         let value = try body(decoder.child(items[currentIndex], key))
         currentIndex += 1
@@ -205,7 +224,9 @@ private struct NodeUnkeyedContainer: UnkeyedDecodingContainer {
     }
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try next(type) { try $0.decode(type) } }
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<
+        NestedKey
+    > {
         try next(KeyedDecodingContainer<NestedKey>.self) { try $0.container(keyedBy: type) }
     }
     mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {

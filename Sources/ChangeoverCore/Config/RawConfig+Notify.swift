@@ -16,9 +16,12 @@ extension RawConfig {
     /// The fleet's `notify:` with a database's own keys over it. Errors name the key where it
     /// was written: `config F, notify.before[1]` or `config F, database D, notify.webhook`.
     /// `on: []` in a database's section turns its notifications off.
-    static func resolveNotify(fleet: RawNotify?, database: RawNotify?, source: String, name: String?) throws(ConfigError) -> NotifyConfig {
+    static func resolveNotify(fleet: RawNotify?, database: RawNotify?, source: String, name: String?)
+        throws(ConfigError) -> NotifyConfig
+    {
         func at(_ key: String, _ own: Bool) -> String {
-            own && name != nil ? "config \(source), database \(name!), notify.\(key)" : "config \(source), notify.\(key)"
+            own && name != nil
+                ? "config \(source), database \(name!), notify.\(key)" : "config \(source), notify.\(key)"
         }
         var config = NotifyConfig()
         let commandOwn = database?.command != nil
@@ -40,7 +43,9 @@ extension RawConfig {
             var durations: [Duration] = []
             for (index, text) in list.enumerated() {
                 let value = try ConfigValue.duration(text, at: at("before[\(index)]", beforeOwn))
-                guard value > .zero else { throw ConfigError("\(at("before[\(index)]", beforeOwn)): must be more than 0") }
+                guard value > .zero else {
+                    throw ConfigError("\(at("before[\(index)]", beforeOwn)): must be more than 0")
+                }
                 if !durations.contains(value) { durations.append(value) }
             }
             config.before = durations.sorted(by: >)
@@ -58,7 +63,8 @@ extension RawConfig {
             config.events = events
         }
         if !config.before.isEmpty, !config.events.contains(.reminder) {
-            throw ConfigError("\(at("before", beforeOwn || onOwn)) asks for reminders but notify.on leaves out reminder")
+            throw ConfigError(
+                "\(at("before", beforeOwn || onOwn)) asks for reminders but notify.on leaves out reminder")
         }
         let timeoutOwn = database?.timeout != nil
         if let text = database?.timeout ?? fleet?.timeout {
@@ -81,7 +87,9 @@ extension RawConfig {
         }
         let lower = trimmed.lowercased()
         if lower.hasPrefix("https://") {
-            throw ConfigError("\(at): https is not supported (plain http only); use a relay on this host, or notify.command (e.g. curl)")
+            throw ConfigError(
+                "\(at): https is not supported (plain http only); use a relay on this host, or notify.command (e.g. curl)"
+            )
         }
         guard lower.hasPrefix("http://") else {
             throw ConfigError("\(at): \"\(trimmed)\" is not an http:// URL")
@@ -92,7 +100,8 @@ extension RawConfig {
         var path = String(rest[authorityEnd...])
         if path.isEmpty { path = "/" } else if path.hasPrefix("?") { path = "/" + path }
         guard !authority.contains("@") else {
-            throw ConfigError("\(at): the URL holds user info (user@host); put a token in its path, or use notify.command")
+            throw ConfigError(
+                "\(at): the URL holds user info (user@host); put a token in its path, or use notify.command")
         }
         guard path.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
             throw ConfigError("\(at): the URL's path has spaces, control or non-ASCII characters (percent-encode them)")
@@ -100,7 +109,9 @@ extension RawConfig {
         var host = Substring(authority)
         var port = 80
         if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { throw ConfigError("\(at): \"\(trimmed)\" has an unclosed [ in its host") }
+            guard let close = host.firstIndex(of: "]") else {
+                throw ConfigError("\(at): \"\(trimmed)\" has an unclosed [ in its host")
+            }
             let after = host[host.index(after: close)...]
             host = host[host.index(after: host.startIndex)..<close]
             if !after.isEmpty {

@@ -36,14 +36,18 @@ extension RawConfig {
             if let v = try duration(raw.minimumLead, "minimumLead") { policy.minimumLead = v }
             if let v = try duration(raw.defaultLead, "defaultLead") { policy.defaultLead = v }
             if let v = try duration(raw.recheckEvery, "recheckEvery") {
-                guard v >= .milliseconds(100) else { throw ConfigError("\(at), scheduling.recheckEvery: at least 100ms") }
+                guard v >= .milliseconds(100) else {
+                    throw ConfigError("\(at), scheduling.recheckEvery: at least 100ms")
+                }
                 policy.recheckEvery = v
             }
             if let text = raw.throughput {
                 // "40MB/s" or "40MB": bytes per second.
                 let bytes = text.hasSuffix("/s") ? String(text.dropLast(2)) : text
                 policy.throughput = try ConfigValue.bytes(bytes, at: "\(at), scheduling.throughput")
-                guard policy.throughput > 0 else { throw ConfigError("\(at), scheduling.throughput must be more than 0") }
+                guard policy.throughput > 0 else {
+                    throw ConfigError("\(at), scheduling.throughput must be more than 0")
+                }
             }
             config.scheduling = policy
         }
@@ -51,7 +55,7 @@ extension RawConfig {
             var settings = DaemonSettings()
             if let listen = raw.listen {
                 guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-                      (0...65535).contains(port)
+                    (0...65535).contains(port)
                 else { throw ConfigError("\(at), daemon.listen: \"\(listen)\" is not host:port") }
                 let host = String(listen[..<colon])
                 guard ["127.0.0.1", "localhost"].contains(host) else {
@@ -67,7 +71,9 @@ extension RawConfig {
                 settings.tokenEnvironment = name
             }
             if let concurrency = raw.concurrency {
-                guard (1...64).contains(concurrency) else { throw ConfigError("\(at), daemon.concurrency must be 1…64") }
+                guard (1...64).contains(concurrency) else {
+                    throw ConfigError("\(at), daemon.concurrency must be 1…64")
+                }
                 settings.concurrency = concurrency
             }
             if let tick = raw.tick {
@@ -84,7 +90,9 @@ extension RawConfig {
             guard config.images[raw.image] != nil else {
                 throw ConfigError("\(here): unknown image \"\(raw.image)\"")
             }
-            let deadline = try raw.deadline.map { text throws(ConfigError) in try ConfigValue.instant(text, at: "\(here), deadline") }
+            let deadline = try raw.deadline.map { text throws(ConfigError) in
+                try ConfigValue.instant(text, at: "\(here), deadline")
+            }
             config.scheduled.append(ScheduledChangeover(database: raw.database, image: raw.image, deadline: deadline))
         }
     }
@@ -92,15 +100,18 @@ extension RawConfig {
     /// A one-off window: `START for DURATION` or `START..END`, instants in ISO 8601 with an offset.
     static func oneOffWindow(_ text: String, at: String) throws(ConfigError) -> WindowOpening {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let start: Date, end: Date
+        let start: Date
+        let end: Date
         if let range = trimmed.range(of: " for ") {
             start = try ConfigValue.instant(String(trimmed[..<range.lowerBound]), at: at)
-            end = start.addingTimeInterval(try ConfigValue.duration(String(trimmed[range.upperBound...]), at: at).seconds)
+            end = start.addingTimeInterval(
+                try ConfigValue.duration(String(trimmed[range.upperBound...]), at: at).seconds)
         } else if let range = trimmed.range(of: "..") {
             start = try ConfigValue.instant(String(trimmed[..<range.lowerBound]), at: at)
             end = try ConfigValue.instant(String(trimmed[range.upperBound...]), at: at)
         } else {
-            throw ConfigError("\(at): \"\(text)\" is not a one-off window (use \"2026-05-01T22:00:00Z for 2h\" or \"START..END\")")
+            throw ConfigError(
+                "\(at): \"\(text)\" is not a one-off window (use \"2026-05-01T22:00:00Z for 2h\" or \"START..END\")")
         }
         guard end > start else { throw ConfigError("\(at): \"\(text)\" ends before it starts") }
         return WindowOpening(start: start, end: end)

@@ -147,8 +147,10 @@ struct RawConfig: Decodable {
 
     /// The fleet these settings describe, with the databases `resolveDatabases` resolves with
     /// the resolver they make.
-    func resolve(source: String, base: String,
-                 resolveDatabases: (DatabaseResolver) throws(ConfigError) -> [String: DatabaseConfig]) throws(ConfigError) -> FleetConfig {
+    func resolve(
+        source: String, base: String,
+        resolveDatabases: (DatabaseResolver) throws(ConfigError) -> [String: DatabaseConfig]
+    ) throws(ConfigError) -> FleetConfig {
         func abs(_ path: String) -> String { Self.absolute(path, base: base) }
         let state = abs(stateDirectory ?? "changeover-state")
         guard let rawProvisioner = provisioner else {
@@ -156,15 +158,19 @@ struct RawConfig: Decodable {
         }
         let known = FleetConfig.ProvisionerConfig.Kind.allCases.map(\.rawValue).joined(separator: ", ")
         guard let kind = FleetConfig.ProvisionerConfig.Kind(rawValue: rawProvisioner.kind ?? "local") else {
-            throw ConfigError("config \(source): unknown provisioner kind \"\(rawProvisioner.kind ?? "")\" (known: \(known))")
+            throw ConfigError(
+                "config \(source): unknown provisioner kind \"\(rawProvisioner.kind ?? "")\" (known: \(known))")
         }
         let provisioner: FleetConfig.ProvisionerConfig
         switch kind {
         case .local:
             guard let root = rawProvisioner.root else {
-                throw ConfigError("config \(source): the local provisioner needs provisioner.root (where follower directories are made)")
+                throw ConfigError(
+                    "config \(source): the local provisioner needs provisioner.root (where follower directories are made)"
+                )
             }
-            var local = FleetConfig.ProvisionerConfig(kind: kind, root: abs(root), runAs: rawProvisioner.runAs ?? "postgres")
+            var local = FleetConfig.ProvisionerConfig(
+                kind: kind, root: abs(root), runAs: rawProvisioner.runAs ?? "postgres")
             if let service = rawProvisioner.service {
                 guard let mode = FleetConfig.ProvisionerConfig.Service(rawValue: service) else {
                     let known = FleetConfig.ProvisionerConfig.Service.allCases.map(\.rawValue).joined(separator: ", ")
@@ -175,20 +181,25 @@ struct RawConfig: Decodable {
             provisioner = local
         case .docker:
             guard let socket = rawProvisioner.socket, !socket.trimmingCharacters(in: .whitespaces).isEmpty else {
-                throw ConfigError("config \(source): the docker provisioner needs provisioner.socket (the Docker engine's unix socket)")
+                throw ConfigError(
+                    "config \(source): the docker provisioner needs provisioner.socket (the Docker engine's unix socket)"
+                )
             }
-            for key in (rawProvisioner.labels ?? [:]).keys where key.isEmpty || key.contains(where: { $0.isWhitespace || $0 == "=" }) {
+            for key in (rawProvisioner.labels ?? [:]).keys
+            where key.isEmpty || key.contains(where: { $0.isWhitespace || $0 == "=" }) {
                 throw ConfigError("config \(source): provisioner.labels has a bad label name \"\(key)\"")
             }
             provisioner = FleetConfig.ProvisionerConfig(
-                kind: kind, root: abs(rawProvisioner.root ?? "\(state)/nodes"), runAs: rawProvisioner.runAs ?? "postgres",
+                kind: kind, root: abs(rawProvisioner.root ?? "\(state)/nodes"),
+                runAs: rawProvisioner.runAs ?? "postgres",
                 socket: socket.hasPrefix("unix://") ? String(socket.dropFirst("unix://".count)) : abs(socket),
                 labels: rawProvisioner.labels ?? [:])
         case .exec:
             let command = try Self.execCommand(rawProvisioner.command?.words ?? [], source: source, abs: abs)
-            let timeout = try rawProvisioner.timeout.map { v throws(ConfigError) in
-                try ConfigValue.duration(v, at: "config \(source), provisioner.timeout")
-            } ?? .seconds(300)
+            let timeout =
+                try rawProvisioner.timeout.map { v throws(ConfigError) in
+                    try ConfigValue.duration(v, at: "config \(source), provisioner.timeout")
+                } ?? .seconds(300)
             guard timeout > .zero else {
                 throw ConfigError("config \(source): provisioner.timeout must be longer than 0 s")
             }
@@ -202,26 +213,32 @@ struct RawConfig: Decodable {
         for (name, raw) in (self.images ?? [:]).sorted(by: { $0.key < $1.key }) {
             let at = "config \(source), image \(name)"
             if let reference = raw.docker?.image, !DockerNames.isImageReference(reference) {
-                throw ConfigError("\(at): docker.image \"\(reference)\" is not an image reference (repository[:tag] or an image Id)")
+                throw ConfigError(
+                    "\(at): docker.image \"\(reference)\" is not an image reference (repository[:tag] or an image Id)")
             }
             switch kind {
             case .local where raw.binDirectory == nil, .ssh where raw.binDirectory == nil:
                 throw ConfigError("\(at): the \(kind.rawValue) provisioner needs binDirectory")
             case .docker where raw.docker == nil:
-                throw ConfigError("\(at): the docker provisioner needs docker.image (e.g. docker: {image: changeover/postgres:15-patched})")
+                throw ConfigError(
+                    "\(at): the docker provisioner needs docker.image (e.g. docker: {image: changeover/postgres:15-patched})"
+                )
             default:
                 break
             }
-            images[name] = FleetConfig.Image(name: name, binDirectory: raw.binDirectory.map(abs) ?? "",
-                                             environment: raw.environment ?? [:], docker: raw.docker?.image,
-                                             labels: raw.labels ?? [:])
+            images[name] = FleetConfig.Image(
+                name: name, binDirectory: raw.binDirectory.map(abs) ?? "",
+                environment: raw.environment ?? [:], docker: raw.docker?.image,
+                labels: raw.labels ?? [:])
         }
         let fleetNotify = try Self.resolveNotify(fleet: notify, database: nil, source: source, name: nil)
-        let resolver = DatabaseResolver(source: source, base: base, images: images, provisioner: kind,
-                                        fleetNotify: notify, resolvedFleetNotify: fleetNotify)
+        let resolver = DatabaseResolver(
+            source: source, base: base, images: images, provisioner: kind,
+            fleetNotify: notify, resolvedFleetNotify: fleetNotify)
         let databases = try resolveDatabases(resolver)
-        var config = FleetConfig(stateDirectory: state, auditLog: abs(auditLog ?? "\(state)/audit.jsonl"),
-                                 images: images, databases: databases, provisioner: provisioner, freezes: freezes ?? [])
+        var config = FleetConfig(
+            stateDirectory: state, auditLog: abs(auditLog ?? "\(state)/audit.jsonl"),
+            images: images, databases: databases, provisioner: provisioner, freezes: freezes ?? [])
         config.notify = fleetNotify
         config.resolver = resolver
         config.store = try resolveStore(source: source, base: base)
@@ -234,8 +251,10 @@ extension RawConfig {
     /// `path` as it is when absolute, else relative to `base` (the config file's directory).
     /// The ssh provisioner: hosts with unique names and addresses, a login, an identity and a
     /// known-hosts file (strict checking has nothing to check without one).
-    static func sshProvisioner(_ raw: RawProvisioner, source: String, state: String,
-                               abs: (String) -> String) throws(ConfigError) -> FleetConfig.ProvisionerConfig {
+    static func sshProvisioner(
+        _ raw: RawProvisioner, source: String, state: String,
+        abs: (String) -> String
+    ) throws(ConfigError) -> FleetConfig.ProvisionerConfig {
         let at = "config \(source), provisioner"
         var hosts: [SSHHost] = []
         for (index, host) in (raw.hosts ?? []).enumerated() {
@@ -245,24 +264,37 @@ extension RawConfig {
             guard !hosts.contains(where: { $0.name == name || $0.address == address }) else {
                 throw ConfigError("\(at).hosts: host \(name) (\(address)) is listed twice")
             }
-            let service = try host.service.map { word throws(ConfigError) in try sshService(word, at: "\(at).hosts[\(index)]") }
-            hosts.append(SSHHost(name: name, address: address, port: host.port ?? 22, labels: host.labels ?? [:], root: host.root.map(abs),
-                                 service: service))
+            let service = try host.service.map { word throws(ConfigError) in
+                try sshService(word, at: "\(at).hosts[\(index)]")
+            }
+            hosts.append(
+                SSHHost(
+                    name: name, address: address, port: host.port ?? 22, labels: host.labels ?? [:],
+                    root: host.root.map(abs),
+                    service: service))
         }
         guard hosts.count >= 2 else {
-            throw ConfigError("\(at): the ssh provisioner needs provisioner.hosts, at least two (the primary's and one for its follower)")
+            throw ConfigError(
+                "\(at): the ssh provisioner needs provisioner.hosts, at least two (the primary's and one for its follower)"
+            )
         }
         guard let identity = raw.identity, let knownHosts = raw.knownHosts else {
-            throw ConfigError("\(at): the ssh provisioner needs provisioner.identity (a private key) and provisioner.knownHosts (the hosts' keys)")
+            throw ConfigError(
+                "\(at): the ssh provisioner needs provisioner.identity (a private key) and provisioner.knownHosts (the hosts' keys)"
+            )
         }
         for rule in (raw.placement ?? [:]).values where rule.isEmpty {
             throw ConfigError("\(at).placement: a rule is same, other or a label value")
         }
-        let timeout = try raw.timeout.map { v throws(ConfigError) in try ConfigValue.duration(v, at: "\(at).timeout") } ?? .seconds(60)
-        var config = FleetConfig.ProvisionerConfig(kind: .ssh, root: raw.root.map(abs) ?? "/var/lib/changeover/nodes",
-                                                   runAs: raw.runAs ?? "postgres", timeout: timeout)
-        config.ssh = .init(hosts: hosts, user: raw.user ?? "root", identity: abs(identity), knownHosts: abs(knownHosts),
-                           placement: raw.placement ?? [:])
+        let timeout =
+            try raw.timeout.map { v throws(ConfigError) in try ConfigValue.duration(v, at: "\(at).timeout") }
+            ?? .seconds(60)
+        var config = FleetConfig.ProvisionerConfig(
+            kind: .ssh, root: raw.root.map(abs) ?? "/var/lib/changeover/nodes",
+            runAs: raw.runAs ?? "postgres", timeout: timeout)
+        config.ssh = .init(
+            hosts: hosts, user: raw.user ?? "root", identity: abs(identity), knownHosts: abs(knownHosts),
+            placement: raw.placement ?? [:])
         if let service = raw.service { config.service = try sshService(service, at: at) }
         return config
     }
@@ -273,7 +305,9 @@ extension RawConfig {
         case .auto?, .none?, .systemd?:
             return FleetConfig.ProvisionerConfig.Service(rawValue: word)!
         case .debianCluster?:
-            throw ConfigError("\(at).service: the ssh provisioner makes a follower a server in its node (auto, none) or with a systemd unit of its own (systemd), not a Debian cluster")
+            throw ConfigError(
+                "\(at).service: the ssh provisioner makes a follower a server in its node (auto, none) or with a systemd unit of its own (systemd), not a Debian cluster"
+            )
         case nil:
             throw ConfigError("\(at): unknown service \"\(word)\" (known: auto, none, systemd)")
         }
@@ -286,17 +320,22 @@ extension RawConfig {
     /// The exec provisioner's command: its program must be an executable file now (a relative
     /// path is the config file's directory's, a bare name is looked up in PATH), so that a typo
     /// fails before anything is touched.
-    static func execCommand(_ words: [String], source: String, abs: (String) -> String) throws(ConfigError) -> [String] {
+    static func execCommand(_ words: [String], source: String, abs: (String) -> String) throws(ConfigError) -> [String]
+    {
         guard let program = words.first, !program.isEmpty else {
-            throw ConfigError("config \(source): the exec provisioner needs provisioner.command (the program that makes and removes servers)")
+            throw ConfigError(
+                "config \(source): the exec provisioner needs provisioner.command (the program that makes and removes servers)"
+            )
         }
         let resolved: String
         if program.contains("/") {
             resolved = abs(program)
         } else {
             let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-            guard let found = path.split(separator: ":").map({ "\($0)/\(program)" })
-                .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            guard
+                let found = path.split(separator: ":").map({ "\($0)/\(program)" })
+                    .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+            else {
                 throw ConfigError("config \(source): provisioner.command \(program) is not a program on PATH")
             }
             resolved = found
@@ -313,13 +352,17 @@ extension RawConfig {
 }
 
 extension RawConfig.RawDatabase {
-    func resolve(name: String, source: String, images: [String: FleetConfig.Image], base: String) throws(ConfigError) -> DatabaseConfig {
+    func resolve(name: String, source: String, images: [String: FleetConfig.Image], base: String) throws(ConfigError)
+        -> DatabaseConfig
+    {
         let at = "config \(source), database \(name)"
         guard let engine = DatabaseConfig.EngineKind(rawValue: self.engine ?? "postgres") else {
             throw ConfigError("\(at): unknown engine \"\(self.engine ?? "")\" (known: postgres, redis)")
         }
         guard images[image] != nil else {
-            throw ConfigError("\(at): unknown image \"\(image)\" (the config defines: \(images.keys.sorted().joined(separator: ", ")))")
+            throw ConfigError(
+                "\(at): unknown image \"\(image)\" (the config defines: \(images.keys.sorted().joined(separator: ", ")))"
+            )
         }
         let primary: DatabasePrimary
         do {
@@ -332,8 +375,12 @@ extension RawConfig.RawDatabase {
         }
         let followerPorts = try follower?.ports.map { text throws(ConfigError) in
             guard follower?.port == nil else { throw ConfigError("\(at): follower has port and ports; give one") }
-            let bounds = text.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard bounds.count == 2, let low = bounds[0], let high = bounds[1], (1...65535).contains(low), (low...65535).contains(high) else {
+            let bounds = text.split(separator: "-", omittingEmptySubsequences: false).map {
+                Int($0.trimmingCharacters(in: .whitespaces))
+            }
+            guard bounds.count == 2, let low = bounds[0], let high = bounds[1], (1...65535).contains(low),
+                (low...65535).contains(high)
+            else {
                 throw ConfigError("\(at): follower ports \"\(text)\" is not a range of ports like 5433-5440")
             }
             return low...high
@@ -341,8 +388,12 @@ extension RawConfig.RawDatabase {
         let router = try resolveRouter(at: at, base: base)
         var catchUp = CatchUpPolicy()
         if let raw = self.catchUp {
-            if let v = raw.maxLagBytes { catchUp.maxLagBytes = try ConfigValue.bytes(v, at: "\(at), catchUp.maxLagBytes") }
-            if let v = raw.maxLagTime { catchUp.maxLagTime = try ConfigValue.duration(v, at: "\(at), catchUp.maxLagTime") }
+            if let v = raw.maxLagBytes {
+                catchUp.maxLagBytes = try ConfigValue.bytes(v, at: "\(at), catchUp.maxLagBytes")
+            }
+            if let v = raw.maxLagTime {
+                catchUp.maxLagTime = try ConfigValue.duration(v, at: "\(at), catchUp.maxLagTime")
+            }
             if let v = raw.holdFor { catchUp.holdFor = try ConfigValue.duration(v, at: "\(at), catchUp.holdFor") }
             if let v = raw.timeout { catchUp.timeout = try ConfigValue.duration(v, at: "\(at), catchUp.timeout") }
             if let v = raw.pollEvery { catchUp.pollEvery = try ConfigValue.duration(v, at: "\(at), catchUp.pollEvery") }
@@ -352,26 +403,40 @@ extension RawConfig.RawDatabase {
         }
         var switchover = SwitchoverPolicy()
         if let raw = self.switchover {
-            if let v = raw.fenceTimeout { switchover.fenceTimeout = try ConfigValue.duration(v, at: "\(at), switchover.fenceTimeout") }
-            if let v = raw.replayTimeout { switchover.replayTimeout = try ConfigValue.duration(v, at: "\(at), switchover.replayTimeout") }
-            if let v = raw.promoteTimeout { switchover.promoteTimeout = try ConfigValue.duration(v, at: "\(at), switchover.promoteTimeout") }
-            if let v = raw.verifyTimeout { switchover.verifyTimeout = try ConfigValue.duration(v, at: "\(at), switchover.verifyTimeout") }
-            if let v = raw.connectTimeout { switchover.connectTimeout = try ConfigValue.duration(v, at: "\(at), switchover.connectTimeout") }
+            if let v = raw.fenceTimeout {
+                switchover.fenceTimeout = try ConfigValue.duration(v, at: "\(at), switchover.fenceTimeout")
+            }
+            if let v = raw.replayTimeout {
+                switchover.replayTimeout = try ConfigValue.duration(v, at: "\(at), switchover.replayTimeout")
+            }
+            if let v = raw.promoteTimeout {
+                switchover.promoteTimeout = try ConfigValue.duration(v, at: "\(at), switchover.promoteTimeout")
+            }
+            if let v = raw.verifyTimeout {
+                switchover.verifyTimeout = try ConfigValue.duration(v, at: "\(at), switchover.verifyTimeout")
+            }
+            if let v = raw.connectTimeout {
+                switchover.connectTimeout = try ConfigValue.duration(v, at: "\(at), switchover.connectTimeout")
+            }
         }
-        let defaultReplicationUser: String? = switch primary {
-        case .postgres(let conninfo): conninfo.user ?? "postgres"
-        case .redis(_, _, let user): user
-        }
-        let retireAfter = try self.retireAfter.map { v throws(ConfigError) in
-            try ConfigValue.duration(v, at: "\(at), retireAfter")
-        } ?? .seconds(24 * 3600)
-        var database = DatabaseConfig(DatabaseConfig.Settings(
-            name: name, engine: engine, image: image, primary: primary, container: container,
-            password: password?.resolved(against: base),
-            replicationUser: replication?.user ?? defaultReplicationUser,
-            replicationPassword: (replication?.password ?? password)?.resolved(against: base),
-            followerPort: follower?.port, followerPorts: followerPorts, router: router, catchUp: catchUp, switchover: switchover,
-            retireAfter: retireAfter, windows: windows ?? [], freezes: freezes ?? []))
+        let defaultReplicationUser: String? =
+            switch primary {
+            case .postgres(let conninfo): conninfo.user ?? "postgres"
+            case .redis(_, _, let user): user
+            }
+        let retireAfter =
+            try self.retireAfter.map { v throws(ConfigError) in
+                try ConfigValue.duration(v, at: "\(at), retireAfter")
+            } ?? .seconds(24 * 3600)
+        var database = DatabaseConfig(
+            DatabaseConfig.Settings(
+                name: name, engine: engine, image: image, primary: primary, container: container,
+                password: password?.resolved(against: base),
+                replicationUser: replication?.user ?? defaultReplicationUser,
+                replicationPassword: (replication?.password ?? password)?.resolved(against: base),
+                followerPort: follower?.port, followerPorts: followerPorts, router: router, catchUp: catchUp,
+                switchover: switchover,
+                retireAfter: retireAfter, windows: windows ?? [], freezes: freezes ?? []))
         for (key, value) in labels ?? [:] {
             guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0.isNumber || "-_./".contains($0) }) else {
                 throw ConfigError("\(at), labels: bad label name \"\(key)\" (letters, digits, - _ . / only)")
@@ -398,7 +463,9 @@ extension RawConfig.RawDatabase {
         if kind == .hook, (raw.command ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
             throw ConfigError("\(at): the hook router needs a command")
         }
-        let timeout = try raw.timeout.map { v throws(ConfigError) in try ConfigValue.duration(v, at: "\(at), router.timeout") } ?? .seconds(30)
+        let timeout =
+            try raw.timeout.map { v throws(ConfigError) in try ConfigValue.duration(v, at: "\(at), router.timeout") }
+            ?? .seconds(30)
         var config = RouterConfig(kind: kind, command: raw.command, timeout: timeout)
         switch kind {
         case .none, .hook:
@@ -418,7 +485,9 @@ extension RawConfig.RawDatabase {
         return value
     }
 
-    private func resolvePgBouncer(_ raw: RawConfig.RawRouter, into config: inout RouterConfig, at: String, base: String) throws(ConfigError) {
+    private func resolvePgBouncer(_ raw: RawConfig.RawRouter, into config: inout RouterConfig, at: String, base: String)
+        throws(ConfigError)
+    {
         let text = try required(raw.admin, key: "admin", kind: "pgbouncer", at: at)
         var admin: ConnInfo
         do {
@@ -427,7 +496,8 @@ extension RawConfig.RawDatabase {
             throw ConfigError("\(at): bad router.admin conninfo: \(error.message)")
         }
         if admin["password"] != nil {
-            throw ConfigError("\(at): router.admin holds a password; give it as router.password: {env: NAME} or {file: PATH}")
+            throw ConfigError(
+                "\(at): router.admin holds a password; give it as router.password: {env: NAME} or {file: PATH}")
         }
         if admin.database == nil { admin["dbname"] = "pgbouncer" }
         guard admin.database == "pgbouncer" else {
@@ -443,11 +513,14 @@ extension RawConfig.RawDatabase {
         config.include = RawConfig.absolute(include, base: base)
     }
 
-    private func resolveHAProxy(_ raw: RawConfig.RawRouter, into config: inout RouterConfig, at: String, base: String) throws(ConfigError) {
+    private func resolveHAProxy(_ raw: RawConfig.RawRouter, into config: inout RouterConfig, at: String, base: String)
+        throws(ConfigError)
+    {
         let socket = try required(raw.socket, key: "socket", kind: "haproxy", at: at)
         let backend = try required(raw.backend, key: "backend", kind: "haproxy", at: at)
         let server = try required(raw.server, key: "server", kind: "haproxy", at: at)
-        for (key, name) in [("backend", backend), ("server", server)] where name.contains(where: { $0.isWhitespace || $0 == "/" }) {
+        for (key, name) in [("backend", backend), ("server", server)]
+        where name.contains(where: { $0.isWhitespace || $0 == "/" }) {
             throw ConfigError("\(at): router.\(key) \"\(name)\" is not a haproxy \(key) name")
         }
         config.socket = RawConfig.absolute(socket, base: base)
@@ -476,8 +549,10 @@ public enum ConfigValue {
 
     public static func bytes(_ text: String, at: String) throws(ConfigError) -> Int64 {
         let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
-        let units: [(String, Int64)] = [("GIB", 1 << 30), ("MIB", 1 << 20), ("KIB", 1 << 10),
-                                        ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("B", 1), ("", 1)]
+        let units: [(String, Int64)] = [
+            ("GIB", 1 << 30), ("MIB", 1 << 20), ("KIB", 1 << 10),
+            ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("B", 1), ("", 1),
+        ]
         for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
             let number = trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)
             if let value = Int64(number), value >= 0 {

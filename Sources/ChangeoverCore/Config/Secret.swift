@@ -13,15 +13,19 @@ public enum Secret: Sendable, Equatable, Decodable, CustomStringConvertible {
         let name = try container.decodeIfPresent(String.self, forKey: .env)
         let path = try container.decodeIfPresent(String.self, forKey: .file)
         if name != nil, path != nil {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                                                    debugDescription: "a secret is {env: NAME} or {file: PATH}, not both"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "a secret is {env: NAME} or {file: PATH}, not both"))
         } else if let name {
             self = .environment(name)
         } else if let path {
             self = .file(path)
         } else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                                                    debugDescription: "a secret is {env: NAME} or {file: PATH}"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "a secret is {env: NAME} or {file: PATH}"))
         }
     }
 
@@ -40,7 +44,8 @@ public enum Secret: Sendable, Equatable, Decodable, CustomStringConvertible {
     }
 
     /// The secret's value. A file must not be readable by group or others (mode 0600 or stricter).
-    public func value(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> String {
+    public func value(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> String
+    {
         switch self {
         case .environment(let name):
             guard let value = environment[name], !value.isEmpty else {
@@ -49,14 +54,16 @@ public enum Secret: Sendable, Equatable, Decodable, CustomStringConvertible {
             return value
         case .file(let path):
             guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-                  let mode = attributes[.posixPermissions] as? Int
+                let mode = attributes[.posixPermissions] as? Int
             else { throw ConfigError("cannot read the secret file \(path)") }
             guard mode & 0o077 == 0 else {
                 let who = mode & 0o007 != 0 ? "others" : "its group"
-                throw ConfigError("the secret file \(path) is readable by \(who) (mode \(String(mode & 0o777, radix: 8))); make it 0600")
+                throw ConfigError(
+                    "the secret file \(path) is readable by \(who) (mode \(String(mode & 0o777, radix: 8))); make it 0600"
+                )
             }
             guard let data = FileManager.default.contents(atPath: path),
-                  let text = String(data: data, encoding: .utf8)
+                let text = String(data: data, encoding: .utf8)
             else { throw ConfigError("cannot read the secret file \(path)") }
             return text.trimmingCharacters(in: .newlines)
         }

@@ -40,13 +40,17 @@ extension RawConfig {
         config.kind = kind
         if let text = raw.leaseTtl {
             let ttl = try ConfigValue.duration(text, at: "\(at).leaseTtl")
-            guard ttl >= .seconds(3), ttl <= .seconds(3600) else { throw ConfigError("\(at).leaseTtl: between 3s and 1h") }
+            guard ttl >= .seconds(3), ttl <= .seconds(3600) else {
+                throw ConfigError("\(at).leaseTtl: between 3s and 1h")
+            }
             config.leaseTTL = ttl
         }
         switch kind {
         case .sqlite:
             guard raw.conninfo == nil, raw.password == nil, raw.passwordEnv == nil else {
-                throw ConfigError("\(at): conninfo and password are for kind: postgres (the SQLite store is a file in stateDirectory)")
+                throw ConfigError(
+                    "\(at): conninfo and password are for kind: postgres (the SQLite store is a file in stateDirectory)"
+                )
             }
         case .postgres:
             guard let text = raw.conninfo, !text.isEmpty else {
@@ -60,7 +64,8 @@ extension RawConfig {
                 throw ConfigError("\(at): conninfo is not a libpq conninfo (key=value pairs or a postgresql:// URL)")
             }
             guard conninfo["password"] == nil else {
-                throw ConfigError("\(at): the conninfo holds a password; give it as password: {env: NAME} or {file: PATH}")
+                throw ConfigError(
+                    "\(at): the conninfo holds a password; give it as password: {env: NAME} or {file: PATH}")
             }
             if raw.password != nil, raw.passwordEnv != nil {
                 throw ConfigError("\(at): give the password once, as password: {env: NAME} or passwordEnv: NAME")

@@ -109,7 +109,8 @@ struct YAMLPrescan {
         while index < s.count {
             let c = s[index]
             if c == 0 { return .nul(line: line, column: column) }
-            let allowed = (c >= 0x20 && c <= 0x7E) || c == 0x09 || c == 0x0A || c == 0x0D || c == 0x85
+            let allowed =
+                (c >= 0x20 && c <= 0x7E) || c == 0x09 || c == 0x0A || c == 0x0D || c == 0x85
                 || (c >= 0xA0 && c <= 0xD7FF) || (c >= 0xE000 && c <= 0xFFFD) || c >= 0x10000
             if !allowed { return .controlCharacter(c, line: line, column: column) }
             if Self.isBreak(c) {
@@ -126,7 +127,8 @@ struct YAMLPrescan {
 
     /// The characters the scanner acts on.
     private enum A {
-        static let openBracket: UInt32 = 0x5B, closeBracket: UInt32 = 0x5D, openBrace: UInt32 = 0x7B, closeBrace: UInt32 = 0x7D
+        static let openBracket: UInt32 = 0x5B, closeBracket: UInt32 = 0x5D, openBrace: UInt32 = 0x7B,
+            closeBrace: UInt32 = 0x7D
         static let comma: UInt32 = 0x2C, dash: UInt32 = 0x2D, question: UInt32 = 0x3F, colon: UInt32 = 0x3A
         static let star: UInt32 = 0x2A, ampersand: UInt32 = 0x26, bang: UInt32 = 0x21, pipe: UInt32 = 0x7C
         static let greater: UInt32 = 0x3E, apostrophe: UInt32 = 0x27, quote: UInt32 = 0x22, hash: UInt32 = 0x23
@@ -134,7 +136,9 @@ struct YAMLPrescan {
         static let zero: UInt32 = 0x30, nine: UInt32 = 0x39
     }
 
-    private static func isBreak(_ c: UInt32) -> Bool { c == 0x0A || c == 0x0D || c == 0x85 || c == 0x2028 || c == 0x2029 }
+    private static func isBreak(_ c: UInt32) -> Bool {
+        c == 0x0A || c == 0x0D || c == 0x85 || c == 0x2028 || c == 0x2029
+    }
     /// A blank, a line break or the end (the end reads as 0).
     private static func isBlankZ(_ c: UInt32) -> Bool { c == 0x20 || c == 0x09 || c == 0 || isBreak(c) }
 
@@ -194,7 +198,9 @@ struct YAMLPrescan {
                 unroll(to: -1)
                 blockKey = nil
                 simpleKeyAllowed = false
-                advance(); advance(); advance()
+                advance()
+                advance()
+                advance()
                 continue
             }
             switch c {
@@ -211,7 +217,8 @@ struct YAMLPrescan {
                     if flows.isEmpty {
                         blockKeyDeepest = max(blockKeyDeepest, closed.entryDeepest)
                     } else {
-                        flows[flows.count - 1].entryDeepest = max(flows[flows.count - 1].entryDeepest, closed.entryDeepest)
+                        flows[flows.count - 1].entryDeepest = max(
+                            flows[flows.count - 1].entryDeepest, closed.entryDeepest)
                     }
                 } else {
                     blockKey = nil
@@ -251,7 +258,8 @@ struct YAMLPrescan {
                     if let key = blockKey {
                         // The key already read sits inside the mapping this opens.
                         if roll(key.column, .mapping),
-                           let problem = reached(max(depth, blockKeyDeepest + 1), at: (key.line, key.column)) {
+                            let problem = reached(max(depth, blockKeyDeepest + 1), at: (key.line, key.column))
+                        {
                             return problem
                         }
                     } else if roll(column, .mapping), let problem = reached(depth) {
@@ -315,7 +323,8 @@ struct YAMLPrescan {
     }
 
     private func isAnchorCharacter(_ c: UInt32) -> Bool {
-        (A.zero...A.nine).contains(c) || (0x41...0x5A).contains(c) || (0x61...0x7A).contains(c) || c == 0x5F || c == A.dash
+        (A.zero...A.nine).contains(c) || (0x41...0x5A).contains(c) || (0x61...0x7A).contains(c) || c == 0x5F
+            || c == A.dash
     }
 
     private static let indicators: Set<UInt32> = Set("-?:,[]{}#&*!|>'\"%@`".unicodeScalars.map(\.value))
@@ -449,7 +458,8 @@ struct YAMLPrescan {
             while !isBlankZ(i) {
                 let c = s[i]
                 if single && c == quote && at(i + 1) == quote {
-                    advance(); advance()
+                    advance()
+                    advance()
                 } else if c == quote {
                     advance()
                     return
@@ -478,7 +488,10 @@ struct YAMLPrescan {
         func digit(_ c: UInt32) -> Int? { (A.zero...A.nine).contains(c) ? Int(c - A.zero) : nil }
         if at(i) == A.plus || at(i) == A.dash {
             advance()
-            if let d = digit(at(i)) { increment = d; advance() }
+            if let d = digit(at(i)) {
+                increment = d
+                advance()
+            }
         } else if let d = digit(at(i)) {
             increment = d
             advance()

@@ -34,7 +34,9 @@ public actor PostgresEngine: Engine {
     private var catchUp: CatchUpPolicy { target.database.catchUp }
     private var policy: SwitchoverPolicy { target.database.switchover }
 
-    public init(target: Target, logger: Logger, progress: @escaping @Sendable (String) -> Void, retries: Retrier = Retrier()) {
+    public init(
+        target: Target, logger: Logger, progress: @escaping @Sendable (String) -> Void, retries: Retrier = Retrier()
+    ) {
         self.target = target
         self.logger = logger
         self.progress = progress
@@ -47,16 +49,19 @@ public actor PostgresEngine: Engine {
         guard case .postgres(let configured) = setup.database.primary else {
             throw EngineError("database \(setup.database.name) is not a Postgres database")
         }
-        var primary = configured
+        var primary =
+            configured
             .with("connect_timeout", configured["connect_timeout"] ?? "5")
             .with("application_name", "changeover")
         primary["password"] = try setup.password()
         var replication = primary.with("user", setup.database.replicationUser ?? configured.user ?? "postgres")
         replication["password"] = try setup.replicationPassword()
-        self.init(target: Target(changeover: setup.changeover, database: setup.database, primary: primary,
-                                 replication: replication, fromImage: setup.fromImage, toImage: setup.toImage,
-                                 provisioner: setup.provisioner, stateDirectory: setup.stateDirectory),
-                  logger: setup.logger, progress: setup.progress, retries: setup.retries)
+        self.init(
+            target: Target(
+                changeover: setup.changeover, database: setup.database, primary: primary,
+                replication: replication, fromImage: setup.fromImage, toImage: setup.toImage,
+                provisioner: setup.provisioner, stateDirectory: setup.stateDirectory),
+            logger: setup.logger, progress: setup.progress, retries: setup.retries)
     }
 
     nonisolated public var currentPrimary: Endpoint { target.database.primary.endpoint }
@@ -70,7 +75,10 @@ public actor PostgresEngine: Engine {
     nonisolated public func plannedResources() -> [String] {
         let placement = target.provisioner.followerPlacement(changeover: target.changeover, engine: .postgres)
         let port = target.database.followerPort.map(String.init) ?? "a free port"
-        let slot = String(("changeover_" + target.changeover.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }.map(String.init).joined()).prefix(63))
+        let slot = String(
+            ("changeover_"
+                + target.changeover.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }.map(String.init).joined())
+                .prefix(63))
         return [
             "physical replication slot \(slot) on the primary",
             "follower on image \(target.toImage.name) \(placement), listening on \(target.provisioner.listenAddress):\(port)",
@@ -81,7 +89,8 @@ public actor PostgresEngine: Engine {
 
     public func preflight() async -> [PreflightCheck] {
         var checks: [PreflightCheck] = []
-        let from = target.fromImage, to = target.toImage
+        let from = target.fromImage
+        let to = target.toImage
         checks.append(await target.provisioner.newImageCheck(from: from, to: to))
         let (imageChecks, newVersion) = await target.provisioner.imageChecks(from: from, to: to, engine: .postgres)
         checks += imageChecks
@@ -97,7 +106,8 @@ public actor PostgresEngine: Engine {
         checks.append(PreflightCheck("primary reachable", passed: true, connection.endpoint))
         do {
             let timeout = policy.connectTimeout
-            let row = try await connection.query("""
+            let row = try await connection.query(
+                """
                 SELECT pg_is_in_recovery()::text, current_setting('wal_level'), current_setting('max_wal_senders'),
                        (SELECT count(*) FROM pg_stat_replication)::text, current_setting('max_replication_slots'),
                        (SELECT count(*) FROM pg_replication_slots)::text,
@@ -106,32 +116,49 @@ public actor PostgresEngine: Engine {
                 """, [slotName], timeout: timeout)
             let v = { (i: Int) in row.rows.first?[i] ?? "" }
             let inRecovery = v(0) == "true"
-            checks.append(PreflightCheck("really primary", passed: !inRecovery,
-                                         inRecovery ? "\(connection.endpoint) is a standby (in recovery), not a primary"
-                                             : "not in recovery"))
-            checks.append(PreflightCheck("wal_level", passed: ["replica", "logical"].contains(v(1)),
-                                         "wal_level = \(v(1))"))
+            checks.append(
+                PreflightCheck(
+                    "really primary", passed: !inRecovery,
+                    inRecovery
+                        ? "\(connection.endpoint) is a standby (in recovery), not a primary"
+                        : "not in recovery"))
+            checks.append(
+                PreflightCheck(
+                    "wal_level", passed: ["replica", "logical"].contains(v(1)),
+                    "wal_level = \(v(1))"))
             let freeSenders = (Int(v(2)) ?? 0) - (Int(v(3)) ?? 0)
-            checks.append(PreflightCheck("wal senders", passed: freeSenders >= 2,
-                                         "\(freeSenders) of max_wal_senders = \(v(2)) free (a base backup needs 2)"))
+            checks.append(
+                PreflightCheck(
+                    "wal senders", passed: freeSenders >= 2,
+                    "\(freeSenders) of max_wal_senders = \(v(2)) free (a base backup needs 2)"))
             let freeSlots = (Int(v(4)) ?? 0) - (Int(v(5)) ?? 0)
             let slotTaken = v(6) == "true"
-            checks.append(PreflightCheck("replication slot", passed: freeSlots >= 1 || slotTaken,
-                                         slotTaken ? "slot \(slotName) exists and will be reused"
-                                             : "\(freeSlots) of max_replication_slots = \(v(4)) free"))
+            checks.append(
+                PreflightCheck(
+                    "replication slot", passed: freeSlots >= 1 || slotTaken,
+                    slotTaken
+                        ? "slot \(slotName) exists and will be reused"
+                        : "\(freeSlots) of max_replication_slots = \(v(4)) free"))
             let major = v(9).split(separator: ".").first.map(String.init) ?? v(9)
             if let newVersion {
                 let newMajor = newVersion.split(separator: ".").first.map(String.init) ?? newVersion
-                checks.append(PreflightCheck("major version", passed: newMajor == major,
-                                             newMajor == major ? "primary \(v(9)), new image \(newVersion)"
-                                                 : "primary runs \(v(9)) but image \(to.name) is \(newVersion): physical replication needs the same major version"))
+                checks.append(
+                    PreflightCheck(
+                        "major version", passed: newMajor == major,
+                        newMajor == major
+                            ? "primary \(v(9)), new image \(newVersion)"
+                            : "primary runs \(v(9)) but image \(to.name) is \(newVersion): physical replication needs the same major version"
+                    ))
             }
             checks.append(await target.provisioner.primaryCheck(dataDirectory: v(7), port: v(8), image: from))
-            let files = try await connection.query("SELECT current_setting('config_file'), current_setting('hba_file'), "
-                                                   + "current_setting('ident_file')", timeout: timeout).rows.first
+            let files = try await connection.query(
+                "SELECT current_setting('config_file'), current_setting('hba_file'), "
+                    + "current_setting('ident_file')", timeout: timeout
+            ).rows.first
             if let files, files.count == 3, let config = files[0], let hba = files[1], let ident = files[2],
-               let layout = await target.provisioner.layoutCheck(
-                   .postgres(PostgresLayout(dataDirectory: v(7), configFile: config, hbaFile: hba, identFile: ident))) {
+                let layout = await target.provisioner.layoutCheck(
+                    .postgres(PostgresLayout(dataDirectory: v(7), configFile: config, hbaFile: hba, identFile: ident)))
+            {
                 checks.append(layout)
             }
         } catch {
@@ -149,11 +176,13 @@ public actor PostgresEngine: Engine {
             defer { connection.close() }
             let results = try await connection.simpleQuery("IDENTIFY_SYSTEM", timeout: policy.connectTimeout)
             let timeline = results.first?.value(0, "timeline") ?? "?"
-            return PreflightCheck("replication login", passed: true,
-                                  "\(info.user ?? "?") may stream (timeline \(timeline))")
+            return PreflightCheck(
+                "replication login", passed: true,
+                "\(info.user ?? "?") may stream (timeline \(timeline))")
         } catch {
-            return PreflightCheck("replication login", passed: false,
-                                  "replication connection as \(info.user ?? "?") failed: \(error)")
+            return PreflightCheck(
+                "replication login", passed: false,
+                "replication connection as \(info.user ?? "?") failed: \(error)")
         }
     }
 
@@ -162,7 +191,9 @@ public actor PostgresEngine: Engine {
     public func provision(_ facts: inout Facts) async throws {
         // Provisioned before an interruption (perhaps before its facts were recorded): the
         // follower runs and streams from its slot; learn its facts from the server itself.
-        if let existing = try await target.provisioner.runningPostgresFollower(changeover: target.changeover, image: target.toImage) {
+        if let existing = try await target.provisioner.runningPostgresFollower(
+            changeover: target.changeover, image: target.toImage)
+        {
             facts.merge(existing.facts) { _, new in new }
             facts["follower.host"] = existing.host
             facts["follower.port"] = String(existing.port)
@@ -171,12 +202,15 @@ public actor PostgresEngine: Engine {
             return
         }
         try await locateOldPrimary(&facts)
-        let slot = slotName, timeout = policy.connectTimeout
+        let slot = slotName
+        let timeout = policy.connectTimeout
         try await onPrimary("reserve the slot \(slot) on the primary") { primary in
-            let exists = try await primary.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [slot],
-                                                 timeout: timeout)
+            let exists = try await primary.query(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [slot],
+                timeout: timeout)
             if exists.rows.isEmpty {
-                _ = try await primary.query("SELECT pg_create_physical_replication_slot($1, true)", [slot], timeout: timeout)
+                _ = try await primary.query(
+                    "SELECT pg_create_physical_replication_slot($1, true)", [slot], timeout: timeout)
             }
         }
         facts["slot"] = slotName
@@ -199,7 +233,8 @@ public actor PostgresEngine: Engine {
         if let dataDirectory = facts["old.dataDirectory"] {
             facts.merge(target.provisioner.oldPrimaryFacts(dataDirectory: dataDirectory)) { old, _ in old }
         }
-        facts.merge(try await target.provisioner.imageFacts(from: target.fromImage, to: target.toImage)) { old, _ in old }
+        facts.merge(try await target.provisioner.imageFacts(from: target.fromImage, to: target.toImage)) { old, _ in old
+        }
     }
 
     public func catchUp(_ facts: inout Facts) async throws {
@@ -212,9 +247,13 @@ public actor PostgresEngine: Engine {
         let silence = try await longestReplySilence(facts, until: deadline)
         while true {
             guard try await isRunning(follower) else { throw EngineError("the follower stopped during catch-up") }
-            let slot = slotName, timeout = policy.connectTimeout
-            let result = try await onPrimary("read the follower's lag on the primary", policy: .untilDeadline, until: deadline) {
-                try await $0.query("""
+            let slot = slotName
+            let timeout = policy.connectTimeout
+            let result = try await onPrimary(
+                "read the follower's lag on the primary", policy: .untilDeadline, until: deadline
+            ) {
+                try await $0.query(
+                    """
                     SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint::text,
                            COALESCE(extract(epoch FROM replay_lag), 0)::float8::text, state,
                            COALESCE(extract(epoch FROM now() - reply_time), 0)::float8::text
@@ -223,7 +262,8 @@ public actor PostgresEngine: Engine {
             }
             let now = clock.now
             if let row = result.rows.first, row[2] == "streaming",
-               let bytes = Int64(row[0] ?? ""), let seconds = Double(row[1] ?? "") {
+                let bytes = Int64(row[0] ?? ""), let seconds = Double(row[1] ?? "")
+            {
                 let quiet = Double(row[3] ?? "") ?? 0
                 lastLag = "\(bytes) bytes, \(String(format: "%.3f", seconds)) s"
                 facts["catchUp.lagBytes"] = String(bytes)
@@ -247,7 +287,9 @@ public actor PostgresEngine: Engine {
             }
             if let heldSince, now - heldSince >= catchUp.holdFor { return }
             if now >= deadline {
-                throw EngineError("the follower did not catch up within \(catchUp.timeout.seconds) s (lag \(lastLag), must stay under \(catchUp.maxLagBytes) bytes and \(catchUp.maxLagTime.seconds) s for \(catchUp.holdFor.seconds) s)")
+                throw EngineError(
+                    "the follower did not catch up within \(catchUp.timeout.seconds) s (lag \(lastLag), must stay under \(catchUp.maxLagBytes) bytes and \(catchUp.maxLagTime.seconds) s for \(catchUp.holdFor.seconds) s)"
+                )
             }
             try await Task.sleep(for: catchUp.pollEvery)
         }
@@ -270,17 +312,22 @@ public actor PostgresEngine: Engine {
         // for the walsender to deliver everything, so a link that stalls makes the pause long
         // (or the fence time out) instead of failing here with nothing touched.
         let deadline = clock.now + policy.replayTimeout
-        let slot = slotName, connectTimeout = policy.connectTimeout
+        let slot = slotName
+        let connectTimeout = policy.connectTimeout
         while true {
             let received = try await onPrimary("read what the follower has received", until: deadline) {
-                try await $0.query("""
+                try await $0.query(
+                    """
                     SELECT (pg_wal_lsn_diff(flush_lsn, $1::pg_lsn) >= 0)::text FROM pg_stat_replication
                     WHERE application_name = $2 AND state = 'streaming'
-                    """, [checkpoint, slot], timeout: connectTimeout).scalar
+                    """, [checkpoint, slot], timeout: connectTimeout
+                ).scalar
             }
             if received == "true" { break }
             guard clock.now < deadline else {
-                throw EngineError("the follower did not receive the primary's checkpoint at \(checkpoint) within \(policy.replayTimeout.seconds) s; nothing was fenced")
+                throw EngineError(
+                    "the follower did not receive the primary's checkpoint at \(checkpoint) within \(policy.replayTimeout.seconds) s; nothing was fenced"
+                )
             }
             try await Task.sleep(for: .milliseconds(2))
         }
@@ -292,10 +339,15 @@ public actor PostgresEngine: Engine {
 
     /// How long the follower may stay silent while catch-up holds: twice its reply interval plus
     /// a second; nil when it sends no periodic replies (`wal_receiver_status_interval = 0`).
-    private func longestReplySilence(_ facts: Facts, until deadline: ContinuousClock.Instant) async throws -> Duration? {
+    private func longestReplySilence(_ facts: Facts, until deadline: ContinuousClock.Instant) async throws -> Duration?
+    {
         let timeout = policy.connectTimeout
-        let interval = try await onFollower(facts, "read the follower's reply interval", policy: .untilDeadline, until: deadline) {
-            try await $0.query("SELECT setting FROM pg_settings WHERE name = 'wal_receiver_status_interval'", timeout: timeout).scalar
+        let interval = try await onFollower(
+            facts, "read the follower's reply interval", policy: .untilDeadline, until: deadline
+        ) {
+            try await $0.query(
+                "SELECT setting FROM pg_settings WHERE name = 'wal_receiver_status_interval'", timeout: timeout
+            ).scalar
         }
         guard let seconds = interval.flatMap({ Int($0) }), seconds > 0 else { return nil }
         return .seconds(2 * seconds + 1)
@@ -321,7 +373,9 @@ public actor PostgresEngine: Engine {
         let control = if let read { read } else { try await old.controlData() }
         facts["controldata.ms"] = String(format: "%.1f", (clock.now - stopped).milliseconds)
         guard control["Database cluster state"] == "shut down", let lsn = control["Latest checkpoint location"] else {
-            throw EngineError("the old primary did not shut down cleanly (cluster state: \(control["Database cluster state"] ?? "unknown"))")
+            throw EngineError(
+                "the old primary did not shut down cleanly (cluster state: \(control["Database cluster state"] ?? "unknown"))"
+            )
         }
         facts["finalLSN"] = lsn
         facts["final.position"] = "LSN \(lsn)"
@@ -333,7 +387,9 @@ public actor PostgresEngine: Engine {
         let deadline = clock.now + policy.replayTimeout
         let timeout = policy.replayTimeout
         while true {
-            let result = try await onFollower(facts, "read the follower's replay position", policy: .inPause, until: deadline) {
+            let result = try await onFollower(
+                facts, "read the follower's replay position", policy: .inPause, until: deadline
+            ) {
                 try await $0.query(
                     "SELECT (pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::pg_lsn) > 0)::text, pg_last_wal_replay_lsn()::text",
                     [lsn], timeout: timeout)
@@ -343,7 +399,9 @@ public actor PostgresEngine: Engine {
                 return
             }
             if clock.now >= deadline {
-                throw EngineError("the follower replayed only to \(result.rows.first?[1] ?? "?"), not past the old primary's final LSN \(lsn), within \(policy.replayTimeout.seconds) s")
+                throw EngineError(
+                    "the follower replayed only to \(result.rows.first?[1] ?? "?"), not past the old primary's final LSN \(lsn), within \(policy.replayTimeout.seconds) s"
+                )
             }
             try await Task.sleep(for: .milliseconds(1))
         }
@@ -368,7 +426,9 @@ public actor PostgresEngine: Engine {
             }
         }
         while true {
-            let result = try await onFollower(facts, "check the follower left recovery", policy: .inPause, until: deadline) {
+            let result = try await onFollower(
+                facts, "check the follower left recovery", policy: .inPause, until: deadline
+            ) {
                 try await $0.query("SELECT pg_is_in_recovery()::text", timeout: timeout)
             }
             if result.scalar == "false" {
@@ -376,7 +436,9 @@ public actor PostgresEngine: Engine {
                 break
             }
             if clock.now >= deadline {
-                throw EngineError("the follower was asked to promote but is still in recovery after \(policy.promoteTimeout.seconds) s")
+                throw EngineError(
+                    "the follower was asked to promote but is still in recovery after \(policy.promoteTimeout.seconds) s"
+                )
             }
             try await Task.sleep(for: .milliseconds(1))
         }
@@ -387,11 +449,12 @@ public actor PostgresEngine: Engine {
 
     public func isPromoted(_ facts: Facts) async -> Bool {
         guard let server = try? followerServer(facts), (try? await server.isRunning) == true,
-              let info = try? newPrimaryConnInfo(facts),
-              let connection = try? await PostgresConnection.connect(info, timeout: policy.connectTimeout)
+            let info = try? newPrimaryConnInfo(facts),
+            let connection = try? await PostgresConnection.connect(info, timeout: policy.connectTimeout)
         else { return false }
         defer { connection.close() }
-        return (try? await connection.query("SELECT pg_is_in_recovery()::text", timeout: policy.connectTimeout).scalar) == "false"
+        return (try? await connection.query("SELECT pg_is_in_recovery()::text", timeout: policy.connectTimeout).scalar)
+            == "false"
     }
 
     /// A Postgres primary is demoted by the fence itself: it is stopped.
@@ -403,7 +466,8 @@ public actor PostgresEngine: Engine {
         let result = try await retries.run("write on the new primary") {
             let connection = try await PostgresConnection.connect(info, timeout: timeout)
             defer { connection.close() }
-            return try await connection.query("SELECT pg_is_in_recovery()::text, txid_current()::text", timeout: timeout)
+            return try await connection.query(
+                "SELECT pg_is_in_recovery()::text, txid_current()::text", timeout: timeout)
         }
         guard result.rows.first?[0] == "false", let xid = result.rows.first?[1] else {
             throw EngineError("the new primary is still in recovery")
@@ -429,7 +493,9 @@ public actor PostgresEngine: Engine {
     /// left to its owner (the provisioner knows which is which).
     public func retireOldPrimary(_ facts: inout Facts) async throws -> String {
         let old = try oldPrimaryServer(facts)
-        guard !(try await isRunning(old)) else { throw EngineError("the old primary is running again; it was not retired") }
+        guard !(try await isRunning(old)) else {
+            throw EngineError("the old primary is running again; it was not retired")
+        }
         let done = try await target.provisioner.retireOldPostgres(facts, image: target.fromImage)
         facts["old.retired"] = "true"
         return done
@@ -445,10 +511,12 @@ public actor PostgresEngine: Engine {
         primaryConnection?.close()
         primaryConnection = nil
         // The follower goes first, so that nothing can promote it once the old primary is back.
-        try await target.provisioner.removePostgresFollower(changeover: target.changeover, facts: facts, image: target.toImage,
-                                                            timeout: policy.fenceTimeout)
+        try await target.provisioner.removePostgresFollower(
+            changeover: target.changeover, facts: facts, image: target.toImage,
+            timeout: policy.fenceTimeout)
         if facts["old.dataDirectory"] != nil, case let old = try oldPrimaryServer(facts), !(try await isRunning(old)) {
-            try FileManager.default.createDirectory(atPath: "\(target.stateDirectory)/logs", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: "\(target.stateDirectory)/logs", withIntermediateDirectories: true)
             let log = "\(target.stateDirectory)/logs/\(target.changeover)-old-primary.log"
             // A primary that crashed (rather than being fenced) may leave backends that still
             // hold its shared memory for a moment: the start is retried until they are gone.
@@ -503,13 +571,19 @@ public actor PostgresEngine: Engine {
     /// backup's files alone, as a primary that keeps its configuration in its data directory needs.
     private func primaryLayout() async -> PostgresLayout? {
         let timeout = policy.connectTimeout
-        let query = "SELECT current_setting('data_directory'), current_setting('config_file'), "
+        let query =
+            "SELECT current_setting('data_directory'), current_setting('config_file'), "
             + "current_setting('hba_file'), current_setting('ident_file'), current_setting('listen_addresses')"
-        guard let result = try? await onPrimary("read where the primary keeps its configuration", {
-            try await $0.query(query, timeout: timeout)
-        }), let row = result.rows.first, row.count == 5, let data = row[0], let config = row[1], let hba = row[2], let ident = row[3]
+        guard
+            let result = try? await onPrimary(
+                "read where the primary keeps its configuration",
+                {
+                    try await $0.query(query, timeout: timeout)
+                }), let row = result.rows.first, row.count == 5, let data = row[0], let config = row[1],
+            let hba = row[2], let ident = row[3]
         else { return nil }
-        return PostgresLayout(dataDirectory: data, configFile: config, hbaFile: hba, identFile: ident, listenAddresses: row[4])
+        return PostgresLayout(
+            dataDirectory: data, configFile: config, hbaFile: hba, identFile: ident, listenAddresses: row[4])
     }
 
     private func primaryDataDirectory() async throws -> String {
@@ -523,19 +597,25 @@ public actor PostgresEngine: Engine {
 
     /// `body` on the primary's connection; after a transient failure the connection is dropped
     /// and `body` tried again on a new one, as `policy` allows.
-    private func onPrimary<T>(_ call: String, policy retry: RetryPolicy = .standard, until deadline: ContinuousClock.Instant? = nil,
-                              _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    private func onPrimary<T>(
+        _ call: String, policy retry: RetryPolicy = .standard, until deadline: ContinuousClock.Instant? = nil,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
         try await retries.run(call, policy: retry, until: deadline, on: primary, drop: dropPrimaryConnection, body)
     }
 
     /// `body` on the follower's connection, retried like `onPrimary`.
-    private func onFollower<T>(_ facts: Facts, _ call: String, policy retry: RetryPolicy = .standard,
-                               until deadline: ContinuousClock.Instant? = nil,
-                               _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await retries.run(call, policy: retry, until: deadline, on: { try await self.follower(facts) }, drop: {
-            self.followerConnection?.close()
-            self.followerConnection = nil
-        }, body)
+    private func onFollower<T>(
+        _ facts: Facts, _ call: String, policy retry: RetryPolicy = .standard,
+        until deadline: ContinuousClock.Instant? = nil,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await retries.run(
+            call, policy: retry, until: deadline, on: { try await self.follower(facts) },
+            drop: {
+                self.followerConnection?.close()
+                self.followerConnection = nil
+            }, body)
     }
 
     private func dropPrimaryConnection() {
@@ -552,7 +632,8 @@ public actor PostgresEngine: Engine {
 
     private func follower(_ facts: Facts) async throws -> PostgresConnection {
         if let followerConnection, followerConnection.isOpen { return followerConnection }
-        let connection = try await PostgresConnection.connect(try newPrimaryConnInfo(facts), timeout: policy.connectTimeout)
+        let connection = try await PostgresConnection.connect(
+            try newPrimaryConnInfo(facts), timeout: policy.connectTimeout)
         followerConnection = connection
         return connection
     }
@@ -582,7 +663,9 @@ public actor PostgresEngine: Engine {
         guard let host = facts["follower.host"], let port = facts["follower.port"] else {
             throw EngineError("no follower was provisioned")
         }
-        guard case .postgres(let configured) = target.database.primary else { throw EngineError("not a Postgres database") }
+        guard case .postgres(let configured) = target.database.primary else {
+            throw EngineError("not a Postgres database")
+        }
         let info = configured.with("host", host).with("hostaddr", nil).with("port", port).with("password", nil)
         return Endpoint(host: info.host ?? "", port: info.port ?? 5432, address: info.description)
     }

@@ -44,15 +44,18 @@ public actor RedisEngine: Engine {
     nonisolated public func plannedResources() -> [String] {
         let placement = setup.provisioner.followerPlacement(changeover: setup.changeover, engine: .redis)
         let port = setup.database.followerPort.map(String.init) ?? "a free port"
-        return ["replica on image \(setup.toImage.name) \(placement), listening on \(setup.provisioner.listenAddress):\(port), "
-                + "with the primary's configuration and ACL users"]
+        return [
+            "replica on image \(setup.toImage.name) \(placement), listening on \(setup.provisioner.listenAddress):\(port), "
+                + "with the primary's configuration and ACL users"
+        ]
     }
 
     // MARK: preflight
 
     public func preflight() async -> [PreflightCheck] {
         var checks: [PreflightCheck] = []
-        let from = setup.fromImage, to = setup.toImage
+        let from = setup.fromImage
+        let to = setup.toImage
         checks.append(await setup.provisioner.newImageCheck(from: from, to: to))
         let (imageChecks, newVersion) = await setup.provisioner.imageChecks(from: from, to: to, engine: .redis)
         checks += imageChecks
@@ -71,28 +74,42 @@ public actor RedisEngine: Engine {
             case .master:
                 checks.append(PreflightCheck("really primary", passed: true, "role master"))
             case .replica(let host, let port, _, _):
-                checks.append(PreflightCheck("really primary", passed: false,
-                                             "\(primaryEndpoint) is a replica of \(host):\(port), not a primary"))
+                checks.append(
+                    PreflightCheck(
+                        "really primary", passed: false,
+                        "\(primaryEndpoint) is a replica of \(host):\(port), not a primary"))
             case .sentinel:
-                checks.append(PreflightCheck("really primary", passed: false, "\(primaryEndpoint) is a Sentinel, not a primary"))
+                checks.append(
+                    PreflightCheck("really primary", passed: false, "\(primaryEndpoint) is a Sentinel, not a primary"))
             }
-            let info = RedisInfo(parsing: try await connection.command(["INFO", "server"], timeout: policy.connectTimeout).string ?? "")
+            let info = RedisInfo(
+                parsing: try await connection.command(["INFO", "server"], timeout: policy.connectTimeout).string ?? "")
             let version = info.version
             let versionText = info["redis_version"] ?? "unknown"
             let recent = version.map { ($0.major, $0.minor) >= (6, 2) } ?? false
-            checks.append(PreflightCheck("version", passed: recent,
-                                         recent ? "Redis \(versionText)"
-                                             : "the primary runs Redis \(versionText), older than 6.2: CLIENT PAUSE WRITE is needed for a lossless switchover"))
+            checks.append(
+                PreflightCheck(
+                    "version", passed: recent,
+                    recent
+                        ? "Redis \(versionText)"
+                        : "the primary runs Redis \(versionText), older than 6.2: CLIENT PAUSE WRITE is needed for a lossless switchover"
+                ))
             if let newVersion, let version {
                 let parts = newVersion.split(separator: ".").compactMap { Int($0) }
                 let newer = parts.count >= 2 && (parts[0], parts[1]) >= (version.major, version.minor)
-                checks.append(PreflightCheck("image version", passed: newer,
-                                             newer ? "new image \(newVersion) ≥ primary \(versionText)"
-                                                 : "image \(to.name) runs Redis \(newVersion), older than the primary's \(versionText): a replica cannot load a newer primary's data"))
+                checks.append(
+                    PreflightCheck(
+                        "image version", passed: newer,
+                        newer
+                            ? "new image \(newVersion) ≥ primary \(versionText)"
+                            : "image \(to.name) runs Redis \(newVersion), older than the primary's \(versionText): a replica cannot load a newer primary's data"
+                    ))
             }
             checks.append(await backlogCheck(connection))
             let configFile = info["config_file"].flatMap { $0.isEmpty ? nil : $0 }
-            if let layout = await setup.provisioner.layoutCheck(.redis(configFile: configFile)) { checks.append(layout) }
+            if let layout = await setup.provisioner.layoutCheck(.redis(configFile: configFile)) {
+                checks.append(layout)
+            }
         } catch {
             checks.append(PreflightCheck("primary settings", passed: false, "\(error)"))
         }
@@ -109,22 +126,30 @@ public actor RedisEngine: Engine {
     /// moves faster.
     private func backlogCheck(_ connection: RedisConnection) async -> PreflightCheck {
         do {
-            let first = RedisInfo(parsing: try await connection.command(["INFO"], timeout: policy.connectTimeout).string ?? "")
+            let first = RedisInfo(
+                parsing: try await connection.command(["INFO"], timeout: policy.connectTimeout).string ?? "")
             let clock = ContinuousClock()
             let started = clock.now
             try await Task.sleep(for: .milliseconds(250))
-            let second = RedisInfo(parsing: try await connection.command(["INFO"], timeout: policy.connectTimeout).string ?? "")
+            let second = RedisInfo(
+                parsing: try await connection.command(["INFO"], timeout: policy.connectTimeout).string ?? "")
             let elapsed = (clock.now - started).seconds
-            func delta(_ key: String) -> Double { Double(max(0, (second.integer(key) ?? 0) - (first.integer(key) ?? 0))) }
+            func delta(_ key: String) -> Double {
+                Double(max(0, (second.integer(key) ?? 0) - (first.integer(key) ?? 0)))
+            }
             let rate = max(delta("master_repl_offset"), delta("total_net_input_bytes")) / elapsed
             let dataset = Double(first.integer("used_memory") ?? 0)
             let syncSeconds = 2 + dataset / (50 * 1024 * 1024)  // a conservative 50 MB/s for the RDB transfer
             let needed = Int64(rate * syncSeconds * 2)
             let backlog = Int64(try await configValue(connection, "repl-backlog-size") ?? "") ?? 0
             let mebibytes = (needed + (1 << 20) - 1) >> 20
-            return PreflightCheck("replication backlog", passed: backlog >= needed,
-                                  "repl-backlog-size \(backlog) bytes; about \(needed) bytes written during a \(Int(syncSeconds)) s sync at \(Int(rate)) bytes/s"
-                                      + (backlog >= needed ? "" : ": set repl-backlog-size \(mebibytes)mb or more (CONFIG SET repl-backlog-size \(mebibytes)mb)"))
+            return PreflightCheck(
+                "replication backlog", passed: backlog >= needed,
+                "repl-backlog-size \(backlog) bytes; about \(needed) bytes written during a \(Int(syncSeconds)) s sync at \(Int(rate)) bytes/s"
+                    + (backlog >= needed
+                        ? ""
+                        : ": set repl-backlog-size \(mebibytes)mb or more (CONFIG SET repl-backlog-size \(mebibytes)mb)")
+            )
         } catch {
             return PreflightCheck("replication backlog", passed: false, "cannot measure: \(error)")
         }
@@ -149,7 +174,9 @@ public actor RedisEngine: Engine {
             facts.merge(existing.facts) { _, new in new }
             facts["follower.host"] = existing.host
             facts["follower.port"] = String(existing.port)
-            facts.merge(try await setup.provisioner.imageFacts(from: setup.fromImage, to: setup.toImage)) { old, _ in old }
+            facts.merge(try await setup.provisioner.imageFacts(from: setup.fromImage, to: setup.toImage)) { old, _ in
+                old
+            }
             return
         }
         facts.merge(try await setup.provisioner.imageFacts(from: setup.fromImage, to: setup.toImage)) { old, _ in old }
@@ -166,7 +193,8 @@ public actor RedisEngine: Engine {
         settings.append(("replica-read-only", "yes"))
         // Users and their hashed passwords come along, so clients log in to the new primary as before.
         var acl: String?
-        if let users = try? await primary.command(["ACL", "LIST"], timeout: policy.connectTimeout).array, !users.isEmpty {
+        if let users = try? await primary.command(["ACL", "LIST"], timeout: policy.connectTimeout).array, !users.isEmpty
+        {
             acl = users.compactMap(\.string).joined(separator: "\n") + "\n"
             facts["follower.aclUsers"] = String(users.count)
         } else if let password = primaryEndpoint.password {
@@ -174,13 +202,15 @@ public actor RedisEngine: Engine {
         }
         // Where the primary's configuration is and which process it is: a follower made as the
         // primary is made (a Debian instance) is given its file, and its service is disabled.
-        let info = RedisInfo(parsing: (try? await primary.command(["INFO", "server"], timeout: policy.connectTimeout).string) ?? "")
+        let info = RedisInfo(
+            parsing: (try? await primary.command(["INFO", "server"], timeout: policy.connectTimeout).string) ?? "")
         let configFile = info["config_file"].flatMap { $0.isEmpty ? nil : $0 }
         facts["old.configFile"] = configFile
         facts["old.pid"] = info["process_id"]
         let follower = try await setup.provisioner.createRedisFollower(
             changeover: setup.changeover, image: setup.toImage, port: setup.database.followerPort, settings: settings,
-            acl: acl, primaryConfigFile: configFile, primaryBind: try? await configValue(primary, "bind"), timeout: .seconds(30))
+            acl: acl, primaryConfigFile: configFile, primaryBind: try? await configValue(primary, "bind"),
+            timeout: .seconds(30))
         facts.merge(follower.facts) { _, new in new }
         facts["follower.host"] = follower.host
         facts["follower.port"] = String(follower.port)
@@ -196,14 +226,20 @@ public actor RedisEngine: Engine {
         while true {
             guard await followerRunning else { throw EngineError("the follower stopped during catch-up") }
             let timeout = policy.connectTimeout
-            let mine = RedisInfo(parsing: try await onFollower(facts, "read the follower's replication state", policy: .untilDeadline,
-                                                               until: deadline) {
-                try await $0.command(["INFO"], timeout: timeout).string ?? ""
-            })
-            let theirs = RedisInfo(parsing: try await onPrimary("read the primary's replication state", policy: .untilDeadline,
-                                                                until: deadline) {
-                try await $0.command(["INFO", "replication"], timeout: timeout).string ?? ""
-            })
+            let mine = RedisInfo(
+                parsing: try await onFollower(
+                    facts, "read the follower's replication state", policy: .untilDeadline,
+                    until: deadline
+                ) {
+                    try await $0.command(["INFO"], timeout: timeout).string ?? ""
+                })
+            let theirs = RedisInfo(
+                parsing: try await onPrimary(
+                    "read the primary's replication state", policy: .untilDeadline,
+                    until: deadline
+                ) {
+                    try await $0.command(["INFO", "replication"], timeout: timeout).string ?? ""
+                })
             let now = clock.now
             let port = Int(facts["follower.port"] ?? "") ?? 0
             let entry = theirs.replicas.first { $0.port == port }
@@ -211,13 +247,16 @@ public actor RedisEngine: Engine {
                 heldSince = nil
                 let total = mine.integer("master_sync_total_bytes") ?? -1
                 let read = mine.integer("master_sync_read_bytes") ?? 0
-                state = total > 0 ? "initial sync \(read / 1024) of \(total / 1024) kB (\(read * 100 / total)%)"
+                state =
+                    total > 0
+                    ? "initial sync \(read / 1024) of \(total / 1024) kB (\(read * 100 / total)%)"
                     : "initial sync \(read / 1024) kB received"
             } else if mine["loading"] == "1" {
                 heldSince = nil
                 state = "initial sync: loading the primary's data, \(mine["loading_loaded_perc"] ?? "?")%"
             } else if mine["master_link_status"] == "up", let entry, entry.state == "online",
-                      let offset = mine.integer("slave_repl_offset"), let master = theirs.integer("master_repl_offset") {
+                let offset = mine.integer("slave_repl_offset"), let master = theirs.integer("master_repl_offset")
+            {
                 let lag = max(0, master - offset)
                 facts["catchUp.lagBytes"] = String(lag)
                 state = "lag \(lag) bytes, last acknowledgement \(entry.lag) s ago"
@@ -238,7 +277,9 @@ public actor RedisEngine: Engine {
             }
             if let heldSince, now - heldSince >= catchUp.holdFor { return }
             if now >= deadline {
-                throw EngineError("the follower did not catch up within \(catchUp.timeout.seconds) s (\(state), must stay under \(catchUp.maxLagBytes) bytes for \(catchUp.holdFor.seconds) s)")
+                throw EngineError(
+                    "the follower did not catch up within \(catchUp.timeout.seconds) s (\(state), must stay under \(catchUp.maxLagBytes) bytes for \(catchUp.holdFor.seconds) s)"
+                )
             }
             try await Task.sleep(for: catchUp.pollEvery)
         }
@@ -254,11 +295,14 @@ public actor RedisEngine: Engine {
     /// How long the pause may last: if the controller dies mid-switchover, the old primary
     /// takes writes again when it expires — before the promotion that is a clean rollback.
     private var pauseMilliseconds: Int {
-        Int((policy.fenceTimeout + policy.replayTimeout + policy.promoteTimeout + setup.database.router.timeout).milliseconds)
+        Int(
+            (policy.fenceTimeout + policy.replayTimeout + policy.promoteTimeout + setup.database.router.timeout)
+                .milliseconds)
     }
 
     public func fence(_ facts: inout Facts) async throws {
-        let timeout = policy.fenceTimeout, pause = pauseMilliseconds
+        let timeout = policy.fenceTimeout
+        let pause = pauseMilliseconds
         // Pausing again only moves the pause's end; the offset is read under the pause.
         let (pausedAt, text) = try await onPrimary("pause the primary's writes", policy: .inPause) { primary in
             let pausedAt = Date()
@@ -266,7 +310,8 @@ public actor RedisEngine: Engine {
             return (pausedAt, try await primary.command(["INFO", "replication"], timeout: timeout).string ?? "")
         }
         facts["paused"] = "true"
-        facts["pausedUntil"] = String(Int64((pausedAt.timeIntervalSince1970 * 1000).rounded()) + Int64(pauseMilliseconds))
+        facts["pausedUntil"] = String(
+            Int64((pausedAt.timeIntervalSince1970 * 1000).rounded()) + Int64(pauseMilliseconds))
         let info = RedisInfo(parsing: text)
         guard let offset = info.integer("master_repl_offset") else {
             throw EngineError("the primary did not report master_repl_offset")
@@ -276,14 +321,17 @@ public actor RedisEngine: Engine {
     }
 
     public func finalSync(_ facts: inout Facts) async throws {
-        guard let final = facts["finalOffset"].flatMap(Int64.init) else { throw EngineError("no final offset was recorded by the fence") }
+        guard let final = facts["finalOffset"].flatMap(Int64.init) else {
+            throw EngineError("no final offset was recorded by the fence")
+        }
         let clock = ContinuousClock()
         let deadline = clock.now + policy.replayTimeout
         let timeout = policy.replayTimeout
         while true {
-            let role = try RedisRole(try await onFollower(facts, "read the follower's offset", policy: .inPause, until: deadline) {
-                try await $0.command(["ROLE"], timeout: timeout)
-            })
+            let role = try RedisRole(
+                try await onFollower(facts, "read the follower's offset", policy: .inPause, until: deadline) {
+                    try await $0.command(["ROLE"], timeout: timeout)
+                })
             guard case .replica(_, _, let state, let offset) = role else {
                 throw EngineError("the follower is no longer a replica")
             }
@@ -298,7 +346,9 @@ public actor RedisEngine: Engine {
                 return
             }
             if clock.now >= deadline {
-                throw EngineError("the follower reached offset \(offset) (\(state)), not the primary's final \(final), within \(policy.replayTimeout.seconds) s")
+                throw EngineError(
+                    "the follower reached offset \(offset) (\(state)), not the primary's final \(final), within \(policy.replayTimeout.seconds) s"
+                )
             }
             try await Task.sleep(for: .milliseconds(1))
         }
@@ -311,30 +361,37 @@ public actor RedisEngine: Engine {
         let runs = answers ? true : await followerRunning
         guard runs else { throw PromotionNotRequested("the follower stopped before it could be promoted") }
         let timeout = policy.promoteTimeout
-        let role = try RedisRole(try await onFollower(facts, "promote the follower", policy: .inPause) { follower in
-            _ = try await follower.command(["REPLICAOF", "NO", "ONE"], timeout: timeout)
-            return try await follower.command(["ROLE"], timeout: timeout)
-        })
+        let role = try RedisRole(
+            try await onFollower(facts, "promote the follower", policy: .inPause) { follower in
+                _ = try await follower.command(["REPLICAOF", "NO", "ONE"], timeout: timeout)
+                return try await follower.command(["ROLE"], timeout: timeout)
+            })
         guard case .master = role else { throw EngineError("the follower is still a replica after REPLICAOF NO ONE") }
         return try newPrimaryEndpoint(facts)
     }
 
     public func isPromoted(_ facts: Facts) async -> Bool {
         guard await followerRunning, let endpoint = try? newPrimaryRedisEndpoint(facts),
-              let connection = try? await RedisConnection.connect(endpoint, timeout: policy.connectTimeout)
+            let connection = try? await RedisConnection.connect(endpoint, timeout: policy.connectTimeout)
         else { return false }
         defer { connection.close() }
         guard let reply = try? await connection.command(["ROLE"], timeout: policy.connectTimeout),
-              case .master = try? RedisRole(reply)
+            case .master = try? RedisRole(reply)
         else { return false }
         return true
     }
 
     public func demoteOldPrimary(_ facts: inout Facts) async throws {
-        guard let host = facts["follower.host"], let port = facts["follower.port"] else { throw EngineError("no follower") }
-        let timeout = policy.promoteTimeout, password = replicationPassword, user = replicationUser
+        guard let host = facts["follower.host"], let port = facts["follower.port"] else {
+            throw EngineError("no follower")
+        }
+        let timeout = policy.promoteTimeout
+        let password = replicationPassword
+        let user = replicationUser
         try await onPrimary("make the old primary a replica of the new one", policy: .inPause) { primary in
-            if let password { _ = try await primary.command(["CONFIG", "SET", "masterauth", password], timeout: timeout) }
+            if let password {
+                _ = try await primary.command(["CONFIG", "SET", "masterauth", password], timeout: timeout)
+            }
             if let user { _ = try await primary.command(["CONFIG", "SET", "masteruser", user], timeout: timeout) }
             _ = try await primary.command(["REPLICAOF", host, port], timeout: timeout)
             _ = try await primary.command(["CLIENT", "UNPAUSE"], timeout: timeout)
@@ -350,8 +407,9 @@ public actor RedisEngine: Engine {
         let role = try await retries.run("write on the new primary") {
             let connection = try await RedisConnection.connect(endpoint, timeout: timeout)
             defer { connection.close() }
-            _ = try await connection.command(["SET", key, ISO8601DateFormatter().string(from: Date()), "PX", "600000"],
-                                             timeout: timeout)
+            _ = try await connection.command(
+                ["SET", key, ISO8601DateFormatter().string(from: Date()), "PX", "600000"],
+                timeout: timeout)
             return try await connection.command(["ROLE"], timeout: timeout)
         }
         guard case .master = try RedisRole(role) else {
@@ -403,7 +461,8 @@ public actor RedisEngine: Engine {
     public func rollBack(_ facts: inout Facts) async throws {
         followerConnection?.close()
         followerConnection = nil
-        try await setup.provisioner.removeRedisFollower(changeover: setup.changeover, facts: facts, timeout: policy.fenceTimeout)
+        try await setup.provisioner.removeRedisFollower(
+            changeover: setup.changeover, facts: facts, timeout: policy.fenceTimeout)
         primaryConnection?.close()
         primaryConnection = nil
         let timeout = policy.connectTimeout
@@ -417,22 +476,30 @@ public actor RedisEngine: Engine {
 
     /// `body` on the primary's connection; after a transient failure the connection is dropped
     /// and `body` tried again on a new one, as `policy` allows.
-    private func onPrimary<T>(_ call: String, policy retry: RetryPolicy = .standard, until deadline: ContinuousClock.Instant? = nil,
-                              _ body: (RedisConnection) async throws -> T) async throws -> T {
-        try await retries.run(call, policy: retry, until: deadline, on: primary, drop: {
-            self.primaryConnection?.close()
-            self.primaryConnection = nil
-        }, body)
+    private func onPrimary<T>(
+        _ call: String, policy retry: RetryPolicy = .standard, until deadline: ContinuousClock.Instant? = nil,
+        _ body: (RedisConnection) async throws -> T
+    ) async throws -> T {
+        try await retries.run(
+            call, policy: retry, until: deadline, on: primary,
+            drop: {
+                self.primaryConnection?.close()
+                self.primaryConnection = nil
+            }, body)
     }
 
     /// `body` on the follower's connection, retried like `onPrimary`.
-    private func onFollower<T>(_ facts: Facts, _ call: String, policy retry: RetryPolicy = .standard,
-                               until deadline: ContinuousClock.Instant? = nil,
-                               _ body: (RedisConnection) async throws -> T) async throws -> T {
-        try await retries.run(call, policy: retry, until: deadline, on: { try await self.follower(facts) }, drop: {
-            self.followerConnection?.close()
-            self.followerConnection = nil
-        }, body)
+    private func onFollower<T>(
+        _ facts: Facts, _ call: String, policy retry: RetryPolicy = .standard,
+        until deadline: ContinuousClock.Instant? = nil,
+        _ body: (RedisConnection) async throws -> T
+    ) async throws -> T {
+        try await retries.run(
+            call, policy: retry, until: deadline, on: { try await self.follower(facts) },
+            drop: {
+                self.followerConnection?.close()
+                self.followerConnection = nil
+            }, body)
     }
 
     private func primary() async throws -> RedisConnection {
@@ -444,7 +511,8 @@ public actor RedisEngine: Engine {
 
     private func follower(_ facts: Facts) async throws -> RedisConnection {
         if let followerConnection, followerConnection.isOpen { return followerConnection }
-        let connection = try await RedisConnection.connect(try newPrimaryRedisEndpoint(facts), timeout: policy.connectTimeout)
+        let connection = try await RedisConnection.connect(
+            try newPrimaryRedisEndpoint(facts), timeout: policy.connectTimeout)
         followerConnection = connection
         return connection
     }

@@ -73,16 +73,23 @@ public final class Retrier: Sendable {
     }
 
     /// Retries since the last call, and starts counting again (the runner calls it per step).
-    public func takeCount() -> Int { count.withLock { value in defer { value = 0 }; return value } }
+    public func takeCount() -> Int {
+        count.withLock { value in
+            defer { value = 0 }
+            return value
+        }
+    }
 
     /// Calls `body` until it succeeds, fails with an error that is not transient, runs out of
     /// tries, or the next try would start after `deadline`. `body` runs in the caller's isolation.
     /// `body` on a connection kept between calls: after a transient failure `drop` throws the
     /// connection away, so that the next try (as `policy` allows) opens a new one.
-    public func run<Connection, T>(_ call: String, policy: RetryPolicy = .standard, until deadline: ContinuousClock.Instant? = nil,
-                                   isolation: isolated (any Actor)? = #isolation,
-                                   on connection: () async throws -> Connection, drop: () -> Void,
-                                   _ body: (Connection) async throws -> T) async throws -> T {
+    public func run<Connection, T>(
+        _ call: String, policy: RetryPolicy = .standard, until deadline: ContinuousClock.Instant? = nil,
+        isolation: isolated (any Actor)? = #isolation,
+        on connection: () async throws -> Connection, drop: () -> Void,
+        _ body: (Connection) async throws -> T
+    ) async throws -> T {
         try await run(call, policy: policy, until: deadline) {
             do {
                 return try await body(try await connection())
@@ -93,9 +100,11 @@ public final class Retrier: Sendable {
         }
     }
 
-    public func run<T>(_ call: String, policy: RetryPolicy = .standard, until deadline: ContinuousClock.Instant? = nil,
-                       isolation: isolated (any Actor)? = #isolation,
-                       _ body: () async throws -> T) async throws -> T {
+    public func run<T>(
+        _ call: String, policy: RetryPolicy = .standard, until deadline: ContinuousClock.Instant? = nil,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws -> T
+    ) async throws -> T {
         let clock = ContinuousClock()
         let started = clock.now
         var attempt = 0
@@ -109,15 +118,18 @@ public final class Retrier: Sendable {
             }
             let delay = policy.delay(after: attempt)
             guard Self.isTransient(failure), attempt < policy.attempts,
-                  deadline.map({ clock.now + delay < $0 }) ?? true, !Task.isCancelled
+                deadline.map({ clock.now + delay < $0 }) ?? true, !Task.isCancelled
             else {
                 guard attempt > 1 else { throw failure }
-                throw RetriesExhausted(call: call, tries: attempt, seconds: (clock.now - started).seconds,
-                                       last: String(describing: failure))
+                throw RetriesExhausted(
+                    call: call, tries: attempt, seconds: (clock.now - started).seconds,
+                    last: String(describing: failure))
             }
             count.withLock { $0 += 1 }
-            report(RetryNote(call: call, attempt: attempt, attempts: policy.attempts == .max ? nil : policy.attempts,
-                             error: String(describing: failure), delayMilliseconds: Int(delay.milliseconds), at: Date()))
+            report(
+                RetryNote(
+                    call: call, attempt: attempt, attempts: policy.attempts == .max ? nil : policy.attempts,
+                    error: String(describing: failure), delayMilliseconds: Int(delay.milliseconds), at: Date()))
             try await Task.sleep(for: delay)
         }
     }

@@ -62,8 +62,10 @@ public struct ChangeoverNotice: Sendable, Codable, Equatable {
         public var port: Int
     }
 
-    public init(event: NotifyEvent, at: Date, summary: String, changeover: String, database: String, engine: String,
-                fromImage: String, toImage: String) {
+    public init(
+        event: NotifyEvent, at: Date, summary: String, changeover: String, database: String, engine: String,
+        fromImage: String, toImage: String
+    ) {
         self.event = event
         self.at = ScheduleText.iso(at)
         self.summary = summary

@@ -33,33 +33,43 @@ public struct Notifier: Sendable {
         notice.failure = notice.failure.map(scrub)
         notice.reason = notice.reason.map(scrub)
         let body = notice.json()
-        async let command: Delivery? = config.command == nil ? nil : await run(config.command!, notice: notice, body: body)
-        async let webhook: Delivery? = config.webhook == nil ? nil : await post(config.webhook!, notice: notice, body: body)
+        async let command: Delivery? =
+            config.command == nil ? nil : await run(config.command!, notice: notice, body: body)
+        async let webhook: Delivery? =
+            config.webhook == nil ? nil : await post(config.webhook!, notice: notice, body: body)
         return [await command, await webhook].compactMap { $0 }
     }
 
     private func run(_ command: String, notice: ChangeoverNotice, body: [UInt8]) async -> Delivery {
-        let environment = ["CHANGEOVER_EVENT": notice.event.rawValue, "CHANGEOVER_ID": notice.changeover,
-                           "CHANGEOVER_DATABASE": notice.database]
+        let environment = [
+            "CHANGEOVER_EVENT": notice.event.rawValue, "CHANGEOVER_ID": notice.changeover,
+            "CHANGEOVER_DATABASE": notice.database,
+        ]
         do {
-            let outcome = try await Subprocess.run(["/bin/sh", "-c", command], environment: environment,
-                                                   unsetting: secretVariables, stdin: Data(body), processGroup: true,
-                                                   timeout: config.timeout)
+            let outcome = try await Subprocess.run(
+                ["/bin/sh", "-c", command], environment: environment,
+                unsetting: secretVariables, stdin: Data(body), processGroup: true,
+                timeout: config.timeout)
             guard outcome.succeeded else {
                 let said = scrub(String(outcome.lastErrorLine.prefix(200)))
-                return Delivery(target: "command", failure: "the notify command exited with status \(outcome.status)"
-                                + (said.isEmpty ? "" : ": \(said)"))
+                return Delivery(
+                    target: "command",
+                    failure: "the notify command exited with status \(outcome.status)"
+                        + (said.isEmpty ? "" : ": \(said)"))
             }
             return Delivery(target: "command")
         } catch {
-            let why = error.description.hasPrefix("sh did not finish") ? "did not finish within \(ScheduleText.duration(config.timeout))" : error.description
+            let why =
+                error.description.hasPrefix("sh did not finish")
+                ? "did not finish within \(ScheduleText.duration(config.timeout))" : error.description
             return Delivery(target: "command", failure: "the notify command \(why)")
         }
     }
 
     private func post(_ webhook: NotifyConfig.Webhook, notice: ChangeoverNotice, body: [UInt8]) async -> Delivery {
         let target = "webhook \(webhook.name)"
-        let head = "POST \(webhook.path) HTTP/1.1\r\n"
+        let head =
+            "POST \(webhook.path) HTTP/1.1\r\n"
             + "Host: \(webhook.name.dropFirst("http://".count))\r\n"
             + "User-Agent: changeover\r\n"
             + "Content-Type: application/json\r\n"
@@ -67,14 +77,17 @@ public struct Notifier: Sendable {
             + "X-Changeover-Event: \(notice.event.rawValue)\r\n"
             + "Connection: close\r\n\r\n"
         do {
-            let response = try await DockerHTTP.exchange(.tcp(host: webhook.host, port: webhook.port),
-                                                         request: Array(head.utf8) + body, timeout: config.timeout)
+            let response = try await DockerHTTP.exchange(
+                .tcp(host: webhook.host, port: webhook.port),
+                request: Array(head.utf8) + body, timeout: config.timeout)
             guard (200..<300).contains(response.status) else {
                 return Delivery(target: target, failure: "the webhook \(webhook.name) answered HTTP \(response.status)")
             }
             return Delivery(target: target)
         } catch {
-            let why = error.kind == .timeout ? "gave no answer within \(ScheduleText.duration(config.timeout))" : "failed: \(error.message)"
+            let why =
+                error.kind == .timeout
+                ? "gave no answer within \(ScheduleText.duration(config.timeout))" : "failed: \(error.message)"
             return Delivery(target: target, failure: "the webhook \(webhook.name) \(why)")
         }
     }

@@ -6,8 +6,10 @@ import Foundation
 /// struct ends it; its offset is known per pg_control_version (1300: Postgres 13 to 16).
 enum ControlFile {
     static let crcOffset: [UInt32: Int] = [1300: 288]
-    static let states = ["starting up", "shut down", "shut down in recovery", "shutting down",
-                         "in crash recovery", "in archive recovery", "in production"]
+    static let states = [
+        "starting up", "shut down", "shut down in recovery", "shutting down",
+        "in crash recovery", "in archive recovery", "in production",
+    ]
 
     static func read(_ path: String) -> [String: String]? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
@@ -23,14 +25,17 @@ enum ControlFile {
         }
         let version = integer(8, UInt32.self)
         guard let crcAt = crcOffset[version], bytes.count >= crcAt + 4,
-              crc32c(bytes[..<crcAt]) == integer(crcAt, UInt32.self) else { return nil }
+            crc32c(bytes[..<crcAt]) == integer(crcAt, UInt32.self)
+        else { return nil }
         let state = Int(integer(16, Int32.self))
         let checkpoint = integer(32, UInt64.self)
         guard states.indices.contains(state) else { return nil }
-        return ["pg_control version number": String(version),
-                "Database cluster state": states[state],
-                "Latest checkpoint location": String(checkpoint >> 32, radix: 16, uppercase: true) + "/"
-                    + String(checkpoint & 0xFFFF_FFFF, radix: 16, uppercase: true)]
+        return [
+            "pg_control version number": String(version),
+            "Database cluster state": states[state],
+            "Latest checkpoint location": String(checkpoint >> 32, radix: 16, uppercase: true) + "/"
+                + String(checkpoint & 0xFFFF_FFFF, radix: 16, uppercase: true),
+        ]
     }
 
     /// CRC-32C (Castagnoli), as Postgres computes it.

@@ -32,7 +32,9 @@ public struct DebianCluster: Sendable, Equatable, CustomStringConvertible {
     /// is 15/main), if that directory is a cluster's (it has a `start.conf`).
     public static func of(configFile: String) -> DebianCluster? {
         let parts = configFile.split(separator: "/").map(String.init)
-        guard parts.count == 5, "/" + parts[0] + "/" + parts[1] == configRoot, parts[4] == "postgresql.conf" else { return nil }
+        guard parts.count == 5, "/" + parts[0] + "/" + parts[1] == configRoot, parts[4] == "postgresql.conf" else {
+            return nil
+        }
         let cluster = DebianCluster(version: parts[2], name: parts[3])
         return FileManager.default.fileExists(atPath: cluster.startConf) ? cluster : nil
     }
@@ -43,7 +45,8 @@ public struct DebianCluster: Sendable, Equatable, CustomStringConvertible {
         let stamp = changeover.split(separator: "-").suffix(3).joined(separator: "-")
         var parts = base.split(separator: "-", omittingEmptySubsequences: false).map(String.init)
         if parts.count > 3, parts[parts.count - 3].count == 8, parts[parts.count - 2].count == 6,
-           parts[parts.count - 3].allSatisfy(\.isNumber), parts[parts.count - 2].allSatisfy(\.isNumber) {
+            parts[parts.count - 3].allSatisfy(\.isNumber), parts[parts.count - 2].allSatisfy(\.isNumber)
+        {
             parts.removeLast(3)
         }
         return parts.joined(separator: "-") + "-" + stamp

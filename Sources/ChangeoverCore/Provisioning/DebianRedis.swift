@@ -40,7 +40,8 @@ public struct DebianRedis: Sendable, Equatable, CustomStringConvertible {
 
     /// A `LocalRedis` whose files are this instance's.
     public func server(binDirectory: String, node: String, environment: [String: String]) -> LocalRedis {
-        var server = LocalRedis(binDirectory: binDirectory, nodeDirectory: node, runAs: Self.user, environment: environment)
+        var server = LocalRedis(
+            binDirectory: binDirectory, nodeDirectory: node, runAs: Self.user, environment: environment)
         server.configPath = configFile
         server.pidFilePath = pidFile
         server.logPath = logFile
@@ -63,12 +64,16 @@ public enum SystemdService {
     /// `systemctl enable|disable|stop UNIT`.
     public static func run(_ verb: String, _ unit: String) async throws {
         let outcome = try await Subprocess.run(["systemctl", verb, unit], timeout: .seconds(60))
-        guard outcome.succeeded else { throw ProvisionError("systemctl \(verb) \(unit) failed: \(outcome.lastErrorLine)") }
+        guard outcome.succeeded else {
+            throw ProvisionError("systemctl \(verb) \(unit) failed: \(outcome.lastErrorLine)")
+        }
     }
 
     /// `systemctl is-enabled UNIT`: "enabled", "disabled", …; nil when systemctl cannot tell.
     public static func state(_ unit: String) async -> String? {
-        guard let outcome = try? await Subprocess.run(["systemctl", "is-enabled", unit], timeout: .seconds(30)) else { return nil }
+        guard let outcome = try? await Subprocess.run(["systemctl", "is-enabled", unit], timeout: .seconds(30)) else {
+            return nil
+        }
         let word = outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         return word.isEmpty ? nil : word
     }

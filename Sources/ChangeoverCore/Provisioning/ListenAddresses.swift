@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Where a follower listens when `follower.listen` does not say: where its primary listens
 /// (Postgres `listen_addresses`, Redis `bind`), so that a new primary is reachable wherever the
@@ -29,7 +30,9 @@ public enum ListenAddresses {
 
     /// Postgres separates addresses with commas, Redis with spaces.
     static func tokens(_ value: String) -> [String] {
-        value.split(whereSeparator: { $0 == "," || $0 == " " }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        value.split(whereSeparator: { $0 == "," || $0 == " " }).map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+            !$0.isEmpty
+        }
     }
 
     /// The IPv4 and IPv6 addresses of this host's interfaces (in this network namespace).

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Operations on a Postgres data directory on this host: start, fence (stop), read control data.
 ///
@@ -21,8 +22,10 @@ public struct LocalPostgres: Sendable {
     /// starts it again.
     public var networkNamespace: String?
 
-    public init(binDirectory: String, dataDirectory: String, runAs: String? = "postgres", environment: [String: String] = [:],
-                networkNamespace: String? = nil) {
+    public init(
+        binDirectory: String, dataDirectory: String, runAs: String? = "postgres", environment: [String: String] = [:],
+        networkNamespace: String? = nil
+    ) {
         self.binDirectory = binDirectory
         self.dataDirectory = dataDirectory
         self.runAs = runAs
@@ -69,9 +72,13 @@ public struct LocalPostgres: Sendable {
 
     /// Starts `postgres` with per-node settings on its command line (not in postgresql.conf,
     /// which pg_basebackup copies), then waits until it accepts connections.
-    public func start(port: Int, socketDirectory: String, settings: [String: String] = [:],
-                      logFile: String, timeout: Duration) async throws(Failure) -> pid_t {
-        let argv = Subprocess.runAsPrefix(runAs) + commandLine(port: port, socketDirectory: socketDirectory, settings: settings)
+    public func start(
+        port: Int, socketDirectory: String, settings: [String: String] = [:],
+        logFile: String, timeout: Duration
+    ) async throws(Failure) -> pid_t {
+        let argv =
+            Subprocess.runAsPrefix(runAs)
+            + commandLine(port: port, socketDirectory: socketDirectory, settings: settings)
         return try await launch(argv, logFile: logFile, timeout: timeout)
     }
 
@@ -95,15 +102,19 @@ public struct LocalPostgres: Sendable {
         var argv = Self.parseOptions(text)
         guard !argv.isEmpty else { throw Failure(description: "cannot restart the server: \(path) is empty") }
         argv[0] = "\(binDirectory)/postgres"
-        return try await launch(NetworkNamespace.prefix(networkNamespace) + Subprocess.runAsPrefix(runAs) + argv,
-                                logFile: logFile, timeout: timeout)
+        return try await launch(
+            NetworkNamespace.prefix(networkNamespace) + Subprocess.runAsPrefix(runAs) + argv,
+            logFile: logFile, timeout: timeout)
     }
 
     private func launch(_ argv: [String], logFile: String, timeout: Duration) async throws(Failure) -> pid_t {
         let pid: pid_t
         do {
             let fd = open(logFile, O_CREAT | O_WRONLY | O_APPEND, 0o600)
-            if fd >= 0 { fchmod(fd, 0o666); close(fd) }
+            if fd >= 0 {
+                fchmod(fd, 0o666)
+                close(fd)
+            }
             pid = try Subprocess.spawn(argv, environment: environment, outputPath: logFile, newSession: true)
         } catch {
             throw Failure(description: error.description)

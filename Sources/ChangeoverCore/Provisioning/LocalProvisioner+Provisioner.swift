@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import PostgresClient
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The local provisioner's side of the engines: servers on this host, images as bin directories.
 extension LocalProvisioner: Provisioner {
@@ -17,35 +18,49 @@ extension LocalProvisioner: Provisioner {
 
     /// Images are names here: two names are two images.
     public func newImageCheck(from: FleetConfig.Image, to: FleetConfig.Image) async -> PreflightCheck {
-        PreflightCheck("new image", passed: from.name != to.name,
-                       from.name != to.name ? "\(from.name) → \(to.name)" : "the database already runs \(to.name)")
+        PreflightCheck(
+            "new image", passed: from.name != to.name,
+            from.name != to.name ? "\(from.name) → \(to.name)" : "the database already runs \(to.name)")
     }
 
-    public func imageChecks(from: FleetConfig.Image, to: FleetConfig.Image,
-                            engine: DatabaseConfig.EngineKind) async -> (checks: [PreflightCheck], newVersion: String?) {
+    public func imageChecks(
+        from: FleetConfig.Image, to: FleetConfig.Image,
+        engine: DatabaseConfig.EngineKind
+    ) async -> (checks: [PreflightCheck], newVersion: String?) {
         switch engine {
         case .postgres:
             var checks: [PreflightCheck] = []
             var newVersion: String?
             for image in Set([from.name, to.name]).sorted() {
                 let spec = image == to.name ? to : from
-                let missing = Self.requiredBinaries(.postgres).filter { !FileManager.default.isExecutableFile(atPath: "\(spec.binDirectory)/\($0)") }
+                let missing = Self.requiredBinaries(.postgres).filter {
+                    !FileManager.default.isExecutableFile(atPath: "\(spec.binDirectory)/\($0)")
+                }
                 if !missing.isEmpty {
-                    checks.append(PreflightCheck("image \(spec.name)", passed: false,
-                                                 "bin directory \(spec.binDirectory) lacks \(missing.joined(separator: ", "))"))
+                    checks.append(
+                        PreflightCheck(
+                            "image \(spec.name)", passed: false,
+                            "bin directory \(spec.binDirectory) lacks \(missing.joined(separator: ", "))"))
                 } else if image == to.name {
                     newVersion = await Self.version(of: spec, server: "postgres")
-                    checks.append(PreflightCheck("image \(spec.name)", passed: newVersion != nil,
-                                                 newVersion.map { "\(spec.binDirectory): PostgreSQL \($0)" }
-                                                     ?? "\(spec.binDirectory)/postgres --version failed"))
+                    checks.append(
+                        PreflightCheck(
+                            "image \(spec.name)", passed: newVersion != nil,
+                            newVersion.map { "\(spec.binDirectory): PostgreSQL \($0)" }
+                                ?? "\(spec.binDirectory)/postgres --version failed"))
                 }
             }
             return (checks, newVersion)
         case .redis:
             let newVersion = await Self.version(of: to, server: "redis-server")
-            return ([PreflightCheck("image \(to.name)", passed: newVersion != nil,
-                                    newVersion.map { "\(to.binDirectory): Redis \($0)" }
-                                        ?? "bin directory \(to.binDirectory) lacks a working redis-server")], newVersion)
+            return (
+                [
+                    PreflightCheck(
+                        "image \(to.name)", passed: newVersion != nil,
+                        newVersion.map { "\(to.binDirectory): Redis \($0)" }
+                            ?? "bin directory \(to.binDirectory) lacks a working redis-server")
+                ], newVersion
+            )
         }
     }
 
@@ -61,16 +76,19 @@ extension LocalProvisioner: Provisioner {
 
     /// `postgres --version` → "15.20", `redis-server --version` → "7.0.15".
     static func version(of image: FleetConfig.Image, server: String) async -> String? {
-        guard let outcome = try? await Subprocess.run(["\(image.binDirectory)/\(server)", "--version"],
-                                                      environment: image.environment, timeout: .seconds(10)),
-              outcome.succeeded
+        guard
+            let outcome = try? await Subprocess.run(
+                ["\(image.binDirectory)/\(server)", "--version"],
+                environment: image.environment, timeout: .seconds(10)),
+            outcome.succeeded
         else { return nil }
         if server == "redis-server" {
             guard let range = outcome.stdout.range(of: "v=") else { return nil }
             return outcome.stdout[range.upperBound...].split(separator: " ").first.map(String.init)
         }
         // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)": the first word that is a version.
-        return outcome.stdout.split(whereSeparator: \.isWhitespace).first { $0.first?.isNumber == true }.map(String.init)
+        return outcome.stdout.split(whereSeparator: \.isWhitespace).first { $0.first?.isNumber == true }.map(
+            String.init)
     }
 
     // MARK: Postgres
@@ -79,9 +97,12 @@ extension LocalProvisioner: Provisioner {
         let local = LocalPostgres(binDirectory: image.binDirectory, dataDirectory: dataDirectory, runAs: runAs)
         let pidFile = local.pidFile()
         let isLocal = pidFile?.port.map(String.init) == port && pidFile.map { Subprocess.isAlive($0.pid) } == true
-        return PreflightCheck("primary on this host", passed: isLocal,
-                              isLocal ? "data directory \(dataDirectory), postmaster pid \(pidFile!.pid)"
-                                  : "the primary's data directory \(dataDirectory) is not a running server on this host; the local provisioner can only fence a local primary")
+        return PreflightCheck(
+            "primary on this host", passed: isLocal,
+            isLocal
+                ? "data directory \(dataDirectory), postmaster pid \(pidFile!.pid)"
+                : "the primary's data directory \(dataDirectory) is not a running server on this host; the local provisioner can only fence a local primary"
+        )
     }
 
     /// A primary running in a named network namespace is restarted there on rollback; one
@@ -91,7 +112,8 @@ extension LocalProvisioner: Provisioner {
         var facts: Facts = [:]
         let pid = server.pidFile()?.pid
         facts["old.netns"] = pid.flatMap(NetworkNamespace.name(ofProcess:))
-        facts["old.unit"] = pid.flatMap(SystemdService.unit(ofProcess:)).flatMap { $0.hasPrefix("postgres") ? $0 : nil }
+        facts["old.unit"] =
+            pid.flatMap(SystemdService.unit(ofProcess:)).flatMap { $0.hasPrefix("postgres") ? $0 : nil }
             ?? SystemdUnit.written(naming: dataDirectory)
         return facts
     }
@@ -100,21 +122,26 @@ extension LocalProvisioner: Provisioner {
         guard let dataDirectory = facts["old.dataDirectory"] else {
             throw EngineError("the old primary's data directory is unknown")
         }
-        return LocalPostgres(binDirectory: image.binDirectory, dataDirectory: dataDirectory, runAs: runAs,
-                             environment: image.environment, networkNamespace: facts["old.netns"])
+        return LocalPostgres(
+            binDirectory: image.binDirectory, dataDirectory: dataDirectory, runAs: runAs,
+            environment: image.environment, networkNamespace: facts["old.netns"])
     }
 
     public func postgresFollower(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres {
-        guard let dataDirectory = facts["follower.dataDirectory"] else { throw EngineError("no follower was provisioned") }
-        return LocalPostgres(binDirectory: image.binDirectory, dataDirectory: dataDirectory, runAs: runAs,
-                             environment: image.environment)
+        guard let dataDirectory = facts["follower.dataDirectory"] else {
+            throw EngineError("no follower was provisioned")
+        }
+        return LocalPostgres(
+            binDirectory: image.binDirectory, dataDirectory: dataDirectory, runAs: runAs,
+            environment: image.environment)
     }
 
     /// The node's server runs: learn its port and PID from its postmaster.pid.
     public func runningPostgresFollower(changeover: String, image: FleetConfig.Image) async throws -> Follower? {
         let cluster = madeCluster(changeover: changeover)
-        let existing = LocalPostgres(binDirectory: image.binDirectory,
-                                     dataDirectory: cluster?.defaultDataDirectory ?? "\(nodeDirectory(for: changeover))/data", runAs: runAs)
+        let existing = LocalPostgres(
+            binDirectory: image.binDirectory,
+            dataDirectory: cluster?.defaultDataDirectory ?? "\(nodeDirectory(for: changeover))/data", runAs: runAs)
         guard existing.isRunning, let pidFile = existing.pidFile(), let port = pidFile.port else { return nil }
         var facts = ["follower.dataDirectory": existing.dataDirectory, "follower.pid": String(pidFile.pid)]
         facts["follower.cluster"] = cluster?.description
@@ -123,7 +150,8 @@ extension LocalProvisioner: Provisioner {
 
     /// The cluster this changeover's follower was made (its node says so), if it was one.
     func madeCluster(changeover: String) -> DebianCluster? {
-        (try? String(contentsOfFile: "\(nodeDirectory(for: changeover))/cluster", encoding: .utf8)).flatMap(DebianCluster.init(id:))
+        (try? String(contentsOfFile: "\(nodeDirectory(for: changeover))/cluster", encoding: .utf8)).flatMap(
+            DebianCluster.init(id:))
     }
 
     /// A primary that is a `postgresql-common` cluster is set to start by hand only; one that a
@@ -141,7 +169,9 @@ extension LocalProvisioner: Provisioner {
         return done.isEmpty ? nil : done.joined(separator: "; ")
     }
 
-    public func removePostgresFollower(changeover: String, facts: Facts, image: FleetConfig.Image, timeout: Duration) async throws {
+    public func removePostgresFollower(changeover: String, facts: Facts, image: FleetConfig.Image, timeout: Duration)
+        async throws
+    {
         let cluster = madeCluster(changeover: changeover)
         if let dataDirectory = facts["follower.dataDirectory"] ?? cluster?.defaultDataDirectory {
             let follower = LocalPostgres(binDirectory: image.binDirectory, dataDirectory: dataDirectory, runAs: runAs)
@@ -171,9 +201,12 @@ extension LocalProvisioner: Provisioner {
     private func redisNode(_ changeover: String, image: FleetConfig.Image? = nil) -> LocalRedis {
         let node = nodeDirectory(for: changeover)
         if let instance = madeRedisInstance(changeover: changeover) {
-            return instance.server(binDirectory: image?.binDirectory ?? "", node: node, environment: image?.environment ?? [:])
+            return instance.server(
+                binDirectory: image?.binDirectory ?? "", node: node, environment: image?.environment ?? [:])
         }
-        return LocalRedis(binDirectory: image?.binDirectory ?? "", nodeDirectory: node, runAs: runAs, environment: image?.environment ?? [:])
+        return LocalRedis(
+            binDirectory: image?.binDirectory ?? "", nodeDirectory: node, runAs: runAs,
+            environment: image?.environment ?? [:])
     }
 
     /// The Debian instance this changeover's replica was made (its node says so), if it was one.
@@ -191,8 +224,10 @@ extension LocalProvisioner: Provisioner {
         return Follower(host: followerHost, port: port, facts: facts)
     }
 
-    public func createRedisFollower(changeover: String, image: FleetConfig.Image, port fixedPort: Int?, settings: [(String, String)],
-                                    acl: String?, primaryConfigFile: String?, primaryBind: String?, timeout: Duration) async throws -> Follower {
+    public func createRedisFollower(
+        changeover: String, image: FleetConfig.Image, port fixedPort: Int?, settings: [(String, String)],
+        acl: String?, primaryConfigFile: String?, primaryBind: String?, timeout: Duration
+    ) async throws -> Follower {
         try? await redisNode(changeover, image: image).stop(timeout: .seconds(60), signal: SIGKILL)
         try LocalFiles.makeDirectory(root, owner: nil, mode: 0o755)
         let instance = try redisInstanceFor(changeover: changeover, primaryConfigFile: primaryConfigFile)
@@ -200,7 +235,8 @@ extension LocalProvisioner: Provisioner {
         if let instance {
             try? await removeRedisInstance(instance)
             try LocalFiles.makeDirectory(nodeDirectory(for: changeover), owner: DebianRedis.user, mode: 0o700)
-            try "\(instance.configFile)\n".write(toFile: "\(nodeDirectory(for: changeover))/instance", atomically: true, encoding: .utf8)
+            try "\(instance.configFile)\n".write(
+                toFile: "\(nodeDirectory(for: changeover))/instance", atomically: true, encoding: .utf8)
             // The primary's whole file (modules, renamed commands, limits), this instance's own lines after it.
             if let primaryConfigFile { base = try? String(contentsOfFile: primaryConfigFile, encoding: .utf8) }
         }
@@ -223,9 +259,14 @@ extension LocalProvisioner: Provisioner {
         var facts = ["follower.node": node.nodeDirectory, "follower.pid": String(pid)]
         if service == .systemd, instance == nil {
             // Started directly now (as on a host where systemd is not PID 1), by its unit at boot.
-            var unit = SystemdUnit(changeover: changeover, summary: "Redis server in \(node.nodeDirectory) (made by changeover \(changeover))",
-                                   user: runAs, execStart: ["\(image.binDirectory)/redis-server", node.configPath,
-                                                            "--supervised", "systemd", "--daemonize", "no"])
+            var unit = SystemdUnit(
+                changeover: changeover,
+                summary: "Redis server in \(node.nodeDirectory) (made by changeover \(changeover))",
+                user: runAs,
+                execStart: [
+                    "\(image.binDirectory)/redis-server", node.configPath,
+                    "--supervised", "systemd", "--daemonize", "no",
+                ])
             unit.environment = image.environment
             unit.service = ["UMask=0077", "TimeoutStopSec=120"]
             try await unit.install()
@@ -249,10 +290,15 @@ extension LocalProvisioner: Provisioner {
         case .none, .systemd:
             return nil
         case .auto:
-            return primary.map { _ in DebianRedis(name: DebianCluster.followerName(base: base, changeover: changeover)) }
+            return primary.map { _ in DebianRedis(name: DebianCluster.followerName(base: base, changeover: changeover))
+            }
         case .debianCluster:
-            guard FileManager.default.fileExists(atPath: DebianRedis.configRoot), LocalFiles.ids(of: DebianRedis.user) != nil else {
-                throw ProvisionError("provisioner.service is debian-cluster, but Debian's redis-server package (\(DebianRedis.configRoot), user redis) is not installed")
+            guard FileManager.default.fileExists(atPath: DebianRedis.configRoot),
+                LocalFiles.ids(of: DebianRedis.user) != nil
+            else {
+                throw ProvisionError(
+                    "provisioner.service is debian-cluster, but Debian's redis-server package (\(DebianRedis.configRoot), user redis) is not installed"
+                )
             }
             return DebianRedis(name: DebianCluster.followerName(base: base, changeover: changeover))
         }
@@ -261,15 +307,20 @@ extension LocalProvisioner: Provisioner {
     /// Removes what an instance this controller made leaves: its unit's symlink, its files.
     func removeRedisInstance(_ instance: DebianRedis) async throws {
         if SystemdService.isInstalled { try? await SystemdService.run("disable", instance.unit) }
-        for file in [instance.configFile, instance.aclFile, "\(DebianRedis.dataDirectory)/\(instance.dumpFile)", instance.logFile,
-                     instance.runtimeDirectory] where FileManager.default.fileExists(atPath: file) {
+        for file in [
+            instance.configFile, instance.aclFile, "\(DebianRedis.dataDirectory)/\(instance.dumpFile)",
+            instance.logFile,
+            instance.runtimeDirectory,
+        ] where FileManager.default.fileExists(atPath: file) {
             try FileManager.default.removeItem(atPath: file)
         }
     }
 
     /// Starts a stopped follower's redis-server again from its config file (after the
     /// changeover, the new primary's); returns its PID once it accepts connections.
-    public func restartRedisFollower(changeover: String, image: FleetConfig.Image, timeout: Duration) async throws -> pid_t {
+    public func restartRedisFollower(changeover: String, image: FleetConfig.Image, timeout: Duration) async throws
+        -> pid_t
+    {
         try await redisNode(changeover, image: image).restart(timeout: timeout)
     }
 
@@ -287,13 +338,15 @@ extension LocalProvisioner: Provisioner {
     /// An old primary that is a Debian instance of this host (its pid file names the process
     /// that served) no longer starts at boot: its replacement does.
     public func disableOldRedisService(_ facts: Facts) async throws -> String? {
-        if let file = facts["old.configFile"], let unit = SystemdUnit.written(naming: file), SystemdService.isInstalled {
+        if let file = facts["old.configFile"], let unit = SystemdUnit.written(naming: file), SystemdService.isInstalled
+        {
             try await SystemdService.run("disable", unit)
             return "\(unit) no longer starts at boot"
         }
         guard let instance = facts["old.configFile"].flatMap(DebianRedis.of(configFile:)), SystemdService.isInstalled,
-              let pid = facts["old.pid"],
-              (try? String(contentsOfFile: instance.pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == pid
+            let pid = facts["old.pid"],
+            (try? String(contentsOfFile: instance.pidFile, encoding: .utf8))?.trimmingCharacters(
+                in: .whitespacesAndNewlines) == pid
         else { return nil }
         try await SystemdService.run("disable", instance.unit)
         return "\(instance.unit) no longer starts at boot"
@@ -303,7 +356,7 @@ extension LocalProvisioner: Provisioner {
     /// instance disabled at settle is stopped too (the package's units restart a server that exits).
     public func retireOldRedis(_ facts: Facts) async throws -> String? {
         guard facts["old.service"] != nil, let instance = facts["old.configFile"].flatMap(DebianRedis.of(configFile:)),
-              SystemdService.isRunning
+            SystemdService.isRunning
         else { return nil }
         try await SystemdService.run("stop", instance.unit)
         return "\(instance.unit) stopped"
@@ -315,33 +368,45 @@ extension LocalProvisioner: Provisioner {
         case .postgres(let layout):
             guard let layout else { return nil }
             let cluster = DebianCluster.of(configFile: layout.configFile)
-            let primary = cluster.map { "Debian cluster \($0) (configuration in \($0.configDirectory), start.conf \($0.startMode ?? "?"))" }
-                ?? (layout.configurationOutside ? "configuration in \(layout.configDirectory), outside the data directory"
+            let primary =
+                cluster.map {
+                    "Debian cluster \($0) (configuration in \($0.configDirectory), start.conf \($0.startMode ?? "?"))"
+                }
+                ?? (layout.configurationOutside
+                    ? "configuration in \(layout.configDirectory), outside the data directory"
                     : "configuration in its data directory \(layout.dataDirectory)")
             let follower: String
             switch (service, cluster) {
             case (.auto, .some(let cluster)), (.debianCluster, .some(let cluster)):
-                follower = "the follower becomes cluster \(cluster.version)/\(cluster.name)-STAMP, started at boot; \(cluster) starts by hand only after the switchover"
+                follower =
+                    "the follower becomes cluster \(cluster.version)/\(cluster.name)-STAMP, started at boot; \(cluster) starts by hand only after the switchover"
             case (.debianCluster, .none):
                 follower = "the follower becomes a Debian cluster of its own, started at boot"
             case (.auto, .none), (.none, _), (.systemd, _):
-                follower = "the follower runs as a server process in its node" + (layout.configurationOutside ? ", with a copy of that configuration" : "")
+                follower =
+                    "the follower runs as a server process in its node"
+                    + (layout.configurationOutside ? ", with a copy of that configuration" : "")
                     + (service == .systemd ? ", started at boot by a unit of its own (changeover-ID.service)" : "")
             }
             return PreflightCheck("layout", passed: true, "\(primary); \(follower)")
         case .redis(let configFile):
             let instance = configFile.flatMap(DebianRedis.of(configFile:))
-            let primary = instance.map { "Debian instance \($0.unit) (\($0.configFile))" } ?? configFile.map { "config file \($0)" }
+            let primary =
+                instance.map { "Debian instance \($0.unit) (\($0.configFile))" } ?? configFile.map {
+                    "config file \($0)"
+                }
                 ?? "started without a config file"
             let follower: String
             switch (service, instance) {
             case (.auto, .some(let instance)), (.debianCluster, .some(let instance)):
                 let base = instance.name.map { "redis-server@\($0)-STAMP" } ?? "redis-server@DATABASE-STAMP"
-                follower = "the replica becomes \(base).service with its own file in \(DebianRedis.configRoot), started at boot; \(instance.unit) is disabled after the switchover"
+                follower =
+                    "the replica becomes \(base).service with its own file in \(DebianRedis.configRoot), started at boot; \(instance.unit) is disabled after the switchover"
             case (.debianCluster, .none):
                 follower = "the replica becomes a redis-server@ instance of its own, started at boot"
             case (.auto, .none), (.none, _), (.systemd, _):
-                follower = "the replica runs as a server process in its node"
+                follower =
+                    "the replica runs as a server process in its node"
                     + (service == .systemd ? ", started at boot by a unit of its own (changeover-ID.service)" : "")
             }
             return PreflightCheck("layout", passed: true, "\(primary); \(follower)")

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import PostgresClient
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Makes followers as processes on this host from an image's bin directory: the embedded
 /// default, and what the tests use. Each changeover gets a node directory under `root`
@@ -32,8 +33,11 @@ public struct LocalProvisioner: Sendable {
         advertise ?? ListenAddresses.reachable(listenAddress)
     }
 
-    public init(root: String, runAs: String?, listenAddress: String = "127.0.0.1", listenConfigured: Bool = true, advertise: String? = nil,
-                keptLogs: String? = nil, service: FleetConfig.ProvisionerConfig.Service = .auto) {
+    public init(
+        root: String, runAs: String?, listenAddress: String = "127.0.0.1", listenConfigured: Bool = true,
+        advertise: String? = nil,
+        keptLogs: String? = nil, service: FleetConfig.ProvisionerConfig.Service = .auto
+    ) {
         self.listenConfigured = listenConfigured
         self.root = root
         self.runAs = runAs
@@ -58,13 +62,16 @@ public struct LocalProvisioner: Sendable {
             let path = "\(keptLogs)/\(changeover)-\(URL(fileURLWithPath: log).lastPathComponent)"
             try? LocalFiles.makeDirectory(keptLogs, owner: nil, mode: 0o700)
             try? FileManager.default.removeItem(atPath: path)
-            if FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) {
+            if FileManager.default.createFile(
+                atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+            {
                 kept = path
             }
         }
         let said = ConfigError.maskingPasswords(in: tail.joined(separator: " | "))
         let what = failure.components(separatedBy: "; see ").first ?? failure
-        return ProvisionError("the follower did not start: \(what); its log (kept at \(kept)) ends: \(said.isEmpty ? "(empty)" : said)")
+        return ProvisionError(
+            "the follower did not start: \(what); its log (kept at \(kept)) ends: \(said.isEmpty ? "(empty)" : said)")
     }
 
     public func nodeDirectory(for changeover: String) -> String { "\(root)/\(changeover)" }
@@ -82,22 +89,26 @@ public struct LocalProvisioner: Sendable {
         }
         if let runAs, getuid() == 0 {
             guard getpwnam(runAs) != nil else {
-                return PreflightCheck("provisioner", passed: false, "servers run as \(runAs), but there is no such user")
+                return PreflightCheck(
+                    "provisioner", passed: false, "servers run as \(runAs), but there is no such user")
             }
             // Asked of the kernel as that user: a node directory is the user's own and the root is
             // made 0755, but every directory above the root must let the user through.
             let above = probe == root ? URL(fileURLWithPath: root).deletingLastPathComponent().path : probe
-            let reaches = try? await Subprocess.run(Subprocess.runAsPrefix(runAs) + ["test", "-x", above], timeout: .seconds(10))
+            let reaches = try? await Subprocess.run(
+                Subprocess.runAsPrefix(runAs) + ["test", "-x", above], timeout: .seconds(10))
             guard reaches?.succeeded == true else {
-                return PreflightCheck("provisioner", passed: false,
-                                      "servers run as \(runAs), who cannot reach \(above): node directories go under \(root)")
+                return PreflightCheck(
+                    "provisioner", passed: false,
+                    "servers run as \(runAs), who cannot reach \(above): node directories go under \(root)")
             }
         }
         if let port = followerPort, !FreePort.isFree(port, host: listenAddress) {
             return PreflightCheck("provisioner", passed: false, "follower port \(port) on \(listenAddress) is in use")
         }
-        return PreflightCheck("provisioner", passed: true,
-                              "local: followers under \(root)" + (followerPort.map { ", port \($0)" } ?? ""))
+        return PreflightCheck(
+            "provisioner", passed: true,
+            "local: followers under \(root)" + (followerPort.map { ", port \($0)" } ?? ""))
     }
 
     /// Base-backs-up `source` through `slot` with WAL streaming and starts the copy as a standby
@@ -106,7 +117,8 @@ public struct LocalProvisioner: Sendable {
     /// with its configuration in /etc/postgresql. A primary's configuration kept outside its
     /// data directory is given to the follower (`PostgresLayout`).
     public func createPostgresFollower(
-        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port fixedPort: Int?, layout: PostgresLayout?,
+        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port fixedPort: Int?,
+        layout: PostgresLayout?,
         timeout: Duration, progress: @escaping @Sendable (String) -> Void
     ) async throws -> Follower {
         let node = nodeDirectory(for: changeover)
@@ -131,11 +143,12 @@ public struct LocalProvisioner: Sendable {
         // name as its application_name, which is how catch-up finds it in pg_stat_replication.
         let conninfo = source.with("password", nil).with("dbname", nil).with("replication", nil)
             .with("target_session_attrs", nil).with("application_name", slot)
-        let argv = Subprocess.runAsPrefix(runAs) + [
-            "\(image.binDirectory)/pg_basebackup", "--dbname=\(conninfo.connectionString)", "--pgdata=\(data)",
-            "--wal-method=stream", "--slot=\(slot)", "--write-recovery-conf", "--checkpoint=fast",
-            "--progress", "--no-password",
-        ]
+        let argv =
+            Subprocess.runAsPrefix(runAs) + [
+                "\(image.binDirectory)/pg_basebackup", "--dbname=\(conninfo.connectionString)", "--pgdata=\(data)",
+                "--wal-method=stream", "--slot=\(slot)", "--write-recovery-conf", "--checkpoint=fast",
+                "--progress", "--no-password",
+            ]
         let clock = ContinuousClock()
         let started = clock.now
         let outcome = try await Subprocess.run(argv, environment: environment, timeout: timeout) { text in
@@ -166,29 +179,35 @@ public struct LocalProvisioner: Sendable {
             do {
                 try FileManager.default.copyItem(atPath: layout.configDirectory, toPath: copy)
             } catch {
-                throw ProvisionError("cannot copy the primary's configuration \(layout.configDirectory): \(error.localizedDescription)")
+                throw ProvisionError(
+                    "cannot copy the primary's configuration \(layout.configDirectory): \(error.localizedDescription)")
             }
             LocalFiles.chownTree(copy, to: runAs)
             settings.merge(layout.followerSettings(copy: copy, dataDirectory: data)) { ours, _ in ours }
             progress("configuration copied from \(layout.configDirectory)")
         }
-        let server = LocalPostgres(binDirectory: image.binDirectory, dataDirectory: data, runAs: runAs,
-                                   environment: image.environment)
+        let server = LocalPostgres(
+            binDirectory: image.binDirectory, dataDirectory: data, runAs: runAs,
+            environment: image.environment)
         let pid: pid_t
         settings.merge(PostgresFollowerSettings.standby) { _, new in new }
         do {
-            pid = try await server.start(port: port, socketDirectory: node, settings: settings, logFile: "\(node)/postgres.log",
-                                         timeout: .seconds(60))
+            pid = try await server.start(
+                port: port, socketDirectory: node, settings: settings, logFile: "\(node)/postgres.log",
+                timeout: .seconds(60))
         } catch {
             throw startFailure(error.description, log: "\(node)/postgres.log", changeover: changeover)
         }
         var unit: SystemdUnit?
         if service == .systemd {
             // Started directly now (as on a host where systemd is not PID 1), by its unit at boot.
-            unit = SystemdUnit(changeover: changeover, summary: "PostgreSQL server in \(data) (made by changeover \(changeover))",
-                               user: runAs, execStart: server.commandLine(port: port, socketDirectory: node, settings: settings))
+            unit = SystemdUnit(
+                changeover: changeover, summary: "PostgreSQL server in \(data) (made by changeover \(changeover))",
+                user: runAs, execStart: server.commandLine(port: port, socketDirectory: node, settings: settings))
             unit?.environment = image.environment
-            unit?.service = ["ExecReload=/bin/kill -HUP $MAINPID", "KillMode=mixed", "KillSignal=SIGINT", "TimeoutStopSec=120"]
+            unit?.service = [
+                "ExecReload=/bin/kill -HUP $MAINPID", "KillMode=mixed", "KillSignal=SIGINT", "TimeoutStopSec=120",
+            ]
             try await unit?.install()
             progress("unit \(unit!.name) written and enabled")
         }
@@ -204,19 +223,28 @@ public struct LocalProvisioner: Sendable {
     /// The `postgresql-common` cluster a follower is made, if it is one: with `service: auto`
     /// when the primary is a cluster, always with `debian-cluster` (of the new image's major
     /// version), never with `none`.
-    func clusterFor(changeover: String, layout: PostgresLayout?, image: FleetConfig.Image) async throws -> DebianCluster? {
+    func clusterFor(changeover: String, layout: PostgresLayout?, image: FleetConfig.Image) async throws
+        -> DebianCluster?
+    {
         let primary = layout.flatMap { DebianCluster.of(configFile: $0.configFile) }
         switch service {
         case .none, .systemd:
             return nil
         case .auto:
-            return primary.map { DebianCluster(version: $0.version, name: DebianCluster.followerName(base: $0.name, changeover: changeover)) }
+            return primary.map {
+                DebianCluster(
+                    version: $0.version, name: DebianCluster.followerName(base: $0.name, changeover: changeover))
+            }
         case .debianCluster:
             guard FileManager.default.isExecutableFile(atPath: "/usr/bin/pg_createcluster") else {
-                throw ProvisionError("provisioner.service is debian-cluster, but pg_createcluster (postgresql-common) is not installed")
+                throw ProvisionError(
+                    "provisioner.service is debian-cluster, but pg_createcluster (postgresql-common) is not installed")
             }
             var version = primary?.version
-            if version == nil { version = await Self.version(of: image, server: "postgres")?.split(separator: ".").first.map(String.init) }
+            if version == nil {
+                version = await Self.version(of: image, server: "postgres")?.split(separator: ".").first.map(
+                    String.init)
+            }
             guard let version else { throw ProvisionError("cannot tell the major version of image \(image.name)") }
             let base = primary?.name ?? String(changeover.split(separator: "-").dropLast(3).joined(separator: "-"))
             return DebianCluster(version: version, name: DebianCluster.followerName(base: base, changeover: changeover))
@@ -225,11 +253,16 @@ public struct LocalProvisioner: Sendable {
 
     /// Integrates the follower's data directory as `cluster` (`pg_createcluster -d`), gives it the
     /// primary's configuration with its own locations over it, and marks it to start at boot.
-    func makeCluster(_ cluster: DebianCluster, dataDirectory data: String, port: Int, layout: PostgresLayout?) async throws {
+    func makeCluster(_ cluster: DebianCluster, dataDirectory data: String, port: Int, layout: PostgresLayout?)
+        async throws
+    {
         // pg_createcluster integrates a data directory that holds its configuration files (it moves
         // them to /etc/postgresql/VERSION/NAME): the primary's go there first when they live elsewhere.
         if let layout, layout.configurationOutside {
-            for (from, name) in [(layout.configFile, "postgresql.conf"), (layout.hbaFile, "pg_hba.conf"), (layout.identFile, "pg_ident.conf")] {
+            for (from, name) in [
+                (layout.configFile, "postgresql.conf"), (layout.hbaFile, "pg_hba.conf"),
+                (layout.identFile, "pg_ident.conf"),
+            ] {
                 let to = "\(data)/\(name)"
                 try? FileManager.default.removeItem(atPath: to)
                 do {
@@ -240,11 +273,16 @@ public struct LocalProvisioner: Sendable {
                 if let (uid, gid) = LocalFiles.ids(of: runAs) { chown(to, uid, gid) }
             }
         }
-        let made = try await Subprocess.run(["pg_createcluster", cluster.version, cluster.name, "-d", data, "-p", String(port),
-                                             "--start-conf=auto"], environment: ["LC_ALL": "C"], timeout: .seconds(120))
+        let made = try await Subprocess.run(
+            [
+                "pg_createcluster", cluster.version, cluster.name, "-d", data, "-p", String(port),
+                "--start-conf=auto",
+            ], environment: ["LC_ALL": "C"], timeout: .seconds(120))
         guard made.succeeded else { throw ProvisionError("pg_createcluster \(cluster) failed: \(made.lastErrorLine)") }
         // The primary's conf.d, which its postgresql.conf includes relative to its directory.
-        if let layout, layout.configurationOutside, FileManager.default.fileExists(atPath: "\(layout.configDirectory)/conf.d") {
+        if let layout, layout.configurationOutside,
+            FileManager.default.fileExists(atPath: "\(layout.configDirectory)/conf.d")
+        {
             let to = "\(cluster.configDirectory)/conf.d"
             try? FileManager.default.removeItem(atPath: to)
             try FileManager.default.copyItem(atPath: "\(layout.configDirectory)/conf.d", toPath: to)
@@ -260,7 +298,8 @@ public struct LocalProvisioner: Sendable {
 
     /// Stops (at once) and removes a cluster this controller made: its data and configuration.
     func dropCluster(_ cluster: DebianCluster) async {
-        _ = try? await Subprocess.run(["pg_dropcluster", "--stop", cluster.version, cluster.name], timeout: .seconds(120))
+        _ = try? await Subprocess.run(
+            ["pg_dropcluster", "--stop", cluster.version, cluster.name], timeout: .seconds(120))
     }
 
     /// Removes a node directory whose server is stopped.
@@ -315,7 +354,9 @@ public enum FreePort {
         address.sin_port = UInt16(port).bigEndian
         inet_pton(AF_INET, host, &address.sin_addr)
         let rc = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         if rc == 0 { return .accepted }
         if errno == ECONNREFUSED { return .refused }
@@ -341,7 +382,9 @@ public enum FreePort {
         address.sin_port = UInt16(port).bigEndian
         inet_pton(AF_INET, host, &address.sin_addr)
         let rc = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         return rc == 0
     }

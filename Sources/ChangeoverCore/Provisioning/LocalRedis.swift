@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A redis-server on this host, in a node directory that holds its config file (it carries
 /// passwords, which therefore never appear on a command line), its pid file, its data and its
@@ -29,7 +30,8 @@ public struct LocalRedis: Sendable {
     /// A directory made for its pid file (0755, `runAs`'s), as systemd's `RuntimeDirectory=` would.
     public var runtimeDirectory: String?
 
-    public init(binDirectory: String, nodeDirectory: String, runAs: String? = nil, environment: [String: String] = [:]) {
+    public init(binDirectory: String, nodeDirectory: String, runAs: String? = nil, environment: [String: String] = [:])
+    {
         self.binDirectory = binDirectory
         self.nodeDirectory = nodeDirectory
         self.runAs = runAs
@@ -72,14 +74,17 @@ public struct LocalRedis: Sendable {
     /// `settings` are config-file directives in order ("replicaof" → "127.0.0.1 6379"); `base`,
     /// another server's config file, goes first, and these lines after it win (Redis obeys a
     /// directive's last line).
-    public func start(port: Int, bind: String, settings: [(String, String)], base: String? = nil,
-                      timeout: Duration) async throws(Failure) -> pid_t {
+    public func start(
+        port: Int, bind: String, settings: [(String, String)], base: String? = nil,
+        timeout: Duration
+    ) async throws(Failure) -> pid_t {
         var lines = [
             "port \(port)", "bind \(bind)", "daemonize no", "supervised no", "dir \(Self.quote(dataDirectory))",
             "pidfile \(Self.quote(pidFilePath))", "logfile \(Self.quote(logPath))",
         ]
         lines += (ownSettings + settings).map { "\($0.0) \($0.1)" }
-        let text = base.map { "\($0)\n\n# changeover: this server's own settings; everything above is its primary's.\n" } ?? ""
+        let text =
+            base.map { "\($0)\n\n# changeover: this server's own settings; everything above is its primary's.\n" } ?? ""
         try makeNodeDirectory()
         try writePrivateFile(configPath, text + lines.joined(separator: "\n") + "\n")
         return try await launch(port: port, bind: bind, timeout: timeout)
@@ -125,7 +130,9 @@ public struct LocalRedis: Sendable {
         let pid: pid_t
         do {
             pid = try Subprocess.spawn(
-                Subprocess.umaskPrefix(0o077) + Subprocess.runAsPrefix(runAs) + ["\(binDirectory)/redis-server", configPath],
+                Subprocess.umaskPrefix(0o077) + Subprocess.runAsPrefix(runAs) + [
+                    "\(binDirectory)/redis-server", configPath,
+                ],
                 environment: environment, outputPath: "\(nodeDirectory)/redis.out", newSession: true)
         } catch {
             throw Failure(description: error.description)
@@ -142,7 +149,10 @@ public struct LocalRedis: Sendable {
             try? await Task.sleep(for: .milliseconds(5))
         }
         kill(pid, SIGKILL)
-        throw Failure(description: "redis-server did not listen on \(ListenAddresses.reachable(bind)):\(port) within \(timeout.seconds) s; see \(logPath)")
+        throw Failure(
+            description:
+                "redis-server did not listen on \(ListenAddresses.reachable(bind)):\(port) within \(timeout.seconds) s; see \(logPath)"
+        )
     }
 
     /// Stops the server (SIGTERM: it exits without saving when `save` is off) and waits for it.

@@ -13,7 +13,9 @@ public struct PostgresLayout: Sendable, Equatable {
     /// Where it listens (`listen_addresses`).
     public var listenAddresses: String?
 
-    public init(dataDirectory: String, configFile: String, hbaFile: String, identFile: String, listenAddresses: String? = nil) {
+    public init(
+        dataDirectory: String, configFile: String, hbaFile: String, identFile: String, listenAddresses: String? = nil
+    ) {
         self.dataDirectory = dataDirectory
         self.configFile = configFile
         self.hbaFile = hbaFile
@@ -36,7 +38,9 @@ public struct PostgresLayout: Sendable, Equatable {
         func moved(_ file: String) -> String {
             file.hasPrefix(configDirectory + "/") ? copy + file.dropFirst(configDirectory.count) : file
         }
-        return ["config_file": moved(configFile), "hba_file": moved(hbaFile), "ident_file": moved(identFile),
-                "data_directory": data, "external_pid_file": ""]
+        return [
+            "config_file": moved(configFile), "hba_file": moved(hbaFile), "ident_file": moved(identFile),
+            "data_directory": data, "external_pid_file": "",
+        ]
     }
 }

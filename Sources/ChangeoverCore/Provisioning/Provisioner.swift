@@ -21,8 +21,10 @@ public protocol Provisioner: Sendable {
     /// Preflight: the new image really differs from what the primary runs.
     func newImageCheck(from: FleetConfig.Image, to: FleetConfig.Image) async -> PreflightCheck
     /// Preflight checks that the images can run `engine`, and the server version the new one carries.
-    func imageChecks(from: FleetConfig.Image, to: FleetConfig.Image,
-                     engine: DatabaseConfig.EngineKind) async -> (checks: [PreflightCheck], newVersion: String?)
+    func imageChecks(
+        from: FleetConfig.Image, to: FleetConfig.Image,
+        engine: DatabaseConfig.EngineKind
+    ) async -> (checks: [PreflightCheck], newVersion: String?)
     /// Facts that identify both images for the audit log (tag, image Id, libc6); empty when the
     /// provisioner knows nothing beyond the names.
     func imageFacts(from: FleetConfig.Image, to: FleetConfig.Image) async throws -> Facts
@@ -45,13 +47,15 @@ public protocol Provisioner: Sendable {
     /// and starts it as a standby (primary_conninfo with application_name = the slot's name).
     /// `layout` is where the primary keeps its files, when it could tell.
     func createPostgresFollower(
-        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port: Int?, layout: PostgresLayout?,
+        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port: Int?,
+        layout: PostgresLayout?,
         timeout: Duration, progress: @escaping @Sendable (String) -> Void
     ) async throws -> Follower
     /// See the extension's default.
     func disableOldPostgresService(_ facts: Facts) async throws -> String?
     /// Stops the follower (immediately: it is thrown away) and removes everything it had.
-    func removePostgresFollower(changeover: String, facts: Facts, image: FleetConfig.Image, timeout: Duration) async throws
+    func removePostgresFollower(changeover: String, facts: Facts, image: FleetConfig.Image, timeout: Duration)
+        async throws
     /// After the grace period: removes a stopped old primary this controller made; returns what was done.
     func retireOldPostgres(_ facts: Facts, image: FleetConfig.Image) async throws -> String
 
@@ -63,8 +67,10 @@ public protocol Provisioner: Sendable {
     /// as redis.conf reads them) and `acl` (ACL file lines, with hashed passwords), once it accepts
     /// connections. Passwords never go on a command line. `primaryConfigFile` is the primary's
     /// config file (`INFO server`), when it has one; `primaryBind` where it listens (`bind`).
-    func createRedisFollower(changeover: String, image: FleetConfig.Image, port: Int?, settings: [(String, String)],
-                             acl: String?, primaryConfigFile: String?, primaryBind: String?, timeout: Duration) async throws -> Follower
+    func createRedisFollower(
+        changeover: String, image: FleetConfig.Image, port: Int?, settings: [(String, String)],
+        acl: String?, primaryConfigFile: String?, primaryBind: String?, timeout: Duration
+    ) async throws -> Follower
     func isRedisFollowerRunning(changeover: String, facts: Facts) async -> Bool
     func removeRedisFollower(changeover: String, facts: Facts, timeout: Duration) async throws
     /// See the extension's default.

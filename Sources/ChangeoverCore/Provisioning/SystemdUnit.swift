@@ -68,7 +68,10 @@ public struct SystemdUnit: Sendable, Equatable {
     /// ignores, so any word of it about the file is a fault); nil: nothing, or no such tool.
     public static func verify(_ path: String) async -> String? {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") else { return nil }
-        guard let outcome = try? await Subprocess.run(["systemd-analyze", "verify", "--man=no", path], timeout: .seconds(60)) else {
+        guard
+            let outcome = try? await Subprocess.run(
+                ["systemd-analyze", "verify", "--man=no", path], timeout: .seconds(60))
+        else {
             return "systemd-analyze did not finish"
         }
         let file = URL(fileURLWithPath: path).lastPathComponent
@@ -79,7 +82,8 @@ public struct SystemdUnit: Sendable, Equatable {
 
     /// Disables and removes a changeover's unit, if it wrote one.
     public static func remove(changeover: String) async throws {
-        let name = name(changeover: changeover), path = "\(directory)/\(name)"
+        let name = name(changeover: changeover)
+        let path = "\(directory)/\(name)"
         guard FileManager.default.fileExists(atPath: path) else { return }
         try? await SystemdService.run("disable", name)
         try FileManager.default.removeItem(atPath: path)

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Dispatch
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Moves a HAProxy backend server to the new primary over HAProxy's runtime API
 /// (`stats socket PATH level admin`): `set server BE/SRV addr IP port P` sends new connections
@@ -39,21 +40,26 @@ public struct HAProxyRouter: Router {
             return PreflightCheck("router", passed: false, "haproxy: \(error)")
         }
         let lines = reply.split(separator: "\n").map(String.init)
-        guard let header = lines.first(where: { $0.hasPrefix("# be_id") })?.dropFirst(2).split(separator: " ").map(String.init),
-              let nameColumn = header.firstIndex(of: "srv_name"), let addressColumn = header.firstIndex(of: "srv_addr"),
-              let portColumn = header.firstIndex(of: "srv_port")
+        guard
+            let header = lines.first(where: { $0.hasPrefix("# be_id") })?.dropFirst(2).split(separator: " ").map(
+                String.init),
+            let nameColumn = header.firstIndex(of: "srv_name"), let addressColumn = header.firstIndex(of: "srv_addr"),
+            let portColumn = header.firstIndex(of: "srv_port")
         else {
-            return PreflightCheck("router", passed: false, "haproxy has no backend \(backend): \(Self.firstLine(reply))")
+            return PreflightCheck(
+                "router", passed: false, "haproxy has no backend \(backend): \(Self.firstLine(reply))")
         }
-        guard let row = lines.filter({ !$0.hasPrefix("#") }).map({ $0.split(separator: " ").map(String.init) })
-            .first(where: { $0.count > max(nameColumn, addressColumn, portColumn) && $0[nameColumn] == server })
+        guard
+            let row = lines.filter({ !$0.hasPrefix("#") }).map({ $0.split(separator: " ").map(String.init) })
+                .first(where: { $0.count > max(nameColumn, addressColumn, portColumn) && $0[nameColumn] == server })
         else {
             return PreflightCheck("router", passed: false, "haproxy's backend \(backend) has no server \(server)")
         }
         let address = (try? await Self.resolve(primary.host)) ?? primary.host
         guard row[addressColumn] == address, row[portColumn] == String(primary.port) else {
-            return PreflightCheck("router", passed: false,
-                                  "haproxy sends \(target) to \(row[addressColumn]):\(row[portColumn]), not to the primary \(primary)")
+            return PreflightCheck(
+                "router", passed: false,
+                "haproxy sends \(target) to \(row[addressColumn]):\(row[portColumn]), not to the primary \(primary)")
         }
         return PreflightCheck("router", passed: true, "haproxy: \(target) sends clients to \(primary)")
     }
@@ -93,7 +99,9 @@ public struct HAProxyRouter: Router {
                 }
                 defer { freeaddrinfo(list) }
                 var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-                getnameinfo(first.pointee.ai_addr, first.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST)
+                getnameinfo(
+                    first.pointee.ai_addr, first.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0,
+                    NI_NUMERICHOST)
                 let numeric = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
                 continuation.resume(returning: String(decoding: numeric, as: UTF8.self))
             }
@@ -114,7 +122,8 @@ enum HAProxyRuntimeSocket {
         return try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 do {
-                    continuation.resume(returning: try exchange(command, path: path, deadline: deadline, timeout: timeout))
+                    continuation.resume(
+                        returning: try exchange(command, path: path, deadline: deadline, timeout: timeout))
                 } catch {
                     continuation.resume(throwing: error)
                 }
@@ -122,7 +131,9 @@ enum HAProxyRuntimeSocket {
         }
     }
 
-    private static func exchange(_ command: String, path: String, deadline: ContinuousClock.Instant, timeout: Duration) throws(RouterError) -> String {
+    private static func exchange(_ command: String, path: String, deadline: ContinuousClock.Instant, timeout: Duration)
+        throws(RouterError) -> String
+    {
         func failure(_ what: String) -> RouterError {
             RouterError(description: "haproxy's runtime API at \(path): \(what)", transient: true)
         }
@@ -130,7 +141,9 @@ enum HAProxyRuntimeSocket {
         address.sun_family = sa_family_t(AF_UNIX)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
         let bytes = Array(path.utf8)
-        guard bytes.count < capacity else { throw RouterError(description: "haproxy's runtime API at \(path): the socket path is too long") }
+        guard bytes.count < capacity else {
+            throw RouterError(description: "haproxy's runtime API at \(path): the socket path is too long")
+        }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)
             raw[bytes.count] = 0
@@ -140,13 +153,17 @@ enum HAProxyRuntimeSocket {
         defer { close(fd) }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         if connected != 0 {
             guard errno == EINPROGRESS || errno == EAGAIN else {
                 throw failure("cannot connect: \(String(cString: strerror(errno)))")
             }
-            guard wait(fd, for: Int16(POLLOUT), until: deadline) else { throw failure("no connection within \(timeout.seconds) s") }
+            guard wait(fd, for: Int16(POLLOUT), until: deadline) else {
+                throw failure("no connection within \(timeout.seconds) s")
+            }
             var error: Int32 = 0
             var length = socklen_t(MemoryLayout<Int32>.size)
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
@@ -156,18 +173,32 @@ enum HAProxyRuntimeSocket {
         var sent = 0
         while sent < request.count {
             let n = request[sent...].withUnsafeBytes { sendBytes(fd, $0.baseAddress, $0.count) }
-            if n > 0 { sent += n; continue }
-            guard n < 0, errno == EAGAIN || errno == EINTR else { throw failure("cannot send: \(String(cString: strerror(errno)))") }
-            guard wait(fd, for: Int16(POLLOUT), until: deadline) else { throw failure("no reply within \(timeout.seconds) s") }
+            if n > 0 {
+                sent += n
+                continue
+            }
+            guard n < 0, errno == EAGAIN || errno == EINTR else {
+                throw failure("cannot send: \(String(cString: strerror(errno)))")
+            }
+            guard wait(fd, for: Int16(POLLOUT), until: deadline) else {
+                throw failure("no reply within \(timeout.seconds) s")
+            }
         }
         var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n > 0 { reply += buffer[..<n]; continue }
+            if n > 0 {
+                reply += buffer[..<n]
+                continue
+            }
             if n == 0 { break }
-            guard errno == EAGAIN || errno == EINTR else { throw failure("cannot read: \(String(cString: strerror(errno)))") }
-            guard wait(fd, for: Int16(POLLIN), until: deadline) else { throw failure("no reply within \(timeout.seconds) s") }
+            guard errno == EAGAIN || errno == EINTR else {
+                throw failure("cannot read: \(String(cString: strerror(errno)))")
+            }
+            guard wait(fd, for: Int16(POLLIN), until: deadline) else {
+                throw failure("no reply within \(timeout.seconds) s")
+            }
         }
         return String(decoding: reply, as: UTF8.self)
     }

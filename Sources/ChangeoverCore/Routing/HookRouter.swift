@@ -17,7 +17,9 @@ public struct HookRouter: Router {
 
     public func check(database: String, primary: Endpoint) async -> PreflightCheck {
         let empty = command.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
-        return PreflightCheck("router", passed: !empty, empty ? "the hook router has no command" : "hook: runs a command when the primary moves")
+        return PreflightCheck(
+            "router", passed: !empty,
+            empty ? "the hook router has no command" : "hook: runs a command when the primary moves")
     }
 
     public func repoint(database: String, to endpoint: Endpoint, from old: Endpoint?, changeover: String) async throws {

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import PostgresClient
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Clients wait instead of failing: over PgBouncer's admin console, `PAUSE db` before the fence
 /// (PgBouncer lets running transactions finish, releases its server connections and queues new
@@ -48,7 +49,9 @@ public struct PgBouncerRouter: Router {
                 _ = try await connection.simpleQuery("PAUSE \(Self.quoted(name))", timeout: timeout)
             }
         } catch let error as PostgresError where error.code == .timeout {
-            throw RouterError(description: "pgbouncer did not pause \(name) within \(timeout.seconds) s (a transaction still running?)")
+            throw RouterError(
+                description:
+                    "pgbouncer did not pause \(name) within \(timeout.seconds) s (a transaction still running?)")
         } catch let error as PostgresError {
             throw RouterError(description: "pgbouncer refused PAUSE \(name): \(error.message)")
         }
@@ -70,19 +73,29 @@ public struct PgBouncerRouter: Router {
         do {
             connection = try await PostgresConnection.connect(admin, timeout: timeout)
         } catch {
-            return PreflightCheck("router", passed: false,
-                                  "cannot reach pgbouncer's admin console at \(admin.endpoint) as \(admin.user ?? "the default user"): \(error.message)")
+            return PreflightCheck(
+                "router", passed: false,
+                "cannot reach pgbouncer's admin console at \(admin.endpoint) as \(admin.user ?? "the default user"): \(error.message)"
+            )
         }
         defer { connection.close() }
         do {
             guard let shown = try await connection.simpleQuery("SHOW DATABASES", timeout: timeout).last,
-                  let row = shown.rows.indices.first(where: { shown.value($0, "name") == name })
-            else { return PreflightCheck("router", passed: false, "pgbouncer has no database \(name); does pgbouncer.ini %include \(includeFile)?") }
-            let host = shown.value(row, "host") ?? "", port = shown.value(row, "port") ?? ""
-            guard host == primary.host, port == String(primary.port) else {
-                return PreflightCheck("router", passed: false, "pgbouncer sends \(name) to \(host):\(port), not to the primary \(primary)")
+                let row = shown.rows.indices.first(where: { shown.value($0, "name") == name })
+            else {
+                return PreflightCheck(
+                    "router", passed: false,
+                    "pgbouncer has no database \(name); does pgbouncer.ini %include \(includeFile)?")
             }
-            return PreflightCheck("router", passed: true, "pgbouncer: \(name) goes to \(primary); \(includeFile) will be rewritten")
+            let host = shown.value(row, "host") ?? ""
+            let port = shown.value(row, "port") ?? ""
+            guard host == primary.host, port == String(primary.port) else {
+                return PreflightCheck(
+                    "router", passed: false, "pgbouncer sends \(name) to \(host):\(port), not to the primary \(primary)"
+                )
+            }
+            return PreflightCheck(
+                "router", passed: true, "pgbouncer: \(name) goes to \(primary); \(includeFile) will be rewritten")
         } catch {
             return PreflightCheck("router", passed: false, "pgbouncer's SHOW DATABASES failed: \(error.message)")
         }
@@ -101,12 +114,15 @@ public struct PgBouncerRouter: Router {
             }
             // RELOAD succeeds even when pgbouncer.ini does not include the file: check what it now uses.
             guard let shown = try await connection.simpleQuery("SHOW DATABASES", timeout: timeout).last,
-                  let row = shown.rows.indices.first(where: { shown.value($0, "name") == name })
+                let row = shown.rows.indices.first(where: { shown.value($0, "name") == name })
             else { throw RouterError(description: "pgbouncer has no database \(name) after RELOAD") }
             let host = shown.value(row, "host") ?? ""
             let port = shown.value(row, "port") ?? ""
             guard host == endpoint.host, port == String(endpoint.port) else {
-                throw RouterError(description: "after RELOAD pgbouncer still sends \(name) to \(host):\(port), not \(endpoint); does pgbouncer.ini %include \(includeFile)?")
+                throw RouterError(
+                    description:
+                        "after RELOAD pgbouncer still sends \(name) to \(host):\(port), not \(endpoint); does pgbouncer.ini %include \(includeFile)?"
+                )
             }
         }
     }
@@ -132,7 +148,8 @@ public struct PgBouncerRouter: Router {
                 try await body(kept)
                 session.keep(kept)
                 return
-            } catch let error as PostgresError where error.code == .connectionClosed || error.code == .connectionFailed {
+            } catch let error as PostgresError where error.code == .connectionClosed || error.code == .connectionFailed
+            {
                 kept.close()
             } catch {
                 kept.close()
@@ -143,8 +160,10 @@ public struct PgBouncerRouter: Router {
         do {
             connection = try await PostgresConnection.connect(admin, timeout: timeout)
         } catch {
-            throw RouterError(description: "cannot reach pgbouncer's admin console at \(admin.endpoint) as \(admin.user ?? "the default user"): \(error.message)",
-                              transient: error.code != .authenticationFailed)
+            throw RouterError(
+                description:
+                    "cannot reach pgbouncer's admin console at \(admin.endpoint) as \(admin.user ?? "the default user"): \(error.message)",
+                transient: error.code != .authenticationFailed)
         }
         do {
             try await body(connection)
@@ -191,7 +210,8 @@ struct PgBouncerDatabasesFile {
     private(set) var lines: [String]
 
     init(path: String) throws(RouterError) {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
             throw RouterError(description: "cannot read pgbouncer's databases file \(path)")
         }
         self.init(path: path, text: text)
@@ -214,7 +234,8 @@ struct PgBouncerDatabasesFile {
                 continue
             }
             guard section == "databases", !trimmed.hasPrefix(";"), !trimmed.hasPrefix("#"),
-                  let equals = trimmed.firstIndex(of: "=") else { continue }
+                let equals = trimmed.firstIndex(of: "=")
+            else { continue }
             var key = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
             if key.count >= 2, key.hasPrefix("\""), key.hasSuffix("\"") { key = String(key.dropFirst().dropLast()) }
             if key == name { return index }

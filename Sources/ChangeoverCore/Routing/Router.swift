@@ -18,7 +18,8 @@ public protocol Router: Sendable {
 public struct NoRouter: Router {
     public init() {}
     public func pause(database: String) async throws {}
-    public func repoint(database: String, to endpoint: Endpoint, from old: Endpoint?, changeover: String) async throws {}
+    public func repoint(database: String, to endpoint: Endpoint, from old: Endpoint?, changeover: String) async throws {
+    }
     public func resume(database: String) async throws {}
     public func check(database: String, primary: Endpoint) async -> PreflightCheck {
         PreflightCheck("router", passed: true, "none: clients find the primary themselves")

@@ -45,21 +45,27 @@ public struct ChangeoverStatus: Encodable, Sendable {
             let progress = store.progressNote(of: record.id)
             waitingFor = progress.map { $0.at >= record.updatedAt } == true ? progress!.text : step.summary
         case "rollback unfinished":
-            waitingFor = "an operator: the rollback could not finish; run \(command("abort", record.id, "--yes")) once the old primary is reachable"
+            waitingFor =
+                "an operator: the rollback could not finish; run \(command("abort", record.id, "--yes")) once the old primary is reachable"
         case "scheduled":
-            waitingFor = (plan ?? "the daemon, or \(command("resume", record.id))")
+            waitingFor =
+                (plan ?? "the daemon, or \(command("resume", record.id))")
                 + (record.facts["schedule.moved"].map { "; earlier: \($0)" } ?? "")
         case "prepared":
-            waitingFor = "an operator: the follower has caught up and keeps streaming; \(command("switch", record.id)) cuts over "
+            waitingFor =
+                "an operator: the follower has caught up and keeps streaming; \(command("switch", record.id)) cuts over "
                 + "(add --now to cut over at once, else in the next window), \(command("abort", record.id, "--yes")) removes it"
         case "stopped":
             let note = record.stopped!
-            waitingFor = "a controller: stopped in \(note.step) (\(note.reason)) by \(note.by) at \(ScheduleText.iso(note.at)); "
+            waitingFor =
+                "a controller: stopped in \(note.step) (\(note.reason)) by \(note.by) at \(ScheduleText.iso(note.at)); "
                 + "\(command("resume", record.id)) continues\(note.daemon ? ", so does the daemon when it starts" : "")"
         case "interrupted":
             waitingFor = "an operator: run \(command("resume", record.id)) or \(command("abort", record.id, "--yes"))"
-        case "ended" where step == .failed && record.machine.failedStep.map(ChangeoverStep.afterPromotion.contains) == true:
-            waitingFor = "an operator: the new primary serves, but \(record.machine.failedStep!) failed; "
+        case "ended"
+        where step == .failed && record.machine.failedStep.map(ChangeoverStep.afterPromotion.contains) == true:
+            waitingFor =
+                "an operator: the new primary serves, but \(record.machine.failedStep!) failed; "
                 + "\(command("resume", record.id)) does it again once its cause is fixed"
         default:
             waitingFor = nil

@@ -28,7 +28,8 @@ public struct DaemonHeartbeat: Codable, Sendable, Equatable {
     public func write(stateDirectory: String) throws {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
-        try encoder.encode(self).write(to: URL(fileURLWithPath: Self.path(stateDirectory: stateDirectory)), options: .atomic)
+        try encoder.encode(self).write(
+            to: URL(fileURLWithPath: Self.path(stateDirectory: stateDirectory)), options: .atomic)
     }
 
     public static func read(stateDirectory: String) -> DaemonHeartbeat? {
@@ -55,7 +56,8 @@ public struct DaemonHeartbeat: Codable, Sendable, Equatable {
         if beat.isRunning(at: now) {
             return "running (pid \(beat.pid) on \(beat.host)), last tick \(ago) ago"
         }
-        let why = beat.stoppedAt.map { "stopped at \(ScheduleText.iso($0))" } ?? "not running (its last tick was \(ago) ago)"
+        let why =
+            beat.stoppedAt.map { "stopped at \(ScheduleText.iso($0))" } ?? "not running (its last tick was \(ago) ago)"
         return "\(why); scheduled changeovers wait for \(start)"
     }
 }

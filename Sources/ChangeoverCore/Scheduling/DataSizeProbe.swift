@@ -6,8 +6,10 @@ import RedisClient
 /// time: Postgres the sum of `pg_database_size`, Redis `used_memory`. Nil when it cannot tell
 /// (unreachable, no password): the scheduler then uses what the last copy measured.
 public enum DataSizeProbe {
-    public static func bytes(of database: DatabaseConfig, environment: [String: String],
-                             timeout: Duration = .seconds(5)) async -> Int64? {
+    public static func bytes(
+        of database: DatabaseConfig, environment: [String: String],
+        timeout: Duration = .seconds(5)
+    ) async -> Int64? {
         let password = try? database.password?.value(environment: environment)
         switch database.primary {
         case .postgres(let configured):
@@ -16,7 +18,8 @@ public enum DataSizeProbe {
             info["password"] = password
             guard let connection = try? await PostgresConnection.connect(info, timeout: timeout) else { return nil }
             defer { connection.close() }
-            let result = try? await connection.query("SELECT sum(pg_database_size(oid))::bigint::text FROM pg_database", timeout: timeout)
+            let result = try? await connection.query(
+                "SELECT sum(pg_database_size(oid))::bigint::text FROM pg_database", timeout: timeout)
             return result?.scalar.flatMap { Int64($0) }
         case .redis(let host, let port, let user):
             let endpoint = RedisEndpoint(host: host, port: port, user: user, password: password)

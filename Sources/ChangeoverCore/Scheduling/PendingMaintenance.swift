@@ -24,12 +24,14 @@ public struct PendingMaintenance: Encodable, Sendable, Equatable {
 
     /// One entry per changeover not ended in `statuses`, ordered by database and then by its
     /// switch (the earliest first). `runner` gives the fit rule and the start plan.
-    public static func list(_ statuses: [ChangeoverStatus], runner: ChangeoverRunner, now: Date) -> [PendingMaintenance] {
+    public static func list(_ statuses: [ChangeoverStatus], runner: ChangeoverRunner, now: Date) -> [PendingMaintenance]
+    {
         statuses.filter { !$0.record.machine.step.isTerminal }.map { status in
             let record = status.record
             let mode = record.policy?.mode ?? .now
             var entry = PendingMaintenance(
-                database: record.database, changeover: record.id, state: status.state, step: record.machine.step.rawValue,
+                database: record.database, changeover: record.id, state: status.state,
+                step: record.machine.step.rawValue,
                 fromImage: record.fromImage, toImage: record.toImage, switchMode: mode.rawValue,
                 deadline: record.policy?.deadline, waitingFor: status.waitingFor)
             guard mode == .window, let database = try? runner.config.database(record.database) else { return entry }
@@ -40,9 +42,15 @@ public struct PendingMaintenance: Encodable, Sendable, Equatable {
             case .wait, .forced, .never:
                 break
             }
-            if status.state == "scheduled" { entry.provisionAt = runner.startPlan(for: record, dataBytes: nil, at: now).startAt }
+            if status.state == "scheduled" {
+                entry.provisionAt = runner.startPlan(for: record, dataBytes: nil, at: now).startAt
+            }
             return entry
         }
-        .sorted { ($0.database, $0.windowStart ?? .distantFuture, $0.changeover) < ($1.database, $1.windowStart ?? .distantFuture, $1.changeover) }
+        .sorted {
+            ($0.database, $0.windowStart ?? .distantFuture, $0.changeover) < (
+                $1.database, $1.windowStart ?? .distantFuture, $1.changeover
+            )
+        }
     }
 }

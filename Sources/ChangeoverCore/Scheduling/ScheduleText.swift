@@ -12,7 +12,10 @@ public enum ScheduleText {
     public static func duration(seconds: Double) -> String {
         if seconds < 1 { return seconds <= 0 ? "0 s" : String(format: "%.0f ms", seconds * 1000) }
         let total = Int(seconds.rounded(.up))
-        let days = total / 86_400, hours = total % 86_400 / 3600, minutes = total % 3600 / 60, rest = total % 60
+        let days = total / 86_400
+        let hours = total % 86_400 / 3600
+        let minutes = total % 3600 / 60
+        let rest = total % 60
         if days > 0 { return hours > 0 ? "\(days) d \(hours) h" : "\(days) d" }
         if hours > 0 { return minutes > 0 ? "\(hours) h \(minutes) min" : "\(hours) h" }
         if minutes >= 10 || (minutes > 0 && rest == 0) { return "\(minutes) min" }
@@ -31,7 +34,9 @@ public enum ScheduleText {
         let fields = calendar.dateComponents([.weekday, .hour, .minute, .second], from: toMilliseconds(date))
         let seconds = Int(date.timeIntervalSince1970.rounded(.down)) % 60 != 0
         let weekday = weekdays[((fields.weekday ?? 1) - 1 + 7) % 7]
-        let time = "\(twoDigits(fields.hour ?? 0)):\(twoDigits(fields.minute ?? 0))" + (seconds ? ":\(twoDigits(fields.second ?? 0))" : "")
+        let time =
+            "\(twoDigits(fields.hour ?? 0)):\(twoDigits(fields.minute ?? 0))"
+            + (seconds ? ":\(twoDigits(fields.second ?? 0))" : "")
         return "\(weekday) \(time) \(zone.identifier == "GMT" ? "UTC" : zone.identifier)"
     }
 

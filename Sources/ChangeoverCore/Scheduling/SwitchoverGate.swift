@@ -43,7 +43,8 @@ public struct SwitchoverGate: Sendable, Equatable {
             let need = (needed + margin).seconds
             let short = schedule.openings(after: now.addingTimeInterval(-7 * 86_400), count: 8)
                 .filter { $0.start < now && $0.end.timeIntervalSince($0.start) < need }
-            let why = short.isEmpty
+            let why =
+                short.isEmpty
                 ? "no maintenance window with room for the switchover opened before it"
                 : "the windows before it were too short for the switchover (\(ScheduleText.duration(needed)) + \(ScheduleText.duration(margin)) margin)"
             return .forced(reason: "the deadline \(ScheduleText.iso(deadline)) has come and \(why)")
@@ -51,9 +52,15 @@ public struct SwitchoverGate: Sendable, Equatable {
         if let fitting { return .wait(until: fitting.start, opening: fitting, skipped: skipped) }
         if let deadline { return .wait(until: deadline, opening: nil, skipped: skipped) }
         guard !schedule.windows.isEmpty || !skipped.isEmpty else {
-            return .never(reason: "the database has no maintenance windows: give it windows, schedule with a deadline, or switch with --now")
+            return .never(
+                reason:
+                    "the database has no maintenance windows: give it windows, schedule with a deadline, or switch with --now"
+            )
         }
-        return .never(reason: "no maintenance window within a year has room for the switchover (\(ScheduleText.duration(needed)) + \(ScheduleText.duration(margin)) margin)")
+        return .never(
+            reason:
+                "no maintenance window within a year has room for the switchover (\(ScheduleText.duration(needed)) + \(ScheduleText.duration(margin)) margin)"
+        )
     }
 
     /// What the decision means for someone watching, with times in `zone` (the database's
@@ -61,18 +68,22 @@ public struct SwitchoverGate: Sendable, Equatable {
     public func describe(_ decision: Decision, at now: Date, zone: TimeZone) -> String {
         switch decision {
         case .open(let opening):
-            return "the window is open until \(ScheduleText.local(opening.end, zone)) (\(ScheduleText.duration(since: now, until: opening.end)) left)"
+            return
+                "the window is open until \(ScheduleText.local(opening.end, zone)) (\(ScheduleText.duration(since: now, until: opening.end)) left)"
         case .forced(let reason):
             return "forced: \(reason)"
         case .wait(let until, let opening, let skipped):
             var text: String
             if let opening {
-                text = "the window \(ScheduleText.local(opening.start, zone)) opens in \(ScheduleText.duration(since: now, until: until)) (\(ScheduleText.iso(opening.start)))"
+                text =
+                    "the window \(ScheduleText.local(opening.start, zone)) opens in \(ScheduleText.duration(since: now, until: until)) (\(ScheduleText.iso(opening.start)))"
             } else {
-                text = "the deadline \(ScheduleText.iso(until)) in \(ScheduleText.duration(since: now, until: until)): no window with room opens before it, the switchover will be forced then"
+                text =
+                    "the deadline \(ScheduleText.iso(until)) in \(ScheduleText.duration(since: now, until: until)): no window with room opens before it, the switchover will be forced then"
             }
             if !skipped.isEmpty {
-                text += "; " + skipped.map { skippedText($0, now: now, zone: zone) }.joined(separator: "; ")
+                text +=
+                    "; " + skipped.map { skippedText($0, now: now, zone: zone) }.joined(separator: "; ")
                     + (opening != nil ? ": moved to the next window that fits" : "")
             }
             return text
@@ -83,10 +94,14 @@ public struct SwitchoverGate: Sendable, Equatable {
 
     /// Why `opening` is skipped: "the window Mon 10:00:08 UTC (…) lasts 3 s, too short for the switchover (5 s + 2 s margin)".
     public func skippedText(_ opening: WindowOpening, now: Date, zone: TimeZone) -> String {
-        let left = opening.contains(now) ? opening.end.timeIntervalSince(now) : opening.end.timeIntervalSince(opening.start)
-        let what = opening.contains(now) ? "the window open now has \(ScheduleText.duration(seconds: left)) left"
+        let left =
+            opening.contains(now) ? opening.end.timeIntervalSince(now) : opening.end.timeIntervalSince(opening.start)
+        let what =
+            opening.contains(now)
+            ? "the window open now has \(ScheduleText.duration(seconds: left)) left"
             : "the window \(ScheduleText.local(opening.start, zone)) (\(ScheduleText.iso(opening.start))) lasts \(ScheduleText.duration(seconds: left))"
-        return "\(what), too short for the switchover (\(ScheduleText.duration(needed)) + \(ScheduleText.duration(margin)) margin)"
+        return
+            "\(what), too short for the switchover (\(ScheduleText.duration(needed)) + \(ScheduleText.duration(margin)) margin)"
     }
 }
 
@@ -116,8 +131,11 @@ public struct StartPlan: Sendable, Equatable {
     public func describe(gate: SwitchoverGate, at now: Date, zone: TimeZone) -> String {
         let target = gate.describe(decision, at: now, zone: zone)
         guard let startAt else { return "never: \(target)" }
-        if startAt <= now { return "provisioning is due now (lead \(ScheduleText.duration(lead.duration)): \(lead.basis)); \(target)" }
-        return "provisioning starts in \(ScheduleText.duration(since: now, until: startAt)) (\(ScheduleText.iso(startAt)), lead "
+        if startAt <= now {
+            return "provisioning is due now (lead \(ScheduleText.duration(lead.duration)): \(lead.basis)); \(target)"
+        }
+        return
+            "provisioning starts in \(ScheduleText.duration(since: now, until: startAt)) (\(ScheduleText.iso(startAt)), lead "
             + "\(ScheduleText.duration(lead.duration)): \(lead.basis)); \(target)"
     }
 }

@@ -121,7 +121,8 @@ public final class ChangeoverIndex: Sendable {
             fresh[record.id] = Entry(record, stamp: stamp.updatedAt)
         }
         if fresh.isEmpty, known.remembered.isEmpty, stamps.count == known.entries.count,
-           stamps.indices.allSatisfy({ known.entries[$0].id == stamps[$0].id }) {
+            stamps.indices.allSatisfy({ known.entries[$0].id == stamps[$0].id })
+        {
             // Nothing changed since the last look (another process's write to a table counted
             // with these): the entries as they were.
             kept.withLock { if $0.generation == known.generation { $0.version = version } }
@@ -148,7 +149,8 @@ public final class ChangeoverIndex: Sendable {
         }
         kept.withLock {
             let generation = $0.generation
-            $0 = Kept(entries: entries, positions: positions, remembered: [:], version: version, generation: generation + 1)
+            $0 = Kept(
+                entries: entries, positions: positions, remembered: [:], version: version, generation: generation + 1)
         }
         return entries
     }

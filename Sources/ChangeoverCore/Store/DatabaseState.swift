@@ -15,8 +15,10 @@ public struct DatabaseState: Sendable, Codable, Equatable {
 }
 
 extension DatabaseState {
-    public init(database: String, primary: String, image: String, changeover: String, changedAt: Date,
-                dataDirectory: String? = nil, container: String? = nil) {
+    public init(
+        database: String, primary: String, image: String, changeover: String, changedAt: Date,
+        dataDirectory: String? = nil, container: String? = nil
+    ) {
         self.database = database
         self.image = image
         self.primary = primary

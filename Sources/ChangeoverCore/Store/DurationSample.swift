@@ -18,8 +18,10 @@ public struct DurationSample: Sendable, Codable, Hashable {
     /// When the changeover finished.
     public var at: Date
 
-    public init(changeover: String, database: String, engine: String? = nil, step: String, outcome: String? = nil,
-                milliseconds: Double, bytes: Int64? = nil, at: Date) {
+    public init(
+        changeover: String, database: String, engine: String? = nil, step: String, outcome: String? = nil,
+        milliseconds: Double, bytes: Int64? = nil, at: Date
+    ) {
         self.changeover = changeover
         self.database = database
         self.engine = engine
@@ -41,9 +43,12 @@ public struct DurationSample: Sendable, Codable, Hashable {
     /// What a finished changeover's record measured: each step's timing, the switchover of a
     /// completed one, its base backup and write pause when it recorded them; all at its last update.
     public static func samples(of record: ChangeoverRecord, engine: String? = nil) -> [DurationSample] {
-        func sample(_ step: String, _ milliseconds: Double, outcome: String? = nil, bytes: Int64? = nil) -> DurationSample {
-            DurationSample(changeover: record.id, database: record.database, engine: engine, step: step, outcome: outcome,
-                           milliseconds: milliseconds, bytes: bytes, at: record.updatedAt)
+        func sample(_ step: String, _ milliseconds: Double, outcome: String? = nil, bytes: Int64? = nil)
+            -> DurationSample
+        {
+            DurationSample(
+                changeover: record.id, database: record.database, engine: engine, step: step, outcome: outcome,
+                milliseconds: milliseconds, bytes: bytes, at: record.updatedAt)
         }
         var samples = record.timings.map { sample($0.step.rawValue, $0.milliseconds, outcome: $0.outcome) }
         if record.machine.step == .done {
@@ -51,8 +56,10 @@ public struct DurationSample: Sendable, Codable, Hashable {
                 .reduce(0) { $0 + $1.milliseconds }
             if switchover > 0 { samples.append(sample(Self.switchover, switchover)) }
         }
-        if let bytes = Int64(record.facts["basebackup.bytes"] ?? ""), let seconds = Double(record.facts["basebackup.seconds"] ?? ""),
-           bytes > 0, seconds > 0 {
+        if let bytes = Int64(record.facts["basebackup.bytes"] ?? ""),
+            let seconds = Double(record.facts["basebackup.seconds"] ?? ""),
+            bytes > 0, seconds > 0
+        {
             samples.append(sample(Self.basebackup, seconds * 1000, bytes: bytes))
         }
         if let pause = Double(record.facts["writePause.ms"] ?? "") {

@@ -31,7 +31,7 @@ public struct InventoryEntry: Sendable, Equatable {
             return "a database name of \(name.utf8.count) bytes (at most \(maximumNameLength))"
         }
         guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }),
-              name.first!.isLetter || name.first!.isNumber
+            name.first!.isLetter || name.first!.isNumber
         else {
             return "bad database name \"\(name)\" (letters, digits, - _ . only, starting with a letter or digit)"
         }

@@ -25,8 +25,10 @@ public final class LeaseKeeper: Sendable {
 
     /// `claimedAt`: when the claim was sent. `onLost` is called when a renewal or a check finds
     /// the lease gone (perhaps more than once): the holder stops what it is doing.
-    public init(lease: Lease, store: StateStore, claimedAt: ContinuousClock.Instant,
-                onLost: @escaping @Sendable (LeaseLost) -> Void = { _ in }) {
+    public init(
+        lease: Lease, store: StateStore, claimedAt: ContinuousClock.Instant,
+        onLost: @escaping @Sendable (LeaseLost) -> Void = { _ in }
+    ) {
         self.store = store
         self.ttl = store.leaseTTL
         self.onLost = onLost
@@ -56,8 +58,9 @@ public final class LeaseKeeper: Sendable {
         let lost = state.withLock { state -> LeaseLost? in
             if let lost = state.lost { return lost }
             guard ContinuousClock.now < state.heldUntil else {
-                state.lost = LeaseLost(database: state.lease.database, token: state.lease.token,
-                                       reason: "not renewed within its ttl of \(ttl) (the store did not answer)")
+                state.lost = LeaseLost(
+                    database: state.lease.database, token: state.lease.token,
+                    reason: "not renewed within its ttl of \(ttl) (the store did not answer)")
                 return state.lost
             }
             return nil
@@ -84,8 +87,11 @@ public final class LeaseKeeper: Sendable {
         }
         guard let renewed else {
             let lost = state.withLock { state -> LeaseLost in
-                let lost = state.lost ?? LeaseLost(database: lease.database, token: lease.token,
-                                                   reason: "it expired or another controller took it over")
+                let lost =
+                    state.lost
+                    ?? LeaseLost(
+                        database: lease.database, token: lease.token,
+                        reason: "it expired or another controller took it over")
                 state.lost = lost
                 return lost
             }

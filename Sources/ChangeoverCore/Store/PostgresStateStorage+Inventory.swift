@@ -12,14 +12,15 @@ extension PostgresStateStorage {
         """
         CREATE TABLE IF NOT EXISTS \(schema).inventory (
             name text PRIMARY KEY, stanza text NOT NULL, added_at double precision NOT NULL, added_by text NOT NULL)
-        """,
+        """
     ]
 
     public func saveInventory(_ entries: [InventoryEntry]) throws {
         try blocking { session in
             _ = try session.query("BEGIN")
             for entry in entries {
-                _ = try session.query("""
+                _ = try session.query(
+                    """
                     INSERT INTO \(Self.schema).inventory (name, stanza, added_at, added_by) VALUES ($1, $2, $3::float8, $4)
                     ON CONFLICT (name) DO UPDATE SET stanza = excluded.stanza, added_at = excluded.added_at, added_by = excluded.added_by
                     """, [entry.name, entry.stanza, String(entry.addedAt.timeIntervalSince1970), entry.addedBy])
@@ -37,20 +38,23 @@ extension PostgresStateStorage {
 
     public func inventory() throws -> [InventoryEntry] {
         let result = try blocking { session in
-            try session.query("SELECT name, stanza, added_at, added_by FROM \(Self.schema).inventory ORDER BY name COLLATE \"C\"")
+            try session.query(
+                "SELECT name, stanza, added_at, added_by FROM \(Self.schema).inventory ORDER BY name COLLATE \"C\"")
         }
         return result.rows.map(Self.inventoryEntry)
     }
 
     public func inventoryEntry(_ name: String) throws -> InventoryEntry? {
         let result = try blocking { session in
-            try session.query("SELECT name, stanza, added_at, added_by FROM \(Self.schema).inventory WHERE name = $1", [name])
+            try session.query(
+                "SELECT name, stanza, added_at, added_by FROM \(Self.schema).inventory WHERE name = $1", [name])
         }
         return result.rows.first.map(Self.inventoryEntry)
     }
 
     private static func inventoryEntry(_ row: [String?]) -> InventoryEntry {
-        InventoryEntry(name: row[0] ?? "", stanza: row[1] ?? "", addedAt: Date(timeIntervalSince1970: Double(row[2] ?? "") ?? 0),
-                       addedBy: row[3] ?? "")
+        InventoryEntry(
+            name: row[0] ?? "", stanza: row[1] ?? "", addedAt: Date(timeIntervalSince1970: Double(row[2] ?? "") ?? 0),
+            addedBy: row[3] ?? "")
     }
 }

@@ -37,9 +37,11 @@ public final class PostgresStateStorage: StateStorage {
     public init(conninfo: ConnInfo, password: String?) throws {
         var info = conninfo.with("password", password)
         // A store that vanished must not hold a controller for TCP's minutes (MACHINE.md).
-        for (key, value) in [("connect_timeout", "5"), ("tcp_user_timeout", "10000"), ("keepalives", "1"),
-                             ("keepalives_idle", "5"), ("keepalives_interval", "2"), ("keepalives_count", "3"),
-                             ("application_name", "changeover")] where info[key] == nil {
+        for (key, value) in [
+            ("connect_timeout", "5"), ("tcp_user_timeout", "10000"), ("keepalives", "1"),
+            ("keepalives_idle", "5"), ("keepalives_interval", "2"), ("keepalives_count", "3"),
+            ("application_name", "changeover"),
+        ] where info[key] == nil {
             info = info.with(key, value)
         }
         self.conninfo = info
@@ -107,8 +109,10 @@ public final class PostgresStateStorage: StateStorage {
         """
 
     private static func changeoverParameters(_ record: ChangeoverRecord) throws -> [String?] {
-        [record.id, record.database, record.machine.step.rawValue, String(record.startedAt.timeIntervalSince1970),
-         String(record.updatedAt.timeIntervalSince1970), try SQLiteStateStorage.encode(record)]
+        [
+            record.id, record.database, record.machine.step.rawValue, String(record.startedAt.timeIntervalSince1970),
+            String(record.updatedAt.timeIntervalSince1970), try SQLiteStateStorage.encode(record),
+        ]
     }
 
     /// Every commit waits for the server's WAL flush (its `synchronous_commit`): a record that
@@ -119,7 +123,9 @@ public final class PostgresStateStorage: StateStorage {
 
     public func save(_ record: ChangeoverRecord, durable: Bool) throws {
         let parameters = try Self.changeoverParameters(record)
-        try blocking { session in _ = try session.query(Self.upsertChangeover.replacingOccurrences(of: "%@", with: ""), parameters) }
+        try blocking { session in
+            _ = try session.query(Self.upsertChangeover.replacingOccurrences(of: "%@", with: ""), parameters)
+        }
     }
 
     /// The record is written only if the lease row still has the token, unreleased and unexpired.
@@ -131,15 +137,23 @@ public final class PostgresStateStorage: StateStorage {
             WHERE EXISTS (SELECT 1 FROM \(Self.schema).leases WHERE database_name = $7 AND token = $8::int8 AND NOT released
                           AND expires_at > clock_timestamp() FOR SHARE)
             """
-        let result = try blocking { session in try session.query(Self.upsertChangeover.replacingOccurrences(of: "%@", with: fence), parameters) }
+        let result = try blocking { session in
+            try session.query(Self.upsertChangeover.replacingOccurrences(of: "%@", with: fence), parameters)
+        }
         guard result.affectedRows == 1 else {
-            throw LeaseLost(database: lease.database, token: lease.token, reason: "the store refused a write under it (expired or taken over)")
+            throw LeaseLost(
+                database: lease.database, token: lease.token,
+                reason: "the store refused a write under it (expired or taken over)")
         }
     }
 
     public func changeover(_ id: String) throws -> ChangeoverRecord? {
-        let result = try blocking { session in try session.query("SELECT record FROM \(Self.schema).changeovers WHERE id = $1", [id]) }
-        return try result.rows.first.flatMap { $0[0] }.map { try decode(ChangeoverRecord.self, $0, what: "changeover \(id)") }
+        let result = try blocking { session in
+            try session.query("SELECT record FROM \(Self.schema).changeovers WHERE id = $1", [id])
+        }
+        return try result.rows.first.flatMap { $0[0] }.map {
+            try decode(ChangeoverRecord.self, $0, what: "changeover \(id)")
+        }
     }
 
     public func changeovers() throws -> [ChangeoverRecord] {
@@ -162,10 +176,16 @@ public final class PostgresStateStorage: StateStorage {
             let batch = Array(ids[start..<min(start + ChangeoverStamp.batch, ids.count)])
             let placeholders = batch.indices.map { "$\($0 + 1)" }.joined(separator: ", ")
             let result = try blocking { session in
-                try session.query("SELECT id, updated_at, record FROM \(Self.schema).changeovers WHERE id IN (\(placeholders))", batch.map(Optional.some))
+                try session.query(
+                    "SELECT id, updated_at, record FROM \(Self.schema).changeovers WHERE id IN (\(placeholders))",
+                    batch.map(Optional.some))
             }
             for row in result.rows {
-                found.append((try Self.stamp(row[0], row[1]), try decode(ChangeoverRecord.self, row[2] ?? "", what: "changeover \(row[0] ?? "")")))
+                found.append(
+                    (
+                        try Self.stamp(row[0], row[1]),
+                        try decode(ChangeoverRecord.self, row[2] ?? "", what: "changeover \(row[0] ?? "")")
+                    ))
             }
         }
         return found
@@ -182,8 +202,9 @@ public final class PostgresStateStorage: StateStorage {
 
     public func changeovers(database: String) throws -> [ChangeoverRecord] {
         let result = try blocking { session in
-            try session.query("SELECT id, record FROM \(Self.schema).changeovers WHERE database_name = $1 ORDER BY started_at DESC, id DESC",
-                              [database])
+            try session.query(
+                "SELECT id, record FROM \(Self.schema).changeovers WHERE database_name = $1 ORDER BY started_at DESC, id DESC",
+                [database])
         }
         return try result.rows.map { try decode(ChangeoverRecord.self, $0[1] ?? "", what: "changeover \($0[0] ?? "")") }
     }
@@ -191,10 +212,13 @@ public final class PostgresStateStorage: StateStorage {
     // MARK: campaigns
 
     public func save(_ campaign: Campaign) throws {
-        let parameters = [campaign.id, String(campaign.createdAt.timeIntervalSince1970), try SQLiteStateStorage.encode(campaign),
-                          try SQLiteStateStorage.encode(campaign.control)]
+        let parameters = [
+            campaign.id, String(campaign.createdAt.timeIntervalSince1970), try SQLiteStateStorage.encode(campaign),
+            try SQLiteStateStorage.encode(campaign.control),
+        ]
         try blocking { session in
-            _ = try session.query("""
+            _ = try session.query(
+                """
                 INSERT INTO \(Self.schema).campaigns (id, created_at, campaign, control) VALUES ($1, $2::float8, $3, $4)
                 ON CONFLICT (id) DO UPDATE SET campaign = excluded.campaign
                 """, parameters)
@@ -204,10 +228,13 @@ public final class PostgresStateStorage: StateStorage {
     /// Written only if the lease row still has the token, unreleased and unexpired, as a
     /// changeover's fenced save (`FOR SHARE` on that row).
     public func save(_ campaign: Campaign, fencedBy lease: Lease) throws {
-        let parameters = [campaign.id, String(campaign.createdAt.timeIntervalSince1970), try SQLiteStateStorage.encode(campaign),
-                          try SQLiteStateStorage.encode(campaign.control), lease.database, String(lease.token)]
+        let parameters = [
+            campaign.id, String(campaign.createdAt.timeIntervalSince1970), try SQLiteStateStorage.encode(campaign),
+            try SQLiteStateStorage.encode(campaign.control), lease.database, String(lease.token),
+        ]
         let result = try blocking { session in
-            try session.query("""
+            try session.query(
+                """
                 INSERT INTO \(Self.schema).campaigns (id, created_at, campaign, control)
                 SELECT $1, $2::float8, $3, $4
                 WHERE EXISTS (SELECT 1 FROM \(Self.schema).leases WHERE database_name = $5 AND token = $6::int8 AND NOT released
@@ -216,7 +243,9 @@ public final class PostgresStateStorage: StateStorage {
                 """, parameters)
         }
         guard result.affectedRows == 1 else {
-            throw LeaseLost(database: lease.database, token: lease.token, reason: "the store refused a write under it (expired or taken over)")
+            throw LeaseLost(
+                database: lease.database, token: lease.token,
+                reason: "the store refused a write under it (expired or taken over)")
         }
     }
 
@@ -237,7 +266,8 @@ public final class PostgresStateStorage: StateStorage {
 
     public func campaigns() throws -> [Campaign] {
         let result = try blocking { session in
-            try session.query("SELECT id, campaign, control FROM \(Self.schema).campaigns ORDER BY created_at DESC, id DESC")
+            try session.query(
+                "SELECT id, campaign, control FROM \(Self.schema).campaigns ORDER BY created_at DESC, id DESC")
         }
         return try result.rows.map(campaign)
     }
@@ -258,11 +288,16 @@ public final class PostgresStateStorage: StateStorage {
             _ = try session.query(Self.upsertChangeover.replacingOccurrences(of: "%@", with: ""), parameters)
             _ = try session.query("DELETE FROM \(Self.schema).durations WHERE changeover = $1", [record.id])
             for sample in durations {
-                _ = try session.query("""
+                _ = try session.query(
+                    """
                     INSERT INTO \(Self.schema).durations (changeover, database_name, engine, step, outcome, milliseconds, bytes, at)
                     VALUES ($1, $2, $3, $4, $5, $6::float8, $7::int8, $8::float8)
-                    """, [sample.changeover, sample.database, sample.engine, sample.step, sample.outcome, String(sample.milliseconds),
-                          sample.bytes.map(String.init), String(sample.at.timeIntervalSince1970)])
+                    """,
+                    [
+                        sample.changeover, sample.database, sample.engine, sample.step, sample.outcome,
+                        String(sample.milliseconds),
+                        sample.bytes.map(String.init), String(sample.at.timeIntervalSince1970),
+                    ])
             }
             _ = try session.query("COMMIT")
         }
@@ -272,19 +307,22 @@ public final class PostgresStateStorage: StateStorage {
         let columns = "changeover, database_name, engine, step, outcome, milliseconds, bytes, at"
         let result = try blocking { session in
             if let database {
-                try session.query("""
+                try session.query(
+                    """
                     SELECT \(columns) FROM \(Self.schema).durations WHERE database_name = $1 AND step = $2
                     ORDER BY at DESC, seq DESC LIMIT $3::int
                     """, [database, step, String(limit)])
             } else {
-                try session.query("SELECT \(columns) FROM \(Self.schema).durations WHERE step = $1 ORDER BY at DESC, seq DESC LIMIT $2::int",
-                                  [step, String(limit)])
+                try session.query(
+                    "SELECT \(columns) FROM \(Self.schema).durations WHERE step = $1 ORDER BY at DESC, seq DESC LIMIT $2::int",
+                    [step, String(limit)])
             }
         }
         return result.rows.map { row in
-            DurationSample(changeover: row[0] ?? "", database: row[1] ?? "", engine: row[2], step: row[3] ?? "", outcome: row[4],
-                           milliseconds: Double(row[5] ?? "") ?? 0, bytes: row[6].flatMap { Int64($0) },
-                           at: Date(timeIntervalSince1970: Double(row[7] ?? "") ?? 0))
+            DurationSample(
+                changeover: row[0] ?? "", database: row[1] ?? "", engine: row[2], step: row[3] ?? "", outcome: row[4],
+                milliseconds: Double(row[5] ?? "") ?? 0, bytes: row[6].flatMap { Int64($0) },
+                at: Date(timeIntervalSince1970: Double(row[7] ?? "") ?? 0))
         }
     }
 
@@ -293,29 +331,40 @@ public final class PostgresStateStorage: StateStorage {
     public func save(_ state: DatabaseState) throws {
         let json = try SQLiteStateStorage.encode(state)
         try blocking { session in
-            _ = try session.query("""
+            _ = try session.query(
+                """
                 INSERT INTO \(Self.schema).databases (name, image, changeover, changed_at, state) VALUES ($1, $2, $3, $4::float8, $5)
                 ON CONFLICT (name) DO UPDATE SET image = excluded.image, changeover = excluded.changeover,
                     changed_at = excluded.changed_at, state = excluded.state
-                """, [state.database, state.image, state.changeover, String(state.changedAt.timeIntervalSince1970), json])
+                """,
+                [state.database, state.image, state.changeover, String(state.changedAt.timeIntervalSince1970), json])
         }
     }
 
     public func database(_ name: String) throws -> DatabaseState? {
-        let result = try blocking { session in try session.query("SELECT state FROM \(Self.schema).databases WHERE name = $1", [name]) }
-        return try result.rows.first.flatMap { $0[0] }.map { try decode(DatabaseState.self, $0, what: "database \(name)") }
+        let result = try blocking { session in
+            try session.query("SELECT state FROM \(Self.schema).databases WHERE name = $1", [name])
+        }
+        return try result.rows.first.flatMap { $0[0] }.map {
+            try decode(DatabaseState.self, $0, what: "database \(name)")
+        }
     }
 
     public func databases() throws -> [DatabaseState] {
-        let result = try blocking { session in try session.query("SELECT name, state FROM \(Self.schema).databases ORDER BY name", []) }
-        return try result.rows.map { row in try decode(DatabaseState.self, row[1] ?? "", what: "database \(row[0] ?? "")") }
+        let result = try blocking { session in
+            try session.query("SELECT name, state FROM \(Self.schema).databases ORDER BY name", [])
+        }
+        return try result.rows.map { row in
+            try decode(DatabaseState.self, row[1] ?? "", what: "database \(row[0] ?? "")")
+        }
     }
 
     // MARK: notes
 
     public func save(_ note: ChangeoverNote) throws {
         try blocking { session in
-            _ = try session.query("""
+            _ = try session.query(
+                """
                 INSERT INTO \(Self.schema).notes (changeover, kind, text, at) VALUES ($1, $2, $3, $4::float8)
                 ON CONFLICT (changeover, kind) DO UPDATE SET text = excluded.text, at = excluded.at
                 """, [note.changeover, note.kind.rawValue, note.text, String(note.at.timeIntervalSince1970)])
@@ -324,18 +373,26 @@ public final class PostgresStateStorage: StateStorage {
 
     public func note(_ kind: ChangeoverNote.Kind, of changeover: String) throws -> ChangeoverNote? {
         let result = try blocking { session in
-            try session.query("SELECT text, at FROM \(Self.schema).notes WHERE changeover = $1 AND kind = $2", [changeover, kind.rawValue])
+            try session.query(
+                "SELECT text, at FROM \(Self.schema).notes WHERE changeover = $1 AND kind = $2",
+                [changeover, kind.rawValue])
         }
         return result.rows.first.map {
-            ChangeoverNote(changeover: changeover, kind: kind, text: $0[0] ?? "", at: Date(timeIntervalSince1970: Double($0[1] ?? "") ?? 0))
+            ChangeoverNote(
+                changeover: changeover, kind: kind, text: $0[0] ?? "",
+                at: Date(timeIntervalSince1970: Double($0[1] ?? "") ?? 0))
         }
     }
 
     // MARK: leases
 
-    public func claim(database: String, changeover: String, holder: String, ttl: Duration, daemon: Bool) async throws -> Lease? {
-        _ = try await query("INSERT INTO \(Self.schema).leases (database_name) VALUES ($1) ON CONFLICT DO NOTHING", [database])
-        let result = try await query("""
+    public func claim(database: String, changeover: String, holder: String, ttl: Duration, daemon: Bool) async throws
+        -> Lease?
+    {
+        _ = try await query(
+            "INSERT INTO \(Self.schema).leases (database_name) VALUES ($1) ON CONFLICT DO NOTHING", [database])
+        let result = try await query(
+            """
             UPDATE \(Self.schema).leases AS l SET changeover = $2, holder = $3, daemon = $5::bool, released = false,
                 token = l.token + 1, claimed_at = clock_timestamp(), renewed_at = clock_timestamp(),
                 expires_at = clock_timestamp() + make_interval(secs => $4::float8)
@@ -345,14 +402,17 @@ public final class PostgresStateStorage: StateStorage {
             WHERE l.database_name = free.database_name
             RETURNING l.token, extract(epoch FROM l.expires_at)
             """, [database, changeover, holder, String(ttl.seconds), daemon ? "true" : "false"])
-        guard let row = result.rows.first, let token = row[0].flatMap({ Int64($0) }), let expires = row[1].flatMap({ Double($0) })
+        guard let row = result.rows.first, let token = row[0].flatMap({ Int64($0) }),
+            let expires = row[1].flatMap({ Double($0) })
         else { return nil }
-        return Lease(database: database, changeover: changeover, holder: holder, token: token,
-                     expiresAt: Date(timeIntervalSince1970: expires), daemon: daemon)
+        return Lease(
+            database: database, changeover: changeover, holder: holder, token: token,
+            expiresAt: Date(timeIntervalSince1970: expires), daemon: daemon)
     }
 
     public func renew(_ lease: Lease, ttl: Duration) async throws -> Lease? {
-        let result = try await query("""
+        let result = try await query(
+            """
             UPDATE \(Self.schema).leases SET renewed_at = clock_timestamp(),
                 expires_at = clock_timestamp() + make_interval(secs => $3::float8)
             WHERE database_name = $1 AND token = $2::int8 AND NOT released AND expires_at > clock_timestamp()
@@ -365,21 +425,24 @@ public final class PostgresStateStorage: StateStorage {
     }
 
     public func release(_ lease: Lease) async throws {
-        _ = try await query("""
+        _ = try await query(
+            """
             UPDATE \(Self.schema).leases SET released = true, renewed_at = clock_timestamp()
             WHERE database_name = $1 AND token = $2::int8
             """, [lease.database, String(lease.token)])
     }
 
     public func lease(of database: String) async throws -> LeaseState? {
-        let result = try await query("""
+        let result = try await query(
+            """
             SELECT changeover, holder, token, extract(epoch FROM expires_at), daemon, released, expires_at <= clock_timestamp()
             FROM \(Self.schema).leases WHERE database_name = $1 AND claimed_at IS NOT NULL
             """, [database])
         guard let row = result.rows.first else { return nil }
         let expires = Double(row[3] ?? "") ?? 0
-        let lease = Lease(database: database, changeover: row[0] ?? "", holder: row[1] ?? "", token: Int64(row[2] ?? "") ?? 0,
-                          expiresAt: expires.isFinite ? Date(timeIntervalSince1970: expires) : .distantPast, daemon: row[4] == "t")
+        let lease = Lease(
+            database: database, changeover: row[0] ?? "", holder: row[1] ?? "", token: Int64(row[2] ?? "") ?? 0,
+            expiresAt: expires.isFinite ? Date(timeIntervalSince1970: expires) : .distantPast, daemon: row[4] == "t")
         return LeaseState(lease: lease, released: row[5] == "t", expired: row[6] == "t")
     }
 
@@ -465,8 +528,9 @@ public final class PostgresStateStorage: StateStorage {
     func storeError(_ error: any Error) -> StoreError {
         if let error = error as? StoreError { return error }
         if let error = error as? PostgresError {
-            return StoreError("cannot use the state store \(endpoint): \(error.message.split(whereSeparator: \.isNewline).joined(separator: " "))"
-                + (error.sqlState.map { " (SQLSTATE \($0))" } ?? ""))
+            return StoreError(
+                "cannot use the state store \(endpoint): \(error.message.split(whereSeparator: \.isNewline).joined(separator: " "))"
+                    + (error.sqlState.map { " (SQLSTATE \($0))" } ?? ""))
         }
         return StoreError("cannot use the state store \(endpoint): \(StoreError.oneLine(error))")
     }
@@ -476,10 +540,13 @@ extension PostgresStateStorage {
     private static let opened = Mutex<[String: PostgresStateStorage]>([:])
 
     /// The process's store for `conninfo`, connected (and its schema made) on first use.
-    static func shared(conninfo: ConnInfo, password: Secret?, environment: [String: String]) throws -> PostgresStateStorage {
+    static func shared(conninfo: ConnInfo, password: Secret?, environment: [String: String]) throws
+        -> PostgresStateStorage
+    {
         let key = conninfo.description
         if let open = opened.withLock({ $0[key] }) { return open }
-        let storage = try PostgresStateStorage(conninfo: conninfo, password: try password?.value(environment: environment))
+        let storage = try PostgresStateStorage(
+            conninfo: conninfo, password: try password?.value(environment: environment))
         return opened.withLock { opened in
             if let other = opened[key] { return other }
             opened[key] = storage

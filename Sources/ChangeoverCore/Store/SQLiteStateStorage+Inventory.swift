@@ -11,24 +11,28 @@ extension SQLiteStateStorage {
     static func registerInventoryMigration(in migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v3 inventory") { db in
             // A database kept in the store: its YAML stanza as text, resolved by each config load.
-            try db.execute(sql: """
-                CREATE TABLE inventory (
-                    name TEXT PRIMARY KEY NOT NULL,
-                    stanza TEXT NOT NULL,
-                    addedAt REAL NOT NULL,
-                    addedBy TEXT NOT NULL) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE inventory (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        stanza TEXT NOT NULL,
+                        addedAt REAL NOT NULL,
+                        addedBy TEXT NOT NULL) WITHOUT ROWID;
+                    """)
         }
     }
 
     public func saveInventory(_ entries: [InventoryEntry]) throws {
         try writeInventory { db in
-            let statement = try db.makeStatement(sql: """
-                INSERT INTO inventory (name, stanza, addedAt, addedBy) VALUES (?, ?, ?, ?)
-                ON CONFLICT (name) DO UPDATE SET stanza = excluded.stanza, addedAt = excluded.addedAt, addedBy = excluded.addedBy
-                """)
+            let statement = try db.makeStatement(
+                sql: """
+                    INSERT INTO inventory (name, stanza, addedAt, addedBy) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET stanza = excluded.stanza, addedAt = excluded.addedAt, addedBy = excluded.addedBy
+                    """)
             for entry in entries {
-                try statement.execute(arguments: [entry.name, entry.stanza, entry.addedAt.timeIntervalSince1970, entry.addedBy])
+                try statement.execute(arguments: [
+                    entry.name, entry.stanza, entry.addedAt.timeIntervalSince1970, entry.addedBy,
+                ])
             }
         }
     }
@@ -50,13 +54,15 @@ extension SQLiteStateStorage {
 
     public func inventoryEntry(_ name: String) throws -> InventoryEntry? {
         try readInventory { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM inventory WHERE name = ?", arguments: [name]).map(Self.inventoryEntry)
+            try Row.fetchOne(db, sql: "SELECT * FROM inventory WHERE name = ?", arguments: [name]).map(
+                Self.inventoryEntry)
         }
     }
 
     private static func inventoryEntry(_ row: Row) -> InventoryEntry {
-        InventoryEntry(name: row["name"], stanza: row["stanza"], addedAt: Date(timeIntervalSince1970: row["addedAt"]),
-                       addedBy: row["addedBy"])
+        InventoryEntry(
+            name: row["name"], stanza: row["stanza"], addedAt: Date(timeIntervalSince1970: row["addedAt"]),
+            addedBy: row["addedBy"])
     }
 
     /// One durable `BEGIN IMMEDIATE` transaction, errors as the store's.

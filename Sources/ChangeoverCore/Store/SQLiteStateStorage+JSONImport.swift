@@ -8,7 +8,9 @@ import GRDB
 extension SQLiteStateStorage {
     static func hasJSONFiles(directory: String) -> Bool {
         ["changeovers", "databases"].contains { folder in
-            ((try? FileManager.default.contentsOfDirectory(atPath: "\(directory)/\(folder)")) ?? []).contains { $0.hasSuffix(".json") }
+            ((try? FileManager.default.contentsOfDirectory(atPath: "\(directory)/\(folder)")) ?? []).contains {
+                $0.hasSuffix(".json")
+            }
         }
     }
 
@@ -28,7 +30,9 @@ extension SQLiteStateStorage {
     /// The decoded `*.json` files of a folder; a file that does not decode stops the import with
     /// its path (nothing is imported: the migration's transaction rolls back).
     private static func jsonFiles<T: Decodable>(_ type: T.Type, in folder: String) throws -> [(String, T)] {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter {
+            $0.hasSuffix(".json")
+        }.sorted()
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return try names.compactMap { name in

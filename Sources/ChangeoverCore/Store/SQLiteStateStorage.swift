@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import GRDB
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The embedded state store: one SQLite file, `state.sqlite`, in the state directory.
 ///
@@ -39,16 +40,21 @@ public final class SQLiteStateStorage: StateStorage {
     public init(directory: String) throws {
         let path = "\(directory)/\(Self.fileName)"
         self.path = path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         let directoryFD = open(directory, O_RDONLY | O_CLOEXEC | O_DIRECTORY)
-        guard directoryFD >= 0 else { throw StoreError("cannot open the state directory \(directory): \(String(cString: strerror(errno)))") }
+        guard directoryFD >= 0 else {
+            throw StoreError("cannot open the state directory \(directory): \(String(cString: strerror(errno)))")
+        }
         defer { close(directoryFD) }
         flock(directoryFD, LOCK_EX)
         defer { flock(directoryFD, LOCK_UN) }
         // Created here so that it is 0600 (SQLite gives its WAL and shm files the same mode).
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError("cannot open the state store \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw StoreError("cannot open the state store \(path): \(String(cString: strerror(errno)))")
+        }
         var status = stat()
         fstat(fd, &status)
         close(fd)
@@ -76,70 +82,73 @@ public final class SQLiteStateStorage: StateStorage {
         migrator.registerMigration("v1") { db in
             // A changeover is its record as JSON (the same Codable shape the JSON files had)
             // plus the columns it is looked up and sorted by.
-            try db.execute(sql: """
-                CREATE TABLE changeovers (
-                    id TEXT PRIMARY KEY NOT NULL,
-                    databaseName TEXT NOT NULL,
-                    step TEXT NOT NULL,
-                    startedAt REAL NOT NULL,
-                    updatedAt REAL NOT NULL,
-                    record TEXT NOT NULL);
-                CREATE INDEX changeoversByStart ON changeovers(startedAt);
-                CREATE INDEX changeoversByDatabase ON changeovers(databaseName, startedAt);
-                -- The current primary of each database a changeover moved.
-                CREATE TABLE databases (
-                    name TEXT PRIMARY KEY NOT NULL,
-                    image TEXT NOT NULL,
-                    changeover TEXT NOT NULL,
-                    changedAt REAL NOT NULL,
-                    state TEXT NOT NULL);
-                -- What finished changeovers measured: the estimates' history.
-                CREATE TABLE durations (
-                    changeover TEXT NOT NULL,
-                    databaseName TEXT NOT NULL,
-                    engine TEXT,
-                    step TEXT NOT NULL,
-                    outcome TEXT,
-                    milliseconds REAL NOT NULL,
-                    bytes INTEGER,
-                    at REAL NOT NULL);
-                CREATE INDEX durationsByStep ON durations(step, at);
-                CREATE INDEX durationsByDatabase ON durations(databaseName, step, at);
-                CREATE INDEX durationsByChangeover ON durations(changeover);
-                -- The latest progress line and retry of each running changeover, for status.
-                CREATE TABLE notes (
-                    changeover TEXT NOT NULL,
-                    kind TEXT NOT NULL,
-                    text TEXT NOT NULL,
-                    at REAL NOT NULL,
-                    PRIMARY KEY (changeover, kind)) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE changeovers (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        databaseName TEXT NOT NULL,
+                        step TEXT NOT NULL,
+                        startedAt REAL NOT NULL,
+                        updatedAt REAL NOT NULL,
+                        record TEXT NOT NULL);
+                    CREATE INDEX changeoversByStart ON changeovers(startedAt);
+                    CREATE INDEX changeoversByDatabase ON changeovers(databaseName, startedAt);
+                    -- The current primary of each database a changeover moved.
+                    CREATE TABLE databases (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        image TEXT NOT NULL,
+                        changeover TEXT NOT NULL,
+                        changedAt REAL NOT NULL,
+                        state TEXT NOT NULL);
+                    -- What finished changeovers measured: the estimates' history.
+                    CREATE TABLE durations (
+                        changeover TEXT NOT NULL,
+                        databaseName TEXT NOT NULL,
+                        engine TEXT,
+                        step TEXT NOT NULL,
+                        outcome TEXT,
+                        milliseconds REAL NOT NULL,
+                        bytes INTEGER,
+                        at REAL NOT NULL);
+                    CREATE INDEX durationsByStep ON durations(step, at);
+                    CREATE INDEX durationsByDatabase ON durations(databaseName, step, at);
+                    CREATE INDEX durationsByChangeover ON durations(changeover);
+                    -- The latest progress line and retry of each running changeover, for status.
+                    CREATE TABLE notes (
+                        changeover TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        text TEXT NOT NULL,
+                        at REAL NOT NULL,
+                        PRIMARY KEY (changeover, kind)) WITHOUT ROWID;
+                    """)
         }
         migrator.registerMigration("import the JSON state files") { db in
             try importJSONFiles(directory: directory, db)
         }
         migrator.registerMigration("v2 leases") { db in
             // The last lease of each database: its fencing token counts the claims.
-            try db.execute(sql: """
-                CREATE TABLE leases (
-                    databaseName TEXT PRIMARY KEY NOT NULL,
-                    changeover TEXT NOT NULL,
-                    holder TEXT NOT NULL,
-                    token INTEGER NOT NULL,
-                    expiresAt REAL NOT NULL,
-                    daemon INTEGER NOT NULL,
-                    released INTEGER NOT NULL) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE leases (
+                        databaseName TEXT PRIMARY KEY NOT NULL,
+                        changeover TEXT NOT NULL,
+                        holder TEXT NOT NULL,
+                        token INTEGER NOT NULL,
+                        expiresAt REAL NOT NULL,
+                        daemon INTEGER NOT NULL,
+                        released INTEGER NOT NULL) WITHOUT ROWID;
+                    """)
         }
         migrator.registerMigration("v3 campaigns") { db in
             // A campaign's progress as JSON, and apart from it the operator's latest word.
-            try db.execute(sql: """
-                CREATE TABLE campaigns (
-                    id TEXT PRIMARY KEY NOT NULL,
-                    createdAt REAL NOT NULL,
-                    campaign TEXT NOT NULL,
-                    control TEXT NOT NULL);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE campaigns (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        createdAt REAL NOT NULL,
+                        campaign TEXT NOT NULL,
+                        control TEXT NOT NULL);
+                    """)
         }
         registerInventoryMigration(in: &migrator)
         migrator.registerMigration("v4 change counter") { db in
@@ -154,7 +163,8 @@ public final class SQLiteStateStorage: StateStorage {
                 """
             for table in ["changeovers", "databases"] {
                 for event in ["INSERT", "UPDATE", "DELETE"] {
-                    sql += "CREATE TRIGGER \(table)\(event.capitalized)Counted AFTER \(event) ON \(table) "
+                    sql +=
+                        "CREATE TRIGGER \(table)\(event.capitalized)Counted AFTER \(event) ON \(table) "
                         + "BEGIN UPDATE changeCounter SET value = value + 1 WHERE id = 1; END;\n"
                 }
             }
@@ -169,10 +179,11 @@ public final class SQLiteStateStorage: StateStorage {
         let json = try Self.encode(campaign)
         let control = try Self.encode(campaign.control)
         try write(durable: true) { db in
-            try db.execute(sql: """
-                INSERT INTO campaigns (id, createdAt, campaign, control) VALUES (?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET campaign = excluded.campaign
-                """, arguments: [campaign.id, campaign.createdAt.timeIntervalSince1970, json, control])
+            try db.execute(
+                sql: """
+                    INSERT INTO campaigns (id, createdAt, campaign, control) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET campaign = excluded.campaign
+                    """, arguments: [campaign.id, campaign.createdAt.timeIntervalSince1970, json, control])
         }
     }
 
@@ -181,17 +192,20 @@ public final class SQLiteStateStorage: StateStorage {
         let control = try Self.encode(campaign.control)
         var current: Int64?
         try write(durable: true) { db in
-            current = try Int64.fetchOne(db, sql: "SELECT token FROM leases WHERE databaseName = ? AND NOT released",
-                                         arguments: [lease.database])
+            current = try Int64.fetchOne(
+                db, sql: "SELECT token FROM leases WHERE databaseName = ? AND NOT released",
+                arguments: [lease.database])
             guard current == lease.token else { return }
-            try db.execute(sql: """
-                INSERT INTO campaigns (id, createdAt, campaign, control) VALUES (?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET campaign = excluded.campaign
-                """, arguments: [campaign.id, campaign.createdAt.timeIntervalSince1970, json, control])
+            try db.execute(
+                sql: """
+                    INSERT INTO campaigns (id, createdAt, campaign, control) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET campaign = excluded.campaign
+                    """, arguments: [campaign.id, campaign.createdAt.timeIntervalSince1970, json, control])
         }
         guard current == lease.token else {
-            throw LeaseLost(database: lease.database, token: lease.token,
-                            reason: current.map { "another controller holds fencing token \($0)" } ?? "it was released")
+            throw LeaseLost(
+                database: lease.database, token: lease.token,
+                reason: current.map { "another controller holds fencing token \($0)" } ?? "it was released")
         }
     }
 
@@ -206,12 +220,16 @@ public final class SQLiteStateStorage: StateStorage {
     }
 
     public func campaign(_ id: String) throws -> Campaign? {
-        let row = try read { db in try Row.fetchOne(db, sql: "SELECT campaign, control FROM campaigns WHERE id = ?", arguments: [id]) }
+        let row = try read { db in
+            try Row.fetchOne(db, sql: "SELECT campaign, control FROM campaigns WHERE id = ?", arguments: [id])
+        }
         return try row.map { try campaign(id, $0["campaign"], $0["control"]) }
     }
 
     public func campaigns() throws -> [Campaign] {
-        let rows = try read { db in try Row.fetchAll(db, sql: "SELECT id, campaign, control FROM campaigns ORDER BY createdAt DESC, id DESC") }
+        let rows = try read { db in
+            try Row.fetchAll(db, sql: "SELECT id, campaign, control FROM campaigns ORDER BY createdAt DESC, id DESC")
+        }
         return try rows.map { try campaign($0["id"], $0["campaign"], $0["control"]) }
     }
 
@@ -237,18 +255,24 @@ public final class SQLiteStateStorage: StateStorage {
     }
 
     static func upsert(_ record: ChangeoverRecord, json: String, _ db: Database) throws {
-        try db.execute(sql: """
-            INSERT INTO changeovers (id, databaseName, step, startedAt, updatedAt, record) VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT (id) DO UPDATE SET databaseName = excluded.databaseName, step = excluded.step,
-                startedAt = excluded.startedAt, updatedAt = excluded.updatedAt, record = excluded.record
-            """, arguments: [record.id, record.database, record.machine.step.rawValue, record.startedAt.timeIntervalSince1970,
-                             record.updatedAt.timeIntervalSince1970, json])
+        try db.execute(
+            sql: """
+                INSERT INTO changeovers (id, databaseName, step, startedAt, updatedAt, record) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET databaseName = excluded.databaseName, step = excluded.step,
+                    startedAt = excluded.startedAt, updatedAt = excluded.updatedAt, record = excluded.record
+                """,
+            arguments: [
+                record.id, record.database, record.machine.step.rawValue, record.startedAt.timeIntervalSince1970,
+                record.updatedAt.timeIntervalSince1970, json,
+            ])
     }
 
     // The reads a daemon makes for each scheduled changeover on every look use cached
     // statements: compiling one (GRDB's authorizer included) cost more than running it.
     public func changeover(_ id: String) throws -> ChangeoverRecord? {
-        let json = try read { db in try String.fetchOne(db.cachedStatement(sql: "SELECT record FROM changeovers WHERE id = ?"), arguments: [id]) }
+        let json = try read { db in
+            try String.fetchOne(db.cachedStatement(sql: "SELECT record FROM changeovers WHERE id = ?"), arguments: [id])
+        }
         return try json.map { try decode(ChangeoverRecord.self, $0, what: "changeover \(id)") }
     }
 
@@ -276,19 +300,29 @@ public final class SQLiteStateStorage: StateStorage {
         for start in stride(from: 0, to: ids.count, by: ChangeoverStamp.batch) {
             let batch = Array(ids[start..<min(start + ChangeoverStamp.batch, ids.count)])
             rows += try read { db in
-                try Row.fetchAll(db, sql: "SELECT id, updatedAt, record FROM changeovers WHERE id IN (\(databaseQuestionMarks(count: batch.count)))",
-                                 arguments: StatementArguments(batch))
-                    .map { (ChangeoverStamp(id: $0["id"], updatedAt: $0["updatedAt"]), $0["record"]) }
+                try Row.fetchAll(
+                    db,
+                    sql:
+                        "SELECT id, updatedAt, record FROM changeovers WHERE id IN (\(databaseQuestionMarks(count: batch.count)))",
+                    arguments: StatementArguments(batch)
+                )
+                .map { (ChangeoverStamp(id: $0["id"], updatedAt: $0["updatedAt"]), $0["record"]) }
             }
         }
-        return try rows.map { ($0.stamp, try decode(ChangeoverRecord.self, $0.json, what: "changeover \($0.stamp.id)")) }
+        return try rows.map {
+            ($0.stamp, try decode(ChangeoverRecord.self, $0.json, what: "changeover \($0.stamp.id)"))
+        }
     }
 
     public func changeovers(database: String) throws -> [ChangeoverRecord] {
         let rows = try read { db in
-            try Row.fetchAll(db.cachedStatement(sql: "SELECT id, record FROM changeovers WHERE databaseName = ? ORDER BY startedAt DESC, rowid DESC"),
-                             arguments: [database])
-                .map { (id: $0["id"] as String, json: $0["record"] as String) }
+            try Row.fetchAll(
+                db.cachedStatement(
+                    sql: "SELECT id, record FROM changeovers WHERE databaseName = ? ORDER BY startedAt DESC, rowid DESC"
+                ),
+                arguments: [database]
+            )
+            .map { (id: $0["id"] as String, json: $0["record"] as String) }
         }
         return try rows.map { try decode(ChangeoverRecord.self, $0.json, what: "changeover \($0.id)") }
     }
@@ -306,27 +340,40 @@ public final class SQLiteStateStorage: StateStorage {
     static func replaceDurations(of changeover: String, with durations: [DurationSample], _ db: Database) throws {
         try db.execute(sql: "DELETE FROM durations WHERE changeover = ?", arguments: [changeover])
         for sample in durations {
-            try db.execute(sql: """
-                INSERT INTO durations (changeover, databaseName, engine, step, outcome, milliseconds, bytes, at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [sample.changeover, sample.database, sample.engine, sample.step, sample.outcome,
-                                 sample.milliseconds, sample.bytes, sample.at.timeIntervalSince1970])
+            try db.execute(
+                sql: """
+                    INSERT INTO durations (changeover, databaseName, engine, step, outcome, milliseconds, bytes, at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    sample.changeover, sample.database, sample.engine, sample.step, sample.outcome,
+                    sample.milliseconds, sample.bytes, sample.at.timeIntervalSince1970,
+                ])
         }
     }
 
     public func durations(database: String?, step: String, limit: Int) throws -> [DurationSample] {
         try read { db in
-            let rows = if let database {
-                try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM durations WHERE databaseName = ? AND step = ? ORDER BY at DESC, rowid DESC LIMIT ?"),
-                                 arguments: [database, step, limit])
-            } else {
-                try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM durations WHERE step = ? ORDER BY at DESC, rowid DESC LIMIT ?"),
-                                 arguments: [step, limit])
-            }
+            let rows =
+                if let database {
+                    try Row.fetchAll(
+                        db.cachedStatement(
+                            sql:
+                                "SELECT * FROM durations WHERE databaseName = ? AND step = ? ORDER BY at DESC, rowid DESC LIMIT ?"
+                        ),
+                        arguments: [database, step, limit])
+                } else {
+                    try Row.fetchAll(
+                        db.cachedStatement(
+                            sql: "SELECT * FROM durations WHERE step = ? ORDER BY at DESC, rowid DESC LIMIT ?"),
+                        arguments: [step, limit])
+                }
             return rows.map { row in
-                DurationSample(changeover: row["changeover"], database: row["databaseName"], engine: row["engine"], step: row["step"],
-                               outcome: row["outcome"], milliseconds: row["milliseconds"], bytes: row["bytes"],
-                               at: Date(timeIntervalSince1970: row["at"]))
+                DurationSample(
+                    changeover: row["changeover"], database: row["databaseName"], engine: row["engine"],
+                    step: row["step"],
+                    outcome: row["outcome"], milliseconds: row["milliseconds"], bytes: row["bytes"],
+                    at: Date(timeIntervalSince1970: row["at"]))
             }
         }
     }
@@ -339,21 +386,28 @@ public final class SQLiteStateStorage: StateStorage {
     }
 
     static func upsert(_ state: DatabaseState, json: String, _ db: Database) throws {
-        try db.execute(sql: """
-            INSERT INTO databases (name, image, changeover, changedAt, state) VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (name) DO UPDATE SET image = excluded.image, changeover = excluded.changeover,
-                changedAt = excluded.changedAt, state = excluded.state
-            """, arguments: [state.database, state.image, state.changeover, state.changedAt.timeIntervalSince1970, json])
+        try db.execute(
+            sql: """
+                INSERT INTO databases (name, image, changeover, changedAt, state) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET image = excluded.image, changeover = excluded.changeover,
+                    changedAt = excluded.changedAt, state = excluded.state
+                """,
+            arguments: [state.database, state.image, state.changeover, state.changedAt.timeIntervalSince1970, json])
     }
 
     public func database(_ name: String) throws -> DatabaseState? {
-        let json = try read { db in try String.fetchOne(db.cachedStatement(sql: "SELECT state FROM databases WHERE name = ?"), arguments: [name]) }
+        let json = try read { db in
+            try String.fetchOne(
+                db.cachedStatement(sql: "SELECT state FROM databases WHERE name = ?"), arguments: [name])
+        }
         return try json.map { try decode(DatabaseState.self, $0, what: "database \(name)") }
     }
 
     public func databases() throws -> [DatabaseState] {
         let rows = try read { db in
-            try Row.fetchAll(db, sql: "SELECT name, state FROM databases ORDER BY name").map { (name: $0["name"] as String, json: $0["state"] as String) }
+            try Row.fetchAll(db, sql: "SELECT name, state FROM databases ORDER BY name").map {
+                (name: $0["name"] as String, json: $0["state"] as String)
+            }
         }
         return try rows.map { try decode(DatabaseState.self, $0.json, what: "database \($0.name)") }
     }
@@ -362,18 +416,24 @@ public final class SQLiteStateStorage: StateStorage {
 
     public func save(_ note: ChangeoverNote) throws {
         try write(durable: false) { db in
-            try db.execute(sql: """
-                INSERT INTO notes (changeover, kind, text, at) VALUES (?, ?, ?, ?)
-                ON CONFLICT (changeover, kind) DO UPDATE SET text = excluded.text, at = excluded.at
-                """, arguments: [note.changeover, note.kind.rawValue, note.text, note.at.timeIntervalSince1970])
+            try db.execute(
+                sql: """
+                    INSERT INTO notes (changeover, kind, text, at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (changeover, kind) DO UPDATE SET text = excluded.text, at = excluded.at
+                    """, arguments: [note.changeover, note.kind.rawValue, note.text, note.at.timeIntervalSince1970])
         }
     }
 
     public func note(_ kind: ChangeoverNote.Kind, of changeover: String) throws -> ChangeoverNote? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT text, at FROM notes WHERE changeover = ? AND kind = ?",
-                             arguments: [changeover, kind.rawValue])
-                .map { ChangeoverNote(changeover: changeover, kind: kind, text: $0["text"], at: Date(timeIntervalSince1970: $0["at"])) }
+            try Row.fetchOne(
+                db, sql: "SELECT text, at FROM notes WHERE changeover = ? AND kind = ?",
+                arguments: [changeover, kind.rawValue]
+            )
+            .map {
+                ChangeoverNote(
+                    changeover: changeover, kind: kind, text: $0["text"], at: Date(timeIntervalSince1970: $0["at"]))
+            }
         }
     }
 
@@ -388,28 +448,37 @@ public final class SQLiteStateStorage: StateStorage {
         let json = try Self.encode(record)
         var current: Int64?
         try write(durable: durable) { db in
-            current = try Int64.fetchOne(db, sql: "SELECT token FROM leases WHERE databaseName = ? AND NOT released",
-                                         arguments: [lease.database])
+            current = try Int64.fetchOne(
+                db, sql: "SELECT token FROM leases WHERE databaseName = ? AND NOT released",
+                arguments: [lease.database])
             guard current == lease.token else { return }
             try Self.upsert(record, json: json, db)
         }
         guard current == lease.token else {
-            throw LeaseLost(database: lease.database, token: lease.token,
-                            reason: current.map { "another controller holds fencing token \($0)" } ?? "it was released")
+            throw LeaseLost(
+                database: lease.database, token: lease.token,
+                reason: current.map { "another controller holds fencing token \($0)" } ?? "it was released")
         }
     }
 
-    public func claim(database: String, changeover: String, holder: String, ttl: Duration, daemon: Bool) async throws -> Lease? {
-        var lease = Lease(database: database, changeover: changeover, holder: holder, token: 0,
-                          expiresAt: Date().addingTimeInterval(ttl.seconds), daemon: daemon)
+    public func claim(database: String, changeover: String, holder: String, ttl: Duration, daemon: Bool) async throws
+        -> Lease?
+    {
+        var lease = Lease(
+            database: database, changeover: changeover, holder: holder, token: 0,
+            expiresAt: Date().addingTimeInterval(ttl.seconds), daemon: daemon)
         try write(durable: true) { db in
-            let token = try Int64.fetchOne(db, sql: "SELECT token FROM leases WHERE databaseName = ?", arguments: [database]) ?? 0
+            let token =
+                try Int64.fetchOne(db, sql: "SELECT token FROM leases WHERE databaseName = ?", arguments: [database])
+                ?? 0
             lease.token = token + 1
-            try db.execute(sql: """
-                INSERT INTO leases (databaseName, changeover, holder, token, expiresAt, daemon, released) VALUES (?, ?, ?, ?, ?, ?, 0)
-                ON CONFLICT (databaseName) DO UPDATE SET changeover = excluded.changeover, holder = excluded.holder,
-                    token = excluded.token, expiresAt = excluded.expiresAt, daemon = excluded.daemon, released = 0
-                """, arguments: [database, changeover, holder, lease.token, lease.expiresAt.timeIntervalSince1970, daemon])
+            try db.execute(
+                sql: """
+                    INSERT INTO leases (databaseName, changeover, holder, token, expiresAt, daemon, released) VALUES (?, ?, ?, ?, ?, ?, 0)
+                    ON CONFLICT (databaseName) DO UPDATE SET changeover = excluded.changeover, holder = excluded.holder,
+                        token = excluded.token, expiresAt = excluded.expiresAt, daemon = excluded.daemon, released = 0
+                    """,
+                arguments: [database, changeover, holder, lease.token, lease.expiresAt.timeIntervalSince1970, daemon])
         }
         return lease
     }
@@ -418,7 +487,9 @@ public final class SQLiteStateStorage: StateStorage {
     /// inside the write pause).
     public func renew(_ lease: Lease, ttl: Duration) async throws -> Lease? {
         let token = try read { db in
-            try Int64.fetchOne(db, sql: "SELECT token FROM leases WHERE databaseName = ? AND NOT released", arguments: [lease.database])
+            try Int64.fetchOne(
+                db, sql: "SELECT token FROM leases WHERE databaseName = ? AND NOT released", arguments: [lease.database]
+            )
         }
         guard token == lease.token else { return nil }
         var renewed = lease
@@ -428,15 +499,20 @@ public final class SQLiteStateStorage: StateStorage {
 
     public func release(_ lease: Lease) async throws {
         try write(durable: true) { db in
-            try db.execute(sql: "UPDATE leases SET released = 1 WHERE databaseName = ? AND token = ?", arguments: [lease.database, lease.token])
+            try db.execute(
+                sql: "UPDATE leases SET released = 1 WHERE databaseName = ? AND token = ?",
+                arguments: [lease.database, lease.token])
         }
     }
 
     public func lease(of database: String) async throws -> LeaseState? {
         try read { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM leases WHERE databaseName = ?"), arguments: [database]).map { row in
-                let lease = Lease(database: database, changeover: row["changeover"], holder: row["holder"], token: row["token"],
-                                  expiresAt: Date(timeIntervalSince1970: row["expiresAt"]), daemon: row["daemon"])
+            try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM leases WHERE databaseName = ?"), arguments: [database]
+            ).map { row in
+                let lease = Lease(
+                    database: database, changeover: row["changeover"], holder: row["holder"], token: row["token"],
+                    expiresAt: Date(timeIntervalSince1970: row["expiresAt"]), daemon: row["daemon"])
                 return LeaseState(lease: lease, released: row["released"], expired: lease.expiresAt <= Date())
             }
         }
@@ -450,7 +526,9 @@ public final class SQLiteStateStorage: StateStorage {
         do {
             try pool.writeWithoutTransaction { db in
                 if !durable { try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0") }
-                defer { if !durable { try? db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000") } }
+                defer {
+                    if !durable { try? db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000") }
+                }
                 try db.inTransaction(.immediate) {
                     try body(db)
                     return .commit
@@ -490,8 +568,9 @@ public final class SQLiteStateStorage: StateStorage {
     static func storeError(_ error: any Error, _ path: String) -> StoreError {
         if let error = error as? StoreError { return error }
         if let error = error as? DatabaseError {
-            return StoreError("cannot use the state store \(path): \(error.message ?? "\(error.resultCode)") "
-                + "(SQLite error \(error.extendedResultCode.rawValue))")
+            return StoreError(
+                "cannot use the state store \(path): \(error.message ?? "\(error.resultCode)") "
+                    + "(SQLite error \(error.extendedResultCode.rawValue))")
         }
         return StoreError("cannot use the state store \(path): \(StoreError.oneLine(error))")
     }
@@ -528,11 +607,13 @@ extension SQLiteStateStorage {
 
     /// The standardized directory, and the inode of its state file if there is one.
     private static func key(_ directory: String) -> (String, UInt64?) {
-        let key = standardized.withLock { $0[directory] } ?? {
-            let key = URL(fileURLWithPath: directory).standardizedFileURL.path
-            if directory.hasPrefix("/") { standardized.withLock { $0[directory] = key } }
-            return key
-        }()
+        let key =
+            standardized.withLock { $0[directory] }
+            ?? {
+                let key = URL(fileURLWithPath: directory).standardizedFileURL.path
+                if directory.hasPrefix("/") { standardized.withLock { $0[directory] = key } }
+                return key
+            }()
         var status = stat()
         return (key, stat("\(key)/\(fileName)", &status) == 0 ? UInt64(status.st_ino) : nil)
     }

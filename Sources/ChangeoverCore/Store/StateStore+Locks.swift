@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// One controller per database.
 
@@ -47,8 +48,9 @@ extension StateStore {
     /// Takes the database's lock for `changeover`, or throws `DatabaseBusy` naming the holder.
     public func lock(database: String, changeover: String, actor: String) throws -> DatabaseLock {
         let path = lockPath(database)
-        try FileManager.default.createDirectory(atPath: "\(directory)/locks", withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: "\(directory)/locks", withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {

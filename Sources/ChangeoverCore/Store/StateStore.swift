@@ -42,8 +42,9 @@ public struct StateStore: Sendable {
     func storage() throws -> any StateStorage {
         if let given { return given }
         if let postgres, let conninfo = postgres.config.conninfo {
-            return try PostgresStateStorage.shared(conninfo: conninfo, password: postgres.config.password,
-                                                   environment: postgres.environment)
+            return try PostgresStateStorage.shared(
+                conninfo: conninfo, password: postgres.config.password,
+                environment: postgres.environment)
         }
         return try SQLiteStateStorage.shared(directory: directory)
     }
@@ -68,7 +69,8 @@ public struct StateStore: Sendable {
 
     /// Claims `database` for `changeover` (see `StateStorage.claim`); nil when another holds it.
     public func claim(database: String, changeover: String, holder: String, daemon: Bool) async throws -> Lease? {
-        try await storage().claim(database: database, changeover: changeover, holder: holder, ttl: leaseTTL, daemon: daemon)
+        try await storage().claim(
+            database: database, changeover: changeover, holder: holder, ttl: leaseTTL, daemon: daemon)
     }
 
     public func renew(_ lease: Lease) async throws -> Lease? {
@@ -140,8 +142,10 @@ public struct StateStore: Sendable {
     /// What the estimates of `database` are computed from: its last five switchovers, the last
     /// ten base backups of any database (`fleetBaseBackups` when the caller read them already,
     /// as a daemon does once per look at thousands) and its own last one.
-    public func estimateHistory(database: String, fleetBaseBackups: [DurationSample]? = nil) throws -> [DurationSample] {
-        let samples = try durations(database: database, step: DurationSample.switchover, limit: 5)
+    public func estimateHistory(database: String, fleetBaseBackups: [DurationSample]? = nil) throws -> [DurationSample]
+    {
+        let samples =
+            try durations(database: database, step: DurationSample.switchover, limit: 5)
             + (fleetBaseBackups ?? durations(step: DurationSample.basebackup, limit: 10))
             + durations(database: database, step: DurationSample.basebackup, limit: 1)
         var seen = Set<DurationSample>()
@@ -184,7 +188,9 @@ public struct StateStore: Sendable {
     /// Best effort: a note that cannot be written does not stop a changeover.
     func saveRetry(_ note: RetryNote, of changeover: String) {
         guard let data = try? JSONEncoder().encode(note) else { return }
-        try? storage().save(ChangeoverNote(changeover: changeover, kind: .retry, text: String(decoding: data, as: UTF8.self), at: note.at))
+        try? storage().save(
+            ChangeoverNote(
+                changeover: changeover, kind: .retry, text: String(decoding: data, as: UTF8.self), at: note.at))
     }
 
     func saveProgress(_ text: String, of changeover: String) {

@@ -18,8 +18,10 @@ public struct JSONLogHandler: LogHandler {
         public var message: String
         public var metadata: [String: String]?
 
-        public init(time: Date = Date(), level: Logger.Level, changeover: String? = nil, database: String? = nil,
-                    step: String? = nil, message: String, metadata: [String: String]? = nil) {
+        public init(
+            time: Date = Date(), level: Logger.Level, changeover: String? = nil, database: String? = nil,
+            step: String? = nil, message: String, metadata: [String: String]? = nil
+        ) {
             self.time = JSONLogHandler.timestamp(time)
             self.level = level.rawValue
             self.changeover = changeover
@@ -53,16 +55,18 @@ public struct JSONLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var all = metadata.merging(event.metadata ?? [:]) { _, new in new }
         func take(_ key: String) -> String? { all.removeValue(forKey: key).map { "\($0)" } }
-        let line = Line(level: event.level, changeover: take("changeover.id"), database: take("db.name"),
-                        step: take("changeover.step"), message: event.message.description,
-                        metadata: Self.redacted(all.mapValues { "\($0)" }))
+        let line = Line(
+            level: event.level, changeover: take("changeover.id"), database: take("db.name"),
+            step: take("changeover.step"), message: event.message.description,
+            metadata: Self.redacted(all.mapValues { "\($0)" }))
         write(line.encoded)
     }
 
     /// `values` with every value whose key names a password, token or secret replaced.
     public static func redacted(_ values: [String: String]) -> [String: String] {
         var out = values
-        for key in values.keys where ["password", "token", "secret", "passwd"].contains(where: key.lowercased().contains) {
+        for key in values.keys
+        where ["password", "token", "secret", "passwd"].contains(where: key.lowercased().contains) {
             out[key] = "(redacted)"
         }
         return out

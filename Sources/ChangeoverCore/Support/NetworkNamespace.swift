@@ -1,28 +1,33 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Named network namespaces (`ip netns`): a server that runs in one must be started again in
 /// the same one, or it cannot bind the addresses it listens on.
 public enum NetworkNamespace {
     /// `ip`, wherever this system keeps it.
     public static let ipTool: String =
-        ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "ip"
+        ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        } ?? "ip"
 
     /// The name under /run/netns of the namespace process `pid` runs in, or nil when it runs in
     /// this process's namespace (or one without a name, or the process is gone).
     public static func name(ofProcess pid: pid_t) -> String? {
-        var theirs = stat(), ours = stat()
+        var theirs = stat()
+        var ours = stat()
         guard stat("/proc/\(pid)/ns/net", &theirs) == 0, stat("/proc/self/ns/net", &ours) == 0,
-              theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev,
-              let names = try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")
+            theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev,
+            let names = try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")
         else { return nil }
         return names.sorted().first { name in
             var named = stat()
-            return stat("/run/netns/\(name)", &named) == 0 && named.st_ino == theirs.st_ino && named.st_dev == theirs.st_dev
+            return stat("/run/netns/\(name)", &named) == 0 && named.st_ino == theirs.st_ino
+                && named.st_dev == theirs.st_dev
         }
     }
 
@@ -30,7 +35,7 @@ public enum NetworkNamespace {
     public static func processes(in name: String) -> [pid_t] {
         var target = stat()
         guard stat("/run/netns/\(name)", &target) == 0,
-              let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc")
+            let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc")
         else { return [] }
         return entries.compactMap { pid_t($0) }.filter { pid in
             var namespace = stat()

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CSystem
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Child processes started with posix_spawn.
 ///
@@ -108,8 +109,8 @@ public enum Subprocess {
         let cArgs = argv.map { strdup($0) } + [nil]
         let cEnv = envStrings.map { strdup($0) } + [nil]
         defer {
-            cArgs.forEach { free($0) }
-            cEnv.forEach { free($0) }
+            for pointer in cArgs { free(pointer) }
+            for pointer in cEnv { free(pointer) }
         }
         var pid: pid_t = 0
         var rc = posix_spawnp(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
@@ -141,7 +142,7 @@ public enum Subprocess {
     public static func isAlive(_ pid: pid_t) -> Bool {
         guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")")
+            let close = stat.lastIndex(of: ")")
         else { return false }
         let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
         return state != "Z" && state != "X"
@@ -175,15 +176,19 @@ public enum Subprocess {
         // Created up front and world-writable so a command run as another user can write them.
         for path in [outPath, errPath] {
             let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o600)
-            if fd >= 0 { fchmod(fd, 0o666); close(fd) }
+            if fd >= 0 {
+                fchmod(fd, 0o666)
+                close(fd)
+            }
         }
         var input: Int32?
         if let stdin {
             input = try stdinFile(stdin, path: "\(scratch)/changeover-\(token).in")
         }
         defer { if let input { close(input) } }
-        let pid = try spawn(argv, environment: environment, unsetting: unsetting, outputPath: outPath, stderrPath: errPath,
-                            stdinDescriptor: input, newProcessGroup: processGroup)
+        let pid = try spawn(
+            argv, environment: environment, unsetting: unsetting, outputPath: outPath, stderrPath: errPath,
+            stdinDescriptor: input, newProcessGroup: processGroup)
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         var nextProgress = clock.now + progressEvery
@@ -194,7 +199,9 @@ public enum Subprocess {
             if clock.now >= deadline {
                 kill(processGroup ? -pid : pid, SIGKILL)
                 while reap(pid) == nil { usleep(1000) }
-                throw Failure(description: "\(URL(fileURLWithPath: argv[0]).lastPathComponent) did not finish within \(timeout.seconds) s")
+                throw Failure(
+                    description:
+                        "\(URL(fileURLWithPath: argv[0]).lastPathComponent) did not finish within \(timeout.seconds) s")
             }
             if let onOutput, clock.now >= nextProgress {
                 nextProgress = clock.now + progressEvery
@@ -234,7 +241,9 @@ extension Subprocess {
     /// controller's children (a half-done pg_basebackup) left running. Returns how many.
     @discardableResult
     public static func killProcesses(commandLineContaining text: String) -> Int {
-        guard !text.isEmpty, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return 0 }
+        guard !text.isEmpty, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else {
+            return 0
+        }
         var killed = 0
         for pid in entries.compactMap({ pid_t($0) }) where pid != getpid() && isAlive(pid) {
             guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }

@@ -104,7 +104,8 @@ public struct FreezePeriod: Sendable, Hashable, CustomStringConvertible {
         guard text.utf8.count <= MaintenanceWindow.maximumSpecLength else {
             throw WindowError(
                 .badSyntax,
-                "freeze spec of \(text.utf8.count) bytes (a freeze is a few words; at most \(MaintenanceWindow.maximumSpecLength))")
+                "freeze spec of \(text.utf8.count) bytes (a freeze is a few words; at most \(MaintenanceWindow.maximumSpecLength))"
+            )
         }
         let spec = text.trimmingCharacters(in: .whitespacesAndNewlines)
         var tokens = spec.split(whereSeparator: \.isWhitespace).map(String.init)

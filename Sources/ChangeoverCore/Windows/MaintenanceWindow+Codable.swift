@@ -32,7 +32,8 @@ extension MaintenanceWindow: Codable {
         let durationText = try container.decodeIfPresent(String.self, forKey: .duration)
         let zoneText = try container.decodeIfPresent(String.self, forKey: .zone)
 
-        let spec = "{day: \(dayText), start: \(startText)"
+        let spec =
+            "{day: \(dayText), start: \(startText)"
             + (durationText.map { ", duration: \($0)" } ?? "")
             + (zoneText.map { ", zone: \($0)" } ?? "") + "}"
         func fail(_ error: WindowError, _ key: Key) -> DecodingError {

@@ -14,7 +14,9 @@ extension MaintenanceWindow {
     /// - Throws: ``WindowError`` whose one-line description names the bad part and quotes `text`.
     public static func parse(_ text: String) throws(WindowError) -> MaintenanceWindow {
         guard text.utf8.count <= maximumSpecLength else {
-            throw WindowError(.badSyntax, "window spec of \(text.utf8.count) bytes (a window is a few words; at most \(maximumSpecLength))")
+            throw WindowError(
+                .badSyntax,
+                "window spec of \(text.utf8.count) bytes (a window is a few words; at most \(maximumSpecLength))")
         }
         let spec = text.trimmingCharacters(in: .whitespacesAndNewlines)
         let tokens = spec.split(whereSeparator: \.isWhitespace).map(String.init)

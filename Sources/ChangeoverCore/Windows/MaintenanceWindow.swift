@@ -26,7 +26,8 @@ import Foundation
 public struct MaintenanceWindow: Sendable, Hashable, CustomStringConvertible {
     /// Day of the week, ISO numbering (Monday = 1 … Sunday = 7).
     public enum Day: Int, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-        case monday = 1, tuesday, wednesday, thursday, friday, saturday, sunday
+        case monday = 1
+        case tuesday, wednesday, thursday, friday, saturday, sunday
 
         /// Accepts, in any case, the full name ("Sunday"), Heroku's plural ("Sundays") and the
         /// three-letter RDS abbreviation ("sun").

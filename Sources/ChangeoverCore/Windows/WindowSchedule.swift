@@ -206,7 +206,8 @@ struct WindowOpeningIterator {
                 // Frozen to the end: skip every occurrence that ends inside this freeze.
                 remainder = nil
                 for index in upcoming.indices where upcoming[index].end <= freeze.end {
-                    upcoming[index] = index < windows.count
+                    upcoming[index] =
+                        index < windows.count
                         ? windows[index].occurrence(endingAfter: freeze.end)
                         : Self.once(oneOff[index - windows.count], endingAfter: freeze.end)
                 }

@@ -72,7 +72,9 @@ enum StatusPage {
 
     /// The steps a changeover goes through when all is well, in order: the script draws them.
     static var stepsJSON: String {
-        let steps: [ChangeoverStep] = [.preflight, .provision, .catchUp, .awaitWindow, .fence, .finalSync, .promote, .repoint, .verify, .settle]
+        let steps: [ChangeoverStep] = [
+            .preflight, .provision, .catchUp, .awaitWindow, .fence, .finalSync, .promote, .repoint, .verify, .settle,
+        ]
         return "[" + steps.map { "\"\($0.rawValue)\"" }.joined(separator: ",") + "]"
     }
 }

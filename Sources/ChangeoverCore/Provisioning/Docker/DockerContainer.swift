@@ -1,3 +1,6 @@
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+// The Docker Engine API's JSON keys are capitalised; the decoding types keep its spelling.
+
 /// What `GET /containers/{id}/json` says about a container, the parts changeover reads.
 /// The container's environment is deliberately not decoded: it may hold passwords.
 public struct DockerContainer: Sendable, Decodable {
@@ -31,17 +34,38 @@ public struct DockerContainer: Sendable, Decodable {
         public var destination: String
 
         enum CodingKeys: String, CodingKey {
-            case type = "Type", name = "Name", source = "Source", destination = "Destination"
+            case type = "Type"
+            case name = "Name"
+            case source = "Source"
+            case destination = "Destination"
         }
     }
 
     enum CodingKeys: String, CodingKey {
-        case id = "Id", name = "Name", image = "Image", config = "Config", state = "State", hostConfig = "HostConfig",
-             mounts = "Mounts"
+        case id = "Id"
+        case name = "Name"
+        case image = "Image"
+        case config = "Config"
+        case state = "State"
+        case hostConfig = "HostConfig"
+        case
+            mounts = "Mounts"
     }
-    enum ConfigKeys: String, CodingKey { case image = "Image", labels = "Labels", command = "Cmd" }
-    enum StateKeys: String, CodingKey { case running = "Running", pid = "Pid", status = "Status", exitCode = "ExitCode" }
-    enum HostConfigKeys: String, CodingKey { case networkMode = "NetworkMode", restartPolicy = "RestartPolicy" }
+    enum ConfigKeys: String, CodingKey {
+        case image = "Image"
+        case labels = "Labels"
+        case command = "Cmd"
+    }
+    enum StateKeys: String, CodingKey {
+        case running = "Running"
+        case pid = "Pid"
+        case status = "Status"
+        case exitCode = "ExitCode"
+    }
+    enum HostConfigKeys: String, CodingKey {
+        case networkMode = "NetworkMode"
+        case restartPolicy = "RestartPolicy"
+    }
     struct RestartPolicy: Decodable { var Name: String? }
 
     public init(from decoder: any Decoder) throws {
@@ -61,7 +85,8 @@ public struct DockerContainer: Sendable, Decodable {
         exitCode = try state.decodeIfPresent(Int.self, forKey: .exitCode) ?? 0
         let hostConfig = try? container.nestedContainer(keyedBy: HostConfigKeys.self, forKey: .hostConfig)
         networkMode = (try? hostConfig?.decodeIfPresent(String.self, forKey: .networkMode)) ?? ""
-        restartPolicy = ((try? hostConfig?.decodeIfPresent(RestartPolicy.self, forKey: .restartPolicy)) ?? nil)?.Name ?? ""
+        restartPolicy =
+            ((try? hostConfig?.decodeIfPresent(RestartPolicy.self, forKey: .restartPolicy)) ?? nil)?.Name ?? ""
         mounts = try container.decodeIfPresent([Mount].self, forKey: .mounts) ?? []
     }
 

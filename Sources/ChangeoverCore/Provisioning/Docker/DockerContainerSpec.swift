@@ -1,3 +1,6 @@
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+// The Docker Engine API's JSON keys are capitalised; the decoding types keep its spelling.
+
 /// The body of `POST /containers/create`. `environment` may carry passwords: the body is never
 /// logged or put in an error.
 public struct DockerContainerSpec: Sendable, Encodable {
@@ -14,9 +17,11 @@ public struct DockerContainerSpec: Sendable, Encodable {
     /// Named volumes: volume name → path in the container.
     public var volumes: [(name: String, target: String)]
 
-    public init(image: String, command: [String], entrypoint: [String]? = nil, environment: [String] = [],
-                labels: [String: String] = [:], user: String? = nil, stopSignal: String? = nil,
-                networkMode: String = "host", volumes: [(name: String, target: String)] = []) {
+    public init(
+        image: String, command: [String], entrypoint: [String]? = nil, environment: [String] = [],
+        labels: [String: String] = [:], user: String? = nil, stopSignal: String? = nil,
+        networkMode: String = "host", volumes: [(name: String, target: String)] = []
+    ) {
         self.image = image
         self.command = command
         self.entrypoint = entrypoint
@@ -29,10 +34,21 @@ public struct DockerContainerSpec: Sendable, Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case image = "Image", command = "Cmd", entrypoint = "Entrypoint", environment = "Env", labels = "Labels",
-             user = "User", stopSignal = "StopSignal", hostConfig = "HostConfig"
+        case image = "Image"
+        case command = "Cmd"
+        case entrypoint = "Entrypoint"
+        case environment = "Env"
+        case labels = "Labels"
+        case
+            user = "User"
+        case stopSignal = "StopSignal"
+        case hostConfig = "HostConfig"
     }
-    enum HostConfigKeys: String, CodingKey { case networkMode = "NetworkMode", mounts = "Mounts", restartPolicy = "RestartPolicy" }
+    enum HostConfigKeys: String, CodingKey {
+        case networkMode = "NetworkMode"
+        case mounts = "Mounts"
+        case restartPolicy = "RestartPolicy"
+    }
     struct MountBody: Encodable {
         var `Type` = "volume"
         var Source: String

@@ -1,3 +1,6 @@
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+// The Docker Engine API's JSON keys are capitalised; the decoding types keep its spelling.
+
 import Foundation
 
 /// The Docker Engine API over its unix socket (HTTP/1.1, JSON), the calls the docker provisioner
@@ -26,8 +29,9 @@ public struct DockerEngineClient: Sendable {
             var Version: String?
             var ApiVersion: String?
         }
-        let version = try decode(Version.self, try await call("GET", "/version", what: "ask the engine its version"),
-                                 what: "ask the engine its version")
+        let version = try decode(
+            Version.self, try await call("GET", "/version", what: "ask the engine its version"),
+            what: "ask the engine its version")
         return (version.Version ?? "?", version.ApiVersion ?? "?")
     }
 
@@ -45,7 +49,9 @@ public struct DockerEngineClient: Sendable {
             var Name: String
             var Labels: [String: String]
         }
-        _ = try await call("POST", "/volumes/create", body: try encode(Body(Name: name, Labels: labels)), what: "create volume \(name)")
+        _ = try await call(
+            "POST", "/volumes/create", body: try encode(Body(Name: name, Labels: labels)), what: "create volume \(name)"
+        )
     }
 
     /// The volume, or nil when there is none by that name.
@@ -53,7 +59,7 @@ public struct DockerEngineClient: Sendable {
         let what = "inspect volume \(name)"
         do throws(DockerError) {
             return try decode(DockerVolume.self, try await call("GET", "/volumes/\(name)", what: what), what: what)
-        } catch where error.code == .notFound {
+        } catch  where error.code == .notFound {
             return nil
         }
     }
@@ -62,7 +68,7 @@ public struct DockerEngineClient: Sendable {
     public func removeVolume(_ name: String) async throws(DockerError) {
         do throws(DockerError) {
             _ = try await call("DELETE", "/volumes/\(name)", what: "remove volume \(name)")
-        } catch where error.code == .notFound {}
+        } catch  where error.code == .notFound {}
     }
 
     /// Names of the volumes that carry `label` ("key=value" or "key").
@@ -72,8 +78,9 @@ public struct DockerEngineClient: Sendable {
             var Volumes: [Volume]?
         }
         let what = "list volumes labelled \(label)"
-        let list = try decode(List.self, try await call("GET", "/volumes", query: ["filters": filters(label: label)], what: what),
-                              what: what)
+        let list = try decode(
+            List.self, try await call("GET", "/volumes", query: ["filters": filters(label: label)], what: what),
+            what: what)
         return (list.Volumes ?? []).map(\.Name).sorted()
     }
 
@@ -83,7 +90,8 @@ public struct DockerEngineClient: Sendable {
     public func createContainer(_ name: String, _ spec: DockerContainerSpec) async throws(DockerError) -> String {
         struct Created: Decodable { var Id: String }
         let what = "create container \(name)"
-        let reply = try await call("POST", "/containers/create", query: ["name": name], body: try encode(spec), what: what)
+        let reply = try await call(
+            "POST", "/containers/create", query: ["name": name], body: try encode(spec), what: what)
         return try decode(Created.self, reply, what: what).Id
     }
 
@@ -96,16 +104,18 @@ public struct DockerEngineClient: Sendable {
     /// Sends `signal` to the container's main process; a container that is not running is fine.
     public func kill(_ container: String, signal: String) async throws(DockerError) {
         do throws(DockerError) {
-            _ = try await call("POST", "/containers/\(container)/kill", query: ["signal": signal],
-                               what: "send \(signal) to container \(container)")
-        } catch where error.code == .conflict {}  // "is not running"
+            _ = try await call(
+                "POST", "/containers/\(container)/kill", query: ["signal": signal],
+                what: "send \(signal) to container \(container)")
+        } catch  where error.code == .conflict {}  // "is not running"
     }
 
     /// Stops a container (its stop signal, then SIGKILL after `grace`); a stopped one is fine.
     public func stop(_ container: String, grace: Duration) async throws(DockerError) {
         let seconds = Int(grace.seconds.rounded(.up))
-        _ = try await call("POST", "/containers/\(container)/stop", query: ["t": String(seconds)],
-                           what: "stop container \(container)", timeout: grace + timeout)
+        _ = try await call(
+            "POST", "/containers/\(container)/stop", query: ["t": String(seconds)],
+            what: "stop container \(container)", timeout: grace + timeout)
     }
 
     /// Waits until the container is not running; returns its exit code.
@@ -113,8 +123,9 @@ public struct DockerEngineClient: Sendable {
     public func wait(_ container: String, timeout limit: Duration) async throws(DockerError) -> Int {
         struct Waited: Decodable { var StatusCode: Int }
         let what = "wait for container \(container) to stop"
-        let reply = try await call("POST", "/containers/\(container)/wait", query: ["condition": "not-running"],
-                                   what: what, timeout: limit)
+        let reply = try await call(
+            "POST", "/containers/\(container)/wait", query: ["condition": "not-running"],
+            what: what, timeout: limit)
         return try decode(Waited.self, reply, what: what).StatusCode
     }
 
@@ -122,9 +133,10 @@ public struct DockerEngineClient: Sendable {
     /// already gone is fine. Its named volumes stay.
     public func removeContainer(_ container: String, force: Bool = true) async throws(DockerError) {
         do throws(DockerError) {
-            _ = try await call("DELETE", "/containers/\(container)", query: ["force": force ? "1" : "0", "v": "1"],
-                               what: "remove container \(container)")
-        } catch where error.code == .notFound {}
+            _ = try await call(
+                "DELETE", "/containers/\(container)", query: ["force": force ? "1" : "0", "v": "1"],
+                what: "remove container \(container)")
+        } catch  where error.code == .notFound {}
     }
 
     /// Changes a container's restart policy ("no", "always", "unless-stopped", "on-failure").
@@ -133,20 +145,23 @@ public struct DockerEngineClient: Sendable {
             struct Policy: Encodable { var Name: String }
             var RestartPolicy: Policy
         }
-        _ = try await call("POST", "/containers/\(container)/update", body: try encode(Body(RestartPolicy: .init(Name: restartPolicy))),
-                           what: "set the restart policy of container \(container)")
+        _ = try await call(
+            "POST", "/containers/\(container)/update",
+            body: try encode(Body(RestartPolicy: .init(Name: restartPolicy))),
+            what: "set the restart policy of container \(container)")
     }
 
     public func container(_ container: String) async throws(DockerError) -> DockerContainer {
         let what = "inspect container \(container)"
-        return try decode(DockerContainer.self, try await call("GET", "/containers/\(container)/json", what: what), what: what)
+        return try decode(
+            DockerContainer.self, try await call("GET", "/containers/\(container)/json", what: what), what: what)
     }
 
     /// The container, or nil when there is none by that name.
     public func containerIfExists(_ name: String) async throws(DockerError) -> DockerContainer? {
         do throws(DockerError) {
             return try await container(name)
-        } catch where error.code == .notFound {
+        } catch  where error.code == .notFound {
             return nil
         }
     }
@@ -155,16 +170,20 @@ public struct DockerEngineClient: Sendable {
     public func containers(label: String) async throws(DockerError) -> [String] {
         struct Listed: Decodable { var Names: [String]? }
         let what = "list containers labelled \(label)"
-        let list = try decode([Listed].self, try await call("GET", "/containers/json",
-                                                            query: ["all": "1", "filters": filters(label: label)], what: what),
-                              what: what)
+        let list = try decode(
+            [Listed].self,
+            try await call(
+                "GET", "/containers/json",
+                query: ["all": "1", "filters": filters(label: label)], what: what),
+            what: what)
         return list.compactMap { $0.Names?.first.map { $0.hasPrefix("/") ? String($0.dropFirst()) : $0 } }.sorted()
     }
 
     /// The last `tail` lines of the container's output (stdout and stderr interleaved by stream).
     public func logs(_ container: String, tail: Int = 20) async throws(DockerError) -> String {
-        let reply = try await call("GET", "/containers/\(container)/logs",
-                                   query: ["stdout": "1", "stderr": "1", "tail": String(tail)], what: "read the logs of \(container)")
+        let reply = try await call(
+            "GET", "/containers/\(container)/logs",
+            query: ["stdout": "1", "stderr": "1", "tail": String(tail)], what: "read the logs of \(container)")
         let streams = DockerHTTP.demultiplex(reply.body)
         return String(decoding: streams.stdout + streams.stderr, as: UTF8.self)
     }
@@ -181,8 +200,10 @@ public struct DockerEngineClient: Sendable {
     }
 
     /// Runs `command` in a running container (as `user`, root when nil) and waits for it.
-    public func exec(_ container: String, _ command: [String], user: String? = nil, environment: [String] = [],
-                     timeout limit: Duration) async throws(DockerError) -> ExecResult {
+    public func exec(
+        _ container: String, _ command: [String], user: String? = nil, environment: [String] = [],
+        timeout limit: Duration
+    ) async throws(DockerError) -> ExecResult {
         struct Body: Encodable {
             var AttachStdout = true
             var AttachStderr = true
@@ -200,29 +221,39 @@ public struct DockerEngineClient: Sendable {
             var Running: Bool?
         }
         let what = "run \(command.first ?? "a command") in container \(container)"
-        let created = try decode(Created.self, try await call("POST", "/containers/\(container)/exec",
-                                                              body: try encode(Body(Cmd: command, User: user, Env: environment)),
-                                                              what: what), what: what)
-        let output = try await call("POST", "/exec/\(created.Id)/start", body: try encode(Start()), what: what, timeout: limit)
+        let created = try decode(
+            Created.self,
+            try await call(
+                "POST", "/containers/\(container)/exec",
+                body: try encode(Body(Cmd: command, User: user, Env: environment)),
+                what: what), what: what)
+        let output = try await call(
+            "POST", "/exec/\(created.Id)/start", body: try encode(Start()), what: what, timeout: limit)
         let streams = DockerHTTP.demultiplex(output.body)
-        let inspected = try decode(Inspected.self, try await call("GET", "/exec/\(created.Id)/json", what: what), what: what)
-        return ExecResult(exitCode: inspected.ExitCode ?? -1, stdout: String(decoding: streams.stdout, as: UTF8.self),
-                          stderr: String(decoding: streams.stderr, as: UTF8.self))
+        let inspected = try decode(
+            Inspected.self, try await call("GET", "/exec/\(created.Id)/json", what: what), what: what)
+        return ExecResult(
+            exitCode: inspected.ExitCode ?? -1, stdout: String(decoding: streams.stdout, as: UTF8.self),
+            stderr: String(decoding: streams.stderr, as: UTF8.self))
     }
 
     /// Runs a one-shot container to completion (create, start, wait, read its output, remove).
-    public func run(_ name: String, _ spec: DockerContainerSpec, timeout limit: Duration) async throws(DockerError) -> ExecResult {
+    public func run(_ name: String, _ spec: DockerContainerSpec, timeout limit: Duration) async throws(DockerError)
+        -> ExecResult
+    {
         try? await removeContainer(name)
         _ = try await createContainer(name, spec)
         do throws(DockerError) {
             try await start(name)
             let code = try await wait(name, timeout: limit)
-            let reply = try await call("GET", "/containers/\(name)/logs", query: ["stdout": "1", "stderr": "1"],
-                                       what: "read the output of \(name)")
+            let reply = try await call(
+                "GET", "/containers/\(name)/logs", query: ["stdout": "1", "stderr": "1"],
+                what: "read the output of \(name)")
             let streams = DockerHTTP.demultiplex(reply.body)
             try await removeContainer(name)
-            return ExecResult(exitCode: code, stdout: String(decoding: streams.stdout, as: UTF8.self),
-                              stderr: String(decoding: streams.stderr, as: UTF8.self))
+            return ExecResult(
+                exitCode: code, stdout: String(decoding: streams.stdout, as: UTF8.self),
+                stderr: String(decoding: streams.stderr, as: UTF8.self))
         } catch {
             try? await removeContainer(name)
             throw error
@@ -232,11 +263,15 @@ public struct DockerEngineClient: Sendable {
     // MARK: plumbing
 
     /// One request; a status of 300 or more becomes a `DockerError` with the engine's message.
-    func call(_ method: String, _ path: String, query: [String: String] = [:], body: [UInt8]? = nil,
-              what: String, timeout limit: Duration? = nil) async throws(DockerError) -> DockerHTTP.Response {
+    func call(
+        _ method: String, _ path: String, query: [String: String] = [:], body: [UInt8]? = nil,
+        what: String, timeout limit: Duration? = nil
+    ) async throws(DockerError) -> DockerHTTP.Response {
         var target = "/v\(apiVersion)\(path)"
         if !query.isEmpty {
-            target += "?" + query.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.escape($0.value))" }.joined(separator: "&")
+            target +=
+                "?"
+                + query.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.escape($0.value))" }.joined(separator: "&")
         }
         var head = "\(method) \(target) HTTP/1.1\r\nHost: docker\r\nUser-Agent: changeover\r\nConnection: close\r\n"
         if let body {
@@ -249,23 +284,26 @@ public struct DockerEngineClient: Sendable {
         do throws(DockerHTTP.Failure) {
             response = try await DockerHTTP.exchange(socket: socketPath, request: request, timeout: limit ?? timeout)
         } catch {
-            let code: DockerError.Code = switch error.kind {
-            case .unreachable: .unreachable
-            case .timeout: .timeout
-            case .cancelled: .cancelled
-            case .malformed: .failed
-            }
+            let code: DockerError.Code =
+                switch error.kind {
+                case .unreachable: .unreachable
+                case .timeout: .timeout
+                case .cancelled: .cancelled
+                case .malformed: .failed
+                }
             throw DockerError(code: code, call: what, message: error.message)
         }
         guard response.status < 300 || response.status == 304 else {
             struct Message: Decodable { var message: String? }
-            let message = (try? JSONDecoder().decode(Message.self, from: Data(response.body)))?.message
+            let message =
+                (try? JSONDecoder().decode(Message.self, from: Data(response.body)))?.message
                 ?? String(decoding: response.body.prefix(200), as: UTF8.self)
-            let code: DockerError.Code = switch response.status {
-            case 404: .notFound
-            case 409: .conflict
-            default: .failed
-            }
+            let code: DockerError.Code =
+                switch response.status {
+                case 404: .notFound
+                case 409: .conflict
+                default: .failed
+                }
             throw DockerError(code: code, call: what, status: response.status, message: message)
         }
         return response
@@ -275,7 +313,8 @@ public struct DockerEngineClient: Sendable {
         do {
             return try JSONDecoder().decode(type, from: Data(response.body))
         } catch {
-            throw DockerError(code: .failed, call: what, status: response.status, message: "the engine's reply could not be read")
+            throw DockerError(
+                code: .failed, call: what, status: response.status, message: "the engine's reply could not be read")
         }
     }
 
@@ -283,7 +322,8 @@ public struct DockerEngineClient: Sendable {
         do {
             return Array(try JSONEncoder().encode(value))
         } catch {
-            throw DockerError(code: .failed, call: "encode a request", message: "\(type(of: value)) could not be encoded")
+            throw DockerError(
+                code: .failed, call: "encode a request", message: "\(type(of: value)) could not be encoded")
         }
     }
 

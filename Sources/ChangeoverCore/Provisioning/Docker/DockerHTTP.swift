@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// One HTTP/1.1 exchange on a unix socket (the Docker engine) or a TCP address (a notification
 /// webhook): connect, write the request (`Connection: close`), read until the server closes.
@@ -52,8 +53,11 @@ enum DockerHTTP {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<[UInt8], Failure>, Never>) in
                 let thread = Thread {
                     do throws(Failure) {
-                        continuation.resume(returning: .success(try call.run(target: target, request: request,
-                                                                             deadline: deadline, timeout: timeout)))
+                        continuation.resume(
+                            returning: .success(
+                                try call.run(
+                                    target: target, request: request,
+                                    deadline: deadline, timeout: timeout)))
                     } catch {
                         continuation.resume(returning: .failure(error))
                     }
@@ -78,7 +82,9 @@ enum DockerHTTP {
             }
         }
 
-        func run(target: Target, request: [UInt8], deadline: ContinuousClock.Instant, timeout: Duration) throws(Failure) -> [UInt8] {
+        func run(target: Target, request: [UInt8], deadline: ContinuousClock.Instant, timeout: Duration) throws(Failure)
+            -> [UInt8]
+        {
             let path = target.name
             var storage = sockaddr_storage()
             var length: socklen_t
@@ -89,12 +95,15 @@ enum DockerHTTP {
                 address.sun_family = sa_family_t(AF_UNIX)
                 let capacity = MemoryLayout.size(ofValue: address.sun_path)
                 let bytes = Array(socketPath.utf8)
-                guard bytes.count < capacity else { throw Failure(kind: .unreachable, message: "the socket path \(socketPath) is too long") }
+                guard bytes.count < capacity else {
+                    throw Failure(kind: .unreachable, message: "the socket path \(socketPath) is too long")
+                }
                 withUnsafeMutableBytes(of: &address.sun_path) { raw in
                     raw.copyBytes(from: bytes)
                     raw[bytes.count] = 0
                 }
-                withUnsafeBytes(of: address) { raw in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) } }
+                withUnsafeBytes(of: address) { raw in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) }
+                }
                 length = socklen_t(MemoryLayout<sockaddr_un>.size)
                 family = AF_UNIX
             case .tcp(let host, let port):
@@ -102,7 +111,10 @@ enum DockerHTTP {
                 family = Int32(storage.ss_family)
             }
             let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw Failure(kind: .unreachable, message: "cannot create a socket: \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else {
+                throw Failure(
+                    kind: .unreachable, message: "cannot create a socket: \(String(cString: strerror(errno)))")
+            }
             let cancelledBefore = state.withLock { state in
                 state.fd = fd
                 return state.cancelled
@@ -121,13 +133,15 @@ enum DockerHTTP {
             }
             if connected != 0 {
                 guard errno == EINPROGRESS || errno == EAGAIN else {
-                    throw Failure(kind: .unreachable, message: "cannot connect to \(path): \(String(cString: strerror(errno)))")
+                    throw Failure(
+                        kind: .unreachable, message: "cannot connect to \(path): \(String(cString: strerror(errno)))")
                 }
                 try wait(fd, for: Int16(POLLOUT), until: deadline, timeout: timeout)
                 var error: Int32 = 0
                 var size = socklen_t(MemoryLayout<Int32>.size)
                 if getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) == 0, error != 0 {
-                    throw Failure(kind: .unreachable, message: "cannot connect to \(path): \(String(cString: strerror(error)))")
+                    throw Failure(
+                        kind: .unreachable, message: "cannot connect to \(path): \(String(cString: strerror(error)))")
                 }
             }
             var sent = 0
@@ -138,8 +152,9 @@ enum DockerHTTP {
                 } else if n < 0 && (errno == EAGAIN || errno == EINTR) {
                     try wait(fd, for: Int16(POLLOUT), until: deadline, timeout: timeout)
                 } else {
-                    throw Failure(kind: state.withLock { $0.cancelled } ? .cancelled : .unreachable,
-                                  message: "cannot send to \(path): \(String(cString: strerror(errno)))")
+                    throw Failure(
+                        kind: state.withLock { $0.cancelled } ? .cancelled : .unreachable,
+                        message: "cannot send to \(path): \(String(cString: strerror(errno)))")
                 }
             }
             var reply: [UInt8] = []
@@ -157,8 +172,9 @@ enum DockerHTTP {
                 } else if errno == EAGAIN || errno == EINTR {
                     try wait(fd, for: Int16(POLLIN), until: deadline, timeout: timeout)
                 } else {
-                    throw Failure(kind: state.withLock { $0.cancelled } ? .cancelled : .unreachable,
-                                  message: "the connection to \(path) failed: \(String(cString: strerror(errno)))")
+                    throw Failure(
+                        kind: state.withLock { $0.cancelled } ? .cancelled : .unreachable,
+                        message: "the connection to \(path) failed: \(String(cString: strerror(errno)))")
                 }
             }
         }
@@ -172,19 +188,26 @@ enum DockerHTTP {
             let rc = getaddrinfo(host, String(port), &hints, &list)
             defer { if let list { freeaddrinfo(list) } }
             guard rc == 0, let first = list, let address = first.pointee.ai_addr else {
-                throw Failure(kind: .unreachable, message: "cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
+                throw Failure(
+                    kind: .unreachable, message: "cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
             }
             var storage = sockaddr_storage()
             let length = first.pointee.ai_addrlen
-            withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(length))) }
+            withUnsafeMutableBytes(of: &storage) {
+                $0.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(length)))
+            }
             return (storage, length)
         }
 
-        private func wait(_ fd: Int32, for events: Int16, until deadline: ContinuousClock.Instant, timeout: Duration) throws(Failure) {
+        private func wait(_ fd: Int32, for events: Int16, until deadline: ContinuousClock.Instant, timeout: Duration)
+            throws(Failure)
+        {
             while true {
                 if state.withLock({ $0.cancelled }) { throw Failure(kind: .cancelled, message: "cancelled") }
                 let left = deadline - ContinuousClock.now
-                guard left > .zero else { throw Failure(kind: .timeout, message: "no answer within \(timeout.seconds) s") }
+                guard left > .zero else {
+                    throw Failure(kind: .timeout, message: "no answer within \(timeout.seconds) s")
+                }
                 var pfd = pollfd(fd: fd, events: events, revents: 0)
                 let rc = poll(&pfd, 1, Int32(min(max(left.milliseconds.rounded(.up), 1), 1000)))
                 if rc > 0 { return }
@@ -199,10 +222,14 @@ enum DockerHTTP {
     static func parse(_ raw: [UInt8]) throws(Failure) -> Response {
         let separator: [UInt8] = [13, 10, 13, 10]
         guard let end = raw.firstRange(of: separator) else {
-            throw Failure(kind: .malformed, message: raw.isEmpty ? "the server closed the connection without a reply"
-                                                                  : "a reply without a header")
+            throw Failure(
+                kind: .malformed,
+                message: raw.isEmpty
+                    ? "the server closed the connection without a reply"
+                    : "a reply without a header")
         }
-        let head = String(decoding: raw[..<end.lowerBound], as: UTF8.self).split(separator: "\r\n", omittingEmptySubsequences: false)
+        let head = String(decoding: raw[..<end.lowerBound], as: UTF8.self).split(
+            separator: "\r\n", omittingEmptySubsequences: false)
         let statusParts = head.first?.split(separator: " ") ?? []
         guard statusParts.count >= 2, statusParts[0].hasPrefix("HTTP/1."), let status = Int(statusParts[1]) else {
             throw Failure(kind: .malformed, message: "not an HTTP reply")
@@ -210,7 +237,8 @@ enum DockerHTTP {
         var headers: [String: String] = [:]
         for line in head.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces)
         }
         var body = Array(raw[end.upperBound...])
         if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
@@ -226,9 +254,12 @@ enum DockerHTTP {
         var index = 0
         while index < bytes.count {
             guard let lineEnd = bytes[index...].firstRange(of: [13, 10]) else { break }
-            let sizeText = String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self)
+            let sizeText =
+                String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self)
                 .split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-            guard let size = Int(sizeText, radix: 16) else { throw Failure(kind: .malformed, message: "a bad chunk size") }
+            guard let size = Int(sizeText, radix: 16) else {
+                throw Failure(kind: .malformed, message: "a bad chunk size")
+            }
             if size == 0 { break }
             let start = lineEnd.upperBound
             guard start + size <= bytes.count else { throw Failure(kind: .malformed, message: "a truncated chunk") }
@@ -241,7 +272,8 @@ enum DockerHTTP {
     /// Demultiplexes a non-TTY exec or log stream: frames of an 8-byte header (byte 0: 1 stdout,
     /// 2 stderr; bytes 4-7: the payload's length, big-endian) and the payload.
     static func demultiplex(_ bytes: [UInt8]) -> (stdout: [UInt8], stderr: [UInt8]) {
-        var stdout: [UInt8] = [], stderr: [UInt8] = []
+        var stdout: [UInt8] = []
+        var stderr: [UInt8] = []
         var index = 0
         while index + 8 <= bytes.count {
             let length = bytes[index + 4..<index + 8].reduce(0) { $0 << 8 | Int($1) }

@@ -9,10 +9,13 @@ public struct DockerImage: Sendable, Decodable, Equatable {
     public var environment: [String]
 
     enum CodingKeys: String, CodingKey {
-        case id = "Id", repoTags = "RepoTags", config = "Config"
+        case id = "Id"
+        case repoTags = "RepoTags"
+        case config = "Config"
     }
     enum ConfigKeys: String, CodingKey {
-        case labels = "Labels", environment = "Env"
+        case labels = "Labels"
+        case environment = "Env"
     }
 
     public init(id: String, repoTags: [String], labels: [String: String], environment: [String]) {

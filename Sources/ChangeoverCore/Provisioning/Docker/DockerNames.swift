@@ -11,7 +11,7 @@ public enum DockerNames {
     /// not starting with a separator, no `..`.
     public static func isImageReference(_ reference: String) -> Bool {
         guard let first = reference.unicodeScalars.first, isAlphanumeric(first), reference.utf8.count <= 512,
-              !reference.contains("..")
+            !reference.contains("..")
         else { return false }
         return reference.unicodeScalars.allSatisfy { isAlphanumeric($0) || "._/:@-".unicodeScalars.contains($0) }
     }
@@ -19,7 +19,11 @@ public enum DockerNames {
     /// The container and volume of a changeover's follower: `changeover-<id>`, the id's other
     /// characters as "_".
     public static func follower(changeover: String) -> String {
-        "changeover-" + String(changeover.unicodeScalars.map { isAlphanumeric($0) || "_.-".unicodeScalars.contains($0) ? Character($0) : "_" })
+        "changeover-"
+            + String(
+                changeover.unicodeScalars.map {
+                    isAlphanumeric($0) || "_.-".unicodeScalars.contains($0) ? Character($0) : "_"
+                })
     }
 
     private static func isAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A Postgres server in a container, as the engines manage it: signalled through the Engine API,
 /// its files (postmaster.pid, pg_control, pg_replslot) read where its data directory's volume is
@@ -69,21 +70,25 @@ public struct DockerPostgres: ManagedPostgres {
             if !Subprocess.isAlive(inspected.pid) {
                 exiting = true
             } else if let commandLine = FileManager.default.contents(atPath: "/proc/\(inspected.pid)/cmdline"),
-                      commandLine.starts(with: Array("postgres".utf8)) {
+                commandLine.starts(with: Array("postgres".utf8))
+            {
                 hostPid = inspected.pid
             }
         }
-        return DataMount(mount: mount, hostPath: hostPath, image: inspected.image, running: inspected.running && !exiting,
-                         exiting: exiting, hostPid: hostPid)
+        return DataMount(
+            mount: mount, hostPath: hostPath, image: inspected.image, running: inspected.running && !exiting,
+            exiting: exiting, hostPid: hostPid)
     }
 
     /// `postmaster.pid` of the running server (nil when there is none).
     func pidFile() async -> LocalPostgres.PidFile? {
         guard let data = try? await dataMount() else { return nil }
         if let hostPath = data.hostPath { return LocalPostgres(binDirectory: "", dataDirectory: hostPath).pidFile() }
-        guard let result = try? await client.exec(container, ["cat", "\(dataDirectory)/postmaster.pid"], user: "postgres",
-                                                  timeout: .seconds(10)),
-              result.exitCode == 0
+        guard
+            let result = try? await client.exec(
+                container, ["cat", "\(dataDirectory)/postmaster.pid"], user: "postgres",
+                timeout: .seconds(10)),
+            result.exitCode == 0
         else { return nil }
         return LocalPostgres.parsePidFile(result.stdout)
     }
@@ -135,15 +140,21 @@ public struct DockerPostgres: ManagedPostgres {
     public func controlData() async throws -> [String: String] {
         let cached = stoppedAt.value.withLock { $0 }
         let data = if let cached { cached } else { try await dataMount() }
-        if let hostPath = data.hostPath, let values = ControlFile.read("\(hostPath)/global/pg_control") { return values }
+        if let hostPath = data.hostPath, let values = ControlFile.read("\(hostPath)/global/pg_control") {
+            return values
+        }
         guard let volume = data.mount?.name else {
-            throw EngineError("the data directory \(dataDirectory) of container \(container) is not on a volume: its control data cannot be read")
+            throw EngineError(
+                "the data directory \(dataDirectory) of container \(container) is not on a volume: its control data cannot be read"
+            )
         }
         let result = try await client.run(
             "\(container)-controldata",
-            DockerContainerSpec(image: data.image, command: ["-D", dataDirectory], entrypoint: ["pg_controldata"],
-                                environment: ["LC_ALL=C"], labels: labels.merging(["org.changeover.role": "probe"]) { _, new in new }, networkMode: "none",
-                                volumes: [(volume, dataDirectory)]),
+            DockerContainerSpec(
+                image: data.image, command: ["-D", dataDirectory], entrypoint: ["pg_controldata"],
+                environment: ["LC_ALL=C"], labels: labels.merging(["org.changeover.role": "probe"]) { _, new in new },
+                networkMode: "none",
+                volumes: [(volume, dataDirectory)]),
             timeout: .seconds(60))
         guard result.exitCode == 0 else { throw EngineError("pg_controldata failed: \(result.lastErrorLine)") }
         return LocalPostgres.parseControlData(result.stdout)
@@ -161,7 +172,9 @@ public struct DockerPostgres: ManagedPostgres {
             if let file = await pidFile(), file.status == "ready" || file.status == "standby" { return }
             let inspected = try await client.container(container)
             if !inspected.running {
-                let last = (try? await client.logs(container, tail: 5))?.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
+                let last =
+                    (try? await client.logs(container, tail: 5))?.split(whereSeparator: \.isNewline).last.map(
+                        String.init) ?? ""
                 throw EngineError("container \(container) exited during start-up (code \(inspected.exitCode)): \(last)")
             }
             try await Task.sleep(for: .milliseconds(20))
@@ -176,15 +189,20 @@ public struct DockerPostgres: ManagedPostgres {
             return
         }
         guard let volume = data.mount?.name else {
-            throw EngineError("the data directory \(dataDirectory) of container \(container) is not on a volume: its slot \(slot) cannot be removed")
+            throw EngineError(
+                "the data directory \(dataDirectory) of container \(container) is not on a volume: its slot \(slot) cannot be removed"
+            )
         }
         let result = try await client.run(
             "\(container)-dropslot",
-            DockerContainerSpec(image: data.image, command: ["-rf", "\(dataDirectory)/pg_replslot/\(slot)"], entrypoint: ["rm"],
-                                labels: labels.merging(["org.changeover.role": "probe"]) { _, new in new }, networkMode: "none",
-                                volumes: [(volume, dataDirectory)]),
+            DockerContainerSpec(
+                image: data.image, command: ["-rf", "\(dataDirectory)/pg_replslot/\(slot)"], entrypoint: ["rm"],
+                labels: labels.merging(["org.changeover.role": "probe"]) { _, new in new }, networkMode: "none",
+                volumes: [(volume, dataDirectory)]),
             timeout: .seconds(60))
-        guard result.exitCode == 0 else { throw EngineError("removing the slot \(slot) failed: \(result.lastErrorLine)") }
+        guard result.exitCode == 0 else {
+            throw EngineError("removing the slot \(slot) failed: \(result.lastErrorLine)")
+        }
     }
 
     static func signalName(_ signal: Int32) -> String {

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import PostgresClient
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Makes followers as containers through the Docker Engine API: the new image's tag, the host's
 /// network (every server listens on its own loopback port, see docker/README.md), a named volume
@@ -34,8 +35,10 @@ public struct DockerProvisioner: Provisioner {
     public static let roleLabel = "org.changeover.role"
     public static let portLabel = "org.changeover.port"
 
-    public init(client: DockerEngineClient, database: String, primaryContainer: String?, labels: [String: String] = [:],
-                listenAddress: String = "127.0.0.1") {
+    public init(
+        client: DockerEngineClient, database: String, primaryContainer: String?, labels: [String: String] = [:],
+        listenAddress: String = "127.0.0.1"
+    ) {
         self.client = client
         self.database = database
         self.primaryContainer = primaryContainer
@@ -68,19 +71,24 @@ public struct DockerProvisioner: Provisioner {
             do {
                 let container = try await client.container(name)
                 guard container.running else {
-                    return PreflightCheck("provisioner", passed: false, "the primary's container \(name) is \(container.status), not running")
+                    return PreflightCheck(
+                        "provisioner", passed: false,
+                        "the primary's container \(name) is \(container.status), not running")
                 }
                 if ["always", "unless-stopped"].contains(container.restartPolicy) {
-                    return PreflightCheck("provisioner", passed: false,
-                                          "the primary's container \(name) has restart policy \(container.restartPolicy): the engine would start the fenced primary again (docker update --restart=no \(name))")
+                    return PreflightCheck(
+                        "provisioner", passed: false,
+                        "the primary's container \(name) has restart policy \(container.restartPolicy): the engine would start the fenced primary again (docker update --restart=no \(name))"
+                    )
                 }
             } catch {
                 return PreflightCheck("provisioner", passed: false, "\(error)")
             }
         }
-        return PreflightCheck("provisioner", passed: true,
-                              "docker: engine \(version.version) (API \(version.apiVersion)) at \(client.socketPath)"
-                                  + (followerPort.map { ", port \($0)" } ?? ""))
+        return PreflightCheck(
+            "provisioner", passed: true,
+            "docker: engine \(version.version) (API \(version.apiVersion)) at \(client.socketPath)"
+                + (followerPort.map { ", port \($0)" } ?? ""))
     }
 
     public func followerPlacement(changeover: String, engine: DatabaseConfig.EngineKind) -> String {
@@ -118,32 +126,43 @@ public struct DockerProvisioner: Provisioner {
             let (container, current) = try await primary()
             let (reference, new) = try await newImage(to)
             guard new.id != current.id else {
-                return PreflightCheck("new image", passed: false,
-                                      "the primary's container \(container.name) already runs \(Self.describe(new, as: reference)): the new image is not different")
+                return PreflightCheck(
+                    "new image", passed: false,
+                    "the primary's container \(container.name) already runs \(Self.describe(new, as: reference)): the new image is not different"
+                )
             }
-            return PreflightCheck("new image", passed: true,
-                                  "\(Self.describe(current, as: container.imageReference)) → \(Self.describe(new, as: reference))")
+            return PreflightCheck(
+                "new image", passed: true,
+                "\(Self.describe(current, as: container.imageReference)) → \(Self.describe(new, as: reference))")
         } catch {
             return PreflightCheck("new image", passed: false, "\(error)")
         }
     }
 
     /// The new image is in the engine and runs the server: its version, from a one-shot container.
-    public func imageChecks(from: FleetConfig.Image, to: FleetConfig.Image,
-                            engine: DatabaseConfig.EngineKind) async -> (checks: [PreflightCheck], newVersion: String?) {
+    public func imageChecks(
+        from: FleetConfig.Image, to: FleetConfig.Image,
+        engine: DatabaseConfig.EngineKind
+    ) async -> (checks: [PreflightCheck], newVersion: String?) {
         do {
             let (reference, new) = try await newImage(to)
             let server = engine == .postgres ? "postgres" : "redis-server"
             let result = try await client.run(
                 "changeover-probe-\(UUID().uuidString.prefix(8).lowercased())",
-                DockerContainerSpec(image: new.id, command: ["--version"], entrypoint: [server],
-                                    labels: labels(changeover: "", role: "probe"), networkMode: "none"),
+                DockerContainerSpec(
+                    image: new.id, command: ["--version"], entrypoint: [server],
+                    labels: labels(changeover: "", role: "probe"), networkMode: "none"),
                 timeout: .seconds(60))
             let version = Self.version(in: result.stdout, server: server)
             let name = engine == .postgres ? "PostgreSQL" : "Redis"
-            return ([PreflightCheck("image \(to.name)", passed: result.exitCode == 0 && version != nil,
-                                    version.map { "\(Self.describe(new, as: reference)): \(name) \($0)" }
-                                        ?? "\(reference): \(server) --version failed: \(result.lastErrorLine)")], version)
+            return (
+                [
+                    PreflightCheck(
+                        "image \(to.name)", passed: result.exitCode == 0 && version != nil,
+                        version.map { "\(Self.describe(new, as: reference)): \(name) \($0)" }
+                            ?? "\(reference): \(server) --version failed: \(result.lastErrorLine)")
+                ], version
+            )
         } catch {
             return ([PreflightCheck("image \(to.name)", passed: false, "\(error)")], nil)
         }
@@ -165,7 +184,9 @@ public struct DockerProvisioner: Provisioner {
         let (container, current) = try await primary()
         let (reference, new) = try await newImage(to)
         guard new.id != current.id else {
-            throw ProvisionError("the new image \(reference) is the one the primary's container \(container.name) runs (\(Self.short(new.id)))")
+            throw ProvisionError(
+                "the new image \(reference) is the one the primary's container \(container.name) runs (\(Self.short(new.id)))"
+            )
         }
         return [
             "image.from.tag": container.imageReference, "image.from.id": current.id,
@@ -180,19 +201,27 @@ public struct DockerProvisioner: Provisioner {
         do {
             let (container, _) = try await primary()
             guard container.running else {
-                return PreflightCheck("primary container", passed: false, "container \(container.name) is \(container.status), not running")
+                return PreflightCheck(
+                    "primary container", passed: false,
+                    "container \(container.name) is \(container.status), not running")
             }
             guard let mount = container.mount(at: dataDirectory) else {
-                return PreflightCheck("primary container", passed: false,
-                                      "the primary's data directory \(dataDirectory) is not a volume of container \(container.name): its control data could not be read once it stops")
+                return PreflightCheck(
+                    "primary container", passed: false,
+                    "the primary's data directory \(dataDirectory) is not a volume of container \(container.name): its control data could not be read once it stops"
+                )
             }
-            let server = DockerPostgres(client: client, container: container.name, dataDirectory: dataDirectory, labels: labels)
+            let server = DockerPostgres(
+                client: client, container: container.name, dataDirectory: dataDirectory, labels: labels)
             guard let pidFile = await server.pidFile(), pidFile.port.map(String.init) == port else {
-                return PreflightCheck("primary container", passed: false,
-                                      "container \(container.name) does not run the server that listens on port \(port)")
+                return PreflightCheck(
+                    "primary container", passed: false,
+                    "container \(container.name) does not run the server that listens on port \(port)")
             }
-            return PreflightCheck("primary container", passed: true,
-                                  "container \(container.name), data directory \(dataDirectory) on \(mount.type) \(mount.name ?? mount.source)")
+            return PreflightCheck(
+                "primary container", passed: true,
+                "container \(container.name), data directory \(dataDirectory) on \(mount.type) \(mount.name ?? mount.source)"
+            )
         } catch {
             return PreflightCheck("primary container", passed: false, "\(error)")
         }
@@ -203,7 +232,8 @@ public struct DockerProvisioner: Provisioner {
     }
 
     public func oldPostgres(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres {
-        guard let container = facts["old.container"] ?? primaryContainer, let dataDirectory = facts["old.dataDirectory"] else {
+        guard let container = facts["old.container"] ?? primaryContainer, let dataDirectory = facts["old.dataDirectory"]
+        else {
             throw EngineError("the old primary's container is unknown")
         }
         return DockerPostgres(client: client, container: container, dataDirectory: dataDirectory, labels: labels)
@@ -220,14 +250,19 @@ public struct DockerProvisioner: Provisioner {
     public func runningPostgresFollower(changeover: String, image: FleetConfig.Image) async throws -> Follower? {
         let name = DockerNames.follower(changeover: changeover)
         guard let container = try await client.containerIfExists(name), container.running,
-              let port = container.labels[Self.portLabel].flatMap(Int.init)
+            let port = container.labels[Self.portLabel].flatMap(Int.init)
         else { return nil }
         let pgdata = try await dataDirectory(of: image)
         let server = DockerPostgres(client: client, container: name, dataDirectory: pgdata, labels: labels)
-        guard let pidFile = await server.pidFile(), pidFile.status == "ready" || pidFile.status == "standby" else { return nil }
-        return Follower(host: listenAddress, port: port, facts: [
-            "follower.container": name, "follower.volume": name, "follower.pgdata": pgdata, "follower.image.id": container.image,
-        ])
+        guard let pidFile = await server.pidFile(), pidFile.status == "ready" || pidFile.status == "standby" else {
+            return nil
+        }
+        return Follower(
+            host: listenAddress, port: port,
+            facts: [
+                "follower.container": name, "follower.volume": name, "follower.pgdata": pgdata,
+                "follower.image.id": container.image,
+            ])
     }
 
     /// PGDATA of the image (the official images' and ours: /var/lib/postgresql/data).
@@ -236,7 +271,8 @@ public struct DockerProvisioner: Provisioner {
     }
 
     public func createPostgresFollower(
-        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port fixedPort: Int?, layout: PostgresLayout?,
+        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port fixedPort: Int?,
+        layout: PostgresLayout?,
         timeout: Duration, progress: @escaping @Sendable (String) -> Void
     ) async throws -> Follower {
         let name = DockerNames.follower(changeover: changeover)
@@ -252,18 +288,27 @@ public struct DockerProvisioner: Provisioner {
         // name as its application_name, which is how catch-up finds it in pg_stat_replication.
         let conninfo = source.with("password", nil).with("dbname", nil).with("replication", nil)
             .with("target_session_attrs", nil).with("application_name", slot)
-        var environment = ["PRIMARY_CONNINFO=\(conninfo.connectionString)", "PRIMARY_SLOT_NAME=\(slot)", "PGCONNECT_TIMEOUT=10"]
+        var environment = [
+            "PRIMARY_CONNINFO=\(conninfo.connectionString)", "PRIMARY_SLOT_NAME=\(slot)", "PGCONNECT_TIMEOUT=10",
+        ]
         if let password = source["password"] { environment.append("PGPASSWORD=\(password)") }
         let spec = DockerContainerSpec(
             image: reference,
-            command: ["standby", "-p", String(port), "-c", "listen_addresses=\(listenAddress)", "-c", "cluster_name=\(slot)",
-                      "-c", "hot_standby=on"]
-                + PostgresFollowerSettings.standby.sorted { $0.key < $1.key }.flatMap { ["-c", "\($0.key)=\($0.value)"] },
-            environment: environment, labels: followerLabels, stopSignal: "SIGINT", networkMode: "host", volumes: [(name, pgdata)])
+            command: [
+                "standby", "-p", String(port), "-c", "listen_addresses=\(listenAddress)", "-c", "cluster_name=\(slot)",
+                "-c", "hot_standby=on",
+            ]
+                + PostgresFollowerSettings.standby.sorted { $0.key < $1.key }.flatMap {
+                    ["-c", "\($0.key)=\($0.value)"]
+                },
+            environment: environment, labels: followerLabels, stopSignal: "SIGINT", networkMode: "host",
+            volumes: [(name, pgdata)])
         _ = try await client.createContainer(name, spec)
         let created = try await client.container(name)
         guard created.image == new.id else {
-            throw ProvisionError("\(reference) changed while the follower was made (\(Self.short(created.image)), not \(Self.short(new.id)))")
+            throw ProvisionError(
+                "\(reference) changed while the follower was made (\(Self.short(created.image)), not \(Self.short(new.id)))"
+            )
         }
         let clock = ContinuousClock()
         let started = clock.now
@@ -275,7 +320,9 @@ public struct DockerProvisioner: Provisioner {
             if let file = await server.pidFile(), file.status == "ready" || file.status == "standby" { break }
             let inspected = try await client.container(name)
             if !inspected.running {
-                let last = (try? await client.logs(name, tail: 5))?.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
+                let last =
+                    (try? await client.logs(name, tail: 5))?.split(whereSeparator: \.isNewline).last.map(String.init)
+                    ?? ""
                 throw ProvisionError("the follower container \(name) exited (code \(inspected.exitCode)): \(last)")
             }
             guard clock.now < deadline else {
@@ -284,15 +331,17 @@ public struct DockerProvisioner: Provisioner {
             if clock.now - lastReport >= .seconds(1) {
                 lastReport = clock.now
                 let copied = (try? await server.dataMount())?.hostPath.map(Subprocess.directoryBytes)
-                progress("base backup in container \(name)" + (copied.map { ": \($0 / 1024) kB" } ?? "")
-                             + String(format: ", %.0f s", (clock.now - started).seconds))
+                progress(
+                    "base backup in container \(name)" + (copied.map { ": \($0 / 1024) kB" } ?? "")
+                        + String(format: ", %.0f s", (clock.now - started).seconds))
             }
             try await Task.sleep(for: .milliseconds(50))
         }
         let seconds = (clock.now - started).seconds
         let bytes = (try? await server.dataMount())?.hostPath.map(Subprocess.directoryBytes)
-        progress("follower container \(name) streams" + (bytes.map { ", \($0 / 1024) kB copied" } ?? "")
-                     + String(format: " in %.2f s", seconds))
+        progress(
+            "follower container \(name) streams" + (bytes.map { ", \($0 / 1024) kB copied" } ?? "")
+                + String(format: " in %.2f s", seconds))
         var facts: Facts = [
             "follower.container": name, "follower.volume": name, "follower.pgdata": pgdata, "follower.image.id": new.id,
             "basebackup.seconds": String(format: "%.2f", seconds),
@@ -301,7 +350,9 @@ public struct DockerProvisioner: Provisioner {
         return Follower(host: listenAddress, port: port, facts: facts)
     }
 
-    public func removePostgresFollower(changeover: String, facts: Facts, image: FleetConfig.Image, timeout: Duration) async throws {
+    public func removePostgresFollower(changeover: String, facts: Facts, image: FleetConfig.Image, timeout: Duration)
+        async throws
+    {
         try await removeFollower(changeover)
     }
 
@@ -320,7 +371,9 @@ public struct DockerProvisioner: Provisioner {
 
     func retireOldContainer(_ facts: Facts) async throws -> String? {
         guard let name = facts["old.container"] else { return nil }
-        guard let container = try await client.containerIfExists(name) else { return "container \(name) is already gone" }
+        guard let container = try await client.containerIfExists(name) else {
+            return "container \(name) is already gone"
+        }
         guard container.labels[Self.changeoverLabel] != nil else {
             return "container \(name) stays stopped; it is left to its owner"
         }
@@ -336,10 +389,11 @@ public struct DockerProvisioner: Provisioner {
     public func runningRedisFollower(changeover: String) async throws -> Follower? {
         let name = DockerNames.follower(changeover: changeover)
         guard let container = try await client.containerIfExists(name), container.running,
-              let port = container.labels[Self.portLabel].flatMap(Int.init), FreePort.accepts(port, host: listenAddress)
+            let port = container.labels[Self.portLabel].flatMap(Int.init), FreePort.accepts(port, host: listenAddress)
         else { return nil }
-        return Follower(host: listenAddress, port: port,
-                        facts: ["follower.container": name, "follower.volume": name, "follower.image.id": container.image])
+        return Follower(
+            host: listenAddress, port: port,
+            facts: ["follower.container": name, "follower.volume": name, "follower.image.id": container.image])
     }
 
     /// The container writes its redis.conf (and ACL file) into its volume from its environment
@@ -353,8 +407,10 @@ public struct DockerProvisioner: Provisioner {
         exec redis-server "$REDIS_DATA/redis.conf"
         """
 
-    public func createRedisFollower(changeover: String, image: FleetConfig.Image, port fixedPort: Int?,
-                                    settings: [(String, String)], acl: String?, primaryConfigFile: String?, primaryBind: String?, timeout: Duration) async throws -> Follower {
+    public func createRedisFollower(
+        changeover: String, image: FleetConfig.Image, port fixedPort: Int?,
+        settings: [(String, String)], acl: String?, primaryConfigFile: String?, primaryBind: String?, timeout: Duration
+    ) async throws -> Follower {
         let name = DockerNames.follower(changeover: changeover)
         let (reference, new) = try await newImage(image)
         let data = new.environment("REDIS_DATA") ?? "/data"
@@ -368,8 +424,10 @@ public struct DockerProvisioner: Provisioner {
         if acl != nil { lines.append("aclfile \(LocalRedis.quote("\(data)/users.acl"))") }
         let spec = DockerContainerSpec(
             image: reference, command: ["sh", "-c", Self.redisScript],
-            environment: ["REDIS_DATA=\(data)", "CHANGEOVER_REDIS_CONF=" + lines.joined(separator: "\n") + "\n",
-                          "CHANGEOVER_REDIS_ACL=\(acl ?? "")"],
+            environment: [
+                "REDIS_DATA=\(data)", "CHANGEOVER_REDIS_CONF=" + lines.joined(separator: "\n") + "\n",
+                "CHANGEOVER_REDIS_ACL=\(acl ?? "")",
+            ],
             labels: followerLabels, networkMode: "host", volumes: [(name, data)])
         _ = try await client.createContainer(name, spec)
         try await client.start(name)
@@ -378,16 +436,21 @@ public struct DockerProvisioner: Provisioner {
         while !FreePort.accepts(port, host: listenAddress) {
             let inspected = try await client.container(name)
             if !inspected.running {
-                let last = (try? await client.logs(name, tail: 5))?.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
+                let last =
+                    (try? await client.logs(name, tail: 5))?.split(whereSeparator: \.isNewline).last.map(String.init)
+                    ?? ""
                 throw ProvisionError("the follower container \(name) exited (code \(inspected.exitCode)): \(last)")
             }
             guard clock.now < deadline else {
-                throw ProvisionError("redis-server in container \(name) did not listen on \(listenAddress):\(port) within \(timeout.seconds) s")
+                throw ProvisionError(
+                    "redis-server in container \(name) did not listen on \(listenAddress):\(port) within \(timeout.seconds) s"
+                )
             }
             try await Task.sleep(for: .milliseconds(10))
         }
-        return Follower(host: listenAddress, port: port,
-                        facts: ["follower.container": name, "follower.volume": name, "follower.image.id": new.id])
+        return Follower(
+            host: listenAddress, port: port,
+            facts: ["follower.container": name, "follower.volume": name, "follower.image.id": new.id])
     }
 
     public func isRedisFollowerRunning(changeover: String, facts: Facts) async -> Bool {

@@ -5,7 +5,11 @@ public struct DockerVolume: Sendable, Decodable {
     public var mountpoint: String
     public var labels: [String: String]
 
-    enum CodingKeys: String, CodingKey { case name = "Name", mountpoint = "Mountpoint", labels = "Labels" }
+    enum CodingKeys: String, CodingKey {
+        case name = "Name"
+        case mountpoint = "Mountpoint"
+        case labels = "Labels"
+    }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)

@@ -28,8 +28,10 @@ public struct ExecCommand: Sendable {
     /// Runs `operation` with `request` (plus `"version"` and `"operation"`). Returns the object the
     /// command printed, or nil when `optional` and the command does not implement it. `secrets`
     /// are masked in errors and in the reply's strings.
-    public func call(_ operation: String, _ request: [String: JSONValue], timeout: Duration? = nil,
-                     secrets: [String] = [], optional: Bool = false) async throws -> [String: JSONValue]? {
+    public func call(
+        _ operation: String, _ request: [String: JSONValue], timeout: Duration? = nil,
+        secrets: [String] = [], optional: Bool = false
+    ) async throws -> [String: JSONValue]? {
         var body = request
         body["version"] = .number(Double(Self.protocolVersion))
         body["operation"] = .string(operation)
@@ -43,32 +45,44 @@ public struct ExecCommand: Sendable {
             outcome = try await Subprocess.run(argv + [operation], stdin: input, processGroup: true, timeout: limit)
         } catch {
             if error.description.contains("did not finish") {
-                throw ProvisionError("exec provisioner: \(operation) did not finish within \(limit.seconds) s; \(name) and its process group were killed")
+                throw ProvisionError(
+                    "exec provisioner: \(operation) did not finish within \(limit.seconds) s; \(name) and its process group were killed"
+                )
             }
             throw ProvisionError("exec provisioner: \(operation) could not run \(argv[0]): \(error.description)")
         }
         if outcome.status == Self.notImplemented, optional { return nil }
         guard outcome.succeeded else {
             let last = Self.mask(outcome.lastErrorLine, secrets)
-            let what = outcome.status == Self.notImplemented ? "is not implemented by \(name) (exit status 3)"
-                : outcome.status > 128 ? "failed (\(name) killed by signal \(outcome.status - 128))"
-                : "failed (\(name) exit status \(outcome.status))"
-            throw ProvisionError("exec provisioner: \(operation) \(what)" + (last.isEmpty ? "" : ": \(Self.clip(last))"))
+            let what =
+                outcome.status == Self.notImplemented
+                ? "is not implemented by \(name) (exit status 3)"
+                : outcome.status > 128
+                    ? "failed (\(name) killed by signal \(outcome.status - 128))"
+                    : "failed (\(name) exit status \(outcome.status))"
+            throw ProvisionError(
+                "exec provisioner: \(operation) \(what)" + (last.isEmpty ? "" : ": \(Self.clip(last))"))
         }
         let text = outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         // The reply is the last line that holds an object (a command may log before it).
-        let line = text.split(whereSeparator: \.isNewline).last { $0.trimmingCharacters(in: .whitespaces).hasPrefix("{") }
+        let line = text.split(whereSeparator: \.isNewline).last {
+            $0.trimmingCharacters(in: .whitespaces).hasPrefix("{")
+        }
         guard let line, let reply = try? JSONDecoder().decode(JSONValue.self, from: Data(line.utf8)),
-              case .object(let object) = reply
+            case .object(let object) = reply
         else {
-            throw ProvisionError("exec provisioner: \(operation) printed no JSON object on stdout (\(name) exited 0 with \(text.isEmpty ? "no output" : "\(text.utf8.count) bytes of something else"))")
+            throw ProvisionError(
+                "exec provisioner: \(operation) printed no JSON object on stdout (\(name) exited 0 with \(text.isEmpty ? "no output" : "\(text.utf8.count) bytes of something else"))"
+            )
         }
         return Self.mask(object, secrets)
     }
 
     /// `call` for an operation every command must implement.
-    public func require(_ operation: String, _ request: [String: JSONValue], timeout: Duration? = nil,
-                        secrets: [String] = []) async throws -> [String: JSONValue] {
+    public func require(
+        _ operation: String, _ request: [String: JSONValue], timeout: Duration? = nil,
+        secrets: [String] = []
+    ) async throws -> [String: JSONValue] {
         try await call(operation, request, timeout: timeout, secrets: secrets) ?? [:]
     }
 

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A Postgres server that the exec provisioner's command manages: the old primary (`role`
 /// "old-primary") or this changeover's follower ("follower"), named to the command by the
@@ -25,8 +26,10 @@ public struct ExecPostgres: ManagedPostgres {
         let value = Mutex<[String: String]?>(nil)
     }
 
-    init(command: ExecCommand, request: [String: JSONValue], role: String, endpoint: String,
-         seen: ExecProvisioner.RunningCache? = nil) {
+    init(
+        command: ExecCommand, request: [String: JSONValue], role: String, endpoint: String,
+        seen: ExecProvisioner.RunningCache? = nil
+    ) {
         self.command = command
         self.request = request
         self.role = role
@@ -51,11 +54,12 @@ public struct ExecPostgres: ManagedPostgres {
     /// returns once the server has exited, and may bring its control data along.
     public func stop(timeout: Duration, signal: Int32) async throws {
         seen?.forget(role)
-        let mode = switch signal {
-        case SIGINT: "fast"
-        case SIGTERM: "smart"
-        default: "immediate"
-        }
+        let mode =
+            switch signal {
+            case SIGINT: "fast"
+            case SIGTERM: "smart"
+            default: "immediate"
+            }
         var body = request
         body["mode"] = .string(mode)
         let reply = try await command.require("stop", body, timeout: timeout)

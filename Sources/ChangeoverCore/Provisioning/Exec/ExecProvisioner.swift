@@ -22,7 +22,9 @@ public struct ExecProvisioner: Provisioner {
     public var listenAddress: String { "the host \(command.name) picks" }
     let seen = RunningCache()
 
-    public init(command: ExecCommand, changeover: String, database: String, engine: DatabaseConfig.EngineKind, primary: Endpoint) {
+    public init(
+        command: ExecCommand, changeover: String, database: String, engine: DatabaseConfig.EngineKind, primary: Endpoint
+    ) {
         self.command = command
         self.changeover = changeover
         self.database = database
@@ -45,7 +47,10 @@ public struct ExecProvisioner: Provisioner {
 
     /// What every request carries.
     func base(changeover: String? = nil) -> [String: JSONValue] {
-        ["changeover": .string(changeover ?? self.changeover), "database": .string(database), "engine": .string(engine.rawValue)]
+        [
+            "changeover": .string(changeover ?? self.changeover), "database": .string(database),
+            "engine": .string(engine.rawValue),
+        ]
     }
 
     static func image(_ image: FleetConfig.Image) -> JSONValue {
@@ -57,7 +62,9 @@ public struct ExecProvisioner: Provisioner {
 
     /// A server as the command is told about it.
     static func server(host: String, port: Int, dataDirectory: String?, facts: Facts = [:]) -> JSONValue {
-        var fields: [String: JSONValue] = ["host": .string(host), "port": .number(Double(port)), "facts": .strings(facts)]
+        var fields: [String: JSONValue] = [
+            "host": .string(host), "port": .number(Double(port)), "facts": .strings(facts),
+        ]
         if let dataDirectory { fields["dataDirectory"] = .string(dataDirectory) }
         return .object(fields)
     }
@@ -81,8 +88,10 @@ public struct ExecProvisioner: Provisioner {
 
     /// A `create` or `describe` reply as a follower: `host`, `port` and `facts` (stored as `follower.KEY`).
     func follower(from reply: [String: JSONValue], operation: String) throws -> Follower {
-        guard let host = reply["host"]?.string, !host.isEmpty, let port = reply["port"]?.int, (1...65535).contains(port) else {
-            throw ProvisionError("exec provisioner: \(operation) did not say where the follower listens (\"host\" and \"port\")")
+        guard let host = reply["host"]?.string, !host.isEmpty, let port = reply["port"]?.int, (1...65535).contains(port)
+        else {
+            throw ProvisionError(
+                "exec provisioner: \(operation) did not say where the follower listens (\"host\" and \"port\")")
         }
         var facts: Facts = [:]
         for (key, value) in reply["facts"]?.textDictionary ?? [:] { facts["follower.\(key)"] = value }
@@ -125,7 +134,8 @@ public struct ExecProvisioner: Provisioner {
         var request = base()
         request["image"] = Self.image(image)
         guard let reply = try await command.call("describe-image", request, optional: true) else { return nil }
-        return ImageDescription(id: reply["id"]?.text, version: reply["version"]?.text, facts: reply["facts"]?.textDictionary ?? [:])
+        return ImageDescription(
+            id: reply["id"]?.text, version: reply["version"]?.text, facts: reply["facts"]?.textDictionary ?? [:])
     }
 
     /// Two names are two images, unless the command gives both the same Id.
@@ -134,28 +144,43 @@ public struct ExecProvisioner: Provisioner {
             return PreflightCheck("new image", passed: false, "the database already runs \(to.name)")
         }
         do {
-            let old = try await describe(from), new = try await describe(to)
+            let old = try await describe(from)
+            let new = try await describe(to)
             if let oldID = old?.id, let newID = new?.id, oldID == newID {
-                return PreflightCheck("new image", passed: false,
-                                      "\(from.name) and \(to.name) are the same image (\(newID)): the new image is not different")
+                return PreflightCheck(
+                    "new image", passed: false,
+                    "\(from.name) and \(to.name) are the same image (\(newID)): the new image is not different")
             }
             let label = { (name: String, id: String?) in id.map { "\(name) (\($0))" } ?? name }
-            return PreflightCheck("new image", passed: true, "\(label(from.name, old?.id)) → \(label(to.name, new?.id))")
+            return PreflightCheck(
+                "new image", passed: true, "\(label(from.name, old?.id)) → \(label(to.name, new?.id))")
         } catch {
             return PreflightCheck("new image", passed: false, "\(error)")
         }
     }
 
-    public func imageChecks(from: FleetConfig.Image, to: FleetConfig.Image,
-                            engine: DatabaseConfig.EngineKind) async -> (checks: [PreflightCheck], newVersion: String?) {
+    public func imageChecks(
+        from: FleetConfig.Image, to: FleetConfig.Image,
+        engine: DatabaseConfig.EngineKind
+    ) async -> (checks: [PreflightCheck], newVersion: String?) {
         do {
             guard let new = try await describe(to) else {
-                return ([PreflightCheck("image \(to.name)", passed: true,
-                                        "\(command.name) does not describe images; the server version is not checked")], nil)
+                return (
+                    [
+                        PreflightCheck(
+                            "image \(to.name)", passed: true,
+                            "\(command.name) does not describe images; the server version is not checked")
+                    ], nil
+                )
             }
             let server = engine == .postgres ? "PostgreSQL" : "Redis"
-            return ([PreflightCheck("image \(to.name)", passed: true,
-                                    new.version.map { "\(server) \($0)" } ?? "\(command.name) gave no version")], new.version)
+            return (
+                [
+                    PreflightCheck(
+                        "image \(to.name)", passed: true,
+                        new.version.map { "\(server) \($0)" } ?? "\(command.name) gave no version")
+                ], new.version
+            )
         } catch {
             return ([PreflightCheck("image \(to.name)", passed: false, "\(error)")], nil)
         }
@@ -183,12 +208,16 @@ public struct ExecProvisioner: Provisioner {
     public func primaryCheck(dataDirectory: String, port: String, image: FleetConfig.Image) async -> PreflightCheck {
         var request = base()
         request["role"] = "old-primary"
-        request["server"] = Self.server(host: primary.host, port: Int(port) ?? primary.port, dataDirectory: dataDirectory)
+        request["server"] = Self.server(
+            host: primary.host, port: Int(port) ?? primary.port, dataDirectory: dataDirectory)
         do {
             let running = try await command.require("status", request)["running"]?.bool ?? false
-            return PreflightCheck("primary managed", passed: running,
-                                  running ? "\(command.name) manages \(primary) (data directory \(dataDirectory))"
-                                      : "\(command.name) finds no running server \(primary) with data directory \(dataDirectory); it could not fence it")
+            return PreflightCheck(
+                "primary managed", passed: running,
+                running
+                    ? "\(command.name) manages \(primary) (data directory \(dataDirectory))"
+                    : "\(command.name) finds no running server \(primary) with data directory \(dataDirectory); it could not fence it"
+            )
         } catch {
             return PreflightCheck("primary managed", passed: false, "\(error)")
         }
@@ -197,7 +226,9 @@ public struct ExecProvisioner: Provisioner {
     public func oldPrimaryFacts(dataDirectory: String) -> Facts { [:] }
 
     public func oldPostgres(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres {
-        guard facts["old.dataDirectory"] != nil else { throw EngineError("the old primary's data directory is unknown") }
+        guard facts["old.dataDirectory"] != nil else {
+            throw EngineError("the old primary's data directory is unknown")
+        }
         var request = base()
         request["role"] = "old-primary"
         request["server"] = oldServer(facts)
@@ -210,8 +241,9 @@ public struct ExecProvisioner: Provisioner {
         request["role"] = "follower"
         request["server"] = try followerServer(facts)
         request["image"] = Self.image(image)
-        return ExecPostgres(command: command, request: request, role: "follower",
-                            endpoint: "\(facts["follower.host"] ?? "?"):\(facts["follower.port"] ?? "?")", seen: seen)
+        return ExecPostgres(
+            command: command, request: request, role: "follower",
+            endpoint: "\(facts["follower.host"] ?? "?"):\(facts["follower.port"] ?? "?")", seen: seen)
     }
 
     /// `describe` → `{"running": true, "host": …, "port": …, "facts": {…}}` for a follower that runs.
@@ -232,7 +264,8 @@ public struct ExecProvisioner: Provisioner {
     /// and the port; the command base-backs-up through the slot and starts a standby whose
     /// primary_conninfo carries application_name = the slot.
     public func createPostgresFollower(
-        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port: Int?, layout: PostgresLayout?,
+        changeover: String, image: FleetConfig.Image, source: ConnInfo, slot: String, port: Int?,
+        layout: PostgresLayout?,
         timeout: Duration, progress: @escaping @Sendable (String) -> Void
     ) async throws -> Follower {
         let conninfo = source.with("password", nil).with("dbname", nil).with("replication", nil)
@@ -251,8 +284,9 @@ public struct ExecProvisioner: Provisioner {
         progress("\(command.name) create: base backup through slot \(slot)")
         let clock = ContinuousClock()
         let started = clock.now
-        let reply = try await command.require("create", request, timeout: max(timeout, command.timeout),
-                                              secrets: password.map { [$0] } ?? [])
+        let reply = try await command.require(
+            "create", request, timeout: max(timeout, command.timeout),
+            secrets: password.map { [$0] } ?? [])
         var follower = try follower(from: reply, operation: "create")
         follower.facts["basebackup.seconds"] = String(format: "%.2f", (clock.now - started).seconds)
         progress("\(command.name) create: follower at \(follower.host):\(follower.port)")
@@ -260,7 +294,9 @@ public struct ExecProvisioner: Provisioner {
     }
 
     /// `destroy`: the follower and everything it had, gone (nothing there is fine).
-    public func removePostgresFollower(changeover: String, facts: Facts, image: FleetConfig.Image, timeout: Duration) async throws {
+    public func removePostgresFollower(changeover: String, facts: Facts, image: FleetConfig.Image, timeout: Duration)
+        async throws
+    {
         try await destroy(changeover: changeover, facts: facts, timeout: timeout)
     }
 
@@ -289,8 +325,10 @@ public struct ExecProvisioner: Provisioner {
 
     /// `create` with `settings` (redis.conf directives in order, values quoted as redis.conf reads
     /// them) and `acl` (ACL file lines); passwords are in them, so they travel on stdin only.
-    public func createRedisFollower(changeover: String, image: FleetConfig.Image, port: Int?, settings: [(String, String)],
-                                    acl: String?, primaryConfigFile: String?, primaryBind: String?, timeout: Duration) async throws -> Follower {
+    public func createRedisFollower(
+        changeover: String, image: FleetConfig.Image, port: Int?, settings: [(String, String)],
+        acl: String?, primaryConfigFile: String?, primaryBind: String?, timeout: Duration
+    ) async throws -> Follower {
         var request = base(changeover: changeover)
         request["image"] = Self.image(image)
         request["settings"] = .array(settings.map { .array([.string($0.0), .string($0.1)]) })
@@ -300,7 +338,8 @@ public struct ExecProvisioner: Provisioner {
         for (key, value) in settings where ["masterauth", "requirepass"].contains(key) {
             secrets += [value, Self.unquote(value)]
         }
-        let reply = try await command.require("create", request, timeout: max(timeout, command.timeout), secrets: secrets)
+        let reply = try await command.require(
+            "create", request, timeout: max(timeout, command.timeout), secrets: secrets)
         return try follower(from: reply, operation: "create")
     }
 

@@ -13,8 +13,10 @@ public struct SSHHost: Sendable, Equatable {
     /// Whether a follower made on this host gets a unit of its own; nil: the provisioner's `service`.
     public var service: FleetConfig.ProvisionerConfig.Service?
 
-    public init(name: String, address: String, port: Int = 22, labels: [String: String] = [:], root: String? = nil,
-                service: FleetConfig.ProvisionerConfig.Service? = nil) {
+    public init(
+        name: String, address: String, port: Int = 22, labels: [String: String] = [:], root: String? = nil,
+        service: FleetConfig.ProvisionerConfig.Service? = nil
+    ) {
         self.name = name
         self.address = address
         self.port = port
@@ -42,7 +44,10 @@ public struct SSHLogin: Sendable, Equatable {
     public var controlDirectory: String
     public var connectTimeout: Duration
 
-    public init(user: String, identity: String, knownHosts: String, controlDirectory: String, connectTimeout: Duration = .seconds(5)) {
+    public init(
+        user: String, identity: String, knownHosts: String, controlDirectory: String,
+        connectTimeout: Duration = .seconds(5)
+    ) {
         self.user = user
         self.identity = identity
         self.knownHosts = knownHosts
@@ -53,20 +58,24 @@ public struct SSHLogin: Sendable, Equatable {
     /// The ssh command line that runs `command` (a shell command line) on `host`.
     public func argv(_ host: SSHHost, _ command: String) -> [String] {
         let seconds = max(1, Int(connectTimeout.seconds.rounded(.up)))
-        return ["ssh", "-F", "/dev/null", "-T",
-                "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(knownHosts)",
-                "-o", "GlobalKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-i", identity,
-                "-o", "ControlMaster=auto", "-o", "ControlPath=\(controlDirectory)/%C", "-o", "ControlPersist=60s",
-                "-o", "ConnectTimeout=\(seconds)", "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=3",
-                "-o", "LogLevel=ERROR", "-p", String(host.port), "-l", user, host.address, "--", command]
+        return [
+            "ssh", "-F", "/dev/null", "-T",
+            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(knownHosts)",
+            "-o", "GlobalKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-i", identity,
+            "-o", "ControlMaster=auto", "-o", "ControlPath=\(controlDirectory)/%C", "-o", "ControlPersist=60s",
+            "-o", "ConnectTimeout=\(seconds)", "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=3",
+            "-o", "LogLevel=ERROR", "-p", String(host.port), "-l", user, host.address, "--", command,
+        ]
     }
 
     /// Runs `script` with `sh -c` (or `shell -c`) on `host`, `stdin` fed to it (how secrets travel: never on a
     /// command line). A host that cannot be reached is a transient `SSHError`; a host key that
     /// is not the known one is a final one naming the host and the key it offered. The
     /// command's own failure is in the outcome.
-    public func run(_ host: SSHHost, _ script: String, stdin: Data? = nil, shell: String = "sh", timeout: Duration,
-                    onOutput: (@Sendable (String) -> Void)? = nil) async throws(SSHError) -> Subprocess.Outcome {
+    public func run(
+        _ host: SSHHost, _ script: String, stdin: Data? = nil, shell: String = "sh", timeout: Duration,
+        onOutput: (@Sendable (String) -> Void)? = nil
+    ) async throws(SSHError) -> Subprocess.Outcome {
         do {
             try LocalFiles.makeDirectory(controlDirectory, owner: nil, mode: 0o700)
         } catch {
@@ -74,8 +83,9 @@ public struct SSHLogin: Sendable, Equatable {
         }
         let outcome: Subprocess.Outcome
         do {
-            outcome = try await Subprocess.run(argv(host, "\(shell) -c \(Shell.quote(script))"), stdin: stdin, timeout: timeout,
-                                               onOutput: onOutput)
+            outcome = try await Subprocess.run(
+                argv(host, "\(shell) -c \(Shell.quote(script))"), stdin: stdin, timeout: timeout,
+                onOutput: onOutput)
         } catch {
             throw SSHError(description: "host \(host.name) (\(host.address)): \(error.description)", transient: true)
         }
@@ -95,7 +105,9 @@ public struct SSHLogin: Sendable, Equatable {
     }
 
     /// Waits for a command `start` started on `host`, as `run` would.
-    public func finish(_ started: Subprocess.Started, _ host: SSHHost, timeout: Duration) async throws(SSHError) -> Subprocess.Outcome {
+    public func finish(_ started: Subprocess.Started, _ host: SSHHost, timeout: Duration) async throws(SSHError)
+        -> Subprocess.Outcome
+    {
         let outcome: Subprocess.Outcome
         do {
             outcome = try await started.finish(timeout: timeout)
@@ -110,33 +122,46 @@ public struct SSHLogin: Sendable, Equatable {
     private func classify(_ outcome: Subprocess.Outcome, _ host: SSHHost) async throws(SSHError) -> Subprocess.Outcome {
         guard outcome.status == 255 else { return outcome }
         let said = outcome.stderr
-        if said.contains("Host key verification failed") || said.contains("HOST IDENTIFICATION HAS CHANGED") || said.contains("No ") && said.contains("host key is known") {
+        if said.contains("Host key verification failed") || said.contains("HOST IDENTIFICATION HAS CHANGED")
+            || said.contains("No ") && said.contains("host key is known")
+        {
             let offered = await Self.fingerprint(host)
-            throw SSHError(description: "host \(host.name) (\(host.address)): its host key is not the one in \(knownHosts)"
-                               + (offered.map { "; it offers \($0)" } ?? "") + "; nothing was done there", transient: false)
+            throw SSHError(
+                description: "host \(host.name) (\(host.address)): its host key is not the one in \(knownHosts)"
+                    + (offered.map { "; it offers \($0)" } ?? "") + "; nothing was done there", transient: false)
         }
         if said.contains("Permission denied") {
-            throw SSHError(description: "host \(host.name) (\(host.address)): login as \(user) with \(identity) refused", transient: false)
+            throw SSHError(
+                description: "host \(host.name) (\(host.address)): login as \(user) with \(identity) refused",
+                transient: false)
         }
-        throw SSHError(description: "cannot reach host \(host.name) (\(host.address)): \(outcome.lastErrorLine)", transient: true)
+        throw SSHError(
+            description: "cannot reach host \(host.name) (\(host.address)): \(outcome.lastErrorLine)", transient: true)
     }
 
     /// Runs `script` and returns its stdout; a non-zero status is an error carrying its last line.
-    public func output(_ host: SSHHost, _ script: String, stdin: Data? = nil, timeout: Duration, doing what: String) async throws -> String {
+    public func output(_ host: SSHHost, _ script: String, stdin: Data? = nil, timeout: Duration, doing what: String)
+        async throws -> String
+    {
         let outcome = try await run(host, script, stdin: stdin, timeout: timeout)
         guard outcome.succeeded else {
-            throw ProvisionError("\(what) on host \(host.name) failed: \(outcome.lastErrorLine.isEmpty ? "status \(outcome.status)" : outcome.lastErrorLine)")
+            throw ProvisionError(
+                "\(what) on host \(host.name) failed: \(outcome.lastErrorLine.isEmpty ? "status \(outcome.status)" : outcome.lastErrorLine)"
+            )
         }
         return outcome.stdout
     }
 
     /// The key `host` offers, as ssh prints fingerprints (`ED25519 SHA256:…`).
     static func fingerprint(_ host: SSHHost) async -> String? {
-        guard let scan = try? await Subprocess.run(["ssh-keyscan", "-T", "5", "-t", "ed25519,ecdsa,rsa", "-p", String(host.port), host.address],
-                                                   timeout: .seconds(10)),
-              let line = scan.stdout.split(separator: "\n").first(where: { !$0.hasPrefix("#") }),
-              let printed = try? await Subprocess.run(["ssh-keygen", "-l", "-f", "-"], stdin: Data((line + "\n").utf8), timeout: .seconds(10)),
-              printed.succeeded
+        guard
+            let scan = try? await Subprocess.run(
+                ["ssh-keyscan", "-T", "5", "-t", "ed25519,ecdsa,rsa", "-p", String(host.port), host.address],
+                timeout: .seconds(10)),
+            let line = scan.stdout.split(separator: "\n").first(where: { !$0.hasPrefix("#") }),
+            let printed = try? await Subprocess.run(
+                ["ssh-keygen", "-l", "-f", "-"], stdin: Data((line + "\n").utf8), timeout: .seconds(10)),
+            printed.succeeded
         else { return nil }
         // "256 SHA256:abc… 10.0.0.2 (ED25519)"
         let words = printed.stdout.split(separator: " ")

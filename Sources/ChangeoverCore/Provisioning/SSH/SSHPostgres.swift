@@ -29,22 +29,25 @@ public struct SSHPostgres: ManagedPostgres {
     public var location: String { "data directory \(dataDirectory) on host \(host.name)" }
 
     /// Shell functions the scripts share: `alive PID` (a process that is not a zombie).
-    static let functions = #"alive() { [ -r /proc/$1/stat ] || return 1; read -r s < /proc/$1/stat; s=${s##*") "}; s=${s%% *}; [ "$s" != Z ] && [ "$s" != X ]; }"#
+    static let functions =
+        #"alive() { [ -r /proc/$1/stat ] || return 1; read -r s < /proc/$1/stat; s=${s##*") "}; s=${s%% *}; [ "$s" != Z ] && [ "$s" != X ]; }"#
 
     private var data: String { Shell.quote(dataDirectory) }
     private var runAsPrefix: String { Shell.join(Subprocess.runAsPrefix(runAs)) }
 
     public var isRunning: Bool {
         get async throws {
-            let script = "\(Self.functions)\npid=$(head -n 1 \(data)/postmaster.pid 2>/dev/null) || exit 1\nalive \"$pid\""
+            let script =
+                "\(Self.functions)\npid=$(head -n 1 \(data)/postmaster.pid 2>/dev/null) || exit 1\nalive \"$pid\""
             let outcome = try await login.run(host, script, timeout: .seconds(30))
             return outcome.succeeded
         }
     }
 
     public func stop(timeout: Duration, signal: Int32) async throws {
-        let outcome = try await login.run(host, Self.stopScript(dataDirectory, signal: signal, timeout: timeout, armed: false),
-                                          shell: "bash", timeout: timeout + .seconds(10))
+        let outcome = try await login.run(
+            host, Self.stopScript(dataDirectory, signal: signal, timeout: timeout, armed: false),
+            shell: "bash", timeout: timeout + .seconds(10))
         let control = try Self.stopped(outcome, location)
         fenced.control.withLock { $0 = control }
     }
@@ -54,8 +57,9 @@ public struct SSHPostgres: ManagedPostgres {
     /// server's own shutdown. A controller that goes away closes the command's input, and the
     /// command ends without signalling anything.
     public func armStop(timeout: Duration, signal: Int32) async throws -> (any ArmedStop)? {
-        let started = try login.start(host, Self.stopScript(dataDirectory, signal: signal, timeout: timeout, armed: true),
-                                      shell: "bash")
+        let started = try login.start(
+            host, Self.stopScript(dataDirectory, signal: signal, timeout: timeout, armed: true),
+            shell: "bash")
         guard await started.waitForOutput("changeover-armed\n", timeout: .seconds(30)) else {
             started.closeInput()
             let outcome = try await login.finish(started, host, timeout: .seconds(5))
@@ -71,7 +75,9 @@ public struct SSHPostgres: ManagedPostgres {
     static func stopScript(_ dataDirectory: String, signal: Int32, timeout: Duration, armed: Bool) -> String {
         let data = Shell.quote(dataDirectory)
         let name = signal == SIGINT ? "INT" : signal == SIGQUIT ? "QUIT" : signal == SIGKILL ? "KILL" : "TERM"
-        let wait = armed ? """
+        let wait =
+            armed
+            ? """
             echo changeover-armed
             IFS= read -r -t 600 word || exit 0
             [ "$word" = go ] || exit 0
@@ -117,25 +123,36 @@ public struct SSHPostgres: ManagedPostgres {
 
     /// Starts the server again with the command line it last ran with (`postmaster.opts`).
     public func startAgain(log: String, timeout: Duration) async throws {
-        let opts = try await login.output(host, "cat \(data)/postmaster.opts", timeout: .seconds(30), doing: "reading postmaster.opts")
+        let opts = try await login.output(
+            host, "cat \(data)/postmaster.opts", timeout: .seconds(30), doing: "reading postmaster.opts")
         var argv = LocalPostgres.parseOptions(opts)
-        guard !argv.isEmpty else { throw ProvisionError("cannot restart postgres in \(location): postmaster.opts is empty") }
+        guard !argv.isEmpty else {
+            throw ProvisionError("cannot restart postgres in \(location): postmaster.opts is empty")
+        }
         argv[0] = "\(binDirectory)/postgres"
-        let remoteLog = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().appendingPathComponent("postgres.log").path
-        _ = try await Self.launch(argv, host: host, login: login, runAs: runAs, dataDirectory: dataDirectory, log: remoteLog, timeout: timeout)
+        let remoteLog = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().appendingPathComponent(
+            "postgres.log"
+        ).path
+        _ = try await Self.launch(
+            argv, host: host, login: login, runAs: runAs, dataDirectory: dataDirectory, log: remoteLog, timeout: timeout
+        )
     }
 
     public func removeSlotDirectory(_ slot: String) async throws {
-        _ = try await login.output(host, "rm -rf \(Shell.quote("\(dataDirectory)/pg_replslot/\(slot)"))", timeout: .seconds(30),
-                                   doing: "removing slot \(slot)")
+        _ = try await login.output(
+            host, "rm -rf \(Shell.quote("\(dataDirectory)/pg_replslot/\(slot)"))", timeout: .seconds(30),
+            doing: "removing slot \(slot)")
     }
 
     /// Starts `argv` (a postgres command line) on `host` in a session of its own, its output
     /// appended to `log` there, and returns its PID once `postmaster.pid` says it is ready (or a
     /// standby); a server that exits first fails with its log's last lines.
-    static func launch(_ argv: [String], host: SSHHost, login: SSHLogin, runAs: String?, dataDirectory: String, log: String,
-                       timeout: Duration) async throws -> Int32 {
-        let data = Shell.quote(dataDirectory), logFile = Shell.quote(log)
+    static func launch(
+        _ argv: [String], host: SSHHost, login: SSHLogin, runAs: String?, dataDirectory: String, log: String,
+        timeout: Duration
+    ) async throws -> Int32 {
+        let data = Shell.quote(dataDirectory)
+        let logFile = Shell.quote(log)
         let script = """
             \(functions)
             cd / && touch \(logFile) && chmod 666 \(logFile)
@@ -152,7 +169,8 @@ public struct SSHPostgres: ManagedPostgres {
         let outcome = try await login.run(host, script, timeout: timeout + .seconds(10))
         guard outcome.succeeded, let pid = Int32(outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             let said = outcome.stderr.split(whereSeparator: \.isNewline).suffix(2).joined(separator: " ")
-            throw ProvisionError("starting postgres on host \(host.name) failed: \(ConfigError.maskingPasswords(in: said))")
+            throw ProvisionError(
+                "starting postgres on host \(host.name) failed: \(ConfigError.maskingPasswords(in: said))")
         }
         return pid
     }
@@ -180,7 +198,8 @@ public final class SSHArmedStop: ArmedStop {
         guard started.status == nil, started.send("go") else { return .notFired }
         // Its last line says the stop is done: reading it spares the wait for the session to close.
         if await started.waitForOutput("changeover-end\n", timeout: timeout + .seconds(10)) {
-            let control = try SSHPostgres.stopped(Subprocess.Outcome(status: 0, stdout: started.stdout, stderr: ""), location)
+            let control = try SSHPostgres.stopped(
+                Subprocess.Outcome(status: 0, stdout: started.stdout, stderr: ""), location)
             let started = self.started
             Task.detached { _ = try? await started.finish(timeout: .seconds(30)) }
             return .stopped(control: control)
