@@ -86,7 +86,8 @@ let package = Package(
             name: "PostgresClientTests", dependencies: ["PostgresClient", "ChangeoverCore", "ChangeoverLab"],
             swiftSettings: settings),
         .testTarget(
-            name: "RedisClientTests", dependencies: ["RedisClient", "ChangeoverCore"], swiftSettings: settings),
+            name: "RedisClientTests", dependencies: ["RedisClient", "ChangeoverCore", "ChangeoverLab"],
+            swiftSettings: settings),
         .testTarget(
             name: "ChangeoverCoreTests",
             dependencies: ["ChangeoverCore", "ChangeoverLab", .product(name: "Yams", package: "Yams")],

@@ -1,10 +1,11 @@
+import ChangeoverLab
 import Foundation
 import PostgresClient
 import Testing
 
 @Suite(.serialized, .runningPostgres)
 struct PostgresConnectionTests {
-    let server = TestPostgresServer.shared!
+    let server = SuitePostgres.shared!
 
     private func connectApp() async throws -> PostgresConnection {
         try await PostgresConnection.connect(server.app, timeout: .seconds(5))
@@ -81,7 +82,7 @@ struct PostgresConnectionTests {
         #expect(error?.endpoint == "127.0.0.1:\(port)")
         // Well before the 5 s timeout: a refusal is not waited out (a loaded machine stretches it).
         #expect(ContinuousClock.now - started < .seconds(4))
-        #expect(error?.description.contains(TestPostgresServer.appPassword) == false)
+        #expect(error?.description.contains(LabPostgres.appPassword) == false)
     }
 
     @Test func connectToSilentListenerTimesOut() async throws {
@@ -210,20 +211,24 @@ struct PostgresConnectionTests {
     }
 
     @Test func stoppedServerGivesConnectionClosed() async throws {
-        let own = try await TestPostgresServer.start()
-        defer { own.stop() }
-        let connection = try await PostgresConnection.connect(own.app, timeout: .seconds(5))
-        defer { connection.close() }
-        #expect(try await connection.query("SELECT 1", timeout: .seconds(5)).scalar == "1")
-        own.stop()
-        let error = await #expect(throws: PostgresError.self) {
-            try await connection.query("SELECT 1", timeout: .seconds(5))
+        let own = try await LabPostgres.start()
+        do {
+            let connection = try await PostgresConnection.connect(own.app, timeout: .seconds(5))
+            defer { connection.close() }
+            #expect(try await connection.query("SELECT 1", timeout: .seconds(5)).scalar == "1")
+            await own.stop()
+            let error = await #expect(throws: PostgresError.self) {
+                try await connection.query("SELECT 1", timeout: .seconds(5))
+            }
+            #expect(error?.code == .connectionClosed)
+            #expect(!connection.isOpen)
+            let again = await #expect(throws: PostgresError.self) {
+                try await connection.simpleQuery("SELECT 1", timeout: .seconds(5))
+            }
+            #expect(again?.code == .connectionClosed)
+        } catch {
+            await own.stop()
+            throw error
         }
-        #expect(error?.code == .connectionClosed)
-        #expect(!connection.isOpen)
-        let again = await #expect(throws: PostgresError.self) {
-            try await connection.simpleQuery("SELECT 1", timeout: .seconds(5))
-        }
-        #expect(again?.code == .connectionClosed)
     }
 }

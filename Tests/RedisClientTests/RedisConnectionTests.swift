@@ -1,3 +1,4 @@
+import ChangeoverLab
 import Foundation
 import RedisClient
 import Testing
@@ -7,7 +8,7 @@ struct RedisConnectionTests {
     let timeout: Duration = .seconds(2)
 
     @Test func binaryValuesWithZeroBytesAndInvalidUTF8RoundTrip() async throws {
-        try await RedisServer.with { server in
+        try await LabRedis.with { server in
             let connection = try await RedisConnection.connect(server.endpoint, timeout: timeout)
             defer { connection.close() }
             let key: [UInt8] = [0x6B, 0x00, 0xFF]
@@ -25,7 +26,7 @@ struct RedisConnectionTests {
     }
 
     @Test func incrReturnsIntegers() async throws {
-        try await RedisServer.with { server in
+        try await LabRedis.with { server in
             let connection = try await RedisConnection.connect(server.endpoint, timeout: timeout)
             defer { connection.close() }
             #expect(try await connection.command(["INCR", "counter"], timeout: timeout) == .integer(1))
@@ -39,7 +40,7 @@ struct RedisConnectionTests {
     }
 
     @Test func missingKeyIsNull() async throws {
-        try await RedisServer.with { server in
+        try await LabRedis.with { server in
             let connection = try await RedisConnection.connect(server.endpoint, timeout: timeout)
             defer { connection.close() }
             let reply = try await connection.command(["GET", "no-such-key"], timeout: timeout)
@@ -49,7 +50,7 @@ struct RedisConnectionTests {
     }
 
     @Test func lrangeReturnsAnArrayOfBulkStrings() async throws {
-        try await RedisServer.with { server in
+        try await LabRedis.with { server in
             let connection = try await RedisConnection.connect(server.endpoint, timeout: timeout)
             defer { connection.close() }
             let pushed = try await connection.command(["RPUSH", "list", "a", "", "c"], timeout: timeout)
@@ -63,7 +64,7 @@ struct RedisConnectionTests {
     }
 
     @Test func errorReplyThrowsServerErrorWithTheServersMessageAndKeepsTheConnection() async throws {
-        try await RedisServer.with { server in
+        try await LabRedis.with { server in
             let connection = try await RedisConnection.connect(server.endpoint, timeout: timeout)
             defer { connection.close() }
             _ = try await connection.command(["SET", "text", "abc"], timeout: timeout)
@@ -79,7 +80,7 @@ struct RedisConnectionTests {
     }
 
     @Test func execKeepsNestedErrorsAsValues() async throws {
-        try await RedisServer.with { server in
+        try await LabRedis.with { server in
             let connection = try await RedisConnection.connect(server.endpoint, timeout: timeout)
             defer { connection.close() }
             _ = try await connection.command(["MULTI"], timeout: timeout)
@@ -92,7 +93,7 @@ struct RedisConnectionTests {
     }
 
     @Test func requirepassServerAcceptsTheRightPassword() async throws {
-        try await RedisServer.with(["--requirepass", "s3cret-pass"]) { server in
+        try await LabRedis.with([("requirepass", "s3cret-pass")]) { server in
             var endpoint = server.endpoint
             endpoint.password = "s3cret-pass"
             let connection = try await RedisConnection.connect(endpoint, timeout: timeout)
@@ -111,7 +112,7 @@ struct RedisConnectionTests {
     }
 
     @Test func wrongPasswordFailsAuthenticationWithoutLeakingIt() async throws {
-        try await RedisServer.with(["--requirepass", "s3cret-pass"]) { server in
+        try await LabRedis.with([("requirepass", "s3cret-pass")]) { server in
             var endpoint = server.endpoint
             endpoint.password = "wrong-pass-4711"
             let error = await #expect(throws: RedisError.self) {
@@ -128,7 +129,7 @@ struct RedisConnectionTests {
     }
 
     @Test func aclUserAuthenticatesWithUserAndPassword() async throws {
-        try await RedisServer.with { server in
+        try await LabRedis.with { server in
             let admin = try await RedisConnection.connect(server.endpoint, timeout: timeout)
             defer { admin.close() }
             let created = try await admin.command(
@@ -168,7 +169,7 @@ struct RedisConnectionTests {
     }
 
     @Test func commandOnPausedServerTimesOutAtItsDeadlineAndClosesTheConnection() async throws {
-        try await RedisServer.with { server in
+        try await LabRedis.with { server in
             let pauser = try await RedisConnection.connect(server.endpoint, timeout: timeout)
             defer { pauser.close() }
             let victim = try await RedisConnection.connect(server.endpoint, timeout: timeout)
@@ -197,7 +198,7 @@ struct RedisConnectionTests {
     /// `BLPOP … 4` blocks each client for 4 s without blocking the server (unlike
     /// `DEBUG SLEEP`, which would stall the single-threaded server and serialise all six).
     @Test func sixBlockingCommandsRunConcurrentlyOffTheCooperativePool() async throws {
-        try await RedisServer.with { server in
+        try await LabRedis.with { server in
             var connections: [RedisConnection] = []
             for _ in 0..<6 {
                 connections.append(try await RedisConnection.connect(server.endpoint, timeout: timeout))
@@ -227,7 +228,7 @@ struct RedisConnectionTests {
     }
 
     @Test func closeIsIdempotentAndLaterCommandsFailWithConnectionClosed() async throws {
-        try await RedisServer.with { server in
+        try await LabRedis.with { server in
             let connection = try await RedisConnection.connect(server.endpoint, timeout: timeout)
             #expect(connection.isOpen)
             connection.close()
@@ -241,7 +242,7 @@ struct RedisConnectionTests {
     }
 
     @Test func closeAbortsACommandInFlight() async throws {
-        try await RedisServer.with { server in
+        try await LabRedis.with { server in
             let connection = try await RedisConnection.connect(server.endpoint, timeout: timeout)
             let clock = ContinuousClock()
             let start = clock.now
@@ -260,7 +261,7 @@ struct RedisConnectionTests {
     }
 
     @Test func serverStoppedMidConnectionGivesConnectionClosed() async throws {
-        try await RedisServer.with { server in
+        try await LabRedis.with { server in
             let connection = try await RedisConnection.connect(server.endpoint, timeout: timeout)
             defer { connection.close() }
             #expect(try await connection.command(["PING"], timeout: timeout) == .status("PONG"))

@@ -1,3 +1,4 @@
+import ChangeoverLab
 import Foundation
 import RedisClient
 import Testing
@@ -8,7 +9,7 @@ struct RedisReplicationTests {
     let timeout: Duration = .seconds(2)
 
     @Test func infoReplicationOfAStandaloneServerIsParsed() async throws {
-        try await RedisServer.with { server in
+        try await LabRedis.with { server in
             let connection = try await RedisConnection.connect(server.endpoint, timeout: timeout)
             defer { connection.close() }
             _ = try await connection.command(["SET", "k", "v"], timeout: timeout)
@@ -32,7 +33,7 @@ struct RedisReplicationTests {
 
     @Test func infoServerVersionMatchesTheInstalledBinary() async throws {
         let installed = try await installedRedisVersion()
-        try await RedisServer.with { server in
+        try await LabRedis.with { server in
             let connection = try await RedisConnection.connect(server.endpoint, timeout: timeout)
             defer { connection.close() }
             let reply = try await connection.command(["INFO", "server"], timeout: timeout)
@@ -46,8 +47,8 @@ struct RedisReplicationTests {
     }
 
     @Test func replicaAndPrimaryReportEachOtherOnceConnected() async throws {
-        try await RedisServer.with(["--repl-diskless-sync-delay", "0"]) { primary in
-            try await RedisServer.with(["--replicaof", "127.0.0.1", "\(primary.port)"]) { replica in
+        try await LabRedis.with([("repl-diskless-sync-delay", "0")]) { primary in
+            try await LabRedis.with([("replicaof", "127.0.0.1 \(primary.port)")]) { replica in
                 let onPrimary = try await RedisConnection.connect(primary.endpoint, timeout: timeout)
                 defer { onPrimary.close() }
                 let onReplica = try await RedisConnection.connect(replica.endpoint, timeout: timeout)
@@ -121,7 +122,7 @@ struct RedisReplicationTests {
     /// `redis-server --version` prints e.g. `Redis server v=7.0.15 sha=… malloc=… bits=64 build=…`.
     private func installedRedisVersion() async throws -> String {
         let process = Process()
-        process.executableURL = RedisServer.executable
+        process.executableURL = URL(fileURLWithPath: "\(Lab.redisBinDirectory)/redis-server")
         process.arguments = ["--version"]
         let pipe = Pipe()
         process.standardOutput = pipe
