@@ -105,22 +105,22 @@ import Testing
 }
 
 /// The Engine API's HTTP framing, read without an engine.
-@Suite struct DockerHTTPTests {
+@Suite struct HTTPExchangeTests {
     @Test func chunkedRepliesAreJoined() throws {
         let raw = Array(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n5\r\n:\"b\"}\r\n0\r\n\r\n"
                 .utf8)
-        let response = try DockerHTTP.parse(raw)
+        let response = try HTTPExchange.parse(raw)
         #expect(response.status == 200)
         #expect(String(decoding: response.body, as: UTF8.self) == "{\"a\":\"b\"}")
         #expect(response.headers["content-type"] == "application/json")
     }
 
     @Test func contentLengthBoundsTheBody() throws {
-        let response = try DockerHTTP.parse(Array("HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}junk".utf8))
+        let response = try HTTPExchange.parse(Array("HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}junk".utf8))
         #expect(response.status == 404 && response.body == Array("{}".utf8))
-        #expect(throws: DockerHTTP.Failure.self) { try DockerHTTP.parse([]) }
-        #expect(throws: DockerHTTP.Failure.self) { try DockerHTTP.parse(Array("SSH-2.0\r\n\r\n".utf8)) }
+        #expect(throws: HTTPExchange.Failure.self) { try HTTPExchange.parse([]) }
+        #expect(throws: HTTPExchange.Failure.self) { try HTTPExchange.parse(Array("SSH-2.0\r\n\r\n".utf8)) }
     }
 
     @Test func execStreamsAreDemultiplexed() {
@@ -130,7 +130,7 @@ import Testing
             return [stream, 0, 0, 0, UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
                 + payload
         }
-        let streams = DockerHTTP.demultiplex(frame(1, "out ") + frame(2, "err") + frame(1, "put") + [1, 0, 0])
+        let streams = DockerStreams.demultiplex(frame(1, "out ") + frame(2, "err") + frame(1, "put") + [1, 0, 0])
         #expect(String(decoding: streams.stdout, as: UTF8.self) == "out put")
         #expect(String(decoding: streams.stderr, as: UTF8.self) == "err")
     }

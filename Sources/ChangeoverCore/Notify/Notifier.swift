@@ -77,7 +77,7 @@ public struct Notifier: Sendable {
             + "X-Changeover-Event: \(notice.event.rawValue)\r\n"
             + "Connection: close\r\n\r\n"
         do {
-            let response = try await DockerHTTP.exchange(
+            let response = try await HTTPExchange.exchange(
                 .tcp(host: webhook.host, port: webhook.port),
                 request: Array(head.utf8) + body, timeout: config.timeout)
             guard (200..<300).contains(response.status) else {

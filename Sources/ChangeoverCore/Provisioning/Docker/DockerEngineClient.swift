@@ -5,7 +5,7 @@ import Foundation
 
 /// The Docker Engine API over its unix socket (HTTP/1.1, JSON), the calls the docker provisioner
 /// needs: containers (create, start, kill, stop, wait, remove, inspect, logs, exec), volumes and
-/// images. One connection per request, on a thread of its own (see `DockerHTTP`). Errors are one
+/// images. One connection per request, on a thread of its own (see `HTTPExchange`). Errors are one
 /// line (`DockerError`) and never hold a request body: container environments carry passwords.
 public struct DockerEngineClient: Sendable {
     /// The engine's socket, e.g. /var/lib/changeover-docker/docker.sock.
@@ -184,7 +184,7 @@ public struct DockerEngineClient: Sendable {
         let reply = try await call(
             "GET", "/containers/\(container)/logs",
             query: ["stdout": "1", "stderr": "1", "tail": String(tail)], what: "read the logs of \(container)")
-        let streams = DockerHTTP.demultiplex(reply.body)
+        let streams = DockerStreams.demultiplex(reply.body)
         return String(decoding: streams.stdout + streams.stderr, as: UTF8.self)
     }
 
@@ -229,7 +229,7 @@ public struct DockerEngineClient: Sendable {
                 what: what), what: what)
         let output = try await call(
             "POST", "/exec/\(created.Id)/start", body: try encode(Start()), what: what, timeout: limit)
-        let streams = DockerHTTP.demultiplex(output.body)
+        let streams = DockerStreams.demultiplex(output.body)
         let inspected = try decode(
             Inspected.self, try await call("GET", "/exec/\(created.Id)/json", what: what), what: what)
         return ExecResult(
@@ -249,7 +249,7 @@ public struct DockerEngineClient: Sendable {
             let reply = try await call(
                 "GET", "/containers/\(name)/logs", query: ["stdout": "1", "stderr": "1"],
                 what: "read the output of \(name)")
-            let streams = DockerHTTP.demultiplex(reply.body)
+            let streams = DockerStreams.demultiplex(reply.body)
             try await removeContainer(name)
             return ExecResult(
                 exitCode: code, stdout: String(decoding: streams.stdout, as: UTF8.self),
@@ -266,7 +266,7 @@ public struct DockerEngineClient: Sendable {
     func call(
         _ method: String, _ path: String, query: [String: String] = [:], body: [UInt8]? = nil,
         what: String, timeout limit: Duration? = nil
-    ) async throws(DockerError) -> DockerHTTP.Response {
+    ) async throws(DockerError) -> HTTPExchange.Response {
         var target = "/v\(apiVersion)\(path)"
         if !query.isEmpty {
             target +=
@@ -280,9 +280,9 @@ public struct DockerEngineClient: Sendable {
             head += "Content-Length: 0\r\n"
         }
         let request = Array((head + "\r\n").utf8) + (body ?? [])
-        let response: DockerHTTP.Response
-        do throws(DockerHTTP.Failure) {
-            response = try await DockerHTTP.exchange(socket: socketPath, request: request, timeout: limit ?? timeout)
+        let response: HTTPExchange.Response
+        do throws(HTTPExchange.Failure) {
+            response = try await HTTPExchange.exchange(socket: socketPath, request: request, timeout: limit ?? timeout)
         } catch {
             let code: DockerError.Code =
                 switch error.kind {
@@ -309,7 +309,8 @@ public struct DockerEngineClient: Sendable {
         return response
     }
 
-    func decode<T: Decodable>(_ type: T.Type, _ response: DockerHTTP.Response, what: String) throws(DockerError) -> T {
+    func decode<T: Decodable>(_ type: T.Type, _ response: HTTPExchange.Response, what: String) throws(DockerError) -> T
+    {
         do {
             return try JSONDecoder().decode(type, from: Data(response.body))
         } catch {

@@ -12,7 +12,7 @@ import Synchronization
 /// The blocking calls run on a thread of their own (a request may wait minutes: a container's
 /// exit, an exec's output), never on the cooperative pool; `poll(2)` bounds every wait by the
 /// deadline (a host name's lookup excepted), and cancelling the task shuts the socket down.
-enum DockerHTTP {
+enum HTTPExchange {
     /// Where the server listens.
     enum Target: Sendable {
         case unix(String)
@@ -32,7 +32,7 @@ enum DockerHTTP {
         var body: [UInt8]
     }
 
-    /// A failure below HTTP: no engine at the socket, a deadline passed, a garbled reply.
+    /// A failure below HTTP: nothing listening at the socket, a deadline passed, a garbled reply.
     struct Failure: Error, Sendable {
         enum Kind: Sendable { case unreachable, timeout, cancelled, malformed }
         var kind: Kind
@@ -163,8 +163,9 @@ enum DockerHTTP {
                 let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
                 if n > 0 {
                     reply += buffer[..<n]
-                    guard reply.count <= DockerHTTP.replyLimit else {
-                        throw Failure(kind: .malformed, message: "the reply exceeds \(DockerHTTP.replyLimit >> 20) MB")
+                    guard reply.count <= HTTPExchange.replyLimit else {
+                        throw Failure(
+                            kind: .malformed, message: "the reply exceeds \(HTTPExchange.replyLimit >> 20) MB")
                     }
                 } else if n == 0 {
                     if state.withLock({ $0.cancelled }) { throw Failure(kind: .cancelled, message: "cancelled") }
@@ -267,21 +268,5 @@ enum DockerHTTP {
             index = start + size + 2
         }
         return out
-    }
-
-    /// Demultiplexes a non-TTY exec or log stream: frames of an 8-byte header (byte 0: 1 stdout,
-    /// 2 stderr; bytes 4-7: the payload's length, big-endian) and the payload.
-    static func demultiplex(_ bytes: [UInt8]) -> (stdout: [UInt8], stderr: [UInt8]) {
-        var stdout: [UInt8] = []
-        var stderr: [UInt8] = []
-        var index = 0
-        while index + 8 <= bytes.count {
-            let length = bytes[index + 4..<index + 8].reduce(0) { $0 << 8 | Int($1) }
-            let start = index + 8
-            let end = min(start + length, bytes.count)
-            if bytes[index] == 2 { stderr += bytes[start..<end] } else { stdout += bytes[start..<end] }
-            index = end
-        }
-        return (stdout, stderr)
     }
 }
