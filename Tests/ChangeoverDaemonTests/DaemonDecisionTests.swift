@@ -154,4 +154,28 @@ import Testing
         #expect(decision.actions.isEmpty)
         #expect(reason(decision, "a") == "database db-a is not in the config any more")
     }
+
+    @Test func aScheduleEntryIsRecordedUnlessItsDatabaseIsUnderWayOrAlreadyThere() {
+        func entry(_ id: String, database: String, step: ChangeoverStep) -> ChangeoverIndex.Entry {
+            var made = record(id, step: step)
+            made.database = database
+            return ChangeoverIndex.Entry(made, stamp: 0)
+        }
+        // Newest first, as the index reads them.
+        let records = [
+            entry("busy-2", database: "busy", step: .catchUp), entry("there-1", database: "there", step: .done),
+            entry("failed-1", database: "failed", step: .aborted),
+        ]
+        let entries = ["busy", "there", "failed", "new"].map {
+            ScheduledChangeover(database: $0, image: "pg15-patched")
+        }
+        // An aborted last try is looked at again (and refused with a warning when it is recorded).
+        #expect(
+            DaemonDecision.entriesToRecord(entries, records: records).map(\.database) == ["failed", "new"])
+        // An entry to another image than the database's last changeover's is recorded.
+        #expect(
+            DaemonDecision.entriesToRecord(
+                [ScheduledChangeover(database: "there", image: "pg16")], records: records
+            ).map(\.database) == ["there"])
+    }
 }
