@@ -55,14 +55,11 @@ extension CampaignCommand {
             try await reporting {
                 try Confirmation.require(
                     yes, verb: "campaign abort", question: "End campaign \(id) and cancel its changeovers not started?")
-                _ = try CampaignCommand.control(.abort, of: id, fleet: fleet)
-                // Acted on at once when no daemon is moving it on this instant (else by the daemon).
                 let config = try fleet.load()
-                try await CampaignDriver(runner: ChangeoverRunner(config: config)).look(at: id)
-                let store = StateStore(config: config)
-                guard let campaign = try store.campaign(id) else { return }
-                let under = campaign.members.filter(\.inFlight).compactMap(\.changeover)
-                    .filter { (try? store.changeover($0))?.machine.step != .pending }
+                guard
+                    let (campaign, under) = try await CampaignCommand.operations(config).abort(
+                        id, driver: CampaignDriver(runner: ChangeoverRunner(config: config)))
+                else { return }
                 Output.line(
                     "campaign \(id) \(campaign.state == .aborted ? "aborted" : "is aborting (the daemon finishes it)")"
                         + (under.isEmpty ? "" : "; under way, left to finish or roll back: \(Start.list(under))"))
@@ -72,8 +69,13 @@ extension CampaignCommand {
 
     /// Writes the operator's word; the campaign as it was. Refused for a campaign that finished.
     static func control(_ command: Campaign.Control.Command, of id: String, fleet: FleetOptions) throws -> Campaign {
-        let config = try fleet.load()
-        let journal = Journal(auditLog: config.auditLog, actor: ChangeoverRunner.defaultActor())
-        return try CampaignOperations(store: StateStore(config: config), journal: journal).control(command, of: id)
+        try operations(try fleet.load()).control(command, of: id)
+    }
+
+    /// What this operator does to campaigns, audited as this process's actor.
+    static func operations(_ config: FleetConfig) -> CampaignOperations {
+        CampaignOperations(
+            store: StateStore(config: config),
+            journal: Journal(auditLog: config.auditLog, actor: ChangeoverRunner.defaultActor()))
     }
 }

@@ -63,49 +63,10 @@ extension InventoryCommand {
 
         func run() async throws {
             try await reporting {
-                let config = try fleet.loadFile()
-                let stanza = try self.stanza()
-                if config.databases[name] != nil {
-                    throw Failure(
-                        .badInput,
-                        "database \(name) is in config \(fleet.config); the inventory keeps databases the file "
-                            + "does not have (edit the file, or remove it there first)")
-                }
-                let database: DatabaseConfig
-                do {
-                    database = try config.resolveInventory(name: name, stanza: stanza)
-                } catch {
-                    throw Failure(.badInput, String(describing: error))
-                }
-                let store = StateStore(config: config)
-                let actor = ChangeoverRunner.defaultActor()
-                let existing = try store.inventoryEntry(name)
-                if let existing, !replace {
-                    throw Failure(
-                        .badInput,
-                        "database \(name) is already in the inventory (added by \(existing.addedBy) at "
-                            + "\(ScheduleText.iso(existing.addedAt))); --replace replaces it")
-                }
-                let lock = try store.lock(database: name, changeover: "db add", actor: actor)
-                defer { withExtendedLifetime(lock) {} }
-                if existing != nil {
-                    try InventoryCommand.refuseWhileChangingOver(name, store: store, doing: "replace")
-                }
-                let outcome = existing == nil ? "added" : "replaced"
-                let done = existing == nil ? "added to" : "replaced in"
-                var facts = ["engine": database.engine.rawValue, "image": database.image, "source": "store"]
-                if let tier = database.labels["tier"] { facts["tier"] = tier }
-                // Audited before the write it authorises, as a changeover's steps are.
-                try Journal(auditLog: config.auditLog, actor: actor).record(
-                    AuditEntry(
-                        changeover: "", database: name, step: "inventory", outcome: outcome,
-                        message: "\(done) the inventory: \(database.engine.rawValue) on \(database.image)", facts: facts
-                    )
-                ) {
-                    try store.saveInventory(InventoryEntry(name: name, stanza: stanza, addedAt: Date(), addedBy: actor))
-                }
+                let operations = InventoryOperations(config: try fleet.loadFile(), configFile: fleet.config)
+                let (database, change) = try operations.add(name: name, stanza: try stanza(), replace: replace)
                 Output.line(
-                    "database \(name) \(done) the inventory: \(database.engine.rawValue) on \(database.image)"
+                    "database \(name) \(change.done) the inventory: \(database.engine.rawValue) on \(database.image)"
                         + (database.labels["tier"].map { ", tier \($0)" } ?? ""))
             }
         }

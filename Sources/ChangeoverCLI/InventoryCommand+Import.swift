@@ -20,7 +20,7 @@ extension InventoryCommand {
 
         func run() async throws {
             try await reporting {
-                let config = try fleet.loadFile()
+                let operations = InventoryOperations(config: try fleet.loadFile(), configFile: fleet.config)
                 let source = file == "-" ? "on stdin" : file
                 let stanzas: [(name: String, stanza: String)]
                 do {
@@ -28,71 +28,15 @@ extension InventoryCommand {
                 } catch let error as ConfigError {
                     throw Failure(.badInput, error.description)
                 }
-                // Everything is checked before anything is written.
-                var databases: [(name: String, stanza: String, database: DatabaseConfig)] = []
-                databases.reserveCapacity(stanzas.count)
-                for (name, stanza) in stanzas {
-                    if config.databases[name] != nil {
-                        throw Failure(
-                            .badInput,
-                            "database \(name) is in config \(fleet.config); the inventory keeps databases the file "
-                                + "does not have (nothing imported)")
-                    }
-                    do {
-                        databases.append((name, stanza, try config.resolveInventory(name: name, stanza: stanza)))
-                    } catch {
-                        throw Failure(.badInput, "\(error) (nothing imported)")
-                    }
-                }
-                let store = StateStore(config: config)
-                let existing = Set(try store.inventory().map(\.name))
-                let replaced = databases.map(\.name).filter(existing.contains)
-                if !replaced.isEmpty && !replace {
-                    throw Failure(
-                        .badInput,
-                        "\(replaced.count) of the file's databases are already in the inventory ("
-                            + replaced.prefix(5).joined(separator: ", ") + (replaced.count > 5 ? ", …" : "")
-                            + "); --replace replaces them (nothing imported)")
-                }
-                let actor = ChangeoverRunner.defaultActor()
-                var locks: [DatabaseLock] = []
-                for name in replaced {
-                    locks.append(try store.lock(database: name, changeover: "db import", actor: actor))
-                }
-                defer { withExtendedLifetime(locks) {} }
-                if !replaced.isEmpty {
-                    let replacing = Set(replaced)
-                    if let active = try store.changeovers().first(where: {
-                        replacing.contains($0.database) && $0.machine.canContinue
-                    }) {
-                        throw Failure(
-                            .badInput,
-                            "cannot replace database \(active.database): changeover \(active.id) (\(active.machine.step)) "
-                                + "has not ended; let it finish, or abort it first (nothing imported)")
-                    }
-                }
-                // Audited before the write they authorise, as `db add` is: one sync for all.
-                let now = Date()
-                let entries = databases.map { name, _, database in
-                    var facts = [
-                        "engine": database.engine.rawValue, "image": database.image, "source": "store",
-                        "import": source,
-                    ]
-                    if let tier = database.labels["tier"] { facts["tier"] = tier }
-                    let (outcome, done) = existing.contains(name) ? ("replaced", "replaced in") : ("added", "added to")
-                    return AuditEntry(
-                        changeover: "", database: name, step: "inventory", outcome: outcome,
-                        message: "\(done) the inventory: \(database.engine.rawValue) on \(database.image) (imported)",
-                        facts: facts)
-                }
-                try Journal(auditLog: config.auditLog, actor: actor).record(entries, at: now) {
-                    try store.saveInventory(
-                        databases.map { InventoryEntry(name: $0.name, stanza: $0.stanza, addedAt: now, addedBy: actor) }
-                    )
+                let replaced: Int
+                do {
+                    replaced = try operations.import(stanzas, source: source, replace: replace)
+                } catch let error as ConfigError {
+                    throw Failure(.badInput, "\(error) (nothing imported)")
                 }
                 Output.line(
-                    "\(databases.count) database(s) imported into the inventory: \(databases.count - replaced.count) added, "
-                        + "\(replaced.count) replaced")
+                    "\(stanzas.count) database(s) imported into the inventory: \(stanzas.count - replaced) added, "
+                        + "\(replaced) replaced")
             }
         }
 

@@ -16,25 +16,7 @@ extension InventoryCommand {
 
         func run() async throws {
             try await reporting {
-                let config = try fleet.loadFile()
-                let store = StateStore(config: config)
-                guard try store.inventoryEntry(name) != nil else {
-                    if config.databases[name] != nil {
-                        throw Failure(
-                            .badInput,
-                            "database \(name) is in config \(fleet.config), not in the inventory: edit the config file")
-                    }
-                    throw Failure(.badInput, "no database \(name) in the inventory")
-                }
-                let actor = ChangeoverRunner.defaultActor()
-                let lock = try store.lock(database: name, changeover: "db remove", actor: actor)
-                defer { withExtendedLifetime(lock) {} }
-                try InventoryCommand.refuseWhileChangingOver(name, store: store, doing: "remove")
-                try Journal(auditLog: config.auditLog, actor: actor).record(
-                    AuditEntry(
-                        changeover: "", database: name, step: "inventory", outcome: "removed",
-                        message: "removed from the inventory", facts: ["source": "store"])
-                ) { try store.removeInventory(name) }
+                try InventoryOperations(config: try fleet.loadFile(), configFile: fleet.config).remove(name: name)
                 Output.line("database \(name) removed from the inventory")
             }
         }

@@ -22,14 +22,4 @@ extension InventoryCommand {
         if let problem = InventoryEntry.problem(withName: name) { throw ValidationError(problem) }
     }
 
-    /// Refuses while `name` has a changeover that has not ended (scheduled, running, stopped
-    /// resumable, or a rollback left unfinished): its stanza is what that changeover acts on.
-    static func refuseWhileChangingOver(_ name: String, store: StateStore, doing verb: String) throws {
-        if let active = try store.changeovers().first(where: { $0.database == name && $0.machine.canContinue }) {
-            throw Failure(
-                .badInput,
-                "cannot \(verb) database \(name): changeover \(active.id) (\(active.machine.step)) has not ended; "
-                    + "let it finish, or abort it first (changeover abort \(active.id) --yes)")
-        }
-    }
 }

@@ -8,9 +8,10 @@ extension StatusCommand {
 
         func matches(_ report: Report) -> Bool {
             switch self {
-            case .running, .scheduled: report.state == rawValue
-            case .stopped: ["stopped", "prepared", "interrupted"].contains(report.state)
-            case .failed: report.record.machine.step == .failed || report.state == "rollback unfinished"
+            case .running: report.state == .running
+            case .scheduled: report.state == .scheduled
+            case .stopped: [.stopped, .prepared, .interrupted].contains(report.state)
+            case .failed: report.record.machine.step == .failed || report.state == .rollbackUnfinished
             case .ended: report.record.machine.step.isTerminal
             }
         }

@@ -69,7 +69,8 @@ struct StatusCommand: AsyncParsableCommand {
                     ["DATABASE", "CHANGEOVER", "STATE", "IMAGES", "SWITCH", "WINDOW", "PROVISION", "DEADLINE"],
                     pending.map { entry in
                         [
-                            entry.database, entry.changeover, entry.state, "\(entry.fromImage) → \(entry.toImage)",
+                            entry.database, entry.changeover, entry.state.rawValue,
+                            "\(entry.fromImage) → \(entry.toImage)",
                             entry.switchMode == "window" ? "in window" : entry.switchMode == "hold" ? "held" : "now",
                             entry.windowStart.map {
                                 "\(when($0, entry.database)) for \(ScheduleText.duration(since: $0, until: entry.windowEnd ?? $0))"
@@ -99,7 +100,7 @@ struct StatusCommand: AsyncParsableCommand {
                             + (policy.deadline.map { ", deadline \(ScheduleText.iso($0))" } ?? ""))
                 }
                 if let waiting = report.waitingFor { Output.line("  waiting  \(waiting)") }
-                if report.state == "scheduled" {
+                if report.state == .scheduled {
                     Output.line(
                         "  daemon   "
                             + DaemonHeartbeat.describe(
@@ -133,7 +134,7 @@ struct StatusCommand: AsyncParsableCommand {
                         reports.map { report in
                             let record = report.record
                             return [
-                                record.id, report.state, record.machine.step.rawValue, primary(record),
+                                record.id, report.state.rawValue, record.machine.step.rawValue, primary(record),
                                 "\(record.fromImage) → \(record.toImage)",
                             ]
                         })

@@ -24,26 +24,8 @@ struct SwitchCommand: AsyncParsableCommand {
         try await reporting {
             let json = self.json
             var runner = ChangeoverRunner(config: try fleet.load()) { Output.progress($0, json: json) }
-            guard let record = try runner.store.changeover(id) else { throw Failure(.badInput, "no changeover \(id)") }
-            guard record.machine.canContinue, !record.machine.step.isTerminal else {
-                throw Failure(.badInput, "changeover \(id) already ended (\(record.machine.step))")
-            }
-            guard
-                ChangeoverStep.forward.firstIndex(of: record.machine.step).map({
-                    $0 <= ChangeoverStep.forward.firstIndex(of: .awaitWindow)!
-                }) ?? true
-            else {
-                throw Failure(
-                    .badInput,
-                    "changeover \(id) is already switching over (\(record.machine.step)); \(runner.config.command("resume", id)) finishes it"
-                )
-            }
             await RunnerSetup.driving(&runner)
-            let policy =
-                now
-                ? SwitchPolicy.now
-                : SwitchPolicy(mode: .window, deadline: try deadline.map(Deadline.parse) ?? record.policy?.deadline)
-            let summary = try await runner.resume(id: id, policy: policy)
+            let summary = try await runner.switchOver(id: id, now: now, deadline: try deadline.map(Deadline.parse))
             try RunCommand.report(summary, json: json, config: runner.config)
         }
     }

@@ -187,27 +187,28 @@ extension ChangeoverDaemon {
             "changeover_changeovers",
             "Changeovers in the state store, by step (pending = scheduled, not started)." + Self.fleetWide,
             byStep.sorted { $0.key < $1.key }.map { (["step": $0.key], Double($0.value)) })
-        var byState: [String: Int] = [
-            "scheduled": 0, "running": 0, "stopped": 0, "prepared": 0, "interrupted": 0, "ended": 0,
-            "rollback unfinished": 0,
-        ]
+        var byState: [ChangeoverStatus.State: Int] = [:]
+        for state in ChangeoverStatus.State.allCases { byState[state] = 0 }
         for entry in records {
-            // Lock, notes and retries are read only for changeovers under way: a pending one with
-            // a policy is scheduled (a controller that holds it this instant is about to start it).
-            let state: String
+            // The lock is read only for changeovers under way: a pending one with a policy is
+            // scheduled (a controller that holds it this instant is about to start it).
+            let state: ChangeoverStatus.State
             if let record = entry.record {
                 state =
                     record.machine.step == .pending && record.policy != nil
-                    ? "scheduled" : ChangeoverStatus(record, store: store, now: now).state
+                    ? .scheduled
+                    : .of(record, controlled: store.lockHolder(database: record.database)?.changeover == record.id)
             } else {
-                state = entry.rollbackUnfinished ? "rollback unfinished" : "ended"
+                state = entry.rollbackUnfinished ? .rollbackUnfinished : .ended
             }
             byState[state, default: 0] += 1
         }
         text.gauge(
             "changeover_changeovers_by_state",
             "Changeovers in the state store, by state as `status` says it (spaces as _)." + Self.fleetWide,
-            byState.sorted { $0.key < $1.key }.map { (["state": MetricsText.labelValue($0.key)], Double($0.value)) })
+            byState.map { ($0.key.rawValue, $0.value) }.sorted { $0.0 < $1.0 }.map {
+                (["state": MetricsText.labelValue($0.0)], Double($0.1))
+            })
         text.gauge("changeover_running", "Changeovers this daemon drives now.", [([:], Double(snapshot.running))])
         text.gauge(
             "changeover_concurrency_limit", "The most changeovers the daemon drives at once.",

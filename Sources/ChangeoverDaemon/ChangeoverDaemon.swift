@@ -382,19 +382,9 @@ public final class ChangeoverDaemon: Service, Sendable {
             finishTick(began: began, at: now, config: config)
             return
         }
-        // The config's schedule: entries whose database has a changeover under way, or whose
-        // newest changeover brought it to the entry's image, have nothing to record: known from
-        // the records read, without two more reads per entry on every tick.
-        var newest: [String: ChangeoverIndex.Entry] = [:]
-        var underWay = Set<String>()
-        for record in records {  // newest first
-            if newest[record.database] == nil { newest[record.database] = record }
-            if record.canContinue { underWay.insert(record.database) }
-        }
         var recorded = false
         var batch: [ScheduledChangeover] = []
-        for entry in config.scheduled where !underWay.contains(entry.database) {
-            if let last = newest[entry.database], last.toImage == entry.image, last.step == .done { continue }
+        for entry in DaemonDecision.entriesToRecord(config.scheduled, records: records) {
             // A shared store: one at a time, each under its database's lease (another daemon may
             // record it). One store of its own: in batches.
             if runner.store.isShared {
@@ -415,145 +405,99 @@ public final class ChangeoverDaemon: Service, Sendable {
             logger.error("cannot read the state store", metadata: ["error": "\(error)"])
             return
         }
+        // Oldest first; only what can continue (an ended changeover has nothing to start).
+        let continuing = records.reversed().compactMap(\.record)
+        var snapshot = state.withLock { state in
+            DaemonDecision.Snapshot(
+                now: now, records: continuing, running: Set(state.running.keys),
+                concurrency: (state.config.daemon ?? DaemonSettings()).concurrency, shuttingDown: state.shuttingDown,
+                sharedStore: runner.store.isShared, actor: actor)
+        }
+        var windows = runningWindows(continuing, running: snapshot.running, states: states, at: now, runner: runner)
+        // The leases of the changeovers the daemon might drive (another daemon's, a dead one's).
+        if snapshot.sharedStore {
+            for record in continuing where record.policy?.mode == .window && !record.machine.step.isTerminal {
+                guard !snapshot.running.contains(record.id), snapshot.leases[record.database] == nil else { continue }
+                snapshot.leases[record.database] = try? await runner.store.lease(of: record.database)
+            }
+        }
+        // Whether this look is quiet (see `QuietLook`).
+        var eventful = recorded || runner.store.isShared
+        // The campaigns of scheduled changeovers: one paused, halted or aborted starts none.
+        if continuing.contains(where: { $0.machine.step == .pending && $0.facts["campaign"] != nil }) {
+            eventful = true  // a campaign paused or resumed changes no changeover
+            for campaign in (try? runner.store.campaigns()) ?? [] { snapshot.campaigns[campaign.id] = campaign }
+        }
         var lastEnded: [String: Double] = [:]
         for record in records where record.step.isTerminal {
             lastEnded[record.database] = max(lastEnded[record.database] ?? 0, record.stamp)
         }
-        var planCache: [String: CachedPlan] = [:]
-        var plans: [String: Waiting] = [:]
-        var windows: [String: (database: String, start: Date)] = [:]
-        planCache.reserveCapacity(cache.count)
-        plans.reserveCapacity(cache.count)
-        windows.reserveCapacity(cache.count)
-        // Whether this look is quiet (see `QuietLook`), and until when its plans stand.
-        var eventful = recorded || runner.store.isShared
-        var holdsUntil = now.addingTimeInterval(Self.planMaxAge)
-        // The campaigns of scheduled changeovers: one paused, halted or aborted starts none.
-        var campaigns: [String: Campaign] = [:]
-        if records.contains(where: { $0.step == .pending && $0.record?.facts["campaign"] != nil }) {
-            eventful = true  // a campaign paused or resumed changes no changeover
-            for campaign in (try? runner.store.campaigns()) ?? [] { campaigns[campaign.id] = campaign }
-        }
-        // Oldest first; only what can continue (an ended changeover has nothing to start).
         for entry in records.reversed() {
-            guard let record = entry.record else { continue }
-            let (running, stopping, busy) = state.withLock { state in
-                (
-                    state.running[record.id] != nil, state.shuttingDown,
-                    state.running.count >= (state.config.daemon ?? DaemonSettings()).concurrency
-                )
+            guard let record = entry.record, DaemonDecision.needsPlan(record, in: snapshot) else { continue }
+            guard let database = try? runner.currentDatabase(record.database, state: states[record.database]) else {
+                continue  // decide says why
             }
-            if running, record.policy?.mode == .window,
-                [.preflight, .provision, .catchUp, .awaitWindow].contains(record.machine.step),
-                let database = try? runner.currentDatabase(record.database, state: states[record.database])
-            {
-                // Still bound for its window: the metric an operator watches while it waits there.
-                switch runner.gate(for: record, database: database).decide(at: now) {
-                case .wait(let until, let opening, _): windows[record.id] = (record.database, opening?.start ?? until)
-                case .open(let opening): windows[record.id] = (record.database, opening.start)
-                case .forced, .never: break
-                }
-            }
-            if running || stopping { continue }
-            let scheduled = record.machine.step == .pending && record.policy?.mode == .window
-            let stoppedHere =
-                record.stopped?.daemon == true && record.stopped?.kind == .stopped && record.machine.canContinue
-                && !record.machine.step.isTerminal && record.policy?.mode == .window
-            let abandoned = !scheduled && !stoppedHere ? await isAbandoned(record, store: runner.store) : false
-            guard scheduled || stoppedHere || abandoned else { continue }
-            // A scheduled changeover's lock is looked at once it is due (below): with thousands
-            // scheduled, a lock file read for each on every tick was most of the tick.
-            if !scheduled, let holder = runner.store.lockHolder(database: record.database) {
-                plans[record.id] = .reason(
-                    "another controller works on \(record.database): \(holder.changeover) (\(holder.actor))")
+            let bytes = dataSize(of: database)
+            let planInputs = PlanInputs(
+                record: entry.stamp, config: configGeneration, bytes: bytes,
+                history: historyGeneration, lastEnded: lastEnded[record.database])
+            let reminds = database.notify.sends(.reminder)
+            if let cached = cache[record.id], cached.stands(for: planInputs, at: now) {
+                snapshot.plans[record.id] = .init(made: cached, fresh: false, reminds: reminds)
                 continue
             }
-            if runner.store.isShared, let leased = try? await runner.store.lease(of: record.database),
-                !leased.released, !leased.expired, leased.lease.holder != actor
-            {
-                plans[record.id] = .reason(
-                    "another controller holds the lease on \(record.database): \(leased.lease.holder) "
-                        + "(fencing token \(leased.lease.token))")
-                continue
-            }
-            if scheduled, let id = record.facts["campaign"], let campaign = campaigns[id],
-                !campaign.letsChangeoversStart
-            {
-                plans[record.id] = .reason("campaign \(id) is \(campaign.effectiveState): it starts no changeover")
-                continue
-            }
-            if scheduled {
-                guard let database = try? runner.currentDatabase(record.database, state: states[record.database]) else {
-                    plans[record.id] = .reason("database \(record.database) is not in the config any more")
-                    continue
-                }
-                let bytes = dataSize(of: database)
-                let inputs = PlanInputs(
-                    record: entry.stamp, config: configGeneration, bytes: bytes,
-                    history: historyGeneration, lastEnded: lastEnded[record.database])
-                let made: CachedPlan
-                if let cached = cache[record.id], cached.stands(for: inputs, at: now) {
-                    made = cached
-                } else {
-                    let history = runner.estimateHistory(record.database, fleetBaseBackups: fleetBaseBackups)
-                    let plan = runner.startPlan(for: record, dataBytes: bytes, at: now, history: history)
-                    let gate = runner.gate(for: record, database: database, history: history)
-                    made = CachedPlan(
-                        inputs: inputs, plan: plan, gate: gate, zone: ChangeoverRunner.zone(of: database), madeAt: now,
-                        database: record.database)
-                    await announce(made, of: record, at: now, runner: runner)
-                }
-                planCache[record.id] = made
-                plans[record.id] = .plan(made)
-                if case .wait(let until, let opening, _) = made.plan.decision {
-                    windows[record.id] = (record.database, opening?.start ?? until)
-                }
-                holdsUntil = min(
-                    holdsUntil, made.madeAt.addingTimeInterval(Self.planMaxAge), made.plan.startAt ?? .distantFuture)
-                // It reads the record again: only where reminders are configured.
-                if database.notify.sends(.reminder) {
-                    eventful = true
-                    await runner.sendDueReminder(id: record.id)
-                }
-                guard made.plan.isDue(at: now) else { continue }
-                if let holder = runner.store.lockHolder(database: record.database) {
-                    plans[record.id] = .reason(
-                        "another controller works on \(record.database): \(holder.changeover) (\(holder.actor))")
-                    continue
-                }
-            }
-            guard !busy else {
-                plans[record.id] = .reason("due, waiting for a free slot (daemon.concurrency \(settings.concurrency))")
-                continue
-            }
-            // The claim is what makes the changeover this daemon's: of several daemons that saw it
-            // due, one gets the lease; the others skip it.
-            let sent = ContinuousClock.now
-            let lease: Lease?
-            do {
-                lease = try await runner.store.claim(
-                    database: record.database, changeover: record.id, holder: actor, daemon: true)
-            } catch {
-                logger.error("cannot claim a lease", metadata: ["changeover.id": "\(record.id)", "error": "\(error)"])
-                continue
-            }
-            guard let lease else {
-                plans[record.id] = .reason("another controller holds the lease on \(record.database)")
-                continue
-            }
-            eventful = true
-            if abandoned {
-                logger.warning(
-                    "resuming a changeover whose daemon stopped renewing its lease",
-                    metadata: [
-                        "changeover.id": "\(record.id)", "changeover.step": "\(record.machine.step)",
-                        "lease.token": "\(lease.token)",
-                    ])
-            }
-            launch(record, config: config, lease: (lease, sent))
+            let history = runner.estimateHistory(record.database, fleetBaseBackups: fleetBaseBackups)
+            let made = CachedPlan(
+                inputs: planInputs, plan: runner.startPlan(for: record, dataBytes: bytes, at: now, history: history),
+                gate: runner.gate(for: record, database: database, history: history),
+                zone: ChangeoverRunner.zone(of: database), madeAt: now, database: record.database)
+            snapshot.plans[record.id] = .init(made: made, fresh: true, reminds: reminds)
         }
-        // Anything that waits for a reason (a lock, a lease, a campaign, a slot) is looked at again.
-        if plans.values.contains(where: { if case .reason = $0 { true } else { false } }) { eventful = true }
+        for record in continuing where DaemonDecision.needsLock(record, in: snapshot) {
+            snapshot.locks[record.database] = runner.store.lockHolder(database: record.database)
+        }
+
+        let decision = DaemonDecision.decide(snapshot)
+
+        var plans = decision.waiting
+        windows.merge(decision.windows) { _, decided in decided }
+        eventful = eventful || decision.eventful
+        let (planCache, holdsUntil) = (decision.plans, decision.holdsUntil)
+        for action in decision.actions {
+            switch action {
+            case .announce(let record, let made):
+                await announce(made, of: record, at: now, runner: runner)
+            case .remind(let id):
+                // It reads the record again: only where reminders are configured.
+                await runner.sendDueReminder(id: id)
+            case .launch(let record, let takingOver):
+                // The claim is what makes the changeover this daemon's: of several daemons that
+                // saw it due, one gets the lease; the others skip it.
+                let sent = ContinuousClock.now
+                let lease: Lease?
+                do {
+                    lease = try await runner.store.claim(
+                        database: record.database, changeover: record.id, holder: actor, daemon: true)
+                } catch {
+                    logger.error(
+                        "cannot claim a lease", metadata: ["changeover.id": "\(record.id)", "error": "\(error)"])
+                    continue
+                }
+                guard let lease else {
+                    plans[record.id] = .reason("another controller holds the lease on \(record.database)")
+                    continue
+                }
+                if takingOver {
+                    logger.warning(
+                        "resuming a changeover whose daemon stopped renewing its lease",
+                        metadata: [
+                            "changeover.id": "\(record.id)", "changeover.step": "\(record.machine.step)",
+                            "lease.token": "\(lease.token)",
+                        ])
+                }
+                launch(record, config: config, lease: (lease, sent))
+            }
+        }
         let quietLook = eventful ? nil : inputs.map { QuietLook(inputs: $0, at: now, holdsUntil: holdsUntil) }
         state.withLock {
             $0.plans = plans
@@ -573,6 +517,26 @@ public final class ChangeoverDaemon: Service, Sendable {
             Self.returnFreeMemory()
         }
         finishTick(began: began, at: now, config: config)
+    }
+
+    /// When the window each running changeover still bound for it waits for opens: the metric
+    /// an operator watches while it waits there.
+    private func runningWindows(
+        _ records: [ChangeoverRecord], running: Set<String>, states: [String: DatabaseState], at now: Date,
+        runner: ChangeoverRunner
+    ) -> [String: (database: String, start: Date)] {
+        var windows: [String: (database: String, start: Date)] = [:]
+        for record in records where running.contains(record.id) && record.policy?.mode == .window {
+            guard [.preflight, .provision, .catchUp, .awaitWindow].contains(record.machine.step),
+                let database = try? runner.currentDatabase(record.database, state: states[record.database])
+            else { continue }
+            switch runner.gate(for: record, database: database).decide(at: now) {
+            case .wait(let until, let opening, _): windows[record.id] = (record.database, opening?.start ?? until)
+            case .open(let opening): windows[record.id] = (record.database, opening.start)
+            case .forced, .never: break
+            }
+        }
+        return windows
     }
 
     /// Counts the tick and leaves the heartbeat.

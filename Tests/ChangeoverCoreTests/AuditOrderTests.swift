@@ -159,4 +159,47 @@ import Testing
         #expect(try store.changeovers().filter { $0.machine.step == .pending }.count == 6)
         #expect(AuditLog.verify(path: auditLog).isIntact)
     }
+
+    /// The inventory's changes: while a reader polls the store's inventory, every database it
+    /// sees there already has its `inventory added` (or `replaced`) audit record.
+    @Test func anInventoryDatabaseIsAuditedBeforeTheStoreHoldsIt() async throws {
+        let fleet = try CampaignDriverTests.Fleet()
+        defer { fleet.remove() }
+        let store = fleet.store
+        let auditLog = fleet.config.auditLog
+        let operations = InventoryOperations(config: fleet.config, configFile: "fleet.yaml")
+        let unaudited = Mutex<[String]>([])
+        let seen = Mutex(0)
+        let poll: @Sendable () async -> Void = {
+            // The store first, then the log: what the store held must be in the log read after it.
+            let names = ((try? store.inventory()) ?? []).map(\.name)
+            let audited = Set(
+                ((try? AuditLog.read(path: auditLog)) ?? []).filter {
+                    $0.step == "inventory" && ($0.outcome == "added" || $0.outcome == "replaced")
+                }.map(\.database))
+            seen.withLock { $0 += names.count }
+            unaudited.withLock { $0 += names.filter { !audited.contains($0) } }
+        }
+        let stanza = "image: pg15\nprimary: \"host=h9 port=5432 user=postgres dbname=postgres\"\n"
+        try await Self.whilePolling(poll) {
+            for index in 0..<30 {
+                let added = try operations.add(name: "inv-\(index)", stanza: stanza, replace: false)
+                #expect(added.change == .added)
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...4)))
+            }
+            _ = try operations.import(
+                (30..<40).map { ("inv-\($0)", stanza) } + [("inv-0", stanza)], source: "test", replace: true)
+            try operations.remove(name: "inv-1")
+        }
+        #expect(seen.withLock { $0 } > 0, "the reader never looked")
+        #expect(
+            unaudited.withLock { $0 }.isEmpty,
+            "in the inventory before the audit log: \(unaudited.withLock { $0 }.prefix(5))")
+        #expect(try store.inventory().count == 39)
+        let records = try AuditLog.read(path: auditLog).filter { $0.step == "inventory" }
+        #expect(records.map(\.outcome).filter { $0 == "added" }.count == 40)
+        #expect(records.contains { $0.database == "inv-0" && $0.outcome == "replaced" })
+        #expect(records.last?.database == "inv-1" && records.last?.outcome == "removed")
+        #expect(AuditLog.verify(path: auditLog).isIntact)
+    }
 }

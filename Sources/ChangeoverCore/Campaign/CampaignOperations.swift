@@ -46,4 +46,17 @@ public struct CampaignOperations: Sendable {
         }
         return campaign
     }
+
+    /// Ends a campaign (`abort`), then looks at it at once with `driver`, so that its
+    /// changeovers not started are cancelled now when no daemon is moving it on this instant
+    /// (else the daemon does). Returns the campaign as it is then and its changeovers under way,
+    /// left to finish or roll back; nil if it is gone.
+    public func abort(_ id: String, driver: CampaignDriver) async throws -> (campaign: Campaign, underWay: [String])? {
+        _ = try control(.abort, of: id)
+        try await driver.look(at: id)
+        guard let campaign = try store.campaign(id) else { return nil }
+        let underWay = campaign.members.filter(\.inFlight).compactMap(\.changeover)
+            .filter { (try? store.changeover($0))?.machine.step != .pending }
+        return (campaign, underWay)
+    }
 }

@@ -92,3 +92,12 @@ public enum ChangeoverStep: String, Sendable, Codable, CaseIterable, CustomStrin
         }
     }
 }
+
+extension ChangeoverStep {
+    /// A step of the forward path after the await-window step: the switchover has begun, and
+    /// only `resume` finishes it (or rolls it back).
+    public var isSwitchingOver: Bool {
+        guard let index = Self.forward.firstIndex(of: self) else { return false }
+        return index > Self.forward.firstIndex(of: .awaitWindow)!
+    }
+}

@@ -4,10 +4,7 @@ import Foundation
 /// what is true right now.
 public struct ChangeoverStatus: Encodable, Sendable {
     public var record: ChangeoverRecord
-    /// running (a live controller holds the database), scheduled (recorded, not started),
-    /// stopped (stopped before the switchover; resume continues), prepared (`switch` cuts over),
-    /// interrupted (no controller; resume or abort it), rollback unfinished, or ended.
-    public var state: String
+    public var state: State
     public var controller: LockHolder?
     public var secondsInStep: Double
     public var waitingFor: String?
@@ -23,52 +20,74 @@ public struct ChangeoverStatus: Encodable, Sendable {
         controller = holder?.changeover == record.id ? holder : nil
         let step = record.machine.step
         secondsInStep = now.timeIntervalSince(record.updatedAt)
-        if controller != nil {
-            state = "running"
-        } else if record.machine.rollbackUnfinished == true {
-            state = "rollback unfinished"
-        } else if step.isTerminal {
-            state = "ended"
-        } else if step == .pending, record.policy != nil {
-            state = "scheduled"
-        } else if let stopped = record.stopped {
-            state = stopped.kind == .prepared ? "prepared" : "stopped"
-        } else {
-            state = "interrupted"
-        }
+        state = .of(record, controlled: controller != nil)
         if !step.isTerminal, let note = store.lastRetry(of: record.id), note.at >= record.updatedAt {
             retrying = note
         }
         switch state {
-        case "running":
+        case .running:
             // A progress line older than the step is the previous step's.
             let progress = store.progressNote(of: record.id)
             waitingFor = progress.map { $0.at >= record.updatedAt } == true ? progress!.text : step.summary
-        case "rollback unfinished":
+        case .rollbackUnfinished:
             waitingFor =
                 "an operator: the rollback could not finish; run \(command("abort", record.id, "--yes")) once the old primary is reachable"
-        case "scheduled":
+        case .scheduled:
             waitingFor =
                 (plan ?? "the daemon, or \(command("resume", record.id))")
                 + (record.facts["schedule.moved"].map { "; earlier: \($0)" } ?? "")
-        case "prepared":
+        case .prepared:
             waitingFor =
                 "an operator: the follower has caught up and keeps streaming; \(command("switch", record.id)) cuts over "
                 + "(add --now to cut over at once, else in the next window), \(command("abort", record.id, "--yes")) removes it"
-        case "stopped":
+        case .stopped:
             let note = record.stopped!
             waitingFor =
                 "a controller: stopped in \(note.step) (\(note.reason)) by \(note.by) at \(ScheduleText.iso(note.at)); "
                 + "\(command("resume", record.id)) continues\(note.daemon ? ", so does the daemon when it starts" : "")"
-        case "interrupted":
+        case .interrupted:
             waitingFor = "an operator: run \(command("resume", record.id)) or \(command("abort", record.id, "--yes"))"
-        case "ended"
+        case .ended
         where step == .failed && record.machine.failedStep.map(ChangeoverStep.afterPromotion.contains) == true:
             waitingFor =
                 "an operator: the new primary serves, but \(record.machine.failedStep!) failed; "
                 + "\(command("resume", record.id)) does it again once its cause is fixed"
         default:
             waitingFor = nil
+        }
+    }
+}
+
+extension ChangeoverStatus {
+    /// Where a changeover stands, as `status`, the daemon's `/status` and its `/metrics` say it
+    /// (the raw values are what they print and encode).
+    public enum State: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
+        /// A live controller holds the database for it.
+        case running
+        /// Recorded for later, not started.
+        case scheduled
+        /// Stopped before the switchover; `resume` continues.
+        case stopped
+        /// `prepare` is done; `switch` cuts over.
+        case prepared
+        /// No controller holds it and nothing says why: `resume` or `abort` it.
+        case interrupted
+        /// Its rollback could not finish: `abort` tries again.
+        case rollbackUnfinished = "rollback unfinished"
+        case ended
+
+        public var description: String { rawValue }
+
+        /// The state of `record`; `controlled`: a live controller holds its database's lock
+        /// for it.
+        public static func of(_ record: ChangeoverRecord, controlled: Bool) -> State {
+            let step = record.machine.step
+            if controlled { return .running }
+            if record.machine.rollbackUnfinished == true { return .rollbackUnfinished }
+            if step.isTerminal { return .ended }
+            if step == .pending, record.policy != nil { return .scheduled }
+            if let stopped = record.stopped { return stopped.kind == .prepared ? .prepared : .stopped }
+            return .interrupted
         }
     }
 }

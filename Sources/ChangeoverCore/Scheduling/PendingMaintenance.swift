@@ -7,7 +7,7 @@ public struct PendingMaintenance: Encodable, Sendable, Equatable {
     public var database: String
     public var changeover: String
     /// As `status` says it: scheduled, running, prepared, stopped, interrupted, rollback unfinished.
-    public var state: String
+    public var state: ChangeoverStatus.State
     public var step: String
     public var fromImage: String
     public var toImage: String
@@ -42,7 +42,7 @@ public struct PendingMaintenance: Encodable, Sendable, Equatable {
             case .wait, .forced, .never:
                 break
             }
-            if status.state == "scheduled" {
+            if status.state == .scheduled {
                 entry.provisionAt = runner.startPlan(for: record, dataBytes: nil, at: now).startAt
             }
             return entry
