@@ -245,53 +245,55 @@ public actor PostgresEngine: Engine {
         var lastReport = clock.now - .seconds(10)
         var lastLag = "unknown"
         let silence = try await longestReplySilence(facts, until: deadline)
-        while true {
-            guard try await isRunning(follower) else { throw EngineError("the follower stopped during catch-up") }
-            let slot = slotName
-            let timeout = policy.connectTimeout
-            let result = try await onPrimary(
-                "read the follower's lag on the primary", policy: .untilDeadline, until: deadline
-            ) {
-                try await $0.query(
-                    """
-                    SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint::text,
-                           COALESCE(extract(epoch FROM replay_lag), 0)::float8::text, state,
-                           COALESCE(extract(epoch FROM now() - reply_time), 0)::float8::text
-                    FROM pg_stat_replication WHERE application_name = $1
-                    """, [slot], timeout: timeout)
-            }
-            let now = clock.now
-            if let row = result.rows.first, row[2] == "streaming",
-                let bytes = Int64(row[0] ?? ""), let seconds = Double(row[1] ?? "")
-            {
-                let quiet = Double(row[3] ?? "") ?? 0
-                lastLag = "\(bytes) bytes, \(String(format: "%.3f", seconds)) s"
-                facts["catchUp.lagBytes"] = String(bytes)
-                if let silence, quiet > silence.seconds {
-                    // No lag, and no word from the follower either: a link that stalls (a cut
-                    // that healed, with TCP still backing off) carries no WAL, so it shows no lag.
-                    lastLag += ", but its last reply is \(String(format: "%.1f", quiet)) s old"
-                    heldSince = nil
-                } else if bytes <= catchUp.maxLagBytes && seconds <= catchUp.maxLagTime.seconds {
-                    heldSince = heldSince ?? now
+        let caughtUp = try await poll(
+            every: catchUp.pollEvery,
+            until: { () async throws -> Bool in
+                guard try await isRunning(follower) else { throw EngineError("the follower stopped during catch-up") }
+                let slot = slotName
+                let timeout = policy.connectTimeout
+                let result = try await onPrimary(
+                    "read the follower's lag on the primary", policy: .untilDeadline, until: deadline
+                ) {
+                    try await $0.query(
+                        """
+                        SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint::text,
+                               COALESCE(extract(epoch FROM replay_lag), 0)::float8::text, state,
+                               COALESCE(extract(epoch FROM now() - reply_time), 0)::float8::text
+                        FROM pg_stat_replication WHERE application_name = $1
+                        """, [slot], timeout: timeout)
+                }
+                let now = clock.now
+                if let row = result.rows.first, row[2] == "streaming",
+                    let bytes = Int64(row[0] ?? ""), let seconds = Double(row[1] ?? "")
+                {
+                    let quiet = Double(row[3] ?? "") ?? 0
+                    lastLag = "\(bytes) bytes, \(String(format: "%.3f", seconds)) s"
+                    facts["catchUp.lagBytes"] = String(bytes)
+                    if let silence, quiet > silence.seconds {
+                        // No lag, and no word from the follower either: a link that stalls (a cut
+                        // that healed, with TCP still backing off) carries no WAL, so it shows no lag.
+                        lastLag += ", but its last reply is \(String(format: "%.1f", quiet)) s old"
+                        heldSince = nil
+                    } else if bytes <= catchUp.maxLagBytes && seconds <= catchUp.maxLagTime.seconds {
+                        heldSince = heldSince ?? now
+                    } else {
+                        heldSince = nil
+                    }
                 } else {
                     heldSince = nil
+                    lastLag = "follower not streaming yet"
                 }
-            } else {
-                heldSince = nil
-                lastLag = "follower not streaming yet"
-            }
-            if now - lastReport >= .seconds(1) {
-                progress("lag \(lastLag)")
-                lastReport = now
-            }
-            if let heldSince, now - heldSince >= catchUp.holdFor { return }
-            if now >= deadline {
-                throw EngineError(
-                    "the follower did not catch up within \(catchUp.timeout.seconds) s (lag \(lastLag), must stay under \(catchUp.maxLagBytes) bytes and \(catchUp.maxLagTime.seconds) s for \(catchUp.holdFor.seconds) s)"
-                )
-            }
-            try await Task.sleep(for: catchUp.pollEvery)
+                if now - lastReport >= .seconds(1) {
+                    progress("lag \(lastLag)")
+                    lastReport = now
+                }
+                if let heldSince, now - heldSince >= catchUp.holdFor { return true }
+                return false
+            }, deadline: deadline)
+        guard caughtUp else {
+            throw EngineError(
+                "the follower did not catch up within \(catchUp.timeout.seconds) s (lag \(lastLag), must stay under \(catchUp.maxLagBytes) bytes and \(catchUp.maxLagTime.seconds) s for \(catchUp.holdFor.seconds) s)"
+            )
         }
     }
 
@@ -314,22 +316,22 @@ public actor PostgresEngine: Engine {
         let deadline = clock.now + policy.replayTimeout
         let slot = slotName
         let connectTimeout = policy.connectTimeout
-        while true {
-            let received = try await onPrimary("read what the follower has received", until: deadline) {
-                try await $0.query(
-                    """
-                    SELECT (pg_wal_lsn_diff(flush_lsn, $1::pg_lsn) >= 0)::text FROM pg_stat_replication
-                    WHERE application_name = $2 AND state = 'streaming'
-                    """, [checkpoint, slot], timeout: connectTimeout
-                ).scalar
-            }
-            if received == "true" { break }
-            guard clock.now < deadline else {
-                throw EngineError(
-                    "the follower did not receive the primary's checkpoint at \(checkpoint) within \(policy.replayTimeout.seconds) s; nothing was fenced"
-                )
-            }
-            try await Task.sleep(for: .milliseconds(2))
+        let received = try await poll(
+            every: .milliseconds(2),
+            until: { () async throws -> Bool in
+                try await onPrimary("read what the follower has received", until: deadline) {
+                    try await $0.query(
+                        """
+                        SELECT (pg_wal_lsn_diff(flush_lsn, $1::pg_lsn) >= 0)::text FROM pg_stat_replication
+                        WHERE application_name = $2 AND state = 'streaming'
+                        """, [checkpoint, slot], timeout: connectTimeout
+                    ).scalar
+                } == "true"
+            }, deadline: deadline)
+        guard received else {
+            throw EngineError(
+                "the follower did not receive the primary's checkpoint at \(checkpoint) within \(policy.replayTimeout.seconds) s; nothing was fenced"
+            )
         }
         facts["checkpoint.receivedMs"] = String(format: "%.1f", (clock.now - started).milliseconds)
         // A stop that cannot be made ready is made inside the pause, as it always could be.
@@ -386,24 +388,28 @@ public actor PostgresEngine: Engine {
         let clock = ContinuousClock()
         let deadline = clock.now + policy.replayTimeout
         let timeout = policy.replayTimeout
-        while true {
-            let result = try await onFollower(
-                facts, "read the follower's replay position", policy: .inPause, until: deadline
-            ) {
-                try await $0.query(
-                    "SELECT (pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::pg_lsn) > 0)::text, pg_last_wal_replay_lsn()::text",
-                    [lsn], timeout: timeout)
-            }
-            if result.scalar == "true" {
-                facts["follower.replayLSN"] = result.rows.first?[1] ?? ""
-                return
-            }
-            if clock.now >= deadline {
-                throw EngineError(
-                    "the follower replayed only to \(result.rows.first?[1] ?? "?"), not past the old primary's final LSN \(lsn), within \(policy.replayTimeout.seconds) s"
-                )
-            }
-            try await Task.sleep(for: .milliseconds(1))
+        var replayed = "?"
+        let passed = try await poll(
+            every: .milliseconds(1),
+            until: { () async throws -> Bool in
+                let result = try await onFollower(
+                    facts, "read the follower's replay position", policy: .inPause, until: deadline
+                ) {
+                    try await $0.query(
+                        "SELECT (pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::pg_lsn) > 0)::text, pg_last_wal_replay_lsn()::text",
+                        [lsn], timeout: timeout)
+                }
+                if result.scalar == "true" {
+                    facts["follower.replayLSN"] = result.rows.first?[1] ?? ""
+                    return true
+                }
+                replayed = result.rows.first?[1] ?? "?"
+                return false
+            }, deadline: deadline)
+        guard passed else {
+            throw EngineError(
+                "the follower replayed only to \(replayed), not past the old primary's final LSN \(lsn), within \(policy.replayTimeout.seconds) s"
+            )
         }
     }
 
@@ -425,23 +431,19 @@ public actor PostgresEngine: Engine {
                 _ = try await follower.query("SELECT pg_promote(false)", timeout: timeout)
             }
         }
-        while true {
-            let result = try await onFollower(
-                facts, "check the follower left recovery", policy: .inPause, until: deadline
-            ) {
-                try await $0.query("SELECT pg_is_in_recovery()::text", timeout: timeout)
-            }
-            if result.scalar == "false" {
-                facts["promote.ms"] = String(format: "%.1f", (clock.now - started).milliseconds)
-                break
-            }
-            if clock.now >= deadline {
-                throw EngineError(
-                    "the follower was asked to promote but is still in recovery after \(policy.promoteTimeout.seconds) s"
-                )
-            }
-            try await Task.sleep(for: .milliseconds(1))
+        let promoted = try await poll(
+            every: .milliseconds(1),
+            until: { () async throws -> Bool in
+                try await onFollower(facts, "check the follower left recovery", policy: .inPause, until: deadline) {
+                    try await $0.query("SELECT pg_is_in_recovery()::text", timeout: timeout)
+                }.scalar == "false"
+            }, deadline: deadline)
+        guard promoted else {
+            throw EngineError(
+                "the follower was asked to promote but is still in recovery after \(policy.promoteTimeout.seconds) s"
+            )
         }
+        facts["promote.ms"] = String(format: "%.1f", (clock.now - started).milliseconds)
         let endpoint = try newPrimaryEndpoint(facts)
         facts["new.address"] = endpoint.address
         return endpoint
@@ -520,27 +522,32 @@ public actor PostgresEngine: Engine {
             let log = "\(target.stateDirectory)/logs/\(target.changeover)-old-primary.log"
             // A primary that crashed (rather than being fenced) may leave backends that still
             // hold its shared memory for a moment: the start is retried until they are gone.
-            let clock = ContinuousClock()
-            let deadline = clock.now + policy.fenceTimeout
-            while let failure = await restart(old, log: log) {
-                guard clock.now < deadline else { throw failure }
-                try await Task.sleep(for: .milliseconds(200))
-            }
+            var failure: (any Error)?
+            let restarted = try await poll(
+                every: .milliseconds(200),
+                until: { () async -> Bool in
+                    failure = await restart(old, log: log)
+                    return failure == nil
+                }, deadline: .now + policy.fenceTimeout)
+            if !restarted, let failure { throw failure }
             facts["old.restarted"] = "true"
         }
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(30)
-        while true {
-            let error = try await onPrimary("drop the slot \(slotName) on the primary") { primary in
-                let error = await self.dropSlot(on: primary)
-                if let error, Retrier.isTransient(error) { throw error }
-                return error
-            }
-            guard let error else { break }
-            // 55006: the walsender of the stopped follower has not exited yet.
-            guard error.sqlState == "55006", clock.now < deadline else { throw error }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        var busy: PostgresError?
+        let dropped = try await poll(
+            every: .milliseconds(50),
+            until: { () async throws -> Bool in
+                let error = try await onPrimary("drop the slot \(slotName) on the primary") { primary in
+                    let error = await self.dropSlot(on: primary)
+                    if let error, Retrier.isTransient(error) { throw error }
+                    return error
+                }
+                guard let error else { return true }
+                // 55006: the walsender of the stopped follower has not exited yet.
+                guard error.sqlState == "55006" else { throw error }
+                busy = error
+                return false
+            }, deadline: .now + .seconds(30))
+        if !dropped, let busy { throw busy }
         facts["slot.released"] = "true"
     }
 

@@ -223,65 +223,67 @@ public actor RedisEngine: Engine {
         var lastReport = clock.now - .seconds(10)
         var state = "not connected yet"
         var reportedKind = ""
-        while true {
-            guard await followerRunning else { throw EngineError("the follower stopped during catch-up") }
-            let timeout = policy.connectTimeout
-            let mine = RedisInfo(
-                parsing: try await onFollower(
-                    facts, "read the follower's replication state", policy: .untilDeadline,
-                    until: deadline
-                ) {
-                    try await $0.command(["INFO"], timeout: timeout).string ?? ""
-                })
-            let theirs = RedisInfo(
-                parsing: try await onPrimary(
-                    "read the primary's replication state", policy: .untilDeadline,
-                    until: deadline
-                ) {
-                    try await $0.command(["INFO", "replication"], timeout: timeout).string ?? ""
-                })
-            let now = clock.now
-            let port = Int(facts["follower.port"] ?? "") ?? 0
-            let entry = theirs.replicas.first { $0.port == port }
-            if mine["master_sync_in_progress"] == "1" {
-                heldSince = nil
-                let total = mine.integer("master_sync_total_bytes") ?? -1
-                let read = mine.integer("master_sync_read_bytes") ?? 0
-                state =
-                    total > 0
-                    ? "initial sync \(read / 1024) of \(total / 1024) kB (\(read * 100 / total)%)"
-                    : "initial sync \(read / 1024) kB received"
-            } else if mine["loading"] == "1" {
-                heldSince = nil
-                state = "initial sync: loading the primary's data, \(mine["loading_loaded_perc"] ?? "?")%"
-            } else if mine["master_link_status"] == "up", let entry, entry.state == "online",
-                let offset = mine.integer("slave_repl_offset"), let master = theirs.integer("master_repl_offset")
-            {
-                let lag = max(0, master - offset)
-                facts["catchUp.lagBytes"] = String(lag)
-                state = "lag \(lag) bytes, last acknowledgement \(entry.lag) s ago"
-                if lag <= catchUp.maxLagBytes && Double(entry.lag) <= max(1, catchUp.maxLagTime.seconds) {
-                    heldSince = heldSince ?? now
+        let caughtUp = try await poll(
+            every: catchUp.pollEvery,
+            until: { () async throws -> Bool in
+                guard await followerRunning else { throw EngineError("the follower stopped during catch-up") }
+                let timeout = policy.connectTimeout
+                let mine = RedisInfo(
+                    parsing: try await onFollower(
+                        facts, "read the follower's replication state", policy: .untilDeadline,
+                        until: deadline
+                    ) {
+                        try await $0.command(["INFO"], timeout: timeout).string ?? ""
+                    })
+                let theirs = RedisInfo(
+                    parsing: try await onPrimary(
+                        "read the primary's replication state", policy: .untilDeadline,
+                        until: deadline
+                    ) {
+                        try await $0.command(["INFO", "replication"], timeout: timeout).string ?? ""
+                    })
+                let now = clock.now
+                let port = Int(facts["follower.port"] ?? "") ?? 0
+                let entry = theirs.replicas.first { $0.port == port }
+                if mine["master_sync_in_progress"] == "1" {
+                    heldSince = nil
+                    let total = mine.integer("master_sync_total_bytes") ?? -1
+                    let read = mine.integer("master_sync_read_bytes") ?? 0
+                    state =
+                        total > 0
+                        ? "initial sync \(read / 1024) of \(total / 1024) kB (\(read * 100 / total)%)"
+                        : "initial sync \(read / 1024) kB received"
+                } else if mine["loading"] == "1" {
+                    heldSince = nil
+                    state = "initial sync: loading the primary's data, \(mine["loading_loaded_perc"] ?? "?")%"
+                } else if mine["master_link_status"] == "up", let entry, entry.state == "online",
+                    let offset = mine.integer("slave_repl_offset"), let master = theirs.integer("master_repl_offset")
+                {
+                    let lag = max(0, master - offset)
+                    facts["catchUp.lagBytes"] = String(lag)
+                    state = "lag \(lag) bytes, last acknowledgement \(entry.lag) s ago"
+                    if lag <= catchUp.maxLagBytes && Double(entry.lag) <= max(1, catchUp.maxLagTime.seconds) {
+                        heldSince = heldSince ?? now
+                    } else {
+                        heldSince = nil
+                    }
                 } else {
                     heldSince = nil
+                    state = "link \(mine["master_link_status"] ?? "down")"
                 }
-            } else {
-                heldSince = nil
-                state = "link \(mine["master_link_status"] ?? "down")"
-            }
-            let kind = state.split(separator: " ").prefix(2).joined(separator: " ")
-            if now - lastReport >= .seconds(1) || kind != reportedKind {
-                progress(state)
-                lastReport = now
-                reportedKind = kind
-            }
-            if let heldSince, now - heldSince >= catchUp.holdFor { return }
-            if now >= deadline {
-                throw EngineError(
-                    "the follower did not catch up within \(catchUp.timeout.seconds) s (\(state), must stay under \(catchUp.maxLagBytes) bytes for \(catchUp.holdFor.seconds) s)"
-                )
-            }
-            try await Task.sleep(for: catchUp.pollEvery)
+                let kind = state.split(separator: " ").prefix(2).joined(separator: " ")
+                if now - lastReport >= .seconds(1) || kind != reportedKind {
+                    progress(state)
+                    lastReport = now
+                    reportedKind = kind
+                }
+                if let heldSince, now - heldSince >= catchUp.holdFor { return true }
+                return false
+            }, deadline: deadline)
+        guard caughtUp else {
+            throw EngineError(
+                "the follower did not catch up within \(catchUp.timeout.seconds) s (\(state), must stay under \(catchUp.maxLagBytes) bytes for \(catchUp.holdFor.seconds) s)"
+            )
         }
     }
 
@@ -327,30 +329,34 @@ public actor RedisEngine: Engine {
         let clock = ContinuousClock()
         let deadline = clock.now + policy.replayTimeout
         let timeout = policy.replayTimeout
-        while true {
-            let role = try RedisRole(
-                try await onFollower(facts, "read the follower's offset", policy: .inPause, until: deadline) {
-                    try await $0.command(["ROLE"], timeout: timeout)
-                })
-            guard case .replica(_, _, let state, let offset) = role else {
-                throw EngineError("the follower is no longer a replica")
-            }
-            if offset >= final {
-                // The pause must still hold when the follower is promoted, or the old primary
-                // could have taken writes the follower never saw.
-                let until = facts["pausedUntil"].flatMap(Double.init) ?? 0
-                guard Date().timeIntervalSince1970 * 1000 < until - 1000 else {
-                    throw EngineError("the primary's write pause expires before the promotion could follow it")
+        var reached = ""
+        let synced = try await poll(
+            every: .milliseconds(1),
+            until: { () async throws -> Bool in
+                let role = try RedisRole(
+                    try await onFollower(facts, "read the follower's offset", policy: .inPause, until: deadline) {
+                        try await $0.command(["ROLE"], timeout: timeout)
+                    })
+                guard case .replica(_, _, let state, let offset) = role else {
+                    throw EngineError("the follower is no longer a replica")
                 }
-                facts["follower.offset"] = String(offset)
-                return
-            }
-            if clock.now >= deadline {
-                throw EngineError(
-                    "the follower reached offset \(offset) (\(state)), not the primary's final \(final), within \(policy.replayTimeout.seconds) s"
-                )
-            }
-            try await Task.sleep(for: .milliseconds(1))
+                if offset >= final {
+                    // The pause must still hold when the follower is promoted, or the old primary
+                    // could have taken writes the follower never saw.
+                    let until = facts["pausedUntil"].flatMap(Double.init) ?? 0
+                    guard Date().timeIntervalSince1970 * 1000 < until - 1000 else {
+                        throw EngineError("the primary's write pause expires before the promotion could follow it")
+                    }
+                    facts["follower.offset"] = String(offset)
+                    return true
+                }
+                reached = "\(offset) (\(state))"
+                return false
+            }, deadline: deadline)
+        guard synced else {
+            throw EngineError(
+                "the follower reached offset \(reached), not the primary's final \(final), within \(policy.replayTimeout.seconds) s"
+            )
         }
     }
 
