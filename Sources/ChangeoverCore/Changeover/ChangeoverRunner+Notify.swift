@@ -34,7 +34,7 @@ extension ChangeoverRunner {
             event: event, at: Date(), summary: summary, changeover: record.id, database: record.database,
             engine: database.engine.rawValue, fromImage: record.fromImage, toImage: record.toImage)
         notice.deadline = record.policy?.deadline.map(ScheduleText.iso)
-        if let old = record.facts["old.address"].flatMap({ try? DatabasePrimary.parse($0, engine: database.engine) }) {
+        if let old = record.facts.oldAddress.flatMap({ try? DatabasePrimary.parse($0, engine: database.engine) }) {
             notice.oldPrimary = .init(host: old.host, port: old.port)
         }
         return notice
@@ -42,7 +42,7 @@ extension ChangeoverRunner {
 
     /// Delivers `notice` if the database's config asks for its event, writes the audit record,
     /// tells the watcher and the log. Never throws.
-    func send(_ notice: ChangeoverNotice, database: DatabaseConfig, facts: Facts = [:]) async {
+    func send(_ notice: ChangeoverNotice, database: DatabaseConfig, facts: [String: String] = [:]) async {
         guard database.notify.sends(notice.event) else { return }
         let deliveries = await notifier(for: database).deliver(notice)
         let failures = deliveries.compactMap(\.failure)
@@ -223,7 +223,7 @@ extension ChangeoverRunner {
         }
         guard database.notify.sends(event) else { return }
         let failed = record.machine.failedStep.map { "\($0) failed: " } ?? ""
-        let pause = record.facts["writePause.ms"].flatMap(Double.init)
+        let pause = record.facts.writePauseMilliseconds
         let summary =
             switch outcome {
             case .completed:

@@ -195,9 +195,9 @@ public actor PostgresEngine: Engine {
             changeover: target.changeover, image: target.toImage)
         {
             facts.merge(existing.facts) { _, new in new }
-            facts["follower.host"] = existing.host
-            facts["follower.port"] = String(existing.port)
-            facts["slot"] = slotName
+            facts.followerHost = existing.host
+            facts.followerPort = existing.port
+            facts.slot = slotName
             try await locateOldPrimary(&facts)
             return
         }
@@ -213,24 +213,24 @@ public actor PostgresEngine: Engine {
                     "SELECT pg_create_physical_replication_slot($1, true)", [slot], timeout: timeout)
             }
         }
-        facts["slot"] = slotName
+        facts.slot = slotName
         let layout = await primaryLayout()
-        facts["old.cluster"] = layout.flatMap { DebianCluster.of(configFile: $0.configFile) }?.description
+        facts.oldCluster = layout.flatMap { DebianCluster.of(configFile: $0.configFile) }?.description
         let follower = try await target.provisioner.createPostgresFollower(
             changeover: target.changeover, image: target.toImage, source: target.replication, slot: slotName,
             port: target.database.followerPort, layout: layout, timeout: catchUp.provisionTimeout, progress: progress)
         facts.merge(follower.facts) { _, new in new }
-        facts["follower.host"] = follower.host
-        facts["follower.port"] = String(follower.port)
+        facts.followerHost = follower.host
+        facts.followerPort = follower.port
     }
 
     /// Records where the old primary is (its data directory, and what the provisioner needs to
     /// find it) and what both images are, once.
     private func locateOldPrimary(_ facts: inout Facts) async throws {
-        if facts["old.dataDirectory"] == nil {
-            facts["old.dataDirectory"] = try await primaryDataDirectory()
+        if facts.oldDataDirectory == nil {
+            facts.oldDataDirectory = try await primaryDataDirectory()
         }
-        if let dataDirectory = facts["old.dataDirectory"] {
+        if let dataDirectory = facts.oldDataDirectory {
             facts.merge(target.provisioner.oldPrimaryFacts(dataDirectory: dataDirectory)) { old, _ in old }
         }
         facts.merge(try await target.provisioner.imageFacts(from: target.fromImage, to: target.toImage)) { old, _ in old
@@ -268,7 +268,7 @@ public actor PostgresEngine: Engine {
                 {
                     let quiet = Double(row[3] ?? "") ?? 0
                     lastLag = "\(bytes) bytes, \(String(format: "%.3f", seconds)) s"
-                    facts["catchUp.lagBytes"] = String(bytes)
+                    facts.catchUpLagBytes = bytes
                     if let silence, quiet > silence.seconds {
                         // No lag, and no word from the follower either: a link that stalls (a cut
                         // that healed, with TCP still backing off) carries no WAL, so it shows no lag.
@@ -309,7 +309,7 @@ public actor PostgresEngine: Engine {
             _ = try await primary.query("CHECKPOINT", timeout: timeout)
             return try await primary.query("SELECT pg_current_wal_lsn()::text", timeout: timeout).scalar ?? "0/0"
         }
-        facts["checkpoint.ms"] = String(format: "%.1f", (clock.now - started).milliseconds)
+        facts.checkpointMilliseconds = (clock.now - started).milliseconds
         // The follower must have the checkpoint before the pause begins: the fast shutdown waits
         // for the walsender to deliver everything, so a link that stalls makes the pause long
         // (or the fence time out) instead of failing here with nothing touched.
@@ -333,7 +333,7 @@ public actor PostgresEngine: Engine {
                 "the follower did not receive the primary's checkpoint at \(checkpoint) within \(policy.replayTimeout.seconds) s; nothing was fenced"
             )
         }
-        facts["checkpoint.receivedMs"] = String(format: "%.1f", (clock.now - started).milliseconds)
+        facts.checkpointReceivedMilliseconds = (clock.now - started).milliseconds
         // A stop that cannot be made ready is made inside the pause, as it always could be.
         armedStop?.disarm()
         armedStop = try? await oldPrimaryServer(facts).armStop(timeout: policy.fenceTimeout, signal: SIGINT)
@@ -364,27 +364,27 @@ public actor PostgresEngine: Engine {
         var read: [String: String]?
         if let armed, case .stopped(let control) = try await armed.fire() {
             read = control
-            facts["stop.armed"] = "true"
+            facts.stopArmed = true
         } else {
             try await old.stop(timeout: policy.fenceTimeout, signal: SIGINT)
         }
         let stopped = clock.now
-        facts["stop.ms"] = String(format: "%.1f", (stopped - started).milliseconds)
+        facts.stopMilliseconds = (stopped - started).milliseconds
         primaryConnection?.close()
         primaryConnection = nil
         let control = if let read { read } else { try await old.controlData() }
-        facts["controldata.ms"] = String(format: "%.1f", (clock.now - stopped).milliseconds)
+        facts.controlDataMilliseconds = (clock.now - stopped).milliseconds
         guard control["Database cluster state"] == "shut down", let lsn = control["Latest checkpoint location"] else {
             throw EngineError(
                 "the old primary did not shut down cleanly (cluster state: \(control["Database cluster state"] ?? "unknown"))"
             )
         }
-        facts["finalLSN"] = lsn
-        facts["final.position"] = "LSN \(lsn)"
+        facts.finalLSN = lsn
+        facts.finalPosition = "LSN \(lsn)"
     }
 
     public func finalSync(_ facts: inout Facts) async throws {
-        guard let lsn = facts["finalLSN"] else { throw EngineError("no final LSN was recorded by the fence") }
+        guard let lsn = facts.finalLSN else { throw EngineError("no final LSN was recorded by the fence") }
         let clock = ContinuousClock()
         let deadline = clock.now + policy.replayTimeout
         let timeout = policy.replayTimeout
@@ -400,7 +400,7 @@ public actor PostgresEngine: Engine {
                         [lsn], timeout: timeout)
                 }
                 if result.scalar == "true" {
-                    facts["follower.replayLSN"] = result.rows.first?[1] ?? ""
+                    facts.followerReplayLSN = result.rows.first?[1] ?? ""
                     return true
                 }
                 replayed = result.rows.first?[1] ?? "?"
@@ -443,9 +443,9 @@ public actor PostgresEngine: Engine {
                 "the follower was asked to promote but is still in recovery after \(policy.promoteTimeout.seconds) s"
             )
         }
-        facts["promote.ms"] = String(format: "%.1f", (clock.now - started).milliseconds)
+        facts.promoteMilliseconds = (clock.now - started).milliseconds
         let endpoint = try newPrimaryEndpoint(facts)
-        facts["new.address"] = endpoint.address
+        facts.newAddress = endpoint.address
         return endpoint
     }
 
@@ -474,7 +474,7 @@ public actor PostgresEngine: Engine {
         guard result.rows.first?[0] == "false", let xid = result.rows.first?[1] else {
             throw EngineError("the new primary is still in recovery")
         }
-        facts["verify.xid"] = xid
+        facts.verifyXID = xid
     }
 
     public func settle(_ facts: inout Facts) async throws {
@@ -487,8 +487,8 @@ public actor PostgresEngine: Engine {
         // The slot lives on the old primary, which is stopped and kept for rollback: removing its
         // directory is how a slot is dropped offline, and keeps the old server from holding WAL forever.
         try await old.removeSlotDirectory(slotName)
-        facts["slot.released"] = "true"
-        if let done = try await target.provisioner.disableOldPostgresService(facts) { facts["old.service"] = done }
+        facts.slotReleased = true
+        if let done = try await target.provisioner.disableOldPostgresService(facts) { facts.oldService = done }
     }
 
     /// The old primary is stopped; what this controller made of it is removed, anything else is
@@ -499,7 +499,7 @@ public actor PostgresEngine: Engine {
             throw EngineError("the old primary is running again; it was not retired")
         }
         let done = try await target.provisioner.retireOldPostgres(facts, image: target.fromImage)
-        facts["old.retired"] = "true"
+        facts.oldRetired = true
         return done
     }
 
@@ -516,7 +516,7 @@ public actor PostgresEngine: Engine {
         try await target.provisioner.removePostgresFollower(
             changeover: target.changeover, facts: facts, image: target.toImage,
             timeout: policy.fenceTimeout)
-        if facts["old.dataDirectory"] != nil, case let old = try oldPrimaryServer(facts), !(try await isRunning(old)) {
+        if facts.oldDataDirectory != nil, case let old = try oldPrimaryServer(facts), !(try await isRunning(old)) {
             try FileManager.default.createDirectory(
                 atPath: "\(target.stateDirectory)/logs", withIntermediateDirectories: true)
             let log = "\(target.stateDirectory)/logs/\(target.changeover)-old-primary.log"
@@ -530,7 +530,7 @@ public actor PostgresEngine: Engine {
                     return failure == nil
                 }, deadline: .now + policy.fenceTimeout)
             if !restarted, let failure { throw failure }
-            facts["old.restarted"] = "true"
+            facts.oldRestarted = true
         }
         var busy: PostgresError?
         let dropped = try await poll(
@@ -548,7 +548,7 @@ public actor PostgresEngine: Engine {
                 return false
             }, deadline: .now + .seconds(30))
         if !dropped, let busy { throw busy }
-        facts["slot.released"] = "true"
+        facts.slotReleased = true
     }
 
     // MARK: helpers
@@ -659,21 +659,21 @@ public actor PostgresEngine: Engine {
     }
 
     private func newPrimaryConnInfo(_ facts: Facts) throws -> ConnInfo {
-        guard let host = facts["follower.host"], let port = facts["follower.port"] else {
+        guard let host = facts.followerHost, let port = facts.followerPort else {
             throw EngineError("no follower was provisioned")
         }
-        return target.primary.with("host", host).with("hostaddr", nil).with("port", port)
+        return target.primary.with("host", host).with("hostaddr", nil).with("port", String(port))
             .with("target_session_attrs", nil)
     }
 
     private func newPrimaryEndpoint(_ facts: Facts) throws -> Endpoint {
-        guard let host = facts["follower.host"], let port = facts["follower.port"] else {
+        guard let host = facts.followerHost, let port = facts.followerPort else {
             throw EngineError("no follower was provisioned")
         }
         guard case .postgres(let configured) = target.database.primary else {
             throw EngineError("not a Postgres database")
         }
-        let info = configured.with("host", host).with("hostaddr", nil).with("port", port).with("password", nil)
+        let info = configured.with("host", host).with("hostaddr", nil).with("port", String(port)).with("password", nil)
         return Endpoint(host: info.host ?? "", port: info.port ?? 5432, address: info.description)
     }
 }
