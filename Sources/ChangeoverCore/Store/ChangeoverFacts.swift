@@ -51,11 +51,6 @@ public struct ChangeoverFacts: Sendable, Equatable, Codable, Sequence, Expressib
         ChangeoverFacts(values.merging(other.values, uniquingKeysWith: combine))
     }
 
-    /// Adds facts a provisioner or an earlier step gave as text.
-    public mutating func merge(_ other: [String: String], uniquingKeysWith combine: (String, String) -> String) {
-        values.merge(other, uniquingKeysWith: combine)
-    }
-
     /// The facts `isIncluded` keeps.
     public func filter(_ isIncluded: ((key: String, value: String)) -> Bool) -> ChangeoverFacts {
         ChangeoverFacts(values.filter(isIncluded))
