@@ -41,6 +41,10 @@ import Testing
         #expect(facts.oldRetireAt == Date(timeIntervalSince1970: 1_796_713_289))
         #expect(facts.oldRetired == nil)
         #expect(facts.windowDecision == "open")
+        #expect(
+            facts.window
+                == WindowOpening(
+                    start: Date(timeIntervalSince1970: 1_796_626_888), end: Date(timeIntervalSince1970: 1_796_627_469)))
         // Keys no property names are kept as they were.
         #expect(facts["scheduled.by"] == "schedule by uid 0@vm pid 18746")
         #expect(facts["follower.pid"] == "19131")
@@ -88,6 +92,16 @@ import Testing
         // Setting nil removes the fact.
         facts.followerPort = nil
         #expect(facts["follower.port"] == nil)
+    }
+
+    @Test func aWindowIsStoredAsItsTwoTimes() throws {
+        var facts = ChangeoverFacts()
+        facts.window = WindowOpening(
+            start: Date(timeIntervalSince1970: 1_796_626_888), end: Date(timeIntervalSince1970: 1_796_627_469))
+        #expect(facts["window.start"] == "2026-12-07T07:01:28Z")
+        #expect(facts["window.end"] == "2026-12-07T07:11:09Z")
+        facts["window.end"] = nil
+        #expect(facts.window == nil)
     }
 
     @Test func factsOfANewerVersionSurviveALoadAndASave() throws {

@@ -240,12 +240,8 @@ extension ChangeoverRunner {
         notice.failure = record.machine.failure
         notice.writePauseMs = outcome == .completed ? pause : nil
         notice.newPrimary = outcome == .completed ? newPrimary.map { .init(host: $0.host, port: $0.port) } : nil
-        let iso = ISO8601DateFormatter()
-        if let start = record.facts["window.start"].flatMap(iso.date(from:)),
-            let end = record.facts["window.end"].flatMap(iso.date(from:)),
-            end > start
-        {
-            notice.window = .init(WindowOpening(start: start, end: end), zone: Self.zone(of: database))
+        if let window = record.facts.window, window.end > window.start {
+            notice.window = .init(window, zone: Self.zone(of: database))
         }
         await send(notice, database: database)
     }

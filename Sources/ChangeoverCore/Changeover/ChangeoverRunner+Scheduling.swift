@@ -259,8 +259,7 @@ extension ChangeoverRunner {
                 switch still {
                 case .open(let opening):
                     record.facts.windowDecision = "open"
-                    record.facts["window.start"] = ScheduleText.iso(opening.start)
-                    record.facts["window.end"] = ScheduleText.iso(opening.end)
+                    record.facts.window = opening
                     try note(
                         "open", gate.describe(still, at: checked, zone: zone),
                         planFacts.merging([
@@ -270,7 +269,7 @@ extension ChangeoverRunner {
                     return
                 case .forced(let reason):
                     record.facts.windowDecision = "forced"
-                    record.facts["forced.reason"] = reason
+                    record.facts.forcedReason = reason
                     try note("forced", reason, planFacts)
                     return
                 default:

@@ -293,6 +293,26 @@ extension ChangeoverFacts {
         get { self["window.decision"] }
         set { self["window.decision"] = newValue }
     }
+    /// The window the switchover ran in (`window.start`, `window.end`: ISO 8601 in UTC, to the
+    /// second); nil unless both are there.
+    public var window: WindowOpening? {
+        get {
+            let iso = ISO8601DateFormatter()
+            guard let start = self["window.start"].flatMap(iso.date(from:)),
+                let end = self["window.end"].flatMap(iso.date(from:))
+            else { return nil }
+            return WindowOpening(start: start, end: end)
+        }
+        set {
+            self["window.start"] = newValue.map { ScheduleText.iso($0.start) }
+            self["window.end"] = newValue.map { ScheduleText.iso($0.end) }
+        }
+    }
+    /// Why the switchover went ahead outside a window (`forced.reason`).
+    public var forcedReason: String? {
+        get { self["forced.reason"] }
+        set { self["forced.reason"] = newValue }
+    }
     /// The campaign that scheduled the changeover (`campaign`).
     public var campaign: String? {
         get { self["campaign"] }
