@@ -23,14 +23,16 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq"),
-        .target(name: "PostgresClient", dependencies: ["CLibPQ"], swiftSettings: settings),
+        // Keeping passwords out of messages, logs and the audit log: the rules every module shares.
+        .target(name: "Redaction", swiftSettings: settings),
+        .target(name: "PostgresClient", dependencies: ["CLibPQ", "Redaction"], swiftSettings: settings),
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis", pkgConfig: "hiredis"),
         .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
         .target(name: "RedisClient", dependencies: ["CHiredis"], swiftSettings: settings),
         .target(
             name: "ChangeoverCore",
             dependencies: [
-                "PostgresClient", "RedisClient", "CSystem",
+                "PostgresClient", "RedisClient", "CSystem", "Redaction",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
@@ -90,7 +92,7 @@ let package = Package(
             swiftSettings: settings),
         .testTarget(
             name: "ChangeoverCoreTests",
-            dependencies: ["ChangeoverCore", "ChangeoverLab", .product(name: "Yams", package: "Yams")],
+            dependencies: ["ChangeoverCore", "ChangeoverLab", "Redaction", .product(name: "Yams", package: "Yams")],
             swiftSettings: settings),
         .testTarget(
             name: "ChangeoverDaemonTests", dependencies: ["ChangeoverDaemon", "ChangeoverCore", "ChangeoverLab"],

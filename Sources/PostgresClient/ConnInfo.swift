@@ -1,4 +1,5 @@
 import CLibPQ
+import Redaction
 
 /// libpq connection parameters, parsed by libpq itself.
 ///
@@ -97,7 +98,7 @@ public struct ConnInfo: Sendable, Equatable, CustomStringConvertible {
 
     /// The redacted `key=value` form: the password's (and sslpassword's) value is `********`.
     public var description: String {
-        render { Self.secretKeys.contains($0.key) ? "********" : $0.value }
+        render { Self.secretKeys.contains($0.key) ? Redaction.mask : $0.value }
     }
 
     /// The full `key=value` form, password included, quoted for libpq. Never log it.
@@ -128,59 +129,11 @@ public struct ConnInfo: Sendable, Equatable, CustomStringConvertible {
     /// refused without being quoted back.
     public static let maximumLength = 65_536
 
-    /// libpq quotes parts of a string it rejects, even a whole URL with its password, or a
-    /// password with a bad percent escape. Every password the input could hold is masked.
-    ///
-    /// Nil when the input has so many places a password could be (`:/`, `password`) that
-    /// finding them all would take time quadratic in its length: the caller then shows no part
-    /// of libpq's message.
+    /// libpq quotes parts of a string it rejects, even a whole URL with its password: every
+    /// password `input` could hold is masked in `message` (see
+    /// ``Redaction/masking(passwordsIn:from:)``).
     static func masking(passwordsIn input: String, from message: String) -> String? {
-        let places = 16
-        guard input.ranges(of: ":/").prefix(places + 1).count <= places,
-            input.lowercased().ranges(of: "password").prefix(places + 1).count <= places
-        else { return nil }
-        var candidates: [Substring] = []
-        // scheme://user:password@host, also misspelt (one slash, no host): libpq takes the
-        // first "@" before a "/", a reader may take the last, a typo may leave none.
-        var rest = Substring(input)
-        while let scheme = rest.firstRange(of: ":/") {
-            let whole = rest[scheme.upperBound...].drop { $0 == "/" }
-            let token = whole.prefix { !$0.isWhitespace }
-            let firstAt = whole.prefix { $0 != "/" }.firstIndex(of: "@")
-            let ats = [firstAt, token.lastIndex(of: "@")].compactMap { $0 }
-            for at in ats.isEmpty ? [token.endIndex] : ats {
-                let userinfo = whole[..<at]
-                if let colon = userinfo.firstIndex(of: ":") {
-                    candidates.append(userinfo[userinfo.index(after: colon)...])
-                }
-            }
-            rest = rest[scheme.upperBound...]
-        }
-        // password=value in the key=value form or a URL's query, bare or quoted.
-        let lowered = Substring(input.lowercased())
-        if lowered.count == input.count {
-            var index = lowered.startIndex
-            while let key = lowered[index...].firstRange(of: "password") {
-                let offset = lowered.distance(from: lowered.startIndex, to: key.upperBound)
-                var value = input.dropFirst(offset).drop { $0 == " " || $0 == "\t" }
-                if value.first == "=" {
-                    value = value.dropFirst().drop { $0 == " " || $0 == "\t" }
-                    if value.first == "'" { value = value.dropFirst() }
-                    let bare = value.prefix { !$0.isWhitespace }
-                    candidates.append(bare)
-                    candidates.append(bare.prefix { $0 != "&" })
-                    candidates.append(value.prefix { $0 != "'" })
-                }
-                index = key.upperBound
-            }
-        }
-        // As the key=value parser would cut them when it misreads a URL.
-        candidates += candidates.flatMap { [$0.prefix { $0 != "=" }, $0.prefix { !$0.isWhitespace }] }
-        var masked = message
-        for secret in Set(candidates.map(String.init)).filter({ !$0.isEmpty }).sorted(by: { $0.count > $1.count }) {
-            masked = masked.replacing(secret, with: "********")
-        }
-        return masked
+        Redaction.masking(passwordsIn: input, from: message)
     }
 
     private func firstListItem(_ list: String) -> String? {

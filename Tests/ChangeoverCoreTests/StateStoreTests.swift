@@ -20,8 +20,8 @@ import Testing
             id: id, database: database, fromImage: "pg15", toImage: "pg15-patched",
             machine: ChangeoverMachine(step: step),
             startedAt: started, updatedAt: started.addingTimeInterval(90),
-            facts: ["slot": "changeover_\(id)", "follower.port": "54321", "final.position": "0/3000148"].merging(facts)
-            { _, new in new },
+            facts: Facts(["slot": "changeover_\(id)", "follower.port": "54321", "final.position": "0/3000148"])
+                .merging(facts) { _, new in new },
             timings: timings, policy: SwitchPolicy(mode: .window, deadline: utc("2026-02-01T00:00:00Z")))
     }
 
@@ -419,7 +419,7 @@ import Testing
         let store = StateStore(directory: directory)
         var saved = record(
             "orders-1", started: utc("2026-01-01T00:00:00Z"), timings: switchover([1, 2, 3, 4, 5, 6]),
-            facts: Dictionary(uniqueKeysWithValues: (0..<20).map { ("fact.\($0)", "value \($0)") }))
+            facts: Facts(Dictionary(uniqueKeysWithValues: (0..<20).map { ("fact.\($0)", "value \($0)") })))
         try store.save(saved)
         func measure(sync: Bool) throws -> (median: Double, p99: Double) {
             let clock = ContinuousClock()

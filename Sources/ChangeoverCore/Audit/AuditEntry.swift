@@ -1,4 +1,5 @@
 import Foundation
+import Redaction
 
 /// What callers pass to `AuditLog.append`. Anything that looks like a secret is
 /// replaced by "[redacted]" when the entry is created, so it never reaches the log.
@@ -32,36 +33,15 @@ public struct AuditEntry: Sendable, Equatable {
     }
 }
 
-/// Deliberately simple secret scrubbing for audit entries.
+/// The audit log's scrubbing: a value that holds a password is dropped whole, and so is every
+/// value of a key that names a secret (``Redaction``'s rules).
 enum AuditRedaction {
-    static let placeholder = "[redacted]"
-    static let secretKeyWords = ["password", "secret", "token"]
+    static let placeholder = Redaction.placeholder
 
-    /// Keys that hold one of those words and no secret: a lease's fencing token is a counter
-    /// the store hands out in order, there to be compared.
-    static let publicKeys: Set<String> = ["lease.token"]
-
-    /// A fact key naming a secret (case-insensitive "password", "secret", "token"), except `publicKeys`.
-    static func isSecretKey(_ key: String) -> Bool {
-        if publicKeys.contains(key) { return false }
-        let lower = key.lowercased()
-        return secretKeyWords.contains { lower.contains($0) }
-    }
+    static func isSecretKey(_ key: String) -> Bool { Redaction.isSecretKey(key) }
 
     /// Replaces the whole value if it contains "password=" followed by a non-space.
     static func redactValue(_ value: String) -> String {
-        containsInlinePassword(value) ? placeholder : value
-    }
-
-    static func containsInlinePassword(_ value: String) -> Bool {
-        let lower = value.lowercased()
-        var searchStart = lower.startIndex
-        while let range = lower.range(of: "password=", range: searchStart..<lower.endIndex) {
-            if range.upperBound < lower.endIndex, !lower[range.upperBound].isWhitespace {
-                return true
-            }
-            searchStart = range.upperBound
-        }
-        return false
+        Redaction.containsInlinePassword(value) ? placeholder : value
     }
 }

@@ -277,7 +277,7 @@ public struct CampaignDriver: Sendable {
         var cancelled = 0
         for member in campaign.members where member.inFlight {
             guard let id = member.changeover, let record = try? store.changeover(id), record.machine.step == .pending,
-                record.facts["campaign"] == campaign.id
+                record.facts.campaign == campaign.id
             else { continue }
             if (try? await runner.abort(id: id, reason: reason)) != nil { cancelled += 1 }
         }

@@ -40,7 +40,7 @@ extension ChangeoverExecutor {
         faults(.after(step))
         let elapsed = (clock.now - stepBegan).milliseconds
         // What the step learned, and how long it took.
-        var learned = record.facts.filter { factsBefore[$0.key] != $0.value }
+        var learned = record.facts.filter { factsBefore[$0.key] != $0.value }.values
         learned["ms"] = learned["ms"] ?? Self.ms(elapsed)
         if let stoppedBy {
             _ = retries.takeCount()
@@ -105,9 +105,9 @@ extension ChangeoverExecutor {
         case .promote:
             let endpoint = try await engine.promote(&record.facts)
             newPrimary = endpoint
-            record.facts["new.host"] = endpoint.host
-            record.facts["new.port"] = String(endpoint.port)
-            record.facts["new.address"] = endpoint.address
+            record.facts.newHost = endpoint.host
+            record.facts.newPort = endpoint.port
+            record.facts.newAddress = endpoint.address
         case .repoint:
             guard let newPrimary else { throw EngineError("no new primary to repoint to") }
             let old = prepared.oldEndpoint
@@ -120,7 +120,7 @@ extension ChangeoverExecutor {
             if let pauseStarted {
                 let pause = (clock.now - pauseStarted).milliseconds
                 pauseMilliseconds = pause
-                record.facts["writePause.ms"] = Self.ms(pause)
+                record.facts.writePauseMilliseconds = pause
             }
         case .verify:
             try await engine.verify(&record.facts)
@@ -135,16 +135,16 @@ extension ChangeoverExecutor {
     /// After the settle: when the old primary is due to be retired, and the new primary and
     /// image recorded as the database's.
     private mutating func settled() throws {
-        if record.facts["old.retired"] != "true" {
+        if record.facts.oldRetired != true {
             let at = Date().addingTimeInterval(prepared.database.retireAfter.seconds)
-            record.facts["old.retireAt"] = ISO8601DateFormatter().string(from: at)
+            record.facts.oldRetireAt = at
         }
         guard let newPrimary else { return }
         try runner.store.save(
             DatabaseState(
                 database: record.database, image: prepared.toImage.name, primary: newPrimary.address,
-                dataDirectory: record.facts["follower.dataDirectory"], changedAt: Date(), changeover: record.id,
-                container: record.facts["follower.container"]))
+                dataDirectory: record.facts.followerDataDirectory, changedAt: Date(), changeover: record.id,
+                container: record.facts.followerContainer))
     }
 
     /// Undoes what the steps up to `failedStep` did: the engine restores the old primary and
@@ -181,7 +181,7 @@ extension ChangeoverExecutor {
                 step: .rollback, milliseconds: elapsed, outcome: failure == nil ? "succeeded" : "failed",
                 retries: retried > 0 ? retried : nil))
         events(.stepFinished(.rollback, milliseconds: elapsed, error: failure))
-        var facts = ["ms": Self.ms(elapsed), "old.restarted": record.facts["old.restarted"] ?? "false"]
+        var facts = ["ms": Self.ms(elapsed), "old.restarted": String(record.facts.oldRestarted ?? false)]
         if retried > 0 { facts["retries"] = String(retried) }
         journal.note("rollback", failure == nil ? "succeeded" : "failed", failure, facts)
         return try record.machine.handle(failure.map { .stepFailed($0) } ?? .stepSucceeded)

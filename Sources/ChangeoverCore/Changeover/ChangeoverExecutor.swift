@@ -34,7 +34,7 @@ struct ChangeoverExecutor {
     static func drive(
         _ runner: ChangeoverRunner, _ record: ChangeoverRecord, _ prepared: ChangeoverRunner.Prepared,
         lock: DatabaseLock, first: ChangeoverMachine.Action,
-        opening: (String, String, Facts)
+        opening: (String, String, [String: String])
     ) async throws -> ChangeoverSummary {
         let stop = runner.stop
         let store = runner.store
@@ -87,7 +87,7 @@ struct ChangeoverExecutor {
 
     /// Performs actions until the machine finishes or the changeover stops. The lease is
     /// confirmed with the store (a write conditional on its token) before every action.
-    mutating func run(first: ChangeoverMachine.Action, opening: (String, String, Facts)) async throws
+    mutating func run(first: ChangeoverMachine.Action, opening: (String, String, [String: String])) async throws
         -> ChangeoverSummary
     {
         events(
@@ -135,10 +135,10 @@ struct ChangeoverExecutor {
     }
 
     mutating func finish(_ outcome: ChangeoverMachine.Outcome) async throws -> ChangeoverSummary {
-        var facts: Facts = [
+        var facts: [String: String] = [
             "outcome": outcome.rawValue, "total.ms": Self.ms(earlier + (clock.now - began).milliseconds),
         ]
-        facts["final.position"] = record.facts["final.position"]
+        facts["final.position"] = record.facts.finalPosition
         facts["writePause.ms"] = record.facts["writePause.ms"]
         facts["new.primary"] = newPrimary?.description
         let failure = "\(record.machine.failedStep.map { "\($0) failed: " } ?? "")\(record.machine.failure ?? "")"
@@ -157,7 +157,7 @@ struct ChangeoverExecutor {
             toImage: prepared.toImage.name,
             outcome: outcome, failedStep: record.machine.failedStep, failure: record.machine.failure,
             rollbackUnfinished: record.machine.rollbackUnfinished == true, timings: record.timings,
-            finalPosition: record.facts["final.position"], writePauseMilliseconds: pauseMilliseconds,
+            finalPosition: record.facts.finalPosition, writePauseMilliseconds: pauseMilliseconds,
             newPrimary: outcome == .completed ? newPrimary : nil, oldPrimary: prepared.oldEndpoint,
             totalMilliseconds: earlier + (clock.now - began).milliseconds, facts: record.facts, stopped: record.stopped)
     }

@@ -32,7 +32,7 @@ final class ChangeoverJournal {
 
     /// Adds a record to what the next `flush` writes. Every record carries the lease's token
     /// and holder.
-    func note(_ step: String, _ outcome: String, _ message: String? = nil, _ facts: Facts = [:]) {
+    func note(_ step: String, _ outcome: String, _ message: String? = nil, _ facts: [String: String] = [:]) {
         unwritten.append(
             AuditEntry(
                 changeover: changeover, database: database, step: step, outcome: outcome,

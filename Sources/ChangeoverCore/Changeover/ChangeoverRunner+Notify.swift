@@ -34,7 +34,7 @@ extension ChangeoverRunner {
             event: event, at: Date(), summary: summary, changeover: record.id, database: record.database,
             engine: database.engine.rawValue, fromImage: record.fromImage, toImage: record.toImage)
         notice.deadline = record.policy?.deadline.map(ScheduleText.iso)
-        if let old = record.facts["old.address"].flatMap({ try? DatabasePrimary.parse($0, engine: database.engine) }) {
+        if let old = record.facts.oldAddress.flatMap({ try? DatabasePrimary.parse($0, engine: database.engine) }) {
             notice.oldPrimary = .init(host: old.host, port: old.port)
         }
         return notice
@@ -42,7 +42,7 @@ extension ChangeoverRunner {
 
     /// Delivers `notice` if the database's config asks for its event, writes the audit record,
     /// tells the watcher and the log. Never throws.
-    func send(_ notice: ChangeoverNotice, database: DatabaseConfig, facts: Facts = [:]) async {
+    func send(_ notice: ChangeoverNotice, database: DatabaseConfig, facts: [String: String] = [:]) async {
         guard database.notify.sends(notice.event) else { return }
         let deliveries = await notifier(for: database).deliver(notice)
         let failures = deliveries.compactMap(\.failure)
@@ -223,7 +223,7 @@ extension ChangeoverRunner {
         }
         guard database.notify.sends(event) else { return }
         let failed = record.machine.failedStep.map { "\($0) failed: " } ?? ""
-        let pause = record.facts["writePause.ms"].flatMap(Double.init)
+        let pause = record.facts.writePauseMilliseconds
         let summary =
             switch outcome {
             case .completed:
@@ -240,12 +240,8 @@ extension ChangeoverRunner {
         notice.failure = record.machine.failure
         notice.writePauseMs = outcome == .completed ? pause : nil
         notice.newPrimary = outcome == .completed ? newPrimary.map { .init(host: $0.host, port: $0.port) } : nil
-        let iso = ISO8601DateFormatter()
-        if let start = record.facts["window.start"].flatMap(iso.date(from:)),
-            let end = record.facts["window.end"].flatMap(iso.date(from:)),
-            end > start
-        {
-            notice.window = .init(WindowOpening(start: start, end: end), zone: Self.zone(of: database))
+        if let window = record.facts.window, window.end > window.start {
+            notice.window = .init(window, zone: Self.zone(of: database))
         }
         await send(notice, database: database)
     }

@@ -64,9 +64,9 @@ extension ChangeoverRunner {
     func prepare(resuming record: ChangeoverRecord) throws -> Prepared {
         try prepare(
             database: record.database, image: record.toImage, id: record.id,
-            from: record.fromImage, primary: record.facts["old.address"],
-            container: record.facts["old.container"],
-            followerPort: record.facts["follower.port"].flatMap(Int.init))
+            from: record.fromImage, primary: record.facts.oldAddress,
+            container: record.facts.oldContainer,
+            followerPort: record.facts.followerPort)
     }
 
     /// The follower's port: the one a resumed changeover's follower has; else with

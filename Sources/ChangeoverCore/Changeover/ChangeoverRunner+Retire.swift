@@ -8,7 +8,7 @@ extension ChangeoverRunner {
     public func retire(database: String? = nil, now: Date = Date(), force: Bool = false) async throws -> [String] {
         var lines: [String] = []
         for var record in try store.changeovers()
-        where record.machine.step == .done && record.facts["old.retired"] != "true" {
+        where record.machine.step == .done && record.facts.oldRetired != true {
             guard database == nil || record.database == database else { continue }
             let due = record.facts["old.retireAt"].flatMap { ISO8601DateFormatter().date(from: $0) } ?? .distantPast
             guard force || due <= now else {

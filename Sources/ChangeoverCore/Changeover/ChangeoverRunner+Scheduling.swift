@@ -88,8 +88,9 @@ extension ChangeoverRunner {
         let record = ChangeoverRecord(
             id: id, database: database, fromImage: fromImage, toImage: toImage.name, machine: ChangeoverMachine(),
             startedAt: now(), updatedAt: now(),
-            facts: ["old.address": current?.primary ?? databaseConfig.primary.address, "scheduled.by": source]
-                .merging(extra) { ours, _ in ours }, timings: [],
+            facts: ChangeoverFacts(
+                ["old.address": current?.primary ?? databaseConfig.primary.address, "scheduled.by": source]
+                    .merging(extra) { ours, _ in ours }), timings: [],
             policy: policy)
         // One history read for the plan and its gate.
         let history = estimateHistory(database, fleetBaseBackups: fleetBaseBackups)
@@ -121,7 +122,7 @@ extension ChangeoverRunner {
         if let policy { record.policy = policy }
         let prepared = try prepare(database: record.database, image: record.toImage, id: record.id)
         record.fromImage = prepared.fromImage.name
-        record.facts["old.address"] = prepared.oldEndpoint.address
+        record.facts.oldAddress = prepared.oldEndpoint.address
         let first = try record.machine.handle(.begin)
         return try await ChangeoverExecutor.drive(
             self, record, prepared, lock: lock, first: first,
@@ -206,7 +207,7 @@ extension ChangeoverRunner {
     /// may have fallen behind since).
     func awaitWindow(
         _ record: inout ChangeoverRecord, _ prepared: Prepared, caughtUpJustNow: Bool,
-        note: (String, String?, Facts) throws -> Void
+        note: (String, String?, [String: String]) throws -> Void
     ) async throws {
         let policy = record.policy ?? .now
         let engine = prepared.engine
@@ -219,7 +220,7 @@ extension ChangeoverRunner {
         case .now:
             // A changeover stopped or prepared earlier may have fallen behind meanwhile.
             if !caughtUpJustNow { record.facts = try await caughtUp(record.facts, engine) }
-            record.facts["window.decision"] = "now"
+            record.facts.windowDecision = "now"
             return
         case .window:
             break
@@ -233,7 +234,7 @@ extension ChangeoverRunner {
         var lastCheck: ContinuousClock.Instant? = caughtUpJustNow ? clock.now : nil
         var announced: String?
         var forcedNotified = false
-        var planFacts: Facts = [
+        var planFacts: [String: String] = [
             "estimate": ScheduleText.duration(estimate.duration), "estimate.basis": estimate.basis,
             "margin": ScheduleText.duration(config.scheduling.margin),
         ]
@@ -257,9 +258,8 @@ extension ChangeoverRunner {
                 let still = gate.decide(at: checked)
                 switch still {
                 case .open(let opening):
-                    record.facts["window.decision"] = "open"
-                    record.facts["window.start"] = ScheduleText.iso(opening.start)
-                    record.facts["window.end"] = ScheduleText.iso(opening.end)
+                    record.facts.windowDecision = "open"
+                    record.facts.window = opening
                     try note(
                         "open", gate.describe(still, at: checked, zone: zone),
                         planFacts.merging([
@@ -268,8 +268,8 @@ extension ChangeoverRunner {
                         ]) { a, _ in a })
                     return
                 case .forced(let reason):
-                    record.facts["window.decision"] = "forced"
-                    record.facts["forced.reason"] = reason
+                    record.facts.windowDecision = "forced"
+                    record.facts.forcedReason = reason
                     try note("forced", reason, planFacts)
                     return
                 default:
@@ -310,8 +310,8 @@ extension ChangeoverRunner {
 
 extension SwitchPolicy {
     /// The policy as audit facts.
-    var auditFacts: Facts {
-        var facts: Facts = ["switch": mode.rawValue]
+    var auditFacts: [String: String] {
+        var facts: [String: String] = ["switch": mode.rawValue]
         facts["deadline"] = deadline.map(ScheduleText.iso)
         return facts
     }

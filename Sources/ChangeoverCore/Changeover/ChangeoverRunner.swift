@@ -84,7 +84,7 @@ public struct ChangeoverRunner: Sendable {
             id: id, database: database, fromImage: prepared.fromImage.name, toImage: prepared.toImage.name,
             machine: ChangeoverMachine(), startedAt: Date(), updatedAt: Date(),
             facts: ["old.address": prepared.oldEndpoint.address], timings: [], policy: policy)
-        if let container = prepared.oldContainer { record.facts["old.container"] = container }
+        if let container = prepared.oldContainer { record.facts.oldContainer = container }
         let first = try record.machine.handle(.begin)
         return try await ChangeoverExecutor.drive(
             self, record, prepared, lock: lock, first: first,
@@ -111,7 +111,7 @@ public struct ChangeoverRunner: Sendable {
         let interrupted = record.machine.step
         let promoted = interrupted.isTerminal ? false : await prepared.engine.isPromoted(record.facts)
         let first = try record.machine.handle(.resumed(promoted: promoted))
-        var facts: Facts = ["step": interrupted.rawValue, "follower.promoted": String(promoted)]
+        var facts: [String: String] = ["step": interrupted.rawValue, "follower.promoted": String(promoted)]
         if let policy {
             record.policy = policy
             facts.merge(policy.auditFacts) { a, _ in a }
@@ -163,9 +163,7 @@ public struct ChangeoverRunner: Sendable {
     }
 
     static func newPrimary(from facts: Facts) -> Endpoint? {
-        guard let host = facts["new.host"], let port = facts["new.port"].flatMap(Int.init),
-            let address = facts["new.address"]
-        else { return nil }
+        guard let host = facts.newHost, let port = facts.newPort, let address = facts.newAddress else { return nil }
         return Endpoint(host: host, port: port, address: address)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import PostgresClient
+import Redaction
 import Yams
 
 /// The fleet as one YAML file describes it: images, databases, where followers are made, where
@@ -438,101 +439,9 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
     /// each would otherwise print 10,000 lines.
     public static let maximumProblems = 100
 
-    /// `password=value` (bare or quoted) and the password of a URL's user info, masked.
-    ///
-    /// What the regexes `(?i)(password\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^\s"]*)` and
-    /// `(://[^:/@\s"]*:)[^\s"]*@` would replace, found in one pass each: the regex engine took
-    /// time quadratic in a quoted value full of `://a:` (a megabyte of it ran for minutes).
-    static func maskingPasswords(in text: String) -> String {
-        maskingURLPasswords(in: maskingPasswordParameters(in: Array(text)))
-    }
-
-    private static func maskingPasswordParameters(in chars: [Character]) -> [Character] {
-        let word = Array("password")
-        func isWordLetter(_ c: Character, _ letter: Character) -> Bool {
-            if let ascii = c.asciiValue { return ascii | 0x20 == letter.asciiValue! }
-            return c.lowercased() == String(letter) || c.uppercased() == letter.uppercased()
-        }
-        var out: [Character] = []
-        out.reserveCapacity(chars.count)
-        var i = 0
-        while i < chars.count {
-            guard i + word.count <= chars.count, isWordLetter(chars[i], "p"),
-                (1..<word.count).allSatisfy({ isWordLetter(chars[i + $0], word[$0]) })
-            else {
-                out.append(chars[i])
-                i += 1
-                continue
-            }
-            var j = i + word.count
-            while j < chars.count && chars[j].isWhitespace { j += 1 }
-            guard j < chars.count, chars[j] == "=" else {
-                out.append(chars[i])
-                i += 1
-                continue
-            }
-            j += 1
-            while j < chars.count && chars[j].isWhitespace { j += 1 }
-            var end = j
-            if end < chars.count && chars[end] == "'" {
-                end += 1
-                while end < chars.count {
-                    if chars[end] == "'" {
-                        end += 1
-                        break
-                    }
-                    if chars[end] == "\\" {
-                        guard end + 1 < chars.count else { break }
-                        end += 2
-                        continue
-                    }
-                    end += 1
-                }
-            } else {
-                while end < chars.count && !chars[end].isWhitespace && chars[end] != "\"" { end += 1 }
-            }
-            out += chars[i..<j]
-            out += "********"
-            i = end
-        }
-        return out
-    }
-
-    private static func maskingURLPasswords(in chars: [Character]) -> String {
-        // lastAt[k]: the last "@" from k to the end of k's run of characters that are neither
-        // whitespace nor '"'; -1 if there is none.
-        var lastAt = [Int](repeating: -1, count: chars.count + 1)
-        var last = -1
-        for k in chars.indices.reversed() {
-            if chars[k].isWhitespace || chars[k] == "\"" {
-                last = -1
-            } else if chars[k] == "@" && last == -1 {
-                last = k
-            }
-            lastAt[k] = last
-        }
-        var out = ""
-        var p = 0
-        while p < chars.count {
-            if p + 3 <= chars.count, chars[p] == ":", chars[p + 1] == "/", chars[p + 2] == "/" {
-                var q = p + 3
-                while q < chars.count,
-                    !(chars[q] == ":" || chars[q] == "/" || chars[q] == "@" || chars[q] == "\""
-                        || chars[q].isWhitespace)
-                {
-                    q += 1
-                }
-                if q < chars.count, chars[q] == ":", lastAt[q + 1] >= 0 {
-                    out += String(chars[p...q]) + "********@"
-                    p = lastAt[q + 1] + 1
-                    continue
-                }
-            }
-            out.append(chars[p])
-            p += 1
-        }
-        return out
-    }
+    /// `password=value` (bare or quoted) and the password of a URL's user info, masked (see
+    /// ``Redaction/maskingPasswords(in:)``).
+    static func maskingPasswords(in text: String) -> String { Redaction.maskingPasswords(in: text) }
 }
 
 /// One database: how to reach its primary, which image it runs, how to change it over.

@@ -74,7 +74,7 @@ public struct PromotionNotRequested: Error, CustomStringConvertible, Sendable {
 }
 
 /// Names and figures a changeover learns as it goes, persisted with it.
-public typealias Facts = [String: String]
+public typealias Facts = ChangeoverFacts
 
 /// One preflight check and its result.
 public struct PreflightCheck: Sendable, Codable, Equatable {

@@ -195,9 +195,9 @@ public actor PostgresEngine: Engine {
             changeover: target.changeover, image: target.toImage)
         {
             facts.merge(existing.facts) { _, new in new }
-            facts["follower.host"] = existing.host
-            facts["follower.port"] = String(existing.port)
-            facts["slot"] = slotName
+            facts.followerHost = existing.host
+            facts.followerPort = existing.port
+            facts.slot = slotName
             try await locateOldPrimary(&facts)
             return
         }
@@ -213,24 +213,24 @@ public actor PostgresEngine: Engine {
                     "SELECT pg_create_physical_replication_slot($1, true)", [slot], timeout: timeout)
             }
         }
-        facts["slot"] = slotName
+        facts.slot = slotName
         let layout = await primaryLayout()
-        facts["old.cluster"] = layout.flatMap { DebianCluster.of(configFile: $0.configFile) }?.description
+        facts.oldCluster = layout.flatMap { DebianCluster.of(configFile: $0.configFile) }?.description
         let follower = try await target.provisioner.createPostgresFollower(
             changeover: target.changeover, image: target.toImage, source: target.replication, slot: slotName,
             port: target.database.followerPort, layout: layout, timeout: catchUp.provisionTimeout, progress: progress)
         facts.merge(follower.facts) { _, new in new }
-        facts["follower.host"] = follower.host
-        facts["follower.port"] = String(follower.port)
+        facts.followerHost = follower.host
+        facts.followerPort = follower.port
     }
 
     /// Records where the old primary is (its data directory, and what the provisioner needs to
     /// find it) and what both images are, once.
     private func locateOldPrimary(_ facts: inout Facts) async throws {
-        if facts["old.dataDirectory"] == nil {
-            facts["old.dataDirectory"] = try await primaryDataDirectory()
+        if facts.oldDataDirectory == nil {
+            facts.oldDataDirectory = try await primaryDataDirectory()
         }
-        if let dataDirectory = facts["old.dataDirectory"] {
+        if let dataDirectory = facts.oldDataDirectory {
             facts.merge(target.provisioner.oldPrimaryFacts(dataDirectory: dataDirectory)) { old, _ in old }
         }
         facts.merge(try await target.provisioner.imageFacts(from: target.fromImage, to: target.toImage)) { old, _ in old
@@ -245,53 +245,55 @@ public actor PostgresEngine: Engine {
         var lastReport = clock.now - .seconds(10)
         var lastLag = "unknown"
         let silence = try await longestReplySilence(facts, until: deadline)
-        while true {
-            guard try await isRunning(follower) else { throw EngineError("the follower stopped during catch-up") }
-            let slot = slotName
-            let timeout = policy.connectTimeout
-            let result = try await onPrimary(
-                "read the follower's lag on the primary", policy: .untilDeadline, until: deadline
-            ) {
-                try await $0.query(
-                    """
-                    SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint::text,
-                           COALESCE(extract(epoch FROM replay_lag), 0)::float8::text, state,
-                           COALESCE(extract(epoch FROM now() - reply_time), 0)::float8::text
-                    FROM pg_stat_replication WHERE application_name = $1
-                    """, [slot], timeout: timeout)
-            }
-            let now = clock.now
-            if let row = result.rows.first, row[2] == "streaming",
-                let bytes = Int64(row[0] ?? ""), let seconds = Double(row[1] ?? "")
-            {
-                let quiet = Double(row[3] ?? "") ?? 0
-                lastLag = "\(bytes) bytes, \(String(format: "%.3f", seconds)) s"
-                facts["catchUp.lagBytes"] = String(bytes)
-                if let silence, quiet > silence.seconds {
-                    // No lag, and no word from the follower either: a link that stalls (a cut
-                    // that healed, with TCP still backing off) carries no WAL, so it shows no lag.
-                    lastLag += ", but its last reply is \(String(format: "%.1f", quiet)) s old"
-                    heldSince = nil
-                } else if bytes <= catchUp.maxLagBytes && seconds <= catchUp.maxLagTime.seconds {
-                    heldSince = heldSince ?? now
+        let caughtUp = try await poll(
+            every: catchUp.pollEvery,
+            until: { () async throws -> Bool in
+                guard try await isRunning(follower) else { throw EngineError("the follower stopped during catch-up") }
+                let slot = slotName
+                let timeout = policy.connectTimeout
+                let result = try await onPrimary(
+                    "read the follower's lag on the primary", policy: .untilDeadline, until: deadline
+                ) {
+                    try await $0.query(
+                        """
+                        SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint::text,
+                               COALESCE(extract(epoch FROM replay_lag), 0)::float8::text, state,
+                               COALESCE(extract(epoch FROM now() - reply_time), 0)::float8::text
+                        FROM pg_stat_replication WHERE application_name = $1
+                        """, [slot], timeout: timeout)
+                }
+                let now = clock.now
+                if let row = result.rows.first, row[2] == "streaming",
+                    let bytes = Int64(row[0] ?? ""), let seconds = Double(row[1] ?? "")
+                {
+                    let quiet = Double(row[3] ?? "") ?? 0
+                    lastLag = "\(bytes) bytes, \(String(format: "%.3f", seconds)) s"
+                    facts.catchUpLagBytes = bytes
+                    if let silence, quiet > silence.seconds {
+                        // No lag, and no word from the follower either: a link that stalls (a cut
+                        // that healed, with TCP still backing off) carries no WAL, so it shows no lag.
+                        lastLag += ", but its last reply is \(String(format: "%.1f", quiet)) s old"
+                        heldSince = nil
+                    } else if bytes <= catchUp.maxLagBytes && seconds <= catchUp.maxLagTime.seconds {
+                        heldSince = heldSince ?? now
+                    } else {
+                        heldSince = nil
+                    }
                 } else {
                     heldSince = nil
+                    lastLag = "follower not streaming yet"
                 }
-            } else {
-                heldSince = nil
-                lastLag = "follower not streaming yet"
-            }
-            if now - lastReport >= .seconds(1) {
-                progress("lag \(lastLag)")
-                lastReport = now
-            }
-            if let heldSince, now - heldSince >= catchUp.holdFor { return }
-            if now >= deadline {
-                throw EngineError(
-                    "the follower did not catch up within \(catchUp.timeout.seconds) s (lag \(lastLag), must stay under \(catchUp.maxLagBytes) bytes and \(catchUp.maxLagTime.seconds) s for \(catchUp.holdFor.seconds) s)"
-                )
-            }
-            try await Task.sleep(for: catchUp.pollEvery)
+                if now - lastReport >= .seconds(1) {
+                    progress("lag \(lastLag)")
+                    lastReport = now
+                }
+                if let heldSince, now - heldSince >= catchUp.holdFor { return true }
+                return false
+            }, deadline: deadline)
+        guard caughtUp else {
+            throw EngineError(
+                "the follower did not catch up within \(catchUp.timeout.seconds) s (lag \(lastLag), must stay under \(catchUp.maxLagBytes) bytes and \(catchUp.maxLagTime.seconds) s for \(catchUp.holdFor.seconds) s)"
+            )
         }
     }
 
@@ -307,31 +309,31 @@ public actor PostgresEngine: Engine {
             _ = try await primary.query("CHECKPOINT", timeout: timeout)
             return try await primary.query("SELECT pg_current_wal_lsn()::text", timeout: timeout).scalar ?? "0/0"
         }
-        facts["checkpoint.ms"] = String(format: "%.1f", (clock.now - started).milliseconds)
+        facts.checkpointMilliseconds = (clock.now - started).milliseconds
         // The follower must have the checkpoint before the pause begins: the fast shutdown waits
         // for the walsender to deliver everything, so a link that stalls makes the pause long
         // (or the fence time out) instead of failing here with nothing touched.
         let deadline = clock.now + policy.replayTimeout
         let slot = slotName
         let connectTimeout = policy.connectTimeout
-        while true {
-            let received = try await onPrimary("read what the follower has received", until: deadline) {
-                try await $0.query(
-                    """
-                    SELECT (pg_wal_lsn_diff(flush_lsn, $1::pg_lsn) >= 0)::text FROM pg_stat_replication
-                    WHERE application_name = $2 AND state = 'streaming'
-                    """, [checkpoint, slot], timeout: connectTimeout
-                ).scalar
-            }
-            if received == "true" { break }
-            guard clock.now < deadline else {
-                throw EngineError(
-                    "the follower did not receive the primary's checkpoint at \(checkpoint) within \(policy.replayTimeout.seconds) s; nothing was fenced"
-                )
-            }
-            try await Task.sleep(for: .milliseconds(2))
+        let received = try await poll(
+            every: .milliseconds(2),
+            until: { () async throws -> Bool in
+                try await onPrimary("read what the follower has received", until: deadline) {
+                    try await $0.query(
+                        """
+                        SELECT (pg_wal_lsn_diff(flush_lsn, $1::pg_lsn) >= 0)::text FROM pg_stat_replication
+                        WHERE application_name = $2 AND state = 'streaming'
+                        """, [checkpoint, slot], timeout: connectTimeout
+                    ).scalar
+                } == "true"
+            }, deadline: deadline)
+        guard received else {
+            throw EngineError(
+                "the follower did not receive the primary's checkpoint at \(checkpoint) within \(policy.replayTimeout.seconds) s; nothing was fenced"
+            )
         }
-        facts["checkpoint.receivedMs"] = String(format: "%.1f", (clock.now - started).milliseconds)
+        facts.checkpointReceivedMilliseconds = (clock.now - started).milliseconds
         // A stop that cannot be made ready is made inside the pause, as it always could be.
         armedStop?.disarm()
         armedStop = try? await oldPrimaryServer(facts).armStop(timeout: policy.fenceTimeout, signal: SIGINT)
@@ -362,48 +364,52 @@ public actor PostgresEngine: Engine {
         var read: [String: String]?
         if let armed, case .stopped(let control) = try await armed.fire() {
             read = control
-            facts["stop.armed"] = "true"
+            facts.stopArmed = true
         } else {
             try await old.stop(timeout: policy.fenceTimeout, signal: SIGINT)
         }
         let stopped = clock.now
-        facts["stop.ms"] = String(format: "%.1f", (stopped - started).milliseconds)
+        facts.stopMilliseconds = (stopped - started).milliseconds
         primaryConnection?.close()
         primaryConnection = nil
         let control = if let read { read } else { try await old.controlData() }
-        facts["controldata.ms"] = String(format: "%.1f", (clock.now - stopped).milliseconds)
+        facts.controlDataMilliseconds = (clock.now - stopped).milliseconds
         guard control["Database cluster state"] == "shut down", let lsn = control["Latest checkpoint location"] else {
             throw EngineError(
                 "the old primary did not shut down cleanly (cluster state: \(control["Database cluster state"] ?? "unknown"))"
             )
         }
-        facts["finalLSN"] = lsn
-        facts["final.position"] = "LSN \(lsn)"
+        facts.finalLSN = lsn
+        facts.finalPosition = "LSN \(lsn)"
     }
 
     public func finalSync(_ facts: inout Facts) async throws {
-        guard let lsn = facts["finalLSN"] else { throw EngineError("no final LSN was recorded by the fence") }
+        guard let lsn = facts.finalLSN else { throw EngineError("no final LSN was recorded by the fence") }
         let clock = ContinuousClock()
         let deadline = clock.now + policy.replayTimeout
         let timeout = policy.replayTimeout
-        while true {
-            let result = try await onFollower(
-                facts, "read the follower's replay position", policy: .inPause, until: deadline
-            ) {
-                try await $0.query(
-                    "SELECT (pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::pg_lsn) > 0)::text, pg_last_wal_replay_lsn()::text",
-                    [lsn], timeout: timeout)
-            }
-            if result.scalar == "true" {
-                facts["follower.replayLSN"] = result.rows.first?[1] ?? ""
-                return
-            }
-            if clock.now >= deadline {
-                throw EngineError(
-                    "the follower replayed only to \(result.rows.first?[1] ?? "?"), not past the old primary's final LSN \(lsn), within \(policy.replayTimeout.seconds) s"
-                )
-            }
-            try await Task.sleep(for: .milliseconds(1))
+        var replayed = "?"
+        let passed = try await poll(
+            every: .milliseconds(1),
+            until: { () async throws -> Bool in
+                let result = try await onFollower(
+                    facts, "read the follower's replay position", policy: .inPause, until: deadline
+                ) {
+                    try await $0.query(
+                        "SELECT (pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::pg_lsn) > 0)::text, pg_last_wal_replay_lsn()::text",
+                        [lsn], timeout: timeout)
+                }
+                if result.scalar == "true" {
+                    facts.followerReplayLSN = result.rows.first?[1] ?? ""
+                    return true
+                }
+                replayed = result.rows.first?[1] ?? "?"
+                return false
+            }, deadline: deadline)
+        guard passed else {
+            throw EngineError(
+                "the follower replayed only to \(replayed), not past the old primary's final LSN \(lsn), within \(policy.replayTimeout.seconds) s"
+            )
         }
     }
 
@@ -425,25 +431,21 @@ public actor PostgresEngine: Engine {
                 _ = try await follower.query("SELECT pg_promote(false)", timeout: timeout)
             }
         }
-        while true {
-            let result = try await onFollower(
-                facts, "check the follower left recovery", policy: .inPause, until: deadline
-            ) {
-                try await $0.query("SELECT pg_is_in_recovery()::text", timeout: timeout)
-            }
-            if result.scalar == "false" {
-                facts["promote.ms"] = String(format: "%.1f", (clock.now - started).milliseconds)
-                break
-            }
-            if clock.now >= deadline {
-                throw EngineError(
-                    "the follower was asked to promote but is still in recovery after \(policy.promoteTimeout.seconds) s"
-                )
-            }
-            try await Task.sleep(for: .milliseconds(1))
+        let promoted = try await poll(
+            every: .milliseconds(1),
+            until: { () async throws -> Bool in
+                try await onFollower(facts, "check the follower left recovery", policy: .inPause, until: deadline) {
+                    try await $0.query("SELECT pg_is_in_recovery()::text", timeout: timeout)
+                }.scalar == "false"
+            }, deadline: deadline)
+        guard promoted else {
+            throw EngineError(
+                "the follower was asked to promote but is still in recovery after \(policy.promoteTimeout.seconds) s"
+            )
         }
+        facts.promoteMilliseconds = (clock.now - started).milliseconds
         let endpoint = try newPrimaryEndpoint(facts)
-        facts["new.address"] = endpoint.address
+        facts.newAddress = endpoint.address
         return endpoint
     }
 
@@ -472,7 +474,7 @@ public actor PostgresEngine: Engine {
         guard result.rows.first?[0] == "false", let xid = result.rows.first?[1] else {
             throw EngineError("the new primary is still in recovery")
         }
-        facts["verify.xid"] = xid
+        facts.verifyXID = xid
     }
 
     public func settle(_ facts: inout Facts) async throws {
@@ -485,8 +487,8 @@ public actor PostgresEngine: Engine {
         // The slot lives on the old primary, which is stopped and kept for rollback: removing its
         // directory is how a slot is dropped offline, and keeps the old server from holding WAL forever.
         try await old.removeSlotDirectory(slotName)
-        facts["slot.released"] = "true"
-        if let done = try await target.provisioner.disableOldPostgresService(facts) { facts["old.service"] = done }
+        facts.slotReleased = true
+        if let done = try await target.provisioner.disableOldPostgresService(facts) { facts.oldService = done }
     }
 
     /// The old primary is stopped; what this controller made of it is removed, anything else is
@@ -497,7 +499,7 @@ public actor PostgresEngine: Engine {
             throw EngineError("the old primary is running again; it was not retired")
         }
         let done = try await target.provisioner.retireOldPostgres(facts, image: target.fromImage)
-        facts["old.retired"] = "true"
+        facts.oldRetired = true
         return done
     }
 
@@ -514,34 +516,39 @@ public actor PostgresEngine: Engine {
         try await target.provisioner.removePostgresFollower(
             changeover: target.changeover, facts: facts, image: target.toImage,
             timeout: policy.fenceTimeout)
-        if facts["old.dataDirectory"] != nil, case let old = try oldPrimaryServer(facts), !(try await isRunning(old)) {
+        if facts.oldDataDirectory != nil, case let old = try oldPrimaryServer(facts), !(try await isRunning(old)) {
             try FileManager.default.createDirectory(
                 atPath: "\(target.stateDirectory)/logs", withIntermediateDirectories: true)
             let log = "\(target.stateDirectory)/logs/\(target.changeover)-old-primary.log"
             // A primary that crashed (rather than being fenced) may leave backends that still
             // hold its shared memory for a moment: the start is retried until they are gone.
-            let clock = ContinuousClock()
-            let deadline = clock.now + policy.fenceTimeout
-            while let failure = await restart(old, log: log) {
-                guard clock.now < deadline else { throw failure }
-                try await Task.sleep(for: .milliseconds(200))
-            }
-            facts["old.restarted"] = "true"
+            var failure: (any Error)?
+            let restarted = try await poll(
+                every: .milliseconds(200),
+                until: { () async -> Bool in
+                    failure = await restart(old, log: log)
+                    return failure == nil
+                }, deadline: .now + policy.fenceTimeout)
+            if !restarted, let failure { throw failure }
+            facts.oldRestarted = true
         }
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(30)
-        while true {
-            let error = try await onPrimary("drop the slot \(slotName) on the primary") { primary in
-                let error = await self.dropSlot(on: primary)
-                if let error, Retrier.isTransient(error) { throw error }
-                return error
-            }
-            guard let error else { break }
-            // 55006: the walsender of the stopped follower has not exited yet.
-            guard error.sqlState == "55006", clock.now < deadline else { throw error }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        facts["slot.released"] = "true"
+        var busy: PostgresError?
+        let dropped = try await poll(
+            every: .milliseconds(50),
+            until: { () async throws -> Bool in
+                let error = try await onPrimary("drop the slot \(slotName) on the primary") { primary in
+                    let error = await self.dropSlot(on: primary)
+                    if let error, Retrier.isTransient(error) { throw error }
+                    return error
+                }
+                guard let error else { return true }
+                // 55006: the walsender of the stopped follower has not exited yet.
+                guard error.sqlState == "55006" else { throw error }
+                busy = error
+                return false
+            }, deadline: .now + .seconds(30))
+        if !dropped, let busy { throw busy }
+        facts.slotReleased = true
     }
 
     // MARK: helpers
@@ -652,21 +659,21 @@ public actor PostgresEngine: Engine {
     }
 
     private func newPrimaryConnInfo(_ facts: Facts) throws -> ConnInfo {
-        guard let host = facts["follower.host"], let port = facts["follower.port"] else {
+        guard let host = facts.followerHost, let port = facts.followerPort else {
             throw EngineError("no follower was provisioned")
         }
-        return target.primary.with("host", host).with("hostaddr", nil).with("port", port)
+        return target.primary.with("host", host).with("hostaddr", nil).with("port", String(port))
             .with("target_session_attrs", nil)
     }
 
     private func newPrimaryEndpoint(_ facts: Facts) throws -> Endpoint {
-        guard let host = facts["follower.host"], let port = facts["follower.port"] else {
+        guard let host = facts.followerHost, let port = facts.followerPort else {
             throw EngineError("no follower was provisioned")
         }
         guard case .postgres(let configured) = target.database.primary else {
             throw EngineError("not a Postgres database")
         }
-        let info = configured.with("host", host).with("hostaddr", nil).with("port", port).with("password", nil)
+        let info = configured.with("host", host).with("hostaddr", nil).with("port", String(port)).with("password", nil)
         return Endpoint(host: info.host ?? "", port: info.port ?? 5432, address: info.description)
     }
 }

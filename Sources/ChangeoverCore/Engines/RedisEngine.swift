@@ -172,8 +172,8 @@ public actor RedisEngine: Engine {
         // the running follower's port from where it runs.
         if let existing = try await setup.provisioner.runningRedisFollower(changeover: setup.changeover) {
             facts.merge(existing.facts) { _, new in new }
-            facts["follower.host"] = existing.host
-            facts["follower.port"] = String(existing.port)
+            facts.followerHost = existing.host
+            facts.followerPort = existing.port
             facts.merge(try await setup.provisioner.imageFacts(from: setup.fromImage, to: setup.toImage)) { old, _ in
                 old
             }
@@ -196,7 +196,7 @@ public actor RedisEngine: Engine {
         if let users = try? await primary.command(["ACL", "LIST"], timeout: policy.connectTimeout).array, !users.isEmpty
         {
             acl = users.compactMap(\.string).joined(separator: "\n") + "\n"
-            facts["follower.aclUsers"] = String(users.count)
+            facts.followerACLUsers = users.count
         } else if let password = primaryEndpoint.password {
             settings.append(("requirepass", LocalRedis.quote(password)))
         }
@@ -205,15 +205,15 @@ public actor RedisEngine: Engine {
         let info = RedisInfo(
             parsing: (try? await primary.command(["INFO", "server"], timeout: policy.connectTimeout).string) ?? "")
         let configFile = info["config_file"].flatMap { $0.isEmpty ? nil : $0 }
-        facts["old.configFile"] = configFile
-        facts["old.pid"] = info["process_id"]
+        facts.oldConfigFile = configFile
+        facts.oldPID = info["process_id"].flatMap { Int32($0) }
         let follower = try await setup.provisioner.createRedisFollower(
             changeover: setup.changeover, image: setup.toImage, port: setup.database.followerPort, settings: settings,
             acl: acl, primaryConfigFile: configFile, primaryBind: try? await configValue(primary, "bind"),
             timeout: .seconds(30))
         facts.merge(follower.facts) { _, new in new }
-        facts["follower.host"] = follower.host
-        facts["follower.port"] = String(follower.port)
+        facts.followerHost = follower.host
+        facts.followerPort = follower.port
     }
 
     public func catchUp(_ facts: inout Facts) async throws {
@@ -223,65 +223,67 @@ public actor RedisEngine: Engine {
         var lastReport = clock.now - .seconds(10)
         var state = "not connected yet"
         var reportedKind = ""
-        while true {
-            guard await followerRunning else { throw EngineError("the follower stopped during catch-up") }
-            let timeout = policy.connectTimeout
-            let mine = RedisInfo(
-                parsing: try await onFollower(
-                    facts, "read the follower's replication state", policy: .untilDeadline,
-                    until: deadline
-                ) {
-                    try await $0.command(["INFO"], timeout: timeout).string ?? ""
-                })
-            let theirs = RedisInfo(
-                parsing: try await onPrimary(
-                    "read the primary's replication state", policy: .untilDeadline,
-                    until: deadline
-                ) {
-                    try await $0.command(["INFO", "replication"], timeout: timeout).string ?? ""
-                })
-            let now = clock.now
-            let port = Int(facts["follower.port"] ?? "") ?? 0
-            let entry = theirs.replicas.first { $0.port == port }
-            if mine["master_sync_in_progress"] == "1" {
-                heldSince = nil
-                let total = mine.integer("master_sync_total_bytes") ?? -1
-                let read = mine.integer("master_sync_read_bytes") ?? 0
-                state =
-                    total > 0
-                    ? "initial sync \(read / 1024) of \(total / 1024) kB (\(read * 100 / total)%)"
-                    : "initial sync \(read / 1024) kB received"
-            } else if mine["loading"] == "1" {
-                heldSince = nil
-                state = "initial sync: loading the primary's data, \(mine["loading_loaded_perc"] ?? "?")%"
-            } else if mine["master_link_status"] == "up", let entry, entry.state == "online",
-                let offset = mine.integer("slave_repl_offset"), let master = theirs.integer("master_repl_offset")
-            {
-                let lag = max(0, master - offset)
-                facts["catchUp.lagBytes"] = String(lag)
-                state = "lag \(lag) bytes, last acknowledgement \(entry.lag) s ago"
-                if lag <= catchUp.maxLagBytes && Double(entry.lag) <= max(1, catchUp.maxLagTime.seconds) {
-                    heldSince = heldSince ?? now
+        let caughtUp = try await poll(
+            every: catchUp.pollEvery,
+            until: { () async throws -> Bool in
+                guard await followerRunning else { throw EngineError("the follower stopped during catch-up") }
+                let timeout = policy.connectTimeout
+                let mine = RedisInfo(
+                    parsing: try await onFollower(
+                        facts, "read the follower's replication state", policy: .untilDeadline,
+                        until: deadline
+                    ) {
+                        try await $0.command(["INFO"], timeout: timeout).string ?? ""
+                    })
+                let theirs = RedisInfo(
+                    parsing: try await onPrimary(
+                        "read the primary's replication state", policy: .untilDeadline,
+                        until: deadline
+                    ) {
+                        try await $0.command(["INFO", "replication"], timeout: timeout).string ?? ""
+                    })
+                let now = clock.now
+                let port = facts.followerPort ?? 0
+                let entry = theirs.replicas.first { $0.port == port }
+                if mine["master_sync_in_progress"] == "1" {
+                    heldSince = nil
+                    let total = mine.integer("master_sync_total_bytes") ?? -1
+                    let read = mine.integer("master_sync_read_bytes") ?? 0
+                    state =
+                        total > 0
+                        ? "initial sync \(read / 1024) of \(total / 1024) kB (\(read * 100 / total)%)"
+                        : "initial sync \(read / 1024) kB received"
+                } else if mine["loading"] == "1" {
+                    heldSince = nil
+                    state = "initial sync: loading the primary's data, \(mine["loading_loaded_perc"] ?? "?")%"
+                } else if mine["master_link_status"] == "up", let entry, entry.state == "online",
+                    let offset = mine.integer("slave_repl_offset"), let master = theirs.integer("master_repl_offset")
+                {
+                    let lag = max(0, master - offset)
+                    facts.catchUpLagBytes = lag
+                    state = "lag \(lag) bytes, last acknowledgement \(entry.lag) s ago"
+                    if lag <= catchUp.maxLagBytes && Double(entry.lag) <= max(1, catchUp.maxLagTime.seconds) {
+                        heldSince = heldSince ?? now
+                    } else {
+                        heldSince = nil
+                    }
                 } else {
                     heldSince = nil
+                    state = "link \(mine["master_link_status"] ?? "down")"
                 }
-            } else {
-                heldSince = nil
-                state = "link \(mine["master_link_status"] ?? "down")"
-            }
-            let kind = state.split(separator: " ").prefix(2).joined(separator: " ")
-            if now - lastReport >= .seconds(1) || kind != reportedKind {
-                progress(state)
-                lastReport = now
-                reportedKind = kind
-            }
-            if let heldSince, now - heldSince >= catchUp.holdFor { return }
-            if now >= deadline {
-                throw EngineError(
-                    "the follower did not catch up within \(catchUp.timeout.seconds) s (\(state), must stay under \(catchUp.maxLagBytes) bytes for \(catchUp.holdFor.seconds) s)"
-                )
-            }
-            try await Task.sleep(for: catchUp.pollEvery)
+                let kind = state.split(separator: " ").prefix(2).joined(separator: " ")
+                if now - lastReport >= .seconds(1) || kind != reportedKind {
+                    progress(state)
+                    lastReport = now
+                    reportedKind = kind
+                }
+                if let heldSince, now - heldSince >= catchUp.holdFor { return true }
+                return false
+            }, deadline: deadline)
+        guard caughtUp else {
+            throw EngineError(
+                "the follower did not catch up within \(catchUp.timeout.seconds) s (\(state), must stay under \(catchUp.maxLagBytes) bytes for \(catchUp.holdFor.seconds) s)"
+            )
         }
     }
 
@@ -309,48 +311,52 @@ public actor RedisEngine: Engine {
             _ = try await primary.command(["CLIENT", "PAUSE", String(pause), "WRITE"], timeout: timeout)
             return (pausedAt, try await primary.command(["INFO", "replication"], timeout: timeout).string ?? "")
         }
-        facts["paused"] = "true"
-        facts["pausedUntil"] = String(
-            Int64((pausedAt.timeIntervalSince1970 * 1000).rounded()) + Int64(pauseMilliseconds))
+        facts.paused = true
+        facts.pausedUntilMilliseconds =
+            Int64((pausedAt.timeIntervalSince1970 * 1000).rounded()) + Int64(pauseMilliseconds)
         let info = RedisInfo(parsing: text)
         guard let offset = info.integer("master_repl_offset") else {
             throw EngineError("the primary did not report master_repl_offset")
         }
-        facts["finalOffset"] = String(offset)
-        facts["final.position"] = "offset \(offset)"
+        facts.finalOffset = offset
+        facts.finalPosition = "offset \(offset)"
     }
 
     public func finalSync(_ facts: inout Facts) async throws {
-        guard let final = facts["finalOffset"].flatMap(Int64.init) else {
+        guard let final = facts.finalOffset else {
             throw EngineError("no final offset was recorded by the fence")
         }
         let clock = ContinuousClock()
         let deadline = clock.now + policy.replayTimeout
         let timeout = policy.replayTimeout
-        while true {
-            let role = try RedisRole(
-                try await onFollower(facts, "read the follower's offset", policy: .inPause, until: deadline) {
-                    try await $0.command(["ROLE"], timeout: timeout)
-                })
-            guard case .replica(_, _, let state, let offset) = role else {
-                throw EngineError("the follower is no longer a replica")
-            }
-            if offset >= final {
-                // The pause must still hold when the follower is promoted, or the old primary
-                // could have taken writes the follower never saw.
-                let until = facts["pausedUntil"].flatMap(Double.init) ?? 0
-                guard Date().timeIntervalSince1970 * 1000 < until - 1000 else {
-                    throw EngineError("the primary's write pause expires before the promotion could follow it")
+        var reached = ""
+        let synced = try await poll(
+            every: .milliseconds(1),
+            until: { () async throws -> Bool in
+                let role = try RedisRole(
+                    try await onFollower(facts, "read the follower's offset", policy: .inPause, until: deadline) {
+                        try await $0.command(["ROLE"], timeout: timeout)
+                    })
+                guard case .replica(_, _, let state, let offset) = role else {
+                    throw EngineError("the follower is no longer a replica")
                 }
-                facts["follower.offset"] = String(offset)
-                return
-            }
-            if clock.now >= deadline {
-                throw EngineError(
-                    "the follower reached offset \(offset) (\(state)), not the primary's final \(final), within \(policy.replayTimeout.seconds) s"
-                )
-            }
-            try await Task.sleep(for: .milliseconds(1))
+                if offset >= final {
+                    // The pause must still hold when the follower is promoted, or the old primary
+                    // could have taken writes the follower never saw.
+                    let until = facts.pausedUntilMilliseconds.map(Double.init) ?? 0
+                    guard Date().timeIntervalSince1970 * 1000 < until - 1000 else {
+                        throw EngineError("the primary's write pause expires before the promotion could follow it")
+                    }
+                    facts.followerOffset = offset
+                    return true
+                }
+                reached = "\(offset) (\(state))"
+                return false
+            }, deadline: deadline)
+        guard synced else {
+            throw EngineError(
+                "the follower reached offset \(reached), not the primary's final \(final), within \(policy.replayTimeout.seconds) s"
+            )
         }
     }
 
@@ -382,7 +388,7 @@ public actor RedisEngine: Engine {
     }
 
     public func demoteOldPrimary(_ facts: inout Facts) async throws {
-        guard let host = facts["follower.host"], let port = facts["follower.port"] else {
+        guard let host = facts.followerHost, let port = facts.followerPort.map(String.init) else {
             throw EngineError("no follower")
         }
         let timeout = policy.promoteTimeout
@@ -396,8 +402,8 @@ public actor RedisEngine: Engine {
             _ = try await primary.command(["REPLICAOF", host, port], timeout: timeout)
             _ = try await primary.command(["CLIENT", "UNPAUSE"], timeout: timeout)
         }
-        facts["paused"] = "false"
-        facts["old.role"] = "replica of \(host):\(port)"
+        facts.paused = false
+        facts.oldRole = "replica of \(host):\(port)"
     }
 
     public func verify(_ facts: inout Facts) async throws {
@@ -415,7 +421,7 @@ public actor RedisEngine: Engine {
         guard case .master = try RedisRole(role) else {
             throw EngineError("the new primary is not a master")
         }
-        facts["verify.key"] = key
+        facts.verifyKey = key
     }
 
     public func settle(_ facts: inout Facts) async throws {
@@ -428,7 +434,7 @@ public actor RedisEngine: Engine {
         if let old = try? await primary() {
             _ = try? await old.command(["CONFIG", "REWRITE"], timeout: policy.verifyTimeout)
         }
-        if let done = try await setup.provisioner.disableOldRedisService(facts) { facts["old.service"] = done }
+        if let done = try await setup.provisioner.disableOldRedisService(facts) { facts.oldService = done }
         followerConnection?.close()
         followerConnection = nil
         primaryConnection?.close()
@@ -443,7 +449,7 @@ public actor RedisEngine: Engine {
         }
         // Already gone (retired before, or shut down by its owner): nothing left to do.
         guard let old = try? await primary() else {
-            facts["old.retired"] = "true"
+            facts.oldRetired = true
             let removed = try await setup.provisioner.retireOldRedis(facts)
             return "\(primaryEndpoint) is already gone" + (removed.map { "; \($0)" } ?? "")
         }
@@ -451,7 +457,7 @@ public actor RedisEngine: Engine {
             throw EngineError("\(primaryEndpoint) is a primary again; it was not retired")
         }
         _ = try? await old.command(["SHUTDOWN", "NOSAVE"], timeout: policy.fenceTimeout)
-        facts["old.retired"] = "true"
+        facts.oldRetired = true
         let removed = try await setup.provisioner.retireOldRedis(facts)
         return "\(primaryEndpoint), a replica of the new primary, was shut down" + (removed.map { "; \($0)" } ?? "")
     }
@@ -469,7 +475,7 @@ public actor RedisEngine: Engine {
         _ = try await onPrimary("let the primary take writes again (CLIENT UNPAUSE)") {
             try await $0.command(["CLIENT", "UNPAUSE"], timeout: timeout)
         }
-        facts["paused"] = "false"
+        facts.paused = false
     }
 
     // MARK: helpers
@@ -518,7 +524,7 @@ public actor RedisEngine: Engine {
     }
 
     private func newPrimaryRedisEndpoint(_ facts: Facts) throws -> RedisEndpoint {
-        guard let host = facts["follower.host"], let port = facts["follower.port"].flatMap(Int.init) else {
+        guard let host = facts.followerHost, let port = facts.followerPort else {
             throw EngineError("no follower was provisioned")
         }
         return RedisEndpoint(host: host, port: port, user: primaryEndpoint.user, password: primaryEndpoint.password)

@@ -119,7 +119,7 @@ extension LocalProvisioner: Provisioner {
     }
 
     public func oldPostgres(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres {
-        guard let dataDirectory = facts["old.dataDirectory"] else {
+        guard let dataDirectory = facts.oldDataDirectory else {
             throw EngineError("the old primary's data directory is unknown")
         }
         return LocalPostgres(
@@ -128,7 +128,7 @@ extension LocalProvisioner: Provisioner {
     }
 
     public func postgresFollower(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres {
-        guard let dataDirectory = facts["follower.dataDirectory"] else {
+        guard let dataDirectory = facts.followerDataDirectory else {
             throw EngineError("no follower was provisioned")
         }
         return LocalPostgres(
@@ -158,7 +158,7 @@ extension LocalProvisioner: Provisioner {
     /// systemd unit starts has its unit disabled.
     public func disableOldPostgresService(_ facts: Facts) async throws -> String? {
         var done: [String] = []
-        if let cluster = facts["old.cluster"].flatMap(DebianCluster.init(id:)) {
+        if let cluster = facts.oldCluster.flatMap(DebianCluster.init(id:)) {
             try cluster.setStartMode("manual")
             done.append("cluster \(cluster) no longer starts at boot (start.conf manual)")
         }
@@ -173,7 +173,7 @@ extension LocalProvisioner: Provisioner {
         async throws
     {
         let cluster = madeCluster(changeover: changeover)
-        if let dataDirectory = facts["follower.dataDirectory"] ?? cluster?.defaultDataDirectory {
+        if let dataDirectory = facts.followerDataDirectory ?? cluster?.defaultDataDirectory {
             let follower = LocalPostgres(binDirectory: image.binDirectory, dataDirectory: dataDirectory, runAs: runAs)
             try await follower.stop(timeout: timeout, signal: SIGQUIT)
         }
@@ -184,7 +184,7 @@ extension LocalProvisioner: Provisioner {
 
     /// A node this controller made is removed; anything else is left on disk for its owner.
     public func retireOldPostgres(_ facts: Facts, image: FleetConfig.Image) async throws -> String {
-        guard let dataDirectory = facts["old.dataDirectory"] else {
+        guard let dataDirectory = facts.oldDataDirectory else {
             throw EngineError("the old primary's data directory is unknown")
         }
         if dataDirectory.hasPrefix(root + "/") {
@@ -338,12 +338,11 @@ extension LocalProvisioner: Provisioner {
     /// An old primary that is a Debian instance of this host (its pid file names the process
     /// that served) no longer starts at boot: its replacement does.
     public func disableOldRedisService(_ facts: Facts) async throws -> String? {
-        if let file = facts["old.configFile"], let unit = SystemdUnit.written(naming: file), SystemdService.isInstalled
-        {
+        if let file = facts.oldConfigFile, let unit = SystemdUnit.written(naming: file), SystemdService.isInstalled {
             try await SystemdService.run("disable", unit)
             return "\(unit) no longer starts at boot"
         }
-        guard let instance = facts["old.configFile"].flatMap(DebianRedis.of(configFile:)), SystemdService.isInstalled,
+        guard let instance = facts.oldConfigFile.flatMap(DebianRedis.of(configFile:)), SystemdService.isInstalled,
             let pid = facts["old.pid"],
             (try? String(contentsOfFile: instance.pidFile, encoding: .utf8))?.trimmingCharacters(
                 in: .whitespacesAndNewlines) == pid
@@ -355,7 +354,7 @@ extension LocalProvisioner: Provisioner {
     /// The old primary's files are its owner's; where systemd runs, the unit of a Debian
     /// instance disabled at settle is stopped too (the package's units restart a server that exits).
     public func retireOldRedis(_ facts: Facts) async throws -> String? {
-        guard facts["old.service"] != nil, let instance = facts["old.configFile"].flatMap(DebianRedis.of(configFile:)),
+        guard facts.oldService != nil, let instance = facts.oldConfigFile.flatMap(DebianRedis.of(configFile:)),
             SystemdService.isRunning
         else { return nil }
         try await SystemdService.run("stop", instance.unit)

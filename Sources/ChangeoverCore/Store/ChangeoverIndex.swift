@@ -51,8 +51,8 @@ public final class ChangeoverIndex: Sendable {
             self.stamp = stamp
             self.record = canContinue ? record : nil
             timings = record.timings
-            writePauseMilliseconds = step == .done ? record.facts["writePause.ms"].flatMap(Double.init) : nil
-            forced = record.facts["window.decision"] == "forced"
+            writePauseMilliseconds = step == .done ? record.facts.writePauseMilliseconds : nil
+            forced = record.facts.windowDecision == "forced"
             rollbackUnfinished = record.machine.rollbackUnfinished == true
         }
     }

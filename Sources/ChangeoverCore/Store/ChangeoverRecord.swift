@@ -10,7 +10,7 @@ public struct ChangeoverRecord: Sendable, Codable, Equatable {
     public var startedAt: Date
     public var updatedAt: Date
     /// Figures and names the steps learned: slot, follower port and data directory, LSNs.
-    public var facts: [String: String]
+    public var facts: ChangeoverFacts
     public var timings: [StepTiming]
     /// When the switchover may happen: now, in a window, or held for `switch`. Absent in records
     /// written before scheduling existed: those switched at once.

@@ -56,13 +56,12 @@ public struct DurationSample: Sendable, Codable, Hashable {
                 .reduce(0) { $0 + $1.milliseconds }
             if switchover > 0 { samples.append(sample(Self.switchover, switchover)) }
         }
-        if let bytes = Int64(record.facts["basebackup.bytes"] ?? ""),
-            let seconds = Double(record.facts["basebackup.seconds"] ?? ""),
+        if let bytes = record.facts.basebackupBytes, let seconds = record.facts.basebackupSeconds,
             bytes > 0, seconds > 0
         {
             samples.append(sample(Self.basebackup, seconds * 1000, bytes: bytes))
         }
-        if let pause = Double(record.facts["writePause.ms"] ?? "") {
+        if let pause = record.facts.writePauseMilliseconds {
             samples.append(sample(Self.writePause, pause))
         }
         return samples

@@ -232,7 +232,7 @@ public struct DockerProvisioner: Provisioner {
     }
 
     public func oldPostgres(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres {
-        guard let container = facts["old.container"] ?? primaryContainer, let dataDirectory = facts["old.dataDirectory"]
+        guard let container = facts.oldContainer ?? primaryContainer, let dataDirectory = facts.oldDataDirectory
         else {
             throw EngineError("the old primary's container is unknown")
         }
@@ -240,7 +240,7 @@ public struct DockerProvisioner: Provisioner {
     }
 
     public func postgresFollower(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres {
-        guard let container = facts["follower.container"], let dataDirectory = facts["follower.pgdata"] else {
+        guard let container = facts.followerContainer, let dataDirectory = facts["follower.pgdata"] else {
             throw EngineError("no follower was provisioned")
         }
         return DockerPostgres(client: client, container: container, dataDirectory: dataDirectory, labels: labels)
@@ -344,9 +344,9 @@ public struct DockerProvisioner: Provisioner {
                 + String(format: " in %.2f s", seconds))
         var facts: Facts = [
             "follower.container": name, "follower.volume": name, "follower.pgdata": pgdata, "follower.image.id": new.id,
-            "basebackup.seconds": String(format: "%.2f", seconds),
         ]
-        facts["basebackup.bytes"] = bytes.map(String.init)
+        facts.basebackupSeconds = seconds
+        facts.basebackupBytes = bytes
         return Follower(host: listenAddress, port: port, facts: facts)
     }
 
@@ -370,7 +370,7 @@ public struct DockerProvisioner: Provisioner {
     }
 
     func retireOldContainer(_ facts: Facts) async throws -> String? {
-        guard let name = facts["old.container"] else { return nil }
+        guard let name = facts.oldContainer else { return nil }
         guard let container = try await client.containerIfExists(name) else {
             return "container \(name) is already gone"
         }

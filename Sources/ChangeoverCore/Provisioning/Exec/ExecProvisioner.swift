@@ -61,7 +61,7 @@ public struct ExecProvisioner: Provisioner {
     }
 
     /// A server as the command is told about it.
-    static func server(host: String, port: Int, dataDirectory: String?, facts: Facts = [:]) -> JSONValue {
+    static func server(host: String, port: Int, dataDirectory: String?, facts: [String: String] = [:]) -> JSONValue {
         var fields: [String: JSONValue] = [
             "host": .string(host), "port": .number(Double(port)), "facts": .strings(facts),
         ]
@@ -71,15 +71,15 @@ public struct ExecProvisioner: Provisioner {
 
     /// The old primary, from the changeover's facts.
     func oldServer(_ facts: Facts) -> JSONValue {
-        Self.server(host: primary.host, port: primary.port, dataDirectory: facts["old.dataDirectory"])
+        Self.server(host: primary.host, port: primary.port, dataDirectory: facts.oldDataDirectory)
     }
 
     /// The follower, from the facts its `create` (or `describe`) gave: `follower.KEY` → `KEY`.
     func followerServer(_ facts: Facts) throws -> JSONValue {
-        guard let host = facts["follower.host"], let port = facts["follower.port"].flatMap(Int.init) else {
+        guard let host = facts.followerHost, let port = facts.followerPort else {
             throw EngineError("no follower was provisioned")
         }
-        var own: Facts = [:]
+        var own: [String: String] = [:]
         for (key, value) in facts where key.hasPrefix("follower.") && key != "follower.host" && key != "follower.port" {
             own[String(key.dropFirst("follower.".count))] = value
         }
@@ -93,7 +93,7 @@ public struct ExecProvisioner: Provisioner {
             throw ProvisionError(
                 "exec provisioner: \(operation) did not say where the follower listens (\"host\" and \"port\")")
         }
-        var facts: Facts = [:]
+        var facts: [String: String] = [:]
         for (key, value) in reply["facts"]?.textDictionary ?? [:] { facts["follower.\(key)"] = value }
         return Follower(host: host, port: port, facts: facts)
     }
@@ -126,7 +126,7 @@ public struct ExecProvisioner: Provisioner {
     struct ImageDescription {
         var id: String?
         var version: String?
-        var facts: Facts
+        var facts: [String: String]
     }
 
     /// `describe-image` (optional): nil when the command does not describe images.
@@ -226,7 +226,7 @@ public struct ExecProvisioner: Provisioner {
     public func oldPrimaryFacts(dataDirectory: String) -> Facts { [:] }
 
     public func oldPostgres(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres {
-        guard facts["old.dataDirectory"] != nil else {
+        guard facts.oldDataDirectory != nil else {
             throw EngineError("the old primary's data directory is unknown")
         }
         var request = base()
@@ -243,7 +243,7 @@ public struct ExecProvisioner: Provisioner {
         request["image"] = Self.image(image)
         return ExecPostgres(
             command: command, request: request, role: "follower",
-            endpoint: "\(facts["follower.host"] ?? "?"):\(facts["follower.port"] ?? "?")", seen: seen)
+            endpoint: "\(facts.followerHost ?? "?"):\(facts["follower.port"] ?? "?")", seen: seen)
     }
 
     /// `describe` → `{"running": true, "host": …, "port": …, "facts": {…}}` for a follower that runs.

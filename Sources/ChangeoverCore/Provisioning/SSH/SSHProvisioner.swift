@@ -280,20 +280,20 @@ extension SSHProvisioner: Provisioner {
     }
 
     public func oldPostgres(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres {
-        guard let dataDirectory = facts["old.dataDirectory"] else {
+        guard let dataDirectory = facts.oldDataDirectory else {
             throw EngineError("the old primary's data directory is unknown")
         }
         return SSHPostgres(
-            host: try host(named: facts["old.host"] ?? primaryHost?.name), login: login,
+            host: try host(named: facts.oldHost ?? primaryHost?.name), login: login,
             binDirectory: image.binDirectory, dataDirectory: dataDirectory, runAs: runAs)
     }
 
     public func postgresFollower(_ facts: Facts, image: FleetConfig.Image) throws -> any ManagedPostgres {
-        guard let dataDirectory = facts["follower.dataDirectory"] else {
+        guard let dataDirectory = facts.followerDataDirectory else {
             throw EngineError("no follower was provisioned")
         }
         return SSHPostgres(
-            host: try host(named: facts["follower.sshHost"]), login: login, binDirectory: image.binDirectory,
+            host: try host(named: facts.followerSSHHost), login: login, binDirectory: image.binDirectory,
             dataDirectory: dataDirectory, runAs: runAs)
     }
 
@@ -307,7 +307,7 @@ extension SSHProvisioner: Provisioner {
 
     /// A server on `host` whose PID the `pid` command prints runs: a follower on its port (what
     /// the `port` command prints), with `facts` and its PID and host.
-    func runningServer(on host: SSHHost, pid: String, port: String, facts: Facts) async throws -> Follower? {
+    func runningServer(on host: SSHHost, pid: String, port: String, facts: [String: String]) async throws -> Follower? {
         let script = "\(SSHPostgres.functions)\npid=$(\(pid) 2>/dev/null) && alive \"$pid\" && echo \"$pid $(\(port))\""
         let outcome = try await login.run(host, script, timeout: timeout)
         let words = outcome.stdout.split(whereSeparator: \.isWhitespace)
@@ -408,16 +408,16 @@ extension SSHProvisioner: Provisioner {
     /// An old primary that is a Debian cluster on its host starts by hand only from now on.
     /// An old primary that a unit of this controller starts on its host has that unit disabled.
     public func disableOldPostgresService(_ facts: Facts) async throws -> String? {
-        let host = try host(named: facts["old.host"] ?? primaryHost?.name)
+        let host = try host(named: facts.oldHost ?? primaryHost?.name)
         var done: [String] = []
-        if let cluster = facts["old.cluster"].flatMap(DebianCluster.init(id:)) {
+        if let cluster = facts.oldCluster.flatMap(DebianCluster.init(id:)) {
             let text = "# Set by changeover: auto, manual or disabled (see pg_createcluster(1)).\nmanual\n"
             _ = try await login.output(
                 host, "cat > \(Shell.quote(cluster.startConf))", stdin: Data(text.utf8), timeout: timeout,
                 doing: "writing \(cluster.startConf)")
             done.append("cluster \(cluster) on host \(host.name) no longer starts at boot (start.conf manual)")
         }
-        if let dataDirectory = facts["old.dataDirectory"] {
+        if let dataDirectory = facts.oldDataDirectory {
             done += try await disableUnits(naming: dataDirectory, on: host).map {
                 "\($0) on host \(host.name) no longer starts at boot"
             }
@@ -428,7 +428,7 @@ extension SSHProvisioner: Provisioner {
     public func removePostgresFollower(changeover: String, facts: Facts, image: FleetConfig.Image, timeout: Duration)
         async throws
     {
-        let host = try facts["follower.sshHost"].map { try self.host(named: $0) } ?? follower()
+        let host = try facts.followerSSHHost.map { try self.host(named: $0) } ?? follower()
         let node = nodeDirectory(for: changeover, on: host)
         try await SSHPostgres(
             host: host, login: login, binDirectory: image.binDirectory, dataDirectory: "\(node)/data", runAs: runAs
@@ -439,10 +439,10 @@ extension SSHProvisioner: Provisioner {
     }
 
     public func retireOldPostgres(_ facts: Facts, image: FleetConfig.Image) async throws -> String {
-        guard let dataDirectory = facts["old.dataDirectory"] else {
+        guard let dataDirectory = facts.oldDataDirectory else {
             throw EngineError("the old primary's data directory is unknown")
         }
-        let host = try host(named: facts["old.host"] ?? primaryHost?.name)
+        let host = try host(named: facts.oldHost ?? primaryHost?.name)
         let root = rootDirectory(on: host)
         if dataDirectory.hasPrefix(root + "/") {
             let node = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().path
@@ -536,7 +536,7 @@ extension SSHProvisioner: Provisioner {
     }
 
     public func removeRedisFollower(changeover: String, facts: Facts, timeout: Duration) async throws {
-        let host = try facts["follower.sshHost"].map { try self.host(named: $0) } ?? follower()
+        let host = try facts.followerSSHHost.map { try self.host(named: $0) } ?? follower()
         let node = nodeDirectory(for: changeover, on: host)
         let script = """
             \(SSHPostgres.functions)
@@ -554,13 +554,13 @@ extension SSHProvisioner: Provisioner {
     /// An old primary that is a Debian instance on its host (its pid file there names the process
     /// that served) no longer starts at boot; where systemd runs there, retiring it stops its unit.
     public func disableOldRedisService(_ facts: Facts) async throws -> String? {
-        if let file = facts["old.configFile"], let host = primaryHost {
+        if let file = facts.oldConfigFile, let host = primaryHost {
             let units = try await disableUnits(naming: file, on: host)
             if !units.isEmpty {
                 return units.map { "\($0) on host \(host.name) no longer starts at boot" }.joined(separator: "; ")
             }
         }
-        guard let instance = facts["old.configFile"].flatMap(DebianRedis.of(configFile:)), let pid = facts["old.pid"],
+        guard let instance = facts.oldConfigFile.flatMap(DebianRedis.of(configFile:)), let pid = facts["old.pid"],
             let host = primaryHost
         else { return nil }
         let script =
@@ -572,7 +572,7 @@ extension SSHProvisioner: Provisioner {
     }
 
     public func retireOldRedis(_ facts: Facts) async throws -> String? {
-        guard facts["old.service"] != nil, let instance = facts["old.configFile"].flatMap(DebianRedis.of(configFile:)),
+        guard facts.oldService != nil, let instance = facts.oldConfigFile.flatMap(DebianRedis.of(configFile:)),
             let host = primaryHost
         else { return nil }
         let said = try await login.output(
