@@ -43,4 +43,16 @@ import Testing
         let time = try Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(second.time)
         #expect(abs(time.timeIntervalSinceNow) < 60)
     }
+
+    @Test func aPasswordInsideAnotherValueIsMaskedAndOnlyThere() {
+        let values = JSONLogHandler.redacted([
+            "primary": "host=db1 port=5432 password='hunter 2' dbname=app",
+            "store": "postgres://changeover:s3cret@db2/state",
+            "lease.token": "42", "follower.port": "5433",
+        ])
+        #expect(values["primary"] == "host=db1 port=5432 password=******** dbname=app")
+        #expect(values["store"] == "postgres://changeover:********@db2/state")
+        #expect(values["lease.token"] == "(redacted)")
+        #expect(values["follower.port"] == "5433")
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Redaction
 import Synchronization
 
 /// Logs for machines (`--log-format json`): one JSON object a line with the time, the level,
@@ -62,12 +63,18 @@ public struct JSONLogHandler: LogHandler {
         write(line.encoded)
     }
 
-    /// `values` with every value whose key names a password, token or secret replaced.
+    /// What replaces a log value whose key names a secret.
+    public static let placeholder = "(redacted)"
+
+    /// `values` with every value whose key names a password, token or secret replaced (`Redaction`'s
+    /// words, plus "passwd"; a log has no key that holds one of them and no secret), and every
+    /// password inside another value masked in place.
     public static func redacted(_ values: [String: String]) -> [String: String] {
-        var out = values
-        for key in values.keys
-        where ["password", "token", "secret", "passwd"].contains(where: key.lowercased().contains) {
-            out[key] = "(redacted)"
+        var out: [String: String] = [:]
+        for (key, value) in values {
+            let lower = key.lowercased()
+            let secret = (Redaction.secretKeyWords + ["passwd"]).contains(where: lower.contains)
+            out[key] = secret ? placeholder : Redaction.maskingPasswords(in: value)
         }
         return out
     }
