@@ -99,6 +99,12 @@ public protocol StateStorage: Sendable {
 
 extension StateStorage {
     public func changeVersion() throws -> Int64? { nil }
+
+    /// The databases that have any changeover, or any durations history: what lets a batch of
+    /// scheduled changeovers skip one read per database for the others. Nil (read each) where a
+    /// storage does not say.
+    public func databasesWithChangeovers() throws -> Set<String>? { nil }
+    public func databasesWithDurations() throws -> Set<String>? { nil }
 }
 
 /// The latest note of one kind about a running changeover.
