@@ -47,6 +47,32 @@ import Testing
         _ = try store.lock(database: "orders", changeover: "orders-2", actor: "ops")
     }
 
+    @Test func aBatchOfScheduledChangeoversSkipsADatabaseAnotherControllerHolds() throws {
+        let fleet = try CampaignDriverTests.Fleet()
+        defer { fleet.remove() }
+        let requests = ["p1", "p2"].map {
+            ChangeoverRunner.ScheduleRequest(database: $0, image: "pg15-patched", policy: SwitchPolicy(mode: .window))
+        }
+        var held: DatabaseLock? = try fleet.store.lock(database: "p1", changeover: "p1-run", actor: "ops")
+        let first = fleet.runner.schedule(batch: requests, source: "test batch")
+        if case .failure(let error) = first[0] {
+            #expect(error is DatabaseBusy, "\(error)")
+        } else {
+            Issue.record("p1 was scheduled while another controller held it")
+        }
+        #expect((try? first[1].get()) != nil)
+        #expect(try fleet.store.changeovers(database: "p1").isEmpty)
+        withExtendedLifetime(held) {}
+        held = nil
+        let second = fleet.runner.schedule(batch: requests, source: "test batch")
+        #expect((try? second[0].get()) != nil)
+        if case .failure(let error) = second[1] {
+            #expect("\(error)".contains("already has changeover"), "\(error)")
+        } else {
+            Issue.record("p2 was scheduled twice")
+        }
+    }
+
     @Test func aShorterHolderIsReadWholeFromALongerOnesFile() throws {
         let (store, directory) = try store()
         defer { try? FileManager.default.removeItem(atPath: directory) }
