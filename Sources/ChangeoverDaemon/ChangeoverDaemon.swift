@@ -361,6 +361,7 @@ public final class ChangeoverDaemon: Service, Sendable {
         // changeovers moved, and when each database's last changeover ended (what its own
         // history changes with).
         let readBackups = (try? runner.store.durations(step: DurationSample.basebackup, limit: 10)) ?? []
+        lazy var withDurations = (try? runner.store.databasesWithDurations()) ?? nil
         let (fleetBaseBackups, historyGeneration, cache, inputs, quiet) = state.withLock { state in
             if state.fleetBaseBackups != readBackups {
                 state.fleetBaseBackups = readBackups
@@ -495,7 +496,8 @@ public final class ChangeoverDaemon: Service, Sendable {
                 if let cached = cache[record.id], cached.stands(for: inputs, at: now) {
                     made = cached
                 } else {
-                    let history = runner.estimateHistory(record.database, fleetBaseBackups: fleetBaseBackups)
+                    let history = runner.estimateHistory(
+                        record.database, fleetBaseBackups: fleetBaseBackups, withDurations: withDurations)
                     let plan = runner.startPlan(for: record, dataBytes: bytes, at: now, history: history)
                     let gate = runner.gate(for: record, database: database, history: history)
                     made = CachedPlan(

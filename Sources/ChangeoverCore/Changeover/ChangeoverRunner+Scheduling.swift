@@ -119,9 +119,7 @@ extension ChangeoverRunner {
         // One history read for the plan and its gate.
         let history =
             if let batch {
-                (try? store.estimateHistory(
-                    database: database, fleetBaseBackups: batch.fleetBaseBackups,
-                    hasOwn: batch.withDurations.map { $0.contains(database) } ?? true)) ?? []
+                estimateHistory(database, fleetBaseBackups: batch.fleetBaseBackups, withDurations: batch.withDurations)
             } else {
                 estimateHistory(database)
             }
@@ -224,6 +222,18 @@ extension ChangeoverRunner {
     /// when it cannot be read.
     public func estimateHistory(_ database: String, fleetBaseBackups: [DurationSample]? = nil) -> [DurationSample] {
         (try? store.estimateHistory(database: database, fleetBaseBackups: fleetBaseBackups)) ?? []
+    }
+
+    /// As `estimateHistory(_:fleetBaseBackups:)` for one of many databases: nothing of its own
+    /// is read when `withDurations` (`StateStore.databasesWithDurations`, read once for all of
+    /// them) does not hold it. A daemon's first look over 10,000 scheduled changeovers spent a
+    /// fifth of its time reading the history of databases that had none.
+    public func estimateHistory(
+        _ database: String, fleetBaseBackups: [DurationSample], withDurations: Set<String>?
+    ) -> [DurationSample] {
+        (try? store.estimateHistory(
+            database: database, fleetBaseBackups: fleetBaseBackups,
+            hasOwn: withDurations.map { $0.contains(database) } ?? true)) ?? []
     }
 
     // MARK: the await-window step
