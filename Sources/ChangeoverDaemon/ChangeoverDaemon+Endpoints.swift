@@ -90,14 +90,19 @@ extension ChangeoverDaemon {
                 .map { CampaignStatus($0, store: store, config: snapshot.config, now: now, detail: false) })
     }
 
-    /// Routes a request that passed the token check.
-    public func handle(_ path: String) -> StatusServer.Response {
+    /// Routes a request that passed the token check: `target` is its path and query.
+    public func handle(_ target: String) -> StatusServer.Response {
+        let split = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = String(split.first ?? "")
         do {
             switch path {
             case "/status":
                 return try Self.json(status())
             case "/timeline":
-                return try Self.json(timeline())
+                guard let page = TimelinePage(query: split.count > 1 ? String(split[1]) : "") else {
+                    return .text(400, "offset and limit are whole numbers, limit 1 to \(TimelinePage.maximum)\n")
+                }
+                return try Self.json(timeline(page: page))
             case "/metrics":
                 return StatusServer.Response(
                     status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",

@@ -361,6 +361,9 @@ public final class ChangeoverDaemon: Service, Sendable {
         // changeovers moved, and when each database's last changeover ended (what its own
         // history changes with).
         let readBackups = (try? runner.store.durations(step: DurationSample.basebackup, limit: 10)) ?? []
+        // Which databases have any durations, read once and only when a plan is made: the
+        // history of the others (most, at first) is not read at all.
+        lazy var withDurations = (try? runner.store.databasesWithDurations()) ?? nil
         let (fleetBaseBackups, historyGeneration, cache, inputs, quiet) = state.withLock { state in
             if state.fleetBaseBackups != readBackups {
                 state.fleetBaseBackups = readBackups
@@ -446,7 +449,8 @@ public final class ChangeoverDaemon: Service, Sendable {
                 snapshot.plans[record.id] = .init(made: cached, fresh: false, reminds: reminds)
                 continue
             }
-            let history = runner.estimateHistory(record.database, fleetBaseBackups: fleetBaseBackups)
+            let history = runner.estimateHistory(
+                record.database, fleetBaseBackups: fleetBaseBackups, withDurations: withDurations)
             let made = CachedPlan(
                 inputs: planInputs, plan: runner.startPlan(for: record, dataBytes: bytes, at: now, history: history),
                 gate: runner.gate(for: record, database: database, history: history),

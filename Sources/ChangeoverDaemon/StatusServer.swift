@@ -40,17 +40,18 @@ public final class StatusServer: Service, Sendable {
     private let socket: Int32
     private let token: [UInt8]
     private let logger: Logger
-    private let handler: @Sendable (_ path: String) -> Response
+    private let handler: @Sendable (_ target: String) -> Response
     private let open: @Sendable (_ path: String) -> Response?
     private let stopped = Mutex(false)
     private let finished = Mutex(false)
 
     /// Binds and listens at once, so that a port in use fails before the daemon starts anything.
-    /// `open` answers the paths served without the token (nil: the token is needed).
+    /// `open` answers the paths served without the token (nil: the token is needed); `handler`
+    /// the others, given the request's target (its path and query, `/timeline?offset=100`).
     public init(
         host: String, port: Int, token: String, logger: Logger,
         open: @escaping @Sendable (_ path: String) -> Response? = { _ in nil },
-        handler: @escaping @Sendable (_ path: String) -> Response
+        handler: @escaping @Sendable (_ target: String) -> Response
     ) throws {
         guard !token.isEmpty else { throw ServerError("the bearer token is empty") }
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -161,7 +162,7 @@ public final class StatusServer: Service, Sendable {
         } else if method != "GET" {
             response = .text(405, "only GET\n")
         } else {
-            response = handler(path)
+            response = handler(String(parts[1]))
         }
         logger.debug(
             "HTTP request served",

@@ -9,10 +9,14 @@ import Testing
 /// The daemon's HTTP endpoints, in process: the token gate, the routes, the Prometheus text.
 @Suite struct StatusServerTests {
     func withServer(token: String = "s3cret-token", _ body: (StatusServer) async throws -> Void) async throws {
-        let server = try StatusServer(host: "127.0.0.1", port: 0, token: token, logger: Logger(label: "test")) { path in
-            path == "/status"
-                ? .init(status: 200, contentType: "application/json", body: Array("{\"ok\":true}".utf8))
-                : .text(404, "nope\n")
+        let server = try StatusServer(host: "127.0.0.1", port: 0, token: token, logger: Logger(label: "test")) {
+            target in
+            // The handler is given the request's target: its path and its query.
+            switch target.split(separator: "?", maxSplits: 1).first {
+            case "/status": .init(status: 200, contentType: "application/json", body: Array("{\"ok\":true}".utf8))
+            case "/target": .text(200, "\(target)\n")
+            default: .text(404, "nope\n")
+            }
         }
         let running = Task { try await server.run() }
         do {
@@ -50,6 +54,9 @@ import Testing
             #expect(ok.headers["content-type"] == "application/json")
             #expect(ok.body == "{\"ok\":true}")
             #expect(try await LabHTTP.get(port: server.port, path: "/elsewhere", token: "s3cret-token").status == 404)
+            let target = try await LabHTTP.get(
+                port: server.port, path: "/target?offset=1&limit=2", token: "s3cret-token")
+            #expect(target.body == "/target?offset=1&limit=2\n")
             let lowercase = try await LabHTTP.get(
                 port: server.port, path: "/status", extraHeaders: ["authorization: bearer s3cret-token"])
             #expect(lowercase.status == 200)

@@ -1,7 +1,8 @@
-import ChangeoverCore
 import ChangeoverLab
 import Foundation
 import Testing
+
+@testable import ChangeoverCore
 
 /// The daemon's page in real headless Chromium, driven through WebDriver: a lab fleet of three
 /// databases, one of which changes over while the page is open.
@@ -127,6 +128,37 @@ import Testing
         #expect(shown, "three rows with window bars expected: \(timelineText)")
         #expect(try await script("return String(document.querySelectorAll('#timeline .freeze').length);") == "1")
         #expect(try await script("return document.cookie;") == "")
+
+        // The timeline in pages: the daemon answers the rows asked for, and the page asks for
+        // more when told to (`?rows=2` makes its page two rows).
+        let paged = try await LabHTTP.get(port: port, path: "/timeline?offset=1&limit=1", token: token)
+        let pagedJSON = try JSONSerialization.jsonObject(with: Data(paged.body.utf8)) as? [String: Any]
+        #expect(pagedJSON?["total"] as? Int == 3, "\(paged.body.prefix(300))")
+        #expect(
+            (pagedJSON?["databases"] as? [[String: Any]])?.map { $0["database"] as? String } == ["ledger"],
+            "\(paged.body.prefix(300))")
+        #expect(try await LabHTTP.get(port: port, path: "/timeline?limit=0", token: token).status == 400)
+        func rows() async throws -> String {
+            try await script(
+                "return [...document.querySelectorAll('#timeline tbody tr')].map(r => r.dataset.database).join(',');")
+        }
+        try await browser.navigate("http://127.0.0.1:\(port)/?rows=2")
+        let firstPage = try await eventually(.seconds(15)) { try await rows() == "billing,ledger" }
+        let firstRows = try await rows()
+        #expect(firstPage, "two rows expected: \(firstRows)")
+        #expect(
+            try await script("return document.getElementById('timeline-count').textContent;")
+                == "Showing 2 of 3 databases.")
+        try await browser.click("#timeline-more")
+        let secondPage = try await eventually(.seconds(15)) { try await rows() == "billing,ledger,orders" }
+        let secondRows = try await rows()
+        #expect(secondPage, "three rows expected after asking for more: \(secondRows)")
+        #expect(try await script("return String(document.getElementById('timeline-more').hidden);") == "true")
+        try await browser.navigate("http://127.0.0.1:\(port)/")
+        let allAgain = try await eventually(.seconds(15)) {
+            try await rowsWithBars() == ["billing", "ledger", "orders"]
+        }
+        #expect(allAgain)
         // A mark that a reload would wipe.
         _ = try await browser.run("document.documentElement.dataset.probe = 'kept'; return null;")
 
@@ -191,6 +223,42 @@ import Testing
                 ) == "true"
             }, "the page is wider than a phone's screen")
         try await browser.screenshot(to: "\(Self.screenshots)/phone-390.png")
+
+        // A base backup's progress as a bar, then the catch-up lag's trend: a changeover of
+        // billing that this test holds and writes the progress lines of, as a controller does.
+        let id = "billing-progress"
+        var running = ChangeoverRecord(
+            id: id, database: "billing", fromImage: "pg15", toImage: "pg15-patched",
+            machine: ChangeoverMachine(step: .provision), startedAt: Date(), updatedAt: Date(), facts: [:],
+            timings: [], policy: nil)
+        let lock = try store.lock(database: "billing", changeover: id, actor: "the page test")
+        defer { withExtendedLifetime(lock) {} }
+        try store.save(running)
+        store.saveProgress("base backup 2048/4096 kB (50%), 0/1 tablespace", of: id)
+        func progress() async throws -> String {
+            try await script(
+                """
+                const row = [...document.querySelectorAll('#running tbody tr')].find(r => r.dataset.id === '\(id)');
+                if (!row) return '';
+                const bar = row.querySelector('progress.backup'), trend = row.querySelector('.trend');
+                return [bar ? bar.value : '', row.querySelector('.percent')?.textContent ?? '', trend ? trend.textContent : ''].join('|');
+                """)
+        }
+        let barShown = try await eventually(.seconds(15)) { try await progress() == "50| 50%|" }
+        let barText = try await progress()
+        #expect(barShown, "the base backup's bar: \(barText)")
+        running.machine = ChangeoverMachine(step: .catchUp)
+        running.updatedAt = Date()
+        try store.save(running)
+        var lag = 900_000
+        let falling = try await eventually(.seconds(20)) {
+            store.saveProgress("lag \(lag) bytes, 0.100 s", of: id)
+            lag = max(0, lag - 150_000)
+            try await Task.sleep(for: .milliseconds(1100))
+            return try await progress().contains("|↓ lag falling over the last")
+        }
+        let trendText = try await progress()
+        #expect(falling, "the lag's trend: \(trendText)")
 
         // Forgetting the token: the data goes with it.
         try await browser.click("#forget")

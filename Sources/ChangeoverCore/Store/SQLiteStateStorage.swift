@@ -254,17 +254,19 @@ public final class SQLiteStateStorage: StateStorage {
         }
     }
 
+    // A cached statement: compiling it for each of a batch's 500 records cost more than running it.
     static func upsert(_ record: ChangeoverRecord, json: String, _ db: Database) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO changeovers (id, databaseName, step, startedAt, updatedAt, record) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET databaseName = excluded.databaseName, step = excluded.step,
                     startedAt = excluded.startedAt, updatedAt = excluded.updatedAt, record = excluded.record
-                """,
-            arguments: [
-                record.id, record.database, record.machine.step.rawValue, record.startedAt.timeIntervalSince1970,
-                record.updatedAt.timeIntervalSince1970, json,
-            ])
+                """
+        )
+        .execute(arguments: [
+            record.id, record.database, record.machine.step.rawValue, record.startedAt.timeIntervalSince1970,
+            record.updatedAt.timeIntervalSince1970, json,
+        ])
     }
 
     // The reads a daemon makes for each scheduled changeover on every look use cached
@@ -327,7 +329,15 @@ public final class SQLiteStateStorage: StateStorage {
         return try rows.map { try decode(ChangeoverRecord.self, $0.json, what: "changeover \($0.id)") }
     }
 
+    public func databasesWithChangeovers() throws -> Set<String>? {
+        try read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT databaseName FROM changeovers")) }
+    }
+
     // MARK: durations
+
+    public func databasesWithDurations() throws -> Set<String>? {
+        try read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT databaseName FROM durations")) }
+    }
 
     public func finish(_ record: ChangeoverRecord, durations: [DurationSample]) throws {
         let json = try Self.encode(record)

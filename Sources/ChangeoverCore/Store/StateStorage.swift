@@ -41,6 +41,11 @@ public protocol StateStorage: Sendable {
     func finish(_ record: ChangeoverRecord, durations: [DurationSample]) throws
     /// The newest `limit` durations of `step`, of one database or (nil) of all, newest first.
     func durations(database: String?, step: String, limit: Int) throws -> [DurationSample]
+    /// The databases that have any changeover, or any durations history: what lets a batch of
+    /// scheduled changeovers skip one read per database for the others. Nil (read each) where a
+    /// storage does not say.
+    func databasesWithChangeovers() throws -> Set<String>?
+    func databasesWithDurations() throws -> Set<String>?
 
     func save(_ state: DatabaseState) throws
     func database(_ name: String) throws -> DatabaseState?
@@ -99,6 +104,9 @@ public protocol StateStorage: Sendable {
 
 extension StateStorage {
     public func changeVersion() throws -> Int64? { nil }
+
+    public func databasesWithChangeovers() throws -> Set<String>? { nil }
+    public func databasesWithDurations() throws -> Set<String>? { nil }
 }
 
 /// The latest note of one kind about a running changeover.

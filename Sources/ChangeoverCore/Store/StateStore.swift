@@ -128,6 +128,18 @@ public struct StateStore: Sendable {
         try existingStorage()?.changeovers(database: database) ?? []
     }
 
+    /// The databases that have any changeover (nil: not known, read each database's).
+    public func databasesWithChangeovers() throws -> Set<String>? {
+        guard let storage = try existingStorage() else { return [] }
+        return try storage.databasesWithChangeovers()
+    }
+
+    /// The databases that have any durations history (nil: not known, read each database's).
+    public func databasesWithDurations() throws -> Set<String>? {
+        guard let storage = try existingStorage() else { return [] }
+        return try storage.databasesWithDurations()
+    }
+
     /// Saves a changeover that has ended and records its durations in the history.
     public func finish(_ record: ChangeoverRecord, engine: String?) throws {
         try storage().finish(record, durations: DurationSample.samples(of: record, engine: engine))
@@ -144,10 +156,18 @@ public struct StateStore: Sendable {
     /// as a daemon does once per look at thousands) and its own last one.
     public func estimateHistory(database: String, fleetBaseBackups: [DurationSample]? = nil) throws -> [DurationSample]
     {
-        let samples =
-            try durations(database: database, step: DurationSample.switchover, limit: 5)
-            + (fleetBaseBackups ?? durations(step: DurationSample.basebackup, limit: 10))
-            + durations(database: database, step: DurationSample.basebackup, limit: 1)
+        try estimateHistory(database: database, fleetBaseBackups: fleetBaseBackups, hasOwn: true)
+    }
+
+    /// As `estimateHistory(database:fleetBaseBackups:)`; `hasOwn` false when the caller knows
+    /// the database has no durations of its own (`databasesWithDurations`): nothing is read.
+    public func estimateHistory(database: String, fleetBaseBackups: [DurationSample]?, hasOwn: Bool) throws
+        -> [DurationSample]
+    {
+        let own = hasOwn ? try durations(database: database, step: DurationSample.switchover, limit: 5) : []
+        let fleet = try fleetBaseBackups ?? durations(step: DurationSample.basebackup, limit: 10)
+        let last = hasOwn ? try durations(database: database, step: DurationSample.basebackup, limit: 1) : []
+        let samples = own + fleet + last
         var seen = Set<DurationSample>()
         return samples.filter { seen.insert($0).inserted }
     }

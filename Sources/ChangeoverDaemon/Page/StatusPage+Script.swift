@@ -8,11 +8,19 @@ extension StatusPage {
           const STEPS = \(stepsJSON);
           const POLL_MS = 1000;
           const TIMELINE_MS = 10000;
+          // Timeline rows asked for at a time (`?rows=N` in the page's address sets it).
+          const PAGE = (() => {
+            const asked = Number(new URLSearchParams(location.search).get("rows"));
+            return Number.isInteger(asked) && asked > 0 && asked <= 2000 ? asked : 200;
+          })();
+          const LAG_SAMPLES = 8;
           const $ = (id) => document.getElementById(id);
           let timer = null;
           let timeline = null;
           let timelineAt = 0;
           let reloads = null;
+          let timelineRows = PAGE;
+          const lags = new Map();
 
           class Refused extends Error {}
 
@@ -58,6 +66,7 @@ extension StatusPage {
             $("audit").hidden = true;
             timeline = null;
             reloads = null;
+            lags.clear();
           }
 
           function signIn(message) {
@@ -78,7 +87,7 @@ extension StatusPage {
             try {
               const status = await api("/status");
               if (!timeline || Date.now() - timelineAt > TIMELINE_MS || reloads !== status.daemon.reloads) {
-                timeline = await api("/timeline");
+                timeline = await fetchTimeline(timelineRows);
                 timelineAt = Date.now();
                 reloads = status.daemon.reloads;
               }
@@ -96,6 +105,19 @@ extension StatusPage {
               $("daemon").textContent = "Cannot reach the daemon (" + error.message + "); trying again.";
             }
             if (sessionStorage.getItem(KEY)) timer = setTimeout(refresh, POLL_MS);
+          }
+
+          // The first `count` rows of the timeline, asked for in pages the daemon accepts.
+          async function fetchTimeline(count) {
+            let data = null;
+            while (!data || data.databases.length < Math.min(count, data.total)) {
+              const offset = data ? data.databases.length : 0;
+              const page = await api("/timeline?offset=" + offset + "&limit=" + Math.min(2000, count - offset));
+              if (!data) data = page;
+              else { data.databases.push(...page.databases); data.total = page.total; }
+              if (!page.databases.length) break;
+            }
+            return data;
           }
 
           function render(status, timeline) {
@@ -162,6 +184,8 @@ extension StatusPage {
               ]));
             }
             rows.push(body);
+            $("timeline-count").textContent = "Showing " + data.databases.length + " of " + data.total + " databases.";
+            $("timeline-more").hidden = data.databases.length >= data.total;
             $("timeline").replaceChildren(el("caption", { className: "sr-only", text: "Maintenance windows of the next 14 days, one row per database" }), ...rows);
           }
 
@@ -185,7 +209,53 @@ extension StatusPage {
             ]);
           }
 
+          // A base backup's or initial sync's percentage, from the progress line the engines write.
+          function percent(line) {
+            const found = /(?:base backup|initial sync)[^%]*?(\\d{1,3})%/.exec(line || "");
+            return found ? Math.min(100, Number(found[1])) : null;
+          }
+          // The catch-up lag in bytes, from the progress line.
+          function lagBytes(line) {
+            const found = /^lag (\\d+) bytes/.exec(line || "");
+            return found ? Number(found[1]) : null;
+          }
+          // The lag's last samples of one changeover (one per poll), and where they go.
+          function lagTrend(id, lag) {
+            const samples = lags.get(id) || [];
+            if (lag !== null) samples.push(lag);
+            while (samples.length > LAG_SAMPLES) samples.shift();
+            lags.set(id, samples);
+            if (samples.length < 2) return null;
+            const first = samples[0], last = samples[samples.length - 1];
+            const band = Math.max(1024, first * 0.1);
+            if (last > first + band) return ["↑", "rising"];
+            if (last < first - band) return ["↓", "falling"];
+            return ["→", "steady"];
+          }
+
+          function progressCell(c) {
+            const line = c.waitingFor || "–";
+            const cell = el("td", { className: "progress" }, [el("span", { className: "line", text: line })]);
+            const step = c.record.machine.step;
+            const done = step === "provision" || step === "catch-up" ? percent(c.waitingFor) : null;
+            if (done !== null) {
+              const bar = el("progress", { className: "backup", max: "100", value: String(done), "aria-label": "base backup" });
+              cell.appendChild(el("div", { className: "bar" }, [bar, el("span", { className: "percent", text: " " + done + "%" })]));
+            }
+            const lag = step === "catch-up" ? lagBytes(c.waitingFor) : null;
+            const trend = step === "catch-up" ? lagTrend(c.record.id, lag) : null;
+            if (trend) {
+              const samples = lags.get(c.record.id);
+              cell.appendChild(el("div", { className: "trend", title: "last lag samples: " + samples.join(", ") + " bytes" }, [
+                el("span", { className: "arrow", "aria-hidden": "true", text: trend[0] + " " }),
+                text("lag " + trend[1] + " over the last " + samples.length + " samples"),
+              ]));
+            }
+            return cell;
+          }
+
           function renderRunning(changeovers) {
+            for (const id of [...lags.keys()]) if (!changeovers.some((c) => c.record.id === id)) lags.delete(id);
             const rows = changeovers.map((c) => {
               const r = c.record;
               const retry = c.retrying ? c.retrying.call + ": try " + c.retrying.attempt + " failed (" + c.retrying.error + ")" : "none";
@@ -194,7 +264,7 @@ extension StatusPage {
                 el("td", { className: "db", text: r.database }),
                 el("td", {}, [el("strong", { className: "step", text: r.machine.step }), text(c.state === "running" ? "" : " (" + c.state + ")"), stepDiagram(r.machine.step)]),
                 el("td", { className: "in-step", text: duration(c.secondsInStep) }),
-                el("td", { className: "progress", text: c.waitingFor || "–" }),
+                progressCell(c),
                 el("td", { className: "retry", text: retry }),
               ]);
             });
@@ -273,6 +343,12 @@ extension StatusPage {
             });
             $("forget").addEventListener("click", () => signIn("The token is forgotten."));
             $("audit-close").addEventListener("click", () => { $("audit").hidden = true; });
+            $("timeline-more").addEventListener("click", () => {
+              timelineRows += PAGE;
+              timeline = null;
+              if (timer) clearTimeout(timer);
+              refresh();
+            });
             if (sessionStorage.getItem(KEY)) refresh(); else signIn("");
           });
         })();

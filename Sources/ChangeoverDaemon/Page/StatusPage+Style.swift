@@ -51,6 +51,9 @@ extension StatusPage {
         .steps li.past { background: var(--band); }
         .steps li.now { border: 2px solid var(--ink); color: var(--ink); font-weight: 700; }
         .progress { max-width: 28rem; overflow-wrap: anywhere; }
+        .progress .bar { display: flex; align-items: center; margin-top: 0.2rem; }
+        .progress progress { width: 12rem; max-width: 70%; }
+        .progress .trend { margin-top: 0.2rem; }
         .outcome .shape { font-weight: 700; }
         .outcome-done .outcome { color: var(--window); }
         .outcome-failed .outcome { color: var(--bad); font-weight: 600; }

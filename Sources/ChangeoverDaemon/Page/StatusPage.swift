@@ -45,6 +45,8 @@ enum StatusPage {
                 <span class="mark mark-switch">◆</span> switchover
               </p>
               <div class="scroll"><table id="timeline" class="timeline"></table></div>
+              <p id="timeline-count" aria-live="polite"></p>
+              <button type="button" id="timeline-more" hidden>Show more databases</button>
             </section>
             <section aria-labelledby="running-title">
               <h2 id="running-title">Under way</h2>
