@@ -13,12 +13,7 @@ extension AsyncParsableCommand {
         } catch let error as ExitCode {
             throw error
         } catch {
-            let kind: Failure.Kind =
-                switch error {
-                case is ConfigError, is ChangeoverRefused: .badInput
-                case is DatabaseBusy, is DatabaseLeased: .busy
-                default: .failed
-                }
+            let kind = FailureCode.of(error)
             // A config error may be several problems, one line each; anything else is one line.
             Output.error(
                 error is ConfigError
