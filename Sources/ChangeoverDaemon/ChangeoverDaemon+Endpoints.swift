@@ -87,7 +87,9 @@ extension ChangeoverDaemon {
                         config: snapshot.config.path)
                 },
             campaigns: Self.shownCampaigns(try store.campaigns())
-                .map { CampaignStatus($0, store: store, config: snapshot.config, now: now, detail: false) })
+                .map {
+                    CampaignStatus($0, store: store, config: snapshot.config, now: now, detail: false, estimate: true)
+                })
     }
 
     /// Routes a request that passed the token check: `target` is its path and query.

@@ -116,6 +116,8 @@ import Testing
                     && waves.count == 2, "\(shown)")
             #expect(
                 shown["done"] as? Int == 1 && shown["total"] as? Int == 3 && shown["failures"] as? Int == 0, "\(shown)")
+            // When the rest is expected done, if resumed: its remaining wave in its windows.
+            #expect(shown["eta"] is String, "\(shown)")
             let gate = (waves.first?["gates"] as? [[String: Any]])?.last
             #expect(gate?["status"] as? Int == 4 && waves.first?["wave"] as? String == "staging", "\(shown)")
             #expect(
@@ -150,6 +152,7 @@ import Testing
             #expect(
                 ended?["state"] as? String == "completed" && ended?["done"] as? Int == 3
                     && ended?["total"] as? Int == 3, "\(ended ?? [:])")
+            #expect(ended?["eta"] == nil, "a finished campaign has no ETA: \(ended ?? [:])")
             let after = try await LabHTTP.get(port: daemon.port, path: "/metrics", token: daemon.token).body
             #expect(
                 after.contains("# TYPE changeover_campaign_wave gauge") && !after.contains("campaign=\"\(id)\""),

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A campaign as `campaign status` shows it: its members' changeovers read live. The daemon's
-/// `GET /status` shows each without `detail` (no member list, no ETA: no read per member).
+/// `GET /status` shows each without `detail` (no member list) but with its ETA while it is not
+/// finished: the changeovers of the members in flight and the inventory are read for it.
 public struct CampaignStatus: Encodable, Sendable {
     public struct Member: Encodable, Sendable {
         public var database: String
@@ -34,7 +35,13 @@ public struct CampaignStatus: Encodable, Sendable {
     public var eta: Date?
     public var waves: [Wave]
 
-    public init(_ campaign: Campaign, store: StateStore, config: FleetConfig, now: Date, detail: Bool = true) {
+    /// `detail`: the member list. `estimate` (as `detail` unless given): the ETA of a campaign
+    /// not finished.
+    public init(
+        _ campaign: Campaign, store: StateStore, config: FleetConfig, now: Date, detail: Bool = true,
+        estimate: Bool? = nil
+    ) {
+        let estimate = (estimate ?? detail) && !campaign.isFinished
         id = campaign.id
         image = campaign.image
         from = campaign.from
@@ -48,7 +55,7 @@ public struct CampaignStatus: Encodable, Sendable {
         failures = campaign.failures
         maxFailures = campaign.maxFailures
         var steps: [String: ChangeoverStep] = [:]
-        if detail {
+        if detail || estimate {
             for id in campaign.members.filter(\.inFlight).compactMap(\.changeover) {
                 if let record = try? store.changeover(id) { steps[id] = record.machine.step }
             }
@@ -74,9 +81,7 @@ public struct CampaignStatus: Encodable, Sendable {
                 gates: wave.gates,
                 members: detail ? members : nil)
         }
-        eta =
-            campaign.isFinished
-            ? nil : detail ? Self.eta(campaign, steps: steps, store: store, config: config, now: now) : nil
+        eta = estimate ? Self.eta(campaign, steps: steps, store: store, config: config, now: now) : nil
     }
 
     /// When what remains is expected done: the remaining members of each wave from the current
