@@ -11,12 +11,12 @@ public enum Redaction {
     /// What replaces a whole audit value that holds a secret.
     public static let placeholder = "[redacted]"
     /// Words that make a key name a secret, case-insensitive.
-    public static let secretKeyWords = ["password", "secret", "token"]
+    public static let secretKeyWords = ["password", "passwd", "secret", "token"]
     /// Keys that hold one of those words and no secret: a lease's fencing token is a counter
     /// the store hands out in order, there to be compared.
     public static let publicKeys: Set<String> = ["lease.token"]
 
-    /// A key naming a secret (case-insensitive "password", "secret", "token"), except `publicKeys`.
+    /// A key holding one of `secretKeyWords` (case-insensitive), except `publicKeys`.
     public static func isSecretKey(_ key: String) -> Bool {
         if publicKeys.contains(key) { return false }
         let lower = key.lowercased()

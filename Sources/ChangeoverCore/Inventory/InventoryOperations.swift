@@ -136,7 +136,7 @@ public struct InventoryOperations: Sendable {
     /// Refuses while `name` has a changeover that has not ended (scheduled, running, stopped
     /// resumable, or a rollback left unfinished): its stanza is what that changeover acts on.
     func refuseWhileChangingOver(_ name: String, doing verb: String) throws {
-        if let active = try store.changeovers().first(where: { $0.database == name && $0.machine.canContinue }) {
+        if let active = try store.changeovers(database: name).first(where: \.machine.canContinue) {
             throw ChangeoverRefused(
                 description: "cannot \(verb) database \(name): changeover \(active.id) (\(active.machine.step)) "
                     + "has not ended; let it finish, or abort it first (changeover abort \(active.id) --yes)")

@@ -83,7 +83,6 @@ extension StateStore {
     /// Takes the database's lock to check and record a scheduled changeover, writing no holder
     /// and creating no file of its own; the same lock as `lock`'s, so each refuses the other.
     public func lockToRecord(database: String, changeover: String, actor: String) throws -> DatabaseLock {
-        let holder = LockHolder(changeover: changeover, actor: actor, pid: getpid(), since: Date())
         guard let range = try lockRange(database) else {
             return try lock(database: database, changeover: changeover, actor: actor)
         }
@@ -93,7 +92,9 @@ extension StateStore {
             close(range)
             throw DatabaseBusy(database: database, holder: lockHolder(database: database))
         }
-        return DatabaseLock(descriptors: [range], holder: holder)
+        return DatabaseLock(
+            descriptors: [range], holder: LockHolder(changeover: changeover, actor: actor, pid: getpid(), since: Date())
+        )
     }
 
     /// Who holds the database's lock now, or nil when no live controller does.

@@ -66,14 +66,14 @@ public struct JSONLogHandler: LogHandler {
     /// What replaces a log value whose key names a secret.
     public static let placeholder = "(redacted)"
 
-    /// `values` with every value whose key names a password, token or secret replaced (`Redaction`'s
-    /// words, plus "passwd"; a log has no key that holds one of them and no secret), and every
-    /// password inside another value masked in place.
+    /// `values` with every value whose key holds one of `Redaction`'s secret words replaced (a
+    /// lease's token too: a log has no need of it), and every password inside another value
+    /// masked in place.
     public static func redacted(_ values: [String: String]) -> [String: String] {
         var out: [String: String] = [:]
         for (key, value) in values {
             let lower = key.lowercased()
-            let secret = (Redaction.secretKeyWords + ["passwd"]).contains(where: lower.contains)
+            let secret = Redaction.secretKeyWords.contains(where: lower.contains)
             out[key] = secret ? placeholder : Redaction.maskingPasswords(in: value)
         }
         return out
